@@ -1,0 +1,164 @@
+"""Neutral models that travel on streams and between roles.
+
+Prices are integers in minor units of ``currency`` everywhere inside; decimal
+strings exist only at the edges (pages, API bodies, e-mails). Times are
+integer milliseconds since the Unix epoch, UTC: cheap to encode at 100k+/s and
+exact in ClickHouse ``DateTime64(3, 'UTC')``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Annotated, TypeVar
+
+import msgspec
+
+
+class Availability(StrEnum):
+    IN_STOCK = "in_stock"
+    OUT_OF_STOCK = "out_of_stock"
+    UNKNOWN = "unknown"
+    # the product page is gone (404 / "dog page"); recorded, never a price
+    UNAVAILABLE = "unavailable"
+
+
+class Source(StrEnum):
+    CRAWLER = "crawler"
+    EXTENSION = "extension"
+    VERIFICATION = "verification"
+    IMPORT = "import"
+
+
+class Series(StrEnum):
+    BUYBOX = "buybox"
+    AMAZON = "amazon"
+    NEW = "new"
+    USED = "used"
+
+
+class TaskKind(StrEnum):
+    PRODUCT = "product"
+    VERIFY = "verify"
+    DISCOVER = "discover"
+
+
+Asin = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{10}$")]
+MarketCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")]
+Millis = Annotated[int, msgspec.Meta(ge=0)]
+# Up to 10**12 minor units: far above any real product, far below Int64 overflow.
+Minor = Annotated[int, msgspec.Meta(ge=0, le=10**12)]
+Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
+
+
+class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One sighting of a product's price (or of its absence)."""
+
+    market: MarketCode
+    asin: Asin
+    observed_at: Millis
+    availability: Availability
+    source: Source
+    series: Series = Series.BUYBOX
+    # None when no buy-box price is shown (out of stock, gone, "see all offers")
+    price: Minor | None = None
+    currency: Currency | None = None
+    list_price: Minor | None = None
+    title: str | None = None
+    image: str | None = None
+    # who said so: a user id, or install id + hashed IP for extension reports
+    reporter: str | None = None
+
+    @property
+    def product_key(self) -> str:
+        return f"{self.market}:{self.asin}"
+
+
+class PriceChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The accepted price of a (market, asin, series) moved."""
+
+    event_id: str
+    market: MarketCode
+    asin: Asin
+    series: Series
+    observed_at: Millis
+    source: Source
+    new_price: Minor | None
+    old_price: Minor | None = None
+    currency: Currency | None = None
+    old_availability: Availability | None = None
+    new_availability: Availability = Availability.UNKNOWN
+    title: str | None = None
+
+    @property
+    def product_key(self) -> str:
+        return f"{self.market}:{self.asin}"
+
+
+class PriceCorrection(msgspec.Struct, frozen=True, kw_only=True):
+    """A price that was announced turned out to be false."""
+
+    refuted_event_id: str
+    market: MarketCode
+    asin: Asin
+    series: Series
+    refuted_price: Minor | None
+    # the price verified in its place, if known
+    actual_price: Minor | None = None
+    currency: Currency | None = None
+
+
+class CrawlTask(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A unit of crawl work on the frontier (JSON on the wire)."""
+
+    market: MarketCode
+    asin: Asin | None = None
+    kind: TaskKind = TaskKind.PRODUCT
+    priority: float = 0.0
+    # discovery tasks carry the listing URL; verification tasks the report id
+    url: str | None = None
+    report_id: str | None = None
+
+    @property
+    def product_key(self) -> str:
+        return f"{self.market}:{self.asin}"
+
+
+class Product(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Catalogue state of one product in one marketplace."""
+
+    market: MarketCode
+    asin: Asin
+    title: str | None = None
+    image: str | None = None
+    currency: Currency | None = None
+    last_price: Minor | None = None
+    availability: Availability = Availability.UNKNOWN
+    first_seen: Millis | None = None
+    last_seen: Millis | None = None
+
+
+def change_event_id(
+    market: str, asin: str, series: str, observed_at: int, new_price: int | None
+) -> str:
+    """Deterministic id: replaying the observation yields the same event id."""
+    raw = f"{market}|{asin}|{series}|{observed_at}|{new_price}".encode()
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+T = TypeVar("T")
+
+_ENCODER = msgspec.json.Encoder()
+_DECODERS: dict[type, msgspec.json.Decoder] = {}
+
+
+def encode(obj: msgspec.Struct) -> bytes:
+    return _ENCODER.encode(obj)
+
+
+def decode(data: bytes | str, type_: type[T]) -> T:
+    """Decode and validate; raises ``msgspec.ValidationError`` with the reason."""
+    dec = _DECODERS.get(type_)
+    if dec is None:
+        dec = _DECODERS[type_] = msgspec.json.Decoder(type_)
+    return dec.decode(data)

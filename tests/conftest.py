@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis as redis_lib
+
+from pricewatch.keys import Keys
+from tests import services
+
+CORPUS_DIR = Path(
+    os.environ.get("PRICEWATCH_CORPUS")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "amazon"
+)
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("PRICEWATCH_TEST_REDIS_URL")
+    if given:
+        yield given
+        return
+    with services.redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis_lib.Redis]:
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(prefix="test:")
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    given = os.environ.get("PRICEWATCH_TEST_POSTGRES_URL")
+    if given:
+        yield given
+        return
+    with services.postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not (CORPUS_DIR / "truth.json").exists():
+        pytest.skip(
+            f"Amazon page corpus not found at {CORPUS_DIR} "
+            "(set PRICEWATCH_CORPUS to a directory holding truth.json)"
+        )
+    return CORPUS_DIR

@@ -1,0 +1,108 @@
+"""Real services for tests: a Redis server and a PostgreSQL cluster in temp dirs.
+
+Started once per session on free loopback ports, unless the environment names
+existing ones (PRICEWATCH_TEST_REDIS_URL, PRICEWATCH_TEST_POSTGRES_URL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_port(host: str, port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[str]:
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+         "--save", "", "--appendonly", "no", "--protected-mode", "yes"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port("127.0.0.1", port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (base / name).exists():
+            return str(base / name)
+    raise RuntimeError(f"{name} not found: apt-get install postgresql")
+
+
+@contextlib.contextmanager
+def postgres_server(workdir: Path) -> Iterator[str]:
+    """initdb + postgres on a free port; as root, the cluster runs as user postgres
+    (PostgreSQL refuses to run as root)."""
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    datadir = workdir / "pgdata"
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        user = pwd.getpwnam("postgres")
+        for p in (workdir, *workdir.parents):
+            # the postgres user must be able to traverse to its data dir
+            if p == Path("/"):
+                break
+            with contextlib.suppress(PermissionError):
+                os.chmod(p, os.stat(p).st_mode | 0o011)
+        os.chown(workdir, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(
+        [*run_as, _pg_bin("initdb"), "-D", str(datadir), "-U", "postgres",
+         "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    proc = subprocess.Popen(
+        [*run_as, _pg_bin("postgres"), "-D", str(datadir), "-p", str(port),
+         "-h", "127.0.0.1", "-k", str(workdir), "-c", "fsync=off",
+         "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_port("127.0.0.1", port, timeout=30)
+        # accepting TCP is not yet accepting queries; pg_isready knows
+        deadline = time.monotonic() + 30
+        while subprocess.run(
+            [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+        ).returncode != 0:
+            if time.monotonic() > deadline:
+                raise TimeoutError("postgres did not become ready")
+            time.sleep(0.1)
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        proc.terminate()
+        proc.wait(20)
