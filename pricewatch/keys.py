@@ -52,28 +52,54 @@ class Keys:
     def last_price(self, partition: int) -> str:
         return f"{self.prefix}last-price:{partition}"
 
-    # crawl frontier (sorted set of product keys by priority) + task payloads
+    # crawl frontier: two sorted sets of task keys by priority (verification lane
+    # first), payloads in a hash, leases of popped tasks. The "{frontier}" hash tag
+    # puts every frontier key in one Redis Cluster slot, which the Lua scripts
+    # that touch several of them at once require.
     @property
     def frontier(self) -> str:
-        return f"{self.prefix}frontier"
+        return f"{self.prefix}{{frontier}}"
 
     @property
     def frontier_tasks(self) -> str:
-        return f"{self.prefix}frontier:tasks"
+        return f"{self.prefix}{{frontier}}:tasks"
 
     @property
     def frontier_verify(self) -> str:
-        return f"{self.prefix}frontier:verify"
+        return f"{self.prefix}{{frontier}}:verify"
 
+    # lease deadlines (ms) of popped tasks, a sorted set by deadline
     @property
     def frontier_inflight(self) -> str:
-        return f"{self.prefix}frontier:inflight"
+        return f"{self.prefix}{{frontier}}:inflight"
+
+    # owner, rank and payload of each popped task
+    @property
+    def frontier_inflight_tasks(self) -> str:
+        return f"{self.prefix}{{frontier}}:inflight:tasks"
+
+    # tasks pushed while the same key was in flight, queued once it is acked
+    @property
+    def frontier_deferred(self) -> str:
+        return f"{self.prefix}{{frontier}}:deferred"
+
+    # the task keys one worker holds, for heartbeats
+    def frontier_worker(self, worker: str) -> str:
+        return f"{self.prefix}{{frontier}}:worker:{worker}"
+
+    @property
+    def frontier_worker_prefix(self) -> str:
+        return self.frontier_worker("")
 
     def proxy_next_slot(self, proxy: str) -> str:
         return f"{self.prefix}politeness:{proxy}"
 
     def proxy_ban(self, proxy: str) -> str:
         return f"{self.prefix}proxy-ban:{proxy}"
+
+    # ASINs the crawler has seen in one market (a set): discovery enqueues only others
+    def known_products(self, market: str) -> str:
+        return f"{self.prefix}known-products:{market}"
 
     def views(self, market: str, asin: str) -> str:
         return f"{self.prefix}views:{market}:{asin}"

@@ -1,0 +1,1 @@
+"""Ingest: observations stream -> checks -> ClickHouse -> price-change events."""

@@ -1,0 +1,45 @@
+# Pricewatch — `make up` runs everything on this machine, `make test` runs the suite.
+# Both install what they need first (Debian/Ubuntu packages, then a virtualenv).
+
+VENV ?= .venv
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# redis-server and postgresql: real services for the tests (and Redis for `up`);
+# python3-venv: Debian's python3 ships venv separately.
+DEB_PACKAGES := redis-server postgresql python3-venv python3-dev build-essential
+
+.PHONY: up test install system-deps lint bench clean
+
+up: install
+	$(VENV)/bin/pricewatch up
+
+test: install
+	$(VENV)/bin/pytest
+
+install: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+lint: install
+	$(VENV)/bin/ruff check pricewatch crawler scheduler api alerts tests bench
+	$(VENV)/bin/mypy
+
+bench: install
+	for b in bench/*.py; do echo "== $$b"; $(VENV)/bin/python $$b | tail -1; done
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,224 @@
+"""``pricewatch`` command line: one entry point for every role.
+
+Single machine: ``pricewatch up`` starts Redis if none is configured and runs
+the roles that touch ClickHouse in this one process (chDB allows one engine
+per process). Cluster: run each role as its own process with the stores set
+by environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from pricewatch.settings import Settings, load_settings
+
+log = logging.getLogger("pricewatch")
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _url_file(settings: Settings) -> Path:
+    return settings.redis_dir / "url"
+
+
+@contextmanager
+def redis_for(settings: Settings, *, may_start: bool) -> Iterator[str]:
+    """The configured Redis, the one ``pricewatch up`` runs, or a new one."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    url_file = _url_file(settings)
+    if url_file.exists():
+        url = url_file.read_text().strip()
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+            yield url
+            return
+        except redis.RedisError:
+            pass
+    if not may_start:
+        raise SystemExit(
+            "no Redis: set PRICEWATCH_REDIS_URL, or start `pricewatch up` on this machine first"
+        )
+    from pricewatch.storage.local_redis import local_redis
+
+    with local_redis(settings.redis_dir) as url:
+        url_file.write_text(url)
+        log.info("started Redis at %s (data in %s)", url, settings.redis_dir)
+        try:
+            yield url
+        finally:
+            url_file.unlink(missing_ok=True)
+
+
+def _clickhouse(settings: Settings):  # type: ignore[no-untyped-def]
+    from pricewatch.storage.clickhouse import get_clickhouse
+
+    return get_clickhouse(settings.clickhouse_url)
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from pricewatch.schema import migrate as ch_migrate
+    from pricewatch.storage.sql import migrate_sql
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    applied = ch_migrate(_clickhouse(settings))
+    print(f"clickhouse: {len(applied)} migration(s) applied")
+    migrate_sql(settings.database_url)
+    print("sql: at head")
+    return 0
+
+
+def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[no-untyped-def]
+    from pricewatch.ingest.worker import IngestWorker
+    from pricewatch.keys import DEFAULT_KEYS
+    from pricewatch.storage.clickhouse import PriceStore
+    from pricewatch.storage.redis import connect
+
+    return IngestWorker(
+        connect(redis_url),
+        DEFAULT_KEYS,
+        PriceStore(client),
+        partitions=settings.stream_partitions,
+        consumer=f"ingest-{socket.gethostname()}",
+        batch_size=settings.ingest_batch_size,
+        batch_ms=settings.ingest_batch_ms,
+        claim_idle_ms=settings.claim_idle_ms,
+        maxlen=settings.stream_maxlen,
+    )
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from pricewatch.schema import migrate as ch_migrate
+
+    with redis_for(settings, may_start=False) as url:
+        client = _clickhouse(settings)
+        ch_migrate(client)
+        worker = _ingest_worker(settings, url, client)
+        worker.run(_stop_on_signals())
+    return 0
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from pricewatch.schema import migrate as ch_migrate
+    from pricewatch.storage.sql import migrate_sql
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stop = _stop_on_signals()
+    with ExitStack() as stack:
+        url = stack.enter_context(redis_for(settings, may_start=True))
+        client = _clickhouse(settings)
+        ch_migrate(client)
+        migrate_sql(settings.database_url)
+        threads = [
+            threading.Thread(
+                target=_ingest_worker(settings, url, client).run, args=(stop,),
+                name="ingest", daemon=True,
+            )
+        ]
+        for t in threads:
+            t.start()
+        print(f"Pricewatch is up: data in {settings.data_dir}, Redis at {url}. Ctrl-C stops it.",
+              flush=True)
+        stop.wait()
+        for t in threads:
+            t.join(timeout=10)
+    return 0
+
+
+def cmd_import_csv(settings: Settings, args: argparse.Namespace) -> int:
+    from pricewatch.importer import import_csv
+    from pricewatch.schema import migrate as ch_migrate
+
+    client = _clickhouse(settings)
+    ch_migrate(client)
+    with redis_for(settings, may_start=False) if args.reset_state else _null() as url:
+        result = import_csv(Path(args.file), client, redis_url=url,
+                            default_market=args.market, progress=not args.quiet)
+    print(f"imported {result.rows} rows for {result.series} series "
+          f"({result.rejected} rejected lines)")
+    return 0 if result.rows or not result.rejected else 1
+
+
+def cmd_track(settings: Settings, args: argparse.Namespace) -> int:
+    from pricewatch.frontier import Frontier
+    from pricewatch.keys import DEFAULT_KEYS
+    from pricewatch.storage.redis import connect
+
+    with redis_for(settings, may_start=False) as url:
+        try:
+            tasks = Frontier(connect(url), DEFAULT_KEYS).track(
+                args.inputs, priority=args.priority, default_market=args.market)
+        except ValueError as exc:
+            print(f"pricewatch track: {exc}", file=sys.stderr)
+            return 2
+    for task in tasks:
+        print(f"queued {task.market}:{task.asin}")
+    return 0
+
+
+@contextmanager
+def _null() -> Iterator[None]:
+    yield None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pricewatch", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply ClickHouse and SQL migrations").set_defaults(
+        func=cmd_migrate)
+    sub.add_parser("ingest", help="consume observations into the price history").set_defaults(
+        func=cmd_ingest)
+    up = sub.add_parser("up", help="run everything on this machine")
+    up.set_defaults(func=cmd_up)
+    imp = sub.add_parser("import-csv", help="bulk-load price history from a CSV file")
+    imp.add_argument("file")
+    imp.add_argument("--market", default=None, help="market for rows that name none")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    imp.add_argument("--no-reset-state", dest="reset_state", action="store_false",
+                     help="do not invalidate ingest's cached last prices in Redis")
+    imp.set_defaults(func=cmd_import_csv)
+    track = sub.add_parser("track", help="queue products for crawling by URL or ASIN")
+    track.add_argument("inputs", nargs="+", metavar="URL_OR_ASIN")
+    track.add_argument("--market", default="us", help="market for bare ASINs (default: us)")
+    track.add_argument("--priority", type=float, default=100.0)
+    track.set_defaults(func=cmd_track)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    _setup_logging(settings)
+    return int(args.func(settings, args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

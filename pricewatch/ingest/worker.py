@@ -1,0 +1,221 @@
+"""Ingest worker: the I/O shell around ``ingest.core``.
+
+One batch is in flight at a time. Its messages stay pending in the consumer
+group until the batch is fully written, and the last step is one Redis
+transaction that publishes the change events, moves the per-series state and
+acks the messages together. A crash before that transaction leaves the
+messages pending: the restarted worker (same consumer name) re-reads exactly
+its pending messages first, or another worker claims them once idle, and
+replays them. The ClickHouse insert carries a deduplication token derived
+from the message ids, so a replayed batch is not stored twice; since the
+state did not move, its changes are published exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
+
+import msgspec
+import redis
+
+from pricewatch.ingest.checks import Check, LastState, accept_all
+from pricewatch.ingest.core import Outcome, decode_batch, needed_keys, process
+from pricewatch.keys import DEAD_LETTER, INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
+from pricewatch.models import Observation, Product, encode
+from pricewatch.storage.redis import Message, PartitionedStream
+
+log = logging.getLogger(__name__)
+
+_state_encoder = msgspec.json.Encoder()
+_state_decoder = msgspec.json.Decoder(LastState)
+
+
+class HistoryStore(Protocol):
+    def insert_observations(self, observations: Sequence[Observation], dedup_token: str | None) -> None: ...
+
+    def upsert_products(self, products: Sequence[Product]) -> None: ...
+
+    def last_accepted(
+        self, keys: Sequence[tuple[str, str, str]]
+    ) -> Mapping[tuple[str, str, str], tuple[int, int | None, str]]: ...
+
+
+class BatchStats(msgspec.Struct):
+    messages: int = 0
+    accepted: int = 0
+    changes: int = 0
+    dead: int = 0
+    duplicates: int = 0
+    held: int = 0
+
+
+def batch_token(messages: Sequence[Message]) -> str:
+    """Same messages -> same token, whatever order they were read in."""
+    h = hashlib.blake2b(digest_size=16)
+    for stream, msg_id in sorted((m.stream, m.id) for m in messages):
+        h.update(stream.encode())
+        h.update(b"/")
+        h.update(msg_id)
+        h.update(b";")
+    return h.hexdigest()
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        store: HistoryStore,
+        *,
+        partitions: int,
+        consumer: str,
+        batch_size: int = 20_000,
+        batch_ms: int = 200,
+        claim_idle_ms: int = 30_000,
+        maxlen: int = 1_000_000,
+        check: Check = accept_all,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.store = store
+        self.partitions = partitions
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.batch_ms = batch_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.check = check
+        self.clock = clock
+        self.observations = PartitionedStream(client, keys, OBSERVATIONS, partitions, maxlen)
+        self.changes = PartitionedStream(client, keys, PRICE_CHANGES, partitions, maxlen)
+        self.observations.ensure_group(INGEST_GROUP)
+        self._recovered = False
+        self._last_claim = 0.0
+
+    # -- reading -----------------------------------------------------------
+    def next_batch(self) -> list[Message]:
+        if not self._recovered:
+            self._recovered = True
+            pending = self.observations.read_own_pending(INGEST_GROUP, self.consumer,
+                                                         count=10 * self.batch_size)
+            if pending:
+                log.info("replaying %d messages left pending by a previous run", len(pending))
+                return pending
+        now = time.monotonic()
+        if now - self._last_claim >= self.claim_idle_ms / 2000:
+            self._last_claim = now
+            claimed = self.observations.claim_idle(INGEST_GROUP, self.consumer,
+                                                   self.claim_idle_ms, self.batch_size)
+            if claimed:
+                log.info("claimed %d messages from a consumer presumed dead", len(claimed))
+                return claimed
+        batch: list[Message] = []
+        deadline = now + self.batch_ms / 1000
+        while len(batch) < self.batch_size:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                break
+            got = self.observations.read(INGEST_GROUP, self.consumer,
+                                         count=self.batch_size - len(batch),
+                                         block_ms=left_ms if not batch else None)
+            if not got:
+                if batch:
+                    break
+                continue
+            batch.extend(got)
+        return batch
+
+    # -- state -------------------------------------------------------------
+    def load_state(self, skeys: Iterable[str]) -> dict[str, LastState]:
+        by_partition: dict[int, list[str]] = {}
+        for skey in skeys:
+            market, asin, _ = skey.split(":", 2)
+            by_partition.setdefault(partition_of(market, asin, self.partitions), []).append(skey)
+        pipe = self.client.pipeline(transaction=False)
+        order: list[list[str]] = []
+        for p, fields in by_partition.items():
+            pipe.hmget(self.keys.last_price(p), fields)
+            order.append(fields)
+        state: dict[str, LastState] = {}
+        missing: list[str] = []
+        for fields, values in zip(order, pipe.execute(), strict=True):
+            for field, raw in zip(fields, values, strict=True):
+                if raw is None:
+                    missing.append(field)
+                else:
+                    state[field] = _state_decoder.decode(raw)
+        if missing:
+            # Cold cache (new deployment, flushed Redis): ClickHouse knows the truth.
+            triples = [tuple(k.split(":", 2)) for k in missing]
+            found = self.store.last_accepted(triples)  # type: ignore[arg-type]
+            for (market, asin, series), (at, price, avail) in found.items():
+                state[f"{market}:{asin}:{series}"] = LastState(at, price, avail)
+        return state
+
+    # -- one round ---------------------------------------------------------
+    def process_batch(self, messages: Sequence[Message]) -> BatchStats:
+        stats = BatchStats(messages=len(messages))
+        if not messages:
+            return stats
+        now_ms = int(self.clock() * 1000)
+        decoded, dead = decode_batch([m.data for m in messages], now_ms)
+        state = self.load_state(needed_keys(decoded))
+        outcome = process(decoded, state, self.check)
+        outcome.dead.extend(dead)
+        if outcome.accepted:
+            self.store.insert_observations(outcome.accepted, dedup_token=batch_token(messages))
+        if outcome.products:
+            self.store.upsert_products(list(outcome.products.values()))
+        self.commit(messages, outcome)
+        stats.accepted = len(outcome.accepted)
+        stats.changes = len(outcome.changes)
+        stats.dead = len(outcome.dead)
+        stats.duplicates = outcome.duplicates
+        stats.held = len(outcome.held)
+        return stats
+
+    def commit(self, messages: Sequence[Message], outcome: Outcome) -> None:
+        """Changes, state, dead letters and acks in one transaction."""
+        pipe = self.client.pipeline(transaction=True)
+        self.changes.publish(((c.market, c.asin, encode(c)) for c in outcome.changes), pipe=pipe)
+        by_partition: dict[int, dict[str, bytes]] = {}
+        for skey, st in outcome.state.items():
+            market, asin, _ = skey.split(":", 2)
+            by_partition.setdefault(partition_of(market, asin, self.partitions), {})[skey] = (
+                _state_encoder.encode(st)
+            )
+        for p, mapping in by_partition.items():
+            pipe.hset(self.keys.last_price(p), mapping=mapping)
+        for index, reason in outcome.dead:
+            m = messages[index]
+            pipe.xadd(self.keys.dead_letter,
+                      {b"reason": reason.encode(), b"stream": m.stream.encode(), b"id": m.id,
+                       b"d": m.data},
+                      maxlen=100_000, approximate=True)
+        self.observations.ack(INGEST_GROUP, messages, pipe=pipe)
+        pipe.execute()
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("ingest consumer %s on %d partitions", self.consumer, self.partitions)
+        while not stop.is_set():
+            try:
+                batch = self.next_batch()
+                if batch:
+                    stats = self.process_batch(batch)
+                    log.debug("batch %s", stats)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("redis unavailable (%s); retrying", exc)
+                stop.wait(1.0)
+            except Exception:
+                # Messages stay pending and are replayed; never lose them, never spin.
+                log.exception("ingest batch failed; will replay")
+                self._recovered = False
+                stop.wait(1.0)
+
+
+__all__ = ["DEAD_LETTER", "BatchStats", "IngestWorker", "batch_token"]

@@ -1,0 +1,264 @@
+"""What the local marketplace sells: products per market, changed by tests or a demo clock.
+
+The catalog is shared between the server's request threads and the code that
+drives it (a test, a demo timer), so every read and write goes through one lock
+and readers get immutable snapshots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import threading
+from collections.abc import Iterable
+
+from pricewatch.asin import is_valid_asin
+from pricewatch.markets import get_market
+from pricewatch.models import Availability
+
+__all__ = ["Catalog", "CatalogProduct", "DemoCatalog", "demo_catalog", "random_asin"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CatalogProduct:
+    """One product as one marketplace shows it. Prices are minor units of the market's currency."""
+
+    market: str
+    asin: str
+    title: str
+    price: int | None
+    list_price: int | None = None
+    availability: Availability = Availability.IN_STOCK
+    image: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.market, self.asin)
+
+    @property
+    def slug(self) -> str:
+        """URL slug Amazon puts before /dp/: title words joined by dashes."""
+        words = re.findall(r"[0-9A-Za-z]+", self.title)[:8]
+        return "-".join(words) or "product"
+
+    @property
+    def shows_price(self) -> bool:
+        # Amazon shows no buy-box price on an unavailable product.
+        return self.price is not None and self.availability is not Availability.OUT_OF_STOCK
+
+
+class _Keep:
+    """Marks an argument left alone (None already means "remove")."""
+
+
+KEEP = _Keep()
+
+
+def _check(product: CatalogProduct) -> CatalogProduct:
+    get_market(product.market)  # raises UnknownMarket with the known codes
+    if not is_valid_asin(product.asin):
+        raise ValueError(f"invalid ASIN {product.asin!r}")
+    if not product.title.strip():
+        raise ValueError(f"{product.market}:{product.asin}: empty title")
+    for name in ("price", "list_price"):
+        value = getattr(product, name)
+        if value is not None and (not isinstance(value, int) or value < 0):
+            raise ValueError(f"{product.market}:{product.asin}: {name} must be a non-negative "
+                             f"int of minor units, got {value!r}")
+    if product.availability not in (Availability.IN_STOCK, Availability.OUT_OF_STOCK):
+        raise ValueError(f"{product.market}:{product.asin}: a listed product is in stock or "
+                         f"out of stock, got {product.availability!r} (remove it instead)")
+    return product
+
+
+class Catalog:
+    """Thread-safe products by (market, asin), in the order they were added.
+
+    Insertion order is the best-seller rank; the newest additions are the new
+    releases, so a test that adds a product sees it on ``/gp/new-releases/``.
+    """
+
+    def __init__(self, products: Iterable[CatalogProduct] = ()) -> None:
+        self._lock = threading.Lock()
+        self._products: dict[tuple[str, str], CatalogProduct] = {}
+        for product in products:
+            self.put(product)
+
+    def put(self, product: CatalogProduct) -> CatalogProduct:
+        """Add or replace a product (validated; a bad one raises and changes nothing)."""
+        _check(product)
+        with self._lock:
+            self._products[product.key] = product
+        return product
+
+    def add(
+        self,
+        market: str,
+        asin: str,
+        title: str,
+        price: int | None,
+        *,
+        list_price: int | None = None,
+        availability: Availability = Availability.IN_STOCK,
+        image: str | None = None,
+    ) -> CatalogProduct:
+        return self.put(CatalogProduct(
+            market=market, asin=asin, title=title, price=price, list_price=list_price,
+            availability=availability, image=image,
+        ))
+
+    def _update(self, market: str, asin: str, **changes: object) -> CatalogProduct:
+        with self._lock:
+            try:
+                current = self._products[(market, asin)]
+            except KeyError:
+                raise KeyError(f"no product {market}:{asin} in the catalog") from None
+            updated = _check(dataclasses.replace(current, **changes))  # type: ignore[arg-type]
+            self._products[updated.key] = updated
+            return updated
+
+    def set_price(
+        self, market: str, asin: str, price: int | None, *, list_price: int | None | _Keep = KEEP
+    ) -> CatalogProduct:
+        """New buy-box price; ``list_price``, when given, replaces the strikethrough
+        price (None removes it)."""
+        if isinstance(list_price, _Keep):
+            return self._update(market, asin, price=price)
+        return self._update(market, asin, price=price, list_price=list_price)
+
+    def set_availability(
+        self, market: str, asin: str, availability: Availability
+    ) -> CatalogProduct:
+        return self._update(market, asin, availability=Availability(availability))
+
+    def remove(self, market: str, asin: str) -> None:
+        """The product page goes away (the server answers 404 from now on)."""
+        with self._lock:
+            self._products.pop((market, asin), None)
+
+    def get(self, market: str, asin: str) -> CatalogProduct | None:
+        with self._lock:
+            return self._products.get((market, asin))
+
+    def products(self, market: str | None = None) -> list[CatalogProduct]:
+        """Snapshot in best-seller order, optionally of one market."""
+        with self._lock:
+            items = list(self._products.values())
+        return [p for p in items if market is None or p.market == market]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._products)
+
+    def tick(self, now: float) -> None:
+        """Advance time-driven changes to ``now`` (seconds); a plain catalog has none."""
+
+
+def random_asin(rng: random.Random) -> str:
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    return "B0" + "".join(rng.choice(alphabet) for _ in range(8))
+
+
+_NOUNS = ["Kettle", "Headphones", "Backpack", "Desk Lamp", "Coffee Grinder", "Keyboard",
+          "Water Bottle", "Running Shoes", "Board Game", "Blender", "Power Bank", "Cast Iron Pan",
+          "Monitor Arm", "Yoga Mat", "Toaster", "Webcam", "Air Fryer", "Electric Toothbrush"]
+_ADJECTIVES = ["Compact", "Stainless", "Wireless", "Ergonomic", "Foldable", "Quiet", "Smart",
+               "Classic", "Pro", "Ultralight"]
+_BRANDS = ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay"]
+_DEMO_MARKETS = ["us", "de", "uk", "fr", "jp"]
+
+
+@dataclasses.dataclass(frozen=True)
+class WalkRules:
+    """How demo prices move per step. Drops and stock-outs are what alerts are about,
+    so they happen often enough to be seen within minutes of a demo."""
+
+    step_seconds: float = 60.0
+    move_probability: float = 0.3
+    max_move: float = 0.05
+    drop_probability: float = 0.03
+    drop_range: tuple[float, float] = (0.15, 0.40)
+    stock_out_probability: float = 0.02
+    restock_probability: float = 0.25
+    # at most this many steps are replayed per tick, so a long pause costs little
+    max_steps_per_tick: int = 1000
+
+
+def walk_step(
+    product: CatalogProduct, base_price: int, rng: random.Random, rules: WalkRules
+) -> CatalogProduct:
+    """One step of a product's price story: random walk around its base price,
+    occasional deep drops, stock-outs that end after a while."""
+    if product.availability is Availability.OUT_OF_STOCK:
+        if rng.random() < rules.restock_probability:
+            return dataclasses.replace(product, availability=Availability.IN_STOCK)
+        return product
+    if rng.random() < rules.stock_out_probability:
+        return dataclasses.replace(product, availability=Availability.OUT_OF_STOCK)
+    price = product.price if product.price is not None else base_price
+    roll = rng.random()
+    if roll < rules.drop_probability:
+        price = int(price * (1 - rng.uniform(*rules.drop_range)))
+    elif roll < rules.drop_probability + rules.move_probability:
+        price = int(price * (1 + rng.uniform(-rules.max_move, rules.max_move)))
+        # drift back towards the base price so the walk does not wander off
+        price = (price * 9 + base_price) // 10
+    else:
+        return product
+    low, high = base_price // 4, base_price * 2
+    return dataclasses.replace(product, price=max(low, min(high, max(1, price))))
+
+
+class DemoCatalog(Catalog):
+    """A catalog whose prices move as (simulated or real) time passes: call ``tick(now)``."""
+
+    def __init__(
+        self, products: Iterable[CatalogProduct], *, seed: int = 0, rules: WalkRules | None = None
+    ) -> None:
+        super().__init__(products)
+        self._rng = random.Random(seed)
+        self._rules = rules or WalkRules()
+        self._base = {p.key: p.price or 1 for p in self.products()}
+        self._last_tick: float | None = None
+        self.steps_taken = 0
+
+    def tick(self, now: float) -> None:
+        with self._lock:
+            if self._last_tick is None:
+                self._last_tick = now
+                return
+            steps = int((now - self._last_tick) // self._rules.step_seconds)
+            if steps <= 0:
+                return
+            self._last_tick += steps * self._rules.step_seconds
+            for _ in range(min(steps, self._rules.max_steps_per_tick)):
+                for key, product in list(self._products.items()):
+                    base = self._base.setdefault(key, product.price or 1)
+                    self._products[key] = walk_step(product, base, self._rng, self._rules)
+                self.steps_taken += 1
+
+
+def demo_catalog(n: int = 36, seed: int = 0, *, rules: WalkRules | None = None) -> DemoCatalog:
+    """``n`` made-up products spread over a few markets, reproducible from ``seed``."""
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    rng = random.Random(seed)
+    products = []
+    seen: set[str] = set()
+    for i in range(n):
+        asin = random_asin(rng)
+        while asin in seen:
+            asin = random_asin(rng)
+        seen.add(asin)
+        market = get_market(_DEMO_MARKETS[i % len(_DEMO_MARKETS)])
+        title = f"{rng.choice(_BRANDS)} {rng.choice(_ADJECTIVES)} {rng.choice(_NOUNS)}"
+        major = rng.choice([9, 14, 19, 24, 29, 39, 49, 79, 99, 149, 249]) + 0.99
+        # yen have no minor unit and run about 150 to the dollar
+        price = round(major * 150) if market.exponent == 0 else round(major * 100)
+        list_price = price * rng.choice([5, 6]) // 4 if rng.random() < 0.4 else None
+        products.append(CatalogProduct(
+            market=market.code, asin=asin, title=title, price=price, list_price=list_price,
+            image=f"/images/I/{asin}.jpg",
+        ))
+    return DemoCatalog(products, seed=seed, rules=rules)

@@ -1,0 +1,246 @@
+"""HTML of the local marketplace: pure functions, catalog state in, page text out.
+
+The markup is our own, but it carries the ids and classes real Amazon pages
+use and the project's page parser reads (``#ASIN``, ``#productTitle``,
+``#corePriceDisplay_desktop_feature_div .priceToPay .a-offscreen``,
+``[data-a-strike]``, ``#availability``, ``#landingImage``, the robot-check
+form), so the real parser can be tested against it end to end.
+
+Prices are printed here rather than with the project's own money formatter on
+purpose: this module plays the website, and a page printed by the same code
+that reads it back would hide a bug both sides share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from pricewatch.markets import Market
+
+from .catalog import CatalogProduct
+
+__all__ = [
+    "format_price",
+    "render_captcha",
+    "render_home",
+    "render_listing",
+    "render_not_found",
+    "render_product",
+    "render_throttled",
+]
+
+# (before the number, after the number) as each marketplace prints its currency.
+_CURRENCY_STYLE: dict[str, tuple[str, str]] = {
+    "USD": ("$", ""),
+    "GBP": ("£", ""),
+    "EUR": ("", "\u00a0€"),
+    "CAD": ("$", ""),
+    "MXN": ("$", ""),
+    "BRL": ("R$\u00a0", ""),
+    "JPY": ("￥", ""),
+    "INR": ("₹", ""),
+    "AUD": ("$", ""),
+    "AED": ("AED\u00a0", ""),
+    "SAR": ("SAR\u00a0", ""),
+    "TRY": ("", "\u00a0TL"),
+    "SEK": ("", "\u00a0kr"),
+    "PLN": ("", "\u00a0zł"),
+    "SGD": ("S$", ""),
+    "EGP": ("EGP\u00a0", ""),
+}
+
+LISTING_TITLES = {"bestsellers": "Best Sellers", "new-releases": "Hot New Releases"}
+
+
+def _group(digits: str, sep: str, indian: bool) -> str:
+    if len(digits) <= 3:
+        return digits
+    head, tail = digits[:-3], digits[-3:]
+    # India groups lakhs and crores: 1,29,999
+    size = 2 if indian else 3
+    groups: list[str] = []
+    while head:
+        groups.insert(0, head[-size:])
+        head = head[:-size]
+    return sep.join([*groups, tail])
+
+
+def price_parts(market: Market, minor: int) -> tuple[str, str, str, str]:
+    """(symbol before, whole part with grouping, fraction, symbol after)."""
+    if minor < 0:
+        raise ValueError(f"a price cannot be negative, got {minor}")
+    whole, frac = divmod(minor, 10**market.exponent)
+    before, after = _CURRENCY_STYLE.get(market.currency, (f"{market.currency}\u00a0", ""))
+    grouped = _group(str(whole), market.group_sep, indian=market.currency == "INR")
+    fraction = f"{frac:0{market.exponent}d}" if market.exponent else ""
+    return before, grouped, fraction, after
+
+
+def format_price(market: Market, minor: int) -> str:
+    """Minor units as the market prints them: "$1,234.56", "1.234,56 €", "￥1,234"."""
+    before, whole, fraction, after = price_parts(market, minor)
+    number = f"{whole}{market.decimal_sep}{fraction}" if fraction else whole
+    return f"{before}{number}{after}"
+
+
+def _page(market: Market, title: str, body: str, *, head: str = "") -> str:
+    return (
+        f'<!doctype html>\n<html lang="{market.language}" class="a-no-js">\n<head>\n'
+        f'<meta charset="utf-8">\n<title>{escape(title)}</title>\n{head}</head>\n'
+        f'<body>\n<header id="navbar"><a id="nav-logo" href="/">amazon.{escape(market.domain[7:])}'
+        f"</a></header>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def _price_span(market: Market, minor: int, classes: str, strike: bool = False) -> str:
+    before, whole, fraction, after = price_parts(market, minor)
+    strike_attr = ' data-a-strike="true"' if strike else ""
+    # the visible, aria-hidden rendering splits the number the way Amazon does
+    visible = f'<span class="a-price-symbol">{escape(before.strip())}</span>' if before else ""
+    visible += f'<span class="a-price-whole">{escape(whole)}'
+    if fraction:
+        visible += f'<span class="a-price-decimal">{escape(market.decimal_sep)}</span></span>'
+        visible += f'<span class="a-price-fraction">{fraction}</span>'
+    else:
+        visible += "</span>"
+    if after:
+        visible += f'<span class="a-price-symbol">{escape(after.strip())}</span>'
+    return (
+        f'<span class="{classes}"{strike_attr}>'
+        f'<span class="a-offscreen">{escape(format_price(market, minor))}</span>'
+        f'<span aria-hidden="true">{visible}</span></span>'
+    )
+
+
+def _image_url(origin: str, image: str | None, asin: str) -> str:
+    image = image or f"/images/I/{asin}.jpg"
+    return origin + image if image.startswith("/") else image
+
+
+def render_product(market: Market, product: CatalogProduct, *, origin: str) -> str:
+    """A product detail page; ``origin`` ("http://www.amazon.de") makes image URLs absolute."""
+    title = escape(product.title)
+    canonical = f"https://www.{market.domain}/{product.slug}/dp/{product.asin}"
+    parts = [
+        '<div id="dp" class="a-container">',
+        '<form id="addToCart" method="post" action="/cart/add">'
+        f'<input type="hidden" id="ASIN" name="ASIN" value="{product.asin}">'
+        '<input type="hidden" name="quantity" value="1"></form>',
+        '<div id="imageBlock"><div id="imgTagWrapperId" class="imgTagWrapper">'
+        f'<img id="landingImage" src="{escape(_image_url(origin, product.image, product.asin))}"'
+        f' alt="{title}"></div></div>',
+        '<div id="centerCol">',
+        '<div id="titleSection"><h1 id="title" class="a-size-large a-spacing-none">'
+        f'<span id="productTitle" class="a-size-large product-title-word-break">  {title}  </span>'
+        "</h1></div>",
+    ]
+    if product.shows_price:
+        assert product.price is not None
+        parts.append('<div id="corePriceDisplay_desktop_feature_div" class="celwidget">')
+        parts.append('<div class="a-section a-spacing-none aok-align-center">')
+        parts.append(_price_span(market, product.price, "a-price priceToPay"))
+        parts.append("</div>")
+        if product.list_price is not None and product.list_price > product.price:
+            parts.append(
+                '<div class="a-section a-spacing-small aok-align-center">'
+                '<span class="a-size-small a-color-secondary aok-align-center basisPrice">'
+                "List Price: "
+                + _price_span(market, product.list_price, "a-price a-text-price", strike=True)
+                + "</span></div>"
+            )
+        parts.append("</div>")
+    elif product.availability == "in_stock":
+        # in stock without a buy-box price: only other sellers' offers
+        parts.append('<div id="buybox-see-all-buying-choices"><span class="a-button">'
+                     '<a href="/gp/offer-listing/' + product.asin + '">See All Buying Options</a>'
+                     "</span></div>")
+    if product.availability == "in_stock":
+        availability = '<span class="a-size-medium a-color-success">In Stock</span>'
+    else:
+        availability = (
+            '<span class="a-size-medium a-color-price">Currently unavailable.</span>'
+            "<br><span>We don't know when or if this item will be back in stock.</span>"
+        )
+    parts.append(f'<div id="availability" class="a-section a-spacing-base">{availability}</div>')
+    parts.append("</div></div>")
+    head = f'<link rel="canonical" href="{escape(canonical)}">\n'
+    return _page(market, f"{product.title} : Amazon.{market.domain[7:]}", "\n".join(parts),
+                 head=head)
+
+
+def render_listing(
+    market: Market,
+    kind: str,
+    products: Sequence[CatalogProduct],
+    *,
+    page: int,
+    first_rank: int,
+    has_next: bool,
+    path: str,
+) -> str:
+    """A best-seller / new-release page: a grid of product tiles with ASINs and links."""
+    name = LISTING_TITLES[kind]
+    tiles = []
+    for rank, product in enumerate(products, start=first_rank):
+        price = ""
+        if product.shows_price:
+            assert product.price is not None
+            price = (f'<span class="p13n-sc-price">{escape(format_price(market, product.price))}'
+                     "</span>")
+        tiles.append(
+            f'<div class="zg-grid-general-faceout" data-asin="{product.asin}">'
+            f'<span class="zg-bdg-text">#{rank}</span>'
+            f'<a class="a-link-normal" href="/{escape(product.slug)}/dp/{product.asin}">'
+            f'<div class="p13n-sc-truncate">{escape(product.title)}</div></a>{price}</div>'
+        )
+    nav = ['<ul class="a-pagination">']
+    if page > 1:
+        nav.append(f'<li class="a-normal"><a href="{escape(path)}?pg={page - 1}">'
+                   "Previous page</a></li>")
+    if has_next:
+        nav.append(f'<li class="a-last"><a href="{escape(path)}?pg={page + 1}">Next page</a></li>')
+    nav.append("</ul>")
+    body = (f'<div id="zg"><h1>Amazon {name}</h1>\n<div id="gridItemRoot" class="p13n-gridRow">\n'
+            + "\n".join(tiles) + "\n</div>\n" + "".join(nav) + "</div>")
+    return _page(market, f"Amazon.{market.domain[7:]} {name}: The most popular items", body)
+
+
+def render_home(market: Market) -> str:
+    body = ('<div id="home"><a href="/gp/bestsellers/">Best Sellers</a> '
+            '<a href="/gp/new-releases/">New Releases</a></div>')
+    return _page(market, f"Amazon.{market.domain[7:]}", body)
+
+
+def render_not_found(market: Market) -> str:
+    body = ('<div id="g"><h1>Sorry! We couldn\'t find that page.</h1>'
+            "<p>The address may be mistyped, or the page may have moved. "
+            '<a href="/">Return to the home page</a>.</p></div>')
+    return _page(market, "Page Not Found", body)
+
+
+def render_captcha(market: Market) -> str:
+    """The robot check a flagged client gets instead of any page (with status 200)."""
+    body = (
+        '<div class="a-container a-padding-double-large">'
+        '<div class="a-box a-alert a-alert-info a-spacing-base"><div class="a-box-inner">'
+        "<h4>Enter the characters you see below</h4>"
+        "<p>Automated access looks like yours is being checked. Please confirm you are a person "
+        "to continue shopping.</p></div></div>"
+        '<form method="get" action="/errors/validateCaptcha" name="">'
+        '<input type="hidden" name="amzn" value="pw-local">'
+        '<div class="a-row a-text-center"><img src="/captcha/image.jpg" alt="captcha"></div>'
+        '<div class="a-row a-spacing-large"><label for="captchacharacters">'
+        "Type the characters you see in this image:</label>"
+        '<input autocomplete="off" spellcheck="false" placeholder="Type characters" '
+        'id="captchacharacters" name="field-keywords" type="text"></div>'
+        '<button type="submit" class="a-button-text">Continue shopping</button>'
+        "</form></div>"
+    )
+    return _page(market, f"Amazon.{market.domain[7:]}", body)
+
+
+def render_throttled(market: Market) -> str:
+    body = ("<h1>Service Unavailable</h1><p>Too many requests from your network. "
+            "Please try again later.</p>")
+    return _page(market, "503 - Service Unavailable", body)

@@ -1,0 +1,211 @@
+"""Money as it is printed on marketplace pages <-> integer minor units.
+
+Inside the project a price is ``(minor units, ISO currency)``; text exists only
+at the edges. Reading relies on ``price_parser`` for locating the amount, with
+the marketplace's decimal separator as the hint, because "1.299" means one
+thousand two hundred and ninety-nine on amazon.de but not on amazon.com.
+The currency comes from the symbol when it names exactly one currency and
+from the marketplace otherwise ("$" on amazon.com.mx is pesos).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from price_parser import Price
+
+from pricewatch.markets import MARKETS, Market
+
+__all__ = ["Money", "exponent_of", "format_money", "is_price_range", "parse_money", "to_major"]
+
+
+@dataclass(frozen=True)
+class Money:
+    minor: int
+    currency: str
+
+
+# Minor-unit exponents for every currency a marketplace uses (JPY has none).
+_EXPONENTS: dict[str, int] = {m.currency: m.exponent for m in MARKETS.values()}
+# The home marketplace of each currency: how a foreign price is written
+# ("EUR 5,29" on amazon.co.uk keeps the euro decimal comma).
+_MARKET_BY_CURRENCY: dict[str, Market] = {}
+for _m in MARKETS.values():
+    _MARKET_BY_CURRENCY.setdefault(_m.currency, _m)
+_DOLLAR_CURRENCIES = frozenset({"USD", "CAD", "AUD", "MXN", "SGD"})
+
+# Symbols that name exactly one currency, longest first so that "CDN$" wins
+# over "$" and "R$" over "$". Word-like symbols ("TL", "kr") must stand alone.
+_SYMBOLS: list[tuple[str, str]] = sorted(
+    [
+        ("CDN$", "CAD"),
+        ("CA$", "CAD"),
+        ("C$", "CAD"),
+        ("AU$", "AUD"),
+        ("A$", "AUD"),
+        ("MX$", "MXN"),
+        ("SG$", "SGD"),
+        ("S$", "SGD"),
+        ("US$", "USD"),
+        ("R$", "BRL"),
+        ("€", "EUR"),
+        ("£", "GBP"),
+        ("₹", "INR"),
+        ("Rs.", "INR"),
+        ("¥", "JPY"),
+        ("￥", "JPY"),
+        ("円", "JPY"),
+        ("₺", "TRY"),
+        ("zł", "PLN"),
+        ("د.إ", "AED"),
+        ("ر.س", "SAR"),
+        ("ج.م", "EGP"),
+        ("E£", "EGP"),
+    ],
+    key=lambda pair: -len(pair[0]),
+)
+_WORD_SYMBOLS = {"TL": "TRY", "KR": "SEK", "YTL": "TRY"}
+# ISO codes printed as text ("EUR 12,50", "AED 330.00"): every marketplace
+# currency plus a few that show up in cross-border offers.
+_ISO_CODES = frozenset(_EXPONENTS) | {"CHF", "CNY", "DKK", "NOK", "CZK", "HUF"}
+_WORD_RE = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,3})(?![A-Za-z])")
+
+# Arabic-Indic digits and separators as printed on amazon.sa / .eg / .ae.
+_ARABIC = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬", "01234567890123456789.,")
+# Two amounts joined by a dash (Amazon prints ranges as "$10.99 - $24.99" in
+# every language): a variation parent's span, not a price.
+_RANGE_RE = re.compile(r"\d\s?[^\d\s]{0,5}\s?[-\u2010-\u2015]\s?[^\d\s]{0,5}\s?\d")
+
+
+def exponent_of(currency: str) -> int:
+    """Decimal places of ``currency``'s minor unit (JPY 0, the others 2)."""
+    return _EXPONENTS.get(currency, 2)
+
+
+def to_major(money: Money) -> Decimal:
+    """``Money(1299, "EUR")`` -> ``Decimal("12.99")``."""
+    return Decimal(money.minor).scaleb(-exponent_of(money.currency))
+
+
+def currency_in_text(text: str, market: Market | None = None) -> str | None:
+    """The currency a price text names, or ``None`` when it names none."""
+    for symbol, code in _SYMBOLS:
+        if symbol in text:
+            return code
+    for match in _WORD_RE.finditer(text):
+        word = match.group(1).upper()
+        if word in _ISO_CODES and match.group(1).isupper():
+            return word
+        if word in _WORD_SYMBOLS:
+            return _WORD_SYMBOLS[word]
+    if "$" in text:
+        if market is not None and market.currency in _DOLLAR_CURRENCIES:
+            return market.currency
+        return "USD"
+    return None
+
+
+def is_price_range(text: str) -> bool:
+    """True for "$10.99 - $24.99": a variation parent's span, not one price."""
+    return bool(_RANGE_RE.search(_normalise(text)))
+
+
+def _normalise(text: str) -> str:
+    # every flavour of space (NBSP, narrow NBSP, thin space) becomes a plain one
+    return re.sub(r"\s+", " ", text.translate(_ARABIC)).strip()
+
+
+def _amount(text: str, decimal_sep: str) -> Decimal | None:
+    amount = Price.fromstring(text, decimal_separator=decimal_sep).amount
+    return amount if isinstance(amount, Decimal) else None
+
+
+def parse_money(text: str | None, market: Market) -> Money | None:
+    """Read one price in ``market``'s format; ``None`` when ``text`` holds no
+    single amount (empty, no digits, or a range such as "$10.99 - $24.99")."""
+    if not text:
+        return None
+    clean = _normalise(text)
+    if not any(ch.isdigit() for ch in clean) or _RANGE_RE.search(clean):
+        return None
+    currency = currency_in_text(clean, market) or market.currency
+    exponent = _EXPONENTS.get(currency, 2)
+    if currency != market.currency:
+        market = _MARKET_BY_CURRENCY.get(currency, market)
+    amount = _amount(clean, market.decimal_sep)
+    if amount is None:
+        return None
+    scaled = amount.scaleb(exponent)
+    if scaled != scaled.to_integral_value():
+        # More fraction digits than the currency has ("¥1.299", "1,299 €"
+        # without cents): the separator was grouping thousands after all.
+        other = "," if market.decimal_sep == "." else "."
+        retry = _amount(clean, other)
+        if retry is None:
+            return None
+        scaled = retry.scaleb(exponent)
+        if scaled != scaled.to_integral_value():
+            return None
+    try:
+        minor = int(scaled)
+    except (InvalidOperation, ValueError, OverflowError):
+        return None
+    if minor < 0:
+        return None
+    return Money(minor, currency)
+
+
+# How each currency is written in e-mails and on the website: the symbol the
+# marketplace prints, made unambiguous where several share "$".
+_FORMATS: dict[str, tuple[str, str]] = {
+    "USD": ("$", ""),
+    "CAD": ("CDN$\u00a0", ""),
+    "AUD": ("A$", ""),
+    "MXN": ("MX$", ""),
+    "SGD": ("S$", ""),
+    "GBP": ("£", ""),
+    "EUR": ("", "\u00a0€"),
+    "JPY": ("¥", ""),
+    "INR": ("₹", ""),
+    "BRL": ("R$\u00a0", ""),
+    "AED": ("AED\u00a0", ""),
+    "SAR": ("SAR\u00a0", ""),
+    "EGP": ("EGP\u00a0", ""),
+    "TRY": ("", "\u00a0TL"),
+    "SEK": ("", "\u00a0kr"),
+    "PLN": ("", "\u00a0zł"),
+}
+
+
+def group_digits(whole: str, group_sep: str, indian: bool = False) -> str:
+    """Insert ``group_sep`` every three digits (2-2-3 for Indian lakh/crore)."""
+    if len(whole) <= 3:
+        return whole
+    head, tail = whole[:-3], whole[-3:]
+    size = 2 if indian else 3
+    groups: list[str] = []
+    while head:
+        groups.insert(0, head[-size:])
+        head = head[:-size]
+    return group_sep.join([*groups, tail])
+
+
+def format_money(minor: int, currency_or_market: str | Market) -> str:
+    """Minor units -> display text, e.g. ``format_money(129900, get_market("de"))``
+    gives "1.299,00 €" (with a no-break space before the symbol)."""
+    if isinstance(currency_or_market, Market):
+        market = currency_or_market
+        currency = market.currency
+    else:
+        currency = currency_or_market.upper()
+        market = _MARKET_BY_CURRENCY.get(currency, MARKETS["us"])
+    exponent = _EXPONENTS.get(currency, 2)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exponent)
+    number = group_digits(str(whole), market.group_sep, indian=currency == "INR")
+    if exponent:
+        number += f"{market.decimal_sep}{frac:0{exponent}d}"
+    prefix, suffix = _FORMATS.get(currency, (f"{currency}\u00a0", ""))
+    return f"{sign}{prefix}{number}{suffix}"

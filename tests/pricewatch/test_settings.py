@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+
+from pricewatch.settings import load_settings
+
+
+def test_embedded_defaults_live_under_the_data_dir(tmp_path):
+    s = load_settings({"PRICEWATCH_DATA_DIR": str(tmp_path)})
+    assert s.data_dir == tmp_path.resolve()
+    assert s.clickhouse_url == f"chdb://{tmp_path.resolve()}/clickhouse"
+    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/pricewatch.db"
+    assert s.redis_url is None  # "start one"
+
+
+def test_default_data_dir_is_per_user():
+    s = load_settings({})
+    assert s.data_dir == (Path.home() / ".local" / "share" / "pricewatch").resolve()
+
+
+def test_servers_replace_embedded_stores():
+    s = load_settings({
+        "PRICEWATCH_CLICKHOUSE_URL": "http://ch:8123/pw",
+        "PRICEWATCH_DATABASE_URL": "postgresql+asyncpg://u@pg/pw",
+        "PRICEWATCH_REDIS_URL": "redis://r:6379/0",
+        "PRICEWATCH_STREAM_PARTITIONS": "16",
+    })
+    assert (s.clickhouse_url, s.database_url, s.redis_url, s.stream_partitions) == (
+        "http://ch:8123/pw", "postgresql+asyncpg://u@pg/pw", "redis://r:6379/0", 16)
+
+
+def test_bad_numbers_are_clear_errors():
+    with pytest.raises(ValueError, match="PRICEWATCH_STREAM_PARTITIONS must be an integer"):
+        load_settings({"PRICEWATCH_STREAM_PARTITIONS": "many"})
+
+
+def test_proxies_from_env_and_file(tmp_path):
+    f = tmp_path / "proxies.txt"
+    f.write_text("# office\n127.0.0.2:8001\n\nhttp://127.0.0.3:8002\n")
+    s = load_settings({"PRICEWATCH_PROXIES": "http://127.0.0.3:8002, 127.0.0.4:8003",
+                       "PRICEWATCH_PROXY_FILE": str(f)})
+    assert s.proxies == ("http://127.0.0.3:8002", "http://127.0.0.4:8003", "http://127.0.0.2:8001")
+    assert load_settings({}).proxies == ()
+
+
+def test_unreadable_proxy_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="PROXY_FILE: cannot read"):
+        load_settings({"PRICEWATCH_PROXY_FILE": str(tmp_path / "missing")})
