@@ -8,6 +8,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # python3-venv: Debian's python3 ships venv separately.
 DEB_PACKAGES := redis-server postgresql python3-venv python3-dev build-essential
 
+include mk/web.mk
+
 .PHONY: up test install system-deps lint bench clean
 
 up: install

@@ -9,18 +9,50 @@ by environment.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import inspect
 import logging
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 from pricewatch.settings import Settings, load_settings
 
 log = logging.getLogger("pricewatch")
+
+
+# Roles live in the apps; the shared core names them by dotted path and
+# imports them only when asked to run one, so it never depends on an app.
+ROLES = {
+    "api": "api.service:run",
+    "alerts": "alerts.service:run",
+    "scheduler": "scheduler.service:run",
+}
+
+
+def _role(name: str) -> Callable[..., None]:
+    module_name, _, attr = ROLES[name].partition(":")
+    return getattr(importlib.import_module(module_name), attr)  # type: ignore[no-any-return]
+
+
+def _run_role(
+    name: str,
+    settings: Settings,
+    redis_url: str,
+    stop: threading.Event,
+    clickhouse_client: Any = None,
+) -> None:
+    run = _role(name)
+    kwargs: dict[str, Any] = {}
+    if "clickhouse_client" in inspect.signature(run).parameters:
+        kwargs["clickhouse_client"] = clickhouse_client
+    run(settings, redis_url, stop, **kwargs)
 
 
 def _setup_logging(settings: Settings) -> None:
@@ -126,6 +158,28 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _guarded(name: str, stop: threading.Event, fn: Callable[..., None], *args: Any) -> None:
+    """Run one role of ``up``; if it dies, everything stops rather than limp on."""
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("role %s crashed; stopping", name)
+        stop.set()
+
+
+def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
+    """``pricewatch api|alerts|scheduler``: one role in the foreground."""
+    with redis_for(settings, may_start=False) as url:
+        client = None
+        if args.command in ("api", "scheduler"):
+            from pricewatch.schema import migrate as ch_migrate
+
+            client = _clickhouse(settings)
+            ch_migrate(client)
+        _run_role(args.command, settings, url, _stop_on_signals(), client)
+    return 0
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pricewatch.schema import migrate as ch_migrate
     from pricewatch.storage.sql import migrate_sql
@@ -139,14 +193,30 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         migrate_sql(settings.database_url)
         threads = [
             threading.Thread(
-                target=_ingest_worker(settings, url, client).run, args=(stop,),
-                name="ingest", daemon=True,
+                target=_guarded,
+                args=("ingest", stop, _ingest_worker(settings, url, client).run, stop),
+                name="ingest",
+                daemon=True,
             )
         ]
+        for name in ROLES:
+            if importlib.util.find_spec(ROLES[name].partition(":")[0]) is None:
+                log.warning("role %s is not installed; running without it", name)
+                continue
+            threads.append(
+                threading.Thread(
+                    target=_guarded,
+                    args=(name, stop, _run_role, name, settings, url, stop, client),
+                    name=name,
+                    daemon=True,
+                )
+            )
         for t in threads:
             t.start()
-        print(f"Pricewatch is up: data in {settings.data_dir}, Redis at {url}. Ctrl-C stops it.",
-              flush=True)
+        print(
+            f"Pricewatch is up: data in {settings.data_dir}, Redis at {url}. Ctrl-C stops it.",
+            flush=True,
+        )
         stop.wait()
         for t in threads:
             t.join(timeout=10)
@@ -160,10 +230,16 @@ def cmd_import_csv(settings: Settings, args: argparse.Namespace) -> int:
     client = _clickhouse(settings)
     ch_migrate(client)
     with redis_for(settings, may_start=False) if args.reset_state else _null() as url:
-        result = import_csv(Path(args.file), client, redis_url=url,
-                            default_market=args.market, progress=not args.quiet)
-    print(f"imported {result.rows} rows for {result.series} series "
-          f"({result.rejected} rejected lines)")
+        result = import_csv(
+            Path(args.file),
+            client,
+            redis_url=url,
+            default_market=args.market,
+            progress=not args.quiet,
+        )
+    print(
+        f"imported {result.rows} rows for {result.series} series ({result.rejected} rejected lines)"
+    )
     return 0 if result.rows or not result.rejected else 1
 
 
@@ -175,7 +251,8 @@ def cmd_track(settings: Settings, args: argparse.Namespace) -> int:
     with redis_for(settings, may_start=False) as url:
         try:
             tasks = Frontier(connect(url), DEFAULT_KEYS).track(
-                args.inputs, priority=args.priority, default_market=args.market)
+                args.inputs, priority=args.priority, default_market=args.market
+            )
         except ValueError as exc:
             print(f"pricewatch track: {exc}", file=sys.stderr)
             return 2
@@ -190,20 +267,34 @@ def _null() -> Iterator[None]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pricewatch", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="pricewatch", description="Pricewatch: self-hosted Amazon price tracker"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply ClickHouse and SQL migrations").set_defaults(
-        func=cmd_migrate)
+        func=cmd_migrate
+    )
     sub.add_parser("ingest", help="consume observations into the price history").set_defaults(
-        func=cmd_ingest)
+        func=cmd_ingest
+    )
+    for role, text in (
+        ("api", "serve the API and website"),
+        ("alerts", "send price-drop notifications"),
+        ("scheduler", "score products and refill the crawl frontier"),
+    ):
+        sub.add_parser(role, help=text).set_defaults(func=cmd_role)
     up = sub.add_parser("up", help="run everything on this machine")
     up.set_defaults(func=cmd_up)
     imp = sub.add_parser("import-csv", help="bulk-load price history from a CSV file")
     imp.add_argument("file")
     imp.add_argument("--market", default=None, help="market for rows that name none")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
-    imp.add_argument("--no-reset-state", dest="reset_state", action="store_false",
-                     help="do not invalidate ingest's cached last prices in Redis")
+    imp.add_argument(
+        "--no-reset-state",
+        dest="reset_state",
+        action="store_false",
+        help="do not invalidate ingest's cached last prices in Redis",
+    )
     imp.set_defaults(func=cmd_import_csv)
     track = sub.add_parser("track", help="queue products for crawling by URL or ASIN")
     track.add_argument("inputs", nargs="+", metavar="URL_OR_ASIN")

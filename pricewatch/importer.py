@@ -88,9 +88,8 @@ def row_to_observation(row: dict[str, str], default_market: str | None, now_ms: 
         "source": Source.IMPORT,
         "series": (row.get("series") or "").strip() or "buybox",
         "price": price,
-        "currency": (row.get("currency") or "").strip().upper() or (
-            MARKETS[market].currency if price is not None else None
-        ),
+        "currency": (row.get("currency") or "").strip().upper()
+        or (MARKETS[market].currency if price is not None else None),
     }
     obs = msgspec.convert(fields, Observation)
     validate(obs, now_ms)
@@ -124,12 +123,16 @@ def import_csv(
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name,
-                   file=sys.stderr)
+        bar = tqdm(
+            total=path.stat().st_size, unit="B", unit_scale=True, desc=path.name, file=sys.stderr
+        )
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     reader = csv.DictReader(_lines(path, bar))
-    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])
-               and not (c == "market" and default_market)]
+    missing = [
+        c
+        for c in REQUIRED
+        if c not in (reader.fieldnames or []) and not (c == "market" and default_market)
+    ]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}")
     chunk: list[Observation] = []
@@ -149,8 +152,11 @@ def import_csv(
             p = latest.get((obs.market, obs.asin))
             if p is None or (p.last_seen or 0) <= obs.observed_at:
                 latest[(obs.market, obs.asin)] = Product(
-                    market=obs.market, asin=obs.asin, currency=obs.currency,
-                    last_price=obs.price, availability=obs.availability,
+                    market=obs.market,
+                    asin=obs.asin,
+                    currency=obs.currency,
+                    last_price=obs.price,
+                    availability=obs.availability,
                     last_seen=obs.observed_at,
                 )
         if len(chunk) >= CHUNK:
@@ -181,6 +187,8 @@ def _forget_cached_state(
     client = redis.Redis.from_url(redis_url)
     pipe = client.pipeline(transaction=False)
     for market, asin, series in touched:
-        pipe.hdel(keys.last_price(partition_of(market, asin, partitions)),
-                  series_key(market, asin, series))
+        pipe.hdel(
+            keys.last_price(partition_of(market, asin, partitions)),
+            series_key(market, asin, series),
+        )
     pipe.execute()

@@ -108,14 +108,22 @@ class Keys:
     def views_dirty(self) -> str:
         return f"{self.prefix}views:dirty"
 
-    def history_cache(self, market: str, asin: str, variant: str) -> str:
-        return f"{self.prefix}history:{market}:{asin}:{variant}"
+    def history_cache(self, market: str, asin: str) -> str:
+        """Hash of computed chart histories for one product, a field per variant.
 
-    def history_cache_index(self, market: str, asin: str) -> str:
-        return f"{self.prefix}history-index:{market}:{asin}"
+        One key per product so that ingest can drop all of them with one DEL
+        when the product's price changes.
+        """
+        return f"{self.prefix}history:{market}:{asin}"
 
     def rate_limit(self, scope: str, ident: str) -> str:
         return f"{self.prefix}rate:{scope}:{ident}"
+
+    # alerts: the event a notification row refers to (a PriceChange or a
+    # PriceCorrection), kept for a while so a retried or orphaned notification
+    # renders the same message as the first attempt would have
+    def alert_event(self, kind: str, event_id: str) -> str:
+        return f"{self.prefix}alert-event:{kind}:{event_id}"
 
 
 DEFAULT_KEYS = Keys()

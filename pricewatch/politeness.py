@@ -69,8 +69,11 @@ class Politeness:
         if not ips:
             raise ValueError("no IP to send from")
         gap = self.interval_s + self.margin_s + random.uniform(0, self.jitter_s)
-        result = int(self._script(keys=[self.keys.proxy_next_slot(ip) for ip in ips],
-                                  args=[int(gap * 1_000_000)]))
+        result = int(
+            self._script(
+                keys=[self.keys.proxy_next_slot(ip) for ip in ips], args=[int(gap * 1_000_000)]
+            )
+        )
         if result > 0:
             return Grant(ips[result - 1], 0.0)
         return Grant(None, -result / 1_000_000)

@@ -55,11 +55,81 @@ class Settings:
     key_prefix: str = "pw:"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Where browsers and the extension reach the API (links in e-mails, OpenAPI servers);
+    # None means http://api_host:api_port.
+    api_public_url: str | None = None
+    # Computed chart histories live in Redis this long at most; a price change drops
+    # them sooner. Bounds how stale a sliding window ("last 30 days") can get.
+    api_history_cache_ttl_s: int = 600
+    # Cache-Control max-age of chart histories (browsers, CDNs).
+    api_history_max_age_s: int = 60
+    # Bearer tokens (website sign-in, extension) are valid this long.
+    api_token_ttl_s: int = 30 * 24 * 3600
+    # Price reports (POST /reports) accepted per minute per reporter and per client IP.
+    api_report_rate_per_min: int = 30
+    api_report_ip_rate_per_min: int = 120
+    # Sign-in and registration attempts per minute per client IP (password guessing).
+    api_auth_rate_per_min: int = 20
+    # Request bodies larger than this are refused with 413 (reports are ~1 KB).
+    api_max_body_bytes: int = 16_384
+    # Seconds between flushes of the Redis view counters into ClickHouse.
+    api_view_flush_s: float = 10.0
+    # Key of the keyed hash that turns client IPs into reporter ids: set it per
+    # deployment so that ids cannot be reversed by hashing every IPv4 address.
+    api_ip_hash_key: str = "pricewatch-reporter"
+    # Frontier priority of a product nobody has crawled yet (asked for by a user).
+    api_first_crawl_priority: float = 1000.0
+    # Worker threads for blocking ClickHouse calls (chDB serialises queries anyway).
+    api_clickhouse_threads: int = 4
     log_level: str = "INFO"
+    # --- alerts ---------------------------------------------------------------
+    # Without an SMTP host, e-mails are written as .eml files to outbox_dir.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    # "starttls" (upgrade after connecting), "tls" (implicit, port 465) or "none"
+    smtp_tls: str = "starttls"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    # Parallel SMTP connections: one connection sends one message at a time.
+    smtp_connections: int = 8
+    mail_from: str = "Pricewatch <alerts@localhost>"
+    # Base of the links in messages (product page, stop link).
+    public_url: str = "http://127.0.0.1:8000"
+    # Signs stop links; None means a random secret kept in data_dir/alert-secret.
+    alert_secret: str | None = None
+    # Signs webhook bodies (X-Pricewatch-Signature); None means alert_secret.
+    webhook_secret: str | None = None
+    # "log" (write SMS to the log) or "twilio" (Twilio-shaped Messages API).
+    sms_provider: str = "log"
+    sms_api_base: str = "https://api.twilio.com"
+    sms_account_sid: str | None = None
+    sms_auth_token: str | None = None
+    sms_from: str | None = None
+    # None means data_dir/outbox.
+    outbox_dir_override: Path | None = None
+    # Delivery attempts before a notification is given up as failed.
+    alert_max_attempts: int = 5
+    # First retry delay; doubled on each further failure.
+    alert_retry_base_ms: int = 30_000
+    # A claimed notification belongs to its sender this long; after that any
+    # alerts worker's sweep may send it (the sender is presumed dead).
+    alert_lease_ms: int = 60_000
+    # Seconds one delivery (SMTP, webhook, SMS request) may take.
+    alert_send_timeout_s: float = 15.0
+    # How often due retries and orphaned notifications are swept.
+    alert_sweep_ms: int = 1_000
+    # Deliveries in flight at once.
+    alert_concurrency: int = 64
+    # Stream consumer name; None means "<hostname>-<pid>".
+    alerts_consumer: str | None = None
 
     @property
     def redis_dir(self) -> Path:
         return self.data_dir / "redis"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.outbox_dir_override or self.data_dir / "outbox"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -83,6 +153,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ValueError(f"{PREFIX}{name} must be positive, got {raw!r}")
     return value
+
+
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = (env.get(PREFIX + name) or default).strip().lower()
+    if raw not in allowed:
+        raise ValueError(f"{PREFIX}{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
 
 
 def _proxies(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -156,7 +233,46 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         key_prefix=env.get(PREFIX + "KEY_PREFIX") or "pw:",
         api_host=env.get(PREFIX + "API_HOST") or "127.0.0.1",
         api_port=_int(env, "API_PORT", 8000),
+        api_public_url=env.get(PREFIX + "API_PUBLIC_URL") or None,
+        api_history_cache_ttl_s=_int(env, "API_HISTORY_CACHE_TTL_S", 600),
+        api_history_max_age_s=_int(env, "API_HISTORY_MAX_AGE_S", 60),
+        api_token_ttl_s=_int(env, "API_TOKEN_TTL_S", 30 * 24 * 3600),
+        api_report_rate_per_min=_int(env, "API_REPORT_RATE_PER_MIN", 30),
+        api_report_ip_rate_per_min=_int(env, "API_REPORT_IP_RATE_PER_MIN", 120),
+        api_auth_rate_per_min=_int(env, "API_AUTH_RATE_PER_MIN", 20),
+        api_max_body_bytes=_int(env, "API_MAX_BODY_BYTES", 16_384),
+        api_view_flush_s=_float(env, "API_VIEW_FLUSH_S", 10.0),
+        api_ip_hash_key=env.get(PREFIX + "API_IP_HASH_KEY") or "pricewatch-reporter",
+        api_first_crawl_priority=_float(env, "API_FIRST_CRAWL_PRIORITY", 1000.0),
+        api_clickhouse_threads=_int(env, "API_CLICKHOUSE_THREADS", 4),
         log_level=env.get(PREFIX + "LOG_LEVEL") or "INFO",
+        smtp_host=env.get(PREFIX + "SMTP_HOST") or None,
+        smtp_port=_int(env, "SMTP_PORT", 587),
+        smtp_tls=_choice(env, "SMTP_TLS", ("starttls", "tls", "none"), "starttls"),
+        smtp_user=env.get(PREFIX + "SMTP_USER") or None,
+        smtp_password=env.get(PREFIX + "SMTP_PASSWORD") or None,
+        smtp_connections=_int(env, "SMTP_CONNECTIONS", 8),
+        mail_from=env.get(PREFIX + "MAIL_FROM") or "Pricewatch <alerts@localhost>",
+        public_url=(env.get(PREFIX + "PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+        alert_secret=env.get(PREFIX + "ALERT_SECRET") or None,
+        webhook_secret=env.get(PREFIX + "WEBHOOK_SECRET") or None,
+        sms_provider=_choice(env, "SMS_PROVIDER", ("log", "twilio"), "log"),
+        sms_api_base=(env.get(PREFIX + "SMS_API_BASE") or "https://api.twilio.com").rstrip("/"),
+        sms_account_sid=env.get(PREFIX + "SMS_ACCOUNT_SID") or None,
+        sms_auth_token=env.get(PREFIX + "SMS_AUTH_TOKEN") or None,
+        sms_from=env.get(PREFIX + "SMS_FROM") or None,
+        outbox_dir_override=(
+            Path(env[PREFIX + "OUTBOX_DIR"]).expanduser().resolve()
+            if env.get(PREFIX + "OUTBOX_DIR")
+            else None
+        ),
+        alert_max_attempts=_int(env, "ALERT_MAX_ATTEMPTS", 5),
+        alert_retry_base_ms=_int(env, "ALERT_RETRY_BASE_MS", 30_000),
+        alert_lease_ms=_int(env, "ALERT_LEASE_MS", 60_000),
+        alert_send_timeout_s=_float(env, "ALERT_SEND_TIMEOUT_S", 15.0),
+        alert_sweep_ms=_int(env, "ALERT_SWEEP_MS", 1_000),
+        alert_concurrency=_int(env, "ALERT_CONCURRENCY", 64),
+        alerts_consumer=env.get(PREFIX + "ALERTS_CONSUMER") or None,
     )
 
 

@@ -57,3 +57,39 @@ def corpus_dir() -> Path:
             "(set PRICEWATCH_CORPUS to a directory holding truth.json)"
         )
     return CORPUS_DIR
+
+
+# --- clickhouse ---------------------------------------------------------------------
+# chDB runs one engine per process, so the whole session shares one client (and one
+# data directory); tests isolate themselves with a fresh database each.
+
+
+@pytest.fixture(scope="session")
+def clickhouse_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from pricewatch.storage.clickhouse import get_clickhouse
+
+    url = os.environ.get("PRICEWATCH_TEST_CLICKHOUSE_URL") or (
+        f"chdb://{tmp_path_factory.mktemp('chdb')}"
+    )
+    client = get_clickhouse(url)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def clickhouse_database(clickhouse_client: object) -> Iterator[str]:
+    """A fresh, empty database name (not yet migrated), dropped afterwards."""
+    import uuid
+
+    name = f"test_{uuid.uuid4().hex}"
+    yield name
+    clickhouse_client.command(f"DROP DATABASE IF EXISTS {name} SYNC")
+
+
+@pytest.fixture
+def price_store(clickhouse_client: object, clickhouse_database: str) -> object:
+    """A PriceStore over a freshly migrated database."""
+    from pricewatch.storage.clickhouse import PriceStore, migrate
+
+    migrate(clickhouse_client, clickhouse_database)
+    return PriceStore(clickhouse_client, clickhouse_database)

@@ -28,6 +28,8 @@ from pricewatch.models import (
 MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000
 
 _decoder = msgspec.json.Decoder(Observation)
+_list_decoder = msgspec.json.Decoder(list[Observation])
+_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 def series_key(market: str, asin: str, series: str) -> str:
@@ -38,19 +40,23 @@ class InvalidObservation(ValueError):
     pass
 
 
+_CURRENCY = {code: m.currency for code, m in MARKETS.items()}
+_UNAVAILABLE = Availability.UNAVAILABLE
+
+
 def validate(obs: Observation, now_ms: int) -> None:
     """Rules the schema cannot express; raises InvalidObservation with the reason."""
-    market = MARKETS.get(obs.market)
-    if market is None:
+    currency = _CURRENCY.get(obs.market)
+    if currency is None:
         raise InvalidObservation(f"unknown market {obs.market!r}")
     if obs.price is not None:
-        if obs.currency is None:
-            raise InvalidObservation("price without currency")
-        if obs.currency != market.currency:
+        if obs.currency != currency:
             raise InvalidObservation(
-                f"currency {obs.currency} is not {market.code}'s currency {market.currency}"
+                "price without currency"
+                if obs.currency is None
+                else f"currency {obs.currency} is not {obs.market}'s currency {currency}"
             )
-        if obs.availability == Availability.UNAVAILABLE:
+        if obs.availability is _UNAVAILABLE:
             raise InvalidObservation("an unavailable product cannot have a price")
     if obs.observed_at > now_ms + MAX_CLOCK_SKEW_MS:
         raise InvalidObservation(f"observed_at {obs.observed_at} is in the future")
@@ -62,8 +68,10 @@ class Outcome:
     accepted: list[Observation] = dataclasses.field(default_factory=list)
     changes: list[PriceChange] = dataclasses.field(default_factory=list)
     products: dict[tuple[str, str], Product] = dataclasses.field(default_factory=dict)
-    # index of the message in the input batch, reason
-    dead: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+    # index of the message in the input batch, reason, offending payload
+    dead: list[tuple[int, str, bytes]] = dataclasses.field(default_factory=list)
+    # older than the series' state: to store unless the store already has them
+    late: list[Observation] = dataclasses.field(default_factory=list)
     held: list[Observation] = dataclasses.field(default_factory=list)
     rejected: list[Observation] = dataclasses.field(default_factory=list)
     # series key -> new last state (only entries that moved)
@@ -71,22 +79,73 @@ class Outcome:
     duplicates: int = 0
 
 
-def decode_batch(payloads: Sequence[bytes], now_ms: int) -> tuple[list[tuple[int, Observation]], list[tuple[int, str]]]:
+def decode_batch(
+    payloads: Sequence[bytes], now_ms: int
+) -> tuple[list[tuple[int, Observation]], list[tuple[int, str, bytes]]]:
+    """Decode stream payloads: one Observation, or a JSON array of them.
+
+    Producers that see many products at once (the crawler's pipeline, bulk
+    tools) send arrays, which cost one stream entry and one decode call for
+    many observations. A bad item only dead-letters itself, with its reason.
+    Returns (message index, observation) pairs and (message index, reason,
+    offending bytes) triples.
+    """
     good: list[tuple[int, Observation]] = []
-    dead: list[tuple[int, str]] = []
+    dead: list[tuple[int, str, bytes]] = []
     for i, raw in enumerate(payloads):
-        try:
-            obs = _decoder.decode(raw)
-            validate(obs, now_ms)
-        except (msgspec.DecodeError, msgspec.ValidationError, InvalidObservation) as exc:
-            dead.append((i, str(exc) or type(exc).__name__))
+        items: list[Observation] | None = None
+        if raw[:1] == b"[":
+            try:
+                items = _list_decoder.decode(raw)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                items = None
+        if items is None:
+            for one in _split(raw, i, dead):
+                try:
+                    items_one = _decoder.decode(one)
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    dead.append((i, str(exc), one))
+                    continue
+                _keep(i, items_one, now_ms, good, dead)
             continue
-        good.append((i, obs))
+        for obs in items:
+            try:
+                validate(obs, now_ms)
+            except InvalidObservation as exc:
+                dead.append((i, str(exc), msgspec.json.encode(obs)))
+                continue
+            good.append((i, obs))
     return good, dead
 
 
-def needed_keys(observations: Sequence[tuple[int, Observation]]) -> set[str]:
-    return {series_key(o.market, o.asin, o.series) for _, o in observations}
+def _split(raw: bytes, index: int, dead: list[tuple[int, str, bytes]]) -> list[bytes]:
+    """A message's items as separate payloads, to find which ones are bad."""
+    if raw[:1] != b"[":
+        return [raw]
+    try:
+        return [bytes(item) for item in _raw_list_decoder.decode(raw)]
+    except msgspec.DecodeError as exc:
+        dead.append((index, str(exc), raw))
+        return []
+
+
+def _keep(
+    index: int,
+    obs: Observation,
+    now_ms: int,
+    good: list[tuple[int, Observation]],
+    dead: list[tuple[int, str, bytes]],
+) -> None:
+    try:
+        validate(obs, now_ms)
+    except InvalidObservation as exc:
+        dead.append((index, str(exc), msgspec.json.encode(obs)))
+        return
+    good.append((index, obs))
+
+
+def _observed_at(item: tuple[int, Observation]) -> int:
+    return item[1].observed_at
 
 
 def process(
@@ -97,17 +156,16 @@ def process(
     """Dedupe, check and detect changes for decoded observations."""
     out = Outcome()
     # per series in time order; ties keep arrival order (sort is stable)
-    ordered = sorted(observations, key=lambda io: io[1].observed_at)
-    seen: set[tuple[object, ...]] = set()
+    ordered = sorted(observations, key=_observed_at)
+    # frozen Structs hash by value: an exact duplicate is an equal Observation
+    seen: set[Observation] = set()
     current: dict[str, LastState] = {}
     for _, obs in ordered:
-        fingerprint = (obs.market, obs.asin, obs.series, obs.observed_at, obs.price,
-                       obs.availability, obs.source, obs.reporter)
-        if fingerprint in seen:
+        if obs in seen:
             out.duplicates += 1
             continue
-        seen.add(fingerprint)
-        skey = series_key(obs.market, obs.asin, obs.series)
+        seen.add(obs)
+        skey = f"{obs.market}:{obs.asin}:{obs.series}"
         last = current.get(skey) or state.get(skey)
         if (
             last is not None
@@ -119,39 +177,43 @@ def process(
             # time (a replay, or a late echo of what we know).
             out.duplicates += 1
             continue
-        verdict = check(obs, last)
-        if verdict is Verdict.HOLD:
-            out.held.append(obs)
-            continue
-        if verdict is Verdict.REJECT:
-            out.rejected.append(obs)
+        if check is not accept_all:
+            verdict = check(obs, last)
+            if verdict is Verdict.HOLD:
+                out.held.append(obs)
+                continue
+            if verdict is Verdict.REJECT:
+                out.rejected.append(obs)
+                continue
+        if last is not None and obs.observed_at <= last.observed_at:
+            # A late sample: history, but not news. It may also be a re-sent copy
+            # of a stored row, which only the store can tell.
+            out.late.append(obs)
             continue
         out.accepted.append(obs)
-        if last is not None and obs.observed_at <= last.observed_at:
-            continue  # a late sample: history, but not news
         if last is None or last.price != obs.price:
-            out.changes.append(
-                PriceChange(
-                    event_id=change_event_id(obs.market, obs.asin, obs.series,
-                                             obs.observed_at, obs.price),
-                    market=obs.market,
-                    asin=obs.asin,
-                    series=obs.series,
-                    observed_at=obs.observed_at,
-                    source=obs.source,
-                    new_price=obs.price,
-                    old_price=None if last is None else last.price,
-                    currency=obs.currency or MARKETS[obs.market].currency,
-                    old_availability=None if last is None else Availability(last.availability),
-                    new_availability=obs.availability,
-                    title=obs.title,
-                )
-            )
-        new_state = LastState(obs.observed_at, obs.price, obs.availability.value)
-        current[skey] = new_state
-        out.state[skey] = new_state
+            out.changes.append(_change(obs, last))
+        current[skey] = LastState(obs.observed_at, obs.price, obs.availability.value)
         _update_product(out.products, obs)
+    out.state = current
     return out
+
+
+def _change(obs: Observation, last: LastState | None) -> PriceChange:
+    return PriceChange(
+        event_id=change_event_id(obs.market, obs.asin, obs.series, obs.observed_at, obs.price),
+        market=obs.market,
+        asin=obs.asin,
+        series=obs.series,
+        observed_at=obs.observed_at,
+        source=obs.source,
+        new_price=obs.price,
+        old_price=None if last is None else last.price,
+        currency=obs.currency or MARKETS[obs.market].currency,
+        old_availability=None if last is None else Availability(last.availability),
+        new_availability=obs.availability,
+        title=obs.title,
+    )
 
 
 def _update_product(products: dict[tuple[str, str], Product], obs: Observation) -> None:
@@ -159,7 +221,8 @@ def _update_product(products: dict[tuple[str, str], Product], obs: Observation) 
     product = products.get(pkey)
     if product is None:
         product = products[pkey] = Product(
-            market=obs.market, asin=obs.asin,
+            market=obs.market,
+            asin=obs.asin,
             currency=MARKETS[obs.market].currency,
             first_seen=obs.observed_at,
         )

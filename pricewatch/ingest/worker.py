@@ -17,15 +17,22 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import msgspec
 import redis
 
 from pricewatch.ingest.checks import Check, LastState, accept_all
-from pricewatch.ingest.core import Outcome, decode_batch, needed_keys, process
-from pricewatch.keys import DEAD_LETTER, INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
+from pricewatch.ingest.core import Outcome, decode_batch, process, series_key
+from pricewatch.keys import (
+    DEAD_LETTER,
+    INGEST_GROUP,
+    OBSERVATIONS,
+    PRICE_CHANGES,
+    Keys,
+    partition_of,
+)
 from pricewatch.models import Observation, Product, encode
 from pricewatch.storage.redis import Message, PartitionedStream
 
@@ -36,12 +43,22 @@ _state_decoder = msgspec.json.Decoder(LastState)
 
 
 class HistoryStore(Protocol):
-    def insert_observations(self, observations: Sequence[Observation], dedup_token: str | None) -> None: ...
+    def insert_observations(
+        self, observations: Sequence[Observation], dedup_token: str | None
+    ) -> None: ...
 
     def upsert_products(self, products: Sequence[Product]) -> None: ...
 
     def last_accepted(
         self, keys: Sequence[tuple[str, str, str]]
+    ) -> Mapping[tuple[str, str, str], tuple[int, int | None, str]]: ...
+
+    def existing_points(
+        self, points: Sequence[tuple[str, str, str, int]]
+    ) -> Mapping[tuple[str, str, str, int], int | None]: ...
+
+    def last_accepted_before(
+        self, cutoffs: Mapping[tuple[str, str, str], int]
     ) -> Mapping[tuple[str, str, str], tuple[int, int | None, str]]: ...
 
 
@@ -52,6 +69,14 @@ class BatchStats(msgspec.Struct):
     dead: int = 0
     duplicates: int = 0
     held: int = 0
+
+
+_ABSENT = object()
+
+
+def _split_key(skey: str) -> tuple[str, str, str]:
+    market, asin, series = skey.split(":", 2)
+    return market, asin, series
 
 
 def batch_token(messages: Sequence[Message]) -> str:
@@ -101,16 +126,18 @@ class IngestWorker:
     def next_batch(self) -> list[Message]:
         if not self._recovered:
             self._recovered = True
-            pending = self.observations.read_own_pending(INGEST_GROUP, self.consumer,
-                                                         count=10 * self.batch_size)
+            pending = self.observations.read_own_pending(
+                INGEST_GROUP, self.consumer, count=10 * self.batch_size
+            )
             if pending:
                 log.info("replaying %d messages left pending by a previous run", len(pending))
                 return pending
         now = time.monotonic()
         if now - self._last_claim >= self.claim_idle_ms / 2000:
             self._last_claim = now
-            claimed = self.observations.claim_idle(INGEST_GROUP, self.consumer,
-                                                   self.claim_idle_ms, self.batch_size)
+            claimed = self.observations.claim_idle(
+                INGEST_GROUP, self.consumer, self.claim_idle_ms, self.batch_size
+            )
             if claimed:
                 log.info("claimed %d messages from a consumer presumed dead", len(claimed))
                 return claimed
@@ -120,9 +147,12 @@ class IngestWorker:
             left_ms = int((deadline - time.monotonic()) * 1000)
             if left_ms <= 0:
                 break
-            got = self.observations.read(INGEST_GROUP, self.consumer,
-                                         count=self.batch_size - len(batch),
-                                         block_ms=left_ms if not batch else None)
+            got = self.observations.read(
+                INGEST_GROUP,
+                self.consumer,
+                count=self.batch_size - len(batch),
+                block_ms=left_ms if not batch else None,
+            )
             if not got:
                 if batch:
                     break
@@ -131,9 +161,23 @@ class IngestWorker:
         return batch
 
     # -- state -------------------------------------------------------------
-    def load_state(self, skeys: Iterable[str]) -> dict[str, LastState]:
+    def load_state(
+        self, decoded: Sequence[tuple[int, Observation]], replay: bool = False
+    ) -> dict[str, LastState]:
+        """Last accepted state of every series the batch touches.
+
+        Redis holds it; on a miss (a product's first sighting, or a Redis that
+        lost its data) ClickHouse knows. When the batch is a replay after a
+        crash, ClickHouse may already hold this very batch's rows, so it is
+        asked for the state *before* each series' earliest observation here.
+        """
+        earliest: dict[str, int] = {}
+        for _, obs in decoded:
+            skey = series_key(obs.market, obs.asin, obs.series)
+            if obs.observed_at < earliest.get(skey, obs.observed_at + 1):
+                earliest[skey] = obs.observed_at
         by_partition: dict[int, list[str]] = {}
-        for skey in skeys:
+        for skey in earliest:
             market, asin, _ = skey.split(":", 2)
             by_partition.setdefault(partition_of(market, asin, self.partitions), []).append(skey)
         pipe = self.client.pipeline(transaction=False)
@@ -150,11 +194,14 @@ class IngestWorker:
                 else:
                     state[field] = _state_decoder.decode(raw)
         if missing:
-            # Cold cache (new deployment, flushed Redis): ClickHouse knows the truth.
-            triples = [tuple(k.split(":", 2)) for k in missing]
-            found = self.store.last_accepted(triples)  # type: ignore[arg-type]
+            triples = [_split_key(k) for k in missing]
+            if replay:
+                found = self.store.last_accepted_before(
+                    {t: earliest[k] for t, k in zip(triples, missing, strict=True)})
+            else:
+                found = self.store.last_accepted(triples)
             for (market, asin, series), (at, price, avail) in found.items():
-                state[f"{market}:{asin}:{series}"] = LastState(at, price, avail)
+                state[series_key(market, asin, series)] = LastState(at, price, avail)
         return state
 
     # -- one round ---------------------------------------------------------
@@ -164,9 +211,18 @@ class IngestWorker:
             return stats
         now_ms = int(self.clock() * 1000)
         decoded, dead = decode_batch([m.data for m in messages], now_ms)
-        state = self.load_state(needed_keys(decoded))
+        replay = any(m.deliveries > 1 for m in messages)
+        state = self.load_state(decoded, replay=replay)
         outcome = process(decoded, state, self.check)
         outcome.dead.extend(dead)
+        if outcome.late:
+            stored = self.store.existing_points(
+                [(o.market, o.asin, o.series, o.observed_at) for o in outcome.late])
+            for o in outcome.late:
+                if stored.get((o.market, o.asin, o.series, o.observed_at), _ABSENT) == o.price:
+                    outcome.duplicates += 1
+                else:
+                    outcome.accepted.append(o)
         if outcome.accepted:
             self.store.insert_observations(outcome.accepted, dedup_token=batch_token(messages))
         if outcome.products:
@@ -191,12 +247,22 @@ class IngestWorker:
             )
         for p, mapping in by_partition.items():
             pipe.hset(self.keys.last_price(p), mapping=mapping)
-        for index, reason in outcome.dead:
+        # cached chart histories of a product whose price moved are stale now
+        for market, asin in {(c.market, c.asin) for c in outcome.changes}:
+            pipe.delete(self.keys.history_cache(market, asin))
+        for index, reason, payload in outcome.dead:
             m = messages[index]
-            pipe.xadd(self.keys.dead_letter,
-                      {b"reason": reason.encode(), b"stream": m.stream.encode(), b"id": m.id,
-                       b"d": m.data},
-                      maxlen=100_000, approximate=True)
+            pipe.xadd(
+                self.keys.dead_letter,
+                {
+                    b"reason": reason.encode(),
+                    b"stream": m.stream.encode(),
+                    b"id": m.id,
+                    b"d": payload,
+                },
+                maxlen=100_000,
+                approximate=True,
+            )
         self.observations.ack(INGEST_GROUP, messages, pipe=pipe)
         pipe.execute()
 

@@ -43,17 +43,28 @@ def _wait(port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def local_redis(workdir: Path, port: int | None = None) -> Iterator[str]:
-    """Run a loopback Redis persisting to ``workdir``; yields its URL."""
+def local_redis(workdir: Path, port: int | None = None, persist: bool = True) -> Iterator[str]:
+    """Run a loopback Redis keeping its files in ``workdir``; yields its URL."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or _free_port()
     proc = subprocess.Popen(
         [
-            server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-            "--dir", str(workdir),
+            server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(workdir),
             # streams and the frontier are worth keeping across restarts
-            "--appendonly", "yes", "--appendfsync", "everysec",
-            "--save", "", "--protected-mode", "yes",
+            "--appendonly",
+            "yes" if persist else "no",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--protected-mode",
+            "yes",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -57,8 +57,9 @@ class PartitionedStream:
         own = pipe is None
         p = self.client.pipeline(transaction=False) if pipe is None else pipe
         for market, asin, payload in items:
-            p.xadd(self.key_for(market, asin), {FIELD: payload}, maxlen=self.maxlen,
-                   approximate=True)
+            p.xadd(
+                self.key_for(market, asin), {FIELD: payload}, maxlen=self.maxlen, approximate=True
+            )
         if own:
             p.execute()
 
@@ -82,16 +83,15 @@ class PartitionedStream:
         reply = self.client.xreadgroup(group, consumer, streams, count=count)
         return _messages(reply, redelivered=True)
 
-    def claim_idle(
-        self, group: str, consumer: str, min_idle_ms: int, count: int
-    ) -> list[Message]:
+    def claim_idle(self, group: str, consumer: str, min_idle_ms: int, count: int) -> list[Message]:
         """Take over messages another consumer left pending for ``min_idle_ms``."""
         out: list[Message] = []
         for key in self.stream_keys():
             if len(out) >= count:
                 break
-            reply = self.client.xautoclaim(key, group, consumer, min_idle_ms, "0-0",
-                                           count=count - len(out))
+            reply = self.client.xautoclaim(
+                key, group, consumer, min_idle_ms, "0-0", count=count - len(out)
+            )
             # reply: [next_start, [(id, fields), ...], deleted_ids]
             for msg_id, fields in reply[1]:
                 if fields is None:  # trimmed away while pending

@@ -11,9 +11,15 @@ NOW = 1_800_000_000_000
 
 
 def obs(at=NOW - 10_000, price=1999, **kw):
-    fields = dict(market="us", asin="B07CLN88MV", observed_at=at, source="crawler", price=price,
-                  availability="in_stock" if price is not None else "out_of_stock",
-                  currency="USD" if price is not None else None)
+    fields = dict(
+        market="us",
+        asin="B07CLN88MV",
+        observed_at=at,
+        source="crawler",
+        price=price,
+        availability="in_stock" if price is not None else "out_of_stock",
+        currency="USD" if price is not None else None,
+    )
     fields.update(kw)
     return Observation(**fields)
 
@@ -32,12 +38,18 @@ def test_first_sighting_emits_a_change_from_nothing():
     assert [o.price for o in out.accepted] == [1999]
     [change] = out.changes
     assert (change.old_price, change.new_price) == (None, 1999)
-    assert out.state[series_key("us", "B07CLN88MV", "buybox")] == LastState(NOW - 10_000, 1999, "in_stock")
+    assert out.state[series_key("us", "B07CLN88MV", "buybox")] == LastState(
+        NOW - 10_000, 1999, "in_stock"
+    )
 
 
 def test_changes_only_when_price_moves_in_time_order():
-    batch = [obs(at=NOW - 3000, price=1500), obs(at=NOW - 5000, price=1999),
-             obs(at=NOW - 4000, price=1999), obs(at=NOW - 1000, price=1500)]
+    batch = [
+        obs(at=NOW - 3000, price=1500),
+        obs(at=NOW - 5000, price=1999),
+        obs(at=NOW - 4000, price=1999),
+        obs(at=NOW - 1000, price=1500),
+    ]
     out = run(batch)
     assert [(c.old_price, c.new_price) for c in out.changes] == [(None, 1999), (1999, 1500)]
     assert len(out.accepted) == 4  # every sample is history
@@ -60,16 +72,18 @@ def test_exact_duplicates_and_replays_are_dropped():
 
 
 def test_invalid_messages_go_to_dead_letters_with_reason():
-    out = run([
-        b"not json",
-        b'{"market": "us"}',
-        encode(obs(currency="EUR")),
-        encode(obs(market="zz")),
-        encode(obs(at=NOW + 10 * 24 * 3600 * 1000)),
-        msgspec.json.encode({**msgspec.to_builtins(obs()), "price": -5}),
-        encode(obs()),
-    ])
-    reasons = dict(out.dead)
+    out = run(
+        [
+            b"not json",
+            b'{"market": "us"}',
+            encode(obs(currency="EUR")),
+            encode(obs(market="zz")),
+            encode(obs(at=NOW + 10 * 24 * 3600 * 1000)),
+            msgspec.json.encode({**msgspec.to_builtins(obs()), "price": -5}),
+            encode(obs()),
+        ]
+    )
+    reasons = {i: reason for i, reason, _ in out.dead}
     assert sorted(reasons) == [0, 1, 2, 3, 4, 5]
     assert "currency EUR" in reasons[2]
     assert "unknown market" in reasons[3]
@@ -80,8 +94,10 @@ def test_invalid_messages_go_to_dead_letters_with_reason():
 
 def test_check_can_hold_or_reject():
     verdicts = iter([Verdict.HOLD, Verdict.REJECT, Verdict.ACCEPT])
-    out = run([obs(at=NOW - 3), obs(at=NOW - 2, price=10), obs(at=NOW - 1, price=20)],
-              check=lambda o, last: next(verdicts))
+    out = run(
+        [obs(at=NOW - 3), obs(at=NOW - 2, price=10), obs(at=NOW - 1, price=20)],
+        check=lambda o, last: next(verdicts),
+    )
     assert [o.price for o in out.held] == [1999]
     assert [o.price for o in out.rejected] == [10]
     assert [o.price for o in out.accepted] == [20]
@@ -90,7 +106,7 @@ def test_check_can_hold_or_reject():
 def test_late_sample_is_history_but_not_news():
     state = {series_key("us", "B07CLN88MV", "buybox"): LastState(NOW - 1000, 1500, "in_stock")}
     out = run([obs(at=NOW - 50_000, price=1800)], state)
-    assert [o.price for o in out.accepted] == [1800]
+    assert [o.price for o in out.late] == [1800] and out.accepted == []
     assert out.changes == [] and out.state == {}
 
 
@@ -102,8 +118,31 @@ def test_series_are_independent(series):
 
 
 def test_products_take_latest_buybox_state_and_title():
-    out = run([obs(at=NOW - 2, title="Old"), obs(at=NOW - 1, price=1500, title="New title",
-                                                 image="https://img/x.jpg")])
+    out = run(
+        [
+            obs(at=NOW - 2, title="Old"),
+            obs(at=NOW - 1, price=1500, title="New title", image="https://img/x.jpg"),
+        ]
+    )
     product = out.products[("us", "B07CLN88MV")]
-    assert (product.title, product.last_price, product.image) == ("New title", 1500, "https://img/x.jpg")
+    assert (product.title, product.last_price, product.image) == (
+        "New title",
+        1500,
+        "https://img/x.jpg",
+    )
     assert product.first_seen == NOW - 2 and product.last_seen == NOW - 1
+
+
+def test_a_message_may_carry_many_observations_and_bad_items_die_alone():
+    many = msgspec.json.encode([obs(at=NOW - 3, price=10), obs(at=NOW - 2, price=20)])
+    mixed = (
+        b"["
+        + encode(obs(at=NOW - 1, price=30))
+        + b","
+        + encode(obs(at=NOW - 1, asin="B000000001", currency="EUR"))
+        + b"]"
+    )
+    out = run([many, mixed, b"[1, 2"])
+    assert [o.price for o in out.accepted] == [10, 20, 30]
+    assert [(i, payload[:1]) for i, _, payload in out.dead] == [(1, b"{"), (2, b"[")]
+    assert "currency EUR" in out.dead[0][1]

@@ -1,0 +1,172 @@
+"""Ingest throughput: observations XADDed -> all stored and all changes published.
+
+Starts its own Redis and chDB in a temp dir. A producer process XADDs N
+observations (10,000 products, prices moving now and then) while this process
+runs the ingest worker; the clock stops when every observation is stored and
+every change is on the price-changes stream. Then the same rows go through a
+raw clickhouse-connect columnar insert for comparison.
+
+Last line: ``ingest_obs_per_s=N raw_insert_rows_per_s=M ratio=R``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+from pricewatch.ingest.worker import IngestWorker
+from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
+from pricewatch.models import Observation, encode
+from pricewatch.storage.clickhouse import PRICE_COLUMNS, PriceStore, get_clickhouse, migrate
+from pricewatch.storage.local_redis import local_redis
+from pricewatch.storage.redis import PartitionedStream, connect
+
+PARTITIONS = 4
+
+
+def make_observations(n: int, products: int, seed: int = 1) -> list[Observation]:
+    rng = random.Random(seed)
+    asins = [f"B{i:09d}" for i in range(products)]
+    prices = {a: rng.randint(500, 50_000) for a in asins}
+    start = int(time.time() * 1000) - n * 10
+    out = []
+    for i in range(n):
+        asin = asins[i % products]
+        if rng.random() < 0.1:  # one sighting in ten sees a new price
+            prices[asin] = max(100, prices[asin] + rng.randint(-500, 500))
+        out.append(
+            Observation(
+                market="us",
+                asin=asin,
+                observed_at=start + i * 10,
+                availability="in_stock",
+                source="crawler",
+                price=prices[asin],
+                currency="USD",
+            )
+        )
+    return out
+
+
+def group_payloads(
+    observations: list[Observation], per_message: int
+) -> list[tuple[str, str, bytes]]:
+    """Stream entries of ``per_message`` observations each, grouped by partition
+    (the producer-side batching the crawler's pipeline does)."""
+    if per_message <= 1:
+        return [(o.market, o.asin, encode(o)) for o in observations]
+    by_partition: dict[int, list[Observation]] = {}
+    out: list[tuple[str, str, bytes]] = []
+    for o in observations:
+        group = by_partition.setdefault(partition_of(o.market, o.asin, PARTITIONS), [])
+        group.append(o)
+        if len(group) == per_message:
+            out.append((o.market, o.asin, msgspec.json.encode(group)))
+            group.clear()
+    for group in by_partition.values():
+        if group:
+            out.append((group[0].market, group[0].asin, msgspec.json.encode(group)))
+    return out
+
+
+def produce(url: str, payloads: list[tuple[str, str, bytes]]) -> None:
+    stream = PartitionedStream(connect(url), Keys(), OBSERVATIONS, PARTITIONS, maxlen=10_000_000)
+    for i in range(0, len(payloads), 2000):
+        stream.publish(payloads[i : i + 2000])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--observations", type=int, default=500_000)
+    ap.add_argument("--products", type=int, default=10_000)
+    ap.add_argument(
+        "--per-message",
+        type=int,
+        default=100,
+        help="observations per stream entry (1 = one entry each)",
+    )
+    args = ap.parse_args()
+
+    observations = make_observations(args.observations, args.products)
+    expected_changes = 0
+    last: dict[str, int] = {}
+    for o in observations:
+        if last.get(o.asin) != o.price:
+            expected_changes += 1
+            last[o.asin] = o.price
+    payloads = group_payloads(observations, args.per_message)
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        local_redis(Path(tmp) / "redis", persist=False) as url,
+    ):
+        client = get_clickhouse(f"chdb://{tmp}/ch")
+        migrate(client, "bench")
+        store = PriceStore(client, "bench")
+        redis_client = connect(url)
+        worker = IngestWorker(
+            redis_client,
+            Keys(),
+            store,
+            partitions=PARTITIONS,
+            consumer="bench",
+            batch_size=50_000,
+            batch_ms=100,
+            maxlen=10_000_000,
+        )
+        changes = PartitionedStream(redis_client, Keys(), PRICE_CHANGES, PARTITIONS)
+        producer = multiprocessing.get_context("fork").Process(target=produce, args=(url, payloads))
+        started = time.perf_counter()
+        producer.start()
+        accepted = 0
+        while accepted < len(observations):
+            batch = worker.next_batch()
+            if batch:
+                accepted += worker.process_batch(batch).accepted
+        elapsed = time.perf_counter() - started
+        producer.join()
+        assert changes.length() == expected_changes, (changes.length(), expected_changes)
+        assert worker.observations.pending_count(INGEST_GROUP) == 0
+        stored = client.query("SELECT count() FROM bench.prices_raw").result_rows[0][0]
+        assert stored == len(observations), stored
+        ingest_rate = len(observations) / elapsed
+        print(
+            f"ingest: {len(observations)} observations in {len(payloads)} stream entries, "
+            f"{expected_changes} changes in {elapsed:.2f}s"
+        )
+
+        migrate(client, "bench_raw")
+        columns = {
+            "market": [o.market for o in observations],
+            "asin": [o.asin for o in observations],
+            "series": ["buybox"] * len(observations),
+            "observed_at": [o.observed_at for o in observations],
+            "price": [o.price for o in observations],
+            "currency": ["USD"] * len(observations),
+            "availability": ["in_stock"] * len(observations),
+            "source": ["crawler"] * len(observations),
+            "reporter": [""] * len(observations),
+        }
+        started = time.perf_counter()
+        client.insert(
+            "bench_raw.prices_raw",
+            [columns[c] for c in PRICE_COLUMNS],
+            column_names=PRICE_COLUMNS,
+            column_oriented=True,
+        )
+        raw_rate = len(observations) / (time.perf_counter() - started)
+        client.close()
+    print(
+        f"ingest_obs_per_s={ingest_rate:.0f} raw_insert_rows_per_s={raw_rate:.0f} "
+        f"ratio={ingest_rate / raw_rate:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Price history as chart buckets, from rollup rows (pure: no store, no clock).
+
+A price is a step function: it holds from one observation until the next. A chart
+bucket therefore reports the price in force at its end (``close``) and the band the
+price moved in during it (``min``/``max``), where the band includes the price carried in
+from the previous bucket. A bucket without observations repeats the carried price.
+
+Conventions (callers and the API rely on them):
+
+* Buckets are aligned on a UTC grid: hours, days, weeks starting on Monday, calendar
+  months. A query ``[start, end)`` covers every bucket that overlaps it, whole: the
+  first bucket is the one containing ``start``.
+* The opening state is the last observation before the first bucket starts.
+* Buckets before the first known observation are omitted, not filled with nulls.
+* ``None`` is a state, "no buy-box price" (out of stock, gone). A bucket closing in it
+  has ``close=None``; ``min``/``max`` span only the available prices seen in the bucket
+  (including an available carried-in price) and are ``None`` when there were none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Iterator
+from typing import Literal, NamedTuple
+
+
+class Granularity(enum.StrEnum):
+    HOURLY = "hourly"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    MONTHLY = "monthly"
+
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+WEEK_MS = 7 * DAY_MS
+# 1970-01-01 was a Thursday: weeks start on Monday 1970-01-05, four days later.
+_MONDAY_OFFSET_MS = 4 * DAY_MS
+# A guard against requests that would build millions of buckets (ten years of hours).
+MAX_BUCKETS = 100_000
+
+
+class _NoState(enum.Enum):
+    NO_STATE = "no state"
+
+
+NO_STATE: Literal[_NoState.NO_STATE] = _NoState.NO_STATE
+"""Opening state when nothing was observed before the first bucket."""
+
+Opening = int | None | Literal[_NoState.NO_STATE]
+
+
+class Bucket(NamedTuple):
+    start_ms: int
+    close: int | None
+    min: int | None
+    max: int | None
+
+
+class RollupRow(NamedTuple):
+    """One bucket's aggregate: min/max over available prices, the last state."""
+
+    start_ms: int
+    min: int | None
+    max: int | None
+    last: int | None
+
+
+def parse_granularity(value: str | Granularity) -> Granularity:
+    try:
+        return Granularity(value)
+    except ValueError:
+        known = ", ".join(g.value for g in Granularity)
+        raise ValueError(f"unknown granularity {value!r}; known: {known}") from None
+
+
+def _month_index(ts_ms: int) -> int:
+    day = dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC)
+    return day.year * 12 + day.month - 1
+
+
+def _month_start(index: int) -> int:
+    year, month0 = divmod(index, 12)
+    start = dt.datetime(year, month0 + 1, 1, tzinfo=dt.UTC)
+    return int(start.timestamp()) * 1000
+
+
+def floor_bucket(ts_ms: int, granularity: Granularity) -> int:
+    """Start of the bucket containing ``ts_ms``."""
+    if granularity is Granularity.HOURLY:
+        return ts_ms - ts_ms % HOUR_MS
+    if granularity is Granularity.DAILY:
+        return ts_ms - ts_ms % DAY_MS
+    if granularity is Granularity.WEEKLY:
+        return ts_ms - (ts_ms - _MONDAY_OFFSET_MS) % WEEK_MS
+    return _month_start(_month_index(ts_ms))
+
+
+def next_bucket(start_ms: int, granularity: Granularity) -> int:
+    """Start of the bucket after the one starting at ``start_ms``."""
+    if granularity is Granularity.HOURLY:
+        return start_ms + HOUR_MS
+    if granularity is Granularity.DAILY:
+        return start_ms + DAY_MS
+    if granularity is Granularity.WEEKLY:
+        return start_ms + WEEK_MS
+    return _month_start(_month_index(start_ms) + 1)
+
+
+def check_range(start_ms: int, end_ms: int) -> None:
+    if start_ms < 0 or end_ms <= start_ms:
+        raise ValueError(f"empty or negative time range [{start_ms}, {end_ms})")
+
+
+def bucket_starts(start_ms: int, end_ms: int, granularity: Granularity) -> Iterator[int]:
+    """Starts of the buckets overlapping ``[start_ms, end_ms)``, in order."""
+    check_range(start_ms, end_ms)
+    bucket = floor_bucket(start_ms, granularity)
+    count = 0
+    while bucket < end_ms:
+        count += 1
+        if count > MAX_BUCKETS:
+            raise ValueError(
+                f"[{start_ms}, {end_ms}) spans more than {MAX_BUCKETS} {granularity} buckets"
+            )
+        yield bucket
+        bucket = next_bucket(bucket, granularity)
+
+
+def fill_buckets(
+    rows: Iterable[RollupRow],
+    *,
+    start_ms: int,
+    end_ms: int,
+    granularity: Granularity,
+    opening: Opening,
+) -> list[Bucket]:
+    """Chart buckets over ``[start_ms, end_ms)`` with step semantics (see module doc).
+
+    ``rows`` are the rollup's non-empty buckets in the range (any order); ``opening`` is
+    the price in force before the first bucket, ``None`` if unavailable then, or
+    ``NO_STATE`` if nothing had been observed yet.
+    """
+    starts = list(bucket_starts(start_ms, end_ms, granularity))
+    grid = set(starts)
+    by_start: dict[int, RollupRow] = {}
+    for row in rows:
+        if row.start_ms not in grid:
+            raise ValueError(
+                f"rollup row at {row.start_ms} is not a {granularity} bucket "
+                f"of [{start_ms}, {end_ms})"
+            )
+        by_start[row.start_ms] = row
+
+    carry = opening
+    buckets: list[Bucket] = []
+    for start in starts:
+        found = by_start.get(start)
+        if found is None:
+            if carry is NO_STATE:
+                continue
+            buckets.append(Bucket(start, carry, carry, carry))
+            continue
+        row = found
+        band = [p for p in (row.min, row.max) if p is not None]
+        if isinstance(carry, int):
+            band.append(carry)
+        low = min(band) if band else None
+        high = max(band) if band else None
+        buckets.append(Bucket(start, row.last, low, high))
+        carry = row.last
+    return buckets

@@ -1,0 +1,175 @@
+"""Relational schema (SQLAlchemy Core), portable between SQLite and PostgreSQL.
+
+This ``MetaData`` is what the code queries; the Alembic migrations under
+``pricewatch/schema/sql_migrations`` are what create it. A test compares the
+two so they cannot drift apart.
+
+Times are integer milliseconds since the Unix epoch (UTC) and prices integer
+minor units, as everywhere else in the project: no time-zone or Decimal
+handling differs between the two databases.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+    true,
+)
+
+
+class NotificationType(StrEnum):
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    WEBHOOK = "WEBHOOK"
+
+
+class SubscriptionStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DELETED = "deleted"
+
+
+class NotificationKind(StrEnum):
+    ALERT = "alert"
+    CORRECTION = "correction"
+
+
+class NotificationStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias), while
+# PostgreSQL wants 64-bit ids for tables that grow by a million rows a day.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _in(column: str, enum: type[StrEnum]) -> str:
+    return f"{column} IN ({', '.join(repr(m.value) for m in enum)})"
+
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # lower-cased on the way in, so uniqueness is case-insensitive on both databases
+    Column("email", String(320), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("email"),
+)
+
+auth_tokens = Table(
+    "auth_tokens",
+    metadata,
+    # SHA-256 hex of the bearer token: a leaked table does not sign anyone in
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index(None, "user_id"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("market", String(2), nullable=False),
+    Column("asin", String(10), nullable=False),
+    Column("series", String(16), nullable=False, server_default=text("'buybox'")),
+    # For a percent subscription this is computed from base_price at creation,
+    # so the alerts query never does arithmetic per row.
+    Column("threshold", BigInteger, nullable=False),
+    Column("threshold_percent", Float, nullable=True),
+    Column("base_price", BigInteger, nullable=True),
+    Column("currency", String(3), nullable=False),
+    Column("notification_type", String(16), nullable=False),
+    Column("target", String(2048), nullable=True),
+    Column("status", String(16), nullable=False, server_default=text("'active'")),
+    # false once an alert fired; true again when the price climbs back above the threshold
+    Column("armed", Boolean, nullable=False, server_default=true()),
+    Column("last_fired_price", BigInteger, nullable=True),
+    Column("last_fired_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    CheckConstraint("threshold >= 0", name="threshold_non_negative"),
+    CheckConstraint(
+        "threshold_percent IS NULL OR (threshold_percent > 0 AND threshold_percent < 100)",
+        name="threshold_percent_range",
+    ),
+    CheckConstraint(_in("notification_type", NotificationType), name="notification_type"),
+    CheckConstraint(_in("status", SubscriptionStatus), name="status"),
+    # The alerts hot path: equality on the product, a range on threshold, then id
+    # as the tie-breaker so pages of (threshold, id) are read straight off the
+    # index with no sort, however many subscribers a product has. Re-arming
+    # ("threshold < :price") uses the same index from the other end.
+    Index("ix_subscriptions_due", "market", "asin", "series", "threshold", "id"),
+    Index(None, "user_id"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "subscription_id",
+        Id,
+        ForeignKey("subscriptions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("status", String(16), nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text, nullable=True),
+    Column("next_attempt_at", BigInteger, nullable=False),
+    Column("price", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("sent_at", BigInteger, nullable=True),
+    # The idempotency key: a replayed or re-consumed event can never create a
+    # second row, hence never a second message.
+    UniqueConstraint("subscription_id", "event_id", "kind"),
+    CheckConstraint(_in("kind", NotificationKind), name="kind"),
+    CheckConstraint(_in("status", NotificationStatus), name="status"),
+    Index("ix_notifications_retry", "status", "next_attempt_at"),
+    # corrections look up who was told about an event
+    Index(None, "event_id"),
+)
+
+reporters = Table(
+    "reporters",
+    metadata,
+    # 'user:<id>' or 'install:<install id>:<ip hash>'
+    Column("id", String(200), primary_key=True),
+    Column("confirmed", Integer, nullable=False, server_default=text("0")),
+    Column("refuted", Integer, nullable=False, server_default=text("0")),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+)

@@ -1,0 +1,284 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pricewatch.storage import sql
+from pricewatch.storage.sql_subscriptions import new_subscription_values
+
+ASIN = "B000000001"
+OTHER_ASIN = "B000000002"
+
+
+async def _user(engine: AsyncEngine, name: str = "owner") -> int:
+    return (await sql.create_user(engine, f"{name}@example.com", "h")).id
+
+
+async def _subscribe(engine: AsyncEngine, user_id: int, **overrides: Any) -> sql.Subscription:
+    args: dict[str, Any] = {
+        "user_id": user_id,
+        "market": "us",
+        "asin": ASIN,
+        "notification_type": "EMAIL",
+        "threshold": 1000,
+    }
+    args.update(overrides)
+    return await sql.create_subscription(engine, **args)
+
+
+# --- pure rules ---------------------------------------------------------------------
+
+
+def test_percent_threshold_rounds_down():
+    assert sql.percent_threshold(1999, 10) == 1799
+    assert sql.percent_threshold(1000, 12.5) == 875
+    assert sql.percent_threshold(0, 50) == 0
+
+
+@given(base=st.integers(0, 10**12), percent=st.floats(0.01, 99.99))
+def test_percent_threshold_never_exceeds_the_requested_price(base: int, percent: float):
+    from decimal import Decimal
+
+    exact = Decimal(base) * (100 - Decimal(str(percent))) / 100
+    threshold = sql.percent_threshold(base, percent)
+    assert threshold <= exact < threshold + 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"market": "zz"}, "unknown market"),
+        ({"asin": "b000000001"}, "ASIN"),
+        ({"series": "refurbished"}, "series"),
+        ({"notification_type": "PIGEON"}, "notification_type"),
+        ({"threshold": -1}, "threshold"),
+        ({"threshold": 10**13}, "threshold"),
+        ({"threshold": None}, "exactly one"),
+        ({"threshold_percent": 10}, "exactly one"),
+        ({"threshold": None, "threshold_percent": 10}, "base_price"),
+        ({"threshold": None, "threshold_percent": 100, "base_price": 5}, "threshold_percent"),
+        ({"currency": "usd"}, "currency"),
+        ({"target": ""}, "target"),
+    ],
+)
+def test_bad_subscription_input_is_refused_with_the_reason(overrides: dict[str, Any], message: str):
+    args: dict[str, Any] = {
+        "user_id": 1,
+        "market": "us",
+        "asin": ASIN,
+        "notification_type": "EMAIL",
+        "threshold": 1000,
+        "now": 0,
+    }
+    args.update(overrides)
+    with pytest.raises(ValueError, match=message):
+        new_subscription_values(**args)
+
+
+# --- CRUD ---------------------------------------------------------------------------
+
+
+async def test_create_fills_defaults_and_percent_threshold(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    fixed = await _subscribe(sql_engine, uid, now=5)
+    assert (fixed.series, fixed.currency, fixed.status, fixed.armed) == (
+        "buybox",
+        "USD",
+        "active",
+        True,
+    )
+    assert (fixed.created_at, fixed.updated_at) == (5, 5)
+
+    pct = await _subscribe(
+        sql_engine,
+        uid,
+        threshold=None,
+        threshold_percent=10,
+        base_price=1999,
+        market="de",
+        notification_type="WEBHOOK",
+        target="https://example.org/hook",
+    )
+    assert (pct.threshold, pct.threshold_percent, pct.base_price) == (1799, 10, 1999)
+    assert (pct.currency, pct.notification_type, pct.target) == (
+        "EUR",
+        sql.NotificationType.WEBHOOK,
+        "https://example.org/hook",
+    )
+    assert await sql.list_subscriptions(sql_engine, uid) == [fixed, pct]
+
+
+async def test_subscription_for_unknown_user_is_refused_by_the_foreign_key(
+    sql_engine: AsyncEngine,
+):
+    with pytest.raises(IntegrityError):
+        await _subscribe(sql_engine, 4242)
+
+
+async def test_another_users_subscription_is_invisible_and_untouchable(sql_engine: AsyncEngine):
+    alice, mallory = await _user(sql_engine, "alice"), await _user(sql_engine, "mallory")
+    sub = await _subscribe(sql_engine, alice)
+
+    assert await sql.get_subscription(sql_engine, sub.id, mallory) is None
+    assert await sql.list_subscriptions(sql_engine, mallory) == []
+    assert await sql.update_subscription(sql_engine, sub.id, mallory, threshold=1) is None
+    assert await sql.delete_subscription(sql_engine, sub.id, mallory) is False
+    # nothing changed for the owner
+    assert await sql.get_subscription(sql_engine, sub.id, alice) == sub
+
+
+async def test_update_changes_only_what_is_given_and_rearms_on_new_threshold(
+    sql_engine: AsyncEngine,
+):
+    uid = await _user(sql_engine)
+    sub = await _subscribe(sql_engine, uid, threshold=None, threshold_percent=10, base_price=2000)
+    await sql.disarm(sql_engine, [sub.id], price=1700, at=50)
+
+    paused = await sql.update_subscription(sql_engine, sub.id, uid, status="paused", now=60)
+    assert paused is not None
+    assert (paused.status, paused.armed, paused.threshold, paused.updated_at) == (
+        "paused",
+        False,
+        1800,
+        60,
+    )
+
+    cheaper = await sql.update_subscription(sql_engine, sub.id, uid, threshold_percent=25)
+    assert cheaper is not None
+    assert (cheaper.threshold, cheaper.threshold_percent, cheaper.armed) == (1500, 25, True)
+
+    fixed = await sql.update_subscription(
+        sql_engine, sub.id, uid, threshold=1234, notification_type="SMS", target="+15551234567"
+    )
+    assert fixed is not None
+    assert (fixed.threshold, fixed.threshold_percent, fixed.notification_type, fixed.target) == (
+        1234,
+        None,
+        "SMS",
+        "+15551234567",
+    )
+    assert await sql.get_subscription(sql_engine, sub.id, uid) == fixed
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"user_id": 2},
+        {"asin": OTHER_ASIN},
+        {"status": "deleted"},
+        {"threshold": -5},
+        {"threshold": 5, "threshold_percent": 5},
+        {"notification_type": "FAX"},
+    ],
+)
+async def test_bad_update_is_refused_and_changes_nothing(
+    sql_engine: AsyncEngine, changes: dict[str, Any]
+):
+    uid = await _user(sql_engine)
+    sub = await _subscribe(sql_engine, uid)
+    with pytest.raises(ValueError):
+        await sql.update_subscription(sql_engine, sub.id, uid, **changes)
+    assert await sql.get_subscription(sql_engine, sub.id, uid) == sub
+
+
+async def test_delete_hides_the_subscription_and_stops_alerts(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    sub = await _subscribe(sql_engine, uid)
+    assert await sql.delete_subscription(sql_engine, sub.id, uid) is True
+    assert await sql.delete_subscription(sql_engine, sub.id, uid) is False
+    assert await sql.get_subscription(sql_engine, sub.id, uid) is None
+    assert await sql.list_subscriptions(sql_engine, uid) == []
+    assert await sql.update_subscription(sql_engine, sub.id, uid, threshold=5) is None
+    assert await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 1) == []
+    assert await sql.rearm_above(sql_engine, "us", ASIN, "buybox", 10**6) == 0
+
+
+# --- the alerts hot path ------------------------------------------------------------
+
+
+async def test_due_includes_the_threshold_itself_and_only_that_product(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    at = await _subscribe(sql_engine, uid, threshold=1000)
+    above = await _subscribe(sql_engine, uid, threshold=1001)
+    await _subscribe(sql_engine, uid, threshold=999)
+    await _subscribe(sql_engine, uid, threshold=5000, asin=OTHER_ASIN)
+    await _subscribe(sql_engine, uid, threshold=5000, series="used")
+    await _subscribe(sql_engine, uid, threshold=5000, market="uk")
+    paused = await _subscribe(sql_engine, uid, threshold=5000)
+    await sql.update_subscription(sql_engine, paused.id, uid, status="paused")
+
+    due = await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 1000)
+    assert [s.id for s in due] == [at.id, above.id]
+    assert [s.id for s in await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 1001)] == [
+        above.id
+    ]
+
+
+async def test_due_pages_cover_every_subscriber_exactly_once(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    # repeated thresholds make the id tie-break matter
+    subs = [await _subscribe(sql_engine, uid, threshold=1000 + (i % 4) * 10) for i in range(23)]
+    await _subscribe(sql_engine, uid, threshold=999)
+
+    seen: list[int] = []
+    after = None
+    while page := await sql.due_subscriptions(
+        sql_engine, "us", ASIN, "buybox", 1000, limit=5, after=after
+    ):
+        assert len(page) <= 5
+        seen += [s.id for s in page]
+        after = page[-1]
+    assert sorted(seen) == sorted(s.id for s in subs)
+    assert len(seen) == len(set(seen))
+
+    pages = [
+        p
+        async for p in sql.iter_due_subscriptions(
+            sql_engine, "us", ASIN, "buybox", 1010, page_size=4
+        )
+    ]
+    assert [len(p) for p in pages] == [4, 4, 4, 4, 1]
+    assert {s.id for p in pages for s in p} == {s.id for s in subs if s.threshold >= 1010}
+
+    with pytest.raises(ValueError, match="limit"):
+        await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 1000, limit=0)
+    with pytest.raises(ValueError, match="price"):
+        await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="price"):
+        await sql.rearm_above(sql_engine, "us", ASIN, "buybox", -1)
+
+
+async def test_disarm_then_rearm_when_the_price_climbs_back(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    low = await _subscribe(sql_engine, uid, threshold=1000)
+    high = await _subscribe(sql_engine, uid, threshold=2000)
+
+    due = await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 900)
+    assert await sql.disarm(sql_engine, [s.id for s in due], price=900, at=77) == 2
+    assert await sql.disarm(sql_engine, [low.id], price=900, at=78) == 0  # already fired
+    assert await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 800) == []
+    fired = await sql.get_subscription(sql_engine, low.id, uid)
+    assert fired is not None
+    assert (fired.armed, fired.last_fired_price, fired.last_fired_at) == (False, 900, 77)
+
+    # back to 1500: above low's threshold only; 1000 itself would not re-arm it
+    assert await sql.rearm_above(sql_engine, "us", ASIN, "buybox", 1000) == 0
+    assert await sql.rearm_above(sql_engine, "us", ASIN, "buybox", 1500) == 1
+    assert await sql.rearm_above(sql_engine, "us", OTHER_ASIN, "buybox", 10**6) == 0
+    assert [s.id for s in await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 900)] == [
+        low.id
+    ]
+    rearmed = await sql.get_subscription(sql_engine, high.id, uid)
+    assert rearmed is not None and rearmed.armed is False
+
+
+async def test_disarm_handles_more_ids_than_one_statement_can_bind(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    sub = await _subscribe(sql_engine, uid)
+    ids = [*range(10**6, 10**6 + 12_000), sub.id]
+    assert await sql.disarm(sql_engine, ids, price=1, at=1) == 1

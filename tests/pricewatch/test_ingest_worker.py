@@ -1,0 +1,218 @@
+"""Ingest against real Redis and chDB: storage, changes, dead letters, crash replays."""
+
+import time
+
+import msgspec
+import pytest
+
+from pricewatch.ingest.worker import IngestWorker
+from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES
+from pricewatch.models import Observation, PriceChange, decode, encode
+from pricewatch.storage.redis import PartitionedStream
+
+pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
+
+NOW = int(time.time() * 1000)
+
+
+def obs(asin="B07CLN88MV", at=NOW - 60_000, price=1999, **kw):
+    fields = dict(
+        market="us",
+        asin=asin,
+        observed_at=at,
+        source="crawler",
+        price=price,
+        availability="in_stock" if price is not None else "out_of_stock",
+        currency="USD" if price is not None else None,
+    )
+    fields.update(kw)
+    return Observation(**fields)
+
+
+def publish(redis_client, keys, observations, partitions=2):
+    PartitionedStream(redis_client, keys, OBSERVATIONS, partitions).publish(
+        (o.market, o.asin, o if isinstance(o, bytes) else encode(o)) for o in observations
+    )
+
+
+def raw_publish(redis_client, keys, payloads, partitions=2):
+    PartitionedStream(redis_client, keys, OBSERVATIONS, partitions).publish(
+        ("us", "B07CLN88MV", p) for p in payloads
+    )
+
+
+def changes(redis_client, keys, partitions=2):
+    stream = PartitionedStream(redis_client, keys, PRICE_CHANGES, partitions)
+    out = []
+    for key in stream.stream_keys():
+        for _, fields in redis_client.xrange(key):
+            out.append(decode(fields[b"d"], PriceChange))
+    return sorted(out, key=lambda c: (c.asin, c.observed_at))
+
+
+def stored(price_store, asin="B07CLN88MV"):
+    return price_store.client.query(
+        f"SELECT toUnixTimestamp64Milli(observed_at), price FROM {price_store.database}.prices_raw "
+        "WHERE asin = {a:String} ORDER BY observed_at",
+        parameters={"a": asin},
+    ).result_rows
+
+
+def worker(redis_client, keys, price_store, consumer="c1", **kw):
+    return IngestWorker(
+        redis_client,
+        keys,
+        price_store,
+        partitions=2,
+        consumer=consumer,
+        batch_size=kw.pop("batch_size", 1000),
+        batch_ms=50,
+        **kw,
+    )
+
+
+def drain(w):
+    total = None
+    while True:
+        batch = w.next_batch()
+        if not batch:
+            return total
+        total = w.process_batch(batch)
+
+
+def test_observations_become_history_and_changes(redis_client, keys, price_store):
+    publish(
+        redis_client,
+        keys,
+        [
+            obs(at=NOW - 3000),
+            obs(at=NOW - 2000),
+            obs(at=NOW - 1000, price=1499),
+            obs(asin="B000000001", price=None, availability="unavailable"),
+        ],
+    )
+    w = worker(redis_client, keys, price_store)
+    drain(w)
+    assert stored(price_store) == [(NOW - 3000, 1999), (NOW - 2000, 1999), (NOW - 1000, 1499)]
+    assert stored(price_store, "B000000001") == [(NOW - 60_000, None)]
+    got = [(c.asin, c.old_price, c.new_price) for c in changes(redis_client, keys)]
+    assert got == [
+        ("B000000001", None, None),
+        ("B07CLN88MV", None, 1999),
+        ("B07CLN88MV", 1999, 1499),
+    ]
+    product = price_store.product("us", "B07CLN88MV")
+    assert product.last_price == 1499
+    assert w.observations.pending_count(INGEST_GROUP) == 0
+
+
+def test_bad_messages_go_to_dead_letters_and_never_stop_the_worker(redis_client, keys, price_store):
+    raw_publish(redis_client, keys, [b"{oops", encode(obs(currency="EUR")), encode(obs())])
+    w = worker(redis_client, keys, price_store)
+    drain(w)
+    dead = redis_client.xrange(keys.dead_letter)
+    reasons = sorted(fields[b"reason"].decode() for _, fields in dead)
+    assert len(reasons) == 2 and any("currency EUR" in r for r in reasons)
+    assert all(fields[b"d"] for _, fields in dead)  # the payload is kept, not lost
+    assert stored(price_store) == [(NOW - 60_000, 1999)]
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashBeforeCommit(IngestWorker):
+    """Dies after writing ClickHouse, before the Redis transaction."""
+
+    def commit(self, messages, outcome):
+        raise Crash()
+
+
+def test_replay_after_crash_stores_nothing_twice_and_emits_once(redis_client, keys, price_store):
+    publish(
+        redis_client,
+        keys,
+        [obs(at=NOW - 3000), obs(at=NOW - 2000, price=1499), obs(asin="B000000002", price=500)],
+    )
+    crashing = CrashBeforeCommit(
+        redis_client, keys, price_store, partitions=2, consumer="c1", batch_size=1000, batch_ms=50
+    )
+    batch = crashing.next_batch()
+    with pytest.raises(Crash):
+        crashing.process_batch(batch)
+    assert len(stored(price_store)) == 2  # written, but not acknowledged
+    assert changes(redis_client, keys) == []
+    # the same consumer comes back and replays exactly its pending messages
+    drain(worker(redis_client, keys, price_store, consumer="c1"))
+    assert stored(price_store) == [(NOW - 3000, 1999), (NOW - 2000, 1499)]
+    assert [(c.asin, c.new_price) for c in changes(redis_client, keys)] == [
+        ("B000000002", 500),
+        ("B07CLN88MV", 1999),
+        ("B07CLN88MV", 1499),
+    ]
+    # and replaying everything once more (a second crash after commit) adds nothing
+    publish(redis_client, keys, [obs(at=NOW - 3000), obs(at=NOW - 2000, price=1499)])
+    drain(worker(redis_client, keys, price_store, consumer="c1"))
+    assert len(stored(price_store)) == 2
+    assert len(changes(redis_client, keys)) == 3
+
+
+def test_dead_consumers_messages_are_claimed(redis_client, keys, price_store):
+    publish(redis_client, keys, [obs(asin=f"B00000000{i}", price=100 + i) for i in range(5)])
+    dead = worker(redis_client, keys, price_store, consumer="dead")
+    assert len(dead.next_batch()) == 5  # read, then the process "dies"
+    alive = worker(redis_client, keys, price_store, consumer="alive", claim_idle_ms=10)
+    alive._recovered = True
+    time.sleep(0.05)
+    drain(alive)
+    assert len(changes(redis_client, keys)) == 5
+    assert alive.observations.pending_count(INGEST_GROUP) == 0
+
+
+def test_cold_state_is_read_back_from_clickhouse(redis_client, keys, price_store):
+    publish(redis_client, keys, [obs(at=NOW - 3000)])
+    drain(worker(redis_client, keys, price_store))
+    redis_client.delete(*[keys.last_price(p) for p in range(2)])  # Redis lost its cache
+    publish(redis_client, keys, [obs(at=NOW - 2000)])  # same price: no news
+    drain(worker(redis_client, keys, price_store, consumer="c2"))
+    assert len(changes(redis_client, keys)) == 1
+    assert len(stored(price_store)) == 2
+
+
+def test_price_change_drops_cached_histories(redis_client, keys, price_store):
+    redis_client.hset(keys.history_cache("us", "B07CLN88MV"), "30d:daily", b"[]")
+    redis_client.hset(keys.history_cache("us", "B000000003"), "30d:daily", b"[]")
+    publish(redis_client, keys, [obs()])
+    drain(worker(redis_client, keys, price_store))
+    assert not redis_client.exists(keys.history_cache("us", "B07CLN88MV"))
+    assert redis_client.exists(keys.history_cache("us", "B000000003"))
+
+
+def test_observation_wire_format_is_stable():
+    # roles written later decode what older ones wrote: field names are the contract
+    raw = msgspec.json.encode(
+        {
+            "market": "us",
+            "asin": "B07CLN88MV",
+            "observed_at": 1,
+            "availability": "in_stock",
+            "source": "extension",
+            "price": 5,
+            "currency": "USD",
+            "reporter": "user:1",
+        }
+    )
+    assert decode(raw, Observation).reporter == "user:1"
+
+
+def test_late_news_is_stored_but_a_resent_copy_is_not(redis_client, keys, price_store):
+    publish(redis_client, keys, [obs(at=NOW - 1000, price=1500)])
+    drain(worker(redis_client, keys, price_store))
+    # an extension report that arrives after a newer crawl: real history, not news
+    late = obs(at=NOW - 5000, price=1700, source="extension", reporter="user:1")
+    publish(redis_client, keys, [late])
+    drain(worker(redis_client, keys, price_store))
+    publish(redis_client, keys, [late])  # the same report sent again
+    drain(worker(redis_client, keys, price_store))
+    assert stored(price_store) == [(NOW - 5000, 1700), (NOW - 1000, 1500)]
+    assert [c.new_price for c in changes(redis_client, keys)] == [1500]
