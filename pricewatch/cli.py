@@ -66,23 +66,30 @@ def _url_file(settings: Settings) -> Path:
     return settings.redis_dir / "url"
 
 
+def existing_redis(settings: Settings) -> str | None:
+    """The configured Redis, or the one ``pricewatch up`` runs on this machine."""
+    if settings.redis_url:
+        return settings.redis_url
+    url_file = _url_file(settings)
+    if not url_file.exists():
+        return None
+    url = url_file.read_text().strip()
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return None
+    return url
+
+
 @contextmanager
 def redis_for(settings: Settings, *, may_start: bool) -> Iterator[str]:
-    """The configured Redis, the one ``pricewatch up`` runs, or a new one."""
-    if settings.redis_url:
-        yield settings.redis_url
+    """An existing Redis, or (``may_start``) a new one under the data dir."""
+    url = existing_redis(settings)
+    if url is not None:
+        yield url
         return
-    url_file = _url_file(settings)
-    if url_file.exists():
-        url = url_file.read_text().strip()
-        import redis
-
-        try:
-            redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-            yield url
-            return
-        except redis.RedisError:
-            pass
     if not may_start:
         raise SystemExit(
             "no Redis: set PRICEWATCH_REDIS_URL, or start `pricewatch up` on this machine first"
@@ -90,12 +97,12 @@ def redis_for(settings: Settings, *, may_start: bool) -> Iterator[str]:
     from pricewatch.storage.local_redis import local_redis
 
     with local_redis(settings.redis_dir) as url:
-        url_file.write_text(url)
+        _url_file(settings).write_text(url)
         log.info("started Redis at %s (data in %s)", url, settings.redis_dir)
         try:
             yield url
         finally:
-            url_file.unlink(missing_ok=True)
+            _url_file(settings).unlink(missing_ok=True)
 
 
 def _clickhouse(settings: Settings):  # type: ignore[no-untyped-def]
@@ -229,17 +236,20 @@ def cmd_import_csv(settings: Settings, args: argparse.Namespace) -> int:
 
     client = _clickhouse(settings)
     ch_migrate(client)
-    with redis_for(settings, may_start=False) if args.reset_state else _null() as url:
-        result = import_csv(
-            Path(args.file),
-            client,
-            redis_url=url,
-            default_market=args.market,
-            progress=not args.quiet,
-        )
-    print(
-        f"imported {result.rows} rows for {result.series} series ({result.rejected} rejected lines)"
-    )
+    # Ingest caches each series' last price in Redis; a backfill must not
+    # leave it stale. With no Redis running there is no cache to correct.
+    url = existing_redis(settings) if args.reset_state else None
+    try:
+        result = import_csv(Path(args.file), client, redis_url=url,
+                            partitions=settings.stream_partitions,
+                            default_market=args.market, progress=not args.quiet)
+    except (OSError, ValueError) as exc:
+        print(f"pricewatch import-csv: {exc}", file=sys.stderr)
+        return 2
+    for error in result.errors:
+        print(f"rejected {error}", file=sys.stderr)
+    print(f"imported {result.rows} rows for {result.series} series "
+          f"({result.rejected} rejected lines)")
     return 0 if result.rows or not result.rejected else 1
 
 
@@ -259,11 +269,6 @@ def cmd_track(settings: Settings, args: argparse.Namespace) -> int:
     for task in tasks:
         print(f"queued {task.market}:{task.asin}")
     return 0
-
-
-@contextmanager
-def _null() -> Iterator[None]:
-    yield None
 
 
 def build_parser() -> argparse.ArgumentParser:

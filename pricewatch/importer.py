@@ -173,8 +173,6 @@ def import_csv(
     result.series = len(touched)
     if redis_url and touched:
         _forget_cached_state(redis_url, keys, partitions, touched)
-    for err in result.errors:
-        log.warning("rejected %s", err)
     return result
 
 

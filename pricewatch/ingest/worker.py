@@ -23,7 +23,7 @@ from typing import Protocol
 import msgspec
 import redis
 
-from pricewatch.ingest.checks import Check, LastState, accept_all
+from pricewatch.ingest.checks import AcceptAll, Gate, LastState
 from pricewatch.ingest.core import Outcome, decode_batch, process, series_key
 from pricewatch.keys import (
     DEAD_LETTER,
@@ -103,7 +103,7 @@ class IngestWorker:
         batch_ms: int = 200,
         claim_idle_ms: int = 30_000,
         maxlen: int = 1_000_000,
-        check: Check = accept_all,
+        gate: Gate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
@@ -114,7 +114,7 @@ class IngestWorker:
         self.batch_size = batch_size
         self.batch_ms = batch_ms
         self.claim_idle_ms = claim_idle_ms
-        self.check = check
+        self.gate: Gate = gate or AcceptAll()
         self.clock = clock
         self.observations = PartitionedStream(client, keys, OBSERVATIONS, partitions, maxlen)
         self.changes = PartitionedStream(client, keys, PRICE_CHANGES, partitions, maxlen)
@@ -213,7 +213,8 @@ class IngestWorker:
         decoded, dead = decode_batch([m.data for m in messages], now_ms)
         replay = any(m.deliveries > 1 for m in messages)
         state = self.load_state(decoded, replay=replay)
-        outcome = process(decoded, state, self.check)
+        self.gate.prepare([o for _, o in decoded], state)
+        outcome = process(decoded, state, self.gate.check)
         outcome.dead.extend(dead)
         if outcome.late:
             stored = self.store.existing_points(
@@ -263,6 +264,7 @@ class IngestWorker:
                 maxlen=100_000,
                 approximate=True,
             )
+        self.gate.settle(outcome, pipe)
         self.observations.ack(INGEST_GROUP, messages, pipe=pipe)
         pipe.execute()
 

@@ -229,6 +229,11 @@ class PriceStore:
                     )
             columns = list(zip(*rows, strict=True))
         _validate_price_columns(columns)
+        return self._insert_price_columns(columns, dedup_token)
+
+    def _insert_price_columns(
+        self, columns: Sequence[Sequence[Any]], dedup_token: str | None
+    ) -> int:
         count = len(columns[0])
         if count == 0:
             return 0

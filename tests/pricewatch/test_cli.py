@@ -1,0 +1,135 @@
+"""The ``pricewatch`` command as a user runs it: subprocesses on a temp data dir."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from pricewatch.frontier import Frontier
+from pricewatch.keys import DEFAULT_KEYS, OBSERVATIONS, PRICE_CHANGES
+from pricewatch.models import Observation, encode
+from pricewatch.storage.redis import PartitionedStream
+from tests.services import free_port
+
+pytestmark = pytest.mark.slow
+
+
+def run(args, env, timeout=120, check=True):
+    return subprocess.run(
+        [sys.executable, "-m", "pricewatch.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=check,
+    )
+
+
+@pytest.fixture
+def env(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRICEWATCH_")}
+    clean["PRICEWATCH_DATA_DIR"] = str(tmp_path / "data")
+    clean["PRICEWATCH_API_PORT"] = str(free_port())
+    return clean
+
+
+def test_migrate_is_idempotent(env):
+    first = run(["migrate"], env)
+    assert "clickhouse:" in first.stdout and "sql: at head" in first.stdout
+    second = run(["migrate"], env)
+    assert "clickhouse: 0 migration(s) applied" in second.stdout
+
+
+def test_import_csv_loads_history_and_reports_bad_lines(env, tmp_path):
+    csv_file = tmp_path / "history.csv"
+    csv_file.write_text(
+        "market,asin,observed_at,price\n"
+        "us,B07CLN88MV,2026-01-01T00:00:00Z,19.99\n"
+        "us,B07CLN88MV,2026-01-02T00:00:00,17.50\n"
+        'de,B07CLN88MV,1767312000,"12,99 €"\n'
+        "us,B07CLN88MV,1767398400000,\n"
+        "us,NOTANASIN,2026-01-01,1.00\n"
+        "zz,B07CLN88MV,2026-01-01,1.00\n"
+    )
+    result = run(["import-csv", str(csv_file), "--no-reset-state"], env)
+    assert "imported 4 rows for 2 series (2 rejected lines)" in result.stdout
+    assert "line 6" in result.stderr and "line 7" in result.stderr  # says which and why
+    # the rows are really in ClickHouse: read them back in a fresh process
+    probe = (
+        "from pricewatch.settings import load_settings;"
+        "from pricewatch.storage.clickhouse import get_clickhouse, PriceStore;"
+        "s=load_settings(); c=get_clickhouse(s.clickhouse_url);"
+        "print(sorted(c.query('SELECT market, price FROM pricewatch.prices_raw').result_rows,"
+        " key=str))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert out.strip() == "[('de', 1299), ('us', 1750), ('us', 1999), ('us', None)]"
+
+
+def test_import_csv_without_required_columns_fails_clearly(env, tmp_path):
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("asin,price\nB07CLN88MV,1\n")
+    result = run(["import-csv", str(csv_file)], env, check=False)
+    assert result.returncode != 0
+    assert "missing column(s) market, observed_at" in result.stderr
+
+
+def test_up_runs_redis_and_ingest_until_stopped(env, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pricewatch.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url_file = tmp_path / "data" / "redis" / "url"
+        deadline = time.monotonic() + 90
+        while not url_file.exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "pricewatch up did not start Redis"
+            time.sleep(0.2)
+        client = redis.Redis.from_url(url_file.read_text().strip())
+        client.ping()
+        # other commands on this machine find the Redis that `up` started
+        track = run(
+            ["track", "https://www.amazon.de/dp/B07CLN88MV", "not-an-asin"], env, check=False
+        )
+        assert track.returncode == 2 and "not-an-asin" in track.stderr  # bad ASIN named
+        track = run(["track", "https://www.amazon.de/dp/B07CLN88MV", "B000000001"], env)
+        assert "queued de:B07CLN88MV" in track.stdout
+        assert Frontier(client, DEFAULT_KEYS).size() == 2
+        # ingest runs inside `up`: an observation becomes a price change
+        observation = Observation(
+            market="us",
+            asin="B07CLN88MV",
+            observed_at=int(time.time() * 1000),
+            availability="in_stock",
+            source="crawler",
+            price=1234,
+            currency="USD",
+        )
+        PartitionedStream(client, DEFAULT_KEYS, OBSERVATIONS, 4).publish(
+            [("us", "B07CLN88MV", encode(observation))]
+        )
+        changes = PartitionedStream(client, DEFAULT_KEYS, PRICE_CHANGES, 4)
+        while changes.length() == 0:
+            assert time.monotonic() < deadline + 30, "ingest did not publish the change"
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "Pricewatch is up" in output
+    assert not (tmp_path / "data" / "redis" / "url").exists()
