@@ -15,6 +15,7 @@ import inspect
 import logging
 import signal
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from pricewatch.settings import Settings, load_settings
+from pricewatch.keys import Keys
+from pricewatch.settings import Settings, child_environment, load_settings
 
 log = logging.getLogger("pricewatch")
 
@@ -105,6 +107,10 @@ def redis_for(settings: Settings, *, may_start: bool) -> Iterator[str]:
             _url_file(settings).unlink(missing_ok=True)
 
 
+def _keys(settings: Settings) -> Keys:
+    return Keys(prefix=settings.key_prefix)
+
+
 def _clickhouse(settings: Settings):  # type: ignore[no-untyped-def]
     from pricewatch.storage.clickhouse import get_clickhouse
 
@@ -125,13 +131,12 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[no-untyped-def]
     from pricewatch.ingest.worker import IngestWorker
-    from pricewatch.keys import DEFAULT_KEYS
     from pricewatch.storage.clickhouse import PriceStore
     from pricewatch.storage.redis import connect
 
     return IngestWorker(
         connect(redis_url),
-        DEFAULT_KEYS,
+        _keys(settings),
         PriceStore(client),
         partitions=settings.stream_partitions,
         consumer=f"ingest-{socket.gethostname()}",
@@ -187,6 +192,25 @@ def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _crawler_env(settings: Settings, redis_url: str, extra: dict[str, str]) -> dict[str, str]:
+    return child_environment(
+        {
+            "PRICEWATCH_REDIS_URL": redis_url,
+            "PRICEWATCH_KEY_PREFIX": settings.key_prefix,
+            "SCRAPY_SETTINGS_MODULE": "crawler.settings",
+            **extra,
+        }
+    )
+
+
+def _start_crawlers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    """Crawler workers are processes of their own: Scrapy runs its own reactor."""
+    return [
+        subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "product"], env=env)
+        for _ in range(count)
+    ]
+
+
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pricewatch.schema import migrate as ch_migrate
     from pricewatch.storage.sql import migrate_sql
@@ -218,13 +242,48 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                     daemon=True,
                 )
             )
+        crawler_env: dict[str, str] = {}
+        if args.demo:
+            from pricewatch.demo import demo_marketplace, keep_queued
+            from pricewatch.frontier import Frontier
+            from pricewatch.storage.redis import connect
+
+            demo = stack.enter_context(demo_marketplace(args.demo))
+            # our own local server: no need for the gentle pace Amazon gets
+            crawler_env = {
+                "PRICEWATCH_MARKET_ORIGINS": demo.origins_setting,
+                "PRICEWATCH_DIRECT_INTERVAL_S": "0.5",
+                "PRICEWATCH_DIRECT_JITTER_S": "0.1",
+            }
+            frontier = Frontier(connect(url), _keys(settings))
+            threads.append(
+                threading.Thread(
+                    target=_guarded,
+                    args=("demo", stop, keep_queued, frontier, demo.tasks, stop),
+                    name="demo",
+                    daemon=True,
+                )
+            )
         for t in threads:
             t.start()
+        crawlers = _start_crawlers(args.crawlers, _crawler_env(settings, url, crawler_env))
         print(
-            f"Pricewatch is up: data in {settings.data_dir}, Redis at {url}. Ctrl-C stops it.",
+            f"Pricewatch is up: data in {settings.data_dir}, Redis at {url}, "
+            f"website on http://{settings.api_host}:{settings.api_port}/. Ctrl-C stops it.",
             flush=True,
         )
-        stop.wait()
+        while not stop.wait(1.0):
+            for i, proc in enumerate(crawlers):
+                if proc.poll() is not None:
+                    log.warning("crawler exited with %s; starting another", proc.returncode)
+                    crawlers[i] = _start_crawlers(1, _crawler_env(settings, url, crawler_env))[0]
+        for proc in crawlers:
+            proc.terminate()
+        for proc in crawlers:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         for t in threads:
             t.join(timeout=10)
     return 0
@@ -240,27 +299,33 @@ def cmd_import_csv(settings: Settings, args: argparse.Namespace) -> int:
     # leave it stale. With no Redis running there is no cache to correct.
     url = existing_redis(settings) if args.reset_state else None
     try:
-        result = import_csv(Path(args.file), client, redis_url=url,
-                            partitions=settings.stream_partitions,
-                            default_market=args.market, progress=not args.quiet)
+        result = import_csv(
+            Path(args.file),
+            client,
+            redis_url=url,
+            keys=_keys(settings),
+            partitions=settings.stream_partitions,
+            default_market=args.market,
+            progress=not args.quiet,
+        )
     except (OSError, ValueError) as exc:
         print(f"pricewatch import-csv: {exc}", file=sys.stderr)
         return 2
     for error in result.errors:
         print(f"rejected {error}", file=sys.stderr)
-    print(f"imported {result.rows} rows for {result.series} series "
-          f"({result.rejected} rejected lines)")
+    print(
+        f"imported {result.rows} rows for {result.series} series ({result.rejected} rejected lines)"
+    )
     return 0 if result.rows or not result.rejected else 1
 
 
 def cmd_track(settings: Settings, args: argparse.Namespace) -> int:
     from pricewatch.frontier import Frontier
-    from pricewatch.keys import DEFAULT_KEYS
     from pricewatch.storage.redis import connect
 
     with redis_for(settings, may_start=False) as url:
         try:
-            tasks = Frontier(connect(url), DEFAULT_KEYS).track(
+            tasks = Frontier(connect(url), _keys(settings)).track(
                 args.inputs, priority=args.priority, default_market=args.market
             )
         except ValueError as exc:
@@ -289,6 +354,22 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub.add_parser(role, help=text).set_defaults(func=cmd_role)
     up = sub.add_parser("up", help="run everything on this machine")
+    up.add_argument(
+        "--crawlers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="crawler processes to run (default 1; 0 for none)",
+    )
+    up.add_argument(
+        "--demo",
+        type=int,
+        nargs="?",
+        const=36,
+        default=0,
+        metavar="PRODUCTS",
+        help="crawl a local demo marketplace instead of Amazon",
+    )
     up.set_defaults(func=cmd_up)
     imp = sub.add_parser("import-csv", help="bulk-load price history from a CSV file")
     imp.add_argument("file")

@@ -125,5 +125,48 @@ class Keys:
     def alert_event(self, kind: str, event_id: str) -> str:
         return f"{self.prefix}alert-event:{kind}:{event_id}"
 
+    # scheduler: a hash of its watermarks (what the last re-scoring saw) and water
+    # levels (one per budget group), so a restart re-scores incrementally
+    @property
+    def scheduler_state(self) -> str:
+        return f"{self.prefix}scheduler:state"
+
+    # scheduler: product key -> when it was last pushed to the frontier (ms), a sorted
+    # set; a pushed product is not pushed again until observed or the entry expires
+    @property
+    def scheduler_pushed(self) -> str:
+        return f"{self.prefix}scheduler:pushed"
+
+
+    # trust-but-verify (pricewatch.ingest.verify). Per series ("market:asin:series"):
+    # held reports awaiting verification (a hash by report id), recent reports (a
+    # sorted set by observed_at, for agreement and conflicts) and reports accepted at
+    # once that a verification crawl may still contradict (a hash by report id).
+    def trust_held(self, series_key: str) -> str:
+        return f"{self.prefix}trust:held:{series_key}"
+
+    def trust_recent(self, series_key: str) -> str:
+        return f"{self.prefix}trust:recent:{series_key}"
+
+    def trust_accepted(self, series_key: str) -> str:
+        return f"{self.prefix}trust:accepted:{series_key}"
+
+    # "series key<TAB>report id" of every held report, scored by its deadline (ms)
+    @property
+    def trust_deadlines(self) -> str:
+        return f"{self.prefix}trust:deadlines"
+
+    # a confirmed report re-published to the observations stream: the gate accepts
+    # it on sight. Only the gate writes these, so no client can mark its own report.
+    def trust_confirmed(self, report_id: str) -> str:
+        return f"{self.prefix}trust:confirmed:{report_id}"
+
+    # decided reports (a hash by report id) waiting to be written to the SQL audit
+    # log and reputations; Redis holds them first so that the decision commits with
+    # the ingest batch, and SQL gets it exactly once after
+    @property
+    def trust_outbox(self) -> str:
+        return f"{self.prefix}trust:outbox"
+
 
 DEFAULT_KEYS = Keys()

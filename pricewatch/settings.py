@@ -122,6 +122,38 @@ class Settings:
     alert_concurrency: int = 64
     # Stream consumer name; None means "<hostname>-<pid>".
     alerts_consumer: str | None = None
+    # --- scheduler ------------------------------------------------------------
+    # Share of the crawl budget kept free for verification crawls (they jump the queue).
+    scheduler_verify_share: float = 0.1
+    # Every product is crawled at most every min and at least every max interval.
+    scheduler_min_interval_s: float = 3600.0
+    scheduler_max_interval_s: float = 30 * 86400.0
+    # The frontier holds what is due within this window, at most frontier_max tasks.
+    scheduler_window_s: float = 3600.0
+    scheduler_frontier_max: int = 100_000
+    # Seconds between frontier refills, incremental and full re-scorings, discovery.
+    scheduler_refill_s: float = 10.0
+    scheduler_rescore_s: float = 60.0
+    scheduler_full_rescore_s: float = 6 * 3600.0
+    scheduler_discovery_s: float = 6 * 3600.0
+    # Markets whose best-seller and new-release listings are crawled for new products.
+    scheduler_discovery_markets: tuple[str, ...] = ("us",)
+    # Markets with a crawl budget of their own (crawls/s) as (market, budget) pairs; the
+    # others share the rest. PRICEWATCH_SCHEDULER_MARKET_BUDGETS="de=2.5,uk=1"
+    scheduler_market_budgets: tuple[tuple[str, float], ...] = ()
+    # --- trust-but-verify (crowdsourced reports; pricewatch.trust) -------------
+    # A report this share under the last accepted price is held for verification.
+    trust_drop_share: float = 0.25
+    # Independent trusted reporters whose agreement accepts a report without a crawl.
+    trust_quorum: int = 3
+    # Reports this close in time agree with (or contradict) each other.
+    trust_window_s: int = 600
+    # A verification crawl confirms a report within this share of its price.
+    trust_verify_tolerance_share: float = 0.02
+    # A held report nobody verified within this time is rejected.
+    trust_pending_ttl_s: int = 1800
+    # Share of reports accepted at once that still get a verification crawl (0 = none).
+    trust_spot_check_share: float = 0.05
 
     @property
     def redis_dir(self) -> Path:
@@ -152,6 +184,20 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
     if not value > 0:
         raise ValueError(f"{PREFIX}{name} must be positive, got {raw!r}")
+    return value
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    """A fraction in [0, 1], e.g. 0.25 for 25 %."""
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
+    if not 0 <= value <= 1:
+        raise ValueError(f"{PREFIX}{name} must be a share between 0 and 1, got {raw!r}")
     return value
 
 
@@ -202,6 +248,39 @@ def _market_origins(env: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
         pairs[code] = origin.rstrip("/")
+    return tuple(pairs.items())
+
+
+def _market_list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Market codes, comma/space separated; an empty value means none."""
+    from pricewatch.markets import get_market
+
+    raw = env.get(PREFIX + name)
+    if raw is None:
+        return default
+    try:
+        codes = [get_market(c.lower()).code for c in raw.replace(",", " ").split()]
+        return tuple(dict.fromkeys(codes))
+    except ValueError as exc:
+        raise ValueError(f"{PREFIX}{name}: {exc}") from None
+
+
+def _market_budgets(env: Mapping[str, str]) -> tuple[tuple[str, float], ...]:
+    """PRICEWATCH_SCHEDULER_MARKET_BUDGETS: "market=crawls_per_s" pairs."""
+    from pricewatch.markets import get_market
+
+    name = PREFIX + "SCHEDULER_MARKET_BUDGETS"
+    pairs: dict[str, float] = {}
+    for item in (env.get(name) or "").replace(",", " ").split():
+        market, sep, value = item.partition("=")
+        try:
+            budget = float(value)
+            code = get_market(market.strip().lower()).code
+        except ValueError as exc:
+            raise ValueError(f"{name}: expected market=crawls_per_s, got {item!r}: {exc}") from None
+        if not sep or not budget >= 0 or budget == float("inf"):
+            raise ValueError(f"{name}: expected market=crawls_per_s, got {item!r}")
+        pairs[code] = budget
     return tuple(pairs.items())
 
 
@@ -273,7 +352,31 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         alert_sweep_ms=_int(env, "ALERT_SWEEP_MS", 1_000),
         alert_concurrency=_int(env, "ALERT_CONCURRENCY", 64),
         alerts_consumer=env.get(PREFIX + "ALERTS_CONSUMER") or None,
+        scheduler_verify_share=_float(env, "SCHEDULER_VERIFY_SHARE", 0.1),
+        scheduler_min_interval_s=_float(env, "SCHEDULER_MIN_INTERVAL_S", 3600.0),
+        scheduler_max_interval_s=_float(env, "SCHEDULER_MAX_INTERVAL_S", 30 * 86400.0),
+        scheduler_window_s=_float(env, "SCHEDULER_WINDOW_S", 3600.0),
+        scheduler_frontier_max=_int(env, "SCHEDULER_FRONTIER_MAX", 100_000),
+        scheduler_refill_s=_float(env, "SCHEDULER_REFILL_S", 10.0),
+        scheduler_rescore_s=_float(env, "SCHEDULER_RESCORE_S", 60.0),
+        scheduler_full_rescore_s=_float(env, "SCHEDULER_FULL_RESCORE_S", 6 * 3600.0),
+        scheduler_discovery_s=_float(env, "SCHEDULER_DISCOVERY_S", 6 * 3600.0),
+        scheduler_discovery_markets=_market_list(env, "SCHEDULER_DISCOVERY_MARKETS", ("us",)),
+        scheduler_market_budgets=_market_budgets(env),
+        trust_drop_share=_share(env, "TRUST_DROP_SHARE", 0.25),
+        trust_quorum=_int(env, "TRUST_QUORUM", 3),
+        trust_window_s=_int(env, "TRUST_WINDOW_S", 600),
+        trust_verify_tolerance_share=_share(env, "TRUST_VERIFY_TOLERANCE_SHARE", 0.02),
+        trust_pending_ttl_s=_int(env, "TRUST_PENDING_TTL_S", 1800),
+        trust_spot_check_share=_share(env, "TRUST_SPOT_CHECK_SHARE", 0.05),
     )
+
+
+def child_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a child process (a crawler worker): ours plus ``extra``."""
+    env = dict(os.environ)
+    env.update(extra)
+    return env
 
 
 @functools.cache

@@ -11,7 +11,7 @@ import redis
 
 from pricewatch.frontier import Frontier
 from pricewatch.keys import DEFAULT_KEYS, OBSERVATIONS, PRICE_CHANGES
-from pricewatch.models import Observation, encode
+from pricewatch.models import Observation, PriceChange, decode, encode
 from pricewatch.storage.redis import PartitionedStream
 from tests.services import free_port
 
@@ -133,3 +133,35 @@ def test_up_runs_redis_and_ingest_until_stopped(env, tmp_path):
     assert proc.returncode == 0, output
     assert "Pricewatch is up" in output
     assert not (tmp_path / "data" / "redis" / "url").exists()
+
+
+def test_up_demo_crawls_the_local_marketplace_into_price_changes(env, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pricewatch.cli", "up", "--demo", "6", "--crawlers", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        url_file = tmp_path / "data" / "redis" / "url"
+        deadline = time.monotonic() + 120
+        while not url_file.exists():
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "pricewatch up did not start Redis"
+            time.sleep(0.2)
+        client = redis.Redis.from_url(url_file.read_text().strip())
+        changes = PartitionedStream(client, DEFAULT_KEYS, PRICE_CHANGES, 4)
+        # every demo product crawled, parsed, ingested: a first price change each
+        while changes.length() < 6:
+            assert proc.poll() is None
+            assert time.monotonic() < deadline, f"only {changes.length()} changes"
+            time.sleep(0.5)
+        products = set()
+        for key in changes.stream_keys():
+            for _, fields in client.xrange(key):
+                change = decode(fields[b"d"], PriceChange)
+                assert change.source == "crawler" and change.new_price is not None
+                products.add((change.market, change.asin))
+        assert len(products) == 6
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output

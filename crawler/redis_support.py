@@ -1,0 +1,29 @@
+"""Redis and key names for crawler components, from Scrapy settings.
+
+crawler/settings.py copies the values of :func:`pricewatch.settings.get_settings`
+into ``PRICEWATCH_*`` Scrapy settings; components read those (so a test can
+run a crawler with settings of its own) and never the environment.
+"""
+
+from __future__ import annotations
+
+import redis
+from scrapy.settings import BaseSettings
+
+from pricewatch.keys import Keys
+from pricewatch.storage.redis import connect
+
+
+def redis_from_settings(settings: BaseSettings) -> redis.Redis:
+    url = settings.get("PRICEWATCH_REDIS_URL")
+    if not url:
+        raise ValueError(
+            "PRICEWATCH_REDIS_URL is not set: crawler workers share the frontier, the "
+            "politeness state and the observations stream through one Redis "
+            "(`pricewatch up` passes the URL of the Redis it starts)"
+        )
+    return connect(url)
+
+
+def keys_from_settings(settings: BaseSettings) -> Keys:
+    return Keys(prefix=settings.get("PRICEWATCH_KEY_PREFIX") or "pw:")
