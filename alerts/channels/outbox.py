@@ -1,0 +1,41 @@
+"""E-mail without a mail server: one .eml file per message in a folder.
+
+This is what ``pricewatch up`` uses until SMTP is configured. Any mail client
+opens the files; the name is the notification's key, so a resend after a
+crash rewrites the same file instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from alerts.channels.base import Channel, PermanentError, TransientError
+from alerts.messages import BadAddress, Notice, email_bytes
+
+
+class OutboxChannel(Channel):
+    def __init__(self, directory: Path, sender: str) -> None:
+        self.directory = directory
+        self.sender = sender
+
+    def path_for(self, notice: Notice) -> Path:
+        return self.directory / f"{notice.kind.value}-{notice.notification_id}.eml"
+
+    def _write(self, path: Path, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        # write-then-rename: a reader never sees half a message
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+
+    async def send(self, notice: Notice) -> None:
+        try:
+            data = email_bytes(notice, self.sender)
+        except BadAddress as exc:
+            raise PermanentError(str(exc)) from exc
+        try:
+            await asyncio.to_thread(self._write, self.path_for(notice), data)
+        except OSError as exc:
+            raise TransientError(f"cannot write to the outbox {self.directory}: {exc}") from exc

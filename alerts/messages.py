@@ -1,0 +1,238 @@
+"""What a notification says, rendered for each channel (pure; no I/O).
+
+A :class:`Notice` holds everything one message needs, resolved beforehand
+(recipient, prices, links); the functions here turn it into an e-mail, an SMS
+text or a webhook body. Rendering is deterministic: a retry or a resend after
+a crash produces the same message, with the same Message-ID.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import functools
+import html
+import json
+from email.header import Header
+from email.utils import formatdate, parseaddr
+
+from pricewatch.money import format_money
+from pricewatch.storage.sql import NotificationKind, NotificationType
+
+# Headers a receiving end (or a test) can use to recognise one notification.
+NOTIFICATION_HEADER = "X-Pricewatch-Notification"
+KEY_HEADER = "X-Pricewatch-Key"
+SIGNATURE_HEADER = "X-Pricewatch-Signature"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Links:
+    product_page: str
+    amazon: str
+    stop: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Notice:
+    """One message to one subscriber about one event."""
+
+    notification_id: int
+    kind: NotificationKind
+    notification_type: NotificationType
+    subscription_id: int
+    event_id: str
+    market: str
+    asin: str
+    currency: str
+    threshold: int
+    # e-mail address, phone number or webhook URL
+    recipient: str
+    links: Links
+    title: str | None = None
+    # alert: the new price (and the one before it)
+    new_price: int | None = None
+    old_price: int | None = None
+    # correction: the price we announced, and the one verified instead (if known)
+    refuted_price: int | None = None
+    actual_price: int | None = None
+    observed_at: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: one message per (subscription, event, kind)."""
+        return f"{self.subscription_id}:{self.event_id}:{self.kind.value}"
+
+
+def _money(notice: Notice, minor: int | None) -> str:
+    return "unknown" if minor is None else format_money(minor, notice.currency)
+
+
+def _product(notice: Notice) -> str:
+    return notice.title or f"Product {notice.asin}"
+
+
+def subject(notice: Notice) -> str:
+    if notice.kind == NotificationKind.CORRECTION:
+        return f"Correction: {_product(notice)} was not {_money(notice, notice.refuted_price)}"
+    return f"Price drop: {_product(notice)} is now {_money(notice, notice.new_price)}"
+
+
+def plain_text(notice: Notice) -> str:
+    name = _product(notice)
+    if notice.kind == NotificationKind.CORRECTION:
+        lines = [
+            f"We told you that {name} dropped to {_money(notice, notice.refuted_price)}.",
+            "That price turned out to be wrong; sorry for the false alarm.",
+        ]
+        if notice.actual_price is not None:
+            lines.append(f"The verified price is {_money(notice, notice.actual_price)}.")
+    else:
+        lines = [
+            f"{name} dropped to {_money(notice, notice.new_price)}"
+            + ("." if notice.old_price is None else f" (was {_money(notice, notice.old_price)})."),
+            f"Your alert threshold: {_money(notice, notice.threshold)}.",
+        ]
+    lines += [
+        "",
+        f"Price history: {notice.links.product_page}",
+        f"On Amazon: {notice.links.amazon}",
+        "",
+        f"Stop this alert: {notice.links.stop}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def html_text(notice: Notice) -> str:
+    e = html.escape
+    name = e(_product(notice))
+    if notice.kind == NotificationKind.CORRECTION:
+        body = (
+            f"<p>We told you that <b>{name}</b> dropped to "
+            f"{e(_money(notice, notice.refuted_price))}.</p>"
+            "<p>That price turned out to be wrong; sorry for the false alarm.</p>"
+        )
+        if notice.actual_price is not None:
+            body += f"<p>The verified price is {e(_money(notice, notice.actual_price))}.</p>"
+    else:
+        was = "" if notice.old_price is None else f" <s>{e(_money(notice, notice.old_price))}</s>"
+        body = (
+            f"<p><b>{name}</b> dropped to <b>{e(_money(notice, notice.new_price))}</b>{was}.</p>"
+            f"<p>Your alert threshold: {e(_money(notice, notice.threshold))}.</p>"
+        )
+    links = notice.links
+    return (
+        "<!DOCTYPE html><html><body>"
+        f"{body}"
+        f'<p><a href="{e(links.product_page)}">Price history</a> &middot; '
+        f'<a href="{e(links.amazon)}">View on Amazon</a></p>'
+        f'<p style="font-size:small"><a href="{e(links.stop)}">Stop this alert</a></p>'
+        "</body></html>\n"
+    )
+
+
+def sms_text(notice: Notice) -> str:
+    if notice.kind == NotificationKind.CORRECTION:
+        text = (
+            f"Correction: {_product(notice)[:60]} was not "
+            f"{_money(notice, notice.refuted_price)}."
+        )
+    else:
+        text = f"Price drop: {_product(notice)[:60]} now {_money(notice, notice.new_price)}."
+    return f"{text} {notice.links.product_page}"
+
+
+def webhook_body(notice: Notice) -> bytes:
+    """The JSON a webhook receives (camelCase, like the API)."""
+    payload = {
+        "notificationId": notice.notification_id,
+        "kind": notice.kind.value,
+        "subscriptionId": notice.subscription_id,
+        "eventId": notice.event_id,
+        "market": notice.market,
+        "asin": notice.asin,
+        "title": notice.title,
+        "currency": notice.currency,
+        "threshold": notice.threshold,
+        "newPrice": notice.new_price,
+        "oldPrice": notice.old_price,
+        "refutedPrice": notice.refuted_price,
+        "actualPrice": notice.actual_price,
+        "observedAt": notice.observed_at,
+        "links": {
+            "productPage": notice.links.product_page,
+            "amazon": notice.links.amazon,
+            "stop": notice.links.stop,
+        },
+    }
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --- e-mail -----------------------------------------------------------------------
+
+
+class BadAddress(ValueError):
+    pass
+
+
+def address_of(recipient: str) -> str:
+    """The bare address SMTP needs; ``BadAddress`` when there is none."""
+    _, addr = parseaddr(recipient)
+    if "@" not in addr or any(c.isspace() or ord(c) > 127 for c in addr):
+        raise BadAddress(f"not a deliverable e-mail address: {recipient!r}")
+    return addr
+
+
+@functools.lru_cache(maxsize=16)
+def _domain_of(sender: str) -> str:
+    # parsing an address costs ~30 us; the sender is the same for every message
+    return address_of(sender).rpartition("@")[2]
+
+
+def _header(value: str) -> str:
+    if value.isascii():
+        return value
+    return Header(value, "utf-8", maxlinelen=998).encode()
+
+
+def _base64_lines(text: str) -> bytes:
+    return base64.encodebytes(text.encode()).replace(b"\n", b"\r\n")
+
+
+def message_id(notice: Notice, domain: str) -> str:
+    return f"<pw.{notice.kind.value}.{notice.notification_id}.{notice.event_id}@{domain}>"
+
+
+def email_bytes(notice: Notice, sender: str, *, date: float | None = None) -> bytes:
+    """A multipart/alternative (plain text + HTML) e-mail, CRLF line endings.
+
+    Assembled from templates rather than with ``email.message.EmailMessage``,
+    which costs ~3.5 ms per message here: a product with 100,000 subscribers
+    would spend six minutes rendering. The parts are base64 UTF-8, which every
+    client reads; tests parse the result with the standard library.
+    """
+    to = address_of(notice.recipient)
+    domain = _domain_of(sender)
+    boundary = f"=_pw_{notice.notification_id}_{notice.event_id}"
+    headers = [
+        f"From: {_header(sender)}",
+        f"To: {to}",
+        f"Subject: {_header(subject(notice))}",
+        f"Date: {formatdate(date, localtime=False)}",
+        f"Message-ID: {message_id(notice, domain)}",
+        "MIME-Version: 1.0",
+        f"{NOTIFICATION_HEADER}: {notice.notification_id}",
+        f"{KEY_HEADER}: {notice.key}",
+        f"List-Unsubscribe: <{notice.links.stop}>",
+        f'Content-Type: multipart/alternative; boundary="{boundary}"',
+    ]
+    part_head = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"
+    out = [
+        "\r\n".join(headers).encode(),
+        b"\r\n\r\n",
+        f"--{boundary}\r\n{part_head.format('plain')}\r\n".encode(),
+        _base64_lines(plain_text(notice)),
+        f"--{boundary}\r\n{part_head.format('html')}\r\n".encode(),
+        _base64_lines(html_text(notice)),
+        f"--{boundary}--\r\n".encode(),
+    ]
+    return b"".join(out)

@@ -1,0 +1,98 @@
+"""From stored rows and stream events to :class:`~alerts.messages.Notice` (pure).
+
+The notification row says who and which event; the event itself (title, old
+price, refuted price) comes from the stream message or, for a retry, from the
+copy kept in Redis. Without that copy (expired) the row's own price is
+enough for a correct, if plainer, message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from alerts.messages import Links, Notice
+from pricewatch import alert_links
+from pricewatch.models import PriceChange, PriceCorrection
+from pricewatch.storage.sql import NotificationKind, NotificationType, Subscription
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LinkMaker:
+    public_url: str
+    secret: str
+
+    def links(self, sub: Subscription) -> Links:
+        return Links(
+            product_page=alert_links.product_page_url(self.public_url, sub.market, sub.asin),
+            amazon=alert_links.amazon_url(sub.market, sub.asin),
+            stop=alert_links.stop_url(self.public_url, sub.id, self.secret),
+        )
+
+
+def recipient_of(sub: Subscription, emails: dict[int, str]) -> str:
+    """Where the message goes: the subscription's own target, else (for
+    e-mail) the account's address. Empty when there is none; the channel then
+    fails the notification with a clear reason."""
+    if sub.target:
+        return sub.target
+    if sub.notification_type == NotificationType.EMAIL:
+        return emails.get(sub.user_id, "")
+    return ""
+
+
+def alert_notice(
+    notification_id: int,
+    sub: Subscription,
+    recipient: str,
+    links: LinkMaker,
+    *,
+    event_id: str,
+    change: PriceChange | None,
+    price: int | None,
+) -> Notice:
+    return Notice(
+        notification_id=notification_id,
+        kind=NotificationKind.ALERT,
+        notification_type=sub.notification_type,
+        subscription_id=sub.id,
+        event_id=event_id,
+        market=sub.market,
+        asin=sub.asin,
+        currency=(change.currency if change and change.currency else sub.currency),
+        threshold=sub.threshold,
+        recipient=recipient,
+        links=links.links(sub),
+        title=change.title if change else None,
+        new_price=change.new_price if change else price,
+        old_price=change.old_price if change else None,
+        observed_at=change.observed_at if change else None,
+    )
+
+
+def correction_notice(
+    notification_id: int,
+    sub: Subscription,
+    recipient: str,
+    links: LinkMaker,
+    *,
+    event_id: str,
+    correction: PriceCorrection | None,
+    price: int | None,
+) -> Notice:
+    return Notice(
+        notification_id=notification_id,
+        kind=NotificationKind.CORRECTION,
+        notification_type=sub.notification_type,
+        subscription_id=sub.id,
+        event_id=event_id,
+        market=sub.market,
+        asin=sub.asin,
+        currency=(
+            correction.currency if correction and correction.currency else sub.currency
+        ),
+        threshold=sub.threshold,
+        recipient=recipient,
+        links=links.links(sub),
+        refuted_price=correction.refuted_price if correction else sub.last_fired_price,
+        actual_price=correction.actual_price if correction else price,
+    )

@@ -1,0 +1,123 @@
+"""Running the alerts role: channels and worker built from settings.
+
+``run`` blocks until ``stop`` is set, so ``pricewatch up`` runs it in a thread
+next to the other roles and ``pricewatch alerts`` in the foreground (the CLI
+calls it by the dotted path ``alerts.service:run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+
+from alerts.channels.base import Channel
+from alerts.channels.email import SmtpChannel
+from alerts.channels.outbox import OutboxChannel
+from alerts.channels.sms import LogSms, TwilioSms
+from alerts.channels.webhook import WebhookChannel
+from alerts.worker import AlertsWorker, WorkerConfig
+from pricewatch import alert_links
+from pricewatch.keys import Keys
+from pricewatch.settings import Settings
+from pricewatch.storage.redis import connect
+from pricewatch.storage.sql import NotificationType, create_engine, migrate_sql_async
+
+log = logging.getLogger(__name__)
+
+
+def consumer_name(settings: Settings) -> str:
+    """Stable across restarts when configured (a restarted worker then re-reads
+    its own unacked messages at once); host and pid otherwise."""
+    return settings.alerts_consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+
+def build_channels(settings: Settings) -> dict[NotificationType, Channel]:
+    timeout = settings.alert_send_timeout_s
+    email: Channel
+    if settings.smtp_host:
+        email = SmtpChannel(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.mail_from,
+            tls=settings.smtp_tls,
+            user=settings.smtp_user,
+            password=settings.smtp_password,
+            connections=settings.smtp_connections,
+            timeout=timeout,
+        )
+    else:
+        log.info("no SMTP host configured: e-mails go to %s", settings.outbox_dir)
+        email = OutboxChannel(settings.outbox_dir, settings.mail_from)
+    sms: Channel
+    if settings.sms_provider == "twilio":
+        sms = TwilioSms(
+            base_url=settings.sms_api_base,
+            account_sid=settings.sms_account_sid or "",
+            auth_token=settings.sms_auth_token or "",
+            sender=settings.sms_from or "",
+            timeout=timeout,
+        )
+    else:
+        sms = LogSms()
+    return {
+        NotificationType.EMAIL: email,
+        NotificationType.SMS: sms,
+        NotificationType.WEBHOOK: WebhookChannel(
+            alert_links.webhook_secret(settings), timeout=timeout
+        ),
+    }
+
+
+def worker_config(settings: Settings) -> WorkerConfig:
+    return WorkerConfig(
+        public_url=settings.public_url,
+        secret=alert_links.alert_secret(settings),
+        consumer=consumer_name(settings),
+        partitions=settings.stream_partitions,
+        max_attempts=settings.alert_max_attempts,
+        retry_base_ms=settings.alert_retry_base_ms,
+        lease_ms=settings.alert_lease_ms,
+        send_timeout_s=settings.alert_send_timeout_s,
+        sweep_ms=settings.alert_sweep_ms,
+        concurrency=settings.alert_concurrency,
+        claim_idle_ms=settings.claim_idle_ms,
+    )
+
+
+async def serve(settings: Settings, redis_url: str, stop: threading.Event) -> None:
+    config = worker_config(settings)
+    await migrate_sql_async(settings.database_url)
+    engine = create_engine(settings.database_url)
+    client = connect(redis_url)
+    channels = build_channels(settings)
+    worker = AlertsWorker(
+        client=client, keys=Keys(settings.key_prefix), db=engine, channels=channels,
+        config=config,
+    )
+    done = asyncio.Event()
+
+    async def watch() -> None:
+        # threading.Event cannot be awaited; a short poll keeps shutdown prompt
+        while not stop.is_set():
+            await asyncio.sleep(0.1)
+        done.set()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await worker.run(done)
+    finally:
+        watcher.cancel()
+        for channel in channels.values():
+            with contextlib.suppress(Exception):
+                await channel.aclose()
+        await engine.dispose()
+        client.close()
+
+
+def run(settings: Settings, redis_url: str, stop: threading.Event) -> None:
+    """Run the alerts worker until ``stop`` is set (blocking)."""
+    asyncio.run(serve(settings, redis_url, stop))

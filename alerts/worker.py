@@ -1,0 +1,535 @@
+"""The alerts worker: price changes in, messages out, each exactly once.
+
+For each ``PriceChange`` read from the ``price-changes`` streams (consumer
+group ``alerts``):
+
+1. one transaction re-arms the product's fired subscriptions whose threshold
+   is now below the price, selects the armed ones at or above it (keyset
+   pages over ``ix_subscriptions_due``), claims a notification row per
+   subscription (unique on subscription, event, kind) and disarms them;
+2. the stream message is acked only after every page is committed;
+3. the claimed notifications are sent; a group commit marks them sent.
+
+A replayed message finds its rows already claimed and sends nothing. Rows a
+crash left unsent carry a lease (``next_attempt_at``); once it runs out the
+sweep, run at start and periodically, leases and sends them, as it does
+retries. Transient failures are retried with exponential backoff up to
+``max_attempts``; permanent ones fail at once.
+
+The one window left: the SMTP server (or webhook, or SMS provider) accepted a
+message and the process died before the group commit recorded it. That
+message is sent again after the lease. The window is the duration of one
+small UPDATE, and every message carries a stable Message-ID (and a
+``X-Pricewatch-Key`` header) by which receivers can drop the duplicate.
+
+``PriceCorrection`` events (``price-corrections``) give every subscriber who
+was sent the refuted price a correction, claimed and sent the same way;
+alerts for that event not sent yet are cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+import redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from alerts import matching
+from alerts.channels.base import Channel, DeliveryError, PermanentError, TransientError
+from alerts.messages import Notice
+from alerts.notices import LinkMaker, alert_notice, correction_notice, recipient_of
+from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
+from pricewatch.models import PriceChange, PriceCorrection, decode, encode
+from pricewatch.storage import sql
+from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.sql_alerts import (
+    cancel_pending,
+    lease_due_notifications,
+    mark_sent_many,
+    subscriptions_by_id,
+    user_emails,
+)
+
+log = logging.getLogger(__name__)
+
+CHANGE = "change"
+CORRECTION = "correction"
+MAX_BACKOFF_MS = 6 * 3600 * 1000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class WorkerConfig:
+    public_url: str
+    secret: str
+    consumer: str
+    partitions: int = 4
+    max_attempts: int = 5
+    retry_base_ms: int = 30_000
+    lease_ms: int = 60_000
+    send_timeout_s: float = 15.0
+    sweep_ms: int = 1_000
+    concurrency: int = 64
+    claim_idle_ms: int = 30_000
+    # subscriptions claimed per transaction, and notifications leased per sweep step
+    page_size: int = 1_000
+    read_count: int = 100
+    block_ms: int = 500
+    # how long an event stays available to render retries from
+    event_ttl_s: int = 7 * 24 * 3600
+
+    def __post_init__(self) -> None:
+        if self.lease_ms < 3 * self.send_timeout_s * 1000:
+            raise ValueError(
+                f"the lease ({self.lease_ms} ms) must be at least three send timeouts "
+                f"({self.send_timeout_s} s)"
+            )
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Job:
+    notice: Notice
+    # the row's lease ends here: sending later could race a sweep
+    deadline: int
+    # failed attempts so far (for the backoff)
+    attempts: int = 0
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def backoff_ms(base_ms: int, attempts: int) -> int:
+    """Delay before attempt ``attempts + 1``: base, 2x base, 4x base... capped."""
+    return min(base_ms * 2 ** max(attempts - 1, 0), MAX_BACKOFF_MS)
+
+
+def _state(sub: sql.Subscription) -> matching.SubscriptionState:
+    return matching.SubscriptionState(
+        market=sub.market,
+        asin=sub.asin,
+        series=sub.series,
+        threshold=sub.threshold,
+        armed=sub.armed,
+        active=sub.status == sql.SubscriptionStatus.ACTIVE,
+    )
+
+
+class SentRecorder:
+    """Group commit of "sent": every id that arrives while one UPDATE runs goes
+    into the next one. No artificial delay, so the crash window stays one
+    statement long, while 100,000 deliveries cost a few hundred commits."""
+
+    def __init__(self, db: AsyncEngine) -> None:
+        self.db = db
+        self._ids: list[int] = []
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add(self, notification_id: int) -> None:
+        self._ids.append(notification_id)
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            ids, self._ids = self._ids, []
+            if ids:
+                try:
+                    await mark_sent_many(self.db, ids)
+                except Exception:
+                    log.exception("cannot record %d sent notifications; retrying", len(ids))
+                    self._ids[:0] = ids
+                    self._wake.set()
+                    await asyncio.sleep(0.5)
+                    continue
+            if not self._ids:
+                self._idle.set()
+
+    async def drain(self) -> None:
+        await self._idle.wait()
+
+
+class AlertsWorker:
+    def __init__(
+        self,
+        *,
+        client: redis.Redis,
+        keys: Keys,
+        db: AsyncEngine,
+        channels: Mapping[sql.NotificationType, Channel],
+        config: WorkerConfig,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.db = db
+        self.channels = dict(channels)
+        self.config = config
+        self.links = LinkMaker(config.public_url, config.secret)
+        self.changes = PartitionedStream(client, keys, PRICE_CHANGES, config.partitions)
+        self.corrections = PartitionedStream(client, keys, PRICE_CORRECTIONS, config.partitions)
+        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=2 * config.page_size)
+        self.recorder = SentRecorder(db)
+
+    # -- lifecycle ---------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume both streams, send, sweep, until ``stop`` is set."""
+        await asyncio.to_thread(self.changes.ensure_group, ALERTS_GROUP)
+        await asyncio.to_thread(self.corrections.ensure_group, ALERTS_GROUP)
+        log.info("alerts consumer %s on %d partitions", self.config.consumer,
+                 self.config.partitions)
+        background = [
+            asyncio.create_task(self.recorder.run(), name="sent-recorder"),
+            *(
+                asyncio.create_task(self._sender(), name=f"sender-{i}")
+                for i in range(self.config.concurrency)
+            ),
+        ]
+        loops = [
+            asyncio.create_task(self._consume(self.changes, self._on_change, stop)),
+            asyncio.create_task(self._consume(self.corrections, self._on_correction, stop)),
+            asyncio.create_task(self._sweep_loop(stop)),
+        ]
+        try:
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+            # let what is already claimed go out before stopping
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.send_timeout_s):
+                    await self.queue.join()
+                    await self.recorder.drain()
+        finally:
+            for task in [*loops, *background]:
+                task.cancel()
+            await asyncio.gather(*loops, *background, return_exceptions=True)
+            # a last group commit for what the cancelled recorder still held
+            if self.recorder._ids:
+                with contextlib.suppress(Exception):
+                    await mark_sent_many(self.db, self.recorder._ids)
+
+    async def _consume(
+        self,
+        stream: PartitionedStream,
+        handler: Callable[[bytes], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        cfg = self.config
+        recover = True
+        last_claim = 0.0
+        while not stop.is_set():
+            try:
+                if recover:
+                    # what this consumer read before a crash and never acked
+                    messages = await asyncio.to_thread(
+                        stream.read_own_pending, ALERTS_GROUP, cfg.consumer, cfg.read_count
+                    )
+                    recover = bool(messages)
+                elif time.monotonic() - last_claim >= cfg.claim_idle_ms / 2000:
+                    last_claim = time.monotonic()
+                    messages = await asyncio.to_thread(
+                        stream.claim_idle, ALERTS_GROUP, cfg.consumer, cfg.claim_idle_ms,
+                        cfg.read_count,
+                    )
+                    if messages:
+                        log.info("claimed %d messages from a consumer presumed dead",
+                                 len(messages))
+                else:
+                    messages = await asyncio.to_thread(
+                        stream.read, ALERTS_GROUP, cfg.consumer, cfg.read_count, cfg.block_ms
+                    )
+                for message in messages:
+                    await handler(message.data)
+                if messages:
+                    await asyncio.to_thread(stream.ack, ALERTS_GROUP, messages)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                log.warning("redis unavailable (%s); retrying", exc)
+                recover = True
+                await _wait(stop, 1.0)
+            except Exception:
+                # unacked messages stay pending and are read again
+                log.exception("alerts: processing failed; will retry")
+                recover = True
+                await _wait(stop, 1.0)
+
+    async def _dead_letter(self, data: bytes, reason: str) -> None:
+        log.error("alerts: unreadable event moved to %s: %s", self.keys.dead_letter, reason)
+        await asyncio.to_thread(
+            self.client.xadd,
+            self.keys.dead_letter,
+            {b"reason": reason.encode(), b"role": b"alerts", b"d": data},
+            maxlen=100_000,
+            approximate=True,
+        )
+
+    # -- price changes -------------------------------------------------------------
+    async def _on_change(self, data: bytes) -> None:
+        try:
+            change = decode(data, PriceChange)
+        except msgspec.DecodeError as exc:
+            await self._dead_letter(data, f"not a PriceChange: {exc}")
+            return
+        await self.handle_change(change)
+
+    async def handle_change(self, change: PriceChange) -> int:
+        """Claim and disarm what ``change`` fires, re-arm what it lifts, and
+        queue the claimed notifications for sending; returns how many."""
+        plan = matching.plan(change)
+        if plan.fire_at is None:
+            return 0
+        page_size = self.config.page_size
+        key = (change.market, change.asin, change.series)
+        # The re-arm comes first so that, on SQLite, the transaction takes the
+        # write lock at its first statement (a read first could not upgrade).
+        async with self.db.begin() as conn:
+            if plan.rearm_above is not None:
+                await sql.rearm_above(conn, *key, plan.rearm_above)
+            page = await sql.due_subscriptions(conn, *key, plan.fire_at, limit=page_size)
+            jobs = await self._claim_alerts(conn, change, page)
+        # Handed over page by page: a big fan-out starts sending at once, and
+        # the bounded queue holds claiming back to the pace of sending.
+        count = await self._enqueue(jobs)
+        while len(page) == page_size:
+            page = await sql.due_subscriptions(
+                self.db, *key, plan.fire_at, limit=page_size, after=page[-1]
+            )
+            async with self.db.begin() as conn:
+                jobs = await self._claim_alerts(conn, change, page)
+            count += await self._enqueue(jobs)
+        return count
+
+    async def _enqueue(self, jobs: Sequence[Job]) -> int:
+        for job in jobs:
+            await self.queue.put(job)
+        return len(jobs)
+
+    async def _claim_alerts(
+        self, conn: AsyncConnection, change: PriceChange, page: Sequence[sql.Subscription]
+    ) -> list[Job]:
+        due = [s for s in page if matching.fires(_state(s), change)]
+        if not due:
+            return []
+        assert change.new_price is not None
+        await self._remember(CHANGE, change.event_id, change)
+        now = now_ms()
+        deadline = now + self.config.lease_ms
+        claimed = await sql.claim_notifications(
+            conn, [s.id for s in due], change.event_id, sql.NotificationKind.ALERT.value,
+            change.new_price, now=now, retry_at=deadline,
+        )
+        await sql.disarm(conn, [s.id for s in due], change.new_price, change.observed_at)
+        won = [s for s in due if s.id in claimed]
+        emails = await self._emails(conn, won)
+        return [
+            Job(
+                alert_notice(
+                    claimed[s.id], s, recipient_of(s, emails), self.links,
+                    event_id=change.event_id, change=change, price=change.new_price,
+                ),
+                deadline,
+            )
+            for s in won
+        ]
+
+    # -- corrections ---------------------------------------------------------------
+    async def _on_correction(self, data: bytes) -> None:
+        try:
+            correction = decode(data, PriceCorrection)
+        except msgspec.DecodeError as exc:
+            await self._dead_letter(data, f"not a PriceCorrection: {exc}")
+            return
+        await self.handle_correction(correction)
+
+    async def handle_correction(self, correction: PriceCorrection) -> int:
+        """Claim a correction for everyone who was sent the refuted price and
+        queue them for sending; returns how many."""
+        event_id = correction.refuted_event_id
+        # Alerts not out yet will not go out: nobody needs to be told twice.
+        cancelled = await cancel_pending(
+            self.db, event_id, sql.NotificationKind.ALERT.value, "price refuted before delivery"
+        )
+        if cancelled:
+            log.info("cancelled %d unsent alerts of refuted event %s", cancelled, event_id)
+        if correction.actual_price is not None:
+            # subscriptions the false price disarmed watch the real one again
+            await sql.rearm_above(
+                self.db, correction.market, correction.asin, correction.series,
+                correction.actual_price,
+            )
+        recipients = await sql.recipients_of_event(self.db, event_id)
+        if not recipients:
+            return 0
+        await self._remember(CORRECTION, event_id, correction)
+        now = now_ms()
+        deadline = now + self.config.lease_ms
+        async with self.db.begin() as conn:
+            claimed = await sql.claim_notifications(
+                conn, [s.id for s in recipients], event_id,
+                sql.NotificationKind.CORRECTION.value, correction.actual_price,
+                now=now, retry_at=deadline,
+            )
+            won = [s for s in recipients if s.id in claimed]
+            emails = await self._emails(conn, won)
+        return await self._enqueue([
+            Job(
+                correction_notice(
+                    claimed[s.id], s, recipient_of(s, emails), self.links,
+                    event_id=event_id, correction=correction, price=correction.actual_price,
+                ),
+                deadline,
+            )
+            for s in won
+        ])
+
+    # -- helpers ---------------------------------------------------------------------
+    async def _emails(
+        self, conn: AsyncConnection, subs: Sequence[sql.Subscription]
+    ) -> dict[int, str]:
+        need = {
+            s.user_id for s in subs
+            if s.target is None and s.notification_type == sql.NotificationType.EMAIL
+        }
+        return await user_emails(conn, need) if need else {}
+
+    async def _remember(self, kind: str, event_id: str, event: msgspec.Struct) -> None:
+        await asyncio.to_thread(
+            self.client.set, self.keys.alert_event(kind, event_id), encode(event),
+            ex=self.config.event_ttl_s,
+        )
+
+    async def _recall(self, kind: str, event_id: str, type_: type[Any]) -> Any:
+        raw = await asyncio.to_thread(self.client.get, self.keys.alert_event(kind, event_id))
+        if raw is None:
+            return None
+        try:
+            return decode(raw, type_)
+        except msgspec.DecodeError:
+            return None
+
+    # -- the sweep: retries and what a crash left behind -------------------------------
+    async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("alerts: sweep failed; will retry")
+            await _wait(stop, self.config.sweep_ms / 1000)
+
+    async def sweep(self) -> int:
+        """Lease every due pending notification and queue it; returns how many."""
+        total = 0
+        while True:
+            now = now_ms()
+            deadline = now + self.config.lease_ms
+            rows = await lease_due_notifications(
+                self.db, now, deadline, limit=self.config.page_size
+            )
+            if not rows:
+                return total
+            total += len(rows)
+            await self._enqueue(await self._jobs_for_rows(rows, deadline))
+            if len(rows) < self.config.page_size:
+                return total
+
+    async def _jobs_for_rows(self, rows: Sequence[sql.Notification], deadline: int) -> list[Job]:
+        subs = await subscriptions_by_id(self.db, {r.subscription_id for r in rows})
+        emails = await user_emails(
+            self.db, {s.user_id for s in subs.values() if s.target is None}
+        )
+        events: dict[tuple[str, str], Any] = {}
+        jobs: list[Job] = []
+        for row in rows:
+            sub = subs.get(row.subscription_id)
+            if sub is None:
+                continue  # deleted with its rows (ON DELETE CASCADE)
+            recipient = recipient_of(sub, emails)
+            if row.kind == sql.NotificationKind.ALERT:
+                if sub.status != sql.SubscriptionStatus.ACTIVE:
+                    await sql.mark_failed_attempt(
+                        self.db, row.id, f"subscription is {sub.status.value}", now_ms(), 1
+                    )
+                    continue
+                cache_key = (CHANGE, row.event_id)
+                if cache_key not in events:
+                    events[cache_key] = await self._recall(CHANGE, row.event_id, PriceChange)
+                notice = alert_notice(
+                    row.id, sub, recipient, self.links,
+                    event_id=row.event_id, change=events[cache_key], price=row.price,
+                )
+            else:
+                cache_key = (CORRECTION, row.event_id)
+                if cache_key not in events:
+                    events[cache_key] = await self._recall(
+                        CORRECTION, row.event_id, PriceCorrection
+                    )
+                notice = correction_notice(
+                    row.id, sub, recipient, self.links,
+                    event_id=row.event_id, correction=events[cache_key], price=row.price,
+                )
+            jobs.append(Job(notice, deadline, row.attempts))
+        return jobs
+
+    # -- sending -----------------------------------------------------------------------
+    async def _sender(self) -> None:
+        while True:
+            job = await self.queue.get()
+            try:
+                await self.deliver(job)
+            except Exception:
+                log.exception("alerts: delivery of notification %s crashed",
+                              job.notice.notification_id)
+            finally:
+                self.queue.task_done()
+
+    async def deliver(self, job: Job) -> str:
+        """Send one notice and record the outcome: "sent", "retry", "failed"
+        or "skipped" (its lease is about to run out; the sweep will take it)."""
+        notice = job.notice
+        timeout = self.config.send_timeout_s
+        # Start only with two send timeouts of lease left, so the row cannot be
+        # leased again by a sweep while this send (or its "sent" commit) runs.
+        if now_ms() + 2 * timeout * 1000 > job.deadline:
+            log.info("alerts: notification %s waited too long to be sent in its lease; "
+                     "the sweep will send it", notice.notification_id)
+            return "skipped"
+        channel = self.channels.get(notice.notification_type)
+        error: DeliveryError
+        try:
+            if channel is None:
+                raise PermanentError(f"no channel for {notice.notification_type}")
+            if not notice.recipient:
+                raise PermanentError("the subscription has no recipient")
+            async with asyncio.timeout(timeout):
+                await channel.send(notice)
+        except DeliveryError as exc:
+            error = exc
+        except TimeoutError:
+            error = TransientError(f"no answer within {timeout} s")
+        else:
+            self.recorder.add(notice.notification_id)
+            return "sent"
+        attempts = job.attempts + 1
+        max_attempts = self.config.max_attempts if error.transient else 1
+        status = await sql.mark_failed_attempt(
+            self.db, notice.notification_id, f"{type(error).__name__}: {error}",
+            now_ms() + backoff_ms(self.config.retry_base_ms, attempts), max_attempts,
+        )
+        log.warning("alerts: notification %s (%s) attempt %d failed: %s -> %s",
+                    notice.notification_id, notice.key, attempts, error, status.value)
+        return "failed" if status == sql.NotificationStatus.FAILED else "retry"
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

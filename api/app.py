@@ -1,0 +1,198 @@
+"""The Litestar application: ``create_app(...)`` builds it with its stores passed in.
+
+Tests build it with real Redis, chDB and SQLite/PostgreSQL; ``api.service.run`` serves
+it with uvicorn. Nothing here reads the environment: values come from ``Settings``.
+
+The website (HTML pages, templates, static files) lives in ``api.web`` and plugs in
+here: if ``api/web/routes.py`` exists, its ``ROUTE_HANDLERS`` (a list of controllers /
+routers / handlers) are mounted, and its optional ``TEMPLATE_CONFIG`` is used. Web
+handlers reach the stores through ``request.app.state.api`` (an ``ApiState``) or the
+``api`` dependency, like the JSON controllers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import redis.asyncio
+from clickhouse_connect.driver.client import Client
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme, Server
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from api.controllers.accounts import AccountController, AuthController
+from api.controllers.ops import healthz
+from api.controllers.products import ProductController
+from api.controllers.reports import ReportController
+from api.controllers.subscriptions import SubscriptionController
+from api.dependencies import DEPENDENCIES
+from api.metrics import SKIP_REQUEST_METRICS
+from api.services.history_cache import HistoryCache
+from api.services.views import flush_views
+from api.state import ApiState, wall_clock_ms
+from pricewatch.frontier import AsyncFrontier
+from pricewatch.keys import DEFAULT_KEYS, Keys
+from pricewatch.settings import Settings, get_settings
+from pricewatch.storage.clickhouse import PriceStore, database_from_url, get_clickhouse
+from pricewatch.storage.sql import create_engine
+
+log = logging.getLogger(__name__)
+
+API_VERSION = "1.0.0"
+
+
+def _web_module() -> Any | None:
+    """``api.web.routes`` when the website is installed, else None."""
+    try:
+        return importlib.import_module("api.web.routes")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("api.web", "api.web.routes"):
+            return None
+        raise
+
+
+async def _flush_loop(state: ApiState, every_s: float) -> None:
+    async def record(rows: Sequence[tuple[str, str, int, str]]) -> int:
+        return await state.clickhouse(state.prices.record_views, list(rows))
+
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await flush_views(state.redis, state.keys, record, state.clock())
+        except Exception:  # keep counting; the counts were given back to Redis
+            log.exception("flushing view counts failed; retrying in %.0f s", every_s)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    redis_url: str | None = None,
+    clickhouse_client: Client | None = None,
+    clickhouse_database: str | None = None,
+    database_url: str | None = None,
+    keys: Keys | None = None,
+    clock: Callable[[], int] | None = None,
+    view_flush_s: float | None = None,
+    debug: bool = False,
+) -> Litestar:
+    """Build the API.
+
+    Every store is optional and defaults to what ``settings`` names: ``redis_url``
+    (required one way or the other), ``clickhouse_client`` (shared: chDB allows one
+    engine per process) with ``clickhouse_database``, and ``database_url`` (SQL). The
+    schemas must exist (``pricewatch migrate``; ``api.service.run`` migrates). ``clock``
+    returns epoch ms (tests pin it); ``view_flush_s`` <= 0 disables the background
+    flush of view counters.
+    """
+    settings = settings or get_settings()
+    redis_url = redis_url or settings.redis_url
+    if not redis_url:
+        raise ValueError("the API needs a Redis URL (redis_url or PRICEWATCH_REDIS_URL)")
+    keys = keys or (DEFAULT_KEYS if settings.key_prefix == DEFAULT_KEYS.prefix
+                    else Keys(settings.key_prefix))
+    database = clickhouse_database or database_from_url(settings.clickhouse_url)
+    db_url = database_url or settings.database_url
+    flush_every = settings.api_view_flush_s if view_flush_s is None else view_flush_s
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        client = clickhouse_client or get_clickhouse(settings.clickhouse_url)
+        redis_client = redis.asyncio.Redis.from_url(redis_url)
+        engine = create_engine(db_url)
+        executor = ThreadPoolExecutor(settings.api_clickhouse_threads,
+                                      thread_name_prefix="api-clickhouse")
+        state = ApiState(
+            settings=settings,
+            keys=keys,
+            redis=redis_client,
+            db=engine,
+            prices=PriceStore(client, database),
+            executor=executor,
+            frontier=AsyncFrontier(redis_client, keys),
+            clock=clock or wall_clock_ms,
+        )
+        app.state.api = state
+        app.state.history_cache = HistoryCache(redis_client, settings.api_history_cache_ttl_s)
+        flusher = (
+            asyncio.create_task(_flush_loop(state, flush_every), name="view-flush")
+            if flush_every > 0 else None
+        )
+        try:
+            yield
+        finally:
+            if flusher is not None:
+                flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await flusher
+                with contextlib.suppress(Exception):
+                    await _final_flush(state)
+            await redis_client.aclose()
+            await engine.dispose()
+            executor.shutdown(wait=True)
+            if clickhouse_client is None:
+                client.close()
+
+    web = _web_module()
+    route_handlers: list[Any] = [
+        ProductController,
+        AccountController,
+        AuthController,
+        SubscriptionController,
+        ReportController,
+        healthz,
+        PrometheusController,
+    ]
+    # ---- the website's routes (api/web/routes.py: ROUTE_HANDLERS, TEMPLATE_CONFIG) ----
+    extra: dict[str, Any] = {}
+    if web is not None:
+        route_handlers += list(getattr(web, "ROUTE_HANDLERS", []))
+        if getattr(web, "TEMPLATE_CONFIG", None) is not None:
+            extra["template_config"] = web.TEMPLATE_CONFIG
+    # -------------------------------------------------------------------------------
+
+    public_url = settings.api_public_url or f"http://{settings.api_host}:{settings.api_port}"
+    # The chart route is left out of the per-request middleware (about a third of a
+    # cache hit's cost); its volume and hit ratio are counted in api.metrics instead.
+    prometheus = PrometheusConfig(app_name="pricewatch", prefix="pricewatch_api",
+                                  group_path=True, exclude=["/metrics"],
+                                  exclude_opt_key=SKIP_REQUEST_METRICS)
+    return Litestar(
+        route_handlers=route_handlers,
+        dependencies=DEPENDENCIES,
+        lifespan=[lifespan],
+        middleware=[prometheus.middleware],
+        request_max_body_size=settings.api_max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Pricewatch API",
+            version=API_VERSION,
+            description=(
+                "Amazon price history, price-drop subscriptions and price reports. "
+                "Prices on the wire are numbers in major units of the stated currency."
+            ),
+            servers=[Server(url=public_url)],
+            components=Components(
+                security_schemes={
+                    "BearerAuth": SecurityScheme(
+                        type="http", scheme="bearer",
+                        description="token from POST /auth/token",
+                    )
+                }
+            ),
+        ),
+        debug=debug,
+        **extra,
+    )
+
+
+async def _final_flush(state: ApiState) -> None:
+    async def record(rows: Sequence[tuple[str, str, int, str]]) -> int:
+        return await state.clickhouse(state.prices.record_views, list(rows))
+
+    await flush_views(state.redis, state.keys, record, state.clock())

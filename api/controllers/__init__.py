@@ -1,0 +1,1 @@
+"""HTTP controllers: parse, call a service, return a wire schema. Nothing else."""

@@ -1,0 +1,139 @@
+"""Products and their price history (the chart endpoint is the API's hot path)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Controller, Request, Response, get
+from litestar.exceptions import ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, HeaderParameter, QueryParameter
+
+from api.dependencies import get_state
+from api.metrics import SKIP_REQUEST_METRICS
+from api.schemas import PriceHistoryOut, ProductOut, QueuedOut
+from api.services import products
+from api.services.history_cache import HistoryCache
+from api.services.timefmt import parse_time
+from api.services.views import SOURCES
+from pricewatch.asin import is_valid_asin
+from pricewatch.markets import Market, UnknownMarket, get_market
+
+Period = Literal["7d", "30d", "90d", "1y", "2y", "all"]
+GranularityParam = Literal["auto", "hourly", "daily", "weekly", "monthly"]
+MarketParam = Annotated[
+    str, QueryParameter(description="marketplace code (us, de, uk, jp...)", max_length=8)
+]
+
+_NOT_FOUND = ResponseSpec(
+    QueuedOut, description="never seen: the product is queued for a first crawl"
+)
+
+
+def product_key(asin: str, market: str) -> tuple[Market, str]:
+    try:
+        found = get_market(market.strip().lower())
+    except UnknownMarket as exc:
+        raise ValidationException(str(exc)) from None
+    asin = asin.strip().upper()
+    if not is_valid_asin(asin):
+        raise ValidationException(f"{asin!r} is not a valid ASIN")
+    return found, asin
+
+
+def queued_response(exc: products.UnknownProduct) -> Response[QueuedOut]:
+    return Response(
+        QueuedOut(
+            detail=f"product {exc.market}:{exc.asin} is not known yet; it is queued for "
+            "a first crawl, try again in a few minutes",
+            status="queued",
+            asin=exc.asin,
+            market=exc.market,
+        ),
+        status_code=404,
+    )
+
+
+def _time_param(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as exc:
+        raise ValidationException(f"{name}: {exc}") from None
+
+
+class ProductController(Controller):
+    path = "/products"
+    tags = ["products"]
+
+    @get(
+        "/{asin:str}",
+        summary="A product with its current price, statistics and good-deal flag",
+        responses={404: _NOT_FOUND},
+    )
+    async def product(
+        self, request: Request[Any, Any, Any], asin: FromPath[str], market: MarketParam = "us"
+    ) -> ProductOut | Response[QueuedOut]:
+        found, asin = product_key(asin, market)
+        try:
+            return await products.product_view(get_state(request), found, asin)
+        except products.UnknownProduct as exc:
+            return queued_response(exc)
+
+    @get(
+        "/{asin:str}/price",
+        summary="Price history as chart buckets (step function, from the rollups)",
+        description=(
+            "Prices are JSON numbers in major units of `currency` (`exponent` gives the "
+            "decimal places of its minor unit). Each point is a bucket starting at "
+            "`timestamp`: `price` is the price in force at its end, `min`/`max` the band "
+            "it moved in, null when there was no buy-box price. Give `period` (relative "
+            "to now) or `start`/`end` (ISO 8601 or epoch seconds/milliseconds). "
+            "Responses carry an ETag; send it back in If-None-Match for a 304. Set "
+            "X-Pricewatch-Client to web or extension so the view counts as interest."
+        ),
+        responses={
+            304: ResponseSpec(None, description="not modified (If-None-Match matched)"),
+            404: _NOT_FOUND,
+        },
+        opt={SKIP_REQUEST_METRICS: True},
+    )
+    async def price_history(
+        self,
+        request: Request[Any, Any, Any],
+        asin: FromPath[str],
+        market: MarketParam = "us",
+        period: Annotated[Period | None, QueryParameter()] = None,
+        granularity: Annotated[GranularityParam, QueryParameter()] = "auto",
+        start: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        end: Annotated[str | None, QueryParameter(max_length=40)] = None,
+        client: Annotated[
+            str | None, HeaderParameter(name="x-pricewatch-client", max_length=20)
+        ] = None,
+    ) -> Response[PriceHistoryOut]:
+        found, asin = product_key(asin, market)
+        state = get_state(request)
+        req = products.ChartRequest(
+            market=found,
+            asin=asin,
+            period=period,
+            granularity=granularity,
+            start_ms=_time_param("start", start),
+            end_ms=_time_param("end", end),
+        )
+        source = client if client in SOURCES else "api"
+        cache: HistoryCache = request.app.state.history_cache
+        try:
+            etag, body, _ = await products.history(state, cache, req, source)
+        except products.UnknownProduct as exc:
+            return queued_response(exc)  # type: ignore[return-value]
+        except ValueError as exc:
+            raise ValidationException(str(exc)) from None
+        headers = {
+            "ETag": f'"{etag}"',
+            "Cache-Control": f"public, max-age={state.settings.api_history_max_age_s}",
+        }
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(content=b"", status_code=304, headers=headers)
+        return Response(content=body, media_type="application/json", headers=headers)

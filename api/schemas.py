@@ -1,0 +1,217 @@
+"""Wire schemas: what the API reads and writes, in camelCase JSON.
+
+These Structs exist only at the HTTP edge. Inside, prices are integer minor units
+(``pricewatch.models``); on the wire a price is a JSON number in the *major* unit of
+the stated ``currency`` ("12.99" dollars, "1299" yen), because that is what people,
+the website chart and the extension display. Times on the wire are ISO 8601 UTC
+strings.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from pricewatch.models import Availability
+from pricewatch.storage.sql import NotificationType, SubscriptionStatus
+
+# 10**10 major units: far above any real product, far below Int64 minor units.
+MAX_MAJOR = 10_000_000_000
+
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["me@example.org"])]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
+AsinText = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{10}$", examples=["B0C1234567"])]
+MarketText = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$", examples=["us"])]
+MajorPrice = Annotated[float, msgspec.Meta(ge=0, le=MAX_MAJOR)]
+Percent = Annotated[float, msgspec.Meta(gt=0, lt=100)]
+Target = Annotated[str, msgspec.Meta(min_length=1, max_length=2048)]
+
+
+class Wire(msgspec.Struct, rename="camel", forbid_unknown_fields=True, kw_only=True):
+    """Base of request bodies: camelCase, unknown fields are an error, not ignored."""
+
+
+class Out(msgspec.Struct, rename="camel", kw_only=True):
+    """Base of response bodies."""
+
+
+# ------------------------------------------------------------------------ products
+
+
+class PriceStat(Out, kw_only=True):
+    price: float
+    date: str
+
+
+class ProductStats(Out, kw_only=True):
+    """Statistics from the daily rollup over ``windowDays`` days.
+
+    ``average`` is time-weighted at daily resolution: every day in the window on which
+    the product had a price counts once, with the price in force at the end of that
+    day (an average of samples would over-weight days that were crawled more often).
+    """
+
+    window_days: int
+    lowest: PriceStat | None
+    highest: PriceStat | None
+    average: float | None
+
+
+class GoodDeal(Out, kw_only=True):
+    is_good_deal: bool
+    rule: str
+
+
+class ProductOut(Out, kw_only=True):
+    asin: str
+    market: str
+    title: str | None
+    image: str | None
+    currency: str
+    # decimal places of the currency's minor unit, for clients that want exact integers
+    exponent: int
+    price: float | None
+    availability: Availability
+    last_checked: str | None
+    first_seen: str | None
+    stats: ProductStats
+    all_time: ProductStats
+    deal: GoodDeal
+
+
+class PricePoint(Out, kw_only=True):
+    timestamp: str
+    price: float | None
+    min: float | None
+    max: float | None
+
+
+class PriceHistoryOut(Out, kw_only=True):
+    """A step-function chart: each point is a bucket; ``price`` is the price in force at
+    the bucket's end, ``min``/``max`` the band it moved in (``null``: no buy-box price)."""
+
+    asin: str
+    market: str
+    currency: str
+    exponent: int
+    granularity: str
+    start: str
+    end: str
+    history: list[PricePoint]
+
+
+class QueuedOut(Out, kw_only=True):
+    """Body of the 404 for a product never seen: it is queued for a first crawl."""
+
+    detail: str
+    status: Literal["queued"]
+    asin: str
+    market: str
+
+
+# ------------------------------------------------------------------------ accounts
+
+
+class RegisterIn(Wire, kw_only=True):
+    email: Email
+    password: Password
+
+
+class SignInIn(Wire, kw_only=True):
+    email: Email
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class AccountOut(Out, kw_only=True):
+    user_id: int = msgspec.field(name="userID")
+    email: str
+    created_at: str
+
+
+class TokenOut(Out, kw_only=True):
+    token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: str
+
+
+# -------------------------------------------------------------------- subscriptions
+
+
+class SubscriptionIn(Wire, kw_only=True):
+    """Exactly one of ``threshold`` (a price in the market's currency, major units)
+    and ``thresholdPercent`` (percent under the current price) is required."""
+
+    product_id: AsinText = msgspec.field(name="productID")
+    market: MarketText = "us"
+    threshold: MajorPrice | None = None
+    threshold_percent: Percent | None = None
+    notification_type: NotificationType
+    # e-mail address, phone number or webhook URL; null: the account's e-mail
+    target: Target | None = None
+
+
+class SubscriptionPatch(Wire, kw_only=True):
+    """Fields to change; absent fields keep their value."""
+
+    threshold: MajorPrice | None = None
+    threshold_percent: Percent | None = None
+    notification_type: NotificationType | None = None
+    target: Target | None = None
+    status: Literal["active", "paused"] | None = None
+
+
+class SubscriptionCreated(Out, kw_only=True):
+    subscription_id: int = msgspec.field(name="subscriptionID")
+    status: SubscriptionStatus
+
+
+class SubscriptionOut(Out, kw_only=True):
+    subscription_id: int = msgspec.field(name="subscriptionID")
+    product_id: str = msgspec.field(name="productID")
+    market: str
+    currency: str
+    threshold: float
+    threshold_percent: float | None
+    base_price: float | None
+    notification_type: NotificationType
+    target: str | None
+    status: SubscriptionStatus
+    # false after an alert fired, until the price goes back above the threshold
+    armed: bool
+    created_at: str
+    updated_at: str
+
+
+# -------------------------------------------------------------------------- reports
+
+
+class ReportIn(Wire, kw_only=True):
+    """A price seen by the extension on an Amazon product page.
+
+    ``price`` is a number in major units ("12.99") or the text as printed on the page
+    ("1.299,00 €"); null with an out-of-stock availability. ``observedAt`` is ISO 8601
+    or epoch seconds/milliseconds.
+    """
+
+    asin: Annotated[str, msgspec.Meta(max_length=64)]
+    market: Annotated[str, msgspec.Meta(max_length=8)]
+    availability: Availability = Availability.IN_STOCK
+    price: float | Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    currency: Annotated[str, msgspec.Meta(max_length=8)] | None = None
+    title: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
+    url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    observed_at: float | Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class ReportAccepted(Out, kw_only=True):
+    status: Literal["accepted"] = "accepted"
+    reporter: str
+
+
+# --------------------------------------------------------------------------- health
+
+
+class HealthOut(Out, kw_only=True):
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str]

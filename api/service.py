@@ -1,0 +1,75 @@
+"""Serving the API with uvicorn until told to stop.
+
+``pricewatch up`` calls ``run`` in a thread of the process that owns the embedded chDB
+engine (and passes that engine's client in); ``pricewatch api`` calls it in the
+foreground. Either way the caller owns signals: uvicorn installs none here and stops
+when ``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from typing import Any
+
+import uvicorn
+
+from api.app import create_app
+from pricewatch.settings import Settings
+from pricewatch.storage.clickhouse import database_from_url, get_clickhouse, migrate
+from pricewatch.storage.sql import migrate_sql
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.2
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to whoever runs it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+async def _serve(server: _Server, stop: threading.Event) -> None:
+    task = asyncio.create_task(server.serve())
+    while not stop.is_set() and not task.done():
+        await asyncio.sleep(_POLL_S)
+    server.should_exit = True
+    await task
+
+
+def serve(app: Any, host: str, port: int, stop: threading.Event,
+          log_level: str = "info") -> None:
+    """Serve an ASGI app with uvicorn on this thread until ``stop`` is set."""
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        # client addresses from X-Forwarded-For only when the proxy is on this host
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+        access_log=False,
+        lifespan="on",
+    )
+    asyncio.run(_serve(_Server(config), stop))
+
+
+def run(settings: Settings, redis_url: str, stop: threading.Event,
+        clickhouse_client: Any = None) -> None:
+    """Migrate the stores (idempotent), then serve on ``settings.api_host:api_port``
+    until ``stop`` is set."""
+    client = clickhouse_client or get_clickhouse(settings.clickhouse_url)
+    migrate(client, database_from_url(settings.clickhouse_url))
+    migrate_sql(settings.database_url)
+    app = create_app(settings, redis_url=redis_url, clickhouse_client=client)
+    log.info("API on http://%s:%d", settings.api_host, settings.api_port)
+    try:
+        serve(app, settings.api_host, settings.api_port, stop, settings.log_level)
+    finally:
+        if clickhouse_client is None:
+            client.close()

@@ -1,0 +1,76 @@
+"""Computed chart histories in Redis: one hash per product, one field per variant.
+
+Ingest DELetes a product's hash in the transaction that publishes its price change
+(``Keys.history_cache``). That alone leaves a race: a request reads ClickHouse just
+before a new price lands, ingest deletes the hash, and the request then stores what it
+read, stale until the TTL. So a fill is fenced: before computing, the request makes
+sure the hash holds a generation token (``@gen``, created with the hash's TTL) and
+remembers it; it stores its result only if the token is still the same. A DEL in
+between removes the token, and the stale result is dropped.
+
+A value is the body's ETag (32 hex characters) followed by the JSON body, so a hit is
+served as-is: one HGET, no decoding, no hashing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+
+import redis.asyncio
+
+GEN_FIELD = "@gen"
+ETAG_LEN = 32
+
+# KEYS[1] hash; ARGV: new token, ttl seconds. Returns the token in force.
+_BEGIN = """
+if redis.call('HSETNX', KEYS[1], '@gen', ARGV[1]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return redis.call('HGET', KEYS[1], '@gen')
+"""
+
+# KEYS[1] hash; ARGV: token, field, value. 1 if stored.
+_STORE = """
+if redis.call('HGET', KEYS[1], '@gen') == ARGV[1] then
+  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+
+def etag_of(body: bytes) -> str:
+    return hashlib.blake2b(body, digest_size=ETAG_LEN // 2).hexdigest()
+
+
+def pack(body: bytes) -> tuple[str, bytes]:
+    """(etag, cached value) for a response body."""
+    etag = etag_of(body)
+    return etag, etag.encode() + body
+
+
+def unpack(value: bytes) -> tuple[str, bytes]:
+    """(etag, body) from a cached value."""
+    return value[:ETAG_LEN].decode(), value[ETAG_LEN:]
+
+
+class HistoryCache:
+    def __init__(self, client: redis.asyncio.Redis, ttl_s: int) -> None:
+        if ttl_s <= 0:
+            raise ValueError(f"cache TTL must be positive, got {ttl_s}")
+        self.ttl_s = ttl_s
+        # fills in progress in this process, by (key, field); see products.history
+        self.inflight: dict[tuple[str, str], asyncio.Future[tuple[str, bytes]]] = {}
+        self._begin = client.register_script(_BEGIN)
+        self._store = client.register_script(_STORE)
+
+    async def begin_fill(self, key: str) -> bytes:
+        """The generation token to hand to ``store`` after computing a value."""
+        token = await self._begin([key], [secrets.token_hex(8), self.ttl_s])
+        return bytes(token)
+
+    async def store(self, key: str, token: bytes, field: str, value: bytes) -> bool:
+        """Store unless the hash was invalidated since ``begin_fill``; True if stored."""
+        return bool(await self._store([key], [token, field, value]))

@@ -1,0 +1,162 @@
+"""Pure rules behind the product and chart endpoints: windows, granularity, wire prices,
+statistics and the "good deal" flag. No I/O, no clock: callers pass ``now``."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from pricewatch.history import DAY_MS, HOUR_MS, Bucket, Granularity, floor_bucket
+from pricewatch.markets import Market
+
+PERIODS_MS: dict[str, int | None] = {
+    "7d": 7 * DAY_MS,
+    "30d": 30 * DAY_MS,
+    "90d": 90 * DAY_MS,
+    "1y": 365 * DAY_MS,
+    "2y": 730 * DAY_MS,
+    "all": None,
+}
+GRANULARITIES = ("auto", "hourly", "daily", "weekly", "monthly")
+DEFAULT_PERIOD = "30d"
+
+# The "good deal" rule, in words served with the flag so clients need not guess.
+DEAL_WINDOW_DAYS = 90
+DEAL_MARGIN = 0.05
+DEAL_RULE = (
+    "good deal: the product is in stock and its current price is within 5% of its "
+    "90-day low and below its 90-day time-weighted average"
+)
+
+
+def auto_granularity(span_ms: int) -> Granularity:
+    """About 100-800 points per chart: fine for short windows, coarse for long ones."""
+    if span_ms <= 8 * DAY_MS:
+        return Granularity.HOURLY
+    if span_ms <= 400 * DAY_MS:
+        return Granularity.DAILY
+    if span_ms <= 5 * 366 * DAY_MS:
+        return Granularity.WEEKLY
+    return Granularity.MONTHLY
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    start_ms: int
+    end_ms: int
+    granularity: Granularity
+
+
+def check_request(
+    *, period: str | None, granularity: str, start_ms: int | None, end_ms: int | None
+) -> None:
+    """Refuse contradictory or unknown chart parameters (``ValueError`` with the reason)."""
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}")
+    if start_ms is not None or end_ms is not None:
+        if period is not None:
+            raise ValueError("give either period or start/end, not both")
+        if start_ms is None:
+            raise ValueError("end needs a start")
+        if end_ms is not None and end_ms <= start_ms:
+            raise ValueError("end must be after start")
+    elif period is not None and period not in PERIODS_MS:
+        raise ValueError(f"period must be one of {', '.join(PERIODS_MS)}")
+
+
+def cache_field(
+    *, period: str | None, granularity: str, start_ms: int | None, end_ms: int | None,
+    now_ms: int,
+) -> str:
+    """The field naming one variant of a product's history in its cache hash.
+
+    A window relative to now carries the hour it was computed in: when the clock
+    enters a new hour the window has slid and a new variant is computed, whatever the
+    cache TTL. An explicit, closed range names itself.
+    """
+    hour = floor_bucket(now_ms, Granularity.HOURLY)
+    if start_ms is not None:
+        end_tag = str(end_ms) if end_ms is not None else f"now{hour}"
+        return f"r:{start_ms}:{end_tag}:{granularity}"
+    return f"p:{period or DEFAULT_PERIOD}:{granularity}:{hour}"
+
+
+def resolve_window(
+    *,
+    period: str | None,
+    granularity: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    now_ms: int,
+    first_seen_ms: int | None,
+) -> Window:
+    """The time range and bucket size a chart request asks for (checked first with
+    ``check_request``). ``first_seen_ms`` is only needed for ``period="all"``."""
+    check_request(period=period, granularity=granularity, start_ms=start_ms, end_ms=end_ms)
+    if start_ms is not None:
+        start, end = start_ms, now_ms if end_ms is None else end_ms
+        if end <= start:
+            raise ValueError("end must be after start")
+    else:
+        span = PERIODS_MS[period or DEFAULT_PERIOD]
+        if span is None:
+            first = first_seen_ms if first_seen_ms is not None else now_ms - DAY_MS
+            start = min(first, now_ms - HOUR_MS)
+        else:
+            start = now_ms - span
+        start, end = max(start, 0), now_ms
+    gran = auto_granularity(end - start) if granularity == "auto" else Granularity(granularity)
+    return Window(start, end, gran)
+
+
+def to_major(minor: int | None, market: Market) -> float | None:
+    """Minor units -> a JSON number in major units; exact for every price we store
+    (at most 10**12 minor units, so at most 15 significant digits)."""
+    if minor is None:
+        return None
+    return minor / 10**market.exponent if market.exponent else float(minor)
+
+
+def major_to_minor(value: float, market: Market, field: str) -> int:
+    """A major-unit number from a client -> minor units; refuses sub-cent precision."""
+    scaled = round(value * 10**market.exponent, 6)
+    if scaled != int(scaled):
+        raise ValueError(
+            f"{field} has more than {market.exponent} decimal places for {market.currency}"
+        )
+    return int(scaled)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    lowest: tuple[int, int] | None  # (minor, bucket start ms)
+    highest: tuple[int, int] | None
+    average: float | None  # minor units, time-weighted at daily resolution
+
+
+def daily_stats(buckets: Sequence[Bucket]) -> Stats:
+    """Lowest / highest (with the day they happened) and the time-weighted average.
+
+    ``buckets`` are daily chart buckets (step semantics, see ``pricewatch.history``):
+    the band min/max already includes a price carried in from the day before, and a
+    day's close is the price in force at its end. Days without a price are skipped.
+    """
+    lowest: tuple[int, int] | None = None
+    highest: tuple[int, int] | None = None
+    closes: list[int] = []
+    for bucket in buckets:
+        if bucket.min is not None and (lowest is None or bucket.min < lowest[0]):
+            lowest = (bucket.min, bucket.start_ms)
+        if bucket.max is not None and (highest is None or bucket.max > highest[0]):
+            highest = (bucket.max, bucket.start_ms)
+        if bucket.close is not None:
+            closes.append(bucket.close)
+    average = sum(closes) / len(closes) if closes else None
+    return Stats(lowest, highest, average)
+
+
+def is_good_deal(current: int | None, in_stock: bool, window: Stats) -> bool:
+    """See ``DEAL_RULE``."""
+    if current is None or not in_stock or window.lowest is None or window.average is None:
+        return False
+    return current <= window.lowest[0] * (1 + DEAL_MARGIN) and current < window.average

@@ -1,0 +1,209 @@
+"""Product pages and chart histories: ClickHouse behind a Redis cache.
+
+The hot path (a cached chart) is one Redis round trip: HGET of the cached bytes and
+the view counter in one pipeline, and the stored bytes go out as-is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import msgspec
+
+from api.metrics import CACHE_HIT, CACHE_MISS
+from api.schemas import (
+    GoodDeal,
+    PriceHistoryOut,
+    PricePoint,
+    PriceStat,
+    ProductOut,
+    ProductStats,
+)
+from api.services import pricing
+from api.services.history_cache import HistoryCache, pack, unpack
+from api.services.timefmt import iso
+from api.services.views import count_view
+from api.state import ApiState
+from pricewatch.history import DAY_MS, Granularity
+from pricewatch.markets import Market
+from pricewatch.models import Availability, CrawlTask, Product, Series
+from pricewatch.storage.clickhouse import PriceStore
+
+_encoder = msgspec.json.Encoder()
+
+
+class UnknownProduct(LookupError):
+    """Never crawled: a first crawl has been queued."""
+
+    def __init__(self, market: str, asin: str) -> None:
+        super().__init__(f"{market}:{asin}")
+        self.market = market
+        self.asin = asin
+
+
+@dataclasses.dataclass(frozen=True)
+class ChartRequest:
+    market: Market
+    asin: str
+    period: str | None
+    granularity: str
+    start_ms: int | None
+    end_ms: int | None
+
+
+async def queue_first_crawl(state: ApiState, market: str, asin: str) -> None:
+    task = CrawlTask(market=market, asin=asin, priority=state.settings.api_first_crawl_priority)
+    await state.frontier.push([task])
+
+
+def _history_body(
+    prices: PriceStore, req: ChartRequest, now_ms: int
+) -> bytes | None:
+    """The chart JSON, or None when the product was never seen (blocking)."""
+    product = prices.product(req.market.code, req.asin)
+    if product is None:
+        return None
+    window = pricing.resolve_window(
+        period=req.period,
+        granularity=req.granularity,
+        start_ms=req.start_ms,
+        end_ms=req.end_ms,
+        now_ms=now_ms,
+        first_seen_ms=product.first_seen,
+    )
+    buckets = prices.history(
+        req.market.code, req.asin, Series.BUYBOX.value, window.start_ms, window.end_ms,
+        window.granularity,
+    )
+    market = req.market
+    out = PriceHistoryOut(
+        asin=req.asin,
+        market=market.code,
+        currency=product.currency or market.currency,
+        exponent=market.exponent,
+        granularity=window.granularity.value,
+        start=iso(window.start_ms),
+        end=iso(window.end_ms),
+        history=[
+            PricePoint(
+                timestamp=iso(b.start_ms),
+                price=pricing.to_major(b.close, market),
+                min=pricing.to_major(b.min, market),
+                max=pricing.to_major(b.max, market),
+            )
+            for b in buckets
+        ],
+    )
+    return _encoder.encode(out)
+
+
+async def history(
+    state: ApiState, cache: HistoryCache, req: ChartRequest, view_source: str
+) -> tuple[str, bytes, bool]:
+    """(etag, JSON body, cache hit) of a chart; raises UnknownProduct (queued) or
+    ValueError (bad parameters)."""
+    now = state.clock()
+    pricing.check_request(
+        period=req.period, granularity=req.granularity, start_ms=req.start_ms,
+        end_ms=req.end_ms,
+    )
+    field = pricing.cache_field(
+        period=req.period, granularity=req.granularity, start_ms=req.start_ms,
+        end_ms=req.end_ms, now_ms=now,
+    )
+    key = state.keys.history_cache(req.market.code, req.asin)
+    pipe = state.redis.pipeline(transaction=False)
+    pipe.hget(key, field)
+    count_view(pipe, state.keys, req.market.code, req.asin, view_source)
+    cached = (await pipe.execute())[0]
+    if cached is not None:
+        etag, body = unpack(cached)
+        CACHE_HIT.inc()
+        return etag, body, True
+    CACHE_MISS.inc()
+    # Single flight: concurrent misses of one variant (a popular product right after its
+    # price changed) share one computation instead of queueing N identical chDB queries.
+    flight = (key, field)
+    pending = cache.inflight.get(flight)
+    if pending is None:
+        pending = asyncio.ensure_future(_fill(state, cache, req, key, field, now))
+        cache.inflight[flight] = pending
+        pending.add_done_callback(lambda _: cache.inflight.pop(flight, None))
+    etag, body = await asyncio.shield(pending)
+    return etag, body, False
+
+
+async def _fill(state: ApiState, cache: HistoryCache, req: ChartRequest, key: str, field: str,
+                now: int) -> tuple[str, bytes]:
+    token = await cache.begin_fill(key)
+    body = await state.clickhouse(_history_body, state.prices, req, now)
+    if body is None:
+        await queue_first_crawl(state, req.market.code, req.asin)
+        raise UnknownProduct(req.market.code, req.asin)
+    etag, value = pack(body)
+    await cache.store(key, token, field, value)
+    return etag, body
+
+
+def _stats_out(stats: pricing.Stats, market: Market, days: int) -> ProductStats:
+    def stat(found: tuple[int, int] | None) -> PriceStat | None:
+        if found is None:
+            return None
+        price = pricing.to_major(found[0], market)
+        assert price is not None
+        return PriceStat(price=price, date=iso(found[1])[:10])
+
+    average = None
+    if stats.average is not None:
+        average = round(stats.average / 10**market.exponent, market.exponent)
+    return ProductStats(
+        window_days=days, lowest=stat(stats.lowest), highest=stat(stats.highest),
+        average=average,
+    )
+
+
+def _product_view(prices: PriceStore, market: Market, asin: str, now_ms: int) -> ProductOut | None:
+    product: Product | None = prices.product(market.code, asin)
+    if product is None:
+        return None
+    series = Series.BUYBOX.value
+    window_days = pricing.DEAL_WINDOW_DAYS
+    recent = pricing.daily_stats(
+        prices.history(market.code, asin, series, now_ms - window_days * DAY_MS, now_ms,
+                       Granularity.DAILY)
+    )
+    first = product.first_seen if product.first_seen is not None else now_ms - DAY_MS
+    first = min(first, now_ms - DAY_MS)
+    all_days = max(1, -(-(now_ms - first) // DAY_MS))
+    all_time = pricing.daily_stats(
+        prices.history(market.code, asin, series, first, now_ms, Granularity.DAILY)
+    )
+    in_stock = product.availability == Availability.IN_STOCK
+    return ProductOut(
+        asin=asin,
+        market=market.code,
+        title=product.title,
+        image=product.image,
+        currency=product.currency or market.currency,
+        exponent=market.exponent,
+        price=pricing.to_major(product.last_price, market),
+        availability=product.availability,
+        last_checked=iso(product.last_seen) if product.last_seen is not None else None,
+        first_seen=iso(product.first_seen) if product.first_seen is not None else None,
+        stats=_stats_out(recent, market, window_days),
+        all_time=_stats_out(all_time, market, all_days),
+        deal=GoodDeal(
+            is_good_deal=pricing.is_good_deal(product.last_price, in_stock, recent),
+            rule=pricing.DEAL_RULE,
+        ),
+    )
+
+
+async def product_view(state: ApiState, market: Market, asin: str) -> ProductOut:
+    """The product page; raises UnknownProduct (after queueing a first crawl)."""
+    found = await state.clickhouse(_product_view, state.prices, market, asin, state.clock())
+    if found is None:
+        await queue_first_crawl(state, market.code, asin)
+        raise UnknownProduct(market.code, asin)
+    return found

@@ -1,0 +1,45 @@
+"""What every request handler reaches: the stores, built once per application.
+
+Handlers get it as ``request.app.state.api`` (or the ``api`` dependency). ClickHouse
+calls are blocking (chDB has no async client), so they go through ``clickhouse()``,
+which runs them on a small thread pool and never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import redis.asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from pricewatch.frontier import AsyncFrontier
+from pricewatch.keys import Keys
+from pricewatch.settings import Settings
+from pricewatch.storage.clickhouse import PriceStore
+
+T = TypeVar("T")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclasses.dataclass
+class ApiState:
+    settings: Settings
+    keys: Keys
+    redis: redis.asyncio.Redis
+    db: AsyncEngine
+    prices: PriceStore
+    executor: ThreadPoolExecutor
+    frontier: AsyncFrontier
+    clock: Callable[[], int] = wall_clock_ms
+
+    async def clickhouse(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking PriceStore call off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)

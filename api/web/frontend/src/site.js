@@ -1,0 +1,209 @@
+// Behaviour of every page but the chart: the signed-in header, register / sign-in,
+// the subscribe form and "my alerts". Each part looks for its own elements and does
+// nothing on pages without them.
+import { ApiError, call, session } from "./api.js";
+import { ROUTES } from "./routes.js";
+
+function say(element, text, isError = false) {
+  element.textContent = text;
+  element.classList.toggle("error", isError);
+}
+
+function errorText(error) {
+  return error instanceof ApiError ? error.message : `Network problem: ${error.message}`;
+}
+
+function showSession() {
+  const email = session.email;
+  for (const el of document.querySelectorAll("[data-signed-in]")) el.hidden = !session.token;
+  for (const el of document.querySelectorAll("[data-signed-out]")) el.hidden = Boolean(session.token);
+  for (const el of document.querySelectorAll("[data-account-email]")) el.textContent = email || "";
+  for (const button of document.querySelectorAll("[data-sign-out]")) {
+    button.addEventListener("click", async () => {
+      try {
+        await call("DELETE", ROUTES.token);
+      } catch {
+        // the token is dropped here either way; an expired one needs no revoking
+      }
+      session.clear();
+      window.location.assign("/");
+    });
+  }
+}
+
+// Sends people back where they came from after signing in (only paths on this site).
+function nextPath() {
+  const next = new URLSearchParams(window.location.search).get("next") || "/alerts";
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/alerts";
+}
+
+function accountForm() {
+  const form = document.getElementById("account-form");
+  if (!form) return;
+  const message = document.getElementById("account-message");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const email = form.email.value.trim();
+    const password = form.password.value;
+    if (!email || !password) {
+      say(message, "Enter your e-mail and password.", true);
+      return;
+    }
+    say(message, form.dataset.action === "register" ? "Creating your account…" : "Signing in…");
+    try {
+      if (form.dataset.action === "register") {
+        await call("POST", ROUTES.register, { email, password });
+      }
+      const signedIn = await call("POST", ROUTES.token, { email, password });
+      session.save(signedIn.token, email);
+      window.location.assign(nextPath());
+    } catch (error) {
+      say(message, errorText(error), true);
+    }
+  });
+}
+
+function signInLink() {
+  const here = window.location.pathname + window.location.search;
+  return `/signin?next=${encodeURIComponent(here)}`;
+}
+
+function subscribeForm() {
+  const form = document.getElementById("subscribe-form");
+  if (!form) return;
+  const message = document.getElementById("subscribe-message");
+  const kindFields = form.querySelectorAll("[data-kind]");
+  const kind = () => form.querySelector('input[name="kind"]:checked').value;
+  const showKind = () => {
+    for (const field of kindFields) field.hidden = field.dataset.kind !== kind();
+  };
+  form.addEventListener("change", showKind);
+  showKind();
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!session.token) {
+      message.classList.add("error");
+      message.replaceChildren("Sign in first: ");
+      const link = document.createElement("a");
+      link.href = signInLink();
+      link.textContent = "sign in or register";
+      message.append(link);
+      return;
+    }
+    const body = {
+      productID: form.dataset.asin,
+      market: form.dataset.market,
+      notificationType: form.channel.value,
+    };
+    const field = kind() === "percent" ? form.percent : form.threshold;
+    const value = Number(field.value);
+    if (field.value.trim() === "" || !Number.isFinite(value) || value < 0) {
+      say(message, "Enter a number.", true);
+      field.focus();
+      return;
+    }
+    if (kind() === "percent") body.thresholdPercent = value;
+    else body.threshold = value;
+    const target = form.target.value.trim();
+    if (target) body.target = target;
+    say(message, "Creating your alert…");
+    try {
+      const created = await call("POST", ROUTES.subscriptions, body);
+      form.dataset.subscriptionId = String(created.subscriptionID);
+      message.classList.remove("error");
+      message.replaceChildren("Alert created. ");
+      const link = document.createElement("a");
+      link.href = "/alerts";
+      link.textContent = "See my alerts";
+      message.append(link);
+    } catch (error) {
+      say(message, errorText(error), true);
+    }
+  });
+}
+
+function alertRow(template, subscription, onChange) {
+  const row = template.content.firstElementChild.cloneNode(true);
+  const field = (name) => row.querySelector(`[data-field="${name}"]`);
+  row.dataset.subscriptionId = String(subscription.subscriptionID);
+  const product = field("product");
+  product.href = `/p/${encodeURIComponent(subscription.market)}/${encodeURIComponent(subscription.productID)}`;
+  product.textContent = subscription.productID;
+  field("market").textContent = subscription.market;
+  field("currency").textContent = subscription.currency;
+  field("channel").textContent = subscription.target
+    ? `${subscription.notificationType} to ${subscription.target}`
+    : subscription.notificationType;
+  field("status").textContent = subscription.armed
+    ? subscription.status
+    : `${subscription.status} (sent; re-arms above the threshold)`;
+  const form = row.querySelector('form[data-action="threshold"]');
+  form.threshold.value = String(subscription.threshold);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const threshold = Number(form.threshold.value);
+    if (form.threshold.value.trim() === "" || !Number.isFinite(threshold) || threshold < 0) {
+      onChange(null, "Enter a price.");
+      return;
+    }
+    onChange(call("PATCH", ROUTES.subscription(subscription.subscriptionID), { threshold }),
+      "Threshold saved.");
+  });
+  row.querySelector('button[data-action="delete"]').addEventListener("click", () => {
+    onChange(call("DELETE", ROUTES.subscription(subscription.subscriptionID)), "Alert deleted.");
+  });
+  return row;
+}
+
+async function alertsPage() {
+  const table = document.getElementById("alerts-table");
+  if (!table) return;
+  const message = document.getElementById("alerts-message");
+  const template = document.getElementById("alert-row");
+  if (!session.token) {
+    message.replaceChildren("Sign in to see your alerts: ");
+    const link = document.createElement("a");
+    link.href = signInLink();
+    link.textContent = "sign in";
+    message.append(link);
+    return;
+  }
+
+  async function load(note) {
+    let subscriptions;
+    try {
+      subscriptions = await call("GET", ROUTES.subscriptions);
+    } catch (error) {
+      say(message, errorText(error), true);
+      return;
+    }
+    const list = Array.isArray(subscriptions) ? subscriptions : subscriptions.items || [];
+    const rows = list.map((s) => alertRow(template, s, change));
+    table.tBodies[0].replaceChildren(...rows);
+    table.hidden = rows.length === 0;
+    table.dataset.count = String(rows.length);
+    say(message, note || (rows.length ? "" : "No alerts yet: open a product and create one."));
+  }
+
+  async function change(request, done) {
+    if (request === null) {
+      say(message, done, true);
+      return;
+    }
+    try {
+      await request;
+    } catch (error) {
+      say(message, errorText(error), true);
+      return;
+    }
+    await load(done);
+  }
+
+  await load();
+}
+
+showSession();
+accountForm();
+subscribeForm();
+alertsPage();

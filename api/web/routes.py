@@ -1,0 +1,51 @@
+"""What ``api.app.create_app`` mounts for the website: pages, ``/static``, templates.
+
+``create_app`` imports this module when it exists and uses ``ROUTE_HANDLERS`` and
+``TEMPLATE_CONFIG``; the JSON API knows nothing else about the website.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Router
+from litestar.datastructures import CacheControlHeader, ResponseHeader
+from litestar.static_files import create_static_files_router
+
+from api.web.assets import STATIC_DIR, STATIC_PATH, AssetUrls
+from api.web.controllers import WebsiteController
+from api.web.templating import template_config
+
+# Pages load only their own scripts, styles and JSON; uPlot styles its elements through
+# the CSSOM, which 'self' allows. frame-ancestors stops click-jacking of the forms.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY),
+    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+]
+# asset URLs carry a content hash (see assets.py), so a year is safe
+STATIC_CACHE = CacheControlHeader(public=True, max_age=365 * 24 * 3600, immutable=True)
+
+ASSETS = AssetUrls(STATIC_DIR, STATIC_PATH)
+
+ROUTE_HANDLERS: list[Any] = [
+    Router(
+        path="/",
+        route_handlers=[WebsiteController],
+        response_headers=SECURITY_HEADERS,
+        include_in_schema=False,
+    ),
+    create_static_files_router(
+        path=STATIC_PATH,
+        directories=[STATIC_DIR],
+        cache_control=STATIC_CACHE,
+        name="web:static",
+        include_in_schema=False,
+    ),
+]
+TEMPLATE_CONFIG = template_config(ASSETS)

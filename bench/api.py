@@ -1,0 +1,310 @@
+"""Chart API under load: 64 concurrent clients over 1,000 products with 2 years of history.
+
+Loads the history into an embedded chDB (columnar inserts through PriceStore), serves
+the real app with uvicorn in a thread of this process (the process that owns chDB, as
+``pricewatch up`` does), and drives it with ``wrk`` (Debian's; one client thread in its
+own process, C, so the load generator takes little CPU from the server). Prints:
+
+1. all-miss: every request names a new window, so each is computed from the rollups;
+2. the same 90-day daily chart computed in-process from the rollups and from prices_raw
+   without rollups (sequential query latency, no HTTP);
+3. a realistic mix: Zipf-popular products, four periods, a warmed cache and price
+   changes invalidating one product's cache per second; the hit ratio is printed.
+
+The mix runs twice with wrk: as fast as 64 connections go (throughput; latency there is
+just connections / throughput), then at about 1,000 req/s offered (each connection
+waits 64 ms between requests; wrk from Debian has no fixed-rate mode). The last line
+is ``history_p50_ms=A history_p99_ms=B req_per_s=C`` for the 1,000 req/s run.
+
+    .venv/bin/python bench/api.py [--products 1000] [--seconds 15] [--connections 64]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/api.py`, this file's directory comes first on sys.path and the
+# file itself would shadow the `api` package.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path.pop(0)
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import dataclasses  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import redis  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from api.metrics import CACHE_HIT, CACHE_MISS  # noqa: E402
+from api.service import serve  # noqa: E402
+from pricewatch.history import DAY_MS, HOUR_MS, Granularity, RollupRow, fill_buckets  # noqa: E402
+from pricewatch.keys import Keys  # noqa: E402
+from pricewatch.models import Availability, Product  # noqa: E402
+from pricewatch.settings import load_settings  # noqa: E402
+from pricewatch.storage.clickhouse import PRICE_COLUMNS, PriceStore, get_clickhouse, migrate  # noqa: E402
+from pricewatch.storage.local_redis import local_redis  # noqa: E402
+from pricewatch.storage.sql import migrate_sql  # noqa: E402
+
+KEYS = Keys(prefix="bench:")
+DATABASE = "bench_api"
+PERIODS = ("7d", "30d", "90d", "1y")
+
+
+def asin_of(i: int) -> str:
+    return f"B{i:09d}"
+
+
+def load_history(store: PriceStore, products: int, now_ms: int, seed: int = 7) -> int:
+    """Two years per product: a crawl every ~8 h with jitter, a price change now and then."""
+    rng = random.Random(seed)
+    start = now_ms - 730 * DAY_MS
+    total = 0
+    columns: dict[str, list[object]] = {name: [] for name in PRICE_COLUMNS}
+    catalogue = []
+    for i in range(products):
+        asin = asin_of(i)
+        price = rng.randint(500, 50_000)
+        at = start + rng.randint(0, 8 * HOUR_MS)
+        while at < now_ms - HOUR_MS:
+            if rng.random() < 0.05:
+                price = max(100, int(price * rng.uniform(0.8, 1.2)))
+            out = rng.random() < 0.01
+            for name, value in zip(PRICE_COLUMNS, (
+                "us", asin, "buybox", at, None if out else price, "USD",
+                "out_of_stock" if out else "in_stock", "crawler", "",
+            ), strict=True):
+                columns[name].append(value)
+            at += 8 * HOUR_MS + rng.randint(-HOUR_MS, HOUR_MS)
+        catalogue.append(Product(market="us", asin=asin, title=f"Product {i}", currency="USD",
+                                 last_price=price, availability=Availability.IN_STOCK,
+                                 first_seen=start, last_seen=now_ms - HOUR_MS))
+        if len(columns["asin"]) >= 200_000:
+            total += store.insert_prices(columns)
+            columns = {name: [] for name in PRICE_COLUMNS}
+    total += store.insert_prices(columns)
+    store.upsert_products(catalogue)
+    # a long-running server has merged its parts long ago; a fresh bulk load has not
+    for table in ("prices_raw", "prices_hourly", "prices_daily", "prices_latest", "products"):
+        store.client.command(f"OPTIMIZE TABLE {store.database}.{table} FINAL")
+    return total
+
+
+def raw_history(store: PriceStore, asin: str, start_ms: int, end_ms: int) -> list[object]:
+    """The 90-day daily chart straight from prices_raw (no rollups), same semantics."""
+    first = start_ms - start_ms % DAY_MS
+    result = store.client.query(
+        f"""
+        SELECT toUInt16(toDate(observed_at)) AS d, min(price), max(price),
+               argMax(ifNull(price, -1), observed_at)
+        FROM {store.database}.prices_raw
+        WHERE market = 'us' AND asin = {{asin:String}} AND series = 'buybox'
+          AND observed_at >= fromUnixTimestamp64Milli({{lo:Int64}}, 'UTC')
+          AND observed_at < fromUnixTimestamp64Milli({{hi:Int64}}, 'UTC')
+        GROUP BY d ORDER BY d
+        """,
+        parameters={"asin": asin, "lo": first, "hi": end_ms},
+    )
+    rows = [RollupRow(d * DAY_MS, lo, hi, None if last == -1 else last)
+            for d, lo, hi, last in result.result_rows]
+    opening = store.price_before("us", asin, "buybox", first)
+    return fill_buckets(rows, start_ms=start_ms, end_ms=end_ms,
+                        granularity=Granularity.DAILY, opening=opening)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def time_queries(fn, asins: list[str]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    times = []
+    for asin in asins:
+        t0 = time.perf_counter()
+        fn(asin)
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), percentile(times, 0.99)
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(url: str, script: str, seconds: int, connections: int) -> tuple[float, float, float]:
+    """(p50 ms, p99 ms, requests/s) from wrk --latency."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    Path(f.name).unlink()
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
+
+    def ms(text: str) -> float:
+        number, unit = re.match(r"([\d.]+)(\w+)", text).groups()  # type: ignore[union-attr]
+        return float(number) * _UNITS[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors:
+        raise SystemExit(f"wrk saw {errors.group(1)} error responses:\n{out}")
+    return ms(lat["50"]), ms(lat["99"]), rps
+
+
+def mix_paths(products: int, seed: int = 11, samples: int = 50_000) -> list[str]:
+    rng = random.Random(seed)
+    weights = [1 / (i + 1) ** 1.1 for i in range(products)]
+    picks = rng.choices(range(products), weights=weights, k=samples)
+    # most chart loads use the default window; a few switch to another one
+    periods = rng.choices(PERIODS, weights=(0.05, 0.7, 0.15, 0.1), k=samples)
+    return [f"/products/{asin_of(i)}/price?market=us&period={period}"
+            for i, period in zip(picks, periods, strict=True)]
+
+
+def mix_script(paths: list[str], think_ms: float = 0.0) -> str:
+    """Cycles through ``paths``; with ``think_ms`` every connection waits that long
+    between requests, so 64 connections offer about 64,000 / think_ms requests/s."""
+    table = ",".join(f'"{p}"' for p in paths)
+    delay = f"delay = function() return {think_ms:.3f} end" if think_ms else ""
+    return f"""{delay}
+local paths = {{{table}}}
+local n = #paths
+local i = 0
+wrk.headers["X-Pricewatch-Client"] = "web"
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i * 7919) % n + 1])
+end
+"""
+
+
+def miss_script(products: int, now_ms: int) -> str:
+    # a new explicit start on every request: a new cache field, always computed
+    return f"""
+local i = 0
+request = function()
+  i = i + 1
+  local asin = string.format("B%09d", i % {products})
+  local start = {now_ms - 90 * DAY_MS} + i
+  return wrk.format("GET", "/products/" .. asin .. "/price?granularity=daily&start=" .. start)
+end
+"""
+
+
+def invalidate(url: str, products: int, per_s: float, stop: threading.Event) -> None:
+    """Price changes: ingest DELetes the changed product's cache hash."""
+    client = redis.Redis.from_url(url)
+    rng = random.Random(3)
+    while not stop.wait(1 / per_s):
+        client.delete(KEYS.history_cache("us", asin_of(rng.randrange(products))))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--products", type=int, default=1000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=1000.0,
+                        help="offered requests/s of the open-loop run (the last line)")
+    # price changes across the 1,000 products: one a second is each product changing
+    # every ~17 minutes, far above what shops do
+    parser.add_argument("--changes-per-s", type=float, default=1.0)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+
+    with tempfile.TemporaryDirectory() as tmp, local_redis(Path(tmp) / "redis",
+                                                             persist=False) as redis_url:
+        now = time.time_ns() // 1_000_000
+        client = get_clickhouse(f"chdb://{tmp}/chdb")
+        migrate(client, DATABASE)
+        store = PriceStore(client, DATABASE)
+        t0 = time.perf_counter()
+        rows = load_history(store, args.products, now)
+        print(f"loaded {rows} prices for {args.products} products in "
+              f"{time.perf_counter() - t0:.1f} s", flush=True)
+
+        sample = [asin_of(i) for i in random.Random(5).sample(range(args.products), 200)]
+        lo = now - 90 * DAY_MS
+        roll = time_queries(
+            lambda a: store.history("us", a, "buybox", lo, now, Granularity.DAILY), sample)
+        raw = time_queries(lambda a: raw_history(store, a, lo, now), sample)
+        print(f"90d daily chart in-process, sequential: rollups p50={roll[0]:.2f} ms "
+              f"p99={roll[1]:.2f} ms; prices_raw without rollups p50={raw[0]:.2f} ms "
+              f"p99={raw[1]:.2f} ms", flush=True)
+
+        settings = dataclasses.replace(
+            load_settings({"PRICEWATCH_DATA_DIR": tmp}), key_prefix=KEYS.prefix,
+            log_level="WARNING",
+        )
+        migrate_sql(settings.database_url)
+        port = 18000 + random.randrange(1000)
+        app = create_app(settings, redis_url=redis_url, clickhouse_client=client,
+                         clickhouse_database=DATABASE, keys=KEYS)
+        stop = threading.Event()
+        server = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop, "warning"),
+                                  daemon=True)
+        server.start()
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                redis.Redis.from_url(redis_url).ping()
+                urllib.request.urlopen(f"{base}/healthz", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+
+        p50, p99, rps = run_wrk(base, miss_script(args.products, now), args.seconds,
+                                args.connections)
+        print(f"all-miss (computed from rollups): p50={p50:.2f} ms p99={p99:.2f} ms "
+              f"req_per_s={rps:.0f}", flush=True)
+
+        # steady state: every variant computed once (a server that has been up a while)
+        redis.Redis.from_url(redis_url).flushdb()
+        paths = mix_paths(args.products)
+        t0 = time.perf_counter()
+        distinct = sorted(set(paths))
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda p: urllib.request.urlopen(base + p, timeout=60).read(),
+                          distinct))
+        print(f"warmed {len(distinct)} chart variants in {time.perf_counter() - t0:.1f} s",
+              flush=True)
+
+        stop_changes = threading.Event()
+        changer = threading.Thread(target=invalidate, args=(
+            redis_url, args.products, args.changes_per_s, stop_changes), daemon=True)
+        changer.start()
+        p50, p99, rps = run_wrk(base, mix_script(paths), args.seconds, args.connections)
+        print(f"mix, closed loop (wrk 4.1, 1 thread, {args.connections} connections, as fast "
+              f"as it goes): p50={p50:.2f} ms p99={p99:.2f} ms req_per_s={rps:.0f}", flush=True)
+        hits0, misses0 = CACHE_HIT._value.get(), CACHE_MISS._value.get()
+        think_ms = args.connections * 1000 / args.rate
+        p50, p99, rps = run_wrk(base, mix_script(paths, think_ms), args.seconds,
+                                args.connections)
+        stop_changes.set()
+        hits = CACHE_HIT._value.get() - hits0
+        misses = CACHE_MISS._value.get() - misses0
+        print(f"mix at about {args.rate:g} req/s offered (wrk, {args.connections} connections, "
+              f"each waiting {think_ms:.0f} ms between requests): warm cache, "
+              f"{args.changes_per_s:g} price changes/s, "
+              f"hit ratio {hits / max(1, hits + misses):.3f} "
+              f"({misses:.0f} misses)", flush=True)
+        stop.set()
+        server.join(15)
+        client.close()
+        print(f"history_p50_ms={p50:.2f} history_p99_ms={p99:.2f} req_per_s={rps:.0f}")
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()

@@ -1,0 +1,196 @@
+"""Fixtures for the alerts role: a real SMTP server (aiosmtpd) whose answers a
+test can script, a migrated database on SQLite and on PostgreSQL, and a
+running alerts worker over the session's real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email
+import email.policy
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from aiosmtpd.controller import Controller
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from alerts.channels.base import Channel
+from alerts.channels.email import SmtpChannel
+from alerts.worker import AlertsWorker, WorkerConfig
+from pricewatch.keys import Keys
+from pricewatch.storage import sql
+from tests.services import free_port
+
+SECRET = "test-secret"
+PUBLIC_URL = "https://pricewatch.test"
+SENDER = "Pricewatch <alerts@pricewatch.test>"
+
+
+class MailRecorder:
+    """aiosmtpd handler: keeps every accepted message; ``replies`` scripts the
+    answers to the next DATA commands (e.g. ["451 try later"])."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.replies: list[str] = []
+        self.attempts = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            self.attempts += 1
+            if self.replies:
+                return self.replies.pop(0)
+            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+            assert isinstance(message, EmailMessage)
+            self.messages.append(message)
+        return "250 OK"
+
+    def keys(self) -> list[str]:
+        with self.lock:
+            return [str(m["X-Pricewatch-Key"]) for m in self.messages]
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[MailRecorder, int]]:
+    recorder = MailRecorder()
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield recorder, port
+    finally:
+        controller.stop()
+
+
+# --- relational store on both backends ------------------------------------------------
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(statement)
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A freshly migrated database of the test's own, SQLite or PostgreSQL."""
+    if request.param == "sqlite":
+        engine = sql.create_engine(f"sqlite+aiosqlite:///{tmp_path}/alerts.db")
+        await sql.migrate_sql_async(engine)
+        yield engine
+        await engine.dispose()
+        return
+    server_url: str = request.getfixturevalue("postgres_url")
+    name = f"pw_alerts_{uuid.uuid4().hex}"
+    await _admin(server_url, f'CREATE DATABASE "{name}"')
+    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    engine = sql.create_engine(url)
+    await sql.migrate_sql_async(engine)
+    yield engine
+    await engine.dispose()
+    # The cluster is a throwaway of this test session: a database that cannot
+    # be dropped at once (the server still closing its sessions) is left behind.
+    for _ in range(3):
+        try:
+            await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            break
+        except Exception:
+            await asyncio.sleep(0.2)
+
+
+# --- a running worker --------------------------------------------------------------------
+
+
+def make_config(**overrides: Any) -> WorkerConfig:
+    values: dict[str, Any] = {
+        "public_url": PUBLIC_URL,
+        "secret": SECRET,
+        "consumer": "test-consumer",
+        "partitions": 2,
+        "max_attempts": 3,
+        "retry_base_ms": 50,
+        "lease_ms": 4_000,
+        "send_timeout_s": 1.0,
+        "sweep_ms": 50,
+        "concurrency": 8,
+        "claim_idle_ms": 1_000,
+        "block_ms": 100,
+    }
+    values.update(overrides)
+    return WorkerConfig(**values)
+
+
+class RunningWorker:
+    def __init__(self, worker: AlertsWorker, task: asyncio.Task[None], stop: asyncio.Event):
+        self.worker = worker
+        self.task = task
+        self.stop = stop
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 15)
+
+
+@pytest.fixture
+async def start_worker(
+    redis_client: redis_lib.Redis, keys: Keys, db: AsyncEngine
+) -> AsyncIterator[Callable[..., Awaitable[RunningWorker]]]:
+    running: list[RunningWorker] = []
+    channels: list[Channel] = []
+
+    async def start(
+        channel_map: dict[sql.NotificationType, Channel], **config: Any
+    ) -> RunningWorker:
+        channels.extend(channel_map.values())
+        worker = AlertsWorker(
+            client=redis_client, keys=keys, db=db, channels=channel_map,
+            config=make_config(**config),
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        handle = RunningWorker(worker, task, stop)
+        running.append(handle)
+        return handle
+
+    yield start
+    for handle in running:
+        if not handle.task.done():
+            await handle.close()
+    for channel in channels:
+        with contextlib.suppress(Exception):
+            await channel.aclose()
+
+
+def smtp_channel(port: int, **options: Any) -> SmtpChannel:
+    return SmtpChannel(
+        host="127.0.0.1", port=port, sender=SENDER, tls="none", connections=2, timeout=2.0,
+        **options,
+    )
+
+
+async def eventually(
+    check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02
+) -> Any:
+    """Wait until ``check()`` is truthy (awaiting it when it is a coroutine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

@@ -1,0 +1,186 @@
+"""Exactly once across crashes: the alerts worker runs as a separate process
+and is killed with SIGKILL several times while 100 price changes flow through;
+every expected notification must reach the SMTP server, and none twice.
+
+SMTP leaves one window no protocol can close: the server accepted a message
+and the worker died before recording it. Such a message is sent again, so a
+duplicate is allowed only when its first copy was accepted just before a
+kill; any other duplicate fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import email
+import email.policy
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from alerts.matching import SubscriptionState, apply
+from pricewatch.keys import PRICE_CHANGES, Keys
+from pricewatch.models import PriceChange, Series, Source, encode
+from pricewatch.storage import sql
+from pricewatch.storage.redis import PartitionedStream, connect
+from tests.services import free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTS = 20
+PRICES = [90_00, 120_00, 80_00, 130_00, 70_00]  # 5 changes a product: 100 events
+THRESHOLDS = [100_00, 85_00, 75_00]
+# a first copy accepted this long before a kill may not have been recorded yet
+WINDOW_S = 1.0
+
+
+class Arrivals:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.seen: list[tuple[str, float]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(0.005)  # a server that takes a moment, as real ones do
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.seen.append((str(message["X-Pricewatch-Key"]), time.monotonic()))
+        return "250 OK"
+
+    def keys(self) -> collections.Counter[str]:
+        with self.lock:
+            return collections.Counter(k for k, _ in self.seen)
+
+
+async def _setup(url: str) -> dict[int, tuple[str, int]]:
+    """Subscriptions by id -> (asin, threshold)."""
+    await sql.migrate_sql_async(url)
+    engine = sql.create_engine(url)
+    subs: dict[int, tuple[str, int]] = {}
+    try:
+        user = await sql.create_user(engine, "crash@example.com", "h")
+        for p in range(PRODUCTS):
+            asin = f"B0CRASH{p:03d}"
+            for threshold in THRESHOLDS:
+                s = await sql.create_subscription(
+                    engine, user_id=user.id, market="us", asin=asin,
+                    notification_type="EMAIL", threshold=threshold,
+                )
+                subs[s.id] = (asin, threshold)
+    finally:
+        await engine.dispose()
+    return subs
+
+
+def _events() -> list[PriceChange]:
+    events = []
+    for step, price in enumerate(PRICES):
+        for p in range(PRODUCTS):
+            old = PRICES[step - 1] if step else None
+            events.append(PriceChange(
+                event_id=f"crash-{p}-{step}", market="us", asin=f"B0CRASH{p:03d}",
+                series=Series.BUYBOX, observed_at=1_700_000_000_000 + step, source=Source.CRAWLER,
+                new_price=price, old_price=old, currency="USD", title=f"Product {p}",
+            ))
+    return events
+
+
+def _expected(subs: dict[int, tuple[str, int]], events: list[PriceChange]) -> set[str]:
+    """What the matching rules say must be sent, one key per notification."""
+    states = {
+        sid: SubscriptionState(market="us", asin=asin, series="buybox", threshold=threshold)
+        for sid, (asin, threshold) in subs.items()
+    }
+    keys = set()
+    for event in events:
+        for sid, state in states.items():
+            states[sid], fired = apply(state, event)
+            if fired:
+                keys.add(f"{sid}:{event.event_id}:alert")
+    return keys
+
+
+def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "alerts"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def test_sigkilled_workers_send_every_notification_exactly_once(
+    tmp_path: Path, redis_url: str, redis_client: Any, keys: Keys
+) -> None:
+    db_url = f"sqlite+aiosqlite:///{tmp_path}/pw.db"
+    subs = asyncio.run(_setup(db_url))
+    events = _events()
+    expected = _expected(subs, events)
+    assert len(expected) > 100  # the run is worth something
+
+    arrivals = Arrivals()
+    port = free_port()
+    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
+    controller.start()
+    env = {
+        **os.environ,
+        "PRICEWATCH_DATA_DIR": str(tmp_path / "data"),
+        "PRICEWATCH_DATABASE_URL": db_url,
+        "PRICEWATCH_REDIS_URL": redis_url,
+        "PRICEWATCH_KEY_PREFIX": keys.prefix,
+        "PRICEWATCH_STREAM_PARTITIONS": "2",
+        "PRICEWATCH_SMTP_HOST": "127.0.0.1",
+        "PRICEWATCH_SMTP_PORT": str(port),
+        "PRICEWATCH_SMTP_TLS": "none",
+        "PRICEWATCH_ALERTS_CONSUMER": "alerts-crash",
+        "PRICEWATCH_ALERT_SEND_TIMEOUT_S": "0.5",
+        "PRICEWATCH_ALERT_LEASE_MS": "1500",
+        "PRICEWATCH_ALERT_SWEEP_MS": "100",
+        "PRICEWATCH_ALERT_RETRY_BASE_MS": "100",
+        "PRICEWATCH_CLAIM_IDLE_MS": "1000",
+        "PRICEWATCH_ALERT_SECRET": "s",
+        "PRICEWATCH_LOG_LEVEL": "WARNING",
+    }
+    log = tmp_path / "alerts.log"
+    stream = PartitionedStream(connect(redis_url), keys, PRICE_CHANGES, 2)
+    kills: list[float] = []
+    worker = _start(env, log)
+    try:
+        # publish in small bursts while the worker is killed and restarted
+        for i in range(0, len(events), 5):
+            stream.publish((e.market, e.asin, encode(e)) for e in events[i : i + 5])
+            time.sleep(0.05)
+            if i % 25 == 20:
+                time.sleep(0.3)  # let it get going, then pull the plug mid-flight
+                worker.send_signal(signal.SIGKILL)
+                worker.wait()
+                kills.append(time.monotonic())
+                worker = _start(env, log)
+        deadline = time.monotonic() + 60
+        while set(arrivals.keys()) != expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.0)  # leases run out: anything sent twice would show up now
+    finally:
+        worker.terminate()
+        worker.wait(15)
+        controller.stop()
+
+    counts = arrivals.keys()
+    assert len(kills) >= 3
+    missing = expected - set(counts)
+    assert not missing, f"never sent: {sorted(missing)[:5]} ... (log: {log.read_text()[-2000:]})"
+    assert set(counts) == expected, f"unexpected: {sorted(set(counts) - expected)[:5]}"
+    first_seen: dict[str, float] = {}
+    for key, at in arrivals.seen:
+        first_seen.setdefault(key, at)
+    unexplained = [
+        key for key, n in counts.items()
+        if n > 1 and not any(0 <= kill - first_seen[key] <= WINDOW_S for kill in kills)
+    ]
+    assert unexplained == [], f"sent twice outside any crash window: {unexplained}"
+    assert all(n <= 2 for n in counts.values())

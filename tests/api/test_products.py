@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import time
+
+import msgspec
+import redis as redis_lib
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from api.services.pricing import DEAL_RULE
+from pricewatch.frontier import Frontier
+from pricewatch.keys import Keys
+from pricewatch.storage.clickhouse import PriceStore
+from tests.api.conftest import DAY, HOUR, seed_product
+
+ASIN = "B0TEST0001"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def test_unknown_product_is_404_and_queued_for_a_first_crawl(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
+    for path in (f"/products/{ASIN}?market=de", f"/products/{ASIN}/price?market=de"):
+        response = await client.get(path)
+        assert response.status_code == 404
+        body = response.json()
+        assert body["status"] == "queued"
+        assert "queued for a first crawl" in body["detail"]
+    queued = redis_client.zrange(keys.frontier, 0, -1, withscores=True)
+    assert len(queued) == 1
+    task_key, score = queued[0]
+    assert ASIN in task_key.decode() and "de" in task_key.decode()
+    assert score >= 1000  # the high first-crawl priority
+    assert Frontier(redis_client, keys).pop("w1")[0].asin == ASIN
+
+
+async def test_product_current_price_stats_and_deal(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
+    now = now_ms()
+    seed_product(price_store, asin=ASIN, title='<script>alert("x")</script> & Co', prices=[
+        (now - 60 * DAY, 5000),
+        (now - 30 * DAY, 3000),
+        (now - 20 * DAY, 4000),
+        (now - 1 * HOUR, 3100),
+    ])
+    response = await client.get(f"/products/{ASIN}?market=us")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    # titles are data: returned verbatim, escaping is the renderer's job
+    assert body["title"] == '<script>alert("x")</script> & Co'
+    assert body["price"] == 31.0
+    assert body["currency"] == "USD" and body["exponent"] == 2
+    assert body["availability"] == "in_stock"
+    stats = body["stats"]
+    assert stats["windowDays"] == 90
+    assert stats["lowest"]["price"] == 30.0
+    assert stats["highest"]["price"] == 50.0
+    assert 30.0 < stats["average"] < 50.0
+    # 31 is within 5% of the 90-day low of 30 and below the average
+    assert body["deal"] == {"isGoodDeal": True, "rule": DEAL_RULE}
+    assert body["lastChecked"].endswith("Z")
+
+
+async def test_no_deal_when_price_is_far_above_the_low(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
+    now = now_ms()
+    seed_product(price_store, asin=ASIN, prices=[(now - 40 * DAY, 1000), (now - DAY, 2000)])
+    body = (await client.get(f"/products/{ASIN}")).json()
+    assert body["deal"]["isGoodDeal"] is False
+
+
+async def test_price_history_step_semantics_in_major_units(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
+    now = now_ms()
+    day0 = now - now % DAY
+    seed_product(price_store, asin=ASIN, prices=[
+        (day0 - 10 * DAY + HOUR, 1999),
+        (day0 - 5 * DAY + HOUR, 1499),
+        (day0 - 5 * DAY + 2 * HOUR, 1799),
+    ])
+    response = await client.get(f"/products/{ASIN}/price?period=30d&granularity=daily")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["currency"] == "USD" and body["granularity"] == "daily"
+    history = body["history"]
+    # buckets before the first observation are omitted; then one per day up to today
+    assert len(history) == 11
+    assert history[0] == {"timestamp": history[0]["timestamp"], "price": 19.99,
+                          "min": 19.99, "max": 19.99}
+    drop_day = history[5]
+    assert (drop_day["price"], drop_day["min"], drop_day["max"]) == (17.99, 14.99, 19.99)
+    # the price holds (is carried forward) until it changes
+    assert all(point["price"] == 17.99 for point in history[6:])
+
+
+async def test_history_etag_and_304(client: AsyncTestClient[Litestar],
+                                    price_store: PriceStore) -> None:
+    seed_product(price_store, asin=ASIN, prices=[(now_ms() - DAY, 1000)])
+    first = await client.get(f"/products/{ASIN}/price?period=7d")
+    assert first.status_code == 200
+    etag = first.headers["etag"]
+    assert first.headers["cache-control"].startswith("public, max-age=")
+    again = await client.get(f"/products/{ASIN}/price?period=7d",
+                             headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == etag
+    other = await client.get(f"/products/{ASIN}/price?period=7d",
+                             headers={"If-None-Match": '"nope"'})
+    assert other.status_code == 200 and other.content == first.content
+
+
+async def test_history_is_cached_until_the_price_changes(
+    client: AsyncTestClient[Litestar], price_store: PriceStore,
+    redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    now = now_ms()
+    seed_product(price_store, asin=ASIN, prices=[(now - 3 * DAY, 1000)])
+    url = f"/products/{ASIN}/price?period=7d&granularity=daily"
+    first = await client.get(url)
+    cache_key = keys.history_cache("us", ASIN)
+    assert redis_client.hlen(cache_key) == 2  # the generation token and this variant
+    assert 0 < redis_client.ttl(cache_key) <= 600
+
+    # a new price stored behind the cache's back is not seen: the cached bytes are served
+    price_store.insert_observations([msgspec.structs.replace(
+        _obs(now - HOUR, 800))])
+    assert (await client.get(url)).content == first.content
+
+    # ingest drops the hash in the transaction that publishes the change
+    redis_client.delete(cache_key)
+    fresh = (await client.get(url)).json()
+    assert fresh["history"][-1]["price"] == 8.0
+
+
+def _obs(at: int, price: int):  # type: ignore[no-untyped-def]
+    from pricewatch.models import Availability, Observation, Source
+
+    return Observation(market="us", asin=ASIN, observed_at=at,
+                       availability=Availability.IN_STOCK, source=Source.CRAWLER,
+                       price=price, currency="USD")
+
+
+async def test_chart_loads_count_as_views(
+    client: AsyncTestClient[Litestar], price_store: PriceStore,
+    redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    seed_product(price_store, asin=ASIN, prices=[(now_ms() - DAY, 1000)])
+    for _ in range(2):
+        await client.get(f"/products/{ASIN}/price", headers={"X-Pricewatch-Client": "web"})
+    await client.get(f"/products/{ASIN}/price", headers={"X-Pricewatch-Client": "extension"})
+    counts = redis_client.hgetall(keys.views("us", ASIN))
+    assert counts == {b"web": b"2", b"extension": b"1"}
+    assert redis_client.smembers(keys.views_dirty) == {f"us:{ASIN}".encode()}
+
+
+async def test_explicit_range_with_iso_and_epoch(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
+    seed_product(price_store, asin=ASIN, prices=[(1_700_000_000_000, 1234)])
+    iso_range = await client.get(
+        f"/products/{ASIN}/price?start=2023-11-14T00:00:00Z&end=2023-11-16T00:00:00Z"
+        "&granularity=daily")
+    epoch_range = await client.get(
+        f"/products/{ASIN}/price?start=1699920000&end=1700092800000&granularity=daily")
+    assert iso_range.status_code == epoch_range.status_code == 200
+    assert iso_range.json()["history"] == epoch_range.json()["history"]
+    assert iso_range.json()["history"][0]["price"] == 12.34
+    assert iso_range.json()["start"] == "2023-11-14T00:00:00Z"
+
+
+async def test_bad_chart_parameters_are_400_with_a_reason(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
+    seed_product(price_store, asin=ASIN, prices=[(now_ms() - DAY, 1000)])
+    cases = {
+        f"/products/{ASIN}/price?granularity=yearly": "granularity",
+        f"/products/{ASIN}/price?period=3d": "period",
+        f"/products/{ASIN}/price?period=7d&start=2024-01-01": "either period or start",
+        f"/products/{ASIN}/price?start=2024-02-01&end=2024-01-01": "end must be after start",
+        f"/products/{ASIN}/price?start=yesterday": "start",
+        f"/products/{ASIN}/price?start=0&end=1000000000000&granularity=hourly": "buckets",
+        f"/products/{ASIN}/price?market=zz": "unknown market",
+        "/products/NOTANASIN1/price": "not a valid ASIN",
+        "/products/B0TEST0001X/price": "not a valid ASIN",
+    }
+    for url, reason in cases.items():
+        response = await client.get(url)
+        assert response.status_code == 400, (url, response.text)
+        assert reason in response.text, (url, response.text)

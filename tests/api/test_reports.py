@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis as redis_lib
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from pricewatch.keys import Keys
+from pricewatch.models import Observation, Source, decode
+from pricewatch.storage.redis import FIELD
+from tests.api.conftest import sign_up
+
+ASIN = "B0REPORT01"
+INSTALL = {"X-Install-Id": "install-0123456789"}
+
+
+def observations(redis_client: redis_lib.Redis, keys: Keys) -> list[Observation]:
+    found = []
+    for partition in range(2):
+        for _, fields in redis_client.xrange(keys.observations(partition)):
+            found.append(decode(fields[FIELD], Observation))
+    return found
+
+
+def report(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "asin": ASIN, "market": "de", "price": "1.299,00 €", "currency": "EUR",
+        "availability": "in_stock", "title": "Kaffeemühle <b>Deluxe</b>",
+        "url": f"https://www.amazon.de/dp/{ASIN}?th=1",
+        "observedAt": time.time_ns() // 10**6 - 1000,
+    }
+    body.update(overrides)
+    return body
+
+
+async def test_anonymous_report_goes_on_the_stream(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    response = await client.post("/reports", json=report(), headers=INSTALL)
+    assert response.status_code == 202, response.text
+    reporter = response.json()["reporter"]
+    assert reporter.startswith("install:install-0123456789:")
+    assert "127.0.0.1" not in reporter and "testclient" not in reporter
+    [obs] = observations(redis_client, keys)
+    assert (obs.market, obs.asin, obs.price, obs.currency) == ("de", ASIN, 129900, "EUR")
+    assert obs.source == Source.EXTENSION and obs.reporter == reporter
+    assert obs.title == "Kaffeemühle <b>Deluxe</b>"
+    # a report counts as a view of the product
+    assert redis_client.hgetall(keys.views("de", ASIN)) == {b"report": b"1"}
+
+
+async def test_signed_in_reporter_is_the_account(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    headers = await sign_up(client, "rep@example.org")
+    me = (await client.get("/accounts/me", headers=headers)).json()
+    response = await client.post("/reports", json=report(price=12.5), headers=headers)
+    assert response.status_code == 202
+    [obs] = observations(redis_client, keys)
+    assert obs.reporter == f"user:{me['userID']}" and obs.price == 1250
+
+
+async def test_out_of_stock_report_without_price(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    body = report(price=None, currency=None, availability="out_of_stock")
+    assert (await client.post("/reports", json=body, headers=INSTALL)).status_code == 202
+    [obs] = observations(redis_client, keys)
+    assert obs.price is None and obs.availability == "out_of_stock"
+
+
+BAD_REPORTS: dict[str, tuple[Any, str]] = {
+    "negative price": (report(price=-5), "negative"),
+    "NaN as text": (report(price="NaN"), "no single amount"),
+    "infinite": (json.dumps(report(price=12.5)).replace("12.5", "1e309"), ""),
+    "huge price": (report(price=1e20), "implausibly large"),
+    "zero price": (report(price=0), "above zero"),
+    "sub-cent": (report(price=12.345), "decimal places"),
+    "wrong currency for market": (report(currency="USD", price=12.5), "wrong for market de"),
+    "price text in another currency": (report(price="$12.50", currency=None), "USD"),
+    "bad ASIN": (report(asin="B0REPORT0!"), "not a valid ASIN"),
+    "ASIN with bad check digit": (report(asin="0123456788"), "not a valid ASIN"),
+    "unknown market": (report(market="zz"), "unknown market"),
+    "url of another market": (report(url=f"https://www.amazon.com/dp/{ASIN}"), "amazon.de"),
+    "url of another site": (report(url="https://evil.example/dp/B0REPORT01"), "amazon.de"),
+    "in stock without price": (report(price=None), "needs a price"),
+    "future": (report(observedAt=time.time_ns() // 10**6 + 3_600_000), "future"),
+    "ancient": (report(observedAt="2001-01-01T00:00:00Z"), "7 days"),
+    "bad availability": (report(availability="maybe"), "availability"),
+    "unknown field": (report(admin=True), "admin"),
+    "price as object": (report(price={"amount": 1}), "price"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_REPORTS))
+async def test_bad_reports_are_400_and_publish_nothing(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys, case: str,
+) -> None:
+    body, reason = BAD_REPORTS[case]
+    if isinstance(body, str):  # not encodable by a JSON library: sent as raw text
+        response = await client.post("/reports", content=body, headers={
+            **INSTALL, "Content-Type": "application/json"})
+    else:
+        response = await client.post("/reports", json=body, headers=INSTALL)
+    assert response.status_code == 400, response.text
+    assert reason in response.text
+    assert observations(redis_client, keys) == []
+
+
+async def test_nan_literal_and_broken_json_are_400(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    raw = json.dumps(report()).replace('"1.299,00 \\u20ac"', "NaN")
+    assert "NaN" in raw
+    for content in (raw, b"{not json", b""):
+        response = await client.post("/reports", content=content, headers={
+            **INSTALL, "Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+    assert observations(redis_client, keys) == []
+
+
+async def test_anonymous_report_needs_an_install_id(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    for headers in ({}, {"X-Install-Id": "short"}, {"X-Install-Id": "bad id with spaces!"}):
+        response = await client.post("/reports", json=report(), headers=headers)
+        assert response.status_code == 400
+        assert "X-Install-Id" in response.text
+    assert observations(redis_client, keys) == []
+
+
+async def test_a_bad_token_is_401_not_anonymous(client: AsyncTestClient[Litestar]) -> None:
+    response = await client.post("/reports", json=report(),
+                                 headers={**INSTALL, "Authorization": "Bearer forged"})
+    assert response.status_code == 401
+
+
+async def test_oversized_body_is_413(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    body = json.dumps(report(title="x" * 900)).encode() + b" " * 20_000
+    response = await client.post("/reports", content=body,
+                                 headers={**INSTALL, "Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert observations(redis_client, keys) == []
+
+
+async def test_reports_are_rate_limited_per_reporter_and_per_ip(
+    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    app = make_app(api_report_rate_per_min=2, api_report_ip_rate_per_min=4)
+    async with AsyncTestClient(app=app) as client:
+        one = {"X-Install-Id": "install-aaaaaaaa"}
+        two = {"X-Install-Id": "install-bbbbbbbb"}
+        codes = [(await client.post("/reports", json=report(), headers=one)).status_code
+                 for _ in range(3)]
+        assert codes == [202, 202, 429]
+        # another reporter from the same address: every attempt so far counts per IP (4)
+        first = await client.post("/reports", json=report(), headers=two)
+        assert first.status_code == 202
+        limited = await client.post("/reports", json=report(), headers=two)
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) > 0
+        assert "report-ip" in limited.json()["detail"]
+    assert len(observations(redis_client, keys)) == 3

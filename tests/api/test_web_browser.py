@@ -1,0 +1,401 @@
+"""The website in a real browser: Debian's Chromium driven by Playwright, against the
+real app (uvicorn in a thread) over real Redis, chDB and SQLite with loaded history.
+
+Needs ``apt-get install chromium``, ``pip install playwright`` (never ``playwright
+install``: the browser is Debian's) and the built front-end (``make web``); each
+missing piece fails with the command that fixes it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright import sync_api as playwright_sync
+
+from api.web.assets import STATIC_DIR, missing_bundles
+from pricewatch.history import DAY_MS, HOUR_MS
+from pricewatch.models import Availability, Product
+from pricewatch.settings import load_settings
+from tests.services import free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--headless",
+]
+ASIN = "B0WEBTEST1"
+XSS_ASIN = "B0WEBXSS01"
+UNKNOWN_ASIN = "B0NOTSEEN1"
+XSS_TITLE = '<script>window.__pwned = 1</script><img src="x" onerror="window.__pwned = 2">Mug'
+HISTORY_DAYS = 800
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _price_rows(asin: str, now_ms: int, days: int) -> list[list[Any]]:
+    """An observation every 6 hours for ``days`` days: prices that move often, and two
+    out-of-stock days (gaps in the chart)."""
+    rows = []
+    step = 6 * HOUR_MS
+    start = now_ms - days * DAY_MS
+    for i in range(days * 4):
+        at = start + i * step
+        out_of_stock = 40 * 4 <= i < 42 * 4
+        price = None if out_of_stock else 5_000 + (i * 7_919 % 23) * 50
+        availability = Availability.OUT_OF_STOCK if out_of_stock else Availability.IN_STOCK
+        rows.append(["us", asin, "buybox", at, price, "USD", availability.value, "crawler", ""])
+    return rows
+
+
+def _load_history(store: Any, now_ms: int) -> None:
+    for asin, title, days in ((ASIN, "Stainless Steel Kettle, 1.7 l", HISTORY_DAYS),
+                              (XSS_ASIN, XSS_TITLE, 10)):
+        rows = _price_rows(asin, now_ms, days)
+        store.insert_prices(rows)
+        store.upsert_products([
+            Product(market="us", asin=asin, title=title, currency="USD",
+                    last_price=rows[-1][4], availability=Availability.IN_STOCK,
+                    first_seen=rows[0][3], last_seen=rows[-1][3]),
+        ])
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    url: str
+    database_url: str
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def _serve(app: Any) -> Iterator[str]:
+    import uvicorn
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            ws="none", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.fixture(scope="module")
+def site(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
+) -> Iterator[Site]:
+    missing = missing_bundles()
+    if missing:
+        pytest.fail(f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): "
+                    "run `make web`")
+    from api.app import create_app
+    from pricewatch.storage.clickhouse import PriceStore, migrate
+    from pricewatch.storage.sql import migrate_sql
+
+    workdir = tmp_path_factory.mktemp("web")
+    database = f"test_web_{uuid.uuid4().hex}"
+    migrate(clickhouse_client, database)
+    _load_history(PriceStore(clickhouse_client, database), int(time.time() * 1000))
+    database_url = f"sqlite+aiosqlite:///{workdir}/pricewatch.db"
+    migrate_sql(database_url)
+    settings = dataclasses.replace(
+        load_settings({"PRICEWATCH_DATA_DIR": str(workdir)}),
+        # every test registers and signs in from 127.0.0.1
+        api_auth_rate_per_min=10_000,
+        key_prefix=f"test-web-{uuid.uuid4().hex[:8]}:",
+    )
+    app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
+                     clickhouse_database=database, database_url=database_url,
+                     view_flush_s=0)
+    try:
+        for url in _serve(app):
+            yield Site(url=url, database_url=database_url)
+    finally:
+        clickhouse_client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    with playwright_sync.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    context = browser.new_context(base_url=site.url, viewport={"width": 1100, "height": 900})
+    # the site is the only thing a page may reach: no test touches the internet
+    context.route("**/*", lambda route: route.continue_()
+                  if route.request.url.startswith(site.url) else route.abort())
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def page_errors(page: Any) -> list[str]:
+    """Console errors and uncaught exceptions of ``page`` (CSP violations included)."""
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return errors
+
+
+def _wait_chart(page: Any, period: str) -> int:
+    chart = page.locator("#price-chart")
+    page.wait_for_function(
+        "p => { const f = document.getElementById('price-chart');"
+        " return f.dataset.state === 'ready' && f.dataset.period === p; }",
+        arg=period,
+    )
+    return int(chart.get_attribute("data-points"))
+
+
+def _api_history(site: Site, asin: str, period: str) -> list[dict[str, Any]]:
+    with site.api() as client:
+        response = client.get(f"/products/{asin}/price", params={"market": "us", "period": period})
+    response.raise_for_status()
+    return response.json()["history"]
+
+
+def test_chart_draws_the_api_points_and_period_buttons_change_them(
+    page: Any, page_errors: list[str], site: Site, tmp_path: Path
+) -> None:
+    page.goto(f"/p/us/{ASIN}")
+    drawn = {"30d": _wait_chart(page, "30d")}
+    for period in ("7d", "90d", "1y", "2y", "all"):
+        page.get_by_role("button", name=period, exact=True).click()
+        drawn[period] = _wait_chart(page, period)
+        assert page.get_by_role("button", name=period, exact=True).get_attribute(
+            "aria-pressed") == "true"
+        plot = page.evaluate("() => window.pricewatchChart.plot.data")
+        assert len(plot[0]) == drawn[period]
+        # the band is the low/high series around the step line
+        for close, low, high in zip(plot[1], plot[2], plot[3], strict=True):
+            if close is not None:
+                assert low <= close <= high
+
+    for period, points in drawn.items():
+        assert points == len(_api_history(site, ASIN, period)), period
+    # hourly buckets over a week, daily over a month (either end may be partial)
+    assert drawn["7d"] in (7 * 24, 7 * 24 + 1)
+    assert drawn["30d"] in (30, 31)
+    assert len(set(drawn.values())) == len(drawn), drawn
+    assert page_errors == []
+
+    shot = tmp_path / "product.png"
+    page.screenshot(path=str(shot), full_page=True)
+    data = shot.read_bytes()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
+
+
+def test_product_page_shows_the_api_stats(page: Any, site: Site) -> None:
+    with site.api() as client:
+        product = client.get(f"/products/{ASIN}", params={"market": "us"}).json()
+    page.goto(f"/p/us/{ASIN}")
+    assert page.locator("h1").inner_text() == "Stainless Steel Kettle, 1.7 l"
+    lowest = page.locator('[data-stat="lowest"]').inner_text()
+    assert f"{product['stats']['lowest']['price']:,.2f} USD" in lowest
+    highest = page.locator('[data-stat="highest"]').inner_text()
+    assert f"{product['stats']['highest']['price']:,.2f} USD" in highest
+    average = page.locator('[data-stat="average"]').inner_text()
+    assert average == f"{product['stats']['average']:,.2f} USD"
+    assert page.locator("[data-good-deal]").count() == int(product["deal"]["isGoodDeal"])
+
+
+def _register(page: Any, email: str, password: str) -> None:
+    page.goto("/register")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_url("**/alerts")
+
+
+def _subscriptions_in_db(database_url: str, email: str) -> list[Any]:
+    from pricewatch.storage.sql import create_engine, get_user_by_email, list_subscriptions
+
+    async def read() -> list[Any]:
+        engine = create_engine(database_url)
+        try:
+            user = await get_user_by_email(engine, email)
+            assert user is not None
+            return await list_subscriptions(engine, user.id)
+        finally:
+            await engine.dispose()
+
+    # Playwright's sync API keeps an event loop running in this thread
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(read())).result()
+
+
+def test_register_sign_in_subscribe_and_manage_alerts(
+    page: Any, page_errors: list[str], site: Site, tmp_path: Path
+) -> None:
+    email, password = f"web-{uuid.uuid4().hex[:8]}@example.org", "correct horse battery"
+    _register(page, email, password)
+    first_token = page.evaluate("() => localStorage.getItem('pricewatch.token')")
+    assert page.locator("[data-account-email]").inner_text() == email
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(site.url + "/")
+    assert page.evaluate("() => localStorage.getItem('pricewatch.token')") is None
+    with site.api() as client:
+        me = client.get("/accounts/me", headers={"Authorization": f"Bearer {first_token}"})
+    assert me.status_code == 401  # signing out revoked the token on the server too
+
+    # subscribing while signed out asks to sign in, and signing in comes back here
+    page.goto(f"/p/us/{ASIN}")
+    page.get_by_role("button", name="Create alert").click()
+    page.locator("#subscribe-message").get_by_role("link", name="sign in or register").click()
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"**/p/us/{ASIN}")
+
+    page.get_by_label("Price (USD)").fill("42.5")
+    page.get_by_role("button", name="Create alert").click()
+    page.locator("#subscribe-message").get_by_text("Alert created").wait_for()
+
+    token = page.evaluate("() => localStorage.getItem('pricewatch.token')")
+    with site.api() as client:
+        listed = client.get("/subscriptions", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200
+    [sub] = listed.json()
+    assert (sub["productID"], sub["market"], sub["threshold"]) == (ASIN, "us", 42.5)
+    assert sub["notificationType"] == "EMAIL"
+    [stored] = _subscriptions_in_db(site.database_url, email)
+    assert (stored.asin, stored.threshold) == (ASIN, 4_250)
+
+    page.goto("/alerts")
+    row = page.locator(f'#alerts-table tr[data-subscription-id="{sub["subscriptionID"]}"]')
+    row.wait_for()
+    assert row.get_by_role("link").inner_text() == ASIN
+    row.get_by_label("New threshold").fill("39.99")
+    row.get_by_role("button", name="Save").click()
+    page.locator("#alerts-message").get_by_text("Threshold saved").wait_for()
+    [stored] = _subscriptions_in_db(site.database_url, email)
+    assert stored.threshold == 3_999
+    page.screenshot(path=str(tmp_path / "alerts.png"))
+
+    page.locator(f'tr[data-subscription-id="{sub["subscriptionID"]}"]').get_by_role(
+        "button", name="Delete").click()
+    page.locator("#alerts-message").get_by_text("Alert deleted").wait_for()
+    assert page.locator("#alerts-table tbody tr").count() == 0
+    assert _subscriptions_in_db(site.database_url, email) == []
+    assert page_errors == []
+
+
+def test_percent_alert_and_a_refused_threshold_say_why(page: Any, site: Site) -> None:
+    email = f"web-{uuid.uuid4().hex[:8]}@example.org"
+    _register(page, email, "another long password")
+    page.goto(f"/p/us/{ASIN}")
+    page.get_by_label("when it falls by a percentage").check()
+    page.get_by_label("Percent below the current price").fill("15")
+    page.get_by_role("button", name="Create alert").click()
+    page.locator("#subscribe-message").get_by_text("Alert created").wait_for()
+    [stored] = _subscriptions_in_db(site.database_url, email)
+    assert stored.threshold_percent == 15
+
+    # a threshold the API refuses comes back as the API's reason, and nothing is stored
+    page.get_by_label("at or below a price").check()
+    page.get_by_label("Price (USD)").fill("99999999999999")
+    page.get_by_role("button", name="Create alert").click()
+    message = page.locator("#subscribe-message.error")
+    message.wait_for()
+    assert "threshold" in message.inner_text().lower()
+    assert len(_subscriptions_in_db(site.database_url, email)) == 1
+
+
+def test_a_script_title_stays_text(page: Any) -> None:
+    page.goto(f"/p/us/{XSS_ASIN}")
+    heading = page.locator("h1")
+    assert heading.inner_text() == XSS_TITLE
+    assert heading.locator("script, img").count() == 0
+    assert XSS_TITLE in page.title()
+    _wait_chart(page, "30d")
+    assert page.evaluate("() => window.__pwned") is None
+
+
+def test_search_goes_to_the_product_page(page: Any) -> None:
+    page.goto("/")
+    page.get_by_label("Product URL or ASIN").fill(
+        f"https://www.amazon.com/Kettle/dp/{ASIN}/ref=sr_1_1?th=1")
+    page.get_by_role("button", name="Show prices").click()
+    page.wait_for_url(f"**/p/us/{ASIN}")
+    _wait_chart(page, "30d")
+
+    page.goto("/")
+    page.get_by_label("Product URL or ASIN").fill("https://example.com/dp/B0WEBTEST1")
+    page.get_by_role("button", name="Show prices").click()
+    assert "not an Amazon marketplace" in page.get_by_role("alert").inner_text()
+    # what was typed is still there to fix
+    assert page.get_by_label("Product URL or ASIN").input_value() == (
+        "https://example.com/dp/B0WEBTEST1")
+
+
+def test_an_unknown_product_is_queued(site: Site) -> None:
+    with site.api() as client:
+        response = client.get(f"/p/de/{UNKNOWN_ASIN}")
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("text/html")
+        assert "queued for a first crawl" in response.text
+        assert "amazon.de" in response.text
+        # the API agrees that it is queued
+        api = client.get(f"/products/{UNKNOWN_ASIN}", params={"market": "de"})
+        assert api.json()["status"] == "queued"
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "text"),
+    [
+        ("/p/xx/B0WEBTEST1", 404, "no Amazon marketplace"),
+        ("/p/us/NOTANASIN!", 404, "is not an Amazon ASIN"),
+        ("/p/us/B0WEBTEST1?period=5y", 400, "period must be one of"),
+        ("/search?q=hello", 400, "No ASIN found"),
+    ],
+)
+def test_bad_input_gets_a_page_saying_why(site: Site, path: str, status: int, text: str) -> None:
+    with site.api() as client:
+        response = client.get(path)
+    assert response.status_code == status
+    assert text in response.text
+
+
+def test_pages_and_bundles_headers(site: Site) -> None:
+    with site.api() as client:
+        page = client.get(f"/p/us/{ASIN.lower()}", follow_redirects=True)
+        assert page.url.path == f"/p/us/{ASIN}"
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        for name in ("chart.js", "site.js", "site.css"):
+            marker = f"/static/{name}?v="
+            assert marker in page.text
+            start = page.text.index(marker)
+            url = page.text[start:page.text.index('"', start)]
+            asset = client.get(url)
+            assert asset.status_code == 200 and asset.content
+            assert "immutable" in asset.headers["cache-control"]

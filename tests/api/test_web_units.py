@@ -1,0 +1,96 @@
+"""The website's pure parts: search input, template filters and escaping, asset URLs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.web.assets import AssetUrls, MissingAssetsError, missing_bundles
+from api.web.search import ProductRef, SearchError, resolve_query
+from api.web.templating import amount, build_environment, day, money
+
+
+@pytest.mark.parametrize(
+    ("query", "market", "expected"),
+    [
+        ("B0C1234567", "us", ProductRef("us", "B0C1234567")),
+        ("  b0c1234567 ", "de", ProductRef("de", "B0C1234567")),
+        ("0306406152", "uk", ProductRef("uk", "0306406152")),
+        ("https://www.amazon.de/Wasserkocher/dp/B0C1234567/ref=sr_1_1?th=1", "us",
+         ProductRef("de", "B0C1234567")),
+        ("amazon.co.uk/gp/product/B0C1234567", "us", ProductRef("uk", "B0C1234567")),
+        ("https://smile.amazon.com/dp/B0C1234567", "jp", ProductRef("us", "B0C1234567")),
+        ("https://www.amazon.co.jp/gp/aw/d/B0C1234567", "us", ProductRef("jp", "B0C1234567")),
+    ],
+)
+def test_resolve_query_finds_market_and_asin(query: str, market: str, expected: ProductRef) -> None:
+    assert resolve_query(query, market) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "market", "reason"),
+    [
+        ("", "us", "Paste an Amazon product URL"),
+        ("   ", "us", "Paste an Amazon product URL"),
+        ("hello kettle", "us", "No ASIN found"),
+        ("https://www.amazon.com/s?k=kettle", "us", "No ASIN found"),
+        ("https://example.com/dp/B0C1234567", "us", "not an Amazon marketplace"),
+        ("https://www.amazon.zz/dp/B0C1234567", "us", "not an Amazon marketplace"),
+        ("B0C1234567", "zz", "Unknown marketplace"),
+        ("B" * 5000, "us", "longer than"),
+    ],
+)
+def test_resolve_query_says_why_it_fails(query: str, market: str, reason: str) -> None:
+    with pytest.raises(SearchError, match=reason):
+        resolve_query(query, market)
+
+
+def test_money_amount_and_day() -> None:
+    assert money(1234.5, "USD", 2) == "1,234.50 USD"
+    assert money(1299.0, "JPY", 0) == "1,299 JPY"
+    assert money(None, "EUR") == "–"
+    assert amount(57.0, 2) == "57.00"
+    assert amount(1299.0, 0) == "1299"
+    assert day("2026-11-20T13:00:00Z") == "2026-11-20"
+    assert day(None) == ""
+
+
+def _environment(tmp_path: Path) -> object:
+    for name in ("chart.js", "site.js", "site.css"):
+        (tmp_path / name).write_text(f"/* {name} */")
+    return build_environment(AssetUrls(tmp_path))
+
+
+def test_templates_escape_every_stored_text(tmp_path: Path) -> None:
+    env = _environment(tmp_path)
+    html = env.get_template("queued.html").render(
+        asin='"><script>alert(1)</script>', domain="<b>amazon.com</b>",
+        amazon_url='javascript:alert(1)" onclick="x',
+    )
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>amazon.com</b>" not in html
+    assert 'onclick="x' not in html
+
+
+def test_a_misspelt_template_variable_is_an_error(tmp_path: Path) -> None:
+    env = _environment(tmp_path)
+    with pytest.raises(Exception, match="undefined"):
+        env.get_template("queued.html").render(asin="B0C1234567")
+
+
+def test_asset_urls_change_with_content(tmp_path: Path) -> None:
+    (tmp_path / "chart.js").write_text("one")
+    first = AssetUrls(tmp_path)("chart.js")
+    (tmp_path / "chart.js").write_text("two")
+    second = AssetUrls(tmp_path)("chart.js")
+    assert first.startswith("/static/chart.js?v=") and second.startswith("/static/chart.js?v=")
+    assert first != second
+
+
+def test_missing_bundles_are_named_with_the_fix(tmp_path: Path) -> None:
+    (tmp_path / "site.css").write_text("")
+    assert missing_bundles(tmp_path) == ["chart.js", "site.js"]
+    with pytest.raises(MissingAssetsError, match="chart.js is missing.*npm run build"):
+        AssetUrls(tmp_path)("chart.js")
