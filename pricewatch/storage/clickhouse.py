@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -191,9 +192,15 @@ class PriceStore:
     The schema must exist (``migrate(client, database)``). Methods are blocking.
     """
 
+    # Products this store wrote lately, kept to merge the next upsert without
+    # reading ClickHouse back: one writer (the ingest consumer of a partition)
+    # owns a product, so its own last write is the stored row.
+    WRITTEN_CACHE_SIZE = 200_000
+
     def __init__(self, client: Client, database: str = DEFAULT_DATABASE) -> None:
         self.client = client
         self.database = check_database_name(database)
+        self._written: OrderedDict[tuple[str, str], Product] = OrderedDict()
 
     # -- prices
 
@@ -448,7 +455,10 @@ class PriceStore:
                 raise ValueError(f"{product.market}:{product.asin}: last_seen is required")
         if not products:
             return 0
-        stored = self._products({(p.market, p.asin) for p in products})
+        keys = {(p.market, p.asin) for p in products}
+        stored = {k: self._written[k] for k in keys if k in self._written}
+        if len(stored) < len(keys):
+            stored.update(self._products(keys - stored.keys()))
         rows = []
         for product in products:
             merged = _merge_product(stored.get((product.market, product.asin)), product)
@@ -467,6 +477,11 @@ class PriceStore:
                 ]
             )
         self.client.insert(f"{self.database}.products", rows, column_names=_PRODUCT_COLUMNS)
+        for key in keys:
+            self._written[key] = stored[key]
+            self._written.move_to_end(key)
+        while len(self._written) > self.WRITTEN_CACHE_SIZE:
+            self._written.popitem(last=False)
         return len(rows)
 
     def product(self, market: str, asin: str) -> Product | None:

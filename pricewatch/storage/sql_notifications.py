@@ -34,8 +34,6 @@ from pricewatch.storage.sql_schema import (
 # retry sweep may assume the sender died and try again.
 CLAIM_LEASE_MS = 5 * 60 * 1000
 MAX_ERROR_CHARS = 2000
-# 9 columns a row: stays well under the 32,767 bind parameters of either driver
-_CLAIM_CHUNK = 1000
 
 _n = notifications.c
 _PENDING = NotificationStatus.PENDING.value
@@ -85,15 +83,18 @@ async def claim_notifications(
         _claim_row(s, event_id, kind, price, now, retry_at) for s in dict.fromkeys(subscription_ids)
     ]
     claimed: dict[int, int] = {}
+    if not rows:
+        return claimed
     async with transaction(db) as conn:
-        for start in range(0, len(rows), _CLAIM_CHUNK):
-            stmt = (
-                upsert_insert(conn, notifications)
-                .values(rows[start : start + _CLAIM_CHUNK])
-                .on_conflict_do_nothing(index_elements=[_n.subscription_id, _n.event_id, _n.kind])
-                .returning(_n.subscription_id, _n.id)
-            )
-            claimed.update((r.subscription_id, r.id) for r in await conn.execute(stmt))
+        # One statement, many parameter sets: SQLAlchemy batches it into
+        # multi-row INSERT ... RETURNING ("insertmanyvalues") without compiling
+        # a fresh statement per page, which dominated the fan-out to 100k.
+        stmt = (
+            upsert_insert(conn, notifications)
+            .on_conflict_do_nothing(index_elements=[_n.subscription_id, _n.event_id, _n.kind])
+            .returning(_n.subscription_id, _n.id)
+        )
+        claimed.update((r.subscription_id, r.id) for r in await conn.execute(stmt, rows))
     return claimed
 
 
