@@ -17,12 +17,12 @@ CORPUS_DIR = Path(
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url() -> Iterator[str]:
     given = os.environ.get("PRICEWATCH_TEST_REDIS_URL")
     if given:
         yield given
         return
-    with services.redis_server(tmp_path_factory.mktemp("redis")) as url:
+    with services.private_dir("redis") as workdir, services.redis_server(workdir) as url:
         yield url
 
 
@@ -40,12 +40,12 @@ def keys() -> Keys:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     given = os.environ.get("PRICEWATCH_TEST_POSTGRES_URL")
     if given:
         yield given
         return
-    with services.postgres_server(tmp_path_factory.mktemp("postgres")) as url:
+    with services.private_dir("postgres") as workdir, services.postgres_server(workdir) as url:
         yield url
 
 

@@ -12,9 +12,19 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def private_dir(name: str) -> Iterator[Path]:
+    """A temp dir of our own for a server's files, outside pytest's basetemp:
+    pytest prunes old basetemp dirs, which must not pull the data directory
+    out from under a server another session is still running."""
+    with tempfile.TemporaryDirectory(prefix=f"pricewatch-{name}-") as path:
+        yield Path(path)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
