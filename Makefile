@@ -9,6 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := redis-server postgresql python3-venv python3-dev build-essential
 
 include mk/web.mk
+include mk/extension.mk
 
 .PHONY: up test install system-deps lint bench clean
 

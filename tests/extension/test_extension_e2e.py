@@ -1,0 +1,300 @@
+"""The extension end to end, in Debian's Chromium driven by Playwright.
+
+The local marketplace serves Amazon-like product pages over TLS; Chromium maps
+www.amazon.com and www.amazon.de to it (HSTS forces https on those names) and
+accepts its self-signed certificate. The real API (uvicorn in a thread) runs over
+real Redis, chDB and SQLite with a price history loaded for one product. The
+extension is loaded unpacked from extension/dist in a persistent context (the only
+kind that loads extensions); nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis as redis_lib
+from playwright import sync_api as playwright_sync
+
+from pricewatch.history import DAY_MS
+from pricewatch.keys import Keys
+from pricewatch.marketplace import Catalog, Marketplace, self_signed_certificate
+from pricewatch.models import Availability, Observation, Product, Source, decode
+from pricewatch.settings import load_settings
+from pricewatch.storage.redis import FIELD
+from tests.extension.conftest import HEADLESS_ARGS
+from tests.services import free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
+
+ASIN = "B0EXTTEST1"  # on amazon.com, with 60 days of history
+DE_ASIN = "B0EXTTEST2"  # on amazon.de, never seen by Pricewatch
+US_PRICE = 1234
+DE_PRICE = 123456
+HISTORY_DAYS = 60
+PANEL = "#pricewatch-panel"
+
+
+@dataclasses.dataclass(frozen=True)
+class Api:
+    url: str
+    keys: Keys
+    partitions: int
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+def _load_history(store: Any, now_ms: int) -> None:
+    """One crawled price a day for HISTORY_DAYS days, moving every day."""
+    times = [now_ms - (HISTORY_DAYS - day) * DAY_MS for day in range(HISTORY_DAYS)]
+    prices = [1_500 - (day % 5) * 50 for day in range(HISTORY_DAYS)]
+    store.insert_prices([
+        ["us", ASIN, "buybox", at, price, "USD", Availability.IN_STOCK.value, "crawler", ""]
+        for at, price in zip(times, prices, strict=True)
+    ])
+    store.upsert_products([Product(
+        market="us", asin=ASIN, title="Acme Stainless Kettle 1.7 L", currency="USD",
+        last_price=prices[-1], availability=Availability.IN_STOCK,
+        first_seen=times[0], last_seen=times[-1])])
+
+
+def _serve(app: Any) -> Iterator[str]:
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                           log_level="warning", ws="none", lifespan="on"))
+    thread = threading.Thread(target=server.run, name="extension-test-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test API did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
+        clickhouse_client: Any) -> Iterator[Api]:
+    from api.app import create_app
+    from pricewatch.storage.clickhouse import PriceStore, migrate
+    from pricewatch.storage.sql import migrate_sql
+
+    workdir = tmp_path_factory.mktemp("extension-api")
+    database = f"test_ext_{uuid.uuid4().hex}"
+    migrate(clickhouse_client, database)
+    _load_history(PriceStore(clickhouse_client, database), int(time.time() * 1000))
+    database_url = f"sqlite+aiosqlite:///{workdir}/pricewatch.db"
+    migrate_sql(database_url)
+    settings = dataclasses.replace(
+        load_settings({"PRICEWATCH_DATA_DIR": str(workdir)}),
+        api_auth_rate_per_min=10_000,
+        key_prefix=f"test-ext-{uuid.uuid4().hex[:8]}:",
+    )
+    app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
+                     clickhouse_database=database, database_url=database_url, view_flush_s=0)
+    try:
+        for url in _serve(app):
+            yield Api(url=url, keys=Keys(settings.key_prefix),
+                      partitions=settings.stream_partitions)
+    finally:
+        clickhouse_client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+
+
+@pytest.fixture(scope="module")
+def marketplace() -> Iterator[Marketplace]:
+    catalog = Catalog()
+    catalog.add("us", ASIN, "Acme Stainless Kettle 1.7 L", US_PRICE, list_price=1999)
+    catalog.add("de", DE_ASIN, "Acme Wasserkocher 1,7 l", DE_PRICE)
+    with Marketplace(catalog, certificate=self_signed_certificate()) as site:
+        yield site
+
+
+@dataclasses.dataclass
+class Browser:
+    context: Any
+    worker: Any
+    extension_id: str
+
+    def storage(self, **values: Any) -> None:
+        self.worker.evaluate("values => chrome.storage.local.set(values)", values)
+
+    def stored(self) -> dict[str, Any]:
+        return dict(self.worker.evaluate("() => chrome.storage.local.get(null)"))
+
+
+@pytest.fixture(scope="module")
+def browser(built_extension: Path, chromium_path: str, marketplace: Marketplace,
+            api: Api) -> Iterator[Browser]:
+    port = marketplace.tls_port
+    rules = f"MAP www.amazon.com 127.0.0.1:{port}, MAP www.amazon.de 127.0.0.1:{port}"
+    args = [*HEADLESS_ARGS, "--headless=new", "--ignore-certificate-errors",
+            f"--host-resolver-rules={rules}",
+            f"--load-extension={built_extension}",
+            f"--disable-extensions-except={built_extension}"]
+    with tempfile.TemporaryDirectory(prefix="pw-ext-profile-") as profile, \
+            playwright_sync.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=chromium_path, headless=False, args=args,
+            viewport={"width": 1200, "height": 900})
+        context.set_default_timeout(15_000)
+        # only the marketplace and the API are reachable: no test touches the internet
+        allowed = ("https://www.amazon.com/", "https://www.amazon.de/", api.url,
+                   "chrome-extension://")
+        context.route("**/*", lambda route: route.continue_()
+                      if route.request.url.startswith(allowed) else route.abort())
+        worker = (context.service_workers[0] if context.service_workers
+                  else context.wait_for_event("serviceworker"))
+        extension_id = worker.url.split("/")[2]
+        found = Browser(context, worker, extension_id)
+        found.storage(apiUrl=api.url)
+        yield found
+        context.close()
+
+
+def _reports(api: Api, redis_url: str, asin: str) -> list[Observation]:
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        found = []
+        for partition in range(api.partitions):
+            entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(  # type: ignore[assignment]
+                api.keys.observations(partition))
+            for _, fields in entries:
+                obs = decode(fields[FIELD], Observation)
+                if obs.asin == asin:
+                    found.append(obs)
+        return found
+    finally:
+        client.close()
+
+
+def _open_product(browser: Browser, url: str) -> Any:
+    page = browser.context.new_page()
+    page.goto(url)
+    # the panel says what it did once every step is over
+    page.wait_for_selector(f"{PANEL}[data-report]:not([data-chart='loading'])"
+                           f"[data-subscribe]", state="attached")
+    return page
+
+
+def _panel_text(page: Any) -> str:
+    return str(page.locator(f"{PANEL} .panel").inner_text())
+
+
+def test_report_chart_and_subscribe_on_amazon_com(
+    browser: Browser, api: Api, redis_url: str, tmp_path: Path
+) -> None:
+    with api.client() as client:
+        history = client.get(f"/products/{ASIN}/price",
+                             params={"market": "us", "period": "1y"}).json()["history"]
+    page = _open_product(browser, f"https://www.amazon.com/dp/{ASIN}")
+    panel = page.locator(PANEL)
+    assert panel.get_attribute("data-report") == "sent"
+    assert panel.get_attribute("data-chart") == "ready"
+    assert int(panel.get_attribute("data-points")) == len(history) >= HISTORY_DAYS
+    assert panel.locator("canvas").count() >= 1
+    shot = panel.screenshot(path=str(tmp_path / "panel.png"))
+    assert shot.startswith(b"\x89PNG") and len(shot) > 5_000
+    # not signed in: the panel points to the sign-in
+    assert panel.get_attribute("data-subscribe") == "signed-out"
+    assert page.locator(f"{PANEL} a[href='{api.url}/signin']").count() == 1
+
+    reports = _reports(api, redis_url, ASIN)
+    assert len(reports) == 1
+    report = reports[0]
+    install_id = browser.stored()["installId"]
+    assert report.source == Source.EXTENSION
+    assert (report.market, report.price, report.currency) == ("us", US_PRICE, "USD")
+    assert report.availability == Availability.IN_STOCK
+    assert report.title == "Acme Stainless Kettle 1.7 L"
+    assert report.reporter is not None
+    assert report.reporter.startswith(f"install:{install_id}:")
+    page.close()
+
+    # sign in through the options page, then subscribe from the panel in one click
+    email, password = f"ext-{uuid.uuid4().hex[:8]}@example.org", "correct horse battery"
+    with api.client() as client:
+        client.post("/accounts", json={"email": email, "password": password}).raise_for_status()
+    options = browser.context.new_page()
+    options.goto(f"chrome-extension://{browser.extension_id}/options.html")
+    options.wait_for_selector("body[data-state='ready']")
+    options.get_by_label("E-mail").fill(email)
+    options.get_by_label("Password").fill(password)
+    options.get_by_role("button", name="Sign in").click()
+    options.wait_for_selector("body[data-signed-in='true']")
+    assert browser.stored()["token"]
+    options.close()
+
+    page = _open_product(browser, f"https://www.amazon.com/dp/{ASIN}")
+    panel = page.locator(PANEL)
+    assert panel.get_attribute("data-subscribe") == "ready"
+    panel.locator("input[name='threshold']").fill("11.50")
+    panel.get_by_role("button", name="Alert me").click()
+    page.wait_for_selector(f"{PANEL}[data-subscribe='done']")
+    with api.client() as client:
+        token = client.post("/auth/token", json={"email": email, "password": password}).json()
+        mine = client.get("/subscriptions",
+                          headers={"Authorization": f"Bearer {token['token']}"}).json()
+    assert [(s["productID"], s["market"], s["threshold"]) for s in mine] == [(ASIN, "us", 11.5)]
+    page.close()
+
+
+def test_report_in_euros_on_amazon_de_for_a_product_without_history(
+    browser: Browser, api: Api, redis_url: str
+) -> None:
+    page = _open_product(browser, f"https://www.amazon.de/dp/{DE_ASIN}")
+    panel = page.locator(PANEL)
+    assert panel.get_attribute("data-report") == "sent"
+    assert panel.get_attribute("data-chart") == "empty"
+    assert "queued" in _panel_text(page)
+    reports = _reports(api, redis_url, DE_ASIN)
+    assert [(r.market, r.price, r.currency, r.source) for r in reports] == [
+        ("de", DE_PRICE, "EUR", Source.EXTENSION)]
+    page.close()
+
+
+def test_captcha_page_reports_nothing_and_says_so(
+    browser: Browser, api: Api, redis_url: str, marketplace: Marketplace
+) -> None:
+    before = len(_reports(api, redis_url, ASIN))
+    marketplace.captcha_ips.add("127.0.0.1")
+    try:
+        page = browser.context.new_page()
+        page.goto(f"https://www.amazon.com/dp/{ASIN}")
+        page.wait_for_selector(f"{PANEL}[data-report='skipped']", state="attached")
+    finally:
+        marketplace.captcha_ips.discard("127.0.0.1")
+    assert "robot check" in _panel_text(page)
+    assert len(_reports(api, redis_url, ASIN)) == before
+    page.close()
+
+
+def test_api_down_leaves_the_page_alone_and_says_so(
+    browser: Browser, api: Api, redis_url: str
+) -> None:
+    browser.storage(apiUrl=f"http://127.0.0.1:{free_port()}")
+    try:
+        page = _open_product(browser, f"https://www.amazon.com/dp/{ASIN}")
+    finally:
+        browser.storage(apiUrl=api.url)
+    panel = page.locator(PANEL)
+    assert panel.get_attribute("data-report") == "failed"
+    assert panel.get_attribute("data-chart") == "error"
+    assert "unreachable" in _panel_text(page)
+    # the page itself still works: title and buy box are where they were
+    assert page.locator("#productTitle").inner_text().strip() == "Acme Stainless Kettle 1.7 L"
+    page.close()

@@ -1,0 +1,142 @@
+"""The extension's page parser (extension/src/parse.js) against the labelled corpus,
+in Chromium, compared field by field with truth.json exactly as the crawler's Python
+parser is scored (crawler.parsing.evaluate). Both must read every page the same way,
+so the JS parser must score at least what the Python one does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright import sync_api as playwright_sync
+from w3lib.encoding import html_to_unicode
+
+from crawler.parsing import evaluate
+from tests.extension.conftest import GENERATED_RULES, HEADLESS_ARGS, PARSER_BUNDLE
+
+pytestmark = [pytest.mark.slow]
+
+FIELDS = ("page_kind", "asin", "title", "price", "currency", "availability", "list_price")
+
+
+@pytest.fixture(scope="module")
+def parser_page(built_extension: Path, chromium_path: str) -> Iterator[Any]:
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path,
+                                     args=[*HEADLESS_ARGS, "--headless"])
+        page = browser.new_page()
+        # nothing to fetch: the parser reads strings handed to it
+        page.route("**/*", lambda route: route.abort())
+        page.set_content("<!doctype html><title>parser</title>")
+        page.add_script_tag(path=str(PARSER_BUNDLE))
+        yield page
+        browser.close()
+
+
+def _js_parse(page: Any, body: bytes, url: str) -> dict[str, Any]:
+    # decoded as the crawler decodes (BOM, HTTP-less meta charset sniffing)
+    _, text = html_to_unicode(None, body)
+    return page.evaluate("([html, url]) => PricewatchParser.parseHtml(html, url)", [text, url])
+
+
+def _major(money: dict[str, Any] | None) -> Decimal | None:
+    if money is None:
+        return None
+    from pricewatch.money import Money, to_major
+
+    return to_major(Money(money["minor"], money["currency"]))
+
+
+def _compare(entry: dict[str, Any], got: dict[str, Any]) -> Iterator[tuple[str, Any, Any, bool]]:
+    def norm(value: Any) -> Any:
+        return evaluate._norm_title(value)
+
+    def number(value: Any) -> Decimal | None:
+        return evaluate._number(value)
+
+    yield "page_kind", entry.get("page_kind"), got["pageKind"], entry.get("page_kind") == got[
+        "pageKind"]
+    yield "asin", entry.get("asin"), got["asin"], entry.get("asin") == got["asin"]
+    title = norm(entry.get("title"))
+    yield "title", title, norm(got["title"]), title == norm(got["title"])
+    price = number(entry.get("price"))
+    yield "price", entry.get("price"), _major(got["price"]), price == _major(got["price"])
+    if price is not None:
+        currency = got["price"]["currency"] if got["price"] else None
+        yield "currency", entry.get("currency"), currency, entry.get("currency") == currency
+    yield ("availability", entry.get("availability"), got["availability"],
+           entry.get("availability") == got["availability"])
+    listed = number(entry.get("list_price"))
+    yield ("list_price", entry.get("list_price"), _major(got["listPrice"]),
+           listed == _major(got["listPrice"]))
+
+
+def test_generated_rules_are_the_crawlers_rules(built_extension: Path) -> None:
+    """The bundled tables are exactly what Python holds now (a stale build fails here)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "export_rules", built_extension.parent / "scripts" / "export_rules.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    generated = json.loads(GENERATED_RULES.read_text(encoding="utf-8"))
+    from crawler.parsing import rules
+
+    assert generated["rules"] == json.loads(json.dumps(rules.as_dict()))
+    assert generated == json.loads(json.dumps(module.export()))
+
+
+def test_js_parser_scores_like_the_python_parser_on_the_corpus(
+    parser_page: Any, corpus_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    entries = evaluate.load_truth(corpus_dir)
+    python_score = evaluate.evaluate(corpus_dir)
+    pages_correct = fields_correct = fields = 0
+    mismatches: list[str] = []
+    for entry in entries:
+        body = (corpus_dir / entry["file"]).read_bytes()
+        got = _js_parse(parser_page, body, f"https://www.{entry['marketplace']}/")
+        page_ok = True
+        for field, expected, value, ok in _compare(entry, got):
+            fields += 1
+            fields_correct += ok
+            if not ok:
+                page_ok = False
+                mismatches.append(f"{entry['file']}\t{field}\texpected={expected!r}\tgot={value!r}")
+        pages_correct += page_ok
+    with capsys.disabled():
+        print(f"\nextension parser: pages_correct={pages_correct}/{len(entries)} "
+              f"fields_correct={fields_correct}/{fields} "
+              f"(python parser: {python_score.summary()})")
+    assert pages_correct >= python_score.pages_correct, "\n".join(mismatches)
+    assert fields_correct >= python_score.fields_correct, "\n".join(mismatches)
+
+
+# Texts as marketplaces print them, with the market that reads them.
+MONEY_CASES = [
+    ("$1,299.99", "us"), ("1.299,00 €", "de"), ("1\u202f299,00\u00a0€", "fr"), ("¥1,299", "jp"),
+    ("￥ 12,800", "jp"), ("CDN$ 24.99", "ca"), ("R$ 1.234,56", "br"), ("AED 330.00", "ae"),
+    ("٣٣٠٫٠٠ ر.س", "sa"), ("12,50 TL", "tr"), ("149,00 kr", "se"), ("1 234,56 zł", "pl"),
+    ("₹1,23,456.00", "in"), ("EUR 5,29", "uk"), ("$10.99 - $24.99", "us"), ("Free", "us"),
+    ("", "us"), ("see all buying options", "us"), ("1.299", "de"), ("1,299 €", "de"),
+    ("$.75", "us"), ("35€99", "it"), ("£34.99", "uk"), ("S$ 12.90", "sg"), ("MX$1,299.00", "mx"),
+]
+
+
+def test_js_money_parser_agrees_with_python(parser_page: Any) -> None:
+    from pricewatch.markets import get_market
+    from pricewatch.money import parse_money
+
+    got = parser_page.evaluate(
+        "cases => cases.map(([text, code]) => PricewatchParser.parseMoney(text,"
+        " PricewatchParser.MARKETS.find(m => m.code === code)))", MONEY_CASES)
+    expected = [parse_money(text, get_market(code)) for text, code in MONEY_CASES]
+    assert [None if e is None else {"minor": e.minor, "currency": e.currency}
+            for e in expected] == got
+    assert sum(e is not None for e in expected) >= 20
