@@ -259,19 +259,26 @@ class PriceStore:
     def insert_observations(
         self, observations: Sequence[Observation], dedup_token: str | None = None
     ) -> int:
-        """Store accepted observations (already validated models); see ``insert_prices``."""
-        columns: dict[str, Sequence[Any]] = {
-            "market": [o.market for o in observations],
-            "asin": [o.asin for o in observations],
-            "series": [o.series.value for o in observations],
-            "observed_at": [o.observed_at for o in observations],
-            "price": [o.price for o in observations],
-            "currency": [o.currency or "" for o in observations],
-            "availability": [o.availability.value for o in observations],
-            "source": [o.source.value for o in observations],
-            "reporter": [o.reporter or "" for o in observations],
-        }
-        return self.insert_prices(columns, dedup_token=dedup_token)
+        """Store accepted observations; see ``insert_prices``.
+
+        The models were validated when decoded, so the per-value checks of
+        ``insert_prices`` are skipped: this is ingest's hot path. Enum members
+        are str subclasses and go in as they are.
+        """
+        if not observations:
+            return 0
+        columns = [
+            [o.market for o in observations],
+            [o.asin for o in observations],
+            [o.series for o in observations],
+            [o.observed_at for o in observations],
+            [o.price for o in observations],
+            [o.currency or "" for o in observations],
+            [o.availability for o in observations],
+            [o.source for o in observations],
+            [o.reporter or "" for o in observations],
+        ]
+        return self._insert_price_columns(columns, dedup_token)
 
     def last_accepted(self, keys: Sequence[PriceKey]) -> dict[PriceKey, LastState]:
         """Last stored state per (market, asin, series): (observed_at_ms, price, availability).
