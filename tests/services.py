@@ -116,3 +116,29 @@ def postgres_server(workdir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def serve_app(app: object, name: str = "test-app") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread; yields its base URL.
+
+    A generator so fixtures can ``for url in serve_app(app): yield ...``.
+    """
+    import threading
+
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
+                                           log_level="warning", ws="none", lifespan="on"))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"{name}: the server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(20)

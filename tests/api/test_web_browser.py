@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from api.web.assets import STATIC_DIR, missing_bundles
 from pricewatch.history import DAY_MS, HOUR_MS
 from pricewatch.models import Availability, Product
 from pricewatch.settings import load_settings
-from tests.services import free_port
+from tests.services import serve_app
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -80,27 +79,6 @@ class Site:
         return httpx.Client(base_url=self.url, timeout=10)
 
 
-def _serve(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            ws="none", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="web-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-
-
 @pytest.fixture(scope="module")
 def site(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
@@ -129,7 +107,7 @@ def site(
                      clickhouse_database=database, database_url=database_url,
                      view_flush_s=0)
     try:
-        for url in _serve(app):
+        for url in serve_app(app, "web-test-server"):
             yield Site(url=url, database_url=database_url)
     finally:
         clickhouse_client.command(f"DROP DATABASE IF EXISTS {database} SYNC")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from pricewatch.models import Availability, Observation, Product, Source, decode
 from pricewatch.settings import load_settings
 from pricewatch.storage.redis import FIELD
 from tests.extension.conftest import HEADLESS_ARGS
-from tests.services import free_port
+from tests.services import free_port, serve_app
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -67,26 +66,6 @@ def _load_history(store: Any, now_ms: int) -> None:
         first_seen=times[0], last_seen=times[-1])])
 
 
-def _serve(app: Any) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", ws="none", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="extension-test-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test API did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(20)
-
-
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
         clickhouse_client: Any) -> Iterator[Api]:
@@ -108,7 +87,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
     app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
                      clickhouse_database=database, database_url=database_url, view_flush_s=0)
     try:
-        for url in _serve(app):
+        for url in serve_app(app, "extension-test-api"):
             yield Api(url=url, keys=Keys(settings.key_prefix),
                       partitions=settings.stream_partitions)
     finally:

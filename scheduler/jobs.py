@@ -1,0 +1,482 @@
+"""The scheduler's jobs: re-score products, refill the frontier, queue discovery.
+
+Scores are written to ClickHouse's ``crawl_schedule`` (the full schedule); Redis holds
+only the frontier's due-soon window, plus the scheduler's own small state:
+
+- watermarks (:class:`scheduler.inputs.Watermarks`): what the last pass saw, so the
+  next incremental pass re-scores only products with new price observations, new
+  views or new/edited subscriptions;
+- water levels, one per budget group: the level ``c`` of the last full pass
+  (``rate = clip(c * sqrt(w * lambda))``), so an incremental pass prices changed
+  products against the same allocation. Their rates then no longer sum exactly to the
+  budget; the periodic full pass re-balances;
+- products pushed to the frontier and when, so a product is not pushed again while
+  its crawl is pending (pushing a product that is in flight would crawl it twice).
+
+Budget groups: a market with its own budget (``market_budgets``) is allocated alone;
+every other market shares what is left of the fleet budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import redis
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from clickhouse_connect.driver.client import Client
+
+from pricewatch.frontier import Frontier
+from pricewatch.keys import Keys
+from pricewatch.markets import get_market
+from pricewatch.models import CrawlTask, TaskKind
+from pricewatch.storage.sql import Db
+from scheduler.inputs import (
+    ProductInputs,
+    ProductKey,
+    Watermarks,
+    changed_since,
+    current_watermarks,
+    gather_inputs,
+)
+from scheduler.scoring import (
+    DAY_MS,
+    UNKNOWN_AGE_DAYS,
+    FloatArray,
+    IntArray,
+    ScoringParams,
+    change_rate,
+    crawl_shares,
+    importance,
+    next_due,
+    priority,
+    rates_at_level,
+    water_fill,
+)
+
+log = logging.getLogger(__name__)
+
+SHARED_GROUP = "*"
+# Where each marketplace lists products worth discovering; the crawler follows the
+# pages from there. Relative to the market's home URL.
+LISTING_PATHS = ("gp/bestsellers/", "gp/new-releases/")
+_WRITE_CHUNK = 100_000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SchedulerConfig:
+    """Plain values the jobs run with (``scheduler.service`` builds it from settings)."""
+
+    # scheduled crawls per second for the whole fleet (verification share already off)
+    budget: float
+    # markets with a budget of their own (crawls per second), taken out of ``budget``
+    market_budgets: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    params: ScoringParams = ScoringParams()
+    # the frontier holds what is due within this window, at most frontier_max tasks
+    window_s: float = 3_600.0
+    frontier_max: int = 100_000
+    # a pushed product whose crawl never showed up is pushed again after this
+    repush_after_s: float = 3_600.0
+    discovery_markets: tuple[str, ...] = ("us",)
+    discovery_priority: float = 500.0
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.budget) and self.budget >= 0):
+            raise ValueError(f"budget must be a non-negative number, got {self.budget}")
+        for market, budget in self.market_budgets.items():
+            get_market(market)
+            if not budget >= 0:
+                raise ValueError(f"budget of market {market!r} must be >= 0, got {budget}")
+        if sum(self.market_budgets.values()) > self.budget:
+            raise ValueError(
+                f"market budgets {dict(self.market_budgets)} exceed the fleet budget "
+                f"{self.budget:.3f} crawls/s"
+            )
+        for market in self.discovery_markets:
+            get_market(market)
+        if self.window_s <= 0 or self.repush_after_s <= 0 or self.frontier_max <= 0:
+            raise ValueError("window_s, repush_after_s and frontier_max must be positive")
+
+    def group_of(self, market: str) -> str:
+        return market if market in self.market_budgets else SHARED_GROUP
+
+    def budget_of(self, group: str) -> float:
+        if group == SHARED_GROUP:
+            return self.budget - sum(self.market_budgets.values())
+        return self.market_budgets[group]
+
+
+@dataclasses.dataclass
+class Scores:
+    """A scoring pass's result, one element per product of ``keys``."""
+
+    keys: list[ProductKey]
+    importance: FloatArray
+    change_rate: FloatArray
+    rate: FloatArray
+    last_observed_ms: IntArray
+    next_due_ms: IntArray
+    levels: dict[str, float]
+
+
+def score_products(
+    inputs: ProductInputs,
+    now_ms: int,
+    config: SchedulerConfig,
+    levels: Mapping[str, float] | None = None,
+) -> Scores:
+    """Score products (pure). Without ``levels`` this is a full pass: every budget group
+    is water-filled and its new level returned. With ``levels`` (an incremental pass)
+    rates are priced at those levels; a group without one counts as having budget to
+    spare (its products get the maximum rate)."""
+    params = config.params
+    first_seen = inputs.first_seen_ms
+    age_days = np.where(first_seen > 0, np.maximum(now_ms - first_seen, 0) / DAY_MS, 0.0)
+    w = importance(
+        subscriptions=inputs.subscriptions,
+        proximity=inputs.proximity,
+        views_7d=inputs.views_7d,
+        views_30d=inputs.views_30d,
+        age_days=age_days,
+        params=params,
+    )
+    lam = change_rate(inputs.changes, inputs.observed_days, params)
+    shares = crawl_shares(w, lam)
+    groups = np.array([config.group_of(market) for market, _ in inputs.keys], dtype=object)
+    rates = np.zeros(len(inputs))
+    new_levels: dict[str, float] = {}
+    names = set(groups.tolist())
+    if levels is None:
+        names |= {SHARED_GROUP, *config.market_budgets}
+    for group in sorted(names):
+        members = groups == group
+        if levels is None:
+            if not members.any():
+                # nothing to share the budget with yet: whatever comes gets the maximum
+                new_levels[group] = float("inf")
+                continue
+            rates[members], new_levels[group] = water_fill(
+                shares[members], config.budget_of(group), params.min_rate, params.max_rate
+            )
+        else:
+            level = levels.get(group, float("inf"))
+            rates[members] = rates_at_level(
+                shares[members], level, params.min_rate, params.max_rate
+            )
+    last = np.maximum(inputs.last_crawl_ms, inputs.last_report_ms)
+    return Scores(
+        keys=inputs.keys,
+        importance=w,
+        change_rate=lam,
+        rate=rates,
+        last_observed_ms=last,
+        next_due_ms=next_due(inputs.last_crawl_ms, inputs.last_report_ms, rates),
+        levels=new_levels if levels is None else dict(levels),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class DueProduct:
+    market: str
+    asin: str
+    importance: float
+    change_rate: float
+    last_observed_ms: int
+    next_due_ms: int
+
+
+class ScheduleStore:
+    """The ``crawl_schedule`` table (migration 0006). Methods are blocking."""
+
+    def __init__(self, client: Client, database: str) -> None:
+        self.client = client
+        self.database = database
+
+    def write(self, scores: Scores, scored_at_ms: int) -> int:
+        n = len(scores.keys)
+        for start in range(0, n, _WRITE_CHUNK):
+            part = slice(start, min(start + _WRITE_CHUNK, n))
+            keys = scores.keys[part]
+            columns: list[Sequence[Any]] = [
+                [k[0] for k in keys],
+                [k[1] for k in keys],
+                scores.importance[part].tolist(),
+                scores.change_rate[part].tolist(),
+                scores.rate[part].tolist(),
+                scores.last_observed_ms[part].tolist(),
+                scores.next_due_ms[part].tolist(),
+                [scored_at_ms] * len(keys),
+            ]
+            self.client.insert(
+                f"{self.database}.crawl_schedule",
+                columns,
+                column_names=(
+                    "market",
+                    "asin",
+                    "importance",
+                    "change_rate",
+                    "rate",
+                    "last_observed",
+                    "next_due",
+                    "scored_at",
+                ),
+                column_oriented=True,
+            )
+        return n
+
+    def due(self, before_ms: int, now_ms: int, limit: int) -> list[DueProduct]:
+        """Up to ``limit`` products due before ``before_ms``, highest frontier priority
+        first (the formula of :func:`scheduler.scoring.priority`, uncapped, evaluated
+        here so that the limit keeps the best candidates rather than the first ones)."""
+        if limit <= 0:
+            return []
+        result = self.client.query(
+            f"""
+            SELECT market, asin, importance, change_rate,
+                   toUnixTimestamp64Milli(last_observed) AS seen,
+                   toUnixTimestamp64Milli(next_due)
+            FROM {self.database}.crawl_schedule FINAL
+            WHERE next_due <= fromUnixTimestamp64Milli({{before:Int64}}, 'UTC')
+            ORDER BY importance * change_rate
+                     * if(seen > 0, greatest({{now:Int64}} - seen, 0) / {DAY_MS},
+                          {UNKNOWN_AGE_DAYS}) DESC,
+                     market, asin
+            LIMIT {{limit:UInt64}}
+            """,
+            parameters={"before": before_ms, "now": now_ms, "limit": limit},
+        )
+        return [DueProduct(*row) for row in result.result_rows]
+
+    def scored(self) -> dict[ProductKey, dict[str, Any]]:
+        """Every product's current row (operators, tests)."""
+        result = self.client.query(
+            f"""
+            SELECT market, asin, importance, change_rate, rate,
+                   toUnixTimestamp64Milli(last_observed), toUnixTimestamp64Milli(next_due),
+                   toUnixTimestamp64Milli(scored_at)
+            FROM {self.database}.crawl_schedule FINAL
+            """
+        )
+        names = ("importance", "change_rate", "rate", "last_observed", "next_due", "scored_at")
+        return {
+            (row[0], row[1]): dict(zip(names, row[2:], strict=True)) for row in result.result_rows
+        }
+
+
+def discovery_tasks(markets: Sequence[str], priority: float) -> list[CrawlTask]:
+    """The best-seller and new-release listings of each market, as discovery tasks."""
+    return [
+        CrawlTask(market=m.code, kind=TaskKind.DISCOVER, priority=priority, url=m.home_url + p)
+        for m in map(get_market, markets)
+        for p in LISTING_PATHS
+    ]
+
+
+def refill_plan(
+    due: Sequence[DueProduct], pushed_at: Mapping[ProductKey, int], room: int, now_ms: int
+) -> list[CrawlTask]:
+    """Which due products go to the frontier, highest priority first (pure).
+
+    A product pushed after its last observation is still on its way (queued or in
+    flight) and is left out.
+    """
+    fresh = [
+        d
+        for d in due
+        if pushed_at.get((d.market, d.asin), -1) < d.last_observed_ms
+    ]
+    if not fresh or room <= 0:
+        return []
+    ranks = priority(
+        [d.importance for d in fresh],
+        [d.change_rate for d in fresh],
+        [d.last_observed_ms for d in fresh],
+        now_ms,
+    )
+    order = np.argsort(-ranks, kind="stable")[:room]
+    return [
+        CrawlTask(market=fresh[i].market, asin=fresh[i].asin, priority=float(ranks[i]))
+        for i in order
+    ]
+
+
+class CrawlScheduler:
+    """The jobs, over real stores. Async; blocking calls run on worker threads."""
+
+    def __init__(
+        self,
+        *,
+        clickhouse: Client,
+        database: str,
+        db: Db,
+        redis_client: redis.Redis,
+        keys: Keys,
+        frontier: Frontier,
+        config: SchedulerConfig,
+    ) -> None:
+        self.clickhouse = clickhouse
+        self.database = database
+        self.db = db
+        self.redis = redis_client
+        self.keys = keys
+        self.frontier = frontier
+        self.config = config
+        self.store = ScheduleStore(clickhouse, database)
+        self._lock = asyncio.Lock()
+
+    # -- state in Redis
+
+    def _load_state(self) -> tuple[Watermarks, dict[str, float]] | None:
+        raw = self.redis.hgetall(self.keys.scheduler_state)
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        marks = Watermarks.from_fields({k: int(v) for k, v in fields.items() if k[:3] == "wm:"})
+        levels = {k[6:]: float(v) for k, v in fields.items() if k.startswith("level:")}
+        if marks is None or not levels:
+            return None
+        return marks, levels
+
+    def _save_state(self, marks: Watermarks, levels: Mapping[str, float] | None) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        if levels is not None:
+            pipe.delete(self.keys.scheduler_state)
+            pipe.hset(
+                self.keys.scheduler_state,
+                mapping={f"level:{g}": repr(level) for g, level in levels.items()},
+            )
+        pipe.hset(
+            self.keys.scheduler_state,
+            mapping={name: str(value) for name, value in marks.as_fields().items()},
+        )
+        pipe.execute()
+
+    # -- jobs
+
+    async def rescore_all(self, now_ms: int) -> int:
+        """Full pass: score every product, re-balance every budget group."""
+        async with self._lock:
+            return await self._rescore_all(now_ms)
+
+    async def _rescore_all(self, now_ms: int) -> int:
+        marks = await current_watermarks(self.clickhouse, self.database, self.db)
+        inputs = await gather_inputs(self.clickhouse, self.database, self.db, now_ms)
+        scores = await asyncio.to_thread(score_products, inputs, now_ms, self.config)
+        await asyncio.to_thread(self.store.write, scores, now_ms)
+        await asyncio.to_thread(self._save_state, marks, scores.levels)
+        log.info("scored %d products; levels %s", len(inputs), scores.levels)
+        return len(inputs)
+
+    async def rescore_changed(self, now_ms: int) -> int:
+        """Incremental pass: only products whose inputs changed since the last pass.
+        Without a previous pass (first start) this is a full pass."""
+        async with self._lock:
+            state = await asyncio.to_thread(self._load_state)
+            if state is None:
+                return await self._rescore_all(now_ms)
+            marks, levels = state
+            changed, new_marks = await changed_since(
+                self.clickhouse, self.database, self.db, marks
+            )
+            if changed:
+                inputs = await gather_inputs(
+                    self.clickhouse, self.database, self.db, now_ms, changed
+                )
+                scores = await asyncio.to_thread(
+                    score_products, inputs, now_ms, self.config, levels
+                )
+                await asyncio.to_thread(self.store.write, scores, now_ms)
+            await asyncio.to_thread(self._save_state, new_marks, None)
+            return len(changed)
+
+    async def refill(self, now_ms: int) -> int:
+        """Push what is due within the window onto the frontier, up to its bound."""
+        return await asyncio.to_thread(self.refill_now, now_ms)
+
+    def refill_now(self, now_ms: int) -> int:
+        """:meth:`refill`, blocking."""
+        room = self.config.frontier_max - self.frontier.size()
+        if room <= 0:
+            return 0
+        pushed_key = self.keys.scheduler_pushed
+        self.redis.zremrangebyscore(
+            pushed_key, "-inf", now_ms - int(self.config.repush_after_s * 1000)
+        )
+        pending = int(self.redis.zcard(pushed_key))
+        due = self.store.due(now_ms + int(self.config.window_s * 1000), now_ms, room + pending)
+        members = [f"{d.market}:{d.asin}" for d in due]
+        scores = self.redis.zmscore(pushed_key, members) if members else []
+        pushed_at = {
+            (d.market, d.asin): int(s) for d, s in zip(due, scores, strict=True) if s is not None
+        }
+        tasks = refill_plan(due, pushed_at, room, now_ms)
+        if not tasks:
+            return 0
+        self.frontier.push(tasks)
+        self.redis.zadd(pushed_key, {t.product_key: now_ms for t in tasks})
+        return len(tasks)
+
+    async def discover(self) -> int:
+        """Queue the listing pages of every discovery market (the frontier dedups)."""
+        tasks = discovery_tasks(self.config.discovery_markets, self.config.discovery_priority)
+        await asyncio.to_thread(self.frontier.push, tasks)
+        return len(tasks)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobIntervals:
+    """Seconds between runs of each job."""
+
+    refill_s: float = 10.0
+    rescore_s: float = 60.0
+    full_rescore_s: float = 6 * 3600.0
+    discovery_s: float = 6 * 3600.0
+
+
+def add_jobs(
+    aps: AsyncIOScheduler,
+    scheduler: CrawlScheduler,
+    intervals: JobIntervals,
+    clock: Callable[[], int],
+) -> None:
+    """Register the jobs on ``aps``. ``clock()`` returns now in ms.
+
+    Each job runs one at a time (``max_instances=1``) and missed runs collapse into
+    one (``coalesce``): a slow full pass delays the next, it does not pile up.
+    """
+
+    async def rescore_changed() -> None:
+        count = await scheduler.rescore_changed(clock())
+        log.debug("re-scored %d changed products", count)
+
+    async def rescore_all() -> None:
+        await scheduler.rescore_all(clock())
+
+    async def refill() -> None:
+        pushed = await scheduler.refill(clock())
+        if pushed:
+            log.info("pushed %d due products to the frontier", pushed)
+
+    async def discover() -> None:
+        await scheduler.discover()
+
+    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+    # the first incremental pass runs at once (a full one on a fresh start), then refill
+    aps.add_job(rescore_changed, "interval", seconds=intervals.rescore_s, id="rescore",
+                next_run_time=_now(aps), **common)
+    aps.add_job(rescore_all, "interval", seconds=intervals.full_rescore_s, id="full-rescore",
+                **common)
+    aps.add_job(refill, "interval", seconds=intervals.refill_s, id="refill", **common)
+    aps.add_job(discover, "interval", seconds=intervals.discovery_s, id="discovery",
+                next_run_time=_now(aps), **common)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _now(aps: AsyncIOScheduler) -> dt.datetime:
+    return dt.datetime.now(aps.timezone)
