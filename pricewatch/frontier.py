@@ -516,6 +516,15 @@ def _parse_input(text: str, default_market: str) -> tuple[str, str]:
     return found.code, asin_found
 
 
+def discovery_tasks(markets: Iterable[str], priority: float = 0.0) -> list[CrawlTask]:
+    """The best-seller and new-release listings of each market, as discovery tasks."""
+    return [
+        CrawlTask(market=market.code, kind=TaskKind.DISCOVER, priority=priority, url=url)
+        for market in map(get_market, markets)
+        for url in market.listing_urls
+    ]
+
+
 def tasks_for_inputs(
     inputs: Iterable[str], priority: float, default_market: str = "us"
 ) -> list[CrawlTask]:

@@ -9,6 +9,9 @@ from __future__ import annotations
 import dataclasses
 from urllib.parse import urlsplit
 
+# Best sellers and new releases: the listings that surface products nobody tracks yet.
+LISTING_PATHS = ("gp/bestsellers/", "gp/new-releases/")
+
 
 @dataclasses.dataclass(frozen=True)
 class Market:
@@ -27,6 +30,12 @@ class Market:
 
     def product_url(self, asin: str) -> str:
         return f"https://www.{self.domain}/dp/{asin}"
+
+    @property
+    def listing_urls(self) -> tuple[str, ...]:
+        """Where the marketplace lists products worth discovering (first pages;
+        the crawler follows the next ones)."""
+        return tuple(self.home_url + path for path in LISTING_PATHS)
 
     def to_minor(self, major: str) -> int:
         """Decimal string in major units ("12.34") -> integer minor units."""

@@ -31,10 +31,10 @@ import redis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from clickhouse_connect.driver.client import Client
 
-from pricewatch.frontier import Frontier
+from pricewatch.frontier import Frontier, discovery_tasks
 from pricewatch.keys import Keys
 from pricewatch.markets import get_market
-from pricewatch.models import CrawlTask, TaskKind
+from pricewatch.models import CrawlTask
 from pricewatch.storage.sql import Db
 from scheduler.inputs import (
     ProductInputs,
@@ -62,9 +62,6 @@ from scheduler.scoring import (
 log = logging.getLogger(__name__)
 
 SHARED_GROUP = "*"
-# Where each marketplace lists products worth discovering; the crawler follows the
-# pages from there. Relative to the market's home URL.
-LISTING_PATHS = ("gp/bestsellers/", "gp/new-releases/")
 _WRITE_CHUNK = 100_000
 
 
@@ -266,15 +263,6 @@ class ScheduleStore:
         return {
             (row[0], row[1]): dict(zip(names, row[2:], strict=True)) for row in result.result_rows
         }
-
-
-def discovery_tasks(markets: Sequence[str], priority: float) -> list[CrawlTask]:
-    """The best-seller and new-release listings of each market, as discovery tasks."""
-    return [
-        CrawlTask(market=m.code, kind=TaskKind.DISCOVER, priority=priority, url=m.home_url + p)
-        for m in map(get_market, markets)
-        for p in LISTING_PATHS
-    ]
 
 
 def refill_plan(

@@ -35,3 +35,14 @@ def test_minor_units_round_trip():
 def test_unknown_market_error_names_known_ones():
     with pytest.raises(UnknownMarket, match="known: us"):
         get_market("xx")
+
+
+def test_discovery_tasks_cover_both_listings_of_each_market():
+    from pricewatch.frontier import discovery_tasks
+
+    tasks = discovery_tasks(["us", "de"], priority=5)
+    assert [t.url for t in tasks] == [
+        "https://www.amazon.com/gp/bestsellers/", "https://www.amazon.com/gp/new-releases/",
+        "https://www.amazon.de/gp/bestsellers/", "https://www.amazon.de/gp/new-releases/",
+    ]
+    assert {(t.kind, t.priority) for t in tasks} == {("discover", 5)}
