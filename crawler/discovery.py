@@ -9,27 +9,13 @@ only products never seen before are enqueued.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import redis
 
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
-from pricewatch.markets import get_market
-from pricewatch.models import CrawlTask, TaskKind
-
-LISTING_PATHS = ("gp/bestsellers/", "gp/new-releases/")
-
-
-def discovery_tasks(markets: Iterable[str], priority: float = 0.0) -> list[CrawlTask]:
-    """The first best-seller and new-release page of each market, as discovery tasks
-    (the spider queues the following pages itself)."""
-    return [
-        CrawlTask(market=market.code, kind=TaskKind.DISCOVER, priority=priority,
-                  url=market.home_url + path)
-        for market in map(get_market, markets)
-        for path in LISTING_PATHS
-    ]
+from pricewatch.models import CrawlTask
 
 
 def enqueue_new_products(

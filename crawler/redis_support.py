@@ -14,7 +14,7 @@ from pricewatch.keys import Keys
 from pricewatch.storage.redis import connect
 
 
-def redis_from_settings(settings: BaseSettings) -> redis.Redis:
+def redis_url_from_settings(settings: BaseSettings) -> str:
     url = settings.get("PRICEWATCH_REDIS_URL")
     if not url:
         raise ValueError(
@@ -22,7 +22,11 @@ def redis_from_settings(settings: BaseSettings) -> redis.Redis:
             "politeness state and the observations stream through one Redis "
             "(`pricewatch up` passes the URL of the Redis it starts)"
         )
-    return connect(url)
+    return str(url)
+
+
+def redis_from_settings(settings: BaseSettings) -> redis.Redis:
+    return connect(redis_url_from_settings(settings))
 
 
 def keys_from_settings(settings: BaseSettings) -> Keys:

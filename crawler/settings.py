@@ -15,7 +15,7 @@ BOT_NAME = "pricewatch"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
-# The politeness gate and the frontier loop wait with asyncio.sleep.
+# The politeness gate waits with asyncio.sleep.
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
 # --- the shared state in Redis ---------------------------------------------------------
@@ -27,6 +27,18 @@ PRICEWATCH_CRAWL_LEASE_MS = _settings.crawl_lease_ms
 # 0: keep waiting for work forever (a fleet worker); tests and one-off runs stop
 PRICEWATCH_CRAWL_IDLE_CLOSE_S = _settings.crawl_idle_close_s
 PRICEWATCH_MARKET_ORIGINS = dict(_settings.market_origins)
+
+# --- scrapy-redis, over the frontier (crawler/scheduler.py, crawler/queue.py) ----------
+SCHEDULER = "crawler.scheduler.FrontierScheduler"
+SCHEDULER_QUEUE_CLASS = "crawler.queue.FrontierQueue"
+# the frontier is the fleet's: a worker never clears it, on start or on close
+SCHEDULER_PERSIST = True
+SCHEDULER_FLUSH_ON_START = False
+# the engine must not block on an empty frontier; it asks again on its heartbeat
+SCHEDULER_IDLE_BEFORE_CLOSE = 0
+# re-crawling a page is the point, and the frontier keeps one entry per product: no
+# fingerprints (scrapy-redis 0.9.1 reads Scrapy's own setting name)
+DUPEFILTER_CLASS = "crawler.scheduler.NoDupeFilter"
 
 # --- where requests go out, and how often ----------------------------------------------
 PRICEWATCH_PROXIES = list(_settings.proxies)

@@ -130,14 +130,17 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[no-untyped-def]
+    from pricewatch.ingest.verify import build_trust_gate
     from pricewatch.ingest.worker import IngestWorker
     from pricewatch.storage.clickhouse import PriceStore
     from pricewatch.storage.redis import connect
 
+    redis_client, keys, store = connect(redis_url), _keys(settings), PriceStore(client)
     return IngestWorker(
-        connect(redis_url),
-        _keys(settings),
-        PriceStore(client),
+        redis_client,
+        keys,
+        store,
+        gate=build_trust_gate(settings, redis_client, keys, store),
         partitions=settings.stream_partitions,
         consumer=f"ingest-{socket.gethostname()}",
         batch_size=settings.ingest_batch_size,

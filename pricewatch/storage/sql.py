@@ -3,7 +3,9 @@
 SQLAlchemy Core on SQLite (default) or PostgreSQL, schema by Alembic. Every
 function is ``async`` and takes an ``AsyncEngine`` (one transaction per call)
 or an ``AsyncConnection`` (the caller's transaction); plain values go in,
-msgspec Structs come out. Import from here, not from the ``sql_*`` modules.
+msgspec Structs come out. Import from here, not from the ``sql_*`` modules
+(importing this module also registers every table on ``metadata``, the report
+audit table of ``sql_trust`` included).
 """
 
 from pricewatch.storage.sql_engine import (
@@ -54,6 +56,12 @@ from pricewatch.storage.sql_subscriptions import (
     rearm_above,
     update_subscription,
 )
+from pricewatch.storage.sql_trust import (
+    armed_counts,
+    audit_log,
+    record_decisions,
+    reporter_counts,
+)
 from pricewatch.storage.sql_users import (
     create_token,
     create_user,
@@ -67,6 +75,10 @@ from pricewatch.storage.sql_users import (
 )
 
 __all__ = [
+    "armed_counts",
+    "audit_log",
+    "record_decisions",
+    "reporter_counts",
     "CLAIM_LEASE_MS",
     "Db",
     "DuplicateEmailError",

@@ -16,14 +16,14 @@ from twisted.internet.error import ConnectionRefusedError, TCPTimedOutError
 from twisted.web._newclient import ResponseNeverReceived
 
 from crawler.bans import AmazonBanPolicy, looks_like_captcha
-from crawler.discovery import discovery_tasks, enqueue_new_products
+from crawler.discovery import enqueue_new_products
 from crawler.listing import parse_listing
 from crawler.middlewares import PolitenessGate, RotatingProxies, candidates, proxy_ip
 from crawler.observations import observation_for
 from crawler.parsing import PageKind, ParsedPage
 from crawler.slots import IpSlots
 from crawler.urls import amazon_url, fetch_url, product_url
-from pricewatch.frontier import Frontier
+from pricewatch.frontier import Frontier, discovery_tasks
 from pricewatch.keys import Keys
 from pricewatch.marketplace import Catalog, Marketplace, pages
 from pricewatch.markets import get_market

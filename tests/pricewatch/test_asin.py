@@ -26,7 +26,9 @@ def test_extracts_asin_from_common_url_forms(url):
 
 
 def test_isbn10_asins():
-    assert extract_asin("https://www.amazon.com/Programming-Language/dp/0131103628/") == "0131103628"
+    assert (
+        extract_asin("https://www.amazon.com/Programming-Language/dp/0131103628/") == "0131103628"
+    )
     assert extract_asin("https://www.amazon.es/dp/840827578X") == "840827578X"
     assert is_valid_asin("0575090677")
     # wrong check digit: not an ISBN, and not a B-id either
@@ -35,8 +37,15 @@ def test_isbn10_asins():
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "hello", "https://www.amazon.com/", "https://www.amazon.com/dp/B07CLN88M",
-     "https://www.amazon.com/dp/B07CLN88MVX", "B07CLN88M!", "https://example.com/?q=1"],
+    [
+        "",
+        "hello",
+        "https://www.amazon.com/",
+        "https://www.amazon.com/dp/B07CLN88M",
+        "https://www.amazon.com/dp/B07CLN88MVX",
+        "B07CLN88M!",
+        "https://example.com/?q=1",
+    ],
 )
 def test_rejects_non_asins(bad):
     assert extract_asin(bad) is None

@@ -1,3 +1,4 @@
+import itertools
 import multiprocessing
 import time
 
@@ -29,8 +30,12 @@ def _hammer(url, prefix, ips, n, out):
 def test_spacing_holds_across_processes(redis_url, redis_client, keys):
     ips = ["10.0.0.1", "10.0.0.2"]
     q = multiprocessing.get_context("spawn").Queue()
-    procs = [multiprocessing.get_context("spawn").Process(
-        target=_hammer, args=(redis_url, keys.prefix, ips, 5, q)) for _ in range(3)]
+    procs = [
+        multiprocessing.get_context("spawn").Process(
+            target=_hammer, args=(redis_url, keys.prefix, ips, 5, q)
+        )
+        for _ in range(3)
+    ]
     for proc in procs:
         proc.start()
     grants = [q.get(timeout=30) for _ in range(15)]
@@ -38,7 +43,7 @@ def test_spacing_holds_across_processes(redis_url, redis_client, keys):
         proc.join(10)
     for ip in ips:
         times = sorted(t for g_ip, t in grants if g_ip == ip)
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert gaps and min(gaps) >= 0.2 - 0.005, (ip, gaps)
     # both IPs were used: work spreads instead of queuing behind one
     assert {g for g, _ in grants} == set(ips)

@@ -39,7 +39,7 @@ async def test_migrate_is_idempotent_and_downgrade_base_drops_everything(sql_eng
     await sql.migrate_sql_async(sql_engine)
     assert await sql.get_user(sql_engine, user.id) == user
     async with sql_engine.connect() as conn:
-        assert await conn.run_sync(_head) == "0001"
+        assert await conn.run_sync(_head) == "0002"
 
     await sql.downgrade_sql_async(sql_engine, "base")
     async with sql_engine.connect() as conn:

@@ -1,0 +1,160 @@
+"""Trust-but-verify against real services: Redis, chDB, and SQLite (PostgreSQL where marked)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from pricewatch.frontier import Frontier
+from pricewatch.ingest.verify import BlockingSql, TrustGate
+from pricewatch.ingest.worker import IngestWorker
+from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
+from pricewatch.models import Observation, PriceChange, PriceCorrection, decode, encode
+from pricewatch.storage import sql
+from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.clickhouse_trust import all_time_lows
+from pricewatch.storage.redis import PartitionedStream
+from pricewatch.trust import TrustPolicy
+
+PARTITIONS = 2
+ASIN = "B07CLN88MV"
+
+
+class Clock:
+    """The time every component of one test reads (seconds, like time.time)."""
+
+    def __init__(self) -> None:
+        self.ms = int(time.time() * 1000) - 3_600_000
+
+    def __call__(self) -> float:
+        return self.ms / 1000
+
+
+@pytest.fixture
+def sql_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path}/sql/pricewatch.db"
+    sql.migrate_sql(url)
+    return url
+
+
+@pytest.fixture
+def blocking_sql(sql_url: str) -> Iterator[BlockingSql]:
+    runner = BlockingSql(sql_url)
+    yield runner
+    runner.close()
+
+
+@dataclasses.dataclass
+class Env:
+    client: redis.Redis
+    keys: Keys
+    store: PriceStore
+    sql: BlockingSql
+    clock: Clock
+    gate: TrustGate
+    worker: IngestWorker
+    frontier: Frontier
+
+    def obs(self, price: int | None = 10_000, *, source: str = "extension",
+            reporter: str | None = "install:aaaaaaaa:ip1", at: int | None = None,
+            asin: str = ASIN) -> Observation:
+        return Observation(
+            market="us", asin=asin, observed_at=self.clock.ms if at is None else at,
+            availability="in_stock" if price is not None else "out_of_stock",
+            source=source, price=price, currency="USD" if price is not None else None,
+            reporter=reporter if source == "extension" else None,
+        )
+
+    def publish(self, *observations: Observation) -> None:
+        PartitionedStream(self.client, self.keys, OBSERVATIONS, PARTITIONS).publish(
+            (o.market, o.asin, encode(o)) for o in observations)
+
+    def drain(self) -> int:
+        """Ingest until the group has been handed every message (re-publishes included)."""
+        held = 0
+        while self.unread():
+            batch = self.worker.next_batch()
+            if batch:
+                held += self.worker.process_batch(batch).held
+        return held
+
+    def unread(self) -> bool:
+        for key in PartitionedStream(self.client, self.keys, OBSERVATIONS,
+                                     PARTITIONS).stream_keys():
+            if not self.client.exists(key):
+                continue
+            last = self.client.xinfo_stream(key)["last-generated-id"]
+            for group in self.client.xinfo_groups(key):
+                if group["name"] == INGEST_GROUP.encode() and group["last-delivered-id"] != last:
+                    return True
+        return False
+
+    def ingest(self, *observations: Observation, step_ms: int = 1_000) -> int:
+        self.clock.ms += step_ms
+        self.publish(*observations)
+        return self.drain()
+
+    def _stream(self, name: str, type_: Any) -> list[Any]:
+        out = []
+        for key in PartitionedStream(self.client, self.keys, name, PARTITIONS).stream_keys():
+            out += [decode(f[b"d"], type_) for _, f in self.client.xrange(key)]
+        return out
+
+    def changes(self) -> list[PriceChange]:
+        return sorted(self._stream(PRICE_CHANGES, PriceChange), key=lambda c: c.observed_at)
+
+    def corrections(self) -> list[PriceCorrection]:
+        return self._stream(PRICE_CORRECTIONS, PriceCorrection)
+
+    def stored(self, asin: str = ASIN) -> list[tuple[int, int | None, str]]:
+        return [tuple(r) for r in self.store.client.query(
+            f"SELECT toUnixTimestamp64Milli(observed_at), price, source "
+            f"FROM {self.store.database}.prices_raw WHERE asin = {{a:String}} "
+            "ORDER BY observed_at", parameters={"a": asin}).result_rows]
+
+    def subscribe(self, threshold: int, asin: str = ASIN, email: str | None = None) -> int:
+        async def work(db: Any) -> int:
+            user = await sql.create_user(db, email or f"{threshold}-{asin}@example.com", "x")
+            sub = await sql.create_subscription(db, user_id=user.id, market="us", asin=asin,
+                                                notification_type="EMAIL", threshold=threshold)
+            return sub.id
+        return self.sql.run(work)
+
+    def vouch(self, reporter: str, confirmed: int = 2) -> None:
+        async def work(db: Any) -> None:
+            for _ in range(confirmed):
+                await sql.record_verdict(db, reporter, True)
+        self.sql.run(work)
+
+    def reporter(self, reporter: str) -> Any:
+        return self.sql.run(lambda db: sql.get_reporter(db, reporter))
+
+
+@pytest.fixture
+def make_env(redis_client: redis.Redis, keys: Keys, price_store: PriceStore, sql_url: str,
+             blocking_sql: BlockingSql) -> Iterator[Any]:
+    made: list[TrustGate] = []
+
+    def make(policy: TrustPolicy | None = None, **gate_kw: Any) -> Env:
+        clock = Clock()
+        gate = TrustGate(
+            redis_client, keys, partitions=PARTITIONS, sql=BlockingSql(sql_url),
+            lows=lambda series: all_time_lows(price_store, series),
+            frontier=Frontier(redis_client, keys), policy=policy or TrustPolicy(),
+            clock=clock, **gate_kw,
+        )
+        made.append(gate)
+        worker = IngestWorker(redis_client, keys, price_store, partitions=PARTITIONS,
+                              consumer="c1", batch_size=1000, batch_ms=5, gate=gate, clock=clock)
+        return Env(redis_client, keys, price_store, blocking_sql, clock, gate, worker,
+                   Frontier(redis_client, keys))
+
+    yield make
+    for gate in made:
+        gate.sql.close()

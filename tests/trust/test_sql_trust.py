@@ -1,0 +1,119 @@
+"""The trust tables and queries on SQLite and PostgreSQL: migration, audit, counts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from pricewatch.storage import sql
+from pricewatch.storage.sql_trust import (
+    AuditRecord,
+    AuditVerdict,
+    armed_counts,
+    audit_log,
+    record_decisions,
+    reporter_counts,
+)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/trust.db"
+        return
+    server: str = request.getfixturevalue("postgres_url")
+    name = f"pw_trust_{uuid.uuid4().hex}"
+    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.dispose()
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = sql.create_engine(db_url)
+    await sql.migrate_sql_async(eng)
+    yield eng
+    await eng.dispose()
+
+
+def record(rid: str, verdict: AuditVerdict, reporter: str | None = "user:1",
+           at: int = 1_000) -> AuditRecord:
+    return AuditRecord(report_id=rid, market="us", asin="B000000001", series="buybox",
+                       reporter=reporter, observed_at=at - 100, price=4_000, verdict=verdict,
+                       reasons="large_drop", verified_price=9_000, decided_at=at)
+
+
+async def test_the_migration_creates_and_drops_the_audit_table(db_url: str):
+    await sql.migrate_sql_async(db_url)
+    eng = sql.create_engine(db_url)
+    try:
+        async with eng.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            head = await conn.run_sync(
+                lambda c: MigrationContext.configure(c).get_current_revision())
+            indexes = await conn.run_sync(
+                lambda c: {i["name"] for i in inspect(c).get_indexes("report_audit")})
+        assert "report_audit" in tables
+        assert head == "0002"
+        assert indexes == {"ix_report_audit_reporter_decided_at",
+                           "ix_report_audit_market_asin_decided_at"}
+        await sql.downgrade_sql_async(eng, "0001")
+        async with eng.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+        assert "report_audit" not in tables and "reporters" in tables
+    finally:
+        await eng.dispose()
+
+
+async def test_decisions_are_recorded_once_and_move_reputation_once(engine: AsyncEngine):
+    batch = [
+        record("r1", AuditVerdict.CONFIRMED, at=1_000),
+        record("r2", AuditVerdict.REFUTED, at=2_000),
+        record("r3", AuditVerdict.CORRECTED, at=3_000),
+        record("r4", AuditVerdict.EXPIRED, at=4_000),
+        record("r5", AuditVerdict.REJECTED, at=5_000),
+        record("r6", AuditVerdict.REFUTED, reporter=None, at=6_000),
+    ]
+    assert await record_decisions(engine, batch) == 6
+    assert await record_decisions(engine, batch) == 0
+    reporter = await sql.get_reporter(engine, "user:1")
+    assert (reporter.confirmed, reporter.refuted) == (1, 2)
+    log = await audit_log(engine, reporter="user:1")
+    assert [r.report_id for r in log] == ["r1", "r2", "r3", "r4", "r5"]
+    assert log[1] == batch[1]
+    assert await audit_log(engine, market="us", asin="B000000002") == []
+    assert await reporter_counts(engine, ["user:1", "user:404"]) == {"user:1": (1, 2)}
+
+
+async def test_armed_counts_follow_the_alerts_rules_and_stop_at_the_cap(engine: AsyncEngine):
+    user = await sql.create_user(engine, "a@example.com", "x")
+    ids = []
+    for threshold in (5_000, 6_000, 7_000, 8_000, 9_000):
+        sub = await sql.create_subscription(engine, user_id=user.id, market="us",
+                                            asin="B000000001", notification_type="EMAIL",
+                                            threshold=threshold)
+        ids.append(sub.id)
+    await sql.disarm(engine, [ids[4]], 8_500, 1)
+    await sql.update_subscription(engine, ids[3], user.id, status="paused")
+    other = await sql.create_subscription(engine, user_id=user.id, market="de",
+                                          asin="B000000001", notification_type="EMAIL",
+                                          threshold=99_000)
+    assert other.id
+    items = [("us", "B000000001", "buybox", p) for p in (4_000, 6_500, 10_000)]
+    assert await armed_counts(engine, items, cap=100) == {items[0]: 3, items[1]: 1, items[2]: 0}
+    assert await armed_counts(engine, items[:1], cap=2) == {items[0]: 2}
+    with pytest.raises(ValueError, match="cap"):
+        await armed_counts(engine, items, cap=0)
