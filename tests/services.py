@@ -14,7 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 
@@ -142,3 +142,45 @@ def serve_app(app: object, name: str = "test-app") -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+async def postgres_admin(server_url: str, statement: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.exec_driver_sql(statement)
+    finally:
+        await admin.dispose()
+
+
+def database_url(server_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(
+    server_url: str, *, prefix: str = "pw", template: str | None = None
+) -> AsyncIterator[str]:
+    """A database of the caller's own on the session's PostgreSQL (a copy of
+    ``template`` if given), dropped afterwards; yields its URL."""
+    import asyncio
+    import uuid
+
+    name = f"{prefix}_{uuid.uuid4().hex}"
+    create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    await postgres_admin(server_url, create)
+    try:
+        yield database_url(server_url, name)
+    finally:
+        # The server may still be closing the test's sessions: retry a little,
+        # then leave the database to the throwaway cluster.
+        for _ in range(3):
+            try:
+                await postgres_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except Exception:
+                await asyncio.sleep(0.2)

@@ -10,7 +10,6 @@ import email
 import email.policy
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,14 +18,14 @@ from typing import Any
 import pytest
 import redis as redis_lib
 from aiosmtpd.controller import Controller
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.channels.base import Channel
 from alerts.channels.email import SmtpChannel
 from alerts.worker import AlertsWorker, WorkerConfig
 from pricewatch.keys import Keys
 from pricewatch.storage import sql
+from tests import services
 from tests.services import free_port
 
 SECRET = "test-secret"
@@ -74,15 +73,6 @@ def smtp() -> Iterator[tuple[MailRecorder, int]]:
 # --- relational store on both backends ------------------------------------------------
 
 
-async def _admin(server_url: str, statement: str) -> None:
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(statement)
-    finally:
-        await admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A freshly migrated database of the test's own, SQLite or PostgreSQL."""
@@ -93,21 +83,11 @@ async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[As
         await engine.dispose()
         return
     server_url: str = request.getfixturevalue("postgres_url")
-    name = f"pw_alerts_{uuid.uuid4().hex}"
-    await _admin(server_url, f'CREATE DATABASE "{name}"')
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    engine = sql.create_engine(url)
-    await sql.migrate_sql_async(engine)
-    yield engine
-    await engine.dispose()
-    # The cluster is a throwaway of this test session: a database that cannot
-    # be dropped at once (the server still closing its sessions) is left behind.
-    for _ in range(3):
-        try:
-            await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            break
-        except Exception:
-            await asyncio.sleep(0.2)
+    async with services.postgres_database(server_url, prefix="pw_alerts") as url:
+        engine = sql.create_engine(url)
+        await sql.migrate_sql_async(engine)
+        yield engine
+        await engine.dispose()
 
 
 # --- a running worker --------------------------------------------------------------------

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.storage import sql
 from pricewatch.storage.sql_trust import (
@@ -20,6 +19,7 @@ from pricewatch.storage.sql_trust import (
     record_decisions,
     reporter_counts,
 )
+from tests import services
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -29,16 +29,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         yield f"sqlite+aiosqlite:///{tmp_path}/trust.db"
         return
     server: str = request.getfixturevalue("postgres_url")
-    name = f"pw_trust_{uuid.uuid4().hex}"
-    admin = create_async_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield server.rsplit("/", 1)[0] + f"/{name}"
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.dispose()
+    async with services.postgres_database(server, prefix="pw_trust") as url:
+        yield url
 
 
 @pytest.fixture

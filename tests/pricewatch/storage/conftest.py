@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.storage.sql import create_engine, migrate_sql, migrate_sql_async
+from tests import services
 
 
 def _run(coro: Coroutine[Any, Any, None]) -> None:
@@ -28,27 +28,14 @@ def _run(coro: Coroutine[Any, Any, None]) -> None:
         pool.submit(asyncio.run, coro).result()
 
 
-async def _admin(server_url: str, statement: str) -> None:
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.exec_driver_sql(statement)
-    finally:
-        await admin.dispose()
-
-
-def _database_url(server_url: str, name: str) -> str:
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture(scope="session")
 def postgres_template(postgres_url: str) -> Iterator[str]:
     """Name of a migrated database that per-test databases are copied from."""
     name = f"pw_template_{uuid.uuid4().hex}"
-    _run(_admin(postgres_url, f'CREATE DATABASE "{name}"'))
-    migrate_sql(_database_url(postgres_url, name))
+    _run(services.postgres_admin(postgres_url, f'CREATE DATABASE "{name}"'))
+    migrate_sql(services.database_url(postgres_url, name))
     yield name
-    _run(_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _run(services.postgres_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -60,12 +47,9 @@ async def _postgres_database(
     request: pytest.FixtureRequest, *, migrated: bool
 ) -> AsyncIterator[str]:
     server_url: str = request.getfixturevalue("postgres_url")
-    name = f"pw_{uuid.uuid4().hex}"
     template = request.getfixturevalue("postgres_template") if migrated else None
-    create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-    await _admin(server_url, create)
-    yield _database_url(server_url, name)
-    await _admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    async with services.postgres_database(server_url, template=template) as url:
+        yield url
 
 
 @pytest.fixture
