@@ -34,7 +34,7 @@ class Verdict(enum.Enum):
     REJECT = "reject"
 
 
-class LastState(msgspec.Struct, frozen=True, array_like=True):
+class LastState(msgspec.Struct, frozen=True, array_like=True, gc=False):
     """Last accepted sighting of one (market, asin, series)."""
 
     observed_at: int

@@ -21,7 +21,9 @@ from pricewatch.models import (
     Observation,
     PriceChange,
     Product,
+    Series,
     change_event_id,
+    is_asin_shaped,
 )
 
 # An observation dated further than this in the future is a broken clock, not news.
@@ -42,6 +44,7 @@ class InvalidObservation(ValueError):
 
 _CURRENCY = {code: m.currency for code, m in MARKETS.items()}
 _UNAVAILABLE = Availability.UNAVAILABLE
+_BUYBOX = Series.BUYBOX
 
 
 def validate(obs: Observation, now_ms: int) -> None:
@@ -49,6 +52,8 @@ def validate(obs: Observation, now_ms: int) -> None:
     currency = _CURRENCY.get(obs.market)
     if currency is None:
         raise InvalidObservation(f"unknown market {obs.market!r}")
+    if not is_asin_shaped(obs.asin):
+        raise InvalidObservation(f"{obs.asin!r} is not an ASIN (10 digits or capitals)")
     if obs.price is not None:
         if obs.currency != currency:
             raise InvalidObservation(
@@ -160,6 +165,12 @@ def process(
     # frozen Structs hash by value: an exact duplicate is an equal Observation
     seen: set[Observation] = set()
     current: dict[str, LastState] = {}
+    # per product: first and latest accepted sighting, latest buy box, title, image
+    first: dict[tuple[str, str], int] = {}
+    latest: dict[tuple[str, str], Observation] = {}
+    buybox: dict[tuple[str, str], Observation] = {}
+    titles: dict[tuple[str, str], str] = {}
+    images: dict[tuple[str, str], str] = {}
     for _, obs in ordered:
         if obs in seen:
             out.duplicates += 1
@@ -193,9 +204,34 @@ def process(
         out.accepted.append(obs)
         if last is None or last.price != obs.price:
             out.changes.append(_change(obs, last))
-        current[skey] = LastState(obs.observed_at, obs.price, obs.availability.value)
-        _update_product(out.products, obs)
+        # Availability is a str enum: stored as it is, it compares equal to the str
+        # a LastState read back from Redis holds.
+        current[skey] = LastState(obs.observed_at, obs.price, obs.availability)
+        pkey = (obs.market, obs.asin)
+        if pkey not in first:
+            first[pkey] = obs.observed_at
+        latest[pkey] = obs
+        if obs.series is _BUYBOX:
+            buybox[pkey] = obs
+        if obs.title:
+            titles[pkey] = obs.title
+        if obs.image:
+            images[pkey] = obs.image
     out.state = current
+    for pkey, obs in latest.items():
+        bb = buybox.get(pkey)
+        out.products[pkey] = Product(
+            market=obs.market,
+            asin=obs.asin,
+            title=titles.get(pkey),
+            image=images.get(pkey),
+            currency=_CURRENCY[obs.market],
+            # a sighting of another series says nothing of the buy box
+            last_price=None if bb is None else bb.price,
+            availability=Availability.UNKNOWN if bb is None else bb.availability,
+            first_seen=first[pkey],
+            last_seen=obs.observed_at,
+        )
     return out
 
 
@@ -214,23 +250,3 @@ def _change(obs: Observation, last: LastState | None) -> PriceChange:
         new_availability=obs.availability,
         title=obs.title,
     )
-
-
-def _update_product(products: dict[tuple[str, str], Product], obs: Observation) -> None:
-    pkey = (obs.market, obs.asin)
-    product = products.get(pkey)
-    if product is None:
-        product = products[pkey] = Product(
-            market=obs.market,
-            asin=obs.asin,
-            currency=MARKETS[obs.market].currency,
-            first_seen=obs.observed_at,
-        )
-    if obs.title:
-        product.title = obs.title
-    if obs.image:
-        product.image = obs.image
-    if obs.series == "buybox":
-        product.last_price = obs.price
-        product.availability = obs.availability
-    product.last_seen = obs.observed_at

@@ -81,14 +81,17 @@ def test_invalid_messages_go_to_dead_letters_with_reason():
             encode(obs(at=NOW + 10 * 24 * 3600 * 1000)),
             msgspec.json.encode({**msgspec.to_builtins(obs()), "price": -5}),
             encode(obs()),
+            encode(obs(asin="b07cln88mv")),
+            encode(obs(asin="B07CLN88M!")),
         ]
     )
     reasons = {i: reason for i, reason, _ in out.dead}
-    assert sorted(reasons) == [0, 1, 2, 3, 4, 5]
+    assert sorted(reasons) == [0, 1, 2, 3, 4, 5, 7, 8]
     assert "currency EUR" in reasons[2]
     assert "unknown market" in reasons[3]
     assert "future" in reasons[4]
     assert ">= 0" in reasons[5]
+    assert "not an ASIN" in reasons[7] and "not an ASIN" in reasons[8]
     assert len(out.accepted) == 1
 
 
