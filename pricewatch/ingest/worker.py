@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 import redis
@@ -44,10 +44,10 @@ _state_decoder = msgspec.json.Decoder(LastState)
 
 class HistoryStore(Protocol):
     def insert_observations(
-        self, observations: Sequence[Observation], dedup_token: str | None
-    ) -> None: ...
+        self, observations: Sequence[Observation], dedup_token: str | None = None
+    ) -> int: ...
 
-    def upsert_products(self, products: Sequence[Product]) -> None: ...
+    def upsert_products(self, products: Sequence[Product]) -> int: ...
 
     def last_accepted(
         self, keys: Sequence[tuple[str, str, str]]
@@ -240,7 +240,7 @@ class IngestWorker:
         """Changes, state, dead letters and acks in one transaction."""
         pipe = self.client.pipeline(transaction=True)
         self.changes.publish(((c.market, c.asin, encode(c)) for c in outcome.changes), pipe=pipe)
-        by_partition: dict[int, dict[str, bytes]] = {}
+        by_partition: dict[int, dict[Any, bytes]] = {}
         for skey, st in outcome.state.items():
             market, asin, _ = skey.split(":", 2)
             by_partition.setdefault(partition_of(market, asin, self.partitions), {})[skey] = (

@@ -267,7 +267,7 @@ class PriceStore:
         """
         if not observations:
             return 0
-        columns = [
+        columns: list[list[Any]] = [
             [o.market for o in observations],
             [o.asin for o in observations],
             [o.series for o in observations],

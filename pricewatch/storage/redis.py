@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import redis
 
@@ -73,13 +74,17 @@ class PartitionedStream:
 
     def read(self, group: str, consumer: str, count: int, block_ms: int | None) -> list[Message]:
         """New messages for this consumer across all partitions."""
-        streams = {k: ">" for k in self.stream_keys()}
+        streams: dict[str | bytes | memoryview, str | int | bytes | memoryview] = {
+            k: ">" for k in self.stream_keys()
+        }
         reply = self.client.xreadgroup(group, consumer, streams, count=count, block=block_ms)
         return _messages(reply)
 
     def read_own_pending(self, group: str, consumer: str, count: int) -> list[Message]:
         """Messages delivered to this consumer earlier and never acked (a crash)."""
-        streams = {k: "0" for k in self.stream_keys()}
+        streams: dict[str | bytes | memoryview, str | int | bytes | memoryview] = {
+            k: "0" for k in self.stream_keys()
+        }
         reply = self.client.xreadgroup(group, consumer, streams, count=count)
         return _messages(reply, redelivered=True)
 
@@ -128,12 +133,12 @@ class PartitionedStream:
         return sum(int(self.client.xlen(k)) for k in self.stream_keys())
 
 
-def _messages(reply: object, redelivered: bool = False) -> list[Message]:
+def _messages(reply: Any, redelivered: bool = False) -> list[Message]:
     out: list[Message] = []
     if not reply:
         return out
     # redis-py returns [[stream, [(id, {field: value}), ...]], ...] for RESP2
-    for stream, entries in reply:  # type: ignore[union-attr]
+    for stream, entries in reply:
         name = stream.decode() if isinstance(stream, bytes) else stream
         for msg_id, fields in entries:
             if fields is None:
