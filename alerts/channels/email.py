@@ -110,7 +110,7 @@ class SmtpChannel(Channel):
     async def send(self, notice: Notice) -> None:
         try:
             to = address_of(notice.recipient)
-            data = email_bytes(notice, self.sender)
+            data = email_bytes(notice, self.sender, to=to)
         except BadAddress as exc:
             raise PermanentError(str(exc)) from exc
         async with self._slots:

@@ -11,6 +11,7 @@ from alerts.messages import (
     BadAddress,
     Links,
     Notice,
+    address_of,
     email_bytes,
     sms_text,
     webhook_body,
@@ -125,3 +126,22 @@ def test_link_maker_signs_stop_links() -> None:
     token = links.stop.split("token=")[1]
     assert links.stop.startswith("https://p.test/subscriptions/11/stop?token=")
     assert verify_stop_token(11, token, "secret")
+
+
+@pytest.mark.parametrize(
+    ("recipient", "bare"),
+    [
+        ("ann@example.com", "ann@example.com"),
+        ("first.o'neil+tag@mail.example.org", "first.o'neil+tag@mail.example.org"),
+        ("Ann <ann@example.com>", "ann@example.com"),
+        ('"Ann, B." <ann.b@example.com>', "ann.b@example.com"),
+    ],
+)
+def test_address_of_takes_the_fast_path_only_for_bare_addresses(recipient: str, bare: str) -> None:
+    assert address_of(recipient) == bare
+
+
+@pytest.mark.parametrize("recipient", ["nobody", "änn@example.com", "ann@", ""])
+def test_address_of_refuses_what_is_not_an_address(recipient: str) -> None:
+    with pytest.raises(BadAddress):
+        address_of(recipient)
