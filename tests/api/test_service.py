@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
+import time
 from typing import Any
 
 import httpx
 import pytest
 
-from api.service import run
+from api.service import run, serve
 from pricewatch.settings import Settings
 from tests.services import free_port, wait_port
 
@@ -47,3 +49,39 @@ def test_run_serves_until_stopped(
         thread.join(15)
     assert not thread.is_alive()
     assert errors == []
+
+
+def test_serve_freezes_the_startup_heap() -> None:
+    """Tail latency: what exists once the server is up is frozen out of the garbage
+    collector, so full collections no longer stop the event loop for 100+ ms."""
+    seen: dict[str, Any] = {}
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        seen["frozen"] = gc.get_freeze_count()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop, "warning"),
+                              daemon=True)
+    thread.start()
+    try:
+        wait_port("127.0.0.1", port)
+        deadline = time.monotonic() + 10
+        while True:  # the heap is frozen just after startup, within a poll interval
+            assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text == "ok"
+            if seen["frozen"] > 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(15)
+        gc.unfreeze()
+    assert not thread.is_alive()
+    assert seen["frozen"] > 0
