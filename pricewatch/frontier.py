@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import msgspec
 import redis
@@ -313,6 +314,15 @@ class _Base:
         ]
         self._prefix = keys.frontier_worker_prefix
 
+    def _register_scripts(self, client: redis.Redis | redis.asyncio.Redis) -> None:
+        # The sync and async clients both hand back callables for the same scripts.
+        self._push: Any = client.register_script(_PUSH)
+        self._pop: Any = client.register_script(_POP)
+        self._ack: Any = client.register_script(_ACK)
+        self._nack: Any = client.register_script(_NACK)
+        self._heartbeat: Any = client.register_script(_HEARTBEAT)
+        self._requeue: Any = client.register_script(_REQUEUE)
+
     @staticmethod
     def _decode_all(payloads: Sequence[bytes | str]) -> list[CrawlTask]:
         return [decode(p, CrawlTask) for p in payloads]
@@ -335,12 +345,7 @@ class Frontier(_Base):
     ) -> None:
         super().__init__(keys, lease_ms, max_size)
         self.redis = redis_client
-        self._push = redis_client.register_script(_PUSH)
-        self._pop = redis_client.register_script(_POP)
-        self._ack = redis_client.register_script(_ACK)
-        self._nack = redis_client.register_script(_NACK)
-        self._heartbeat = redis_client.register_script(_HEARTBEAT)
-        self._requeue = redis_client.register_script(_REQUEUE)
+        self._register_scripts(redis_client)
 
     def push(self, tasks: Iterable[CrawlTask]) -> int:
         """Queue tasks; returns how many created a new entry (queued or deferred)."""
@@ -426,12 +431,7 @@ class AsyncFrontier(_Base):
     ) -> None:
         super().__init__(keys, lease_ms, max_size)
         self.redis = redis_client
-        self._push = redis_client.register_script(_PUSH)
-        self._pop = redis_client.register_script(_POP)
-        self._ack = redis_client.register_script(_ACK)
-        self._nack = redis_client.register_script(_NACK)
-        self._heartbeat = redis_client.register_script(_HEARTBEAT)
-        self._requeue = redis_client.register_script(_REQUEUE)
+        self._register_scripts(redis_client)
 
     async def push(self, tasks: Iterable[CrawlTask]) -> int:
         total = 0

@@ -174,30 +174,33 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"{PREFIX}{name} must be an integer, got {raw!r}") from exc
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str) -> float | None:
     raw = env.get(PREFIX + name)
     if raw is None or raw == "":
-        return default
+        return None
     try:
-        value = float(raw)
+        return float(raw)
     except ValueError as exc:
         raise ValueError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _number(env, name)
+    if value is None:
+        return default
     if not value > 0:
-        raise ValueError(f"{PREFIX}{name} must be positive, got {raw!r}")
+        raise ValueError(f"{PREFIX}{name} must be positive, got {env[PREFIX + name]!r}")
     return value
 
 
 def _share(env: Mapping[str, str], name: str, default: float) -> float:
     """A fraction in [0, 1], e.g. 0.25 for 25 %."""
-    raw = env.get(PREFIX + name)
-    if raw is None or raw == "":
+    value = _number(env, name)
+    if value is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ValueError(f"{PREFIX}{name} must be a number, got {raw!r}") from exc
     if not 0 <= value <= 1:
-        raise ValueError(f"{PREFIX}{name} must be a share between 0 and 1, got {raw!r}")
+        raise ValueError(
+            f"{PREFIX}{name} must be a share between 0 and 1, got {env[PREFIX + name]!r}")
     return value
 
 

@@ -46,3 +46,18 @@ def test_proxies_from_env_and_file(tmp_path):
 def test_unreadable_proxy_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="PROXY_FILE: cannot read"):
         load_settings({"PRICEWATCH_PROXY_FILE": str(tmp_path / "missing")})
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("PROXY_INTERVAL_S", "soon", "must be a number"),
+        ("PROXY_INTERVAL_S", "-1", "must be positive"),
+        ("TRUST_DROP_SHARE", "half", "must be a number"),
+        ("TRUST_DROP_SHARE", "1.5", "must be a share between 0 and 1"),
+    ],
+)
+def test_bad_floats_and_shares_are_clear_errors(name, raw, message):
+    with pytest.raises(ValueError, match=f"PRICEWATCH_{name} {message}"):
+        load_settings({f"PRICEWATCH_{name}": raw})
+    assert load_settings({}).trust_drop_share == 0.25
