@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +24,7 @@ from playwright import sync_api as playwright_sync
 from api.web.assets import STATIC_DIR, missing_bundles
 from pricewatch.history import DAY_MS, HOUR_MS
 from pricewatch.models import Availability, Product
-from pricewatch.settings import load_settings
-from tests.services import serve_app
+from tests.apps import served_app
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -87,30 +85,9 @@ def site(
     if missing:
         pytest.fail(f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): "
                     "run `make web`")
-    from api.app import create_app
-    from pricewatch.storage.clickhouse import PriceStore, migrate
-    from pricewatch.storage.sql import migrate_sql
-
-    workdir = tmp_path_factory.mktemp("web")
-    database = f"test_web_{uuid.uuid4().hex}"
-    migrate(clickhouse_client, database)
-    _load_history(PriceStore(clickhouse_client, database), int(time.time() * 1000))
-    database_url = f"sqlite+aiosqlite:///{workdir}/pricewatch.db"
-    migrate_sql(database_url)
-    settings = dataclasses.replace(
-        load_settings({"PRICEWATCH_DATA_DIR": str(workdir)}),
-        # every test registers and signs in from 127.0.0.1
-        api_auth_rate_per_min=10_000,
-        key_prefix=f"test-web-{uuid.uuid4().hex[:8]}:",
-    )
-    app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
-                     clickhouse_database=database, database_url=database_url,
-                     view_flush_s=0)
-    try:
-        for url in serve_app(app, "web-test-server"):
-            yield Site(url=url, database_url=database_url)
-    finally:
-        clickhouse_client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+    for served in served_app("web", tmp_path_factory.mktemp("web"), redis_url,
+                             clickhouse_client, _load_history):
+        yield Site(url=served.url, database_url=served.database_url)
 
 
 @pytest.fixture(scope="module")

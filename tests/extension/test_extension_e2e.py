@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,10 +26,10 @@ from pricewatch.history import DAY_MS
 from pricewatch.keys import Keys
 from pricewatch.marketplace import Catalog, Marketplace, self_signed_certificate
 from pricewatch.models import Availability, Observation, Product, Source, decode
-from pricewatch.settings import load_settings
 from pricewatch.storage.redis import FIELD
+from tests.apps import served_app
 from tests.extension.conftest import HEADLESS_ARGS
-from tests.services import free_port, serve_app
+from tests.services import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
 
@@ -69,29 +68,10 @@ def _load_history(store: Any, now_ms: int) -> None:
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
         clickhouse_client: Any) -> Iterator[Api]:
-    from api.app import create_app
-    from pricewatch.storage.clickhouse import PriceStore, migrate
-    from pricewatch.storage.sql import migrate_sql
-
-    workdir = tmp_path_factory.mktemp("extension-api")
-    database = f"test_ext_{uuid.uuid4().hex}"
-    migrate(clickhouse_client, database)
-    _load_history(PriceStore(clickhouse_client, database), int(time.time() * 1000))
-    database_url = f"sqlite+aiosqlite:///{workdir}/pricewatch.db"
-    migrate_sql(database_url)
-    settings = dataclasses.replace(
-        load_settings({"PRICEWATCH_DATA_DIR": str(workdir)}),
-        api_auth_rate_per_min=10_000,
-        key_prefix=f"test-ext-{uuid.uuid4().hex[:8]}:",
-    )
-    app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
-                     clickhouse_database=database, database_url=database_url, view_flush_s=0)
-    try:
-        for url in serve_app(app, "extension-test-api"):
-            yield Api(url=url, keys=Keys(settings.key_prefix),
-                      partitions=settings.stream_partitions)
-    finally:
-        clickhouse_client.command(f"DROP DATABASE IF EXISTS {database} SYNC")
+    for served in served_app("ext", tmp_path_factory.mktemp("extension-api"), redis_url,
+                             clickhouse_client, _load_history):
+        yield Api(url=served.url, keys=Keys(served.settings.key_prefix),
+                  partitions=served.settings.stream_partitions)
 
 
 @pytest.fixture(scope="module")
