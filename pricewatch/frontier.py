@@ -323,6 +323,19 @@ class _Base:
         self._heartbeat: Any = client.register_script(_HEARTBEAT)
         self._requeue: Any = client.register_script(_REQUEUE)
 
+    # Script arguments, shared by the sync and async clients.
+    def _pop_args(self, worker: str, count: int, now: int | None) -> list[_Arg]:
+        return [self._prefix, _check_worker(worker), count, _now_arg(now), self.lease_ms]
+
+    def _held_args(self, worker: str, found: list[str]) -> list[_Arg]:
+        return [self._prefix, _check_worker(worker), *found]
+
+    def _heartbeat_args(self, worker: str, now: int | None) -> list[_Arg]:
+        return [self._prefix, _check_worker(worker), _now_arg(now), self.lease_ms]
+
+    def _requeue_args(self, now: int | None, batch: int) -> list[_Arg]:
+        return [self._prefix, _now_arg(now), batch]
+
     @staticmethod
     def _decode_all(payloads: Sequence[bytes | str]) -> list[CrawlTask]:
         return [decode(p, CrawlTask) for p in payloads]
@@ -362,14 +375,7 @@ class Frontier(_Base):
         """Take up to ``count`` tasks, verification lane first, leased to ``worker``."""
         if count <= 0:
             return []
-        args: list[_Arg] = [
-            self._prefix,
-            _check_worker(worker),
-            count,
-            _now_arg(now),
-            self.lease_ms,
-        ]
-        return self._decode_all(self._pop(self._script_keys, args))
+        return self._decode_all(self._pop(self._script_keys, self._pop_args(worker, count, now)))
 
     def ack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         """Done with these tasks (or task keys). Returns how many ``worker`` still held:
@@ -377,25 +383,24 @@ class Frontier(_Base):
         found = _keys_of(tasks)
         if not found:
             return 0
-        return int(self._ack(self._script_keys, [self._prefix, _check_worker(worker), *found]))
+        return int(self._ack(self._script_keys, self._held_args(worker, found)))
 
     def nack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         """Give tasks back (a ban, a shutdown) with the rank they were popped with."""
         found = _keys_of(tasks)
         if not found:
             return 0
-        return int(self._nack(self._script_keys, [self._prefix, _check_worker(worker), *found]))
+        return int(self._nack(self._script_keys, self._held_args(worker, found)))
 
     def heartbeat(self, worker: str, now: int | None = None) -> int:
         """Extend the leases of every task ``worker`` holds; returns how many."""
-        args: list[_Arg] = [self._prefix, _check_worker(worker), _now_arg(now), self.lease_ms]
-        return int(self._heartbeat(self._script_keys, args))
+        return int(self._heartbeat(self._script_keys, self._heartbeat_args(worker, now)))
 
     def requeue_expired(self, now: int | None = None, batch: int = CHUNK) -> int:
         """Return tasks whose lease ran out (their worker died) to the queue."""
         total = 0
         while True:
-            n = int(self._requeue(self._script_keys, [self._prefix, _now_arg(now), batch]))
+            n = int(self._requeue(self._script_keys, self._requeue_args(now, batch)))
             total += n
             if n < batch:
                 return total
@@ -443,38 +448,28 @@ class AsyncFrontier(_Base):
     async def pop(self, worker: str, count: int = 1, now: int | None = None) -> list[CrawlTask]:
         if count <= 0:
             return []
-        args: list[_Arg] = [
-            self._prefix,
-            _check_worker(worker),
-            count,
-            _now_arg(now),
-            self.lease_ms,
-        ]
+        args = self._pop_args(worker, count, now)
         return self._decode_all(await self._pop(self._script_keys, args))
 
     async def ack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         found = _keys_of(tasks)
         if not found:
             return 0
-        args = [self._prefix, _check_worker(worker), *found]
-        return int(await self._ack(self._script_keys, args))
+        return int(await self._ack(self._script_keys, self._held_args(worker, found)))
 
     async def nack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         found = _keys_of(tasks)
         if not found:
             return 0
-        args = [self._prefix, _check_worker(worker), *found]
-        return int(await self._nack(self._script_keys, args))
+        return int(await self._nack(self._script_keys, self._held_args(worker, found)))
 
     async def heartbeat(self, worker: str, now: int | None = None) -> int:
-        args: list[_Arg] = [self._prefix, _check_worker(worker), _now_arg(now), self.lease_ms]
-        return int(await self._heartbeat(self._script_keys, args))
+        return int(await self._heartbeat(self._script_keys, self._heartbeat_args(worker, now)))
 
     async def requeue_expired(self, now: int | None = None, batch: int = CHUNK) -> int:
         total = 0
         while True:
-            args: list[_Arg] = [self._prefix, _now_arg(now), batch]
-            n = int(await self._requeue(self._script_keys, args))
+            n = int(await self._requeue(self._script_keys, self._requeue_args(now, batch)))
             total += n
             if n < batch:
                 return total
