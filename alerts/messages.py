@@ -65,7 +65,13 @@ class Notice:
 
 
 def _money(notice: Notice, minor: int | None) -> str:
-    return "unknown" if minor is None else format_money(minor, notice.currency)
+    return "unknown" if minor is None else _money_text(minor, notice.currency)
+
+
+@functools.lru_cache(maxsize=1024)
+def _money_text(minor: int, currency: str) -> str:
+    # A fan-out renders the same few prices for every subscriber.
+    return format_money(minor, currency)
 
 
 def _product(notice: Notice) -> str:

@@ -46,6 +46,7 @@ def build_channels(settings: Settings) -> dict[NotificationType, Channel]:
             tls=settings.smtp_tls,
             user=settings.smtp_user,
             password=settings.smtp_password,
+            ca_file=settings.smtp_ca_file,
             connections=settings.smtp_connections,
             timeout=timeout,
         )

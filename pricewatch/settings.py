@@ -90,7 +90,10 @@ class Settings:
     smtp_tls: str = "starttls"
     smtp_user: str | None = None
     smtp_password: str | None = None
-    # Parallel SMTP connections: one connection sends one message at a time.
+    # CA bundle (PEM) that signed the relay's certificate, for a private relay
+    smtp_ca_file: str | None = None
+    # Open SMTP sessions; each carries one message at a time (pipelined when
+    # the server offers it).
     smtp_connections: int = 8
     mail_from: str = "Pricewatch <alerts@localhost>"
     # Base of the links in messages (product page, stop link).
@@ -333,6 +336,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         smtp_tls=_choice(env, "SMTP_TLS", ("starttls", "tls", "none"), "starttls"),
         smtp_user=env.get(PREFIX + "SMTP_USER") or None,
         smtp_password=env.get(PREFIX + "SMTP_PASSWORD") or None,
+        smtp_ca_file=env.get(PREFIX + "SMTP_CA_FILE") or None,
         smtp_connections=_int(env, "SMTP_CONNECTIONS", 8),
         mail_from=env.get(PREFIX + "MAIL_FROM") or "Pricewatch <alerts@localhost>",
         public_url=(env.get(PREFIX + "PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),

@@ -1,8 +1,11 @@
-"""E-mail over SMTP (aiosmtplib), through a small pool of open connections.
+"""E-mail over SMTP, through a small pool of open sessions.
 
-One SMTP connection carries one transaction at a time, so throughput comes
-from several connections kept open between messages (a product with 100,000
-subscribers would otherwise pay a TCP + TLS + EHLO + AUTH handshake per mail).
+Throughput comes from sessions kept open between messages (a product with
+100,000 subscribers would otherwise pay a TCP + TLS + EHLO + AUTH handshake
+per mail) and, where the server offers it, from pipelining the commands of
+each message (see :mod:`alerts.channels.smtp_sessions`). A message goes to
+the least busy session; another one is opened while every session is busy
+and the pool is not full.
 
 Failures: a reply code of 5xx to the message is permanent (the address does
 not exist, the content is refused), 4xx is transient (greylisting, a full
@@ -18,6 +21,13 @@ import logging
 import aiosmtplib
 
 from alerts.channels.base import Channel, DeliveryError, PermanentError, TransientError
+from alerts.channels.smtp_sessions import (
+    PipelinedSession,
+    PlainSession,
+    Session,
+    SessionLost,
+    SmtpReply,
+)
 from alerts.messages import BadAddress, Notice, address_of, email_bytes
 
 log = logging.getLogger(__name__)
@@ -25,13 +35,9 @@ log = logging.getLogger(__name__)
 TLS_MODES = ("starttls", "tls", "none")
 
 
-class _StaleConnection(Exception):
-    pass
-
-
-def _from_reply(code: int, message: str) -> DeliveryError:
-    text = f"SMTP {code}: {message[:300]}"
-    return PermanentError(text) if 500 <= code < 600 else TransientError(text)
+def _from_reply(reply: SmtpReply) -> DeliveryError:
+    error_type = PermanentError if 500 <= reply.code < 600 else TransientError
+    return error_type(str(reply))
 
 
 class SmtpChannel(Channel):
@@ -44,8 +50,10 @@ class SmtpChannel(Channel):
         tls: str = "starttls",
         user: str | None = None,
         password: str | None = None,
+        ca_file: str | None = None,
         connections: int = 8,
         timeout: float = 15.0,
+        pipelining: bool = True,
     ) -> None:
         if tls not in TLS_MODES:
             raise ValueError(f"tls must be one of {TLS_MODES}, got {tls!r}")
@@ -58,11 +66,15 @@ class SmtpChannel(Channel):
         self.tls = tls
         self.user = user
         self.password = password
+        self.ca_file = ca_file
+        self.connections = connections
         self.timeout = timeout
-        self._slots = asyncio.Semaphore(connections)
-        self._idle: list[aiosmtplib.SMTP] = []
+        self.pipelining = pipelining
+        self._sessions: list[Session] = []
+        self._opening = 0
+        self._opened = asyncio.Condition()
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _open(self) -> Session:
         client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -70,42 +82,52 @@ class SmtpChannel(Channel):
             start_tls=self.tls == "starttls",
             username=self.user,
             password=self.password,
+            cert_bundle=self.ca_file,
             timeout=self.timeout,
         )
         try:
             await client.connect()
+            if client.is_ehlo_or_helo_needed:
+                # after STARTTLS without AUTH the extensions are not known yet
+                await client.ehlo()
         except aiosmtplib.SMTPResponseException as exc:
+            client.close()
             raise TransientError(f"SMTP server refused us: {exc.code} {exc.message}") from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
             raise TransientError(f"cannot reach SMTP {self.host}:{self.port}: {exc}") from exc
-        return client
+        if self.pipelining and client.supports_extension("pipelining"):
+            try:
+                return PipelinedSession(client)
+            except SessionLost as exc:
+                raise TransientError(str(exc)) from exc
+        return PlainSession(client)
 
-    async def _deliver(
-        self, client: aiosmtplib.SMTP, to: str, data: bytes, *, reused: bool
-    ) -> None:
-        """One SMTP transaction; the connection goes back to the pool only
-        when it ended cleanly (after an error its state is not worth trusting)."""
+    async def _session(self) -> Session:
+        """The least busy open session, or a new one when all are busy and
+        the pool has room."""
+        while True:
+            self._sessions = [s for s in self._sessions if s.usable]
+            best = min(self._sessions, key=lambda s: s.load, default=None)
+            room = len(self._sessions) + self._opening < self.connections
+            if room and (best is None or best.load > 0):
+                return await self._new_session()
+            if best is not None:
+                return best
+            # every slot is a session being opened right now
+            async with self._opened:
+                await self._opened.wait()
+
+    async def _new_session(self) -> Session:
+        self._opening += 1
         try:
-            await client.sendmail(self.envelope_from, [to], data)
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            client.close()
-            first = exc.recipients[0]
-            raise _from_reply(first.code, first.message) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            client.close()
-            raise _from_reply(exc.code, exc.message) from exc
-        except aiosmtplib.SMTPServerDisconnected as exc:
-            client.close()
-            if reused:
-                raise _StaleConnection from exc
-            raise TransientError(f"SMTP server hung up: {exc}") from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            client.close()
-            raise TransientError(f"SMTP delivery interrupted: {exc!r}") from exc
-        except BaseException:
-            client.close()
-            raise
-        self._idle.append(client)
+            session = await self._open()
+            self._sessions.append(session)
+            return session
+        finally:
+            self._opening -= 1
+            async with self._opened:
+                self._opened.notify_all()
 
     async def send(self, notice: Notice) -> None:
         try:
@@ -113,21 +135,21 @@ class SmtpChannel(Channel):
             data = email_bytes(notice, self.sender, to=to)
         except BadAddress as exc:
             raise PermanentError(str(exc)) from exc
-        async with self._slots:
-            if self._idle:
-                try:
-                    await self._deliver(self._idle.pop(), to, data, reused=True)
-                    return
-                except _StaleConnection:
-                    # An idle connection the server has closed meanwhile: the
-                    # message did not get through, so it goes on a fresh one.
-                    log.debug("pooled SMTP connection was closed; reconnecting")
-            await self._deliver(await self._connect(), to, data, reused=False)
+        session = await self._session()
+        for fresh in (False, True):
+            try:
+                await session.send(self.envelope_from, to, data)
+                return
+            except SmtpReply as exc:
+                raise _from_reply(exc) from exc
+            except SessionLost as exc:
+                if fresh or exc.replied:
+                    raise TransientError(str(exc)) from exc
+                # Nothing of the message got through (typically a session the
+                # server closed while it sat idle): one more try on a new one.
+                log.debug("SMTP session lost before the message (%s); reconnecting", exc)
+            session = await self._new_session()
 
     async def aclose(self) -> None:
-        idle, self._idle = self._idle, []
-        for client in idle:
-            try:
-                await asyncio.wait_for(client.quit(), timeout=2)
-            except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                client.close()
+        sessions, self._sessions = self._sessions, []
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)

@@ -35,13 +35,35 @@ SENDER = "Pricewatch <alerts@pricewatch.test>"
 
 class MailRecorder:
     """aiosmtpd handler: keeps every accepted message; ``replies`` scripts the
-    answers to the next DATA commands (e.g. ["451 try later"])."""
+    answers to the next DATA commands (e.g. ["451 try later"]), ``refused``
+    holds addresses whose RCPT is answered 550. With ``pipelining`` the EHLO
+    reply offers PIPELINING (aiosmtpd reads commands line by line, so it
+    serves pipelined clients as they are)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, pipelining: bool = True) -> None:
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.replies: list[str] = []
+        self.refused: set[str] = set()
+        self.pipelining = pipelining
         self.attempts = 0
         self.lock = threading.Lock()
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 no such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
@@ -51,6 +73,7 @@ class MailRecorder:
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
             assert isinstance(message, EmailMessage)
             self.messages.append(message)
+            self.raw.append(envelope.original_content)
         return "250 OK"
 
     def keys(self) -> list[str]:
