@@ -35,7 +35,8 @@ from api.controllers.subscriptions import SubscriptionController
 from api.dependencies import DEPENDENCIES
 from api.metrics import SKIP_REQUEST_METRICS
 from api.services.history_cache import HistoryCache
-from api.services.views import flush_views
+from api.services.near_cache import NearCache, follow_invalidations
+from api.services.views import flush_views, push_loop
 from api.state import ApiState, wall_clock_ms
 from pricewatch.frontier import AsyncFrontier
 from pricewatch.keys import DEFAULT_KEYS, Keys
@@ -119,20 +120,44 @@ def create_app(
             clock=clock or wall_clock_ms,
         )
         app.state.api = state
-        app.state.history_cache = HistoryCache(redis_client, settings.api_history_cache_ttl_s)
-        flusher = (
-            asyncio.create_task(_flush_loop(state, flush_every), name="view-flush")
-            if flush_every > 0 else None
+        near = (
+            NearCache(settings.api_near_cache_mb << 20, settings.api_history_max_age_s)
+            if settings.api_near_cache_mb > 0 else None
         )
+        app.state.history_cache = HistoryCache(
+            redis_client, settings.api_history_cache_ttl_s, near
+        )
+        # its own connection, pinged, so that a silently dead one is noticed
+        feed_client = redis.asyncio.Redis.from_url(
+            redis_url, health_check_interval=10, socket_keepalive=True
+        )
+        background = [
+            asyncio.create_task(
+                push_loop(state.views, redis_client, keys, settings.api_view_push_ms / 1000),
+                name="view-push",
+            )
+        ]
+        if near is not None:
+            background.append(asyncio.create_task(
+                follow_invalidations(feed_client, keys.history_invalidations, near),
+                name="near-cache-invalidations",
+            ))
+        if flush_every > 0:
+            background.append(
+                asyncio.create_task(_flush_loop(state, flush_every), name="view-flush")
+            )
         try:
             yield
         finally:
-            if flusher is not None:
-                flusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await flusher
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await state.views.push(redis_client, keys)
+            if flush_every > 0:
                 with contextlib.suppress(Exception):
                     await _final_flush(state)
+            await feed_client.aclose()
             await redis_client.aclose()
             await engine.dispose()
             executor.shutdown(wait=True)

@@ -9,9 +9,11 @@ SKIP_REQUEST_METRICS = "skip_request_metrics"
 
 HISTORY_CACHE = Counter(
     "pricewatch_api_history_cache",
-    "Chart history requests by cache result (hit: served from Redis as-is)",
+    "Chart history requests by cache result (memory: this process's near cache; "
+    "hit: Redis; miss: computed)",
     ["result"],
 )
+CACHE_MEMORY = HISTORY_CACHE.labels("memory")
 CACHE_HIT = HISTORY_CACHE.labels("hit")
 CACHE_MISS = HISTORY_CACHE.labels("miss")
 

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.services.views import ViewTally
 from pricewatch.frontier import AsyncFrontier
 from pricewatch.keys import Keys
 from pricewatch.settings import Settings
@@ -39,6 +40,8 @@ class ApiState:
     executor: ThreadPoolExecutor
     frontier: AsyncFrontier
     clock: Callable[[], int] = wall_clock_ms
+    # chart views not yet added to the Redis counters
+    views: ViewTally = dataclasses.field(default_factory=ViewTally)
 
     async def clickhouse(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking PriceStore call off the event loop."""

@@ -12,11 +12,13 @@ own process, C, so the load generator takes little CPU from the server). Prints:
    changes invalidating one product's cache per second; the hit ratio is printed.
 
 The mix runs twice with wrk: as fast as 64 connections go (throughput; latency there is
-just connections / throughput), then at about 1,000 req/s offered (each connection
-waits 64 ms between requests; wrk from Debian has no fixed-rate mode). The last line
-is ``history_p50_ms=A history_p99_ms=B req_per_s=C`` for the 1,000 req/s run.
+just connections / throughput), then at 1,000 req/s offered: requests start at the
+times of a Poisson process (independent users), on whichever of the 64 connections is
+free (wrk from Debian has no fixed-rate mode; its Lua script keeps the schedule). The
+last line is ``history_p50_ms=A history_p99_ms=B req_per_s=C`` for the 1,000 req/s run.
 
     .venv/bin/python bench/api.py [--products 1000] [--seconds 15] [--connections 64]
+                                  [--rate 1000] [--mix-only]
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import redis  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from api.metrics import CACHE_HIT, CACHE_MISS  # noqa: E402
+from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS  # noqa: E402
 from api.service import serve  # noqa: E402
 from pricewatch.history import DAY_MS, HOUR_MS, Granularity, RollupRow, fill_buckets  # noqa: E402
 from pricewatch.keys import Keys  # noqa: E402
@@ -54,6 +56,7 @@ from pricewatch.models import Availability, Product  # noqa: E402
 from pricewatch.settings import load_settings  # noqa: E402
 from pricewatch.storage.clickhouse import PRICE_COLUMNS, PriceStore, get_clickhouse, migrate  # noqa: E402
 from pricewatch.storage.local_redis import local_redis  # noqa: E402
+from pricewatch.storage.redis import drop_histories  # noqa: E402
 from pricewatch.storage.sql import migrate_sql  # noqa: E402
 
 KEYS = Keys(prefix="bench:")
@@ -171,12 +174,38 @@ def mix_paths(products: int, seed: int = 11, samples: int = 50_000) -> list[str]
             for i, period in zip(picks, periods, strict=True)]
 
 
-def mix_script(paths: list[str], think_ms: float = 0.0) -> str:
-    """Cycles through ``paths``; with ``think_ms`` every connection waits that long
-    between requests, so 64 connections offer about 64,000 / think_ms requests/s."""
+def mix_script(paths: list[str], rate: float = 0.0) -> str:
+    """Cycles through ``paths``. With ``rate``, requests start at the times of a
+    Poisson process of that many per second (independent users), each on a free
+    connection; without it, every connection sends its next request at once."""
     table = ",".join(f'"{p}"' for p in paths)
-    delay = f"delay = function() return {think_ms:.3f} end" if think_ms else ""
-    return f"""{delay}
+    # wrk's delay() returns whole milliseconds before a connection's next request;
+    # the schedule is kept in the one Lua state of wrk's one thread, on a monotonic
+    # clock read through LuaJIT's FFI, so truncation and slow responses do not
+    # drift the offered rate.
+    pacing = f"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} pw_timespec;
+int clock_gettime(int clock, pw_timespec *t);
+]]
+local clock = ffi.new("pw_timespec")
+local function now_ms()
+  ffi.C.clock_gettime(1, clock)
+  return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
+end
+local mean_gap_ms = {1000 / rate if rate else 0:.6f}
+local due = nil
+delay = function()
+  local now = now_ms()
+  if due == nil then due = now end
+  due = due - mean_gap_ms * math.log(1 - math.random())
+  local wait = due - now
+  if wait < 0 then return 0 end
+  return wait
+end
+""" if rate else ""
+    return f"""{pacing}
 local paths = {{{table}}}
 local n = #paths
 local i = 0
@@ -202,11 +231,13 @@ end
 
 
 def invalidate(url: str, products: int, per_s: float, stop: threading.Event) -> None:
-    """Price changes: ingest DELetes the changed product's cache hash."""
+    """Price changes: what ingest does to the changed product's cached histories."""
     client = redis.Redis.from_url(url)
     rng = random.Random(3)
     while not stop.wait(1 / per_s):
-        client.delete(KEYS.history_cache("us", asin_of(rng.randrange(products))))
+        pipe = client.pipeline()
+        drop_histories(pipe, KEYS, [("us", asin_of(rng.randrange(products)))])
+        pipe.execute()
 
 
 def main() -> None:
@@ -216,6 +247,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--rate", type=float, default=1000.0,
                         help="offered requests/s of the open-loop run (the last line)")
+    parser.add_argument("--mix-only", action="store_true",
+                        help="skip the all-miss and in-process measures (steps 1 and 2)")
     # price changes across the 1,000 products: one a second is each product changing
     # every ~17 minutes, far above what shops do
     parser.add_argument("--changes-per-s", type=float, default=1.0)
@@ -234,14 +267,15 @@ def main() -> None:
         print(f"loaded {rows} prices for {args.products} products in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)
 
-        sample = [asin_of(i) for i in random.Random(5).sample(range(args.products), 200)]
-        lo = now - 90 * DAY_MS
-        roll = time_queries(
-            lambda a: store.history("us", a, "buybox", lo, now, Granularity.DAILY), sample)
-        raw = time_queries(lambda a: raw_history(store, a, lo, now), sample)
-        print(f"90d daily chart in-process, sequential: rollups p50={roll[0]:.2f} ms "
-              f"p99={roll[1]:.2f} ms; prices_raw without rollups p50={raw[0]:.2f} ms "
-              f"p99={raw[1]:.2f} ms", flush=True)
+        if not args.mix_only:
+            sample = [asin_of(i) for i in random.Random(5).sample(range(args.products), 200)]
+            lo = now - 90 * DAY_MS
+            roll = time_queries(
+                lambda a: store.history("us", a, "buybox", lo, now, Granularity.DAILY), sample)
+            raw = time_queries(lambda a: raw_history(store, a, lo, now), sample)
+            print(f"90d daily chart in-process, sequential: rollups p50={roll[0]:.2f} ms "
+                  f"p99={roll[1]:.2f} ms; prices_raw without rollups p50={raw[0]:.2f} ms "
+                  f"p99={raw[1]:.2f} ms", flush=True)
 
         settings = dataclasses.replace(
             load_settings({"PRICEWATCH_DATA_DIR": tmp}), key_prefix=KEYS.prefix,
@@ -264,10 +298,11 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
 
-        p50, p99, rps = run_wrk(base, miss_script(args.products, now), args.seconds,
-                                args.connections)
-        print(f"all-miss (computed from rollups): p50={p50:.2f} ms p99={p99:.2f} ms "
-              f"req_per_s={rps:.0f}", flush=True)
+        if not args.mix_only:
+            p50, p99, rps = run_wrk(base, miss_script(args.products, now), args.seconds,
+                                    args.connections)
+            print(f"all-miss (computed from rollups): p50={p50:.2f} ms p99={p99:.2f} ms "
+                  f"req_per_s={rps:.0f}", flush=True)
 
         # steady state: every variant computed once (a server that has been up a while)
         redis.Redis.from_url(redis_url).flushdb()
@@ -287,18 +322,18 @@ def main() -> None:
         p50, p99, rps = run_wrk(base, mix_script(paths), args.seconds, args.connections)
         print(f"mix, closed loop (wrk 4.1, 1 thread, {args.connections} connections, as fast "
               f"as it goes): p50={p50:.2f} ms p99={p99:.2f} ms req_per_s={rps:.0f}", flush=True)
-        hits0, misses0 = CACHE_HIT._value.get(), CACHE_MISS._value.get()
-        think_ms = args.connections * 1000 / args.rate
-        p50, p99, rps = run_wrk(base, mix_script(paths, think_ms), args.seconds,
+        counters = (CACHE_MEMORY, CACHE_HIT, CACHE_MISS)
+        before = [c._value.get() for c in counters]
+        p50, p99, rps = run_wrk(base, mix_script(paths, args.rate), args.seconds,
                                 args.connections)
         stop_changes.set()
-        hits = CACHE_HIT._value.get() - hits0
-        misses = CACHE_MISS._value.get() - misses0
-        print(f"mix at about {args.rate:g} req/s offered (wrk, {args.connections} connections, "
-              f"each waiting {think_ms:.0f} ms between requests): warm cache, "
+        memory, hits, misses = (c._value.get() - b for c, b in zip(counters, before, strict=True))
+        print(f"mix at {args.rate:g} req/s offered (wrk, {args.connections} connections, "
+              f"Poisson arrivals): warm cache, "
               f"{args.changes_per_s:g} price changes/s, "
-              f"hit ratio {hits / max(1, hits + misses):.3f} "
-              f"({misses:.0f} misses)", flush=True)
+              f"hit ratio {(memory + hits) / max(1, memory + hits + misses):.3f} "
+              f"({memory:.0f} from memory, {hits:.0f} from Redis, {misses:.0f} computed)",
+              flush=True)
         stop.set()
         server.join(15)
         client.close()

@@ -116,6 +116,12 @@ class Keys:
         """
         return f"{self.prefix}history:{market}:{asin}"
 
+    @property
+    def history_invalidations(self) -> str:
+        """Pub/sub channel: the ``history_cache`` key of each product whose
+        histories were just dropped, for the API processes' in-memory copies."""
+        return f"{self.prefix}history-invalidations"
+
     def rate_limit(self, scope: str, ident: str) -> str:
         return f"{self.prefix}rate:{scope}:{ident}"
 

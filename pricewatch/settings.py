@@ -63,6 +63,10 @@ class Settings:
     api_history_cache_ttl_s: int = 600
     # Cache-Control max-age of chart histories (browsers, CDNs).
     api_history_max_age_s: int = 60
+    # Memory per API process for copies of recently served chart histories, in front
+    # of Redis (0: none). Price changes evict them at once; they expire after
+    # api_history_max_age_s in any case.
+    api_near_cache_mb: int = 64
     # Bearer tokens (website sign-in, extension) are valid this long.
     api_token_ttl_s: int = 30 * 24 * 3600
     # Price reports (POST /reports) accepted per minute per reporter and per client IP.
@@ -74,6 +78,8 @@ class Settings:
     api_max_body_bytes: int = 16_384
     # Seconds between flushes of the Redis view counters into ClickHouse.
     api_view_flush_s: float = 10.0
+    # Chart views are tallied in memory and added to the Redis counters this often.
+    api_view_push_ms: int = 250
     # Key of the keyed hash that turns client IPs into reporter ids: set it per
     # deployment so that ids cannot be reversed by hashing every IPv4 address.
     api_ip_hash_key: str = "pricewatch-reporter"
@@ -321,12 +327,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         api_public_url=env.get(PREFIX + "API_PUBLIC_URL") or None,
         api_history_cache_ttl_s=_int(env, "API_HISTORY_CACHE_TTL_S", 600),
         api_history_max_age_s=_int(env, "API_HISTORY_MAX_AGE_S", 60),
+        api_near_cache_mb=_int(env, "API_NEAR_CACHE_MB", 64),
         api_token_ttl_s=_int(env, "API_TOKEN_TTL_S", 30 * 24 * 3600),
         api_report_rate_per_min=_int(env, "API_REPORT_RATE_PER_MIN", 30),
         api_report_ip_rate_per_min=_int(env, "API_REPORT_IP_RATE_PER_MIN", 120),
         api_auth_rate_per_min=_int(env, "API_AUTH_RATE_PER_MIN", 20),
         api_max_body_bytes=_int(env, "API_MAX_BODY_BYTES", 16_384),
         api_view_flush_s=_float(env, "API_VIEW_FLUSH_S", 10.0),
+        api_view_push_ms=_int(env, "API_VIEW_PUSH_MS", 250),
         api_ip_hash_key=env.get(PREFIX + "API_IP_HASH_KEY") or "pricewatch-reporter",
         api_first_crawl_priority=_float(env, "API_FIRST_CRAWL_PRIORITY", 1000.0),
         api_clickhouse_threads=_int(env, "API_CLICKHOUSE_THREADS", 4),

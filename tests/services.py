@@ -6,6 +6,7 @@ existing ones (PRICEWATCH_TEST_REDIS_URL, PRICEWATCH_TEST_POSTGRES_URL).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import pwd
@@ -14,8 +15,9 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -184,3 +186,19 @@ async def postgres_database(
                 break
             except Exception:
                 await asyncio.sleep(0.2)
+
+
+async def eventually(
+    check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02
+) -> Any:
+    """Wait until ``check()`` is truthy (awaiting it when it is a coroutine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)

@@ -20,6 +20,8 @@ import secrets
 
 import redis.asyncio
 
+from api.services.near_cache import NearCache
+
 GEN_FIELD = "@gen"
 ETAG_LEN = 32
 
@@ -57,10 +59,14 @@ def unpack(value: bytes) -> tuple[str, bytes]:
 
 
 class HistoryCache:
-    def __init__(self, client: redis.asyncio.Redis, ttl_s: int) -> None:
+    def __init__(
+        self, client: redis.asyncio.Redis, ttl_s: int, near: NearCache | None = None
+    ) -> None:
         if ttl_s <= 0:
             raise ValueError(f"cache TTL must be positive, got {ttl_s}")
         self.ttl_s = ttl_s
+        # this process's copies in front of Redis (None: every lookup asks Redis)
+        self.near = near
         # fills in progress in this process, by (key, field); see products.history
         self.inflight: dict[tuple[str, str], asyncio.Future[tuple[str, bytes]]] = {}
         self._begin = client.register_script(_BEGIN)

@@ -1,7 +1,9 @@
-"""Product pages and chart histories: ClickHouse behind a Redis cache.
+"""Product pages and chart histories: ClickHouse behind a Redis cache, behind this
+process's near cache.
 
-The hot path (a cached chart) is one Redis round trip: HGET of the cached bytes and
-the view counter in one pipeline, and the stored bytes go out as-is.
+The hot path (a chart in the near cache) has no await: the stored bytes go out
+as-is and the view is tallied in memory. Next comes one HGET from Redis, and only
+then a computation in ClickHouse.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import dataclasses
 
 import msgspec
 
-from api.metrics import CACHE_HIT, CACHE_MISS
+from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS
 from api.schemas import (
     GoodDeal,
     PriceHistoryOut,
@@ -23,7 +25,6 @@ from api.schemas import (
 from api.services import pricing
 from api.services.history_cache import HistoryCache, pack, unpack
 from api.services.timefmt import iso
-from api.services.views import count_view
 from api.state import ApiState
 from pricewatch.history import DAY_MS, Granularity
 from pricewatch.markets import Market
@@ -113,13 +114,22 @@ async def history(
         end_ms=req.end_ms, now_ms=now,
     )
     key = state.keys.history_cache(req.market.code, req.asin)
-    pipe = state.redis.pipeline(transaction=False)
-    pipe.hget(key, field)
-    count_view(pipe, state.keys, req.market.code, req.asin, view_source)
-    cached = (await pipe.execute())[0]
+    state.views.add(req.market.code, req.asin, view_source)
+    near = cache.near
+    epoch = 0
+    if near is not None:
+        value = near.get(key, field)
+        if value is not None:
+            CACHE_MEMORY.inc()
+            etag, body = unpack(value)
+            return etag, body, True
+        epoch = near.epoch  # before reading: see NearCache.put
+    cached = await state.redis.hget(key, field)
     if cached is not None:
-        etag, body = unpack(cached)
         CACHE_HIT.inc()
+        if near is not None:
+            near.put(key, field, cached, epoch)
+        etag, body = unpack(cached)
         return etag, body, True
     CACHE_MISS.inc()
     # Single flight: concurrent misses of one variant (a popular product right after its
@@ -130,20 +140,24 @@ async def history(
         pending = asyncio.ensure_future(_fill(state, cache, req, key, field, now))
         cache.inflight[flight] = pending
         pending.add_done_callback(lambda _: cache.inflight.pop(flight, None))
-    etag, body = await asyncio.shield(pending)
+    value = await asyncio.shield(pending)
+    if near is not None:
+        near.put(key, field, value, epoch)
+    etag, body = unpack(value)
     return etag, body, False
 
 
 async def _fill(state: ApiState, cache: HistoryCache, req: ChartRequest, key: str, field: str,
-                now: int) -> tuple[str, bytes]:
+                now: int) -> bytes:
+    """The cached value (ETag + body) of a computed history, stored in Redis."""
     token = await cache.begin_fill(key)
     body = await state.clickhouse(_history_body, state.prices, req, now)
     if body is None:
         await queue_first_crawl(state, req.market.code, req.asin)
         raise UnknownProduct(req.market.code, req.asin)
-    etag, value = pack(body)
+    _, value = pack(body)
     await cache.store(key, token, field, value)
-    return etag, body
+    return value
 
 
 def _stats_out(stats: pricing.Stats, market: Market, days: int) -> ProductStats:

@@ -34,7 +34,7 @@ from pricewatch.keys import (
     partition_of,
 )
 from pricewatch.models import Observation, Product, encode
-from pricewatch.storage.redis import Message, PartitionedStream
+from pricewatch.storage.redis import Message, PartitionedStream, drop_histories
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +249,7 @@ class IngestWorker:
         for p, mapping in by_partition.items():
             pipe.hset(self.keys.last_price(p), mapping=mapping)
         # cached chart histories of a product whose price moved are stale now
-        for market, asin in {(c.market, c.asin) for c in outcome.changes}:
-            pipe.delete(self.keys.history_cache(market, asin))
+        drop_histories(pipe, self.keys, {(c.market, c.asin) for c in outcome.changes})
         for index, reason, payload in outcome.dead:
             m = messages[index]
             pipe.xadd(

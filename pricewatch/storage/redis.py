@@ -145,3 +145,14 @@ def _messages(reply: Any, redelivered: bool = False) -> list[Message]:
                 continue
             out.append(Message(name, msg_id, fields.get(FIELD, b""), 2 if redelivered else 1))
     return out
+
+
+def drop_histories(pipe: Any, keys: Keys, products: Iterable[tuple[str, str]]) -> None:
+    """Queue on ``pipe`` what makes the cached chart histories of ``products``
+    stale everywhere: DEL of each product's hash in Redis, and a message on
+    ``history_invalidations`` for the copies API processes hold in memory."""
+    for market, asin in products:
+        key = keys.history_cache(market, asin)
+        pipe.delete(key)
+        pipe.publish(keys.history_invalidations, key)
+

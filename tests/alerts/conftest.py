@@ -9,7 +9,6 @@ import contextlib
 import email
 import email.policy
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -181,19 +180,3 @@ def smtp_channel(port: int, **options: Any) -> SmtpChannel:
         host="127.0.0.1", port=port, sender=SENDER, tls="none", connections=2, timeout=2.0,
         **options,
     )
-
-
-async def eventually(
-    check: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02
-) -> Any:
-    """Wait until ``check()`` is truthy (awaiting it when it is a coroutine)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)

@@ -13,7 +13,8 @@ from pricewatch.keys import OBSERVATIONS
 from pricewatch.models import Availability, Observation, Source, encode
 from pricewatch.storage import sql
 from pricewatch.storage.redis import PartitionedStream
-from tests.alerts.conftest import PUBLIC_URL, MailRecorder, eventually, smtp_channel
+from tests.alerts.conftest import PUBLIC_URL, MailRecorder, smtp_channel
+from tests.services import eventually
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 

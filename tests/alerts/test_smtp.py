@@ -19,8 +19,8 @@ from alerts.channels.smtp_sessions import PipelinedSession, PlainSession, dot_st
 from alerts.messages import KEY_HEADER, Links, Notice
 from pricewatch.marketplace.tls import self_signed_certificate
 from pricewatch.storage.sql import NotificationKind, NotificationType
-from tests.alerts.conftest import SENDER, MailRecorder, eventually
-from tests.services import free_port
+from tests.alerts.conftest import SENDER, MailRecorder
+from tests.services import eventually, free_port
 
 MODES = [pytest.param(True, id="pipelined"), pytest.param(False, id="plain")]
 

@@ -16,7 +16,8 @@ from pricewatch.models import PriceChange, PriceCorrection, Series, Source, enco
 from pricewatch.storage import sql
 from pricewatch.storage.redis import PartitionedStream
 from pricewatch.storage.sql_alerts import lease_due_notifications
-from tests.alerts.conftest import PUBLIC_URL, SECRET, MailRecorder, eventually, smtp_channel
+from tests.alerts.conftest import PUBLIC_URL, SECRET, MailRecorder, smtp_channel
+from tests.services import eventually
 
 pytestmark = pytest.mark.redis
 

@@ -182,10 +182,18 @@ def test_cold_state_is_read_back_from_clickhouse(redis_client, keys, price_store
 def test_price_change_drops_cached_histories(redis_client, keys, price_store):
     redis_client.hset(keys.history_cache("us", "B07CLN88MV"), "30d:daily", b"[]")
     redis_client.hset(keys.history_cache("us", "B000000003"), "30d:daily", b"[]")
+    listener = redis_client.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(keys.history_invalidations)
+    listener.get_message(timeout=1)  # the subscription is confirmed
     publish(redis_client, keys, [obs()])
     drain(worker(redis_client, keys, price_store))
     assert not redis_client.exists(keys.history_cache("us", "B07CLN88MV"))
     assert redis_client.exists(keys.history_cache("us", "B000000003"))
+    # and the API processes' in-memory copies are told
+    message = listener.get_message(timeout=2)
+    listener.close()
+    assert message is not None
+    assert message["data"] == keys.history_cache("us", "B07CLN88MV").encode()
 
 
 def test_observation_wire_format_is_stable():
