@@ -19,7 +19,7 @@ from api.services.timefmt import iso
 from api.state import ApiState
 from pricewatch.storage.sql import DuplicateEmailError, User
 
-BEARER = [{"BearerAuth": []}]
+BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 
 
 class Conflict(HTTPException):

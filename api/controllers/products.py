@@ -134,6 +134,9 @@ class ProductController(Controller):
             "ETag": f'"{etag}"',
             "Cache-Control": f"public, max-age={state.settings.api_history_max_age_s}",
         }
+        # The body is a PriceHistoryOut encoded once, when it was cached; the return
+        # annotation documents it in the OpenAPI schema.
         if etag in request.headers.get("if-none-match", ""):
-            return Response(content=b"", status_code=304, headers=headers)
-        return Response(content=body, media_type="application/json", headers=headers)
+            return Response(content=b"", status_code=304, headers=headers)  # type: ignore[arg-type]
+        return Response(content=body, media_type="application/json",  # type: ignore[arg-type]
+                        headers=headers)

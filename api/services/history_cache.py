@@ -68,7 +68,7 @@ class HistoryCache:
         # this process's copies in front of Redis (None: every lookup asks Redis)
         self.near = near
         # fills in progress in this process, by (key, field); see products.history
-        self.inflight: dict[tuple[str, str], asyncio.Future[tuple[str, bytes]]] = {}
+        self.inflight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self._begin = client.register_script(_BEGIN)
         self._store = client.register_script(_STORE)
 

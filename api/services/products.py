@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import cast
 
 import msgspec
 
@@ -124,7 +125,8 @@ async def history(
             etag, body = unpack(value)
             return etag, body, True
         epoch = near.epoch  # before reading: see NearCache.put
-    cached = await state.redis.hget(key, field)
+    # the client does not decode replies: a cached value is bytes
+    cached = cast(bytes | None, await state.redis.hget(key, field))
     if cached is not None:
         CACHE_HIT.inc()
         if near is not None:

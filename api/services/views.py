@@ -15,6 +15,7 @@ import asyncio
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 import redis.asyncio
 
@@ -88,7 +89,8 @@ async def take_counts(
     client: redis.asyncio.Redis, keys: Keys, batch: int = FLUSH_BATCH
 ) -> dict[tuple[str, str], dict[str, int]]:
     """Atomically take (read and clear) the counters of up to ``batch`` dirty products."""
-    members = await client.spop(keys.views_dirty, batch)
+    # the client does not decode replies: members are bytes
+    members = cast(list[bytes] | None, await client.spop(keys.views_dirty, batch))
     if not members:
         return {}
     products = [m.decode().split(":", 1) for m in members]
