@@ -216,3 +216,36 @@ async def test_an_unreachable_server_is_transient() -> None:
     smtp = channel(free_port())
     with pytest.raises(TransientError, match="cannot reach"):
         await smtp.send(notice(1))
+
+
+async def test_a_server_that_answers_nonsense_loses_the_message_transiently() -> None:
+    """Replies that are not SMTP end the session. Nothing of the message was
+    accepted, so it gets one more try on a new session, then is left to the
+    worker's retries; the next message starts on a new session too."""
+    sessions = 0
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal sessions
+        sessions += 1
+        writer.write(b"220 odd ESMTP\r\n")
+        line = await reader.readline()  # EHLO
+        assert line.upper().startswith(b"EHLO")
+        writer.write(b"250-odd\r\n250 PIPELINING\r\n")
+        await reader.readline()  # MAIL FROM
+        writer.write(b"this is not an SMTP reply\r\n")
+        await writer.drain()
+        await reader.read()  # until the client hangs up
+        writer.close()
+
+    server = await asyncio.start_server(talk, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    smtp = channel(port, connections=1)
+    try:
+        for n in (1, 2):
+            with pytest.raises(TransientError, match="not an SMTP reply"):
+                await smtp.send(notice(n))
+    finally:
+        await smtp.aclose()
+        server.close()
+        await server.wait_closed()
+    assert sessions == 4
