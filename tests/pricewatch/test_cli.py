@@ -1,10 +1,12 @@
 """The ``pricewatch`` command as a user runs it: subprocesses on a temp data dir."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 import redis
@@ -111,29 +113,46 @@ def test_up_runs_redis_and_ingest_until_stopped(env, tmp_path):
         track = run(["track", "https://www.amazon.de/dp/B07CLN88MV", "B000000001"], env)
         assert "queued de:B07CLN88MV" in track.stdout
         assert Frontier(client, DEFAULT_KEYS).size() == 2
-        # ingest runs inside `up`: an observation becomes a price change
-        observation = Observation(
-            market="us",
-            asin="B07CLN88MV",
-            observed_at=int(time.time() * 1000),
-            availability="in_stock",
-            source="crawler",
-            price=1234,
-            currency="USD",
-        )
-        PartitionedStream(client, DEFAULT_KEYS, OBSERVATIONS, 4).publish(
-            [("us", "B07CLN88MV", encode(observation))]
-        )
+        # ingest runs inside `up`: an observation becomes a price change, and the
+        # API serves it; a later change reaches the served chart at once, through
+        # each cache (the chart may be kept for Cache-Control's 60 s otherwise)
+        chart = f"http://127.0.0.1:{env['PRICEWATCH_API_PORT']}/products/B07CLN88MV/price"
         changes = PartitionedStream(client, DEFAULT_KEYS, PRICE_CHANGES, 4)
-        while changes.length() == 0:
-            assert time.monotonic() < deadline + 30, "ingest did not publish the change"
-            time.sleep(0.2)
+        for expected_changes, price in [(1, 1234), (2, 999)]:
+            observation = Observation(
+                market="us",
+                asin="B07CLN88MV",
+                observed_at=int(time.time() * 1000),
+                availability="in_stock",
+                source="crawler",
+                price=price,
+                currency="USD",
+            )
+            PartitionedStream(client, DEFAULT_KEYS, OBSERVATIONS, 4).publish(
+                [("us", "B07CLN88MV", encode(observation))]
+            )
+            while changes.length() < expected_changes:
+                assert time.monotonic() < deadline + 30, "ingest did not publish the change"
+                time.sleep(0.2)
+            shown = time.monotonic() + 10
+            while _last_chart_price(chart) != price / 100:
+                assert time.monotonic() < shown, f"the chart never showed {price / 100}"
+                time.sleep(0.1)
     finally:
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, output
     assert "Pricewatch is up" in output
     assert not (tmp_path / "data" / "redis" / "url").exists()
+
+
+def _last_chart_price(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            history = json.load(response)["history"]
+    except OSError:  # the API is still starting
+        return None
+    return history[-1]["price"] if history else None
 
 
 def test_up_demo_crawls_the_local_marketplace_into_price_changes(env, tmp_path):
