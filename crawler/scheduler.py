@@ -43,6 +43,9 @@ class NoDupeFilter(BaseDupeFilter):
 
 
 class FrontierScheduler(Scheduler):
+    # scrapy-redis's dupefilter (a no-op one here), made in open()
+    df: BaseDupeFilter | None
+
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> FrontierScheduler:
         if not settings.getbool("SCHEDULER_PERSIST") or settings.getbool(
@@ -84,7 +87,7 @@ class FrontierScheduler(Scheduler):
         raise RuntimeError("a crawler worker never flushes the shared frontier")
 
     def enqueue_request(self, request: Request) -> bool:
-        if not request.dont_filter and self.df.request_seen(request):
+        if not request.dont_filter and self.df is not None and self.df.request_seen(request):
             return False
         self.queue.push(request)
         self._count("scheduler/enqueued/redis")

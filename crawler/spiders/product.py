@@ -67,6 +67,10 @@ class ProductSpider(RedisSpider):
     frontier: Frontier
     leases: WorkerLeases
     origins: dict[str, str]
+    # set in setup_redis; the first two are scrapy-redis's own attributes
+    redis_batch_size: int
+    spider_idle_start_time: int
+    tick_s: float
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> ProductSpider:
