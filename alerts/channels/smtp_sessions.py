@@ -30,6 +30,8 @@ import aiosmtplib
 
 # RFC 5321 4.5.3.1.5: a reply line is at most 512 octets; this leaves room
 MAX_REPLY_LINE = 8192
+# lines of one multi-line reply (an EHLO reply has a dozen)
+MAX_REPLY_LINES = 100
 
 
 class SmtpReply(Exception):
@@ -102,7 +104,7 @@ class PipelinedSession(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         start = 0
-        while (end := buffer.find(b"\n", start)) >= 0:
+        while self._lost is None and (end := buffer.find(b"\n", start)) >= 0:
             line = bytes(buffer[start:end]).rstrip(b"\r")
             start = end + 1
             self._lines.append(line)
@@ -110,8 +112,8 @@ class PipelinedSession(asyncio.Protocol):
                 lines, self._lines = self._lines, []
                 self._reply(lines)
         del buffer[:start]
-        if len(buffer) > MAX_REPLY_LINE:
-            self._abort("the server sent a reply line too long to be SMTP")
+        if len(buffer) > MAX_REPLY_LINE or len(self._lines) > MAX_REPLY_LINES:
+            self._abort("the server sent a reply too long to be SMTP")
 
     def eof_received(self) -> bool:
         return False  # close our side too

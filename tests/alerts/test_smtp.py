@@ -218,7 +218,13 @@ async def test_an_unreachable_server_is_transient() -> None:
         await smtp.send(notice(1))
 
 
-async def test_a_server_that_answers_nonsense_loses_the_message_transiently() -> None:
+@pytest.mark.parametrize(("reply", "error"), [
+    pytest.param(b"this is not an SMTP reply\r\n", "not an SMTP reply", id="garbage"),
+    pytest.param(b"250-more\r\n" * 500, "too long", id="endless"),
+])
+async def test_a_server_that_answers_nonsense_loses_the_message_transiently(
+    reply: bytes, error: str
+) -> None:
     """Replies that are not SMTP end the session. Nothing of the message was
     accepted, so it gets one more try on a new session, then is left to the
     worker's retries; the next message starts on a new session too."""
@@ -232,7 +238,7 @@ async def test_a_server_that_answers_nonsense_loses_the_message_transiently() ->
         assert line.upper().startswith(b"EHLO")
         writer.write(b"250-odd\r\n250 PIPELINING\r\n")
         await reader.readline()  # MAIL FROM
-        writer.write(b"this is not an SMTP reply\r\n")
+        writer.write(reply)
         await writer.drain()
         await reader.read()  # until the client hangs up
         writer.close()
@@ -242,7 +248,7 @@ async def test_a_server_that_answers_nonsense_loses_the_message_transiently() ->
     smtp = channel(port, connections=1)
     try:
         for n in (1, 2):
-            with pytest.raises(TransientError, match="not an SMTP reply"):
+            with pytest.raises(TransientError, match=error):
                 await smtp.send(notice(n))
     finally:
         await smtp.aclose()
