@@ -190,6 +190,29 @@ async def test_a_send_cut_short_mid_envelope_closes_its_session() -> None:
     assert recorder.keys() == ["1:ev1:alert", "3:ev1:alert"]
 
 
+async def test_a_message_given_up_while_it_waited_for_its_turn_is_never_sent() -> None:
+    class SlowRecipient(MailRecorder):
+        async def handle_RCPT(self, *args: Any) -> str:
+            await asyncio.sleep(0.5)
+            return await super().handle_RCPT(*args)
+
+    recorder = SlowRecipient()
+    with smtp_server(recorder) as port:
+        smtp = channel(port, connections=1)
+        try:
+            first = asyncio.create_task(smtp.send(notice(1)))
+            await asyncio.sleep(0.05)  # the first message is in its envelope
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.2):
+                    await smtp.send(notice(2))  # queued behind it on the one session
+            await first
+            await smtp.send(notice(3))
+            assert len(smtp._sessions) == 1  # the session lived on
+        finally:
+            await smtp.aclose()
+    assert recorder.keys() == ["1:ev1:alert", "3:ev1:alert"]
+
+
 async def test_pipelining_over_starttls_with_a_private_ca(tmp_path: Path) -> None:
     bundle = self_signed_certificate(["127.0.0.1"])
     ca_file, _ = bundle.write(tmp_path)
