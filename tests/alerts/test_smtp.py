@@ -68,6 +68,18 @@ def notice(n: int, recipient: str | None = None) -> Notice:
     )
 
 
+class SlowRecipients(MailRecorder):
+    """Answers every RCPT after ``delay_s``."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__()
+        self.delay_s = delay_s
+
+    async def handle_RCPT(self, *args: Any) -> str:
+        await asyncio.sleep(self.delay_s)
+        return await super().handle_RCPT(*args)
+
+
 def session_types(smtp: SmtpChannel) -> set[type]:
     return {type(s) for s in smtp._sessions}
 
@@ -169,12 +181,7 @@ async def test_a_send_cut_short_mid_envelope_closes_its_session() -> None:
     session is closed rather than reused, and the next message goes out on a
     new one."""
 
-    class SlowRecipient(MailRecorder):
-        async def handle_RCPT(self, *args: Any) -> str:
-            await asyncio.sleep(1.0)
-            return await super().handle_RCPT(*args)
-
-    recorder = SlowRecipient()
+    recorder = SlowRecipients(delay_s=1.0)
     with smtp_server(recorder) as port:
         smtp = channel(port, connections=1)
         try:
@@ -191,12 +198,7 @@ async def test_a_send_cut_short_mid_envelope_closes_its_session() -> None:
 
 
 async def test_a_message_given_up_while_it_waited_for_its_turn_is_never_sent() -> None:
-    class SlowRecipient(MailRecorder):
-        async def handle_RCPT(self, *args: Any) -> str:
-            await asyncio.sleep(0.5)
-            return await super().handle_RCPT(*args)
-
-    recorder = SlowRecipient()
+    recorder = SlowRecipients(delay_s=0.5)
     with smtp_server(recorder) as port:
         smtp = channel(port, connections=1)
         try:
