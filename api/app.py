@@ -60,13 +60,10 @@ def _web_module() -> Any | None:
 
 
 async def _flush_loop(state: ApiState, every_s: float) -> None:
-    async def record(rows: Sequence[tuple[str, str, int, str]]) -> int:
-        return await state.clickhouse(state.prices.record_views, list(rows))
-
     while True:
         await asyncio.sleep(every_s)
         try:
-            await flush_views(state.redis, state.keys, record, state.clock())
+            await _flush(state)
         except Exception:  # keep counting; the counts were given back to Redis
             log.exception("flushing view counts failed; retrying in %.0f s", every_s)
 
@@ -127,17 +124,19 @@ def create_app(
         app.state.history_cache = HistoryCache(
             redis_client, settings.api_history_cache_ttl_s, near
         )
-        # its own connection, pinged, so that a silently dead one is noticed
-        feed_client = redis.asyncio.Redis.from_url(
-            redis_url, health_check_interval=10, socket_keepalive=True
-        )
         background = [
             asyncio.create_task(
                 push_loop(state.views, redis_client, keys, settings.api_view_push_ms / 1000),
                 name="view-push",
             )
         ]
+        feed_client: redis.asyncio.Redis | None = None
         if near is not None:
+            # the invalidation feed has its own connection, pinged, so that a
+            # silently dead one is noticed
+            feed_client = redis.asyncio.Redis.from_url(
+                redis_url, health_check_interval=10, socket_keepalive=True
+            )
             background.append(asyncio.create_task(
                 follow_invalidations(feed_client, keys.history_invalidations, near),
                 name="near-cache-invalidations",
@@ -156,8 +155,9 @@ def create_app(
                 await state.views.push(redis_client, keys)
             if flush_every > 0:
                 with contextlib.suppress(Exception):
-                    await _final_flush(state)
-            await feed_client.aclose()
+                    await _flush(state)
+            if feed_client is not None:
+                await feed_client.aclose()
             await redis_client.aclose()
             await engine.dispose()
             executor.shutdown(wait=True)
@@ -216,7 +216,9 @@ def create_app(
     )
 
 
-async def _final_flush(state: ApiState) -> None:
+async def _flush(state: ApiState) -> None:
+    """Move the Redis view counters into ClickHouse."""
+
     async def record(rows: Sequence[tuple[str, str, int, str]]) -> int:
         return await state.clickhouse(state.prices.record_views, list(rows))
 

@@ -72,6 +72,18 @@ class HistoryCache:
         self._begin = client.register_script(_BEGIN)
         self._store = client.register_script(_STORE)
 
+    def recall(self, key: str, field: str) -> tuple[bytes | None, int]:
+        """This process's copy of a value (None if it has none), and the
+        invalidation epoch to hand to ``keep`` with a value read afterwards."""
+        if self.near is None:
+            return None, 0
+        return self.near.get(key, field), self.near.epoch
+
+    def keep(self, key: str, field: str, value: bytes, epoch: int) -> None:
+        """Keep a copy in this process (see NearCache.put)."""
+        if self.near is not None:
+            self.near.put(key, field, value, epoch)
+
     async def begin_fill(self, key: str) -> bytes:
         """The generation token to hand to ``store`` after computing a value."""
         token = await self._begin([key], [secrets.token_hex(8), self.ttl_s])

@@ -116,21 +116,16 @@ async def history(
     )
     key = state.keys.history_cache(req.market.code, req.asin)
     state.views.add(req.market.code, req.asin, view_source)
-    near = cache.near
-    epoch = 0
-    if near is not None:
-        value = near.get(key, field)
-        if value is not None:
-            CACHE_MEMORY.inc()
-            etag, body = unpack(value)
-            return etag, body, True
-        epoch = near.epoch  # before reading: see NearCache.put
+    local, epoch = cache.recall(key, field)
+    if local is not None:
+        CACHE_MEMORY.inc()
+        etag, body = unpack(local)
+        return etag, body, True
     # the client does not decode replies: a cached value is bytes
     cached = cast(bytes | None, await state.redis.hget(key, field))
     if cached is not None:
         CACHE_HIT.inc()
-        if near is not None:
-            near.put(key, field, cached, epoch)
+        cache.keep(key, field, cached, epoch)
         etag, body = unpack(cached)
         return etag, body, True
     CACHE_MISS.inc()
@@ -143,8 +138,7 @@ async def history(
         cache.inflight[flight] = pending
         pending.add_done_callback(lambda _: cache.inflight.pop(flight, None))
     value = await asyncio.shield(pending)
-    if near is not None:
-        near.put(key, field, value, epoch)
+    cache.keep(key, field, value, epoch)
     etag, body = unpack(value)
     return etag, body, False
 

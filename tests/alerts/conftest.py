@@ -80,16 +80,24 @@ class MailRecorder:
             return [str(m["X-Pricewatch-Key"]) for m in self.messages]
 
 
+@contextlib.contextmanager
+def smtp_server(recorder: MailRecorder, **params: Any) -> Iterator[int]:
+    """aiosmtpd on a free port, with ``recorder`` as its handler; ``params``
+    go to aiosmtpd's SMTP (TLS, timeouts)."""
+    port = free_port()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, **params)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
 @pytest.fixture
 def smtp() -> Iterator[tuple[MailRecorder, int]]:
     recorder = MailRecorder()
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(recorder) as port:
         yield recorder, port
-    finally:
-        controller.stop()
 
 
 # --- relational store on both backends ------------------------------------------------
@@ -176,7 +184,10 @@ async def start_worker(
 
 
 def smtp_channel(port: int, **options: Any) -> SmtpChannel:
-    return SmtpChannel(
-        host="127.0.0.1", port=port, sender=SENDER, tls="none", connections=2, timeout=2.0,
-        **options,
-    )
+    """An SMTP channel to the local server; ``options`` override the defaults."""
+    values: dict[str, Any] = {
+        "host": "127.0.0.1", "port": port, "sender": SENDER, "tls": "none",
+        "connections": 2, "timeout": 2.0,
+    }
+    values.update(options)
+    return SmtpChannel(**values)

@@ -5,13 +5,10 @@ session does after a refusal, a timeout or a server that hung up."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from alerts.channels.base import PermanentError, TransientError
 from alerts.channels.email import SmtpChannel
@@ -19,30 +16,10 @@ from alerts.channels.smtp_sessions import PipelinedSession, PlainSession, dot_st
 from alerts.messages import KEY_HEADER, Links, Notice
 from pricewatch.marketplace.tls import self_signed_certificate
 from pricewatch.storage.sql import NotificationKind, NotificationType
-from tests.alerts.conftest import SENDER, MailRecorder
+from tests.alerts.conftest import MailRecorder, smtp_channel, smtp_server
 from tests.services import eventually, free_port
 
 MODES = [pytest.param(True, id="pipelined"), pytest.param(False, id="plain")]
-
-
-@contextlib.contextmanager
-def smtp_server(recorder: MailRecorder, **params: Any) -> Iterator[int]:
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, **params)
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
-
-
-def channel(port: int, **options: Any) -> SmtpChannel:
-    values: dict[str, Any] = {
-        "host": "127.0.0.1", "port": port, "sender": SENDER, "tls": "none",
-        "connections": 2, "timeout": 5.0,
-    }
-    values.update(options)
-    return SmtpChannel(**values)
 
 
 def notice(n: int, recipient: str | None = None) -> Notice:
@@ -88,7 +65,7 @@ def session_types(smtp: SmtpChannel) -> set[type]:
 async def test_concurrent_messages_all_arrive_once_over_few_sessions(pipelining: bool) -> None:
     recorder = MailRecorder(pipelining=pipelining)
     with smtp_server(recorder) as port:
-        smtp = channel(port)
+        smtp = smtp_channel(port)
         try:
             await asyncio.gather(*(smtp.send(notice(n)) for n in range(1, 61)))
             expected = PipelinedSession if pipelining else PlainSession
@@ -109,7 +86,7 @@ async def test_lines_starting_with_a_dot_arrive_intact(pipelining: bool) -> None
     recorder = MailRecorder(pipelining=pipelining)
     content = b"Subject: dots\r\n\r\n.hidden\r\n..two\r\nplain\r\n.\r\nend\r\n"
     with smtp_server(recorder) as port:
-        smtp = channel(port)
+        smtp = smtp_channel(port)
         try:
             session = await smtp._session()
             await session.send("a@pricewatch.test", "b@example.com", content)
@@ -130,7 +107,7 @@ async def test_a_refused_recipient_is_permanent_and_the_next_message_goes(
     recorder = MailRecorder(pipelining=pipelining)
     recorder.refused.add("nobody@example.com")
     with smtp_server(recorder) as port:
-        smtp = channel(port, connections=1)
+        smtp = smtp_channel(port, connections=1)
         try:
             with pytest.raises(PermanentError, match="550"):
                 await smtp.send(notice(1, "nobody@example.com"))
@@ -147,7 +124,7 @@ async def test_a_4xx_to_the_content_is_transient_and_the_next_message_goes(
     recorder = MailRecorder(pipelining=pipelining)
     recorder.replies = ["451 4.3.0 try again later"]
     with smtp_server(recorder) as port:
-        smtp = channel(port, connections=1)
+        smtp = smtp_channel(port, connections=1)
         try:
             results = await asyncio.gather(
                 smtp.send(notice(1)), smtp.send(notice(2)), return_exceptions=True
@@ -164,7 +141,7 @@ async def test_sessions_the_server_closed_while_idle_are_replaced(pipelining: bo
     recorder = MailRecorder(pipelining=pipelining)
     # aiosmtpd hangs up on a client silent for longer than ``timeout``
     with smtp_server(recorder, timeout=0.3) as port:
-        smtp = channel(port)
+        smtp = smtp_channel(port)
         try:
             await smtp.send(notice(1))
             first = list(smtp._sessions)
@@ -183,7 +160,7 @@ async def test_a_send_cut_short_mid_envelope_closes_its_session() -> None:
 
     recorder = SlowRecipients(delay_s=1.0)
     with smtp_server(recorder) as port:
-        smtp = channel(port, connections=1)
+        smtp = smtp_channel(port, connections=1)
         try:
             await smtp.send(notice(1))
             (session,) = smtp._sessions
@@ -200,7 +177,7 @@ async def test_a_send_cut_short_mid_envelope_closes_its_session() -> None:
 async def test_a_message_given_up_while_it_waited_for_its_turn_is_never_sent() -> None:
     recorder = SlowRecipients(delay_s=0.5)
     with smtp_server(recorder) as port:
-        smtp = channel(port, connections=1)
+        smtp = smtp_channel(port, connections=1)
         try:
             first = asyncio.create_task(smtp.send(notice(1)))
             await asyncio.sleep(0.05)  # the first message is in its envelope
@@ -222,13 +199,13 @@ async def test_pipelining_over_starttls_with_a_private_ca(tmp_path: Path) -> Non
     with smtp_server(
         recorder, tls_context=bundle.server_context(), require_starttls=True
     ) as port:
-        smtp = channel(port, tls="starttls", ca_file=str(ca_file))
+        smtp = smtp_channel(port, tls="starttls", ca_file=str(ca_file))
         try:
             await asyncio.gather(*(smtp.send(notice(n)) for n in range(1, 11)))
             assert session_types(smtp) == {PipelinedSession}
         finally:
             await smtp.aclose()
-        untrusted = channel(port, tls="starttls")
+        untrusted = smtp_channel(port, tls="starttls")
         try:
             with pytest.raises(TransientError, match="cannot reach"):
                 await untrusted.send(notice(99))
@@ -238,7 +215,7 @@ async def test_pipelining_over_starttls_with_a_private_ca(tmp_path: Path) -> Non
 
 
 async def test_an_unreachable_server_is_transient() -> None:
-    smtp = channel(free_port())
+    smtp = smtp_channel(free_port())
     with pytest.raises(TransientError, match="cannot reach"):
         await smtp.send(notice(1))
 
@@ -270,7 +247,7 @@ async def test_a_server_that_answers_nonsense_loses_the_message_transiently(
 
     server = await asyncio.start_server(talk, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    smtp = channel(port, connections=1)
+    smtp = smtp_channel(port, connections=1)
     try:
         for n in (1, 2):
             with pytest.raises(TransientError, match=error):

@@ -5,23 +5,14 @@ import pytest
 
 from pricewatch.ingest.checks import LastState, Verdict
 from pricewatch.ingest.core import decode_batch, process, series_key
-from pricewatch.models import Observation, encode
+from pricewatch.models import encode
+from tests.observations import observation
 
 NOW = 1_800_000_000_000
 
 
 def obs(at=NOW - 10_000, price=1999, **kw):
-    fields = dict(
-        market="us",
-        asin="B07CLN88MV",
-        observed_at=at,
-        source="crawler",
-        price=price,
-        availability="in_stock" if price is not None else "out_of_stock",
-        currency="USD" if price is not None else None,
-    )
-    fields.update(kw)
-    return Observation(**fields)
+    return observation(at, price, **kw)
 
 
 def run(observations, state=None, check=None):

@@ -9,6 +9,7 @@ from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES
 from pricewatch.models import Observation, PriceChange, decode, encode
 from pricewatch.storage.redis import PartitionedStream
+from tests.observations import observation
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -16,17 +17,7 @@ NOW = int(time.time() * 1000)
 
 
 def obs(asin="B07CLN88MV", at=NOW - 60_000, price=1999, **kw):
-    fields = dict(
-        market="us",
-        asin=asin,
-        observed_at=at,
-        source="crawler",
-        price=price,
-        availability="in_stock" if price is not None else "out_of_stock",
-        currency="USD" if price is not None else None,
-    )
-    fields.update(kw)
-    return Observation(**fields)
+    return observation(at, price, asin=asin, **kw)
 
 
 def publish(redis_client, keys, observations, partitions=2):

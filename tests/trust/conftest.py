@@ -21,6 +21,7 @@ from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.clickhouse_trust import all_time_lows
 from pricewatch.storage.redis import PartitionedStream
 from pricewatch.trust import TrustPolicy
+from tests.observations import observation
 
 PARTITIONS = 2
 ASIN = "B07CLN88MV"
@@ -64,10 +65,8 @@ class Env:
     def obs(self, price: int | None = 10_000, *, source: str = "extension",
             reporter: str | None = "install:aaaaaaaa:ip1", at: int | None = None,
             asin: str = ASIN) -> Observation:
-        return Observation(
-            market="us", asin=asin, observed_at=self.clock.ms if at is None else at,
-            availability="in_stock" if price is not None else "out_of_stock",
-            source=source, price=price, currency="USD" if price is not None else None,
+        return observation(
+            self.clock.ms if at is None else at, price, asin=asin, source=source,
             reporter=reporter if source == "extension" else None,
         )
 
