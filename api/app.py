@@ -182,7 +182,6 @@ def create_app(
             extra["template_config"] = web.TEMPLATE_CONFIG
     # -------------------------------------------------------------------------------
 
-    public_url = settings.api_public_url or f"http://{settings.api_host}:{settings.api_port}"
     # The chart route is left out of the per-request middleware (about a third of a
     # cache hit's cost); its volume and hit ratio are counted in api.metrics instead.
     prometheus = PrometheusConfig(app_name="pricewatch", prefix="pricewatch_api",
@@ -201,7 +200,7 @@ def create_app(
                 "Amazon price history, price-drop subscriptions and price reports. "
                 "Prices on the wire are numbers in major units of the stated currency."
             ),
-            servers=[Server(url=public_url)],
+            servers=[Server(url=settings.public_url)],
             components=Components(
                 security_schemes={
                     "BearerAuth": SecurityScheme(

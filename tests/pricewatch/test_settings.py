@@ -61,3 +61,30 @@ def test_bad_floats_and_shares_are_clear_errors(name, raw, message):
     with pytest.raises(ValueError, match=f"PRICEWATCH_{name} {message}"):
         load_settings({f"PRICEWATCH_{name}": raw})
     assert load_settings({}).trust_drop_share == 0.25
+
+
+def test_public_url_follows_the_api_port_unless_set():
+    assert load_settings({"PRICEWATCH_API_PORT": "9001"}).public_url == "http://127.0.0.1:9001"
+    given = load_settings({"PRICEWATCH_PUBLIC_URL": "https://pw.example.org/",
+                           "PRICEWATCH_API_PORT": "9001"})
+    assert given.public_url == "https://pw.example.org"
+
+
+def test_every_field_with_a_default_has_a_reader():
+    # a new setting whose type has no reader fails here, not on a user's machine
+    from pricewatch.settings import _fields_to_read
+
+    assert len(_fields_to_read()) > 70
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("PUBLIC_URL", "ftp://example.org", "must be an http"),
+        ("SMTP_TLS", "maybe", "must be one of starttls, tls, none"),
+        ("DIRECT_JITTER_S", "0", "must be positive"),
+    ],
+)
+def test_bad_values_name_their_variable(name, raw, message):
+    with pytest.raises(ValueError, match=f"PRICEWATCH_{name} {message}"):
+        load_settings({f"PRICEWATCH_{name}": raw})
