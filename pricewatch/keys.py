@@ -143,7 +143,6 @@ class Keys:
     def scheduler_pushed(self) -> str:
         return f"{self.prefix}scheduler:pushed"
 
-
     # trust-but-verify (pricewatch.ingest.verify). Per series ("market:asin:series"):
     # held reports awaiting verification (a hash by report id), recent reports (a
     # sorted set by observed_at, for agreement and conflicts) and reports accepted at
@@ -174,5 +173,24 @@ class Keys:
     def trust_outbox(self) -> str:
         return f"{self.prefix}trust:outbox"
 
+
+    # the public edge: a product someone looked up that is queued for its first crawl
+    # (a string with a TTL, so a burst of lookups queues it once), and an ASIN whose
+    # page turned out not to exist (a string with a TTL: not queued again meanwhile)
+    def lookup_crawl(self, market: str, asin: str) -> str:
+        return f"{self.prefix}lookup-crawl:{market}:{asin}"
+
+    def not_found(self, market: str, asin: str) -> str:
+        return f"{self.prefix}not-found:{market}:{asin}"
+
+    # messages about an account rather than a price (confirm an e-mail or a target,
+    # reset a password): the API adds them, the alerts role sends them
+    @property
+    def account_messages(self) -> str:
+        return f"{self.prefix}account-messages"
+
+    # a role's last word on its own health (a hash: status, detail, at), read by /healthz
+    def health(self, role: str) -> str:
+        return f"{self.prefix}health:{role}"
 
 DEFAULT_KEYS = Keys()

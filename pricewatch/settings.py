@@ -278,11 +278,51 @@ class Settings:
     # Key of the keyed hash that turns client IPs into reporter ids: set it per
     # deployment so that ids cannot be reversed by hashing every IPv4 address.
     api_ip_hash_key: str = setting("pricewatch-reporter")
-    # Frontier priority of a product nobody has crawled yet (asked for by a user).
+    # Frontier priority of a product nobody has crawled yet that someone subscribed to.
     api_first_crawl_priority: float = setting(1000.0)
     # Worker threads for blocking ClickHouse calls (chDB serialises queries anyway).
     api_clickhouse_threads: int = setting(4)
     log_level: str = setting("INFO")
+    # --- the public edge -------------------------------------------------------
+    # Client addresses come from X-Forwarded-For only when the connection comes from one
+    # of these addresses or ranges (this deployment's reverse proxies); empty: the peer
+    # address is the client, whatever the headers say.
+    trusted_proxies: tuple[str, ...] = setting((), read=_networks)
+    # Host names or IP ranges that webhooks (and any other request a user can aim) may
+    # reach although they are not public addresses: a self-hosted receiver on the LAN.
+    egress_allow: tuple[str, ...] = setting((), read=_hosts_or_networks)
+    # Seconds to connect to a user's target, and to wait for its answer.
+    egress_connect_timeout_s: float = setting(3.0)
+    egress_read_timeout_s: float = setting(5.0)
+    # Requests in flight to one target host at most; the rest wait without holding a
+    # sender that other users' messages need.
+    egress_host_concurrency: int = setting(4)
+    # After this many failures in a row a target host is left alone this long.
+    egress_breaker_failures: int = setting(5)
+    egress_breaker_cooldown_s: float = setting(60.0)
+    # Alerts go only to the account's verified e-mail and to targets their receiver
+    # confirmed. A private instance whose users are all trusted may switch this off.
+    verify_targets: bool = setting(True)
+    # Links that confirm an e-mail address or a target, and password reset links, are
+    # valid this long.
+    confirm_link_ttl_s: int = setting(7 * 86400)
+    password_reset_ttl_s: int = setting(3600)
+    # Subscriptions one account may hold (active or paused), and create per hour.
+    api_subscriptions_per_account: int = setting(500)
+    api_subscribe_rate_per_hour: int = setting(120)
+    # Accounts one client IP may register per hour; sign-in attempts per account per hour
+    # (on top of api_auth_rate_per_min per client IP).
+    api_register_rate_per_hour: int = setting(10)
+    api_signin_account_rate_per_hour: int = setting(30)
+    # Products looked up that nobody has crawled yet: first crawls queued per client IP
+    # per hour, and the share of the fleet's crawl budget they may take all together.
+    api_lookup_crawls_per_ip_per_hour: int = setting(20)
+    api_lookup_crawl_budget_share: float = setting(0.2, read=_share)
+    # Frontier priority of those first crawls: below every scheduled product (whose
+    # priorities are positive), so lookups never push out products people subscribed to.
+    api_lookup_crawl_priority: float = setting(0.0, read=_number)
+    # An ASIN whose page turned out not to exist is not queued again for this long.
+    not_found_ttl_s: int = setting(7 * 86400)
     # --- alerts ---------------------------------------------------------------
     # Without an SMTP host, e-mails are written as .eml files to outbox_dir.
     smtp_host: str | None = setting(None)
@@ -352,6 +392,8 @@ class Settings:
     trust_quorum: int = setting(3)
     # Reports this close in time agree with (or contradict) each other.
     trust_window_s: int = setting(600)
+    # A report this share above the last accepted price is held for verification too.
+    trust_rise_share: float = setting(0.5)
     # A verification crawl confirms a report within this share of its price.
     trust_verify_tolerance_share: float = setting(0.02, read=_share)
     # A held report nobody verified within this time is rejected.
