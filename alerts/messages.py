@@ -245,6 +245,8 @@ def email_bytes(
         f"{NOTIFICATION_HEADER}: {notice.notification_id}",
         f"{KEY_HEADER}: {notice.key}",
         f"List-Unsubscribe: <{notice.links.stop}>",
+        # RFC 8058: mail clients may stop the alert with one POST, no page to visit
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
         f'Content-Type: multipart/alternative; boundary="{boundary}"',
     ]
     part_head = "Content-Type: text/{}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n"

@@ -13,7 +13,10 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
+from alerts.account_service import account_mailer
 from alerts.channels.base import Channel
 from alerts.channels.email import SmtpChannel
 from alerts.channels.outbox import OutboxChannel
@@ -21,6 +24,7 @@ from alerts.channels.sms import LogSms, TwilioSms
 from alerts.channels.webhook import WebhookChannel
 from alerts.worker import AlertsWorker, WorkerConfig
 from pricewatch import alert_links
+from pricewatch.egress import safe_http_client
 from pricewatch.keys import Keys
 from pricewatch.settings import Settings
 from pricewatch.storage.redis import connect
@@ -68,7 +72,7 @@ def build_channels(settings: Settings) -> dict[NotificationType, Channel]:
         NotificationType.EMAIL: email,
         NotificationType.SMS: sms,
         NotificationType.WEBHOOK: WebhookChannel(
-            alert_links.webhook_secret(settings), timeout=timeout
+            alert_links.webhook_secret(settings), client=safe_http_client(settings)
         ),
     }
 
@@ -89,7 +93,8 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
-async def serve(settings: Settings, redis_url: str, stop: threading.Event) -> None:
+async def serve(settings: Settings, redis_url: str, stop: threading.Event,
+                clickhouse_client: Any = None) -> None:
     config = worker_config(settings)
     await migrate_sql_async(settings.database_url)
     engine = create_engine(settings.database_url)
@@ -109,7 +114,11 @@ async def serve(settings: Settings, redis_url: str, stop: threading.Event) -> No
 
     watcher = asyncio.create_task(watch())
     try:
-        await worker.run(done)
+        # messages about accounts go out next to the alerts, over the same channels
+        async with account_mailer(settings, redis_url, engine, channels, config.consumer,
+                                  clickhouse_client) as mailer:
+            await asyncio.gather(_then_stop(worker.run(done), done),
+                                 _then_stop(mailer.run(done), done))
     finally:
         watcher.cancel()
         for channel in channels.values():
@@ -119,6 +128,16 @@ async def serve(settings: Settings, redis_url: str, stop: threading.Event) -> No
         client.close()
 
 
-def run(settings: Settings, redis_url: str, stop: threading.Event) -> None:
-    """Run the alerts worker until ``stop`` is set (blocking)."""
-    asyncio.run(serve(settings, redis_url, stop))
+async def _then_stop(loop: Coroutine[Any, Any, None], done: asyncio.Event) -> None:
+    # one of the loops ending (a crash included) ends the other
+    try:
+        await loop
+    finally:
+        done.set()
+
+
+def run(settings: Settings, redis_url: str, stop: threading.Event,
+        clickhouse_client: Any = None) -> None:
+    """Run the alerts worker and the account-message sender until ``stop`` is set
+    (blocking). ``clickhouse_client`` is the process's own, when it has one."""
+    asyncio.run(serve(settings, redis_url, stop, clickhouse_client))

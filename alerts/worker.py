@@ -16,6 +16,12 @@ sweep, run at start and periodically, leases and sends them, as it does
 retries. Transient failures are retried with exponential backoff up to
 ``max_attempts``; permanent ones fail at once.
 
+Each notification type (e-mail, SMS, webhook) has its own queue and its own
+senders, so slow targets of one kind never hold the senders another kind
+needs. A webhook whose host is busy or failing is not waited for: its row is
+moved a moment later without counting an attempt (``Deferred``), and the
+sender goes on with the next message.
+
 The one window left: the SMTP server (or webhook, or SMS provider) accepted a
 message and the process died before the group commit recorded it. That
 message is sent again after the lease. The window is the duration of one
@@ -33,6 +39,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -42,11 +49,12 @@ import redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerts import matching
-from alerts.channels.base import Channel, DeliveryError, PermanentError, TransientError
+from alerts.channels.base import Channel, Deferred, DeliveryError, PermanentError, TransientError
 from alerts.messages import Notice
 from alerts.notices import LinkMaker, alert_notice, correction_notice, recipient_of
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
 from pricewatch.models import PriceChange, PriceCorrection, decode, encode
+from pricewatch.retry import log_failed_round, retry_delay
 from pricewatch.storage import sql
 from pricewatch.storage.redis import PartitionedStream
 from pricewatch.storage.sql_alerts import (
@@ -62,6 +70,11 @@ log = logging.getLogger(__name__)
 CHANGE = "change"
 CORRECTION = "correction"
 MAX_BACKOFF_MS = 6 * 3600 * 1000
+# A deferred notification comes back after its target's hint, never sooner
+# than this, spread over up to this much more so a busy host is not met by a
+# crowd all at once.
+MIN_DEFER_MS = 1_000
+DEFER_JITTER_MS = 1_000
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -75,6 +88,7 @@ class WorkerConfig:
     lease_ms: int = 60_000
     send_timeout_s: float = 15.0
     sweep_ms: int = 1_000
+    # senders per notification type
     concurrency: int = 64
     claim_idle_ms: int = 30_000
     # subscriptions claimed per transaction, and notifications leased per sweep step
@@ -179,7 +193,9 @@ class AlertsWorker:
         self.links = LinkMaker(config.public_url, config.secret)
         self.changes = PartitionedStream(client, keys, PRICE_CHANGES, config.partitions)
         self.corrections = PartitionedStream(client, keys, PRICE_CORRECTIONS, config.partitions)
-        self.queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=2 * config.page_size)
+        self.queues: dict[sql.NotificationType, asyncio.Queue[Job]] = {
+            kind: asyncio.Queue(maxsize=2 * config.page_size) for kind in sql.NotificationType
+        }
         self.recorder = SentRecorder(db)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -192,7 +208,8 @@ class AlertsWorker:
         background = [
             asyncio.create_task(self.recorder.run(), name="sent-recorder"),
             *(
-                asyncio.create_task(self._sender(), name=f"sender-{i}")
+                asyncio.create_task(self._sender(queue), name=f"sender-{kind.value}-{i}")
+                for kind, queue in self.queues.items()
                 for i in range(self.config.concurrency)
             ),
         ]
@@ -208,7 +225,8 @@ class AlertsWorker:
             # let what is already claimed go out before stopping
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.config.send_timeout_s):
-                    await self.queue.join()
+                    for queue in self.queues.values():
+                        await queue.join()
                     await self.recorder.drain()
         finally:
             for task in [*loops, *background]:
@@ -228,6 +246,7 @@ class AlertsWorker:
         cfg = self.config
         recover = True
         last_claim = 0.0
+        failures = 0
         while not stop.is_set():
             try:
                 if recover:
@@ -253,15 +272,14 @@ class AlertsWorker:
                     await handler(message.data)
                 if messages:
                     await asyncio.to_thread(stream.ack, ALERTS_GROUP, messages)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("redis unavailable (%s); retrying", exc)
-                recover = True
-                await _wait(stop, 1.0)
-            except Exception:
+                failures = 0
+            except Exception as exc:
                 # unacked messages stay pending and are read again
-                log.exception("alerts: processing failed; will retry")
+                failures += 1
                 recover = True
-                await _wait(stop, 1.0)
+                delay = retry_delay(failures)
+                log_failed_round(log, f"alerts ({stream.name})", exc, failures, delay)
+                await _wait(stop, delay)
 
     async def _dead_letter(self, data: bytes, reason: str) -> None:
         log.error("alerts: unreadable event moved to %s: %s", self.keys.dead_letter, reason)
@@ -310,8 +328,9 @@ class AlertsWorker:
         return count
 
     async def _enqueue(self, jobs: Sequence[Job]) -> int:
+        # Each type's queue holds claiming back to the pace of its own senders.
         for job in jobs:
-            await self.queue.put(job)
+            await self.queues[job.notice.notification_type].put(job)
         return len(jobs)
 
     async def _claim_alerts(
@@ -419,12 +438,17 @@ class AlertsWorker:
 
     # -- the sweep: retries and what a crash left behind -------------------------------
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
         while not stop.is_set():
+            pause = self.config.sweep_ms / 1000
             try:
                 await self.sweep()
-            except Exception:
-                log.exception("alerts: sweep failed; will retry")
-            await _wait(stop, self.config.sweep_ms / 1000)
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                pause = max(pause, retry_delay(failures))
+                log_failed_round(log, "alerts sweep", exc, failures, pause)
+            await _wait(stop, pause)
 
     async def sweep(self) -> int:
         """Lease every due pending notification and queue it; returns how many."""
@@ -481,20 +505,21 @@ class AlertsWorker:
         return jobs
 
     # -- sending -----------------------------------------------------------------------
-    async def _sender(self) -> None:
+    async def _sender(self, queue: asyncio.Queue[Job]) -> None:
         while True:
-            job = await self.queue.get()
+            job = await queue.get()
             try:
                 await self.deliver(job)
             except Exception:
                 log.exception("alerts: delivery of notification %s crashed",
                               job.notice.notification_id)
             finally:
-                self.queue.task_done()
+                queue.task_done()
 
     async def deliver(self, job: Job) -> str:
-        """Send one notice and record the outcome: "sent", "retry", "failed"
-        or "skipped" (its lease is about to run out; the sweep will take it)."""
+        """Send one notice and record the outcome: "sent", "retry", "failed",
+        "deferred" (not tried: its target's host is busy; no attempt counted) or
+        "skipped" (its lease is about to run out; the sweep will take it)."""
         notice = job.notice
         timeout = self.config.send_timeout_s
         # Start only with two send timeouts of lease left, so the row cannot be
@@ -512,6 +537,9 @@ class AlertsWorker:
                 raise PermanentError("the subscription has no recipient")
             async with asyncio.timeout(timeout):
                 await channel.send(notice)
+        except Deferred as exc:
+            await self._defer(job, exc)
+            return "deferred"
         except DeliveryError as exc:
             error = exc
         except TimeoutError:
@@ -528,6 +556,16 @@ class AlertsWorker:
         log.warning("alerts: notification %s (%s) attempt %d failed: %s -> %s",
                     notice.notification_id, notice.key, attempts, error, status.value)
         return "failed" if status == sql.NotificationStatus.FAILED else "retry"
+
+    async def _defer(self, job: Job, reason: Deferred) -> None:
+        delay = max(int(reason.retry_after_s * 1000), MIN_DEFER_MS)
+        delay = min(delay + random.randrange(DEFER_JITTER_MS), MAX_BACKOFF_MS)
+        moved = await sql.defer_notification(
+            self.db, job.notice.notification_id, now_ms() + delay, leased_until=job.deadline
+        )
+        log.debug("alerts: notification %s deferred by %d ms (%s)%s",
+                  job.notice.notification_id, delay, reason,
+                  "" if moved else "; its lease had passed, the sweep has it")
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -32,8 +32,13 @@ from api.controllers.ops import healthz
 from api.controllers.products import ProductController
 from api.controllers.reports import ReportController
 from api.controllers.subscriptions import SubscriptionController
+from api.controllers.targets import TargetController
 from api.dependencies import DEPENDENCIES
+from api.docs import docs_router, render_plugins
+from api.errors import EXCEPTION_HANDLERS
+from api.json_body import CheckedJsonRequest
 from api.metrics import SKIP_REQUEST_METRICS
+from api.request_id import tag_response
 from api.services.history_cache import HistoryCache
 from api.services.near_cache import NearCache, follow_invalidations
 from api.services.views import flush_views, push_loop
@@ -42,7 +47,8 @@ from pricewatch.frontier import AsyncFrontier
 from pricewatch.keys import DEFAULT_KEYS, Keys
 from pricewatch.settings import Settings, get_settings
 from pricewatch.storage.clickhouse import PriceStore, database_from_url, get_clickhouse
-from pricewatch.storage.sql import create_engine
+from pricewatch.storage.redis import connect_async
+from pricewatch.storage.sql import activate_unconfirmed, create_engine
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +108,14 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         client = clickhouse_client or get_clickhouse(settings.clickhouse_url)
-        redis_client = redis.asyncio.Redis.from_url(redis_url)
+        redis_client = connect_async(redis_url)
         engine = create_engine(db_url)
+        if not settings.verify_targets:
+            # every destination counts as confirmed: nothing may wait for a confirmation
+            # (subscriptions from while verification was on, or from before it existed)
+            woken = await activate_unconfirmed(engine)
+            if woken:
+                log.info("verification is off: %d waiting subscriptions now alert", woken)
         executor = ThreadPoolExecutor(settings.api_clickhouse_threads,
                                       thread_name_prefix="api-clickhouse")
         state = ApiState(
@@ -168,6 +180,7 @@ def create_app(
     route_handlers: list[Any] = [
         ProductController,
         AccountController,
+        TargetController,
         AuthController,
         SubscriptionController,
         ReportController,
@@ -193,6 +206,11 @@ def create_app(
         lifespan=[lifespan],
         middleware=[prometheus.middleware],
         request_max_body_size=settings.api_max_body_bytes,
+        # bad bodies are a 400 with the reason, store outages a 503, anything else a
+        # logged 500; every response carries its request id (api.errors)
+        request_class=CheckedJsonRequest,
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[tag_response],
         openapi_config=OpenAPIConfig(
             title="Pricewatch API",
             version=API_VERSION,
@@ -201,6 +219,9 @@ def create_app(
                 "Prices on the wire are numbers in major units of the stated currency."
             ),
             servers=[Server(url=settings.public_url)],
+            # the UI from our own /static (the website's bundles), or none (api.docs)
+            render_plugins=render_plugins(getattr(web, "ASSETS", None)),
+            openapi_router=docs_router(),
             components=Components(
                 security_schemes={
                     "BearerAuth": SecurityScheme(

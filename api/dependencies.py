@@ -9,6 +9,7 @@ from litestar import Request
 from litestar.di import Provide
 from litestar.exceptions import NotAuthorizedException
 
+from api.forwarded import client_address, trusted_networks
 from api.services import accounts
 from api.state import ApiState
 from pricewatch.storage.sql import User
@@ -33,9 +34,11 @@ def bearer_token(request: Request[Any, Any, Any]) -> str | None:
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    # Behind a reverse proxy, run uvicorn with proxy headers so that this is the
-    # client's address and not the proxy's (see api.service).
-    return request.client.host if request.client else "unknown"
+    """The client's address, for per-IP limits: the TCP peer, or the X-Forwarded-For
+    address behind a proxy listed in ``Settings.trusted_proxies`` (api.forwarded)."""
+    peer = request.client.host if request.client else None
+    trusted = trusted_networks(get_state(request).settings.trusted_proxies)
+    return client_address(peer, request.headers.getall("x-forwarded-for", []), trusted)
 
 
 async def provide_user(request: Request[Any, Any, Any]) -> User:

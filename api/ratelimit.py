@@ -28,9 +28,31 @@ class RateLimited(HTTPException):
     status_code = 429
 
 
-async def enforce(client: redis.asyncio.Redis, keys: Keys, limits: list[Limit],
-                  now_ms: int) -> None:
-    """Count this request against every limit; raise 429 if any is exceeded."""
+@dataclasses.dataclass(frozen=True)
+class Exceeded:
+    limit: Limit
+    retry_after_s: int
+
+    def error(self) -> RateLimited:
+        limit = self.limit
+        return RateLimited(
+            detail=f"too many requests ({limit.scope}): at most {limit.max_requests} "
+            f"per {_span(limit.window_s)}; retry in {self.retry_after_s} s",
+            headers={"Retry-After": str(self.retry_after_s)},
+        )
+
+
+def _span(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return "hour" if seconds == 3600 else f"{seconds // 3600} hours"
+    if seconds % 60 == 0:
+        return "minute" if seconds == 60 else f"{seconds // 60} minutes"
+    return f"{seconds} s"
+
+
+async def count(client: redis.asyncio.Redis, keys: Keys, limits: list[Limit],
+                now_ms: int) -> Exceeded | None:
+    """Count this request against every limit; the first one exceeded, if any."""
     pipe = client.pipeline(transaction=True)
     for limit in limits:
         window = now_ms // 1000 // limit.window_s
@@ -38,11 +60,15 @@ async def enforce(client: redis.asyncio.Redis, keys: Keys, limits: list[Limit],
         pipe.incr(key)
         pipe.expire(key, limit.window_s + 1)
     replies = await pipe.execute()
-    for limit, count in zip(limits, replies[::2], strict=True):
-        if int(count) > limit.max_requests:
-            retry = limit.window_s - (now_ms // 1000) % limit.window_s
-            raise RateLimited(
-                detail=f"too many requests ({limit.scope}): at most {limit.max_requests} "
-                f"per {limit.window_s} s; retry in {retry} s",
-                headers={"Retry-After": str(retry)},
-            )
+    for limit, used in zip(limits, replies[::2], strict=True):
+        if int(used) > limit.max_requests:
+            return Exceeded(limit, limit.window_s - (now_ms // 1000) % limit.window_s)
+    return None
+
+
+async def enforce(client: redis.asyncio.Redis, keys: Keys, limits: list[Limit],
+                  now_ms: int) -> None:
+    """Count this request against every limit; raise 429 if any is exceeded."""
+    exceeded = await count(client, keys, limits, now_ms)
+    if exceeded is not None:
+        raise exceeded.error()

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from api.services.passwords import MAX_PASSWORD_LENGTH, PASSWORD_RULE
 from pricewatch.models import Availability
 from pricewatch.storage.sql import NotificationType, SubscriptionStatus
 
@@ -20,7 +21,10 @@ from pricewatch.storage.sql import NotificationType, SubscriptionStatus
 MAX_MAJOR = 10_000_000_000
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["me@example.org"])]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
+# A new password: the rule (api.services.passwords) is checked by the service, which
+# says what is wrong in a sentence; only a bound on the text is left to the decoder.
+Password = Annotated[str, msgspec.Meta(max_length=4 * MAX_PASSWORD_LENGTH,
+                                       description=PASSWORD_RULE)]
 AsinText = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{10}$", examples=["B0C1234567"])]
 MarketText = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$", examples=["us"])]
 MajorPrice = Annotated[float, msgspec.Meta(ge=0, le=MAX_MAJOR)]
@@ -102,10 +106,11 @@ class PriceHistoryOut(Out, kw_only=True):
 
 
 class QueuedOut(Out, kw_only=True):
-    """Body of the 404 for a product never seen: it is queued for a first crawl."""
+    """Body of the answer for a product never seen: queued for a first crawl, known not
+    to exist, or not queued because first crawls are used up for now."""
 
     detail: str
-    status: Literal["queued"]
+    status: Literal["queued", "not_found", "limited"]
     asin: str
     market: str
 
@@ -126,6 +131,8 @@ class SignInIn(Wire, kw_only=True):
 class AccountOut(Out, kw_only=True):
     user_id: int = msgspec.field(name="userID")
     email: str
+    # alerts to the account's e-mail wait until it is verified
+    email_verified: bool
     created_at: str
 
 
@@ -181,6 +188,12 @@ class SubscriptionOut(Out, kw_only=True):
     armed: bool
     created_at: str
     updated_at: str
+
+
+class SubscriptionPage(Out, kw_only=True):
+    items: list[SubscriptionOut]
+    # pass as ``cursor`` for the next page; null on the last page
+    next_cursor: int | None
 
 
 # -------------------------------------------------------------------------- reports

@@ -68,9 +68,9 @@ def serve(app: Any, host: str, port: int, stop: threading.Event,
         host=host,
         port=port,
         log_level=log_level.lower(),
-        # client addresses from X-Forwarded-For only when the proxy is on this host
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
+        # the peer address as it is: api.forwarded reads X-Forwarded-For, and only
+        # behind the proxies Settings.trusted_proxies names
+        proxy_headers=False,
         access_log=False,
         lifespan="on",
     )

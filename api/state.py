@@ -18,6 +18,7 @@ import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.services.views import ViewTally
+from pricewatch.egress import EgressPolicy
 from pricewatch.frontier import AsyncFrontier
 from pricewatch.keys import Keys
 from pricewatch.settings import Settings
@@ -42,6 +43,14 @@ class ApiState:
     clock: Callable[[], int] = wall_clock_ms
     # chart views not yet added to the Redis counters
     views: ViewTally = dataclasses.field(default_factory=ViewTally)
+    # what webhook URLs users give may point at; built from the settings on first use
+    # (tests set one whose resolver stands in for DNS)
+    egress: EgressPolicy | None = None
+
+    def egress_policy(self) -> EgressPolicy:
+        if self.egress is None:
+            self.egress = EgressPolicy(self.settings.egress_allow)
+        return self.egress
 
     async def clickhouse(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking PriceStore call off the event loop."""

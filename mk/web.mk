@@ -1,12 +1,14 @@
-# The website's front-end: api/web/frontend (uPlot + page scripts) bundled by esbuild
-# into api/web/static/{chart.js,site.js,site.css}. The bundles are not committed;
-# they are rebuilt whenever a source file or the lockfile changes.
+# The website's front-end: api/web/frontend (uPlot, Swagger UI + page scripts) bundled
+# by esbuild into api/web/static/{chart.js,site.js,site.css,docs.js,docs.css}. The
+# bundles are not committed; they are rebuilt whenever a source file or the lockfile
+# changes.
 # Included from the Makefile (after DEB_PACKAGES is set): `up` and `test` need the
 # bundles, and the tests drive Debian's Chromium through Playwright.
 
 WEB_FRONTEND := api/web/frontend
 WEB_STATIC := api/web/static
-WEB_BUNDLES := $(WEB_STATIC)/chart.js $(WEB_STATIC)/site.js $(WEB_STATIC)/site.css
+WEB_BUNDLES := $(WEB_STATIC)/chart.js $(WEB_STATIC)/site.js $(WEB_STATIC)/site.css \
+	$(WEB_STATIC)/docs.js $(WEB_STATIC)/docs.css
 WEB_SOURCES := $(wildcard $(WEB_FRONTEND)/src/*) $(WEB_FRONTEND)/build.mjs
 # npm ci rewrites this file on every install: it stands for "node_modules is current"
 WEB_NODE_MODULES := $(WEB_FRONTEND)/node_modules/.package-lock.json

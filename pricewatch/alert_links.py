@@ -47,13 +47,14 @@ def verify_stop_token(subscription_id: int, token: str, secret: str) -> bool:
 
 
 def stop_url(public_url: str, subscription_id: int, secret: str) -> str:
+    """The web page that stops the alert (GET asks, POST stops: RFC 8058 one-click)."""
     token = quote(stop_token(subscription_id, secret), safe="")
-    return f"{public_url.rstrip('/')}/subscriptions/{subscription_id}/stop?token={token}"
+    return f"{public_url.rstrip('/')}/alerts/{subscription_id}/stop?token={token}"
 
 
 def product_page_url(public_url: str, market: str, asin: str) -> str:
-    """The product's page on our own site."""
-    return f"{public_url.rstrip('/')}/products/{asin}?market={market}"
+    """The product's page on our own website (its price history)."""
+    return f"{public_url.rstrip('/')}/p/{quote(market, safe='')}/{quote(asin, safe='')}"
 
 
 def amazon_url(market: str, asin: str) -> str:

@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import inspect
 import logging
-import signal
 import socket
 import subprocess
 import sys
@@ -21,10 +20,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pricewatch.keys import Keys
 from pricewatch.settings import Settings, child_environment, load_settings
+from pricewatch.supervision import RedisKeeper, Respawner, Supervisor, listen_problem
+
+if TYPE_CHECKING:
+    from pricewatch.storage.local_redis import LocalRedis
 
 log = logging.getLogger("pricewatch")
 
@@ -88,21 +91,33 @@ def existing_redis(settings: Settings) -> str | None:
 @contextmanager
 def redis_for(settings: Settings, *, may_start: bool) -> Iterator[str]:
     """An existing Redis, or (``may_start``) a new one under the data dir."""
-    url = existing_redis(settings)
-    if url is not None:
-        yield url
+    if may_start:
+        with owned_or_existing_redis(settings) as (started_or_found, _):
+            yield started_or_found
         return
-    if not may_start:
+    found = existing_redis(settings)
+    if found is None:
         raise SystemExit(
             "no Redis: set PRICEWATCH_REDIS_URL, or start `pricewatch up` on this machine first"
         )
-    from pricewatch.storage.local_redis import local_redis
+    yield found
 
-    with local_redis(settings.redis_dir) as url:
-        _url_file(settings).write_text(url)
-        log.info("started Redis at %s (data in %s)", url, settings.redis_dir)
+
+@contextmanager
+def owned_or_existing_redis(settings: Settings) -> Iterator[tuple[str, LocalRedis | None]]:
+    """An existing Redis (URL, None), or one started here under the data dir
+    (URL, its server: ours to watch and to start again)."""
+    url = existing_redis(settings)
+    if url is not None:
+        yield url, None
+        return
+    from pricewatch.storage.local_redis import local_redis_server
+
+    with local_redis_server(settings.redis_dir) as server:
+        _url_file(settings).write_text(server.url)
+        log.info("started Redis at %s (data in %s)", server.url, settings.redis_dir)
         try:
-            yield url
+            yield server.url, server
         finally:
             _url_file(settings).unlink(missing_ok=True)
 
@@ -147,43 +162,49 @@ def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[
         batch_ms=settings.ingest_batch_ms,
         claim_idle_ms=settings.claim_idle_ms,
         maxlen=settings.stream_maxlen,
+        not_found_ttl_s=settings.not_found_ttl_s,
     )
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+# Seconds the roles get to finish once asked to stop (a second Ctrl-C: none).
+ROLE_GRACE_S = 15.0
 
-    def handler(signum: int, frame: object) -> None:
-        log.info("signal %d: stopping", signum)
-        stop.set()
 
-    signal.signal(signal.SIGINT, handler)
-    signal.signal(signal.SIGTERM, handler)
-    return stop
+def _api_listen_problem(settings: Settings) -> str | None:
+    """Checked before anything starts, so that a taken port fails the command at
+    once and by name rather than as uvicorn's exit from a thread."""
+    problem = listen_problem(settings.api_host, settings.api_port)
+    return f"api: {problem}" if problem else None
+
+
+def _serve_one(supervisor: Supervisor, name: str, fn: Callable[..., Any], *args: Any) -> int:
+    """Run one role in the foreground (on a thread, so that a signal or its death
+    ends the command the same way as in ``up``)."""
+    supervisor.start(name, fn, *args)
+    while not supervisor.stop.wait(1.0):
+        pass
+    supervisor.join(ROLE_GRACE_S)
+    return supervisor.exit_code()
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     from pricewatch.schema import migrate as ch_migrate
 
+    supervisor = Supervisor("pricewatch ingest")
+    supervisor.handle_signals()
     with redis_for(settings, may_start=False) as url:
         client = _clickhouse(settings)
         ch_migrate(client)
         worker = _ingest_worker(settings, url, client)
-        worker.run(_stop_on_signals())
-    return 0
-
-
-def _guarded(name: str, stop: threading.Event, fn: Callable[..., None], *args: Any) -> None:
-    """Run one role of ``up``; if it dies, everything stops rather than limp on."""
-    try:
-        fn(*args)
-    except Exception:
-        log.exception("role %s crashed; stopping", name)
-        stop.set()
+        return _serve_one(supervisor, "ingest", worker.run, supervisor.stop)
 
 
 def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
     """``pricewatch api|alerts|scheduler``: one role in the foreground."""
+    supervisor = Supervisor(f"pricewatch {args.command}")
+    supervisor.handle_signals()
+    if args.command == "api" and (problem := _api_listen_problem(settings)):
+        return supervisor.give_up(problem)
     with redis_for(settings, may_start=False) as url:
         client = None
         if args.command in ("api", "scheduler"):
@@ -191,8 +212,16 @@ def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
 
             client = _clickhouse(settings)
             ch_migrate(client)
-        _run_role(args.command, settings, url, _stop_on_signals(), client)
-    return 0
+        return _serve_one(
+            supervisor,
+            args.command,
+            _run_role,
+            args.command,
+            settings,
+            url,
+            supervisor.stop,
+            client,
+        )
 
 
 def _crawler_env(settings: Settings, redis_url: str, extra: dict[str, str]) -> dict[str, str]:
@@ -206,45 +235,50 @@ def _crawler_env(settings: Settings, redis_url: str, extra: dict[str, str]) -> d
     )
 
 
-def _start_crawlers(count: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
-    """Crawler workers are processes of their own: Scrapy runs its own reactor."""
-    return [
-        subprocess.Popen([sys.executable, "-m", "scrapy", "crawl", "product"], env=env)
-        for _ in range(count)
-    ]
+def _start_crawler(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Crawler workers are processes of their own: Scrapy runs its own reactor.
+    Their own process group too: a Ctrl-C at the terminal reaches only ``up``,
+    which stops them once (Scrapy takes a second signal as "stop uncleanly")."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrapy", "crawl", "product"], env=env, start_new_session=True
+    )
+
+
+def _installed_roles() -> list[str]:
+    found = []
+    for name in ROLES:
+        if importlib.util.find_spec(ROLES[name].partition(":")[0]) is None:
+            log.warning("role %s is not installed; running without it", name)
+        else:
+            found.append(name)
+    return found
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
     from pricewatch.schema import migrate as ch_migrate
+    from pricewatch.storage.local_redis import RedisStartError
     from pricewatch.storage.sql import migrate_sql
 
+    supervisor = Supervisor("pricewatch up")
+    supervisor.handle_signals()
+    roles = _installed_roles()
+    if "api" in roles and (problem := _api_listen_problem(settings)):
+        return supervisor.give_up(problem)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stop = _stop_on_signals()
     with ExitStack() as stack:
-        url = stack.enter_context(redis_for(settings, may_start=True))
+        try:
+            url, server = stack.enter_context(owned_or_existing_redis(settings))
+        except RedisStartError as exc:
+            return supervisor.give_up(f"redis: cannot start in {settings.redis_dir}: {exc}")
+        # Redis given by configuration (or another `up`) is not ours to restart:
+        # its roles wait and reconnect when it returns
+        keeper = RedisKeeper(server, supervisor) if server is not None else None
         client = _clickhouse(settings)
         ch_migrate(client)
         migrate_sql(settings.database_url)
-        threads = [
-            threading.Thread(
-                target=_guarded,
-                args=("ingest", stop, _ingest_worker(settings, url, client).run, stop),
-                name="ingest",
-                daemon=True,
-            )
-        ]
-        for name in ROLES:
-            if importlib.util.find_spec(ROLES[name].partition(":")[0]) is None:
-                log.warning("role %s is not installed; running without it", name)
-                continue
-            threads.append(
-                threading.Thread(
-                    target=_guarded,
-                    args=(name, stop, _run_role, name, settings, url, stop, client),
-                    name=name,
-                    daemon=True,
-                )
-            )
+        supervisor.start("ingest", _ingest_worker(settings, url, client).run, supervisor.stop)
+        for name in roles:
+            supervisor.start(name, _run_role, name, settings, url, supervisor.stop, client)
         crawler_env: dict[str, str] = {}
         if args.demo:
             from pricewatch.demo import demo_marketplace, keep_queued
@@ -259,37 +293,21 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 "PRICEWATCH_DIRECT_JITTER_S": "0.1",
             }
             frontier = Frontier(connect(url), _keys(settings))
-            threads.append(
-                threading.Thread(
-                    target=_guarded,
-                    args=("demo", stop, keep_queued, frontier, demo.tasks, stop),
-                    name="demo",
-                    daemon=True,
-                )
-            )
-        for t in threads:
-            t.start()
-        crawlers = _start_crawlers(args.crawlers, _crawler_env(settings, url, crawler_env))
+            supervisor.start("demo", keep_queued, frontier, demo.tasks, supervisor.stop)
+        env = _crawler_env(settings, url, crawler_env)
+        crawlers = Respawner("crawler", lambda: _start_crawler(env), args.crawlers)
         print(
             f"Pricewatch is up: data in {settings.data_dir}, Redis at {url}, "
             f"website on http://{settings.api_host}:{settings.api_port}/. Ctrl-C stops it.",
             flush=True,
         )
-        while not stop.wait(1.0):
-            for i, proc in enumerate(crawlers):
-                if proc.poll() is not None:
-                    log.warning("crawler exited with %s; starting another", proc.returncode)
-                    crawlers[i] = _start_crawlers(1, _crawler_env(settings, url, crawler_env))[0]
-        for proc in crawlers:
-            proc.terminate()
-        for proc in crawlers:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for t in threads:
-            t.join(timeout=10)
-    return 0
+        while not supervisor.stop.wait(0.5):
+            if keeper is not None:
+                keeper.check()
+            crawlers.check()
+        crawlers.stop(supervisor)
+        supervisor.join(ROLE_GRACE_S)
+    return supervisor.exit_code()
 
 
 def cmd_import_csv(settings: Settings, args: argparse.Namespace) -> int:

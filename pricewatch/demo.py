@@ -16,6 +16,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+import redis
+
 from pricewatch.frontier import Frontier
 from pricewatch.marketplace import DemoCatalog, Marketplace, demo_catalog
 from pricewatch.models import CrawlTask
@@ -67,5 +69,9 @@ def keep_queued(frontier: Frontier, tasks: list[CrawlTask], stop: threading.Even
     product re-crawled often, so it queues them all again every tick (the
     frontier keeps one entry per product)."""
     while not stop.is_set():
-        frontier.push(tasks)
+        try:
+            frontier.push(tasks)
+        except redis.RedisError as exc:
+            # Redis restarting: the next tick queues them again
+            log.warning("cannot queue the demo products: %s", exc)
         stop.wait(TICK_S)

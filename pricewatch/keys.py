@@ -18,6 +18,8 @@ DEAD_LETTER = "dead-letter"
 # Consumer groups
 INGEST_GROUP = "ingest"
 ALERTS_GROUP = "alerts"
+# the alerts role's readers of Keys.account_messages
+ACCOUNT_MESSAGES_GROUP = "account-messages"
 
 
 def partition_of(market: str, asin: str, partitions: int) -> int:

@@ -18,7 +18,15 @@ from price_parser import Price
 
 from pricewatch.markets import MARKETS, Market
 
-__all__ = ["Money", "exponent_of", "format_money", "is_price_range", "parse_money", "to_major"]
+__all__ = [
+    "Money",
+    "exponent_of",
+    "format_money",
+    "is_price_range",
+    "parse_money",
+    "parse_price_exactly",
+    "to_major",
+]
 
 
 @dataclass(frozen=True)
@@ -155,6 +163,46 @@ def parse_money(text: str | None, market: Market) -> Money | None:
     if minor < 0:
         return None
     return Money(minor, currency)
+
+
+# What may surround the amount of a price typed or copied by someone: currency
+# symbols and codes, longest first, so that "CDN$" is taken whole.
+_CURRENCY_TOKENS = sorted(
+    {sym for sym, _ in _SYMBOLS} | set(_WORD_SYMBOLS) | _ISO_CODES | {"$", "kr", "TL"},
+    key=len,
+    reverse=True,
+)
+# The amount itself: digits and the separators marketplaces print between them.
+_PLAIN_AMOUNT = re.compile(r"\d[\d.,' \u2019]*")
+
+
+def _strip_currency(text: str) -> str:
+    text = text.strip()
+    changed = True
+    while changed and text:
+        changed = False
+        for token in _CURRENCY_TOKENS:
+            if text.startswith(token):
+                text, changed = text[len(token):].strip(), True
+            if text.endswith(token):
+                text, changed = text[: -len(token)].strip(), True
+    return text
+
+
+def parse_price_exactly(text: str, market: Market) -> Money | None:
+    """Like :func:`parse_money`, for text someone typed or sent rather than a page.
+
+    Pages surround prices with words, so :func:`parse_money` looks for the amount
+    inside; that same leniency would read "-5.00" as 5.00 and "1e308" as 1.00. Here
+    the text must be an amount, with at most a currency before or after it: no sign,
+    no exponent, no other words. None when it is not exactly a price.
+    """
+    if not text:
+        return None
+    clean = _normalise(text)
+    if not _PLAIN_AMOUNT.fullmatch(_strip_currency(clean)):
+        return None
+    return parse_money(clean, market)
 
 
 # How each currency is written in e-mails and on the website: the symbol the

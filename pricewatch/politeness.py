@@ -41,6 +41,14 @@ return -best_wait
 """
 
 
+def fleet_rate(proxies: int, proxy_interval_s: float, direct_interval_s: float) -> float:
+    """Requests per second the whole fleet may send: one per interval per proxy IP,
+    or, without proxies, the one home IP at its gentler pace."""
+    if proxies < 0 or proxy_interval_s <= 0 or direct_interval_s <= 0:
+        raise ValueError("proxies must be >= 0 and intervals positive")
+    return proxies / proxy_interval_s if proxies else 1.0 / direct_interval_s
+
+
 @dataclasses.dataclass
 class Grant:
     ip: str | None

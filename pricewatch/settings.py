@@ -360,7 +360,8 @@ class Settings:
     alert_send_timeout_s: float = setting(15.0)
     # How often due retries and orphaned notifications are swept.
     alert_sweep_ms: int = setting(1_000)
-    # Deliveries in flight at once.
+    # Deliveries in flight at once per notification type: e-mail, SMS and webhooks each
+    # have this many senders of their own.
     alert_concurrency: int = setting(64)
     # Stream consumer name; None means "<hostname>-<pid>".
     alerts_consumer: str | None = setting(None)

@@ -8,8 +8,8 @@ and later asks :func:`judge` whether a verification crawl confirms a held report
 
 Why these signals: a fake low price only hurts when someone is told about it,
 so a report that would fire subscriptions is never taken on an unproven
-reporter's word; a drop far from the last accepted price or under the all-time
-low is the shape of a typo or a lie; reporters who were refuted before lose the
+reporter's word; a price far from the last accepted one (either way) or under
+the all-time low is the shape of a typo or a lie; reporters who were refuted before lose the
 benefit of the doubt; and reports that contradict each other cannot all be right.
 A report that raises none of these is accepted at once: most reports are
 honest, and a crawl for each would cost the crawl budget the extension saves.
@@ -28,6 +28,7 @@ from pricewatch.models import Observation, encode
 
 class Reason(enum.StrEnum):
     LARGE_DROP = "large_drop"
+    LARGE_RISE = "large_rise"
     BELOW_ALL_TIME_LOW = "below_all_time_low"
     LOW_REPUTATION = "low_reputation"
     MANY_SUBSCRIBERS = "many_subscribers"
@@ -40,6 +41,10 @@ class TrustPolicy:
 
     # a report more than this share under the last accepted price is a large drop
     drop_share: float = 0.25
+    # ... and more than this share over it is a large rise: it fires nothing, but it
+    # would redraw the chart and re-arm every subscription under it, so a 10x "price"
+    # is checked as a big drop is
+    rise_share: float = 0.5
     # ... and more than this share under the all-time low is below it
     below_low_share: float = 0.02
     # Beta(a, b) prior of the reputation score: a new reporter scores a / (a + b)
@@ -75,6 +80,8 @@ class TrustPolicy:
             value = getattr(self, name)
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be a share in [0, 1), got {value!r}")
+        if not self.rise_share > 0:
+            raise ValueError(f"rise_share must be positive, got {self.rise_share!r}")
         if not 0 <= self.spot_check_share <= 1:
             raise ValueError(f"spot_check_share must be in [0, 1], got {self.spot_check_share!r}")
         if self.prior_confirmed <= 0 or self.prior_refuted <= 0:
@@ -244,6 +251,8 @@ def suspicions(ctx: ReportContext, policy: TrustPolicy) -> tuple[Reason, ...]:
     if price is not None:
         if ctx.last_price is not None and price < ctx.last_price * (1 - policy.drop_share):
             reasons.append(Reason.LARGE_DROP)
+        if ctx.last_price is not None and price > ctx.last_price * (1 + policy.rise_share):
+            reasons.append(Reason.LARGE_RISE)
         if ctx.all_time_low is not None and price < ctx.all_time_low * (
             1 - policy.below_low_share
         ):

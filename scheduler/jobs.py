@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -436,18 +437,22 @@ def add_jobs(
     one (``coalesce``): a slow full pass delays the next, it does not pile up.
     """
 
+    @_waits_for_redis
     async def rescore_changed() -> None:
         count = await scheduler.rescore_changed(clock())
         log.debug("re-scored %d changed products", count)
 
+    @_waits_for_redis
     async def rescore_all() -> None:
         await scheduler.rescore_all(clock())
 
+    @_waits_for_redis
     async def refill() -> None:
         pushed = await scheduler.refill(clock())
         if pushed:
             log.info("pushed %d due products to the frontier", pushed)
 
+    @_waits_for_redis
     async def discover() -> None:
         await scheduler.discover()
 
@@ -460,6 +465,21 @@ def add_jobs(
     aps.add_job(refill, "interval", seconds=intervals.refill_s, id="refill", **common)
     aps.add_job(discover, "interval", seconds=intervals.discovery_s, id="discovery",
                 next_run_time=_now(aps), **common)
+
+
+def _waits_for_redis(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """A job that finds Redis away (restarting, say) says so in one line and simply
+    runs again at its next turn; any other failure keeps its traceback."""
+
+    @functools.wraps(job)
+    async def run() -> None:
+        try:
+            await job()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            log.warning("scheduler: %s skipped, Redis unavailable (%s); it runs again at its "
+                        "next turn", job.__name__, exc)
+
+    return run
 
 
 def _text(value: bytes | str) -> str:

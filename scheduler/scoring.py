@@ -76,6 +76,8 @@ import dataclasses
 import numpy as np
 import numpy.typing as npt
 
+from pricewatch.politeness import fleet_rate
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -137,12 +139,9 @@ def fleet_budget(
 
     Without proxies the one home IP crawls every ``direct_interval_s``.
     """
-    if proxies < 0 or proxy_interval_s <= 0 or direct_interval_s <= 0:
-        raise ValueError("proxies must be >= 0 and intervals positive")
     if not 0 <= verify_share < 1:
         raise ValueError(f"verify_share must be in [0, 1), got {verify_share}")
-    raw = proxies / proxy_interval_s if proxies else 1.0 / direct_interval_s
-    return raw * (1.0 - verify_share)
+    return fleet_rate(proxies, proxy_interval_s, direct_interval_s) * (1.0 - verify_share)
 
 
 def _as_float(name: str, values: npt.ArrayLike) -> FloatArray:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pricewatch.settings import Settings, load_settings
-from tests.services import serve_app
+from tests.services import free_port, serve_app
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,16 +39,20 @@ def served_app(
     load_history(PriceStore(clickhouse_client, database), int(time.time() * 1000))
     database_url = f"sqlite+aiosqlite:///{workdir}/pricewatch.db"
     migrate_sql(database_url)
+    port = free_port()
     settings = dataclasses.replace(
         load_settings({"PRICEWATCH_DATA_DIR": str(workdir)}),
         # every test registers and signs in from 127.0.0.1
         api_auth_rate_per_min=10_000,
+        api_register_rate_per_hour=10_000,
         key_prefix=f"test-{name}-{uuid.uuid4().hex[:8]}:",
+        # the links in e-mails lead to this server
+        public_url_override=f"http://127.0.0.1:{port}",
     )
     app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
                      clickhouse_database=database, database_url=database_url, view_flush_s=0)
     try:
-        for url in serve_app(app, f"{name}-test-api"):
+        for url in serve_app(app, f"{name}-test-api", port):
             yield ServedApp(url=url, database_url=database_url, settings=settings)
     finally:
         clickhouse_client.command(f"DROP DATABASE IF EXISTS {database} SYNC")

@@ -120,8 +120,9 @@ def postgres_server(workdir: Path) -> Iterator[str]:
         proc.wait(20)
 
 
-def serve_app(app: object, name: str = "test-app") -> Iterator[str]:
-    """Serve an ASGI app with uvicorn in a thread; yields its base URL.
+def serve_app(app: object, name: str = "test-app", port: int | None = None) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn in a thread (on ``port``, else a free one);
+    yields its base URL.
 
     A generator so fixtures can ``for url in serve_app(app): yield ...``.
     """
@@ -129,9 +130,12 @@ def serve_app(app: object, name: str = "test-app") -> Iterator[str]:
 
     import uvicorn
 
-    port = free_port()
+    port = port or free_port()
+    # no proxy headers, as api.service serves the API: the app reads X-Forwarded-For
+    # itself, behind trusted proxies only
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,  # type: ignore[arg-type]
-                                           log_level="warning", ws="none", lifespan="on"))
+                                           log_level="warning", ws="none", lifespan="on",
+                                           proxy_headers=False))
     thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -5,6 +5,8 @@ later" (a 4xx from SMTP, a 5xx from a webhook, a timeout, a refused
 connection); :class:`PermanentError` means retrying cannot help (a 5xx from
 SMTP, a 4xx from a webhook, an address that is not one). The worker turns the
 first into a retry with backoff and the second into a failed notification.
+:class:`Deferred` means nothing was tried: the message waits a moment for its
+turn, and no attempt is counted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ class TransientError(DeliveryError):
 
 class PermanentError(DeliveryError):
     transient = False
+
+
+class Deferred(DeliveryError):
+    """Not sent and not attempted: the target's host has its share of requests
+    in flight or is being left alone after failures. The worker sends it again
+    after ``retry_after_s`` without counting an attempt; the sender is free at
+    once for messages to other targets."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class Channel(abc.ABC):

@@ -135,6 +135,11 @@ class SmtpChannel(Channel):
             data = email_bytes(notice, self.sender, to=to)
         except BadAddress as exc:
             raise PermanentError(str(exc)) from exc
+        await self.send_email(to, data)
+
+    async def send_email(self, to: str, data: bytes, name: str = "") -> None:
+        """Send a rendered message (CRLF lines) to the bare address ``to``; ``name``
+        is for channels that file messages (the outbox)."""
         session = await self._session()
         for fresh in (False, True):
             try:

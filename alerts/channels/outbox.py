@@ -35,7 +35,16 @@ class OutboxChannel(Channel):
             data = email_bytes(notice, self.sender)
         except BadAddress as exc:
             raise PermanentError(str(exc)) from exc
+        await self._file(self.path_for(notice), data)
+
+    async def send_email(self, to: str, data: bytes, name: str = "") -> None:
+        """File a rendered message as ``<name>.eml``."""
+        if not name or "/" in name or name.startswith("."):
+            raise PermanentError(f"an outbox message needs a plain file name, got {name!r}")
+        await self._file(self.directory / f"{name}.eml", data)
+
+    async def _file(self, path: Path, data: bytes) -> None:
         try:
-            await asyncio.to_thread(self._write, self.path_for(notice), data)
+            await asyncio.to_thread(self._write, path, data)
         except OSError as exc:
             raise TransientError(f"cannot write to the outbox {self.directory}: {exc}") from exc

@@ -8,33 +8,44 @@ text to the log: a self-hosted instance has no SMS provider until one is set.
 
 from __future__ import annotations
 
+import abc
 import logging
-import re
 
 import httpx
 
 from alerts.channels.base import Channel, PermanentError, TransientError, http_status_error
 from alerts.messages import Notice, sms_text
+from pricewatch.destinations import e164
 
 log = logging.getLogger(__name__)
 
-# E.164: "+" and up to 15 digits
-_PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
-
 
 def phone_number(target: str) -> str:
-    number = re.sub(r"[\s().-]", "", target)
-    if not _PHONE.match(number):
-        raise PermanentError(f"not a phone number in international form (+...): {target!r}")
-    return number
+    try:
+        return e164(target)
+    except ValueError:
+        raise PermanentError(
+            f"not a phone number in international form (+...): {target!r}"
+        ) from None
 
 
-class LogSms(Channel):
+class SmsChannel(Channel):
+    """An SMS channel: a notice, or any text (messages about an account)."""
+
     async def send(self, notice: Notice) -> None:
-        log.info("SMS to %s: %s", phone_number(notice.recipient), sms_text(notice))
+        await self.send_text(notice.recipient, sms_text(notice))
+
+    @abc.abstractmethod
+    async def send_text(self, recipient: str, text: str) -> None:
+        """Send ``text`` to the phone number ``recipient`` or raise a DeliveryError."""
 
 
-class TwilioSms(Channel):
+class LogSms(SmsChannel):
+    async def send_text(self, recipient: str, text: str) -> None:
+        log.info("SMS to %s: %s", phone_number(recipient), text)
+
+
+class TwilioSms(SmsChannel):
     def __init__(
         self,
         *,
@@ -53,9 +64,8 @@ class TwilioSms(Channel):
         self._own_client = client is None
         self.client = client or httpx.AsyncClient(timeout=timeout)
 
-    async def send(self, notice: Notice) -> None:
-        form = {"To": phone_number(notice.recipient), "From": self.sender,
-                "Body": sms_text(notice)}
+    async def send_text(self, recipient: str, text: str) -> None:
+        form = {"To": phone_number(recipient), "From": self.sender, "Body": text}
         try:
             response = await self.client.post(self.url, data=form, auth=self.auth)
         except httpx.TimeoutException as exc:

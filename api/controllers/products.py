@@ -9,11 +9,12 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
-from api.dependencies import get_state
+from api.dependencies import client_ip, get_state
 from api.metrics import SKIP_REQUEST_METRICS
 from api.schemas import PriceHistoryOut, ProductOut, QueuedOut
 from api.services import products
 from api.services.history_cache import HistoryCache
+from api.services.lookups import Lookup
 from api.services.timefmt import parse_time
 from api.services.views import SOURCES
 from pricewatch.asin import is_valid_asin
@@ -26,7 +27,14 @@ MarketParam = Annotated[
 ]
 
 _NOT_FOUND = ResponseSpec(
-    QueuedOut, description="never seen: the product is queued for a first crawl"
+    QueuedOut,
+    description="never seen: `status` is `queued` (a first crawl is queued) or "
+    "`not_found` (a crawl found no such product page)",
+)
+_LIMITED = ResponseSpec(
+    QueuedOut,
+    description="never seen, and this client's (or everyone's) first crawls are used up "
+    "for now: `status` is `limited`; retry after `Retry-After` seconds",
 )
 
 
@@ -42,15 +50,26 @@ def product_key(asin: str, market: str) -> tuple[Market, str]:
 
 
 def queued_response(exc: products.UnknownProduct) -> Response[QueuedOut]:
+    product = f"product {exc.market}:{exc.asin}"
+    lookup = exc.lookup
+    headers: dict[str, str] = {}
+    if lookup.status is Lookup.NOT_FOUND:
+        detail = f"{product} does not exist: its page was not found when last crawled"
+        status_code = 404
+    elif lookup.status is Lookup.LIMITED:
+        detail = (f"{product} is not known yet, and first crawls are used up for now; "
+                  f"try again in {lookup.retry_after_s} s")
+        status_code = 429
+        headers["Retry-After"] = str(lookup.retry_after_s)
+    else:
+        detail = (f"{product} is not known yet; it is queued for a first crawl, "
+                  "try again in a few minutes")
+        status_code = 404
     return Response(
-        QueuedOut(
-            detail=f"product {exc.market}:{exc.asin} is not known yet; it is queued for "
-            "a first crawl, try again in a few minutes",
-            status="queued",
-            asin=exc.asin,
-            market=exc.market,
-        ),
-        status_code=404,
+        QueuedOut(detail=detail, status=lookup.status.value, asin=exc.asin,
+                  market=exc.market),
+        status_code=status_code,
+        headers=headers,
     )
 
 
@@ -70,14 +89,15 @@ class ProductController(Controller):
     @get(
         "/{asin:str}",
         summary="A product with its current price, statistics and good-deal flag",
-        responses={404: _NOT_FOUND},
+        responses={404: _NOT_FOUND, 429: _LIMITED},
     )
     async def product(
         self, request: Request[Any, Any, Any], asin: FromPath[str], market: MarketParam = "us"
     ) -> ProductOut | Response[QueuedOut]:
         found, asin = product_key(asin, market)
         try:
-            return await products.product_view(get_state(request), found, asin)
+            return await products.product_view(get_state(request), found, asin,
+                                               client_ip(request))
         except products.UnknownProduct as exc:
             return queued_response(exc)
 
@@ -96,6 +116,7 @@ class ProductController(Controller):
         responses={
             304: ResponseSpec(None, description="not modified (If-None-Match matched)"),
             404: _NOT_FOUND,
+            429: _LIMITED,
         },
         opt={SKIP_REQUEST_METRICS: True},
     )
@@ -125,7 +146,8 @@ class ProductController(Controller):
         source = client if client in SOURCES else "api"
         cache: HistoryCache = request.app.state.history_cache
         try:
-            etag, body, _ = await products.history(state, cache, req, source)
+            etag, body, _ = await products.history(state, cache, req, source,
+                                                   client_ip(request))
         except products.UnknownProduct as exc:
             return queued_response(exc)  # type: ignore[return-value]
         except ValueError as exc:

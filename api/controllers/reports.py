@@ -16,6 +16,7 @@ from api.metrics import REPORTS
 from api.ratelimit import Limit, enforce
 from api.schemas import ReportAccepted, ReportIn
 from api.services import reports
+from api.services.lookups import request_first_crawl
 from api.services.views import count_view
 from pricewatch.storage.sql import User
 
@@ -68,5 +69,11 @@ class ReportController(Controller):
         pipe = state.redis.pipeline(transaction=False)
         reports.publish(pipe, state.keys, settings.stream_partitions, settings.stream_maxlen, obs)
         count_view(pipe, state.keys, obs.market, obs.asin, "report")
-        await pipe.execute()
+        reports.queue_tracked_check(pipe, state.keys, settings.stream_partitions, obs)
+        *_, tracked = await pipe.execute()
+        if not tracked:
+            # Ingest keeps no report of a product no crawl has seen; someone is looking
+            # at its page, though, so it may be worth a first crawl, within the limits
+            # every lookup has.
+            await request_first_crawl(state, obs.market, obs.asin, ip)
         return ReportAccepted(reporter=reporter)

@@ -14,6 +14,8 @@ import secrets
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from api.services.passwords import password_problem
+from pricewatch.destinations import email_address
 from pricewatch.storage import sql
 from pricewatch.storage.sql import Db, User
 
@@ -31,7 +33,7 @@ async def hash_password(password: str) -> str:
     return await asyncio.to_thread(_hasher.hash, password)
 
 
-async def _verify(password_hash: str, password: str) -> bool:
+async def verify_password(password_hash: str, password: str) -> bool:
     def check() -> bool:
         try:
             return _hasher.verify(password_hash, password)
@@ -41,17 +43,26 @@ async def _verify(password_hash: str, password: str) -> bool:
     return await asyncio.to_thread(check)
 
 
+def check_new_password(password: str) -> None:
+    """ValueError with a sentence for a password that breaks the rule."""
+    problem = password_problem(password)
+    if problem is not None:
+        raise ValueError(problem)
+
+
 async def register(db: Db, email: str, password: str, now_ms: int) -> User:
-    """Raises ``ValueError`` (not an e-mail) or ``sql.DuplicateEmailError``."""
-    sql.normalize_email(email)
-    return await sql.create_user(db, email, await hash_password(password), now=now_ms)
+    """Raises ``ValueError`` (not an e-mail address we can send to, a password that
+    breaks the rule) or ``sql.DuplicateEmailError``."""
+    address = email_address(email)
+    check_new_password(password)
+    return await sql.create_user(db, address, await hash_password(password), now=now_ms)
 
 
 async def sign_in(db: Db, email: str, password: str, now_ms: int,
                   ttl_s: int) -> tuple[User, str, int]:
     """(user, new bearer token, expiry ms); raises BadCredentials."""
     user = await sql.get_user_by_email(db, email)
-    ok = await _verify(user.password_hash if user else _DUMMY_HASH, password)
+    ok = await verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
         raise BadCredentials("wrong e-mail or password")
     token = secrets.token_urlsafe(32)

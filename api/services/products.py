@@ -25,23 +25,25 @@ from api.schemas import (
 )
 from api.services import pricing
 from api.services.history_cache import HistoryCache, pack, unpack
+from api.services.lookups import LookupOutcome, request_first_crawl
 from api.services.timefmt import iso
 from api.state import ApiState
 from pricewatch.history import DAY_MS, Granularity
 from pricewatch.markets import Market
-from pricewatch.models import Availability, CrawlTask, Product, Series
+from pricewatch.models import Availability, Product, Series
 from pricewatch.storage.clickhouse import PriceStore
 
 _encoder = msgspec.json.Encoder()
 
 
 class UnknownProduct(LookupError):
-    """Never crawled: a first crawl has been queued."""
+    """Never crawled; ``lookup`` says whether a first crawl is queued."""
 
-    def __init__(self, market: str, asin: str) -> None:
+    def __init__(self, market: str, asin: str, lookup: LookupOutcome) -> None:
         super().__init__(f"{market}:{asin}")
         self.market = market
         self.asin = asin
+        self.lookup = lookup
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,11 +54,6 @@ class ChartRequest:
     granularity: str
     start_ms: int | None
     end_ms: int | None
-
-
-async def queue_first_crawl(state: ApiState, market: str, asin: str) -> None:
-    task = CrawlTask(market=market, asin=asin, priority=state.settings.api_first_crawl_priority)
-    await state.frontier.push([task])
 
 
 def _history_body(
@@ -101,10 +98,10 @@ def _history_body(
 
 
 async def history(
-    state: ApiState, cache: HistoryCache, req: ChartRequest, view_source: str
+    state: ApiState, cache: HistoryCache, req: ChartRequest, view_source: str, client: str
 ) -> tuple[str, bytes, bool]:
-    """(etag, JSON body, cache hit) of a chart; raises UnknownProduct (queued) or
-    ValueError (bad parameters)."""
+    """(etag, JSON body, cache hit) of a chart; raises UnknownProduct (after asking for
+    a first crawl on behalf of ``client``, an IP) or ValueError (bad parameters)."""
     now = state.clock()
     pricing.check_request(
         period=req.period, granularity=req.granularity, start_ms=req.start_ms,
@@ -134,7 +131,7 @@ async def history(
     flight = (key, field)
     pending = cache.inflight.get(flight)
     if pending is None:
-        pending = asyncio.ensure_future(_fill(state, cache, req, key, field, now))
+        pending = asyncio.ensure_future(_fill(state, cache, req, key, field, now, client))
         cache.inflight[flight] = pending
         pending.add_done_callback(lambda _: cache.inflight.pop(flight, None))
     value = await asyncio.shield(pending)
@@ -144,13 +141,13 @@ async def history(
 
 
 async def _fill(state: ApiState, cache: HistoryCache, req: ChartRequest, key: str, field: str,
-                now: int) -> bytes:
+                now: int, client: str) -> bytes:
     """The cached value (ETag + body) of a computed history, stored in Redis."""
     token = await cache.begin_fill(key)
     body = await state.clickhouse(_history_body, state.prices, req, now)
     if body is None:
-        await queue_first_crawl(state, req.market.code, req.asin)
-        raise UnknownProduct(req.market.code, req.asin)
+        lookup = await request_first_crawl(state, req.market.code, req.asin, client)
+        raise UnknownProduct(req.market.code, req.asin, lookup)
     _, value = pack(body)
     await cache.store(key, token, field, value)
     return value
@@ -210,10 +207,11 @@ def _product_view(prices: PriceStore, market: Market, asin: str, now_ms: int) ->
     )
 
 
-async def product_view(state: ApiState, market: Market, asin: str) -> ProductOut:
-    """The product page; raises UnknownProduct (after queueing a first crawl)."""
+async def product_view(state: ApiState, market: Market, asin: str, client: str) -> ProductOut:
+    """The product page; raises UnknownProduct (after asking for a first crawl on
+    behalf of ``client``, an IP)."""
     found = await state.clickhouse(_product_view, state.prices, market, asin, state.clock())
     if found is None:
-        await queue_first_crawl(state, market.code, asin)
-        raise UnknownProduct(market.code, asin)
+        lookup = await request_first_crawl(state, market.code, asin, client)
+        raise UnknownProduct(market.code, asin, lookup)
     return found

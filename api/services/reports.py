@@ -19,10 +19,11 @@ import redis.asyncio
 from api.schemas import ReportIn
 from api.services.timefmt import parse_time
 from pricewatch.asin import extract_asin, is_valid_asin
+from pricewatch.ingest.core import series_key
 from pricewatch.keys import Keys, partition_of
 from pricewatch.markets import MARKETS, Market, market_for_host
 from pricewatch.models import Availability, Observation, Source, encode
-from pricewatch.money import parse_money
+from pricewatch.money import parse_price_exactly
 from pricewatch.storage.redis import FIELD
 
 MAX_MINOR = 10**12
@@ -57,9 +58,12 @@ def reporter_for(user_id: int | None, install_id: str | None, client_ip: str,
 def _price_minor(value: float | str, market: Market) -> tuple[int, str | None]:
     """(minor units, currency named by the text or None)."""
     if isinstance(value, str):
-        money = parse_money(value, market)
+        money = parse_price_exactly(value, market)
         if money is None:
-            raise ReportError(f"price {value!r} holds no single amount")
+            raise ReportError(
+                f"price {value!r} is not a price: give an amount as the page prints it "
+                "(digits and separators, with or without the currency; no sign or exponent)"
+            )
         return money.minor, money.currency
     if isinstance(value, bool) or not math.isfinite(value):
         raise ReportError("price must be a finite number")
@@ -132,6 +136,14 @@ def report_to_observation(report: ReportIn, reporter: str, now_ms: int) -> Obser
         title=title or None,
         reporter=reporter,
     )
+
+
+def queue_tracked_check(pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int,
+                        obs: Observation) -> None:
+    """Queue on ``pipe`` a check of whether ingest tracks the report's series; its
+    reply is true when a crawl has seen the product (see ``pricewatch.ingest.core``)."""
+    field = series_key(obs.market, obs.asin, obs.series)
+    pipe.hexists(keys.last_price(partition_of(obs.market, obs.asin, partitions)), field)
 
 
 def publish(pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int, maxlen: int,

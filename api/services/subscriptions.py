@@ -6,12 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from api.schemas import SubscriptionIn, SubscriptionOut, SubscriptionPatch
+from api.services import destinations
 from api.services.pricing import major_to_minor, to_major
 from api.services.timefmt import iso
 from api.state import ApiState
 from pricewatch.keys import partition_of
 from pricewatch.markets import MARKETS, Market, get_market
-from pricewatch.models import Availability, CrawlTask, PriceChange, Series, Source, encode
+from pricewatch.models import Availability, CrawlTask, Series, encode
+from pricewatch.rechecks import recheck_event
 from pricewatch.storage import sql
 from pricewatch.storage.redis import FIELD
 from pricewatch.storage.sql import Subscription
@@ -19,6 +21,14 @@ from pricewatch.storage.sql import Subscription
 
 class PriceUnknown(ValueError):
     pass
+
+
+class NoSuchProduct(LookupError):
+    """A crawl found no page for this ASIN: there is nothing to watch."""
+
+
+class TooManySubscriptions(Exception):
+    """The account holds as many subscriptions as one may."""
 
 
 def to_out(sub: Subscription) -> SubscriptionOut:
@@ -42,26 +52,6 @@ def to_out(sub: Subscription) -> SubscriptionOut:
     )
 
 
-def recheck_event(sub: Subscription, price: int, availability: str, now_ms: int) -> PriceChange:
-    """A price "change" from the current price to itself, so that the alerts consumer
-    matches the new subscription against the price in force right now. The event id is
-    derived from the subscription, so a retried publish is one event."""
-    return PriceChange(
-        event_id=f"recheck:{sub.id}",
-        market=sub.market,
-        asin=sub.asin,
-        series=Series(sub.series),
-        observed_at=now_ms,
-        # the price being re-announced is what the crawler last stored
-        source=Source.CRAWLER,
-        new_price=price,
-        old_price=price,
-        currency=sub.currency,
-        old_availability=Availability(availability),
-        new_availability=Availability(availability),
-    )
-
-
 async def _current_price(state: ApiState, market: str, asin: str) -> tuple[int | None, str]:
     """(price, availability) in force for the product's buy box; price None if unknown."""
     key = (market, asin, Series.BUYBOX.value)
@@ -73,10 +63,21 @@ async def _current_price(state: ApiState, market: str, asin: str) -> tuple[int |
 
 
 async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscription:
-    """Raises ValueError (bad input) or PriceUnknown (percent of an unknown price)."""
+    """Raises ValueError (bad input), PriceUnknown (percent of an unknown price),
+    NoSuchProduct or TooManySubscriptions.
+
+    The subscription and its first check (a re-check of the current price, or a first
+    crawl) are written together: the row commits only once Redis has taken the check,
+    so a subscription never sits armed waiting for a check that was never queued.
+    """
     market = get_market(body.market)
     if (body.threshold is None) == (body.threshold_percent is None):
         raise ValueError("give exactly one of threshold and thresholdPercent")
+    if await state.redis.exists(state.keys.not_found(market.code, body.product_id)):
+        raise NoSuchProduct(
+            f"{market.domain} has no product {body.product_id}: its page was not found "
+            "when last crawled"
+        )
     price, availability = await _current_price(state, market.code, body.product_id)
     threshold = (
         major_to_minor(body.threshold, market, "threshold")
@@ -87,18 +88,42 @@ async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscri
             "thresholdPercent needs the current price, which is not known yet; "
             "give a threshold, or retry after the first crawl"
         )
-    sub = await sql.create_subscription(
-        state.db,
-        user_id=user_id,
-        market=market.code,
-        asin=body.product_id,
-        notification_type=body.notification_type.value,
-        threshold=threshold,
-        threshold_percent=body.threshold_percent,
-        base_price=price,
-        target=body.target,
-        now=state.clock(),
-    )
+    # refused before any confirmation is sent for it, and again in the transaction
+    await _check_room(state, state.db, user_id)
+    # the destination: normalised, confirmation started, active only once confirmed
+    admission = await destinations.admit(state, user_id, body.notification_type, body.target)
+    async with state.db.begin() as conn:
+        await _check_room(state, conn, user_id)
+        sub = await sql.create_subscription(
+            conn,
+            user_id=user_id,
+            market=market.code,
+            asin=body.product_id,
+            notification_type=body.notification_type.value,
+            threshold=threshold,
+            threshold_percent=body.threshold_percent,
+            base_price=price,
+            target=admission.target,
+            status=admission.status,
+            now=state.clock(),
+        )
+        # inside the transaction: if Redis cannot take it, the row is not kept either
+        await first_check(state, sub, price, availability)
+    return sub
+
+
+async def _check_room(state: ApiState, db: sql.Db, user_id: int) -> None:
+    cap = state.settings.api_subscriptions_per_account
+    if await sql.count_subscriptions(db, user_id) >= cap:
+        raise TooManySubscriptions(
+            f"an account may hold {cap} alerts; delete some before adding more"
+        )
+
+
+async def first_check(state: ApiState, sub: Subscription, price: int | None,
+                      availability: str) -> None:
+    """Make a new (or newly deliverable) subscription meet the current price: a re-check
+    event when the price is known, else a first crawl whose change event fires alerts."""
     if price is not None:
         event = recheck_event(sub, price, availability, state.clock())
         stream = state.keys.price_changes(
@@ -107,12 +132,36 @@ async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscri
         await state.redis.xadd(stream, {FIELD: encode(event)},
                                maxlen=state.settings.stream_maxlen, approximate=True)
     else:
-        # nobody has seen its price: crawl it first; that crawl's change event fires alerts
         await state.frontier.push([CrawlTask(
-            market=market.code, asin=body.product_id,
+            market=sub.market, asin=sub.asin,
             priority=state.settings.api_first_crawl_priority,
         )])
+
+
+async def update(
+    state: ApiState, user_id: int, current: Subscription, patch: SubscriptionPatch
+) -> Subscription | None:
+    """Apply a PATCH; None when the subscription is not the user's. Raises ValueError.
+
+    A subscription that now makes a new promise (it became active, or its threshold
+    moved) meets the price in force at once, as a new one does; the change and that
+    re-check commit together."""
+    changes = patch_changes(patch, MARKETS[current.market])
+    changes = await destinations.admit_changes(state, user_id, current, changes)
+    async with state.db.begin() as conn:
+        sub = await sql.update_subscription(conn, current.id, user_id, now=state.clock(),
+                                            **changes)
+        if sub is not None and _new_promise(current, sub):
+            price, availability = await _current_price(state, sub.market, sub.asin)
+            if price is not None:
+                await first_check(state, sub, price, availability)
     return sub
+
+
+def _new_promise(before: Subscription, after: Subscription) -> bool:
+    return after.status == sql.SubscriptionStatus.ACTIVE and after.armed and (
+        before.status != sql.SubscriptionStatus.ACTIVE or before.threshold != after.threshold
+    )
 
 
 def patch_changes(patch: SubscriptionPatch, market: Market) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_PATH = "/static"
-BUNDLES = ("chart.js", "site.js", "site.css")
+BUNDLES = ("chart.js", "site.js", "site.css", "docs.js", "docs.css")
 BUILD_HINT = "build them with `npm ci && npm run build` in api/web/frontend (or `make web`)"
 
 

@@ -12,15 +12,22 @@ token: nothing here acts on a cookie.
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Any
 
 from litestar import Controller, MediaType, Request, get
 from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_429_TOO_MANY_REQUESTS,
+)
 
-from api.schemas import Password, ProductOut
+from api.dependencies import client_ip
+from api.schemas import ProductOut
+from api.services.lookups import Lookup
+from api.services.passwords import MIN_PASSWORD_LENGTH, PASSWORD_RULE
 from api.services.pricing import DEFAULT_PERIOD, PERIODS_MS
 from api.services.products import UnknownProduct, product_view
 from api.state import ApiState
@@ -36,8 +43,6 @@ CHANNELS = (
     (NotificationType.WEBHOOK.value, "Webhook"),
 )
 MARKET_CHOICES = tuple((m.code, m.domain) for m in MARKETS.values())
-# the API's own rule, so that the form and the API never disagree
-MIN_PASSWORD_LENGTH: int = get_args(Password)[1].min_length
 
 # Product pages change when a price does; a minute of staleness is cheap and absorbs
 # bursts (the home page shares the rule). Account and error pages hold no data (the
@@ -58,6 +63,27 @@ def _page(
 
 def _error(heading: str, detail: str, status_code: int) -> Template:
     return _page("error.html", {"heading": heading, "detail": detail}, status_code)
+
+
+def _unknown_product(exc: UnknownProduct, common: dict[str, Any]) -> Template:
+    lookup = exc.lookup
+    if lookup.status is Lookup.NOT_FOUND:
+        return _error(
+            "No such product",
+            f"{common['domain']} has no product {exc.asin}: its page was not found when we "
+            "last looked. Check the ASIN or paste the product's URL.",
+            HTTP_404_NOT_FOUND,
+        )
+    if lookup.status is Lookup.LIMITED:
+        page = _error(
+            "Too many new products at once",
+            f"We have not seen {exc.asin} yet, and we cannot look up more new products "
+            f"right now. Try again in {max(1, lookup.retry_after_s // 60)} minute(s).",
+            HTTP_429_TOO_MANY_REQUESTS,
+        )
+        page.headers["Retry-After"] = str(lookup.retry_after_s)
+        return page
+    return _page("queued.html", common, HTTP_404_NOT_FOUND)
 
 
 class WebsiteController(Controller):
@@ -113,9 +139,10 @@ class WebsiteController(Controller):
             "asin": canonical, "domain": found.domain, "amazon_url": found.product_url(canonical),
         }
         try:
-            product: ProductOut = await product_view(state, found, canonical)
-        except UnknownProduct:
-            return _page("queued.html", common, HTTP_404_NOT_FOUND)
+            product: ProductOut = await product_view(state, found, canonical,
+                                                     client_ip(request))
+        except UnknownProduct as exc:
+            return _unknown_product(exc, common)
         return _page(
             "product.html",
             {**common, "product": product, "period": period, "periods": PERIODS,
@@ -126,12 +153,14 @@ class WebsiteController(Controller):
     @get("/signin", name="web:signin")
     async def signin(self) -> Template:
         return _page("signin.html", {"heading": "Sign in", "action": "signin",
-                                        "min_password": 1})
+                                        "min_password": 1, "password_rule": ""})
 
+    # the form shows the API's own password rule, so the two never disagree
     @get("/register", name="web:register")
     async def register(self) -> Template:
         return _page("signin.html", {"heading": "Register", "action": "register",
-                                        "min_password": MIN_PASSWORD_LENGTH})
+                                        "min_password": MIN_PASSWORD_LENGTH,
+                                        "password_rule": PASSWORD_RULE})
 
     @get("/alerts", name="web:alerts")
     async def alerts(self) -> Template:

@@ -12,8 +12,10 @@ from litestar import Router
 from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.static_files import create_static_files_router
 
+from api.web.account_pages import AccountPages
 from api.web.assets import STATIC_DIR, STATIC_PATH, AssetUrls
 from api.web.controllers import WebsiteController
+from api.web.stop import StopController
 from api.web.templating import template_config
 
 # Pages load only their own scripts, styles and JSON; uPlot styles its elements through
@@ -36,7 +38,7 @@ ASSETS = AssetUrls(STATIC_DIR, STATIC_PATH)
 ROUTE_HANDLERS: list[Any] = [
     Router(
         path="/",
-        route_handlers=[WebsiteController],
+        route_handlers=[WebsiteController, StopController, AccountPages],
         response_headers=SECURITY_HEADERS,
         include_in_schema=False,
     ),

@@ -22,6 +22,7 @@ from pricewatch.models import (
     PriceChange,
     Product,
     Series,
+    Source,
     change_event_id,
     is_asin_shaped,
 )
@@ -45,6 +46,9 @@ class InvalidObservation(ValueError):
 _CURRENCY = {code: m.currency for code, m in MARKETS.items()}
 _UNAVAILABLE = Availability.UNAVAILABLE
 _BUYBOX = Series.BUYBOX
+_EXTENSION = Source.EXTENSION
+# sources that fetched the page themselves: only they may name a product or find it gone
+_CRAWLS = frozenset({Source.CRAWLER, Source.VERIFICATION})
 
 
 def validate(obs: Observation, now_ms: int) -> None:
@@ -79,6 +83,13 @@ class Outcome:
     late: list[Observation] = dataclasses.field(default_factory=list)
     held: list[Observation] = dataclasses.field(default_factory=list)
     rejected: list[Observation] = dataclasses.field(default_factory=list)
+    # extension reports on products no crawl has seen: never stored, never a product
+    # (only a crawl grows the catalogue; the API asks for one, within its limits)
+    unknown: list[Observation] = dataclasses.field(default_factory=list)
+    # crawls that found no page for a product never seen: forgotten, not catalogued
+    not_found: list[Observation] = dataclasses.field(default_factory=list)
+    # products seen for the first time in this batch
+    new_products: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     # series key -> new last state (only entries that moved)
     state: dict[str, LastState] = dataclasses.field(default_factory=dict)
     duplicates: int = 0
@@ -178,6 +189,17 @@ def process(
         seen.add(obs)
         skey = f"{obs.market}:{obs.asin}:{obs.series}"
         last = current.get(skey) or state.get(skey)
+        if last is None:
+            if obs.source is _EXTENSION:
+                # Anyone can report any ASIN: a report alone never creates a product.
+                out.unknown.append(obs)
+                continue
+            if obs.availability is _UNAVAILABLE and obs.source in _CRAWLS:
+                # A page that does not exist, for a product never seen: an ASIN
+                # someone made up. Remembered as missing, never catalogued.
+                out.not_found.append(obs)
+                continue
+            out.new_products.add((obs.market, obs.asin))
         if (
             last is not None
             and obs.observed_at <= last.observed_at
@@ -213,10 +235,13 @@ def process(
         latest[pkey] = obs
         if obs.series is _BUYBOX:
             buybox[pkey] = obs
-        if obs.title:
-            titles[pkey] = obs.title
-        if obs.image:
-            images[pkey] = obs.image
+        # A product's name and picture come from its page, never from a report: a
+        # reporter could otherwise rename any product (and the alerts that quote it).
+        if obs.source is not _EXTENSION:
+            if obs.title:
+                titles[pkey] = obs.title
+            if obs.image:
+                images[pkey] = obs.image
     out.state = current
     for pkey, obs in latest.items():
         bb = buybox.get(pkey)
@@ -248,5 +273,5 @@ def _change(obs: Observation, last: LastState | None) -> PriceChange:
         currency=obs.currency or MARKETS[obs.market].currency,
         old_availability=None if last is None else Availability(last.availability),
         new_availability=obs.availability,
-        title=obs.title,
+        title=None if obs.source is _EXTENSION else obs.title,
     )

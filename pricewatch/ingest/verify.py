@@ -708,6 +708,7 @@ def _push_on(pipe: redis.client.Pipeline, frontier: Frontier, tasks: Sequence[Cr
 def policy_from_settings(settings: Settings) -> TrustPolicy:
     return TrustPolicy(
         drop_share=settings.trust_drop_share,
+        rise_share=settings.trust_rise_share,
         quorum=settings.trust_quorum,
         window_ms=settings.trust_window_s * 1000,
         verify_tolerance_share=settings.trust_verify_tolerance_share,

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import msgspec
 import redis
 
+from pricewatch.health import INGEST, HealthReporter
 from pricewatch.ingest.checks import AcceptAll, Gate, LastState
 from pricewatch.ingest.core import Outcome, decode_batch, process, series_key
 from pricewatch.keys import (
@@ -34,6 +35,7 @@ from pricewatch.keys import (
     partition_of,
 )
 from pricewatch.models import Observation, Product, encode
+from pricewatch.retry import log_failed_round, retry_delay
 from pricewatch.storage.redis import Message, PartitionedStream, drop_histories
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,7 @@ class IngestWorker:
         batch_ms: int = 200,
         claim_idle_ms: int = 30_000,
         maxlen: int = 1_000_000,
+        not_found_ttl_s: int = 7 * 86400,
         gate: Gate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -114,6 +117,7 @@ class IngestWorker:
         self.batch_size = batch_size
         self.batch_ms = batch_ms
         self.claim_idle_ms = claim_idle_ms
+        self.not_found_ttl_s = not_found_ttl_s
         self.gate: Gate = gate or AcceptAll()
         self.clock = clock
         self.observations = PartitionedStream(client, keys, OBSERVATIONS, partitions, maxlen)
@@ -121,6 +125,7 @@ class IngestWorker:
         self.observations.ensure_group(INGEST_GROUP)
         self._recovered = False
         self._last_claim = 0.0
+        self.health = HealthReporter(client, keys.health(INGEST))
 
     # -- reading -----------------------------------------------------------
     def next_batch(self) -> list[Message]:
@@ -130,7 +135,8 @@ class IngestWorker:
                 INGEST_GROUP, self.consumer, count=10 * self.batch_size
             )
             if pending:
-                log.info("replaying %d messages left pending by a previous run", len(pending))
+                log.info("replaying %d pending messages (read before a crash or a failed "
+                         "round, never acked)", len(pending))
                 return pending
         now = time.monotonic()
         if now - self._last_claim >= self.claim_idle_ms / 2000:
@@ -250,6 +256,12 @@ class IngestWorker:
             pipe.hset(self.keys.last_price(p), mapping=mapping)
         # cached chart histories of a product whose price moved are stale now
         drop_histories(pipe, self.keys, {(c.market, c.asin) for c in outcome.changes})
+        # an ASIN whose page does not exist is not queued again for a while; one that
+        # turned out to exist after all is no longer missing
+        for o in outcome.not_found:
+            pipe.set(self.keys.not_found(o.market, o.asin), b"1", ex=self.not_found_ttl_s)
+        for market, asin in outcome.new_products:
+            pipe.delete(self.keys.not_found(market, asin))
         for index, reason, payload in outcome.dead:
             m = messages[index]
             pipe.xadd(
@@ -269,20 +281,30 @@ class IngestWorker:
 
     def run(self, stop: threading.Event) -> None:
         log.info("ingest consumer %s on %d partitions", self.consumer, self.partitions)
+        failures = 0
         while not stop.is_set():
             try:
                 batch = self.next_batch()
                 if batch:
                     stats = self.process_batch(batch)
                     log.debug("batch %s", stats)
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                log.warning("redis unavailable (%s); retrying", exc)
-                stop.wait(1.0)
-            except Exception:
-                # Messages stay pending and are replayed; never lose them, never spin.
-                log.exception("ingest batch failed; will replay")
+            except Exception as exc:
+                # Messages stay pending and are replayed first; never lose them, never spin.
+                failures += 1
                 self._recovered = False
-                stop.wait(1.0)
+                delay = retry_delay(failures)
+                self._failed(exc, failures, delay)
+                stop.wait(delay)
+                continue
+            if failures:
+                log.info("ingest goes on after %d failed attempts", failures)
+                failures = 0
+            self.health.ok()
+        self.health.withdraw()
+
+    def _failed(self, exc: Exception, failures: int, delay: float) -> None:
+        self.health.error(f"batch not written, kept pending: {type(exc).__name__}: {exc}")
+        log_failed_round(log, "ingest batch", exc, failures, delay)
 
 
 __all__ = ["DEAD_LETTER", "BatchStats", "IngestWorker", "batch_token"]

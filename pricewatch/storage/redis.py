@@ -15,6 +15,9 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import redis
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
 
 from pricewatch.keys import Keys, partition_of
 
@@ -23,6 +26,17 @@ FIELD = b"d"
 
 def connect(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_keepalive=True, health_check_interval=30)
+
+
+def connect_async(url: str, **options: Any) -> redis.asyncio.Redis:
+    """An asyncio client for request handlers.
+
+    A pooled connection that Redis closed (it restarted) fails its next command;
+    one immediate retry on a fresh connection spares that request, and still
+    fails at once while Redis is down. (The workers' sync clients do not retry:
+    their loops replay a failed round, which keeps a transaction from running
+    twice when its reply was lost.)"""
+    return redis.asyncio.Redis.from_url(url, retry=AsyncRetry(NoBackoff(), 1), **options)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

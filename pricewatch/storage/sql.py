@@ -8,6 +8,18 @@ msgspec Structs come out. Import from here, not from the ``sql_*`` modules
 audit table of ``sql_trust`` included).
 """
 
+from pricewatch.storage.sql_account_tokens import (
+    create_account_token,
+    delete_expired_account_tokens,
+    drop_account_tokens,
+    peek_account_token,
+    use_account_token,
+)
+from pricewatch.storage.sql_accounts import (
+    delete_account,
+    notifications_of_user,
+    subscriptions_of_user,
+)
 from pricewatch.storage.sql_engine import (
     Db,
     create_engine,
@@ -21,6 +33,7 @@ from pricewatch.storage.sql_notifications import (
     CLAIM_LEASE_MS,
     claim_notification,
     claim_notifications,
+    defer_notification,
     get_notification,
     mark_failed_attempt,
     mark_sent,
@@ -28,16 +41,19 @@ from pricewatch.storage.sql_notifications import (
     recipients_of_event,
 )
 from pricewatch.storage.sql_records import (
+    AccountToken,
     DuplicateEmailError,
     NotFoundError,
     Notification,
     Reporter,
     StoreError,
     Subscription,
+    Target,
     User,
 )
 from pricewatch.storage.sql_reporters import get_or_create_reporter, get_reporter, record_verdict
 from pricewatch.storage.sql_schema import (
+    AccountTokenPurpose,
     NotificationKind,
     NotificationStatus,
     NotificationType,
@@ -45,6 +61,8 @@ from pricewatch.storage.sql_schema import (
     metadata,
 )
 from pricewatch.storage.sql_subscriptions import (
+    activate_unconfirmed,
+    count_subscriptions,
     create_subscription,
     delete_subscription,
     disarm,
@@ -55,6 +73,16 @@ from pricewatch.storage.sql_subscriptions import (
     percent_threshold,
     rearm_above,
     update_subscription,
+)
+from pricewatch.storage.sql_targets import (
+    add_target,
+    claim_send_slot,
+    confirm_target,
+    delete_target,
+    find_target,
+    get_target,
+    list_targets,
+    mark_email_verified,
 )
 from pricewatch.storage.sql_trust import (
     armed_counts,
@@ -67,14 +95,37 @@ from pricewatch.storage.sql_users import (
     create_user,
     delete_expired_tokens,
     delete_token,
+    delete_user_tokens,
     get_user,
     get_user_by_email,
     hash_token,
     normalize_email,
+    set_password_hash,
     user_for_token,
 )
 
 __all__ = [
+    "AccountToken",
+    "AccountTokenPurpose",
+    "Target",
+    "add_target",
+    "claim_send_slot",
+    "confirm_target",
+    "create_account_token",
+    "delete_account",
+    "delete_expired_account_tokens",
+    "delete_target",
+    "delete_user_tokens",
+    "drop_account_tokens",
+    "find_target",
+    "get_target",
+    "list_targets",
+    "mark_email_verified",
+    "notifications_of_user",
+    "peek_account_token",
+    "set_password_hash",
+    "subscriptions_of_user",
+    "use_account_token",
     "armed_counts",
     "audit_log",
     "record_decisions",
@@ -95,9 +146,12 @@ __all__ = [
     "claim_notification",
     "claim_notifications",
     "create_engine",
+    "activate_unconfirmed",
+    "count_subscriptions",
     "create_subscription",
     "create_token",
     "create_user",
+    "defer_notification",
     "delete_expired_tokens",
     "delete_subscription",
     "delete_token",

@@ -98,10 +98,49 @@ def _run_command(connection: Connection, action: str, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
+def _sqlite_foreign_keys(connection: Connection, on: bool) -> None:
+    # straight to the driver: through SQLAlchemy the PRAGMA would run after BEGIN,
+    # where SQLite ignores it
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows with dangling foreign keys: {broken[:5]}")
+
+
+@asynccontextmanager
+async def schema_change(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction for migrations.
+
+    On SQLite, foreign keys are off while it runs and checked before it commits:
+    a batch migration rebuilds a table by dropping the old one, and with foreign
+    keys on, that drop would first delete every row pointing at the table
+    (ON DELETE CASCADE): rebuilding ``subscriptions`` would empty ``notifications``.
+    """
+    async with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            await conn.run_sync(_sqlite_foreign_keys, False)
+        try:
+            async with conn.begin():
+                yield conn
+                if sqlite:
+                    await conn.run_sync(_check_foreign_keys)
+        finally:
+            if sqlite:
+                await conn.run_sync(_sqlite_foreign_keys, True)
+
+
 async def _migrate(url_or_engine: str | AsyncEngine, action: str, revision: str) -> None:
     engine = create_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
     try:
-        async with engine.begin() as conn:
+        async with schema_change(engine) as conn:
             await conn.run_sync(_run_command, action, revision)
     finally:
         if isinstance(url_or_engine, str):

@@ -163,6 +163,26 @@ async def mark_failed_attempt(
     return NotificationStatus(status)
 
 
+async def defer_notification(
+    db: Db, notification_id: int, next_attempt_at: int, *, leased_until: int | None = None
+) -> bool:
+    """Move a pending notification's next attempt to ``next_attempt_at``
+    without counting an attempt: it was not tried (its target was busy). With
+    ``leased_until``, only while the row still carries that lease, so a sender
+    whose lease has passed to another cannot move the row under it. Returns
+    whether the row was moved."""
+    stmt = (
+        update(notifications)
+        .where(_n.id == notification_id, _n.status == _PENDING)
+        .values(next_attempt_at=next_attempt_at)
+    )
+    if leased_until is not None:
+        stmt = stmt.where(_n.next_attempt_at == leased_until)
+    async with transaction(db) as conn:
+        result = await conn.execute(stmt)
+    return result.rowcount > 0
+
+
 async def pending_notifications(db: Db, now: int, limit: int = 100) -> list[Notification]:
     """Pending notifications whose next attempt is due at ``now``, oldest first."""
     stmt = (

@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import Result, Row
 
 from pricewatch.storage.sql_schema import (
+    AccountTokenPurpose,
     NotificationKind,
     NotificationStatus,
     NotificationType,
@@ -38,6 +39,37 @@ class User(msgspec.Struct, frozen=True, kw_only=True):
     email: str
     password_hash: str
     created_at: int
+    email_verified_at: int | None = None
+
+    @property
+    def email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+
+class Target(msgspec.Struct, frozen=True, kw_only=True):
+    """A destination other than the account's e-mail (see ``sql_schema.targets``)."""
+
+    id: int
+    user_id: int
+    kind: NotificationType
+    address: str
+    confirmed_at: int | None
+    created_at: int
+    last_sent_at: int | None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+
+class AccountToken(msgspec.Struct, frozen=True, kw_only=True):
+    token_hash: str
+    user_id: int
+    purpose: AccountTokenPurpose
+    target_id: int | None
+    created_at: int
+    expires_at: int
+    used_at: int | None
 
 
 class Subscription(msgspec.Struct, frozen=True, kw_only=True):

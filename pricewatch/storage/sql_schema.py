@@ -42,6 +42,15 @@ class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     DELETED = "deleted"
+    # waiting for its destination (an e-mail, number or URL) to be confirmed; the
+    # alerts query selects only ``active``, so nothing is sent meanwhile
+    UNCONFIRMED = "unconfirmed"
+
+
+class AccountTokenPurpose(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    RESET_PASSWORD = "reset_password"
+    CONFIRM_TARGET = "confirm_target"
 
 
 class NotificationKind(StrEnum):
@@ -82,6 +91,8 @@ users = Table(
     Column("email", String(320), nullable=False),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # when the owner proved the address is theirs (a link from a message sent to it)
+    Column("email_verified_at", BigInteger, nullable=True),
     UniqueConstraint("email"),
 )
 
@@ -172,4 +183,42 @@ reporters = Table(
     Column("refuted", Integer, nullable=False, server_default=text("0")),
     Column("created_at", BigInteger, nullable=False),
     Column("last_seen", BigInteger, nullable=False),
+)
+
+# Destinations other than the account's own e-mail: an alert goes to one only once
+# its receiver confirmed it (``confirmed_at``), so nobody can aim Pricewatch at a
+# third party. The address is normalised (lower-cased e-mail, E.164 number, vetted
+# URL) so that one destination is one row however it was typed.
+targets = Table(
+    "targets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("address", String(2048), nullable=False),
+    Column("confirmed_at", BigInteger, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    # when a confirmation message last went out: resends are throttled on it
+    Column("last_sent_at", BigInteger, nullable=True),
+    # also the index of "this user's targets" (its leading column)
+    UniqueConstraint("user_id", "kind", "address"),
+    CheckConstraint(_in("kind", NotificationType), name="kind"),
+)
+
+# Single-use links sent by e-mail or SMS (verify an address, reset a password,
+# confirm a target). Like bearer tokens, only the SHA-256 of the token is stored.
+account_tokens = Table(
+    "account_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("purpose", String(32), nullable=False),
+    # the target a confirm_target token confirms
+    Column("target_id", Id, ForeignKey("targets.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger, nullable=True),
+    CheckConstraint(_in("purpose", AccountTokenPurpose), name="purpose"),
+    Index(None, "user_id"),
+    Index(None, "target_id"),
 )

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, Update, false, select, true, tuple_, update
+from sqlalchemy import Select, Update, false, func, select, true, tuple_, update
 
 from pricewatch.markets import MARKETS
 from pricewatch.models import Series
@@ -60,6 +60,21 @@ def _notification_type(value: str) -> NotificationType:
         ) from None
 
 
+# what a live subscription may be set to; "deleted" only by deleting it
+_SETTABLE = (
+    SubscriptionStatus.ACTIVE.value,
+    SubscriptionStatus.PAUSED.value,
+    SubscriptionStatus.UNCONFIRMED.value,
+)
+
+
+def _check_status(status: str) -> None:
+    if status not in _SETTABLE:
+        raise ValueError(
+            f"status must be one of {list(_SETTABLE)} (delete to remove), got {status!r}"
+        )
+
+
 def _check_target(target: str | None) -> None:
     if target is not None and not 0 < len(target) <= 2048:
         raise ValueError("target must be 1 to 2048 characters (or None for the account default)")
@@ -77,6 +92,7 @@ def new_subscription_values(
     currency: str | None = None,
     target: str | None = None,
     series: str = Series.BUYBOX.value,
+    status: str = SubscriptionStatus.ACTIVE.value,
     now: int,
 ) -> dict[str, Any]:
     """Validate a new subscription and compute its stored columns (pure)."""
@@ -101,6 +117,7 @@ def new_subscription_values(
         threshold = percent_threshold(base_price, threshold_percent)
     assert threshold is not None
     _check_price("threshold", threshold)
+    _check_status(status)
     return {
         "user_id": user_id,
         "market": market,
@@ -112,7 +129,7 @@ def new_subscription_values(
         "currency": currency,
         "notification_type": kind.value,
         "target": target,
-        "status": SubscriptionStatus.ACTIVE.value,
+        "status": status,
         "armed": True,
         "created_at": now,
         "updated_at": now,
@@ -132,10 +149,12 @@ async def create_subscription(
     currency: str | None = None,
     target: str | None = None,
     series: str = Series.BUYBOX.value,
+    status: str = SubscriptionStatus.ACTIVE.value,
     now: int | None = None,
 ) -> Subscription:
     """Subscribe to "price at or below ``threshold``" (or ``threshold_percent`` under
-    ``base_price``). ``currency`` defaults to the market's. Bad input raises
+    ``base_price``). ``currency`` defaults to the market's; ``status`` is ``active``
+    or, while its destination is not confirmed, ``unconfirmed``. Bad input raises
     ``ValueError`` naming the field."""
     values = new_subscription_values(
         user_id=user_id,
@@ -148,6 +167,7 @@ async def create_subscription(
         currency=currency,
         target=target,
         series=series,
+        status=status,
         now=now_ms() if now is None else now,
     )
     async with transaction(db) as conn:
@@ -163,11 +183,40 @@ async def get_subscription(db: Db, subscription_id: int, user_id: int) -> Subscr
     return None if row is None else from_row(row, Subscription)
 
 
-async def list_subscriptions(db: Db, user_id: int) -> list[Subscription]:
-    stmt = select(subscriptions).where(_sub.user_id == user_id, _LIVE).order_by(_sub.id)
+async def list_subscriptions(
+    db: Db, user_id: int, *, limit: int | None = None, after_id: int = 0
+) -> list[Subscription]:
+    """The user's live subscriptions by id; a page of ``limit`` after ``after_id``
+    (keyset paging on the user's index: every page costs the same)."""
+    stmt = (
+        select(subscriptions)
+        .where(_sub.user_id == user_id, _LIVE, _sub.id > after_id)
+        .order_by(_sub.id)
+    )
+    if limit is not None:
+        stmt = stmt.limit(limit)
     async with transaction(db) as conn:
         rows = from_result(await conn.execute(stmt), Subscription)
     return rows
+
+
+async def activate_unconfirmed(db: Db) -> int:
+    """Let every subscription waiting for its destination's confirmation alert: what a
+    deployment that does not verify destinations does at start-up. Returns how many."""
+    stmt = (
+        update(subscriptions)
+        .where(_sub.status == SubscriptionStatus.UNCONFIRMED.value)
+        .values(status=SubscriptionStatus.ACTIVE.value)
+    )
+    async with transaction(db) as conn:
+        return (await conn.execute(stmt)).rowcount
+
+
+async def count_subscriptions(db: Db, user_id: int) -> int:
+    """How many live (not deleted) subscriptions the user holds."""
+    stmt = select(func.count()).select_from(subscriptions).where(_sub.user_id == user_id, _LIVE)
+    async with transaction(db) as conn:
+        return int((await conn.execute(stmt)).scalar_one())
 
 
 UPDATABLE = frozenset({"threshold", "threshold_percent", "notification_type", "target", "status"})
@@ -202,12 +251,7 @@ def subscription_changes(
         _check_target(changes["target"])
         values["target"] = changes["target"]
     if "status" in changes:
-        allowed = (SubscriptionStatus.ACTIVE.value, SubscriptionStatus.PAUSED.value)
-        if changes["status"] not in allowed:
-            raise ValueError(
-                f"status must be one of {list(allowed)} (delete to remove), "
-                f"got {changes['status']!r}"
-            )
+        _check_status(changes["status"])
         values["status"] = changes["status"]
     return values
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from pricewatch.storage.sql_dialect import upsert_insert
 from pricewatch.storage.sql_engine import Db, transaction
@@ -31,7 +31,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _checked_token_hash(token_hash: str) -> str:
+def checked_token_hash(token_hash: str) -> str:
     # refuses a raw token passed by mistake, so it can never reach the table
     if not _TOKEN_HASH.match(token_hash):
         raise ValueError("token_hash must be the SHA-256 hex digest of the token (see hash_token)")
@@ -80,7 +80,7 @@ async def create_token(
 ) -> None:
     """Store a token by its hash (see :func:`hash_token`); valid until ``expires_at`` (ms)."""
     values = {
-        "token_hash": _checked_token_hash(token_hash),
+        "token_hash": checked_token_hash(token_hash),
         "user_id": user_id,
         "created_at": now_ms() if now is None else now,
         "expires_at": expires_at,
@@ -115,4 +115,24 @@ async def delete_token(db: Db, token_hash: str) -> bool:
 async def delete_expired_tokens(db: Db, now: int) -> int:
     async with transaction(db) as conn:
         result = await conn.execute(delete(auth_tokens).where(auth_tokens.c.expires_at <= now))
+    return result.rowcount
+
+
+async def set_password_hash(db: Db, user_id: int, password_hash: str) -> bool:
+    if not password_hash:
+        raise ValueError("password_hash must not be empty")
+    async with transaction(db) as conn:
+        result = await conn.execute(
+            update(users).where(users.c.id == user_id).values(password_hash=password_hash)
+        )
+    return result.rowcount > 0
+
+
+async def delete_user_tokens(db: Db, user_id: int, *, keep: str | None = None) -> int:
+    """Sign the user out everywhere (but for the token hashed ``keep``); returns how many."""
+    stmt = delete(auth_tokens).where(auth_tokens.c.user_id == user_id)
+    if keep is not None:
+        stmt = stmt.where(auth_tokens.c.token_hash != keep)
+    async with transaction(db) as conn:
+        result = await conn.execute(stmt)
     return result.rowcount

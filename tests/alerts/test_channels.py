@@ -19,6 +19,7 @@ from alerts.channels.outbox import OutboxChannel
 from alerts.channels.sms import LogSms, TwilioSms
 from alerts.channels.webhook import WebhookChannel, verify_signature
 from alerts.messages import Links, Notice
+from pricewatch.egress import EgressPolicy, SafeHttpClient
 from pricewatch.storage.sql import NotificationKind, NotificationType
 
 
@@ -55,21 +56,29 @@ def endpoint() -> Iterator[tuple[Endpoint, str]]:
         server.server_close()
 
 
+def loopback_client(**options: float) -> SafeHttpClient:
+    """A safe client that may reach the local endpoint (the operator's allow-list)."""
+    values = {"connect_timeout_s": 2.0, "read_timeout_s": 5.0, "host_concurrency": 4,
+              "breaker_failures": 5, "breaker_cooldown_s": 60.0}
+    values.update(options)
+    return SafeHttpClient(EgressPolicy(allow=("127.0.0.1",)), **values)  # type: ignore[arg-type]
+
+
 def notice(recipient: str, kind: NotificationType) -> Notice:
     return Notice(
         notification_id=5, kind=NotificationKind.ALERT, notification_type=kind,
         subscription_id=9, event_id="ev9", market="uk", asin="B000000009", currency="GBP",
         threshold=20_00, recipient=recipient,
-        links=Links("https://p.test/products/B000000009?market=uk",
+        links=Links("https://p.test/p/uk/B000000009",
                     "https://www.amazon.co.uk/dp/B000000009",
-                    "https://p.test/subscriptions/9/stop?token=x"),
+                    "https://p.test/alerts/9/stop?token=x"),
         title="Tea Pot", new_price=18_50, old_price=24_00,
     )
 
 
 async def test_webhook_posts_signed_json(endpoint: tuple[Endpoint, str]) -> None:
     state, base = endpoint
-    channel = WebhookChannel("hook-secret", timeout=5)
+    channel = WebhookChannel("hook-secret", client=loopback_client())
     try:
         await channel.send(notice(f"{base}/hooks/prices", NotificationType.WEBHOOK))
     finally:
@@ -94,7 +103,7 @@ async def test_webhook_failures_are_classified(
 ) -> None:
     state, base = endpoint
     state.statuses = [status]
-    channel = WebhookChannel("s", timeout=5)
+    channel = WebhookChannel("s", client=loopback_client())
     try:
         with pytest.raises(error, match=str(status)):
             await channel.send(notice(f"{base}/h", NotificationType.WEBHOOK))
@@ -105,12 +114,12 @@ async def test_webhook_failures_are_classified(
 async def test_webhook_unreachable_is_transient_and_a_bad_url_permanent() -> None:
     from tests.services import free_port
 
-    channel = WebhookChannel("s", timeout=2)
+    channel = WebhookChannel("s", client=loopback_client())
     try:
         with pytest.raises(TransientError):
             await channel.send(notice(f"http://127.0.0.1:{free_port()}/h",
                                       NotificationType.WEBHOOK))
-        with pytest.raises(PermanentError):
+        with pytest.raises(PermanentError, match="target refused: only http"):
             await channel.send(notice("ftp://example.com/h", NotificationType.WEBHOOK))
     finally:
         await channel.aclose()

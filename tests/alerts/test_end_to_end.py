@@ -60,8 +60,8 @@ async def test_an_observed_drop_reaches_the_subscriber_by_email(
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Wasserkocher Edelstahl dropped to 24,49\u00a0€ (was 29,99\u00a0€)." in text
     assert "Your alert threshold: 25,00\u00a0€." in text
-    assert f"{PUBLIC_URL}/products/{ASIN}?market=de" in text
+    assert f"{PUBLIC_URL}/p/de/{ASIN}" in text
     assert f"https://www.amazon.de/dp/{ASIN}" in text
-    assert f"{PUBLIC_URL}/subscriptions/{sub.id}/stop?token=" in text
+    assert f"{PUBLIC_URL}/alerts/{sub.id}/stop?token=" in text
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "24,49\u00a0€" in html and "29,99\u00a0€" in html

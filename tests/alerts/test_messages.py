@@ -41,9 +41,9 @@ def notice(**kw: object) -> Notice:
         "threshold": 100_000,
         "recipient": "Anna <anna@example.com>",
         "links": Links(
-            product_page="https://p.test/products/B000000001?market=de",
+            product_page="https://p.test/p/de/B000000001",
             amazon="https://www.amazon.de/dp/B000000001",
-            stop="https://p.test/subscriptions/3/stop?token=t0k",
+            stop="https://p.test/alerts/3/stop?token=t0k",
         ),
         "title": "Kaffeemaschine „Crème“ 1,5 l",
         "new_price": 89_999,
@@ -66,6 +66,9 @@ def test_alert_email_is_multipart_with_prices_threshold_and_links() -> None:
     assert message["X-Pricewatch-Notification"] == "7"
     assert message["X-Pricewatch-Key"] == "3:abc123:alert"
     assert message["Message-ID"] == "<pw.alert.7.abc123@p.test>"
+    # RFC 8058: the stop link works with one POST from the mail client
+    assert message["List-Unsubscribe"] == "<https://p.test/alerts/3/stop?token=t0k>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message.get_content_type() == "multipart/alternative"
     plain = message.get_body(("plain",))
     html = message.get_body(("html",))
@@ -74,9 +77,9 @@ def test_alert_email_is_multipart_with_prices_threshold_and_links() -> None:
     for body in (text, markup):
         assert "899,99\u00a0€" in body and "1.299,00\u00a0€" in body  # new and old price
         assert "1.000,00\u00a0€" in body  # the threshold
-        assert "https://p.test/products/B000000001?market=de" in body
+        assert "https://p.test/p/de/B000000001" in body
         assert "https://www.amazon.de/dp/B000000001" in body
-        assert "https://p.test/subscriptions/3/stop?token=t0k" in body
+        assert "https://p.test/alerts/3/stop?token=t0k" in body
     assert "Kaffeemaschine „Crème“ 1,5 l dropped to 899,99\u00a0€ (was 1.299,00\u00a0€)." in text
     assert "<b>Kaffeemaschine „Crème“ 1,5 l</b>" in markup
 
@@ -108,7 +111,7 @@ def test_an_address_that_is_not_one_is_refused() -> None:
 
 def test_sms_and_webhook_bodies() -> None:
     assert sms_text(notice(market="us", currency="USD", title="Mug")) == (
-        "Price drop: Mug now $899.99. https://p.test/products/B000000001?market=de")
+        "Price drop: Mug now $899.99. https://p.test/p/de/B000000001")
     body = json.loads(webhook_body(notice()))
     assert body["kind"] == "alert" and body["newPrice"] == 89_999 and body["oldPrice"] == 129_900
     assert body["links"]["stop"].endswith("token=t0k")
@@ -124,7 +127,7 @@ def test_link_maker_signs_stop_links() -> None:
     )
     links = LINKS.links(sub)
     token = links.stop.split("token=")[1]
-    assert links.stop.startswith("https://p.test/subscriptions/11/stop?token=")
+    assert links.stop.startswith("https://p.test/alerts/11/stop?token=")
     assert verify_stop_token(11, token, "secret")
 
 

@@ -72,12 +72,12 @@ def test_stop_tokens_verify_only_for_their_subscription_and_secret() -> None:
                                              "secret")
     assert not alert_links.verify_stop_token(42, "", "secret")
     url = alert_links.stop_url("https://p.test/", 42, "secret")
-    assert url == f"https://p.test/subscriptions/42/stop?token={token}"
+    assert url == f"https://p.test/alerts/42/stop?token={token}"
 
 
 def test_product_links() -> None:
     assert alert_links.product_page_url("https://p.test", "de", "B000000001") == (
-        "https://p.test/products/B000000001?market=de")
+        "https://p.test/p/de/B000000001")
     assert alert_links.amazon_url("de", "B000000001") == "https://www.amazon.de/dp/B000000001"
 
 
@@ -91,3 +91,15 @@ def test_the_default_secret_is_created_once_and_kept_private(tmp_path: Path) -> 
     configured = load_settings({"PRICEWATCH_DATA_DIR": str(tmp_path),
                                 "PRICEWATCH_ALERT_SECRET": "given"})
     assert alert_links.alert_secret(configured) == "given"
+
+
+def test_links_in_messages_follow_the_api_port_unless_a_public_url_is_set(
+    tmp_path: Path,
+) -> None:
+    from alerts.service import worker_config
+
+    moved = load_settings({"PRICEWATCH_DATA_DIR": str(tmp_path), "PRICEWATCH_API_PORT": "9123"})
+    assert worker_config(moved).public_url == "http://127.0.0.1:9123"
+    public = load_settings({"PRICEWATCH_DATA_DIR": str(tmp_path), "PRICEWATCH_API_PORT": "9123",
+                            "PRICEWATCH_PUBLIC_URL": "https://prices.example.com"})
+    assert worker_config(public).public_url == "https://prices.example.com"

@@ -93,9 +93,9 @@ async def test_a_drop_sends_one_email_with_prices_threshold_and_links(
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "Espresso Machine dropped to $99.50 (was $129.99)." in text
     assert "Your alert threshold: $100.00." in text
-    assert f"{PUBLIC_URL}/products/{ASIN}?market=us" in text
+    assert f"{PUBLIC_URL}/p/us/{ASIN}" in text
     assert f"https://www.amazon.com/dp/{ASIN}" in text
-    stop = f"{PUBLIC_URL}/subscriptions/{below.id}/stop?token="
+    stop = f"{PUBLIC_URL}/alerts/{below.id}/stop?token="
     assert stop in text
     token = text.split(stop)[1].split()[0]
     assert verify_stop_token(below.id, token, SECRET)

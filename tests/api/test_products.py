@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import msgspec
 import redis as redis_lib
@@ -10,6 +11,7 @@ from litestar.testing import AsyncTestClient
 from api.services.pricing import DEAL_RULE
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
+from pricewatch.models import CrawlTask
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.redis import drop_histories
 from tests.api.conftest import DAY, HOUR, seed_product
@@ -33,10 +35,60 @@ async def test_unknown_product_is_404_and_queued_for_a_first_crawl(
         assert "queued for a first crawl" in body["detail"]
     queued = redis_client.zrange(keys.frontier, 0, -1, withscores=True)
     assert len(queued) == 1
-    task_key, score = queued[0]
+    task_key, _ = queued[0]
     assert ASIN in task_key.decode() and "de" in task_key.decode()
-    assert score >= 1000  # the high first-crawl priority
     assert Frontier(redis_client, keys).pop("w1")[0].asin == ASIN
+
+
+async def test_lookup_crawls_rank_below_scheduled_products(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
+    frontier = Frontier(redis_client, keys)
+    # the scheduler's priorities are positive, however little the product matters
+    frontier.push([CrawlTask(market="us", asin="B0SCHED001", priority=0.01)])
+    assert (await client.get(f"/products/{ASIN}")).status_code == 404
+    assert [t.asin for t in frontier.pop("w1", 2)] == ["B0SCHED001", ASIN]
+
+
+async def test_lookups_queue_few_first_crawls_per_client_and_overall(
+    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
+    # one instant for every request: no limit window may roll over mid-test
+    instant = (now_ms() // 3_600_000) * 3_600_000 + 1_000
+
+    def clock() -> int:
+        return instant
+
+    app = make_app(api_lookup_crawls_per_ip_per_hour=5, api_lookup_crawl_budget_share=1.0,
+                   direct_interval_s=1.0, clock=clock)
+    async with AsyncTestClient(app=app) as client:
+        answers = [await client.get(f"/products/B0RANDOM{i:02d}") for i in range(40)]
+    statuses = [a.json()["status"] for a in answers]
+    assert statuses.count("queued") == 5 and statuses.count("limited") == 35
+    limited = answers[-1]
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    assert redis_client.zcard(keys.frontier) == 5
+    # fleet-wide: one crawl per 5 s at home, a fifth of it for lookups -> 2 a minute,
+    # whoever asks (counted afresh: this minute's allowance went to the part above)
+    redis_client.delete(*redis_client.keys(keys.rate_limit("*", "*")))
+    app = make_app(api_lookup_crawls_per_ip_per_hour=1000, clock=clock)
+    async with AsyncTestClient(app=app) as client:
+        answers = [await client.get(f"/products/B0OTHER{i:03d}") for i in range(30)]
+    assert [a.json()["status"] for a in answers].count("queued") == 2
+    assert redis_client.zcard(keys.frontier) == 7
+
+
+async def test_a_lookup_already_queued_costs_nothing_and_a_missing_asin_is_not_queued(
+    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
+    async with AsyncTestClient(app=make_app(api_lookup_crawls_per_ip_per_hour=1)) as client:
+        for _ in range(5):
+            assert (await client.get(f"/products/{ASIN}")).json()["status"] == "queued"
+        # a crawl found no page for this one (ingest remembers it)
+        redis_client.set(keys.not_found("us", "B0NOTREAL1"), b"1", ex=60)
+        gone = await client.get("/products/B0NOTREAL1/price")
+        assert gone.status_code == 404 and gone.json()["status"] == "not_found"
+    assert redis_client.zcard(keys.frontier) == 1
 
 
 async def test_product_current_price_stats_and_deal(
@@ -204,3 +256,17 @@ async def test_bad_chart_parameters_are_400_with_a_reason(
         response = await client.get(url)
         assert response.status_code == 400, (url, response.text)
         assert reason in response.text, (url, response.text)
+
+
+async def test_product_pages_say_when_an_asin_does_not_exist_or_must_wait(
+    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
+    redis_client.set(keys.not_found("us", "B0NOTREAL1"), b"1", ex=60)
+    async with AsyncTestClient(app=make_app(api_lookup_crawls_per_ip_per_hour=1)) as client:
+        gone = await client.get("/p/us/B0NOTREAL1")
+        assert gone.status_code == 404 and "No such product" in gone.text
+        first = await client.get("/p/us/B0WEBWAIT1")
+        assert first.status_code == 404 and "queued for a first crawl" in first.text
+        later = await client.get("/p/us/B0WEBWAIT2")
+        assert later.status_code == 429 and "Try again in" in later.text
+        assert int(later.headers["retry-after"]) > 0

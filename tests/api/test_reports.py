@@ -10,7 +10,7 @@ import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from pricewatch.keys import Keys
+from pricewatch.keys import Keys, partition_of
 from pricewatch.models import Observation, Source, decode
 from pricewatch.storage.redis import FIELD
 from tests.api.conftest import sign_up
@@ -76,7 +76,11 @@ async def test_out_of_stock_report_without_price(
 
 BAD_REPORTS: dict[str, tuple[Any, str]] = {
     "negative price": (report(price=-5), "negative"),
-    "NaN as text": (report(price="NaN"), "no single amount"),
+    "NaN as text": (report(price="NaN"), "is not a price"),
+    # price text is read exactly: no sign dropped, no exponent, nothing around it
+    "negative text": (report(price="-5.00"), "no sign or exponent"),
+    "exponent text": (report(price="1e308"), "no sign or exponent"),
+    "words around": (report(price="about $5"), "is not a price"),
     "infinite": (json.dumps(report(price=12.5)).replace("12.5", "1e309"), ""),
     "huge price": (report(price=1e20), "implausibly large"),
     "zero price": (report(price=0), "above zero"),
@@ -168,3 +172,23 @@ async def test_reports_are_rate_limited_per_reporter_and_per_ip(
         assert int(limited.headers["retry-after"]) > 0
         assert "report-ip" in limited.json()["detail"]
     assert len(observations(redis_client, keys)) == 3
+
+
+async def test_a_report_on_a_product_no_crawl_has_seen_asks_for_a_first_crawl_once(
+    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    # ingest will not keep the report (it never creates a product), so the page the
+    # reporter is looking at is queued for a crawl, within the lookup limits
+    app = make_app(api_lookup_crawls_per_ip_per_hour=3, api_lookup_crawl_budget_share=1.0,
+                   direct_interval_s=1.0)
+    async with AsyncTestClient(app=app) as client:
+        for i in range(6):
+            body = report(asin=f"B0UNSEEN{i:02d}", url=None)
+            assert (await client.post("/reports", json=body, headers=INSTALL)).status_code == 202
+        assert redis_client.zcard(keys.frontier) == 3
+        # a product ingest tracks needs no crawl from a report
+        redis_client.hset(keys.last_price(partition_of("de", ASIN, 2)), f"de:{ASIN}:buybox",
+                          b"[1,1,\"in_stock\"]")
+        redis_client.delete(*redis_client.keys(keys.rate_limit("*", "*")))
+        assert (await client.post("/reports", json=report(), headers=INSTALL)).status_code == 202
+    assert redis_client.zcard(keys.frontier) == 3

@@ -15,7 +15,7 @@ from litestar import Litestar
 
 from api.service import serve
 from pricewatch.storage.clickhouse import PriceStore
-from tests.api.conftest import DAY, seed_product
+from tests.api.conftest import DAY, seed_product, use_dns
 from tests.services import free_port, wait_port
 
 schemathesis = pytest.importorskip("schemathesis")
@@ -29,15 +29,14 @@ def base_url(make_app: Callable[..., Litestar], price_store: PriceStore) -> Iter
                  prices=[(time.time_ns() // 10**6 - 3 * DAY, 1000)])
     port = free_port()
     stop = threading.Event()
-    thread = threading.Thread(
-        target=serve, args=(make_app(api_auth_rate_per_min=10_000,
-                                     api_report_rate_per_min=10_000,
-                                     api_report_ip_rate_per_min=10_000),
-                            "127.0.0.1", port, stop, "warning"),
-        daemon=True,
-    )
+    app = make_app(api_auth_rate_per_min=10_000, api_report_rate_per_min=10_000,
+                   api_report_ip_rate_per_min=10_000)
+    thread = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop, "warning"),
+                              daemon=True)
     thread.start()
     wait_port("127.0.0.1", port)
+    # webhook URLs the fuzzer makes up are resolved by a stand-in DNS, not the internet
+    use_dns(app)
     yield f"http://127.0.0.1:{port}"
     stop.set()
     thread.join(15)
@@ -56,7 +55,9 @@ def test_no_server_errors(base_url: str) -> None:
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
-        if operation.method.upper() == "DELETE" and operation.path == "/auth/token":
+        if operation.method.upper() == "DELETE" and operation.path in (
+            "/auth/token", "/accounts/me/tokens"
+        ):
             continue  # would sign the fuzzer out half-way
         operations += 1
 

@@ -37,7 +37,7 @@ async def test_create_publishes_a_recheck_of_the_current_price(
     assert body["status"] == "active"
     sub_id = body["subscriptionID"]
     [event] = changes_on_stream(redis_client, keys, ASIN)
-    assert event.event_id == f"recheck:{sub_id}"
+    assert event.event_id.startswith(f"recheck:{sub_id}:")
     assert event.old_price == event.new_price == 2599
     assert (event.market, event.asin, event.currency) == ("us", ASIN, "USD")
 
@@ -94,7 +94,7 @@ async def test_bad_subscriptions_are_400(client: AsyncTestClient[Litestar]) -> N
     ):
         response = await client.post("/subscriptions", headers=headers, json=body)
         assert response.status_code == 400, (body, response.text)
-    assert (await client.get("/subscriptions", headers=headers)).json() == []
+    assert (await client.get("/subscriptions", headers=headers)).json()["items"] == []
 
 
 async def test_subscriptions_need_a_token(client: AsyncTestClient[Litestar]) -> None:
@@ -116,7 +116,7 @@ async def _idor(client: AsyncTestClient[Litestar]) -> None:
                                  json={"threshold": 1})
     assert patched.status_code == 404
     assert (await client.delete(f"/subscriptions/{sub_id}", headers=bob)).status_code == 404
-    assert (await client.get("/subscriptions", headers=bob)).json() == []
+    assert (await client.get("/subscriptions", headers=bob)).json()["items"] == []
 
     mine = (await client.get(f"/subscriptions/{sub_id}", headers=alice)).json()
     assert mine["threshold"] == 50 and mine["status"] == "active"
@@ -128,7 +128,7 @@ async def _idor(client: AsyncTestClient[Litestar]) -> None:
     assert (patched.json()["threshold"], patched.json()["status"]) == (40, "paused")
     assert (await client.delete(f"/subscriptions/{sub_id}", headers=alice)).status_code == 204
     assert (await client.get(f"/subscriptions/{sub_id}", headers=alice)).status_code == 404
-    assert (await client.get("/subscriptions", headers=alice)).json() == []
+    assert (await client.get("/subscriptions", headers=alice)).json()["items"] == []
 
 
 async def test_another_users_subscription_is_always_404(client: AsyncTestClient[Litestar]) -> None:
@@ -152,3 +152,138 @@ async def test_another_users_subscription_is_always_404_on_postgres(
     await migrate_sql_async(url)
     async with AsyncTestClient(app=make_app(database_url=url)) as client:
         await _idor(client)
+
+
+def body_for(asin: str, threshold: float = 10) -> dict[str, object]:
+    return {"productID": asin, "threshold": threshold, "notificationType": "EMAIL"}
+
+
+async def test_an_account_holds_a_bounded_number_of_subscriptions(
+    make_app: Callable[..., Litestar],
+) -> None:
+    app = make_app(api_subscriptions_per_account=3, api_subscribe_rate_per_hour=1000)
+    async with AsyncTestClient(app=app) as client:
+        headers = await sign_up(client, "many@example.org")
+        codes = [(await client.post("/subscriptions", headers=headers,
+                                    json=body_for(f"B0CAP0000{i}"))).status_code
+                 for i in range(5)]
+        assert codes == [201, 201, 201, 409, 409]
+        refused = await client.post("/subscriptions", headers=headers, json=body_for(ASIN))
+        assert "may hold 3 alerts" in refused.json()["detail"]
+        # deleting one makes room; another account is not affected
+        first = (await client.get("/subscriptions", headers=headers)).json()["items"][0]
+        await client.delete(f"/subscriptions/{first['subscriptionID']}", headers=headers)
+        again = await client.post("/subscriptions", headers=headers, json=body_for(ASIN))
+        assert again.status_code == 201
+        other = await sign_up(client, "other@example.org")
+        assert (await client.post("/subscriptions", headers=other,
+                                  json=body_for(ASIN))).status_code == 201
+
+
+async def test_subscribing_is_rate_limited_per_account(make_app: Callable[..., Litestar]) -> None:
+    async with AsyncTestClient(app=make_app(api_subscribe_rate_per_hour=2)) as client:
+        headers = await sign_up(client, "fast@example.org")
+        codes = [(await client.post("/subscriptions", headers=headers,
+                                    json=body_for(ASIN))).status_code for _ in range(3)]
+        assert codes == [201, 201, 429]
+        other = await sign_up(client, "slow@example.org")
+        assert (await client.post("/subscriptions", headers=other,
+                                  json=body_for(ASIN))).status_code == 201
+
+
+async def test_the_list_comes_in_pages(client: AsyncTestClient[Litestar]) -> None:
+    headers = await sign_up(client, "pages@example.org")
+    made = [(await client.post("/subscriptions", headers=headers,
+                               json=body_for(f"B0PAGE000{i}"))).json()["subscriptionID"]
+            for i in range(5)]
+    seen: list[int] = []
+    cursor: int | None = 0
+    pages = 0
+    while cursor is not None:
+        page = (await client.get(f"/subscriptions?limit=2&cursor={cursor}",
+                                 headers=headers)).json()
+        seen += [s["subscriptionID"] for s in page["items"]]
+        cursor = page["nextCursor"]
+        pages += 1
+    assert seen == made and pages == 3
+    assert (await client.get("/subscriptions?limit=0", headers=headers)).status_code == 400
+    assert (await client.get("/subscriptions?limit=501", headers=headers)).status_code == 400
+
+
+async def test_an_asin_a_crawl_found_missing_cannot_be_subscribed(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    redis_client.set(keys.not_found("us", "B0NOTREAL1"), b"1", ex=60)
+    headers = await sign_up(client, "ghost@example.org")
+    response = await client.post("/subscriptions", headers=headers,
+                                 json=body_for("B0NOTREAL1"))
+    assert response.status_code == 404 and "not found" in response.json()["detail"]
+
+
+async def test_a_subscription_is_kept_only_with_its_first_check(
+    make_app: Callable[..., Litestar], price_store: PriceStore, sql_url: str,
+) -> None:
+    # Redis gone between sign-in and subscribing: the answer is 503 and no armed row is
+    # left behind that no re-check will ever fire
+    from pricewatch.storage.sql import create_engine, get_user_by_email, list_subscriptions
+    from tests.services import private_dir, redis_server
+
+    seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 2599)])
+    with private_dir("redis-doomed") as workdir:
+        server = redis_server(workdir)
+        url = server.__enter__()
+        async with AsyncTestClient(app=make_app(redis=url)) as client:
+            headers = await sign_up(client, "doomed@example.org")
+            server.__exit__(None, None, None)
+            response = await client.post("/subscriptions", headers=headers, json=body_for(ASIN, 30))
+            assert response.status_code == 503, response.text
+            assert int(response.headers["retry-after"]) > 0
+    engine = create_engine(sql_url)
+    try:
+        user = await get_user_by_email(engine, "doomed@example.org")
+        assert user is not None
+        assert await list_subscriptions(engine, user.id) == []
+    finally:
+        await engine.dispose()
+
+
+async def test_without_verification_nothing_waits_for_a_confirmation(
+    make_app: Callable[..., Litestar], sql_url: str,
+) -> None:
+    from pricewatch.storage import sql
+
+    engine = sql.create_engine(sql_url)
+    try:
+        user = await sql.create_user(engine, "private@example.org", "h")
+        waiting = await sql.create_subscription(
+            engine, user_id=user.id, market="us", asin=ASIN, notification_type="EMAIL",
+            threshold=100, target="friend@example.org",
+            status=sql.SubscriptionStatus.UNCONFIRMED.value)
+        async with AsyncTestClient(app=make_app(verify_targets=False)):
+            pass
+        assert (await sql.get_subscription(engine, waiting.id, user.id)).status.value == "active"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_new_threshold_or_a_resume_meets_the_price_in_force_at_once(
+    client: AsyncTestClient[Litestar], price_store: PriceStore,
+    redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 2599)])
+    headers = await sign_up(client, "moves@example.org")
+    created = await client.post("/subscriptions", headers=headers, json=body_for(ASIN, 20))
+    sub_id = created.json()["subscriptionID"]
+    assert len(changes_on_stream(redis_client, keys, ASIN)) == 1
+    # raised above the current price: it must fire now, not at the next price change
+    raised = await client.patch(f"/subscriptions/{sub_id}", headers=headers,
+                                json={"threshold": 30})
+    assert raised.status_code == 200
+    events = changes_on_stream(redis_client, keys, ASIN)
+    assert len(events) == 2 and events[0].event_id != events[1].event_id
+    assert events[1].new_price == 2599
+    # pausing asks for nothing; resuming does
+    await client.patch(f"/subscriptions/{sub_id}", headers=headers, json={"status": "paused"})
+    assert len(changes_on_stream(redis_client, keys, ASIN)) == 2
+    await client.patch(f"/subscriptions/{sub_id}", headers=headers, json={"status": "active"})
+    assert len(changes_on_stream(redis_client, keys, ASIN)) == 3

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,20 +18,15 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright import sync_api as playwright_sync
 
 from api.web.assets import STATIC_DIR, missing_bundles
 from pricewatch.history import DAY_MS, HOUR_MS
 from pricewatch.models import Availability, Product
 from tests.apps import served_app
+from tests.browser import own_origin_only
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--headless",
-]
 ASIN = "B0WEBTEST1"
 XSS_ASIN = "B0WEBXSS01"
 UNKNOWN_ASIN = "B0NOTSEEN1"
@@ -90,35 +84,14 @@ def site(
         yield Site(url=served.url, database_url=served.database_url)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
-    with playwright_sync.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
     context = browser.new_context(base_url=site.url, viewport={"width": 1100, "height": 900})
-    # the site is the only thing a page may reach: no test touches the internet
-    context.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith(site.url) else route.abort())
+    own_origin_only(context, site.url)
     tab = context.new_page()
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
-
-
-@pytest.fixture
-def page_errors(page: Any) -> list[str]:
-    """Console errors and uncaught exceptions of ``page`` (CSP violations included)."""
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
 
 
 def _wait_chart(page: Any, period: str) -> int:
@@ -239,7 +212,7 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     with site.api() as client:
         listed = client.get("/subscriptions", headers={"Authorization": f"Bearer {token}"})
     assert listed.status_code == 200
-    [sub] = listed.json()
+    [sub] = listed.json()["items"]
     assert (sub["productID"], sub["market"], sub["threshold"]) == (ASIN, "us", 42.5)
     assert sub["notificationType"] == "EMAIL"
     [stored] = _subscriptions_in_db(site.database_url, email)

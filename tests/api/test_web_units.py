@@ -91,6 +91,6 @@ def test_asset_urls_change_with_content(tmp_path: Path) -> None:
 
 def test_missing_bundles_are_named_with_the_fix(tmp_path: Path) -> None:
     (tmp_path / "site.css").write_text("")
-    assert missing_bundles(tmp_path) == ["chart.js", "site.js"]
+    assert missing_bundles(tmp_path) == ["chart.js", "site.js", "docs.js", "docs.css"]
     with pytest.raises(MissingAssetsError, match="chart.js is missing.*npm run build"):
         AssetUrls(tmp_path)("chart.js")

@@ -7,20 +7,16 @@ drives /usr/bin/chromium (never ``playwright install``).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+
+from tests import browser
 
 EXTENSION_DIR = Path(__file__).resolve().parents[2] / "extension"
 DIST_DIR = EXTENSION_DIR / "dist"
 PARSER_BUNDLE = EXTENSION_DIR / "build" / "parser.js"
 GENERATED_RULES = EXTENSION_DIR / "src" / "generated" / "rules.json"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-HEADLESS_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +36,4 @@ def built_extension() -> Path:
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
-    return CHROMIUM
+    return browser.chromium_path()

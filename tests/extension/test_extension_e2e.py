@@ -28,7 +28,7 @@ from pricewatch.marketplace import Catalog, Marketplace, self_signed_certificate
 from pricewatch.models import Availability, Observation, Product, Source, decode
 from pricewatch.storage.redis import FIELD
 from tests.apps import served_app
-from tests.extension.conftest import HEADLESS_ARGS
+from tests.browser import HEADLESS_ARGS
 from tests.services import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
@@ -207,7 +207,7 @@ def test_report_chart_and_subscribe_on_amazon_com(
     with api.client() as client:
         token = client.post("/auth/token", json={"email": email, "password": password}).json()
         mine = client.get("/subscriptions",
-                          headers={"Authorization": f"Bearer {token['token']}"}).json()
+                          headers={"Authorization": f"Bearer {token['token']}"}).json()["items"]
     assert [(s["productID"], s["market"], s["threshold"]) for s in mine] == [(ASIN, "us", 11.5)]
     page.close()
 

@@ -17,7 +17,8 @@ from playwright import sync_api as playwright_sync
 from w3lib.encoding import html_to_unicode
 
 from crawler.parsing import evaluate
-from tests.extension.conftest import GENERATED_RULES, HEADLESS_ARGS, PARSER_BUNDLE
+from tests.browser import HEADLESS_ARGS
+from tests.extension.conftest import GENERATED_RULES, PARSER_BUNDLE
 
 pytestmark = [pytest.mark.slow]
 

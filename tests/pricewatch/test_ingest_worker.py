@@ -85,10 +85,13 @@ def test_observations_become_history_and_changes(redis_client, keys, price_store
     w = worker(redis_client, keys, price_store)
     drain(w)
     assert stored(price_store) == [(NOW - 3000, 1999), (NOW - 2000, 1999), (NOW - 1000, 1499)]
-    assert stored(price_store, "B000000001") == [(NOW - 60_000, None)]
+    # a page that does not exist, for a product never seen: remembered as missing,
+    # not catalogued (anyone can ask for a made-up ASIN)
+    assert stored(price_store, "B000000001") == []
+    assert price_store.product("us", "B000000001") is None
+    assert redis_client.ttl(keys.not_found("us", "B000000001")) > 86400
     got = [(c.asin, c.old_price, c.new_price) for c in changes(redis_client, keys)]
     assert got == [
-        ("B000000001", None, None),
         ("B07CLN88MV", None, 1999),
         ("B07CLN88MV", 1999, 1499),
     ]

@@ -189,3 +189,20 @@ def test_config_rejects_budgets_beyond_the_fleet() -> None:
         SchedulerConfig(budget=1.0, market_budgets={"de": 0.7, "uk": 0.5})
     with pytest.raises(ValueError, match="unknown market"):
         SchedulerConfig(budget=1.0, discovery_markets=("xx",))
+
+
+async def test_a_job_that_finds_redis_away_waits_for_its_next_turn(caplog) -> None:
+    import redis as redis_lib
+
+    from scheduler.jobs import _waits_for_redis
+
+    async def refill() -> None:
+        raise redis_lib.ConnectionError("Connection refused")
+
+    async def broken() -> None:
+        raise ValueError("a bug")
+
+    await _waits_for_redis(refill)()  # no exception: APScheduler logs no traceback
+    assert "refill skipped, Redis unavailable" in caplog.text
+    with pytest.raises(ValueError):
+        await _waits_for_redis(broken)()

@@ -61,14 +61,17 @@ def test_a_new_reporter_is_neutral_and_verdicts_move_the_score():
 def test_an_ordinary_report_is_accepted_at_once():
     assert assess(ctx(), POLICY).verdict is Verdict.ACCEPT
     assert assess(ctx(price=None), POLICY).verdict is Verdict.ACCEPT
-    # a price rise is never a large drop
-    assert assess(ctx(price=12_000), POLICY).verdict is Verdict.ACCEPT
+    # a price rise within the share is ordinary news
+    assert assess(ctx(price=14_000), POLICY).verdict is Verdict.ACCEPT
 
 
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
         ({"price": 7_400}, Reason.LARGE_DROP),
+        # a "price" ten times the accepted one would redraw the chart and re-arm alerts
+        ({"price": 100_000}, Reason.LARGE_RISE),
+        ({"price": 15_100}, Reason.LARGE_RISE),
         ({"price": 8_500, "all_time_low": 9_000}, Reason.BELOW_ALL_TIME_LOW),
         ({"reputation": reputation(0, 1, POLICY)}, Reason.LOW_REPUTATION),
         ({"armed_subscriptions": 1}, Reason.MANY_SUBSCRIBERS),
@@ -210,7 +213,8 @@ def test_report_ids_are_deterministic_and_spot_checks_follow_the_share():
 @pytest.mark.parametrize(
     "bad",
     [{"drop_share": 1.0}, {"quorum": 1}, {"reject_below": 0.5, "low_reputation": 0.4},
-     {"fire_limit": 30}, {"prior_refuted": 0}, {"window_ms": 0}, {"spot_check_share": 1.5}],
+     {"fire_limit": 30}, {"prior_refuted": 0}, {"window_ms": 0}, {"spot_check_share": 1.5},
+     {"rise_share": 0}],
 )
 def test_a_bad_policy_is_refused_with_a_reason(bad: dict):
     with pytest.raises(ValueError, match=r"\w"):

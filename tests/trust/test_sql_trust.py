@@ -49,7 +49,7 @@ def record(rid: str, verdict: AuditVerdict, reporter: str | None = "user:1",
 
 
 async def test_the_migration_creates_and_drops_the_audit_table(db_url: str):
-    await sql.migrate_sql_async(db_url)
+    await sql.migrate_sql_async(db_url, "0002")
     eng = sql.create_engine(db_url)
     try:
         async with eng.connect() as conn:

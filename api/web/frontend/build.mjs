@@ -1,6 +1,7 @@
 // Bundles the front-end into ../static (served at /static): chart.js (uPlot and the
-// product chart), site.js (forms, sign-in, my alerts) and site.css (our styles plus
-// uPlot's). Run with `npm run build`; `make` runs it through mk/web.mk.
+// product chart), site.js (forms, sign-in, my alerts), site.css (our styles plus
+// uPlot's) and docs.js / docs.css (Swagger UI for the API documentation at /schema).
+// Run with `npm run build`; `make` runs it through mk/web.mk.
 import * as esbuild from "esbuild";
 
 await esbuild.build({
@@ -8,6 +9,9 @@ await esbuild.build({
     { in: "src/chart.js", out: "chart" },
     { in: "src/site.js", out: "site" },
     { in: "src/site.css", out: "site" },
+    // the API documentation page (/schema): Swagger UI and its styles
+    { in: "src/docs.js", out: "docs" },
+    { in: "src/docs.css", out: "docs" },
   ],
   outdir: "../static",
   bundle: true,

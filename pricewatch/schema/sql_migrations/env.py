@@ -34,11 +34,11 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_with_own_engine(url: str) -> None:
-    from pricewatch.storage.sql_engine import create_engine
+    from pricewatch.storage.sql_engine import create_engine, schema_change
 
     engine = create_engine(url)
     try:
-        async with engine.begin() as conn:
+        async with schema_change(engine) as conn:
             await conn.run_sync(run_on)
     finally:
         await engine.dispose()

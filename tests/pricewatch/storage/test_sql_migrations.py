@@ -9,8 +9,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.storage import sql
+from pricewatch.storage.sql_alerts import subscriptions_by_id
 
-TABLES = {"users", "auth_tokens", "subscriptions", "notifications", "reporters"}
+TABLES = {
+    "users", "auth_tokens", "subscriptions", "notifications", "reporters", "targets",
+    "account_tokens",
+}
 
 
 def _tables(conn: Connection) -> set[str]:
@@ -39,7 +43,7 @@ async def test_migrate_is_idempotent_and_downgrade_base_drops_everything(sql_eng
     await sql.migrate_sql_async(sql_engine)
     assert await sql.get_user(sql_engine, user.id) == user
     async with sql_engine.connect() as conn:
-        assert await conn.run_sync(_head) == "0002"
+        assert await conn.run_sync(_head) == "0003"
 
     await sql.downgrade_sql_async(sql_engine, "base")
     async with sql_engine.connect() as conn:
@@ -84,5 +88,65 @@ async def test_sqlite_connections_enforce_foreign_keys(tmp_path: Path):
         async with engine.connect() as conn:
             assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
             assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+    finally:
+        await engine.dispose()
+
+
+async def test_0003_keeps_every_row_both_ways(sql_url: str):
+    """0003 rebuilds ``subscriptions`` on SQLite: the rows pointing at it (notifications,
+    ON DELETE CASCADE) must survive the rebuild, up and down."""
+    await sql.migrate_sql_async(sql_url, "0002")
+    engine = sql.create_engine(sql_url)
+    try:
+        user = await sql.create_user(engine, "keep@example.com", "hash")
+        sub = await sql.create_subscription(
+            engine, user_id=user.id, market="us", asin="B0KEEP0001", notification_type="EMAIL",
+            threshold=100,
+        )
+        await sql.claim_notification(engine, sub.id, "event-1", "alert", 90)
+
+        await sql.migrate_sql_async(engine)
+        assert await sql.get_notification(engine, 1) is not None
+        waiting = await sql.create_subscription(
+            engine, user_id=user.id, market="us", asin="B0KEEP0002", notification_type="EMAIL",
+            threshold=100, status=sql.SubscriptionStatus.UNCONFIRMED.value,
+        )
+        async with engine.connect() as conn:
+            assert (await conn.run_sync(_head)) == "0003"
+            assert await conn.run_sync(_diff) == []
+            if conn.dialect.name == "sqlite":
+                assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+
+        await sql.downgrade_sql_async(engine, "0002")
+        async with engine.connect() as conn:
+            rows = (await conn.exec_driver_sql(
+                "SELECT id, status FROM subscriptions ORDER BY id")).all()
+            assert [tuple(r) for r in rows] == [(sub.id, "active"), (waiting.id, "paused")]
+            assert (await conn.exec_driver_sql(
+                "SELECT count(*) FROM notifications")).scalar() == 1
+            assert (await conn.exec_driver_sql("SELECT count(*) FROM users")).scalar() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_0003_keeps_own_addresses_alerting_and_holds_strangers_addresses(sql_url: str):
+    # before 0003 an alert went wherever its target said; after it, a target must be
+    # confirmed first, while the account's own address keeps getting its alerts
+    await sql.migrate_sql_async(sql_url, "0002")
+    engine = sql.create_engine(sql_url)
+    try:
+        user = await sql.create_user(engine, "old@example.com", "hash", now=1_000)
+        own = await sql.create_subscription(
+            engine, user_id=user.id, market="us", asin="B0OWNADDR1", notification_type="EMAIL",
+            threshold=100)
+        stranger = await sql.create_subscription(
+            engine, user_id=user.id, market="us", asin="B0OWNADDR1", notification_type="EMAIL",
+            threshold=100, target="victim@example.net")
+        await sql.migrate_sql_async(engine)
+        found = await subscriptions_by_id(engine, [own.id, stranger.id])
+        assert found[own.id].status.value == "active"
+        assert found[stranger.id].status.value == "unconfirmed"
+        migrated = await sql.get_user(engine, user.id)
+        assert migrated is not None and migrated.email_verified
     finally:
         await engine.dispose()

@@ -131,3 +131,23 @@ async def test_recipients_of_event_are_those_who_were_sent_the_alert(sql_engine:
     recipients = await sql.recipients_of_event(sql_engine, "ev")
     assert [s.id for s in recipients] == [subs[0].id, subs[1].id]
     assert await sql.recipients_of_event(sql_engine, "unknown") == []
+
+
+async def test_a_deferral_moves_the_next_attempt_without_counting_one(sql_engine: AsyncEngine):
+    [sub] = await _subscriptions(sql_engine, 1)
+    nid = await sql.claim_notification(sql_engine, sub.id, "ev", "alert", 900, now=0, retry_at=50)
+    assert nid is not None
+    await sql.mark_failed_attempt(sql_engine, nid, "smtp 451", 100, max_attempts=3)
+    # a sender whose lease is not the row's (it passed to another) moves nothing
+    assert await sql.defer_notification(sql_engine, nid, 500, leased_until=50) is False
+    assert await sql.defer_notification(sql_engine, nid, 500, leased_until=100) is True
+    row = await sql.get_notification(sql_engine, nid)
+    assert row is not None
+    assert (row.status, row.attempts, row.last_error, row.next_attempt_at) == (
+        "pending", 1, "smtp 451", 500
+    )
+    assert await sql.defer_notification(sql_engine, nid, 900) is True
+    assert await sql.mark_sent(sql_engine, nid)
+    # a finished row stays finished
+    assert await sql.defer_notification(sql_engine, nid, 1_000) is False
+    assert await sql.defer_notification(sql_engine, 999_999, 1_000) is False

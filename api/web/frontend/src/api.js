@@ -71,3 +71,30 @@ export async function call(method, path, body) {
   }
   return parsed;
 }
+
+// A file the API serves to the signed-in user (an export), saved by the browser. A
+// plain link cannot carry the bearer token, so it is fetched and handed over as a blob.
+export async function download(path, filename) {
+  const headers = {};
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  const response = await fetch(path, { headers, credentials: "omit" });
+  if (!response.ok) {
+    let parsed = null;
+    try {
+      parsed = await response.json();
+    } catch {
+      parsed = null;
+    }
+    if (response.status === 401) session.clear();
+    throw new ApiError(response.status, describe(response.status, parsed));
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // the download has its own copy by now
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}

@@ -1,6 +1,7 @@
 // Behaviour of every page but the chart: the signed-in header, register / sign-in,
 // the subscribe form and "my alerts". Each part looks for its own elements and does
 // nothing on pages without them.
+import { accountPages, createdText, statusText } from "./account.js";
 import { ApiError, call, session } from "./api.js";
 import { ROUTES } from "./routes.js";
 
@@ -31,10 +32,41 @@ function showSession() {
   }
 }
 
-// Sends people back where they came from after signing in (only paths on this site).
+// Where to go after signing in: the ?next= of the page if it is a path on this site,
+// else "my alerts". Browsers read "/\host" and "//host" as another host, and drop tabs
+// and newlines first ("/<tab>/host" is "//host"), so such text is refused before it is
+// resolved, and what it resolves to must still be this origin.
+const AFTER_SIGN_IN = "/alerts";
+const BACKSLASH_OR_CONTROL = /[\\\u0000-\u001f\u007f]/;
+
+function safeNextPath(next) {
+  if (!next || !next.startsWith("/") || next.startsWith("//") || BACKSLASH_OR_CONTROL.test(next)) {
+    return null;
+  }
+  let url;
+  try {
+    url = new URL(next, window.location.origin);
+  } catch {
+    return null;
+  }
+  return url.origin === window.location.origin ? url.pathname + url.search + url.hash : null;
+}
+
+function nextParam() {
+  return new URLSearchParams(window.location.search).get("next");
+}
+
 function nextPath() {
-  const next = new URLSearchParams(window.location.search).get("next") || "/alerts";
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/alerts";
+  return safeNextPath(nextParam()) || AFTER_SIGN_IN;
+}
+
+// Switching between "Sign in" and "Register" keeps where to go afterwards.
+function keepNextOnAccountLinks() {
+  const next = safeNextPath(nextParam());
+  if (!next || !document.getElementById("account-form")) return;
+  for (const link of document.querySelectorAll('main a[href="/signin"], main a[href="/register"]')) {
+    link.href = `${link.getAttribute("href")}?next=${encodeURIComponent(next)}`;
+  }
 }
 
 function accountForm() {
@@ -112,7 +144,7 @@ function subscribeForm() {
       const created = await call("POST", ROUTES.subscriptions, body);
       form.dataset.subscriptionId = String(created.subscriptionID);
       message.classList.remove("error");
-      message.replaceChildren("Alert created. ");
+      message.replaceChildren(createdText(created));
       const link = document.createElement("a");
       link.href = "/alerts";
       link.textContent = "See my alerts";
@@ -135,9 +167,7 @@ function alertRow(template, subscription, onChange) {
   field("channel").textContent = subscription.target
     ? `${subscription.notificationType} to ${subscription.target}`
     : subscription.notificationType;
-  field("status").textContent = subscription.armed
-    ? subscription.status
-    : `${subscription.status} (sent; re-arms above the threshold)`;
+  field("status").textContent = statusText(subscription);
   const form = row.querySelector('form[data-action="threshold"]');
   form.threshold.value = String(subscription.threshold);
   form.addEventListener("submit", (event) => {
@@ -171,14 +201,19 @@ async function alertsPage() {
   }
 
   async function load(note) {
-    let subscriptions;
+    const list = [];
     try {
-      subscriptions = await call("GET", ROUTES.subscriptions);
+      // the API hands out pages; follow them to the end
+      let cursor = null;
+      do {
+        const page = await call("GET", ROUTES.subscriptionPage(cursor));
+        list.push(...page.items);
+        cursor = page.nextCursor;
+      } while (cursor !== null && cursor !== undefined);
     } catch (error) {
       say(message, errorText(error), true);
       return;
     }
-    const list = Array.isArray(subscriptions) ? subscriptions : subscriptions.items || [];
     const rows = list.map((s) => alertRow(template, s, change));
     table.tBodies[0].replaceChildren(...rows);
     table.hidden = rows.length === 0;
@@ -204,6 +239,8 @@ async function alertsPage() {
 }
 
 showSession();
+keepNextOnAccountLinks();
 accountForm();
 subscribeForm();
 alertsPage();
+accountPages();

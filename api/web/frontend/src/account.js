@@ -1,0 +1,243 @@
+// The account's pages: "my account" (e-mail, targets, password, sessions, export,
+// deletion), forgot / reset password, and the pages our links open (verify an e-mail
+// address, confirm a target). The same habits as site.js: every text goes in with
+// textContent, the bearer token comes from localStorage (api.js), and each part looks
+// for its own elements and does nothing on pages without them.
+import { ApiError, call, download, session } from "./api.js";
+import { ROUTES } from "./routes.js";
+
+const KIND_NAMES = { EMAIL: "E-mail", SMS: "SMS", WEBHOOK: "Webhook" };
+
+function say(element, text, isError = false) {
+  element.textContent = text;
+  element.classList.toggle("error", isError);
+}
+
+function errorText(error) {
+  return error instanceof ApiError ? error.message : `Network problem: ${error.message}`;
+}
+
+// "text " followed by a link, in a message element
+function sayWithLink(element, text, href, linkText) {
+  element.classList.remove("error");
+  const link = document.createElement("a");
+  link.href = href;
+  link.textContent = linkText;
+  element.replaceChildren(text, link);
+}
+
+function linkToken() {
+  return new URLSearchParams(window.location.search).get("token") || "";
+}
+
+// What "My alerts" shows as a subscription's status.
+export function statusText(subscription) {
+  if (subscription.status === "unconfirmed") {
+    return "unconfirmed: waiting for its address to be confirmed (see My account)";
+  }
+  return subscription.armed
+    ? subscription.status
+    : `${subscription.status} (sent; re-arms above the threshold)`;
+}
+
+// What the subscribe form says once the API created the alert.
+export function createdText(created) {
+  return created.status === "unconfirmed"
+    ? "Alert created. It starts once its address is confirmed: we sent a confirmation (see My account). "
+    : "Alert created. ";
+}
+
+function targetRow(template, target, act) {
+  const row = template.content.firstElementChild.cloneNode(true);
+  const field = (name) => row.querySelector(`[data-field="${name}"]`);
+  row.dataset.targetId = String(target.targetID);
+  field("kind").textContent = KIND_NAMES[target.notificationType] || target.notificationType;
+  field("address").textContent = target.address;
+  field("state").textContent = target.confirmed ? "Confirmed" : "Waiting for confirmation";
+  const resend = row.querySelector('[data-action="resend"]');
+  resend.hidden = target.confirmed;
+  resend.addEventListener("click", () =>
+    act(call("POST", ROUTES.targetResend(target.targetID)), "Confirmation sent again."));
+  row.querySelector('[data-action="remove"]').addEventListener("click", () =>
+    act(call("DELETE", ROUTES.target(target.targetID)), "Removed."));
+  return row;
+}
+
+async function accountPage() {
+  const page = document.getElementById("account-page");
+  if (!page) return;
+  const message = document.getElementById("account-page-message");
+  if (!session.token) {
+    message.replaceChildren("Sign in to see your account: ");
+    const link = document.createElement("a");
+    link.href = `/signin?next=${encodeURIComponent("/account")}`;
+    link.textContent = "sign in";
+    message.append(link);
+    return;
+  }
+  const table = document.getElementById("targets-table");
+  const template = document.getElementById("target-row");
+
+  async function load(note, isError = false) {
+    let me;
+    let targets;
+    try {
+      [me, targets] = await Promise.all([call("GET", ROUTES.me), call("GET", ROUTES.targets)]);
+    } catch (error) {
+      say(message, errorText(error), true);
+      return;
+    }
+    page.querySelector('[data-field="email"]').textContent = me.email;
+    page.querySelector('[data-field="verified"]').textContent =
+      me.emailVerified ? "verified" : "not verified yet";
+    page.querySelector("[data-unverified]").hidden = me.emailVerified;
+    page.dataset.verified = String(me.emailVerified);
+    const rows = targets.map((t) => targetRow(template, t, act));
+    table.tBodies[0].replaceChildren(...rows);
+    table.hidden = rows.length === 0;
+    page.hidden = false;
+    say(message, note || "", isError);
+  }
+
+  async function act(request, done) {
+    try {
+      await request;
+    } catch (error) {
+      say(message, errorText(error), true);
+      return false;
+    }
+    await load(done);
+    return true;
+  }
+
+  page.querySelector('[data-action="resend-verification"]').addEventListener("click", () =>
+    act(call("POST", ROUTES.verificationEmail), "A new link is on its way to your e-mail."));
+
+  const targetForm = document.getElementById("target-form");
+  targetForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const address = targetForm.address.value.trim();
+    if (!address) {
+      say(message, "Enter an address.", true);
+      return;
+    }
+    const added = await act(
+      call("POST", ROUTES.targets, { notificationType: targetForm.kind.value, address }),
+      "Added. It receives alerts once it is confirmed.");
+    if (added) targetForm.reset();
+  });
+
+  const passwordForm = document.getElementById("password-form");
+  passwordForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = { currentPassword: passwordForm.current.value, newPassword: passwordForm.new.value };
+    if (await act(call("POST", ROUTES.password, body),
+      "Password changed. Your other sessions are signed out.")) passwordForm.reset();
+  });
+
+  page.querySelector('[data-action="sign-out-everywhere"]').addEventListener("click", async () => {
+    try {
+      await call("DELETE", ROUTES.allTokens);
+    } catch (error) {
+      say(message, errorText(error), true);
+      return;
+    }
+    session.clear();
+    window.location.assign("/signin");
+  });
+
+  page.querySelector('[data-action="export-json"]').addEventListener("click", () =>
+    download(ROUTES.exportJson, "pricewatch-export.json").catch(
+      (error) => say(message, errorText(error), true)));
+  page.querySelector('[data-action="export-csv"]').addEventListener("click", () =>
+    download(ROUTES.exportCsv, "pricewatch-subscriptions.csv").catch(
+      (error) => say(message, errorText(error), true)));
+
+  const deleteForm = document.getElementById("delete-form");
+  deleteForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!deleteForm.sure.checked) {
+      say(message, "Tick the box to confirm that you want your account deleted.", true);
+      return;
+    }
+    try {
+      await call("DELETE", ROUTES.me, { password: deleteForm.password.value });
+    } catch (error) {
+      say(message, errorText(error), true);
+      return;
+    }
+    session.clear();
+    window.location.assign("/");
+  });
+
+  await load();
+}
+
+function forgotForm() {
+  const form = document.getElementById("forgot-form");
+  if (!form) return;
+  const message = document.getElementById("forgot-message");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const email = form.email.value.trim();
+    if (!email) {
+      say(message, "Enter your e-mail address.", true);
+      return;
+    }
+    say(message, "Sending…");
+    try {
+      const answer = await call("POST", ROUTES.passwordReset, { email });
+      say(message, answer.detail);
+    } catch (error) {
+      say(message, errorText(error), true);
+    }
+  });
+}
+
+function resetForm() {
+  const form = document.getElementById("reset-form");
+  if (!form) return;
+  const message = document.getElementById("reset-message");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say(message, "Saving…");
+    try {
+      await call("POST", ROUTES.passwordResetComplete,
+        { token: linkToken(), password: form.password.value });
+    } catch (error) {
+      say(message, errorText(error), true);
+      return;
+    }
+    // every session of the account ended with the reset, this browser's too
+    session.clear();
+    form.querySelector("button").hidden = true;
+    sayWithLink(message, "Your password is changed. ", "/signin", "Sign in with it");
+  });
+}
+
+// The page a verification or confirmation link opens: the button sends the token.
+function linkForm() {
+  const form = document.getElementById("link-form");
+  if (!form) return;
+  const message = document.getElementById("link-message");
+  const route = form.dataset.action === "verify-email" ? ROUTES.verifyEmail : ROUTES.targetConfirm;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    say(message, "Confirming…");
+    try {
+      const answer = await call("POST", route, { token: linkToken() });
+      form.hidden = true;
+      say(message, answer.detail);
+      form.dataset.state = "done";
+    } catch (error) {
+      say(message, errorText(error), true);
+    }
+  });
+}
+
+export function accountPages() {
+  accountPage();
+  forgotForm();
+  resetForm();
+  linkForm();
+}

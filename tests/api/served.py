@@ -1,0 +1,28 @@
+"""The app served the way production serves it (``api.service.serve``: uvicorn,
+no proxy headers) on a free port, in a thread of the test process."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from api.service import serve
+from tests.services import free_port, wait_port
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """Yields the base URL; the server stops when the block ends."""
+    port = free_port()
+    stop = threading.Event()
+    thread = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop, "warning"),
+                              name=f"api-{port}", daemon=True)
+    thread.start()
+    try:
+        wait_port("127.0.0.1", port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        thread.join(15)

@@ -1,0 +1,188 @@
+"""Alerts reach only destinations their owner confirmed, end to end: the API (real
+Redis, chDB, SQLite) queues the confirmation messages, the alerts role's account-message
+sender mails them to a real SMTP server, the test opens the links it finds in those
+e-mails, and the real alerts worker sends price alerts over the same SMTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+import redis as redis_lib
+import redis.asyncio
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from alerts.account_mail import AccountMailer, MailerConfig
+from alerts.channels.sms import LogSms
+from alerts.worker import AlertsWorker
+from pricewatch.egress import EgressPolicy, SafeHttpClient
+from pricewatch.keys import PRICE_CHANGES, Keys
+from pricewatch.models import PriceChange, Series, Source, encode
+from pricewatch.storage import sql
+from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.redis import PartitionedStream
+from tests.alerts.conftest import (
+    SECRET,
+    SENDER,
+    MailRecorder,
+    make_config,
+    smtp_channel,
+    smtp_server,
+)
+from tests.api.conftest import DAY, link_token, seed_product, sign_up
+from tests.services import eventually
+
+pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
+
+ASIN = "B0VERIFY01"
+NOW = 1_800_000_000_000
+ACCOUNT_MESSAGE = "X-Pricewatch-Account-Message"
+
+
+class Roles:
+    """The alerts role's two loops, running in this test's event loop."""
+
+    def __init__(self, recorder: MailRecorder) -> None:
+        self.recorder = recorder
+
+    def alerts(self) -> list[EmailMessage]:
+        return [m for m in self.recorder.messages if m[ACCOUNT_MESSAGE] is None]
+
+    def account_mail(self, to: str) -> list[EmailMessage]:
+        return [m for m in self.recorder.messages
+                if m[ACCOUNT_MESSAGE] is not None and m["To"] == to]
+
+
+@pytest.fixture
+async def roles(
+    redis_url: str, redis_client: redis_lib.Redis, keys: Keys, sql_url: str,
+    price_store: PriceStore,
+) -> AsyncIterator[Roles]:
+    recorder = MailRecorder()
+    with smtp_server(recorder) as port:
+        engine = sql.create_engine(sql_url)
+        aredis = redis.asyncio.Redis.from_url(redis_url)
+        worker_email, mailer_email = smtp_channel(port), smtp_channel(port)
+        http = SafeHttpClient(EgressPolicy(), connect_timeout_s=1, read_timeout_s=1,
+                              host_concurrency=1, breaker_failures=5, breaker_cooldown_s=1)
+
+        async def prices(wanted: list[Any]) -> Any:
+            return await asyncio.to_thread(price_store.last_accepted, wanted)
+
+        worker = AlertsWorker(client=redis_client, keys=keys, db=engine,
+                              channels={sql.NotificationType.EMAIL: worker_email},
+                              config=make_config())
+        mailer = AccountMailer(
+            client=aredis, keys=keys, db=engine, email=mailer_email, sms=LogSms(), http=http,
+            prices=prices,
+            config=MailerConfig(consumer="test-mailer", sender=SENDER, webhook_secret=SECRET,
+                                partitions=2, retry_ms=2_000, send_timeout_s=1.0, block_ms=50),
+        )
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(mailer.run(stop))]
+        try:
+            yield Roles(recorder)
+        finally:
+            stop.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 15)
+            for closing in (worker_email.aclose(), mailer_email.aclose(), http.aclose(),
+                            aredis.aclose(), engine.dispose()):
+                with contextlib.suppress(Exception):
+                    await closing
+
+
+def the_drop(redis_client: redis_lib.Redis, keys: Keys) -> None:
+    """What ingest publishes when the price falls from 30.00 to 20.00."""
+    PartitionedStream(redis_client, keys, PRICE_CHANGES, 2).publish([("us", ASIN, encode(
+        PriceChange(event_id="drop-1", market="us", asin=ASIN, series=Series.BUYBOX,
+                    observed_at=NOW, source=Source.CRAWLER, new_price=2000, old_price=3000,
+                    currency="USD", title="Kettle"),
+    ))])
+
+
+async def drained(redis_client: redis_lib.Redis, keys: Keys) -> None:
+    """Wait until the alerts consumer has read and acked every price change."""
+    stream = PartitionedStream(redis_client, keys, PRICE_CHANGES, 2)
+
+    def done() -> bool:
+        groups = [redis_client.xinfo_groups(k) for k in stream.stream_keys()]
+        return all(g and g[0]["pending"] == 0 and g[0]["lag"] == 0 for g in groups)
+
+    await eventually(done, timeout=15)
+
+
+def link_in(mail: EmailMessage) -> str:
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    [line] = [ln for ln in text.splitlines() if ln.startswith("http")]
+    return line
+
+
+async def open_link(client: AsyncTestClient[Litestar], link: str) -> str:
+    """Open the link as a browser would (a GET of its page); its token."""
+    page = await client.get(link.removeprefix("http://127.0.0.1:8000"))
+    assert page.status_code == 200, page.text
+    return link_token(link)
+
+
+async def subscribe(client: AsyncTestClient[Litestar], headers: dict[str, str],
+                    target: str | None) -> int:
+    created = await client.post("/subscriptions", headers=headers, json={
+        "productID": ASIN, "threshold": 25, "notificationType": "EMAIL", "target": target})
+    assert created.status_code == 201, created.text
+    sub_id: int = created.json()["subscriptionID"]
+    return sub_id
+
+
+async def test_alerts_wait_for_confirmation_then_reach_each_confirmed_address_once(
+    client: AsyncTestClient[Litestar], roles: Roles, price_store: PriceStore,
+    redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    seed_product(price_store, asin=ASIN, prices=[(NOW - 2 * DAY, 3000), (NOW - DAY, 2000)])
+    headers = await sign_up(client, "owner@example.org", verify=False)
+    await subscribe(client, headers, None)
+    await subscribe(client, headers, "friend@example.org")
+    the_drop(redis_client, keys)
+    await drained(redis_client, keys)
+
+    # the messages asking for confirmation arrived; no alert went anywhere
+    [verify] = await eventually(lambda: roles.account_mail("owner@example.org"))
+    [confirm] = await eventually(lambda: roles.account_mail("friend@example.org"))
+    await asyncio.sleep(0.3)
+    assert roles.alerts() == []
+
+    # opening the link (a mail scanner would) changes nothing
+    token = await open_link(client, link_in(verify))
+    await asyncio.sleep(0.3)
+    assert roles.alerts() == []
+    assert (await client.post("/accounts/verify-email", json={"token": token})).status_code == 200
+    [alert] = await eventually(lambda: roles.alerts())
+    assert alert["To"] == "owner@example.org"
+    assert str(alert["Subject"]).startswith("Price drop:")
+
+    token = await open_link(client, link_in(confirm))
+    await asyncio.sleep(0.3)
+    assert len(roles.alerts()) == 1
+    assert (await client.post("/targets/confirm", json={"token": token})).status_code == 200
+    await eventually(lambda: len(roles.alerts()) == 2)
+    await asyncio.sleep(0.3)
+    assert sorted(str(m["To"]) for m in roles.alerts()) == [
+        "friend@example.org", "owner@example.org"]
+
+
+async def test_a_private_instance_sends_alerts_without_confirmation(
+    make_app: Callable[..., Litestar], roles: Roles, price_store: PriceStore,
+    redis_client: redis_lib.Redis, keys: Keys,
+) -> None:
+    seed_product(price_store, asin=ASIN, prices=[(NOW - 2 * DAY, 3000)])
+    async with AsyncTestClient(app=make_app(verify_targets=False)) as client:
+        headers = await sign_up(client, "trusted@example.org", verify=False)
+        await subscribe(client, headers, "colleague@example.org")
+        the_drop(redis_client, keys)
+        [alert] = await eventually(lambda: roles.alerts())
+    assert alert["To"] == "colleague@example.org"
+    assert roles.account_mail("colleague@example.org") == []
