@@ -78,6 +78,16 @@ def _product(notice: Notice) -> str:
     return notice.title or f"Product {notice.asin}"
 
 
+def _dropped(notice: Notice) -> bool:
+    """A drop seen now, rather than a price already in force when the alert was set up
+    (a re-check announces the current price as a "change" to itself)."""
+    return notice.old_price is not None and notice.old_price != notice.new_price
+
+
+def _movement(notice: Notice) -> str:
+    return "dropped to" if _dropped(notice) else "is at"
+
+
 def subject(notice: Notice) -> str:
     if notice.kind == NotificationKind.CORRECTION:
         return f"Correction: {_product(notice)} was not {_money(notice, notice.refuted_price)}"
@@ -95,8 +105,8 @@ def plain_text(notice: Notice) -> str:
             lines.append(f"The verified price is {_money(notice, notice.actual_price)}.")
     else:
         lines = [
-            f"{name} dropped to {_money(notice, notice.new_price)}"
-            + ("." if notice.old_price is None else f" (was {_money(notice, notice.old_price)})."),
+            f"{name} {_movement(notice)} {_money(notice, notice.new_price)}"
+            + ("." if not _dropped(notice) else f" (was {_money(notice, notice.old_price)})."),
             f"Your alert threshold: {_money(notice, notice.threshold)}.",
         ]
     lines += [
@@ -121,9 +131,10 @@ def html_text(notice: Notice) -> str:
         if notice.actual_price is not None:
             body += f"<p>The verified price is {e(_money(notice, notice.actual_price))}.</p>"
     else:
-        was = "" if notice.old_price is None else f" <s>{e(_money(notice, notice.old_price))}</s>"
+        was = f" <s>{e(_money(notice, notice.old_price))}</s>" if _dropped(notice) else ""
         body = (
-            f"<p><b>{name}</b> dropped to <b>{e(_money(notice, notice.new_price))}</b>{was}.</p>"
+            f"<p><b>{name}</b> {_movement(notice)} "
+            f"<b>{e(_money(notice, notice.new_price))}</b>{was}.</p>"
             f"<p>Your alert threshold: {e(_money(notice, notice.threshold))}.</p>"
         )
     links = notice.links

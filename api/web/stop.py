@@ -24,10 +24,12 @@ from api.state import ApiState
 from pricewatch import alert_links
 from pricewatch.markets import MARKETS
 from pricewatch.storage import sql
-from pricewatch.storage.sql import Subscription, SubscriptionStatus
+from pricewatch.storage.sql import NotificationType, Subscription, SubscriptionStatus
 from pricewatch.storage.sql_alerts import subscriptions_by_id
 
 NO_STORE = CacheControlHeader(no_store=True)
+_BY = {NotificationType.EMAIL: "by e-mail", NotificationType.SMS: "by SMS",
+       NotificationType.WEBHOOK: "by webhook"}
 # ids beyond a signed 64-bit integer cannot exist
 _MAX_ID = 2**63 - 1
 
@@ -62,7 +64,7 @@ async def _describe(state: ApiState, sub: Subscription) -> dict[str, Any]:
         "threshold": to_major(sub.threshold, market),
         "currency": sub.currency,
         "exponent": market.exponent,
-        "channel": sub.notification_type.value,
+        "channel": _BY[sub.notification_type],
     }
 
 

@@ -148,3 +148,13 @@ def test_address_of_takes_the_fast_path_only_for_bare_addresses(recipient: str, 
 def test_address_of_refuses_what_is_not_an_address(recipient: str) -> None:
     with pytest.raises(BadAddress):
         address_of(recipient)
+
+
+def test_a_price_already_in_force_is_not_told_as_a_drop() -> None:
+    # a new alert meets the current price through a re-check: a "change" from the
+    # price to itself, which must not read "dropped to 899,99 € (was 899,99 €)"
+    message = parse(email_bytes(notice(old_price=89_999), "Pricewatch <alerts@p.test>"))
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "is at 899,99\u00a0€." in text and "was" not in text
+    assert "<s>" not in html and "is at" in html
