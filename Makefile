@@ -37,8 +37,11 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
+LINTED := pricewatch crawler scheduler api alerts tests bench
+
 lint: install
-	$(VENV)/bin/ruff check pricewatch crawler scheduler api alerts tests bench
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
 bench: install

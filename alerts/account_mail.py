@@ -75,8 +75,10 @@ class MailerConfig:
 
     def __post_init__(self) -> None:
         if self.retry_ms < 2 * self.send_timeout_s * 1000:
-            raise ValueError("retry_ms must be at least two send timeouts: an entry being "
-                             "sent must not be claimed by another consumer meanwhile")
+            raise ValueError(
+                "retry_ms must be at least two send timeouts: an entry being "
+                "sent must not be claimed by another consumer meanwhile"
+            )
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
 
@@ -117,8 +119,9 @@ class AccountMailer:
     # -- the loop -------------------------------------------------------------------
     async def ensure_group(self) -> None:
         try:
-            await self.client.xgroup_create(self.stream, ACCOUNT_MESSAGES_GROUP, id="0",
-                                            mkstream=True)
+            await self.client.xgroup_create(
+                self.stream, ACCOUNT_MESSAGES_GROUP, id="0", mkstream=True
+            )
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
@@ -143,7 +146,11 @@ class AccountMailer:
         cfg = self.config
         handled = 0
         _, claimed, deleted = await self.client.xautoclaim(
-            self.stream, ACCOUNT_MESSAGES_GROUP, cfg.consumer, cfg.retry_ms, "0-0",
+            self.stream,
+            ACCOUNT_MESSAGES_GROUP,
+            cfg.consumer,
+            cfg.retry_ms,
+            "0-0",
             count=cfg.read_count,
         )
         if deleted:
@@ -152,21 +159,30 @@ class AccountMailer:
         retries = [(entry_id, fields) for entry_id, fields in claimed if fields]
         if retries:
             counts = await self._deliveries([entry_id for entry_id, _ in retries])
-            await asyncio.gather(*(
-                self.handle(entry_id, fields.get(FIELD, b""), counts.get(entry_id, 2))
-                for entry_id, fields in retries
-            ))
+            await asyncio.gather(
+                *(
+                    self.handle(entry_id, fields.get(FIELD, b""), counts.get(entry_id, 2))
+                    for entry_id, fields in retries
+                )
+            )
             handled += len(retries)
         # redis-py: [[stream, [(id, {field: value}), ...]]] (RESP2)
         reply: Any = await self.client.xreadgroup(
-            ACCOUNT_MESSAGES_GROUP, cfg.consumer, {self.stream: ">"}, count=cfg.read_count,
+            ACCOUNT_MESSAGES_GROUP,
+            cfg.consumer,
+            {self.stream: ">"},
+            count=cfg.read_count,
             block=cfg.block_ms,
         )
-        fresh = [(entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries
-                 if fields]
-        await asyncio.gather(*(
-            self.handle(entry_id, fields.get(FIELD, b""), 1) for entry_id, fields in fresh
-        ))
+        fresh = [
+            (entry_id, fields)
+            for _, entries in reply or []
+            for entry_id, fields in entries
+            if fields
+        ]
+        await asyncio.gather(
+            *(self.handle(entry_id, fields.get(FIELD, b""), 1) for entry_id, fields in fresh)
+        )
         return handled + len(fresh)
 
     async def _deliveries(self, entry_ids: list[Any]) -> dict[Any, int]:
@@ -192,8 +208,9 @@ class AccountMailer:
                 entry_id, data, f"gave up after {self.config.max_attempts} attempts"
             )
         if not await self._still_wanted(message):
-            log.info("account message %s (%s) no longer needed", message.message_id,
-                     message.kind.value)
+            log.info(
+                "account message %s (%s) no longer needed", message.message_id, message.kind.value
+            )
             await self._ack(entry_id)
             return "skipped"
         try:
@@ -202,8 +219,12 @@ class AccountMailer:
         except PermanentError as exc:
             return await self._dead(entry_id, data, f"{type(exc).__name__}: {exc}")
         except (DeliveryError, TimeoutError) as exc:
-            log.warning("account message %s attempt %d failed: %s", message.message_id,
-                        deliveries, exc or "timed out")
+            log.warning(
+                "account message %s attempt %d failed: %s",
+                message.message_id,
+                deliveries,
+                exc or "timed out",
+            )
             return "retry"
         await self._ack(entry_id)
         return "sent"
@@ -231,8 +252,11 @@ class AccountMailer:
 
     async def _challenge(self, message: AccountMessage) -> None:
         answer = await post_signed(
-            self.http, message.recipient, webhook_challenge_body(message),
-            self.config.webhook_secret, max_body=MAX_ECHO_BYTES,
+            self.http,
+            message.recipient,
+            webhook_challenge_body(message),
+            self.config.webhook_secret,
+            max_body=MAX_ECHO_BYTES,
         )
         if answer.status >= 500 or answer.status in (408, 429):
             raise TransientError(f"the webhook answered HTTP {answer.status}")
@@ -243,12 +267,19 @@ class AccountMailer:
             raise ChallengeFailed("the webhook did not echo the challenge")
         assert message.target_id is not None
         activated = await sql.confirm_target(self.db, message.target_id, now_ms())
-        log.info("webhook target %s confirmed; %d subscriptions active", message.target_id,
-                 len(activated))
+        log.info(
+            "webhook target %s confirmed; %d subscriptions active",
+            message.target_id,
+            len(activated),
+        )
         if activated and self.prices is not None:
             await publish_rechecks(
-                self.client, self.keys, activated, self.prices,
-                partitions=self.config.partitions, maxlen=self.config.stream_maxlen,
+                self.client,
+                self.keys,
+                activated,
+                self.prices,
+                partitions=self.config.partitions,
+                maxlen=self.config.stream_maxlen,
                 now_ms=now_ms(),
             )
 
@@ -257,8 +288,10 @@ class AccountMailer:
             if message.target_id is None:
                 return False
             target = await sql.get_target(self.db, message.target_id, message.user_id)
-            return target is not None and not target.confirmed and (
-                target.address == message.recipient
+            return (
+                target is not None
+                and not target.confirmed
+                and (target.address == message.recipient)
             )
         user = await sql.get_user(self.db, message.user_id)
         if user is None or user.email != message.recipient:
@@ -271,9 +304,12 @@ class AccountMailer:
     async def _dead(self, entry_id: Any, data: bytes, reason: str) -> str:
         log.error("account message %r moved to %s: %s", entry_id, self.keys.dead_letter, reason)
         pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(self.keys.dead_letter,
-                  {b"reason": reason.encode(), b"role": b"account-messages", b"d": data},
-                  maxlen=100_000, approximate=True)
+        pipe.xadd(
+            self.keys.dead_letter,
+            {b"reason": reason.encode(), b"role": b"account-messages", b"d": data},
+            maxlen=100_000,
+            approximate=True,
+        )
         pipe.xack(self.stream, ACCOUNT_MESSAGES_GROUP, entry_id)
         await pipe.execute()
         return "dead"

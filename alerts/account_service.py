@@ -49,8 +49,10 @@ def _prices(settings: Settings, clickhouse_client: Any) -> _Prices:
     client, own = clickhouse_client, None
     if client is None:
         if parse_clickhouse_url(settings.clickhouse_url).kind == "chdb":
-            log.info("account messages: no price store in this process; webhook "
-                     "confirmations leave re-checks to the next price change")
+            log.info(
+                "account messages: no price store in this process; webhook "
+                "confirmations leave re-checks to the next price change"
+            )
             return _Prices(None)
         client = own = get_clickhouse(settings.clickhouse_url)
     store = PriceStore(client, database_from_url(settings.clickhouse_url))
@@ -63,25 +65,35 @@ def _prices(settings: Settings, clickhouse_client: Any) -> _Prices:
 
 @contextlib.asynccontextmanager
 async def account_mailer(
-    settings: Settings, redis_url: str, db: AsyncEngine,
-    channels: Mapping[NotificationType, Channel], consumer: str, clickhouse_client: Any,
+    settings: Settings,
+    redis_url: str,
+    db: AsyncEngine,
+    channels: Mapping[NotificationType, Channel],
+    consumer: str,
+    clickhouse_client: Any,
 ) -> AsyncIterator[AccountMailer]:
     """The sender, with what it holds released on exit (the channels are the caller's)."""
     client = redis.asyncio.Redis.from_url(redis_url, socket_keepalive=True)
     http = safe_http_client(settings)
     prices = _prices(settings, clickhouse_client)
     mailer = AccountMailer(
-        client=client, keys=Keys(settings.key_prefix), db=db,
+        client=client,
+        keys=Keys(settings.key_prefix),
+        db=db,
         email=cast(EmailSender, channels[NotificationType.EMAIL]),
         sms=cast(SmsChannel, channels[NotificationType.SMS]),
-        http=http, prices=prices.lookup,
+        http=http,
+        prices=prices.lookup,
         config=MailerConfig(
-            consumer=consumer, sender=settings.mail_from,
+            consumer=consumer,
+            sender=settings.mail_from,
             webhook_secret=alert_links.webhook_secret(settings),
-            partitions=settings.stream_partitions, stream_maxlen=settings.stream_maxlen,
+            partitions=settings.stream_partitions,
+            stream_maxlen=settings.stream_maxlen,
             max_attempts=settings.alert_max_attempts,
-            retry_ms=max(settings.alert_retry_base_ms,
-                         int(2 * settings.alert_send_timeout_s * 1000)),
+            retry_ms=max(
+                settings.alert_retry_base_ms, int(2 * settings.alert_send_timeout_s * 1000)
+            ),
             send_timeout_s=settings.alert_send_timeout_s,
         ),
     )

@@ -30,13 +30,11 @@ _SUBJECTS = {
 _PARAGRAPHS = {
     MessageKind.VERIFY_EMAIL: (
         "Someone, hopefully you, created a Pricewatch account with this e-mail address.",
-        "To confirm that the address is yours, open this link and press the button on "
-        "the page:",
+        "To confirm that the address is yours, open this link and press the button on the page:",
         "If you did not create an account, ignore this message.",
     ),
     MessageKind.RESET_PASSWORD: (
-        "Someone asked to reset the password of the Pricewatch account with this e-mail "
-        "address.",
+        "Someone asked to reset the password of the Pricewatch account with this e-mail address.",
         "To choose a new password, open this link:",
         "If you did not ask for this, ignore this message: your password stays as it is.",
     ),
@@ -68,10 +66,23 @@ def _link(message: AccountMessage) -> str:
 
 def plain_text(message: AccountMessage) -> str:
     what, how, otherwise = _PARAGRAPHS[message.kind]
-    return "\n".join([
-        what, "", how, _link(message), "", _expiry(message), "", otherwise, "",
-        "-- Pricewatch",
-    ]) + "\n"
+    return (
+        "\n".join(
+            [
+                what,
+                "",
+                how,
+                _link(message),
+                "",
+                _expiry(message),
+                "",
+                otherwise,
+                "",
+                "-- Pricewatch",
+            ]
+        )
+        + "\n"
+    )
 
 
 def html_text(message: AccountMessage) -> str:

@@ -151,8 +151,7 @@ def html_text(notice: Notice) -> str:
 def sms_text(notice: Notice) -> str:
     if notice.kind == NotificationKind.CORRECTION:
         text = (
-            f"Correction: {_product(notice)[:60]} was not "
-            f"{_money(notice, notice.refuted_price)}."
+            f"Correction: {_product(notice)[:60]} was not {_money(notice, notice.refuted_price)}."
         )
     else:
         text = f"Price drop: {_product(notice)[:60]} now {_money(notice, notice.new_price)}."

@@ -87,9 +87,7 @@ def correction_notice(
         event_id=event_id,
         market=sub.market,
         asin=sub.asin,
-        currency=(
-            correction.currency if correction and correction.currency else sub.currency
-        ),
+        currency=(correction.currency if correction and correction.currency else sub.currency),
         threshold=sub.threshold,
         recipient=recipient,
         links=links.links(sub),

@@ -93,16 +93,16 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
-async def serve(settings: Settings, redis_url: str, stop: threading.Event,
-                clickhouse_client: Any = None) -> None:
+async def serve(
+    settings: Settings, redis_url: str, stop: threading.Event, clickhouse_client: Any = None
+) -> None:
     config = worker_config(settings)
     await migrate_sql_async(settings.database_url)
     engine = create_engine(settings.database_url)
     client = connect(redis_url)
     channels = build_channels(settings)
     worker = AlertsWorker(
-        client=client, keys=Keys(settings.key_prefix), db=engine, channels=channels,
-        config=config,
+        client=client, keys=Keys(settings.key_prefix), db=engine, channels=channels, config=config
     )
     done = asyncio.Event()
 
@@ -115,10 +115,12 @@ async def serve(settings: Settings, redis_url: str, stop: threading.Event,
     watcher = asyncio.create_task(watch())
     try:
         # messages about accounts go out next to the alerts, over the same channels
-        async with account_mailer(settings, redis_url, engine, channels, config.consumer,
-                                  clickhouse_client) as mailer:
-            await asyncio.gather(_then_stop(worker.run(done), done),
-                                 _then_stop(mailer.run(done), done))
+        async with account_mailer(
+            settings, redis_url, engine, channels, config.consumer, clickhouse_client
+        ) as mailer:
+            await asyncio.gather(
+                _then_stop(worker.run(done), done), _then_stop(mailer.run(done), done)
+            )
     finally:
         watcher.cancel()
         for channel in channels.values():
@@ -136,8 +138,9 @@ async def _then_stop(loop: Coroutine[Any, Any, None], done: asyncio.Event) -> No
         done.set()
 
 
-def run(settings: Settings, redis_url: str, stop: threading.Event,
-        clickhouse_client: Any = None) -> None:
+def run(
+    settings: Settings, redis_url: str, stop: threading.Event, clickhouse_client: Any = None
+) -> None:
     """Run the alerts worker and the account-message sender until ``stop`` is set
     (blocking). ``clickhouse_client`` is the process's own, when it has one."""
     asyncio.run(serve(settings, redis_url, stop, clickhouse_client))

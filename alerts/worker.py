@@ -203,8 +203,9 @@ class AlertsWorker:
         """Consume both streams, send, sweep, until ``stop`` is set."""
         await asyncio.to_thread(self.changes.ensure_group, ALERTS_GROUP)
         await asyncio.to_thread(self.corrections.ensure_group, ALERTS_GROUP)
-        log.info("alerts consumer %s on %d partitions", self.config.consumer,
-                 self.config.partitions)
+        log.info(
+            "alerts consumer %s on %d partitions", self.config.consumer, self.config.partitions
+        )
         background = [
             asyncio.create_task(self.recorder.run(), name="sent-recorder"),
             *(
@@ -258,12 +259,14 @@ class AlertsWorker:
                 elif time.monotonic() - last_claim >= cfg.claim_idle_ms / 2000:
                     last_claim = time.monotonic()
                     messages = await asyncio.to_thread(
-                        stream.claim_idle, ALERTS_GROUP, cfg.consumer, cfg.claim_idle_ms,
+                        stream.claim_idle,
+                        ALERTS_GROUP,
+                        cfg.consumer,
+                        cfg.claim_idle_ms,
                         cfg.read_count,
                     )
                     if messages:
-                        log.info("claimed %d messages from a consumer presumed dead",
-                                 len(messages))
+                        log.info("claimed %d messages from a consumer presumed dead", len(messages))
                 else:
                     messages = await asyncio.to_thread(
                         stream.read, ALERTS_GROUP, cfg.consumer, cfg.read_count, cfg.block_ms
@@ -344,8 +347,13 @@ class AlertsWorker:
         now = now_ms()
         deadline = now + self.config.lease_ms
         claimed = await sql.claim_notifications(
-            conn, [s.id for s in due], change.event_id, sql.NotificationKind.ALERT.value,
-            change.new_price, now=now, retry_at=deadline,
+            conn,
+            [s.id for s in due],
+            change.event_id,
+            sql.NotificationKind.ALERT.value,
+            change.new_price,
+            now=now,
+            retry_at=deadline,
         )
         await sql.disarm(conn, [s.id for s in due], change.new_price, change.observed_at)
         won = [s for s in due if s.id in claimed]
@@ -353,8 +361,13 @@ class AlertsWorker:
         return [
             Job(
                 alert_notice(
-                    claimed[s.id], s, recipient_of(s, emails), self.links,
-                    event_id=change.event_id, change=change, price=change.new_price,
+                    claimed[s.id],
+                    s,
+                    recipient_of(s, emails),
+                    self.links,
+                    event_id=change.event_id,
+                    change=change,
+                    price=change.new_price,
                 ),
                 deadline,
             )
@@ -383,7 +396,10 @@ class AlertsWorker:
         if correction.actual_price is not None:
             # subscriptions the false price disarmed watch the real one again
             await sql.rearm_above(
-                self.db, correction.market, correction.asin, correction.series,
+                self.db,
+                correction.market,
+                correction.asin,
+                correction.series,
                 correction.actual_price,
             )
         recipients = await sql.recipients_of_event(self.db, event_id)
@@ -394,36 +410,50 @@ class AlertsWorker:
         deadline = now + self.config.lease_ms
         async with self.db.begin() as conn:
             claimed = await sql.claim_notifications(
-                conn, [s.id for s in recipients], event_id,
-                sql.NotificationKind.CORRECTION.value, correction.actual_price,
-                now=now, retry_at=deadline,
+                conn,
+                [s.id for s in recipients],
+                event_id,
+                sql.NotificationKind.CORRECTION.value,
+                correction.actual_price,
+                now=now,
+                retry_at=deadline,
             )
             won = [s for s in recipients if s.id in claimed]
             emails = await self._emails(conn, won)
-        return await self._enqueue([
-            Job(
-                correction_notice(
-                    claimed[s.id], s, recipient_of(s, emails), self.links,
-                    event_id=event_id, correction=correction, price=correction.actual_price,
-                ),
-                deadline,
-            )
-            for s in won
-        ])
+        return await self._enqueue(
+            [
+                Job(
+                    correction_notice(
+                        claimed[s.id],
+                        s,
+                        recipient_of(s, emails),
+                        self.links,
+                        event_id=event_id,
+                        correction=correction,
+                        price=correction.actual_price,
+                    ),
+                    deadline,
+                )
+                for s in won
+            ]
+        )
 
     # -- helpers ---------------------------------------------------------------------
     async def _emails(
         self, conn: AsyncConnection, subs: Sequence[sql.Subscription]
     ) -> dict[int, str]:
         need = {
-            s.user_id for s in subs
+            s.user_id
+            for s in subs
             if s.target is None and s.notification_type == sql.NotificationType.EMAIL
         }
         return await user_emails(conn, need) if need else {}
 
     async def _remember(self, kind: str, event_id: str, event: msgspec.Struct) -> None:
         await asyncio.to_thread(
-            self.client.set, self.keys.alert_event(kind, event_id), encode(event),
+            self.client.set,
+            self.keys.alert_event(kind, event_id),
+            encode(event),
             ex=self.config.event_ttl_s,
         )
 
@@ -468,9 +498,7 @@ class AlertsWorker:
 
     async def _jobs_for_rows(self, rows: Sequence[sql.Notification], deadline: int) -> list[Job]:
         subs = await subscriptions_by_id(self.db, {r.subscription_id for r in rows})
-        emails = await user_emails(
-            self.db, {s.user_id for s in subs.values() if s.target is None}
-        )
+        emails = await user_emails(self.db, {s.user_id for s in subs.values() if s.target is None})
         events: dict[tuple[str, str], Any] = {}
         jobs: list[Job] = []
         for row in rows:
@@ -488,8 +516,13 @@ class AlertsWorker:
                 if cache_key not in events:
                     events[cache_key] = await self._recall(CHANGE, row.event_id, PriceChange)
                 notice = alert_notice(
-                    row.id, sub, recipient, self.links,
-                    event_id=row.event_id, change=events[cache_key], price=row.price,
+                    row.id,
+                    sub,
+                    recipient,
+                    self.links,
+                    event_id=row.event_id,
+                    change=events[cache_key],
+                    price=row.price,
                 )
             else:
                 cache_key = (CORRECTION, row.event_id)
@@ -498,8 +531,13 @@ class AlertsWorker:
                         CORRECTION, row.event_id, PriceCorrection
                     )
                 notice = correction_notice(
-                    row.id, sub, recipient, self.links,
-                    event_id=row.event_id, correction=events[cache_key], price=row.price,
+                    row.id,
+                    sub,
+                    recipient,
+                    self.links,
+                    event_id=row.event_id,
+                    correction=events[cache_key],
+                    price=row.price,
                 )
             jobs.append(Job(notice, deadline, row.attempts))
         return jobs
@@ -511,8 +549,9 @@ class AlertsWorker:
             try:
                 await self.deliver(job)
             except Exception:
-                log.exception("alerts: delivery of notification %s crashed",
-                              job.notice.notification_id)
+                log.exception(
+                    "alerts: delivery of notification %s crashed", job.notice.notification_id
+                )
             finally:
                 queue.task_done()
 
@@ -525,8 +564,11 @@ class AlertsWorker:
         # Start only with two send timeouts of lease left, so the row cannot be
         # leased again by a sweep while this send (or its "sent" commit) runs.
         if now_ms() + 2 * timeout * 1000 > job.deadline:
-            log.info("alerts: notification %s waited too long to be sent in its lease; "
-                     "the sweep will send it", notice.notification_id)
+            log.info(
+                "alerts: notification %s waited too long to be sent in its lease; "
+                "the sweep will send it",
+                notice.notification_id,
+            )
             return "skipped"
         channel = self.channels.get(notice.notification_type)
         error: DeliveryError
@@ -550,11 +592,20 @@ class AlertsWorker:
         attempts = job.attempts + 1
         max_attempts = self.config.max_attempts if error.transient else 1
         status = await sql.mark_failed_attempt(
-            self.db, notice.notification_id, f"{type(error).__name__}: {error}",
-            now_ms() + backoff_ms(self.config.retry_base_ms, attempts), max_attempts,
+            self.db,
+            notice.notification_id,
+            f"{type(error).__name__}: {error}",
+            now_ms() + backoff_ms(self.config.retry_base_ms, attempts),
+            max_attempts,
         )
-        log.warning("alerts: notification %s (%s) attempt %d failed: %s -> %s",
-                    notice.notification_id, notice.key, attempts, error, status.value)
+        log.warning(
+            "alerts: notification %s (%s) attempt %d failed: %s -> %s",
+            notice.notification_id,
+            notice.key,
+            attempts,
+            error,
+            status.value,
+        )
         return "failed" if status == sql.NotificationStatus.FAILED else "retry"
 
     async def _defer(self, job: Job, reason: Deferred) -> None:
@@ -563,9 +614,13 @@ class AlertsWorker:
         moved = await sql.defer_notification(
             self.db, job.notice.notification_id, now_ms() + delay, leased_until=job.deadline
         )
-        log.debug("alerts: notification %s deferred by %d ms (%s)%s",
-                  job.notice.notification_id, delay, reason,
-                  "" if moved else "; its lease had passed, the sweep has it")
+        log.debug(
+            "alerts: notification %s deferred by %d ms (%s)%s",
+            job.notice.notification_id,
+            delay,
+            reason,
+            "" if moved else "; its lease had passed, the sweep has it",
+        )
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -99,8 +99,9 @@ def create_app(
     redis_url = redis_url or settings.redis_url
     if not redis_url:
         raise ValueError("the API needs a Redis URL (redis_url or PRICEWATCH_REDIS_URL)")
-    keys = keys or (DEFAULT_KEYS if settings.key_prefix == DEFAULT_KEYS.prefix
-                    else Keys(settings.key_prefix))
+    keys = keys or (
+        DEFAULT_KEYS if settings.key_prefix == DEFAULT_KEYS.prefix else Keys(settings.key_prefix)
+    )
     database = clickhouse_database or database_from_url(settings.clickhouse_url)
     db_url = database_url or settings.database_url
     flush_every = settings.api_view_flush_s if view_flush_s is None else view_flush_s
@@ -116,8 +117,9 @@ def create_app(
             woken = await activate_unconfirmed(engine)
             if woken:
                 log.info("verification is off: %d waiting subscriptions now alert", woken)
-        executor = ThreadPoolExecutor(settings.api_clickhouse_threads,
-                                      thread_name_prefix="api-clickhouse")
+        executor = ThreadPoolExecutor(
+            settings.api_clickhouse_threads, thread_name_prefix="api-clickhouse"
+        )
         state = ApiState(
             settings=settings,
             keys=keys,
@@ -131,11 +133,10 @@ def create_app(
         app.state.api = state
         near = (
             NearCache(settings.api_near_cache_mb << 20, settings.api_history_max_age_s)
-            if settings.api_near_cache_mb > 0 else None
+            if settings.api_near_cache_mb > 0
+            else None
         )
-        app.state.history_cache = HistoryCache(
-            redis_client, settings.api_history_cache_ttl_s, near
-        )
+        app.state.history_cache = HistoryCache(redis_client, settings.api_history_cache_ttl_s, near)
         background = [
             asyncio.create_task(
                 push_loop(state.views, redis_client, keys, settings.api_view_push_ms / 1000),
@@ -149,10 +150,12 @@ def create_app(
             feed_client = redis.asyncio.Redis.from_url(
                 redis_url, health_check_interval=10, socket_keepalive=True
             )
-            background.append(asyncio.create_task(
-                follow_invalidations(feed_client, keys.history_invalidations, near),
-                name="near-cache-invalidations",
-            ))
+            background.append(
+                asyncio.create_task(
+                    follow_invalidations(feed_client, keys.history_invalidations, near),
+                    name="near-cache-invalidations",
+                )
+            )
         if flush_every > 0:
             background.append(
                 asyncio.create_task(_flush_loop(state, flush_every), name="view-flush")
@@ -197,9 +200,13 @@ def create_app(
 
     # The chart route is left out of the per-request middleware (about a third of a
     # cache hit's cost); its volume and hit ratio are counted in api.metrics instead.
-    prometheus = PrometheusConfig(app_name="pricewatch", prefix="pricewatch_api",
-                                  group_path=True, exclude=["/metrics"],
-                                  exclude_opt_key=SKIP_REQUEST_METRICS)
+    prometheus = PrometheusConfig(
+        app_name="pricewatch",
+        prefix="pricewatch_api",
+        group_path=True,
+        exclude=["/metrics"],
+        exclude_opt_key=SKIP_REQUEST_METRICS,
+    )
     return Litestar(
         route_handlers=route_handlers,
         dependencies=DEPENDENCIES,
@@ -225,8 +232,7 @@ def create_app(
             components=Components(
                 security_schemes={
                     "BearerAuth": SecurityScheme(
-                        type="http", scheme="bearer",
-                        description="token from POST /auth/token",
+                        type="http", scheme="bearer", description="token from POST /auth/token"
                     )
                 }
             ),

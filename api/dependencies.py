@@ -45,8 +45,9 @@ async def provide_user(request: Request[Any, Any, Any]) -> User:
     """The signed-in account; 401 without a valid token."""
     token = bearer_token(request)
     if token is None:
-        raise NotAuthorizedException("sign in first: Authorization: Bearer <token>",
-                                     headers=_CHALLENGE)
+        raise NotAuthorizedException(
+            "sign in first: Authorization: Bearer <token>", headers=_CHALLENGE
+        )
     state = get_state(request)
     user = await accounts.user_for_token(state.db, token, state.clock())
     if user is None:
@@ -65,8 +66,6 @@ def provide_state(request: Request[Any, Any, Any]) -> ApiState:
     return get_state(request)
 
 
-DEPENDENCIES = {
-    "api": Provide(provide_state, sync_to_thread=False),
-}
+DEPENDENCIES = {"api": Provide(provide_state, sync_to_thread=False)}
 USER = {"user": Provide(provide_user)}
 OPTIONAL_USER = {"user": Provide(provide_optional_user)}

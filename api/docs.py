@@ -81,5 +81,6 @@ def render_plugins(asset: AssetUrl | None) -> list[OpenAPIRenderPlugin]:
 def docs_router() -> Router:
     """The router the documentation is mounted on: every page under ``/schema`` gets
     the documentation's security headers."""
-    return Router(path=DOCS_PATH, route_handlers=[], response_headers=DOCS_HEADERS,
-                  include_in_schema=False)
+    return Router(
+        path=DOCS_PATH, route_handlers=[], response_headers=DOCS_HEADERS, include_in_schema=False
+    )

@@ -56,13 +56,22 @@ CLICKHOUSE_DOWN: tuple[type[Exception], ...] = (clickhouse_errors.OperationalErr
 # Some drivers (asyncpg while connecting) let the socket's own error through.
 NETWORK_DOWN: tuple[type[Exception], ...] = (ConnectionError, TimeoutError)
 
-_STORES = (("redis", REDIS_DOWN), ("sql", SQL_DOWN), ("clickhouse", CLICKHOUSE_DOWN),
-           ("network", NETWORK_DOWN))
+_STORES = (
+    ("redis", REDIS_DOWN),
+    ("sql", SQL_DOWN),
+    ("clickhouse", CLICKHOUSE_DOWN),
+    ("network", NETWORK_DOWN),
+)
 
 
 # drivers by top-level package, to name the store behind a bare socket error
-_DRIVERS = {"asyncpg": "sql", "aiosqlite": "sql", "sqlalchemy": "sql", "redis": "redis",
-            "clickhouse_connect": "clickhouse"}
+_DRIVERS = {
+    "asyncpg": "sql",
+    "aiosqlite": "sql",
+    "sqlalchemy": "sql",
+    "redis": "redis",
+    "clickhouse_connect": "clickhouse",
+}
 
 
 def _store_of(exc: Exception) -> str:
@@ -82,16 +91,26 @@ def _route(request: Request[Any, Any, Any]) -> str:
 
 
 def error_response(
-    request: Request[Any, Any, Any], status_code: int, detail: str,
+    request: Request[Any, Any, Any],
+    status_code: int,
+    detail: str,
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     """``{"status_code", "detail", "request_id"}``, or its words as text for a browser."""
     rid = request_id(request.scope)
     if request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML:
-        return Response(f"{detail} (request id {rid})\n", status_code=status_code,
-                        media_type=MediaType.TEXT, headers=headers)
-    return Response({"status_code": status_code, "detail": detail, "request_id": rid},
-                    status_code=status_code, media_type=MediaType.JSON, headers=headers)
+        return Response(
+            f"{detail} (request id {rid})\n",
+            status_code=status_code,
+            media_type=MediaType.TEXT,
+            headers=headers,
+        )
+    return Response(
+        {"status_code": status_code, "detail": detail, "request_id": rid},
+        status_code=status_code,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
 
 
 def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -103,11 +122,18 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 
 def store_unavailable(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     rid = request_id(request.scope)
-    log.warning("%s: %s unavailable: %s: %s (request id %s)", _route(request),
-                _store_of(exc), type(exc).__name__, str(exc)[:300], rid)
+    log.warning(
+        "%s: %s unavailable: %s: %s (request id %s)",
+        _route(request),
+        _store_of(exc),
+        type(exc).__name__,
+        str(exc)[:300],
+        rid,
+    )
     mark_logged(request.scope)
     return error_response(
-        request, HTTP_503_SERVICE_UNAVAILABLE,
+        request,
+        HTTP_503_SERVICE_UNAVAILABLE,
         f"temporarily unavailable: a data store did not answer; retry in {RETRY_AFTER_S} s",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
@@ -120,8 +146,13 @@ def bad_request(request: Request[Any, Any, Any], exc: HTTPException) -> Response
         for item in (exc.extra if isinstance(exc.extra, list) else [])
         if isinstance(item, dict)
     )
-    log.info("%s: 400 %s%s (request id %s)", _route(request), exc.detail[:300],
-             f" [{problems[:300]}]" if problems else "", request_id(request.scope))
+    log.info(
+        "%s: 400 %s%s (request id %s)",
+        _route(request),
+        exc.detail[:300],
+        f" [{problems[:300]}]" if problems else "",
+        request_id(request.scope),
+    )
     return create_exception_response(request, exc)
 
 

@@ -47,8 +47,9 @@ def _trusted(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
 
 
-def client_address(peer: str | None, forwarded_for: Iterable[str],
-                   trusted: tuple[Network, ...]) -> str:
+def client_address(
+    peer: str | None, forwarded_for: Iterable[str], trusted: tuple[Network, ...]
+) -> str:
     """The client's address for a connection from ``peer`` that carried the given
     X-Forwarded-For header values (all of them, in order)."""
     peer_address = _address(peer) if peer else None

@@ -17,6 +17,4 @@ CACHE_MEMORY = HISTORY_CACHE.labels("memory")
 CACHE_HIT = HISTORY_CACHE.labels("hit")
 CACHE_MISS = HISTORY_CACHE.labels("miss")
 
-REPORTS = Counter(
-    "pricewatch_api_reports", "Price reports by outcome", ["outcome"]
-)
+REPORTS = Counter("pricewatch_api_reports", "Price reports by outcome", ["outcome"])

@@ -50,8 +50,9 @@ def _span(seconds: int) -> str:
     return f"{seconds} s"
 
 
-async def count(client: redis.asyncio.Redis, keys: Keys, limits: list[Limit],
-                now_ms: int) -> Exceeded | None:
+async def count(
+    client: redis.asyncio.Redis, keys: Keys, limits: list[Limit], now_ms: int
+) -> Exceeded | None:
     """Count this request against every limit; the first one exceeded, if any."""
     pipe = client.pipeline(transaction=True)
     for limit in limits:
@@ -66,8 +67,9 @@ async def count(client: redis.asyncio.Redis, keys: Keys, limits: list[Limit],
     return None
 
 
-async def enforce(client: redis.asyncio.Redis, keys: Keys, limits: list[Limit],
-                  now_ms: int) -> None:
+async def enforce(
+    client: redis.asyncio.Redis, keys: Keys, limits: list[Limit], now_ms: int
+) -> None:
     """Count this request against every limit; raise 429 if any is exceeded."""
     exceeded = await count(client, keys, limits, now_ms)
     if exceeded is not None:

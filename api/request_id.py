@@ -57,5 +57,6 @@ async def tag_response(message: Any, scope: Any) -> None:
     message["headers"] = [*message.get("headers", ()), (_HEADER_KEY, rid.encode())]
     status = message["status"]
     if status >= 500 and not scope["state"].get(_LOGGED):
-        log.warning("%s %s answered %d (request id %s)",
-                    scope.get("method"), scope.get("path"), status, rid)
+        log.warning(
+            "%s %s answered %d (request id %s)", scope.get("method"), scope.get("path"), status, rid
+        )

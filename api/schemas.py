@@ -23,8 +23,9 @@ MAX_MAJOR = 10_000_000_000
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["me@example.org"])]
 # A new password: the rule (api.services.passwords) is checked by the service, which
 # says what is wrong in a sentence; only a bound on the text is left to the decoder.
-Password = Annotated[str, msgspec.Meta(max_length=4 * MAX_PASSWORD_LENGTH,
-                                       description=PASSWORD_RULE)]
+Password = Annotated[
+    str, msgspec.Meta(max_length=4 * MAX_PASSWORD_LENGTH, description=PASSWORD_RULE)
+]
 AsinText = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{10}$", examples=["B0C1234567"])]
 MarketText = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$", examples=["us"])]
 MajorPrice = Annotated[float, msgspec.Meta(ge=0, le=MAX_MAJOR)]

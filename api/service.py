@@ -60,8 +60,7 @@ async def _serve(server: _Server, stop: threading.Event) -> None:
     await task
 
 
-def serve(app: Any, host: str, port: int, stop: threading.Event,
-          log_level: str = "info") -> None:
+def serve(app: Any, host: str, port: int, stop: threading.Event, log_level: str = "info") -> None:
     """Serve an ASGI app with uvicorn on this thread until ``stop`` is set."""
     config = uvicorn.Config(
         app,
@@ -79,8 +78,9 @@ def serve(app: Any, host: str, port: int, stop: threading.Event,
     asyncio.run(_serve(_Server(config), stop))
 
 
-def run(settings: Settings, redis_url: str, stop: threading.Event,
-        clickhouse_client: Any = None) -> None:
+def run(
+    settings: Settings, redis_url: str, stop: threading.Event, clickhouse_client: Any = None
+) -> None:
     """Migrate the stores (idempotent), then serve on ``settings.api_host:api_port``
     until ``stop`` is set."""
     client = clickhouse_client or get_clickhouse(settings.clickhouse_url)

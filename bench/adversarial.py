@@ -98,8 +98,9 @@ def unread(client: redis.Redis, stream_keys: list[str]) -> bool:
     for key in stream_keys:
         groups = client.xinfo_groups(key)
         last = client.xinfo_stream(key)["last-generated-id"]
-        if any(g["name"] == INGEST_GROUP.encode() and g["last-delivered-id"] != last
-               for g in groups):
+        if any(
+            g["name"] == INGEST_GROUP.encode() and g["last-delivered-id"] != last for g in groups
+        ):
             return True
     return False
 
@@ -138,8 +139,9 @@ def _reporter_ids(rng: random.Random, honest: int, malicious: int) -> list[Repor
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario, client: redis.Redis, keys: Keys,
-                 store: PriceStore, sql_url: str) -> None:
+    def __init__(
+        self, scenario: Scenario, client: redis.Redis, keys: Keys, store: PriceStore, sql_url: str
+    ) -> None:
         self.s = scenario
         self.rng = random.Random(scenario.seed)
         self.client = client
@@ -163,14 +165,26 @@ class Simulation:
         self.held = 0
         self.bench_sql = BlockingSql(sql_url)
         self.gate = TrustGate(
-            client, keys, partitions=scenario.partitions, sql=BlockingSql(sql_url),
+            client,
+            keys,
+            partitions=scenario.partitions,
+            sql=BlockingSql(sql_url),
             lows=lambda series: all_time_lows(store, series),
-            frontier=Frontier(client, keys), policy=TrustPolicy(), clock=self.clock,
+            frontier=Frontier(client, keys),
+            policy=TrustPolicy(),
+            clock=self.clock,
         )
         self.frontier = Frontier(client, keys)
         self.worker = IngestWorker(
-            client, keys, store, partitions=scenario.partitions, consumer="bench",
-            batch_size=5_000, batch_ms=2, gate=self.gate, clock=self.clock,
+            client,
+            keys,
+            store,
+            partitions=scenario.partitions,
+            consumer="bench",
+            batch_size=5_000,
+            batch_ms=2,
+            gate=self.gate,
+            clock=self.clock,
         )
 
     def close(self) -> None:
@@ -202,8 +216,9 @@ class Simulation:
             # ten days of crawled history at or above today's price: an all-time low
             for day in range(10, 0, -1):
                 at = self.start_ms - day * DAY_MS
-                history.append(self._obs(asin, at, price + rng.randint(0, price // 10),
-                                         Source.CRAWLER))
+                history.append(
+                    self._obs(asin, at, price + rng.randint(0, price // 10), Source.CRAWLER)
+                )
             history.append(self._obs(asin, self.start_ms - 60_000, price, Source.CRAWLER))
         self.publish(history)
         self.drain()
@@ -214,10 +229,12 @@ class Simulation:
             price = self.truth[asin][0][1]
             self.drops[asin] = (at, int(price * rng.uniform(0.6, 0.85)))
         self.reporters = _reporter_ids(
-            rng, s.honest, round(s.honest * s.malicious_share / (1 - s.malicious_share)))
+            rng, s.honest, round(s.honest * s.malicious_share / (1 - s.malicious_share))
+        )
         # the stream's history so far is set-up, not traffic
-        for key in PartitionedStream(self.client, self.keys, PRICE_CHANGES,
-                                     s.partitions).stream_keys():
+        for key in PartitionedStream(
+            self.client, self.keys, PRICE_CHANGES, s.partitions
+        ).stream_keys():
             last = self.client.xrevrange(key, count=1)
             self.changes_seen[key] = last[0][0] if last else b"0"
 
@@ -229,18 +246,28 @@ class Simulation:
                 user = await sql.create_user(db, f"u{n}-{k}@example.com", "x")
                 threshold = int(price * (0.95 - 0.03 * k))
                 sub = await sql.create_subscription(
-                    db, user_id=user.id, market=MARKET, asin=asin, notification_type="EMAIL",
-                    threshold=threshold)
+                    db,
+                    user_id=user.id,
+                    market=MARKET,
+                    asin=asin,
+                    notification_type="EMAIL",
+                    threshold=threshold,
+                )
                 subs.append((sub.id, threshold))
                 self.armed[sub.id] = True
             self.thresholds[asin] = subs
 
-    def _obs(self, asin: str, at: int, price: int | None, source: Source,
-             reporter: str | None = None) -> Observation:
+    def _obs(
+        self, asin: str, at: int, price: int | None, source: Source, reporter: str | None = None
+    ) -> Observation:
         return Observation(
-            market=MARKET, asin=asin, observed_at=at,
+            market=MARKET,
+            asin=asin,
+            observed_at=at,
             availability="in_stock" if price is not None else "out_of_stock",
-            source=source, price=price, currency="USD" if price is not None else None,
+            source=source,
+            price=price,
+            currency="USD" if price is not None else None,
             reporter=reporter,
         )
 
@@ -276,7 +303,7 @@ class Simulation:
             if at <= now and asin not in self.dropped:
                 self.dropped.add(asin)
                 self.set_price(asin, price)
-        for asin in self.asins[self.s.popular:]:
+        for asin in self.asins[self.s.popular :]:
             if rng.random() < 0.002:
                 old = self.true_price(asin, now)
                 self.set_price(asin, max(100, int(old * rng.uniform(0.9, 1.1))))
@@ -296,8 +323,7 @@ class Simulation:
             pool = self.popular if rng.random() < 0.7 else self.asins
             asin = rng.choice(pool)
             at = now - rng.randint(0, 4_000)
-            return [self._obs(asin, at, self.true_price(asin, at), Source.EXTENSION,
-                              reporter.id)]
+            return [self._obs(asin, at, self.true_price(asin, at), Source.EXTENSION, reporter.id)]
         # the malicious act together on a shared schedule (every ~10 minutes)
         slot = (now - self.start_ms) // 600_000
         if (now - self.start_ms) % 600_000 >= self.s.tick_s * 1000:
@@ -329,7 +355,7 @@ class Simulation:
         every = self.s.crawl_every_s * 1000
         tick = self.s.tick_s * 1000
         for i, asin in enumerate(self.popular):
-            phase = (i * every // len(self.popular))
+            phase = i * every // len(self.popular)
             if (now - self.start_ms - phase) % every < tick:
                 out.append(self._obs(asin, now, self.true_price(asin, now), Source.CRAWLER))
         return out
@@ -371,8 +397,7 @@ class Simulation:
             assert change.new_price is not None
             if fired:
                 await sql.disarm(db, fired, change.new_price, change.observed_at)
-            await sql.rearm_above(db, change.market, change.asin, change.series,
-                                  change.new_price)
+            await sql.rearm_above(db, change.market, change.asin, change.series, change.new_price)
 
     # -- run -------------------------------------------------------------------------
     def run(self, progress: Callable[[str], None] | None = None) -> Result:
@@ -383,9 +408,11 @@ class Simulation:
             self.clock.ms += step
             self.tick()
             if progress and (self.clock.ms - self.start_ms) % 600_000 < step:
-                progress(f"t={(self.clock.ms - self.start_ms) // 1000}s "
-                         f"alerted={len(self.alerted)}/{len(self.drops)} "
-                         f"false={self.false_alerts} held={self.held}")
+                progress(
+                    f"t={(self.clock.ms - self.start_ms) // 1000}s "
+                    f"alerted={len(self.alerted)}/{len(self.drops)} "
+                    f"false={self.false_alerts} held={self.held}"
+                )
         # let outstanding verifications land
         for _ in range(self.s.verify_delay_s[1] // self.s.tick_s + 2):
             self.clock.ms += step
@@ -399,8 +426,9 @@ class Simulation:
             verdicts[record.verdict.value] = verdicts.get(record.verdict.value, 0) + 1
         corrections = sum(
             self.client.xlen(k)
-            for k in PartitionedStream(self.client, self.keys, PRICE_CORRECTIONS,
-                                       self.s.partitions).stream_keys()
+            for k in PartitionedStream(
+                self.client, self.keys, PRICE_CORRECTIONS, self.s.partitions
+            ).stream_keys()
         )
         return Result(
             false_alerts=self.false_alerts,
@@ -420,8 +448,14 @@ async def sql_trust_log(db: object) -> list:
     return await audit_log(db)  # type: ignore[arg-type]
 
 
-def simulate(scenario: Scenario, client: redis.Redis, keys: Keys, store: PriceStore,
-             sql_url: str, progress: Callable[[str], None] | None = None) -> Result:
+def simulate(
+    scenario: Scenario,
+    client: redis.Redis,
+    keys: Keys,
+    store: PriceStore,
+    sql_url: str,
+    progress: Callable[[str], None] | None = None,
+) -> Result:
     """Run one scenario against the given services (an empty Redis db, a migrated
     ClickHouse database, an empty SQL database)."""
     sql.migrate_sql(sql_url)
@@ -440,8 +474,13 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=Scenario.duration_s / 3600)
     parser.add_argument("--seed", type=int, default=Scenario.seed)
     args = parser.parse_args()
-    scenario = Scenario(products=args.products, popular=args.popular, honest=args.honest,
-                        duration_s=int(args.hours * 3600), seed=args.seed)
+    scenario = Scenario(
+        products=args.products,
+        popular=args.popular,
+        honest=args.honest,
+        duration_s=int(args.hours * 3600),
+        seed=args.seed,
+    )
     from pricewatch.storage.clickhouse import get_clickhouse, migrate
     from pricewatch.storage.local_redis import local_redis
 
@@ -453,15 +492,22 @@ def main() -> None:
             ch = get_clickhouse(f"chdb://{root / 'clickhouse'}")
             migrate(ch, "bench")
             store = PriceStore(ch, "bench")
-            result = simulate(scenario, client, Keys(prefix="bench:"), store,
-                              f"sqlite+aiosqlite:///{root / 'pricewatch.db'}",
-                              progress=lambda line: print(line, flush=True))
+            result = simulate(
+                scenario,
+                client,
+                Keys(prefix="bench:"),
+                store,
+                f"sqlite+aiosqlite:///{root / 'pricewatch.db'}",
+                progress=lambda line: print(line, flush=True),
+            )
             client.close()
             ch.close()
-    print(f"reports held={result.held} verdicts={result.verdicts} "
-          f"corrections={result.corrections} false_price_changes={result.false_changes} "
-          f"delays_s={[round(d) for d in result.delays_s]} "
-          f"wall_s={time.perf_counter() - started:.1f}")
+    print(
+        f"reports held={result.held} verdicts={result.verdicts} "
+        f"corrections={result.corrections} false_price_changes={result.false_changes} "
+        f"delays_s={[round(d) for d in result.delays_s]} "
+        f"wall_s={time.perf_counter() - started:.1f}"
+    )
     print(result.summary())
 
 

@@ -185,8 +185,12 @@ async def _subscribe(
         now = int(time.time() * 1000)
         rows = [
             new_subscription_values(
-                user_id=user.id, market="us", asin=asin, notification_type="EMAIL",
-                threshold=threshold, now=now,
+                user_id=user.id,
+                market="us",
+                asin=asin,
+                notification_type="EMAIL",
+                threshold=threshold,
+                now=now,
             )
             for asin in asins
             for _ in range(per_product)
@@ -222,15 +226,23 @@ def bench_latency(tmp: Path, redis_url: str, events: int, rate: float) -> tuple[
     client = connect(redis_url)
     ch = get_clickhouse(f"chdb://{tmp}/ch")
     migrate(ch, "bench")
-    ingest = IngestWorker(client, keys, PriceStore(ch, "bench"), partitions=PARTITIONS,
-                          consumer="bench", batch_ms=20)
+    ingest = IngestWorker(
+        client, keys, PriceStore(ch, "bench"), partitions=PARTITIONS, consumer="bench", batch_ms=20
+    )
     observations = PartitionedStream(client, keys, OBSERVATIONS, PARTITIONS)
     t0 = int(time.time() * 1000) - 10 * 60_000
 
     def observe(asin: str, price: int, at: int) -> None:
-        obs = Observation(market="us", asin=asin, observed_at=at,
-                          availability=Availability.IN_STOCK, source=Source.CRAWLER,
-                          price=price, currency="USD", title=f"Product {asin}")
+        obs = Observation(
+            market="us",
+            asin=asin,
+            observed_at=at,
+            availability=Availability.IN_STOCK,
+            source=Source.CRAWLER,
+            price=price,
+            currency="USD",
+            title=f"Product {asin}",
+        )
         observations.publish([("us", asin, encode(obs))])
 
     # every product first seen above its threshold (no alert)
@@ -267,7 +279,8 @@ def bench_latency(tmp: Path, redis_url: str, events: int, rate: float) -> tuple[
                 change_at[change.asin] = int(entry_id.split(b"-")[0]) / 1000
     split = sorted(
         ((change_at[a] - sent_at[a]) * 1000, (received[a] - change_at[a]) * 1000)
-        for a in received if a in change_at
+        for a in received
+        if a in change_at
     )
     if split:
         ingest_ms = statistics.median(x for x, _ in split)
@@ -284,8 +297,10 @@ def bench_latency(tmp: Path, redis_url: str, events: int, rate: float) -> tuple[
     latencies = sorted((received[a] - sent_at[a]) * 1000 for a in received)
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"latency over {len(latencies)} alerts: p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
-          f"max {latencies[-1]:.0f} ms")
+    print(
+        f"latency over {len(latencies)} alerts: p50 {p50:.0f} ms, p99 {p99:.0f} ms, "
+        f"max {latencies[-1]:.0f} ms"
+    )
     return p50, p99
 
 
@@ -295,8 +310,7 @@ def bench_latency(tmp: Path, redis_url: str, events: int, rate: float) -> tuple[
 def bench_fanout(tmp: Path, redis_url: str, subscribers: int) -> float:
     sink = Sink.start(record_times=False)
     settings = _settings(
-        tmp, "fan", sink.port,
-        PRICEWATCH_SMTP_CONNECTIONS="16", PRICEWATCH_ALERT_CONCURRENCY="64",
+        tmp, "fan", sink.port, PRICEWATCH_SMTP_CONNECTIONS="16", PRICEWATCH_ALERT_CONCURRENCY="64"
     )
     keys = Keys(settings.key_prefix)
     asin = "B0FANOUT01"
@@ -307,9 +321,16 @@ def bench_fanout(tmp: Path, redis_url: str, subscribers: int) -> float:
     alerts_thread, stop_alerts = _start_alerts(settings, redis_url)
     time.sleep(2.0)
     change = PriceChange(
-        event_id="fanout-1", market="us", asin=asin, series=Series.BUYBOX,
-        observed_at=int(time.time() * 1000), source=Source.CRAWLER, new_price=89_99,
-        old_price=120_00, currency="USD", title="A very popular product",
+        event_id="fanout-1",
+        market="us",
+        asin=asin,
+        series=Series.BUYBOX,
+        observed_at=int(time.time() * 1000),
+        source=Source.CRAWLER,
+        new_price=89_99,
+        old_price=120_00,
+        currency="USD",
+        title="A very popular product",
     )
     start = time.time()
     PartitionedStream(client, keys, PRICE_CHANGES, PARTITIONS).publish(
@@ -323,8 +344,10 @@ def bench_fanout(tmp: Path, redis_url: str, subscribers: int) -> float:
             last_report = time.time()
             print(f"  {sink.count.value} sent after {last_report - start:.0f} s")
     elapsed = time.time() - start
-    print(f"fan-out: {sink.count.value} e-mails in {elapsed:.1f} s "
-          f"({sink.count.value / elapsed:.0f}/s)")
+    print(
+        f"fan-out: {sink.count.value} e-mails in {elapsed:.1f} s "
+        f"({sink.count.value / elapsed:.0f}/s)"
+    )
     stop_alerts.set()
     alerts_thread.join(60)
     sink.stop()
@@ -338,9 +361,10 @@ def main() -> None:
     # drops per second; the design's average is ~12 notifications/s (1 M/day)
     parser.add_argument("--rate", type=float, default=50.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_dir, local_redis(
-        Path(tmp_dir) / "redis", persist=False
-    ) as redis_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp_dir,
+        local_redis(Path(tmp_dir) / "redis", persist=False) as redis_url,
+    ):
         tmp = Path(tmp_dir)
         # --events 0 measures the fan-out alone (for profiling it)
         p50, p99 = (

@@ -83,15 +83,35 @@ def load_history(store: PriceStore, products: int, now_ms: int, seed: int = 7) -
             if rng.random() < 0.05:
                 price = max(100, int(price * rng.uniform(0.8, 1.2)))
             out = rng.random() < 0.01
-            for name, value in zip(PRICE_COLUMNS, (
-                "us", asin, "buybox", at, None if out else price, "USD",
-                "out_of_stock" if out else "in_stock", "crawler", "",
-            ), strict=True):
+            for name, value in zip(
+                PRICE_COLUMNS,
+                (
+                    "us",
+                    asin,
+                    "buybox",
+                    at,
+                    None if out else price,
+                    "USD",
+                    "out_of_stock" if out else "in_stock",
+                    "crawler",
+                    "",
+                ),
+                strict=True,
+            ):
                 columns[name].append(value)
             at += 8 * HOUR_MS + rng.randint(-HOUR_MS, HOUR_MS)
-        catalogue.append(Product(market="us", asin=asin, title=f"Product {i}", currency="USD",
-                                 last_price=price, availability=Availability.IN_STOCK,
-                                 first_seen=start, last_seen=now_ms - HOUR_MS))
+        catalogue.append(
+            Product(
+                market="us",
+                asin=asin,
+                title=f"Product {i}",
+                currency="USD",
+                last_price=price,
+                availability=Availability.IN_STOCK,
+                first_seen=start,
+                last_seen=now_ms - HOUR_MS,
+            )
+        )
         if len(columns["asin"]) >= 200_000:
             total += store.insert_prices(columns)
             columns = {name: [] for name in PRICE_COLUMNS}
@@ -118,11 +138,14 @@ def raw_history(store: PriceStore, asin: str, start_ms: int, end_ms: int) -> lis
         """,
         parameters={"asin": asin, "lo": first, "hi": end_ms},
     )
-    rows = [RollupRow(d * DAY_MS, lo, hi, None if last == -1 else last)
-            for d, lo, hi, last in result.result_rows]
+    rows = [
+        RollupRow(d * DAY_MS, lo, hi, None if last == -1 else last)
+        for d, lo, hi, last in result.result_rows
+    ]
     opening = store.price_before("us", asin, "buybox", first)
-    return fill_buckets(rows, start_ms=start_ms, end_ms=end_ms,
-                        granularity=Granularity.DAILY, opening=opening)
+    return fill_buckets(
+        rows, start_ms=start_ms, end_ms=end_ms, granularity=Granularity.DAILY, opening=opening
+    )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -148,7 +171,9 @@ def run_wrk(url: str, script: str, seconds: int, connections: int) -> tuple[floa
         f.write(script)
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", f.name, url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     Path(f.name).unlink()
     lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M))
@@ -170,8 +195,10 @@ def mix_paths(products: int, seed: int = 11, samples: int = 50_000) -> list[str]
     picks = rng.choices(range(products), weights=weights, k=samples)
     # most chart loads use the default window; a few switch to another one
     periods = rng.choices(PERIODS, weights=(0.05, 0.7, 0.15, 0.1), k=samples)
-    return [f"/products/{asin_of(i)}/price?market=us&period={period}"
-            for i, period in zip(picks, periods, strict=True)]
+    return [
+        f"/products/{asin_of(i)}/price?market=us&period={period}"
+        for i, period in zip(picks, periods, strict=True)
+    ]
 
 
 def mix_script(paths: list[str], rate: float = 0.0) -> str:
@@ -183,7 +210,8 @@ def mix_script(paths: list[str], rate: float = 0.0) -> str:
     # the schedule is kept in the one Lua state of wrk's one thread, on a monotonic
     # clock read through LuaJIT's FFI, so truncation and slow responses do not
     # drift the offered rate.
-    pacing = f"""
+    pacing = (
+        f"""
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct {{ long tv_sec; long tv_nsec; }} pw_timespec;
@@ -204,7 +232,10 @@ delay = function()
   if wait < 0 then return 0 end
   return wait
 end
-""" if rate else ""
+"""
+        if rate
+        else ""
+    )
     return f"""{pacing}
 local paths = {{{table}}}
 local n = #paths
@@ -245,10 +276,17 @@ def main() -> None:
     parser.add_argument("--products", type=int, default=1000)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--rate", type=float, default=1000.0,
-                        help="offered requests/s of the open-loop run (the last line)")
-    parser.add_argument("--mix-only", action="store_true",
-                        help="skip the all-miss and in-process measures (steps 1 and 2)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=1000.0,
+        help="offered requests/s of the open-loop run (the last line)",
+    )
+    parser.add_argument(
+        "--mix-only",
+        action="store_true",
+        help="skip the all-miss and in-process measures (steps 1 and 2)",
+    )
     # price changes across the 1,000 products: one a second is each product changing
     # every ~17 minutes, far above what shops do
     parser.add_argument("--changes-per-s", type=float, default=1.0)
@@ -256,38 +294,52 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
-    with tempfile.TemporaryDirectory() as tmp, local_redis(Path(tmp) / "redis",
-                                                             persist=False) as redis_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        local_redis(Path(tmp) / "redis", persist=False) as redis_url,
+    ):
         now = time.time_ns() // 1_000_000
         client = get_clickhouse(f"chdb://{tmp}/chdb")
         migrate(client, DATABASE)
         store = PriceStore(client, DATABASE)
         t0 = time.perf_counter()
         rows = load_history(store, args.products, now)
-        print(f"loaded {rows} prices for {args.products} products in "
-              f"{time.perf_counter() - t0:.1f} s", flush=True)
+        print(
+            f"loaded {rows} prices for {args.products} products in "
+            f"{time.perf_counter() - t0:.1f} s",
+            flush=True,
+        )
 
         if not args.mix_only:
             sample = [asin_of(i) for i in random.Random(5).sample(range(args.products), 200)]
             lo = now - 90 * DAY_MS
             roll = time_queries(
-                lambda a: store.history("us", a, "buybox", lo, now, Granularity.DAILY), sample)
+                lambda a: store.history("us", a, "buybox", lo, now, Granularity.DAILY), sample
+            )
             raw = time_queries(lambda a: raw_history(store, a, lo, now), sample)
-            print(f"90d daily chart in-process, sequential: rollups p50={roll[0]:.2f} ms "
-                  f"p99={roll[1]:.2f} ms; prices_raw without rollups p50={raw[0]:.2f} ms "
-                  f"p99={raw[1]:.2f} ms", flush=True)
+            print(
+                f"90d daily chart in-process, sequential: rollups p50={roll[0]:.2f} ms "
+                f"p99={roll[1]:.2f} ms; prices_raw without rollups p50={raw[0]:.2f} ms "
+                f"p99={raw[1]:.2f} ms",
+                flush=True,
+            )
 
         settings = dataclasses.replace(
-            load_settings({"PRICEWATCH_DATA_DIR": tmp}), key_prefix=KEYS.prefix,
-            log_level="WARNING",
+            load_settings({"PRICEWATCH_DATA_DIR": tmp}), key_prefix=KEYS.prefix, log_level="WARNING"
         )
         migrate_sql(settings.database_url)
         port = 18000 + random.randrange(1000)
-        app = create_app(settings, redis_url=redis_url, clickhouse_client=client,
-                         clickhouse_database=DATABASE, keys=KEYS)
+        app = create_app(
+            settings,
+            redis_url=redis_url,
+            clickhouse_client=client,
+            clickhouse_database=DATABASE,
+            keys=KEYS,
+        )
         stop = threading.Event()
-        server = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop, "warning"),
-                                  daemon=True)
+        server = threading.Thread(
+            target=serve, args=(app, "127.0.0.1", port, stop, "warning"), daemon=True
+        )
         server.start()
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -299,10 +351,14 @@ def main() -> None:
                 time.sleep(0.1)
 
         if not args.mix_only:
-            p50, p99, rps = run_wrk(base, miss_script(args.products, now), args.seconds,
-                                    args.connections)
-            print(f"all-miss (computed from rollups): p50={p50:.2f} ms p99={p99:.2f} ms "
-                  f"req_per_s={rps:.0f}", flush=True)
+            p50, p99, rps = run_wrk(
+                base, miss_script(args.products, now), args.seconds, args.connections
+            )
+            print(
+                f"all-miss (computed from rollups): p50={p50:.2f} ms p99={p99:.2f} ms "
+                f"req_per_s={rps:.0f}",
+                flush=True,
+            )
 
         # steady state: every variant computed once (a server that has been up a while)
         redis.Redis.from_url(redis_url).flushdb()
@@ -310,30 +366,37 @@ def main() -> None:
         t0 = time.perf_counter()
         distinct = sorted(set(paths))
         with ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda p: urllib.request.urlopen(base + p, timeout=60).read(),
-                          distinct))
-        print(f"warmed {len(distinct)} chart variants in {time.perf_counter() - t0:.1f} s",
-              flush=True)
+            list(pool.map(lambda p: urllib.request.urlopen(base + p, timeout=60).read(), distinct))
+        print(
+            f"warmed {len(distinct)} chart variants in {time.perf_counter() - t0:.1f} s", flush=True
+        )
 
         stop_changes = threading.Event()
-        changer = threading.Thread(target=invalidate, args=(
-            redis_url, args.products, args.changes_per_s, stop_changes), daemon=True)
+        changer = threading.Thread(
+            target=invalidate,
+            args=(redis_url, args.products, args.changes_per_s, stop_changes),
+            daemon=True,
+        )
         changer.start()
         p50, p99, rps = run_wrk(base, mix_script(paths), args.seconds, args.connections)
-        print(f"mix, closed loop (wrk 4.1, 1 thread, {args.connections} connections, as fast "
-              f"as it goes): p50={p50:.2f} ms p99={p99:.2f} ms req_per_s={rps:.0f}", flush=True)
+        print(
+            f"mix, closed loop (wrk 4.1, 1 thread, {args.connections} connections, as fast "
+            f"as it goes): p50={p50:.2f} ms p99={p99:.2f} ms req_per_s={rps:.0f}",
+            flush=True,
+        )
         counters = (CACHE_MEMORY, CACHE_HIT, CACHE_MISS)
         before = [c._value.get() for c in counters]
-        p50, p99, rps = run_wrk(base, mix_script(paths, args.rate), args.seconds,
-                                args.connections)
+        p50, p99, rps = run_wrk(base, mix_script(paths, args.rate), args.seconds, args.connections)
         stop_changes.set()
         memory, hits, misses = (c._value.get() - b for c, b in zip(counters, before, strict=True))
-        print(f"mix at {args.rate:g} req/s offered (wrk, {args.connections} connections, "
-              f"Poisson arrivals): warm cache, "
-              f"{args.changes_per_s:g} price changes/s, "
-              f"hit ratio {(memory + hits) / max(1, memory + hits + misses):.3f} "
-              f"({memory:.0f} from memory, {hits:.0f} from Redis, {misses:.0f} computed)",
-              flush=True)
+        print(
+            f"mix at {args.rate:g} req/s offered (wrk, {args.connections} connections, "
+            f"Poisson arrivals): warm cache, "
+            f"{args.changes_per_s:g} price changes/s, "
+            f"hit ratio {(memory + hits) / max(1, memory + hits + misses):.3f} "
+            f"({memory:.0f} from memory, {hits:.0f} from Redis, {misses:.0f} computed)",
+            flush=True,
+        )
         stop.set()
         server.join(15)
         client.close()

@@ -109,13 +109,22 @@ async def _subscribe(settings: Settings, webhooks: int, hosts: int, port: int) -
         mallory = await sql.create_user(engine, "mallory@example.com", "h")
         for i in range(webhooks):
             await sql.create_subscription(
-                engine, user_id=mallory.id, market="us", asin=ASIN,
-                notification_type="WEBHOOK", threshold=100_00, target=_target(i, hosts, port),
+                engine,
+                user_id=mallory.id,
+                market="us",
+                asin=ASIN,
+                notification_type="WEBHOOK",
+                threshold=100_00,
+                target=_target(i, hosts, port),
             )
         anna = await sql.create_user(engine, "anna@example.com", "h")
         # the highest threshold comes last in the claim order: the worst case for the e-mail
         await sql.create_subscription(
-            engine, user_id=anna.id, market="us", asin=ASIN, notification_type="EMAIL",
+            engine,
+            user_id=anna.id,
+            market="us",
+            asin=ASIN,
+            notification_type="EMAIL",
             threshold=200_00,
         )
     finally:
@@ -144,20 +153,22 @@ def bench(tmp: Path, redis_url: str, webhooks: int, hosts: int) -> tuple[float, 
     smtp_port = _free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    settings = load_settings({
-        "PRICEWATCH_DATA_DIR": str(tmp / "data"),
-        "PRICEWATCH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/pw.db",
-        "PRICEWATCH_STREAM_PARTITIONS": str(PARTITIONS),
-        "PRICEWATCH_KEY_PREFIX": "egress:",
-        "PRICEWATCH_SMTP_HOST": "127.0.0.1",
-        "PRICEWATCH_SMTP_PORT": str(smtp_port),
-        "PRICEWATCH_SMTP_TLS": "none",
-        "PRICEWATCH_ALERT_SECRET": "bench",
-        "PRICEWATCH_ALERTS_CONSUMER": "bench",
-        # the tarpit is on loopback: the operator allows it, as for a LAN receiver
-        "PRICEWATCH_EGRESS_ALLOW": "127.0.0.0/8",
-        "PRICEWATCH_LOG_LEVEL": "ERROR",
-    })
+    settings = load_settings(
+        {
+            "PRICEWATCH_DATA_DIR": str(tmp / "data"),
+            "PRICEWATCH_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/pw.db",
+            "PRICEWATCH_STREAM_PARTITIONS": str(PARTITIONS),
+            "PRICEWATCH_KEY_PREFIX": "egress:",
+            "PRICEWATCH_SMTP_HOST": "127.0.0.1",
+            "PRICEWATCH_SMTP_PORT": str(smtp_port),
+            "PRICEWATCH_SMTP_TLS": "none",
+            "PRICEWATCH_ALERT_SECRET": "bench",
+            "PRICEWATCH_ALERTS_CONSUMER": "bench",
+            # the tarpit is on loopback: the operator allows it, as for a LAN receiver
+            "PRICEWATCH_EGRESS_ALLOW": "127.0.0.0/8",
+            "PRICEWATCH_LOG_LEVEL": "ERROR",
+        }
+    )
     asyncio.run(_subscribe(settings, webhooks, hosts, pit.port))
     stop = threading.Event()
     alerts = threading.Thread(target=run, args=(settings, redis_url, stop), daemon=True)
@@ -166,9 +177,16 @@ def bench(tmp: Path, redis_url: str, webhooks: int, hosts: int) -> tuple[float, 
 
     client = connect(redis_url)
     change = PriceChange(
-        event_id="tarpit-1", market="us", asin=ASIN, series=Series.BUYBOX,
-        observed_at=int(time.time() * 1000), source=Source.CRAWLER, new_price=90_00,
-        old_price=250_00, currency="USD", title="A product somebody hooked to a tarpit",
+        event_id="tarpit-1",
+        market="us",
+        asin=ASIN,
+        series=Series.BUYBOX,
+        observed_at=int(time.time() * 1000),
+        source=Source.CRAWLER,
+        new_price=90_00,
+        old_price=250_00,
+        currency="USD",
+        title="A product somebody hooked to a tarpit",
     )
     published = time.time()
     PartitionedStream(client, Keys(settings.key_prefix), PRICE_CHANGES, PARTITIONS).publish(
@@ -179,8 +197,10 @@ def bench(tmp: Path, redis_url: str, webhooks: int, hosts: int) -> tuple[float, 
         time.sleep(0.005)
     pending = asyncio.run(_pending_webhooks(settings))
     delay_ms = (inbox.accepted[0] - published) * 1000 if inbox.accepted else float("inf")
-    print(f"e-mail accepted {delay_ms:.0f} ms after the drop; tarpit connections so far: "
-          f"{pit.connections}; webhooks pending: {pending} of {webhooks}")
+    print(
+        f"e-mail accepted {delay_ms:.0f} ms after the drop; tarpit connections so far: "
+        f"{pit.connections}; webhooks pending: {pending} of {webhooks}"
+    )
     stop.set()
     alerts.join(60)
     smtp.stop()
@@ -193,9 +213,10 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=300)
     parser.add_argument("--hosts", type=int, default=1)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp_dir, local_redis(
-        Path(tmp_dir) / "redis", persist=False
-    ) as redis_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp_dir,
+        local_redis(Path(tmp_dir) / "redis", persist=False) as redis_url,
+    ):
         delay_ms, pending = bench(Path(tmp_dir), redis_url, args.webhooks, args.hosts)
     print(f"email_delay_ms={delay_ms:.0f} webhooks_pending={pending}")
 

@@ -52,14 +52,24 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--products", type=int, default=1_000_000)
     p.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of interest")
-    p.add_argument("--views-per-day", type=float, default=2_000_000.0,
-                   help="views per day over the whole catalogue")
-    p.add_argument("--change-median", type=float, default=0.2,
-                   help="median price changes per product per day")
-    p.add_argument("--change-sigma", type=float, default=1.5,
-                   help="log-normal sigma of the change rates")
-    p.add_argument("--crawls-per-product-day", type=float, default=0.5,
-                   help="budget: mean crawls per product per day")
+    p.add_argument(
+        "--views-per-day",
+        type=float,
+        default=2_000_000.0,
+        help="views per day over the whole catalogue",
+    )
+    p.add_argument(
+        "--change-median", type=float, default=0.2, help="median price changes per product per day"
+    )
+    p.add_argument(
+        "--change-sigma", type=float, default=1.5, help="log-normal sigma of the change rates"
+    )
+    p.add_argument(
+        "--crawls-per-product-day",
+        type=float,
+        default=0.5,
+        help="budget: mean crawls per product per day",
+    )
     p.add_argument("--warmup-days", type=float, default=56.0)
     p.add_argument("--rescore-days", type=float, default=7.0)
     p.add_argument("--measure-days", type=float, default=14.0)
@@ -83,8 +93,14 @@ class Observer:
         self.views_7d = np.zeros(n)
         self.views_30d = np.zeros(n)
 
-    def crawl_epoch(self, rng: np.random.Generator, rates_per_day: FloatArray,
-                    true_changes: FloatArray, start: float, days: float) -> None:
+    def crawl_epoch(
+        self,
+        rng: np.random.Generator,
+        rates_per_day: FloatArray,
+        true_changes: FloatArray,
+        start: float,
+        days: float,
+    ) -> None:
         end = start + days
         gap = 1.0 / rates_per_day
         first = np.maximum(self.last_crawl + gap, start)
@@ -128,8 +144,13 @@ def score(observer: Observer, budget_per_s: float, params: ScoringParams) -> Flo
     return rates * DAY_S
 
 
-def detection_delay(rng: np.random.Generator, rates_per_day: FloatArray, counts: np.ndarray,
-                    times: FloatArray, interest: FloatArray) -> float:
+def detection_delay(
+    rng: np.random.Generator,
+    rates_per_day: FloatArray,
+    counts: np.ndarray,
+    times: FloatArray,
+    interest: FloatArray,
+) -> float:
     """Interest-weighted mean days from a change to the first crawl after it."""
     gap = 1.0 / rates_per_day
     phase = rng.random(rates_per_day.size) * gap
@@ -147,16 +168,18 @@ def main() -> None:
     lo, hi = params.min_rate * DAY_S, params.max_rate * DAY_S
 
     ranks = rng.permutation(n) + 1.0
-    interest = ranks ** -args.zipf
+    interest = ranks**-args.zipf
     interest *= args.views_per_day / interest.sum()
     true_changes = args.change_median * np.exp(args.change_sigma * rng.standard_normal(n))
     budget_per_day = args.crawls_per_product_day * n
     budget_per_s = budget_per_day / DAY_S
-    print(f"products={n} zipf={args.zipf} views/day={args.views_per_day:.0f} "
-          f"changes/day: median={args.change_median} mean={true_changes.mean():.3f} "
-          f"budget={budget_per_day:.0f} crawls/day ({budget_per_s:.2f}/s) "
-          f"interval clamps=[{params.min_interval_s / 3600:.0f} h, "
-          f"{params.max_interval_s / DAY_S:.0f} d]")
+    print(
+        f"products={n} zipf={args.zipf} views/day={args.views_per_day:.0f} "
+        f"changes/day: median={args.change_median} mean={true_changes.mean():.3f} "
+        f"budget={budget_per_day:.0f} crawls/day ({budget_per_s:.2f}/s) "
+        f"interval clamps=[{params.min_interval_s / 3600:.0f} h, "
+        f"{params.max_interval_s / DAY_S:.0f} d]"
+    )
 
     round_robin = water_fill(np.ones(n), budget_per_day, lo, hi)[0]
     proportional = water_fill(interest, budget_per_day, lo, hi)[0]
@@ -180,15 +203,22 @@ def main() -> None:
     times = rng.random(int(counts.sum())) * args.measure_days
     print(f"measured changes: {counts.sum()} over {args.measure_days:.0f} days")
     delays = {}
-    for name, rates in (("round_robin", round_robin), ("proportional", proportional),
-                        ("ours", ours), ("optimum", optimum)):
+    for name, rates in (
+        ("round_robin", round_robin),
+        ("proportional", proportional),
+        ("ours", ours),
+        ("optimum", optimum),
+    ):
         spent = rates.sum()
         delays[name] = detection_delay(rng, rates, counts, times, interest)
-        print(f"{name:>12}: weighted mean delay {delays[name] * 24:8.3f} h   "
-              f"crawls/day {spent:,.0f}")
-    print(f"ours_vs_optimum={delays['ours'] / delays['optimum']:.3f} "
-          f"ours_vs_round_robin={delays['ours'] / delays['round_robin']:.3f} "
-          f"score_seconds={score_seconds:.3f}")
+        print(
+            f"{name:>12}: weighted mean delay {delays[name] * 24:8.3f} h   crawls/day {spent:,.0f}"
+        )
+    print(
+        f"ours_vs_optimum={delays['ours'] / delays['optimum']:.3f} "
+        f"ours_vs_round_robin={delays['ours'] / delays['round_robin']:.3f} "
+        f"score_seconds={score_seconds:.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -41,9 +41,7 @@ def looks_like_captcha(body: bytes) -> bool:
     if len(body) > _CAPTCHA_MAX_BYTES:
         return False
     lowered = body.lower()
-    return any(marker in lowered for marker in _CAPTCHA_MARKERS) or bool(
-        _ROBOT_TITLE.search(body)
-    )
+    return any(marker in lowered for marker in _CAPTCHA_MARKERS) or bool(_ROBOT_TITLE.search(body))
 
 
 class AmazonBanPolicy:

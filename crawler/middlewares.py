@@ -52,8 +52,11 @@ class RotatingProxies(RotatingProxyMiddleware):
         mw.crawler = crawler
         s = crawler.settings
         if s.get("PRICEWATCH_REDIS_URL"):
-            mw.slots = IpSlots(redis_from_settings(s), keys_from_settings(s),
-                               s.getfloat("PRICEWATCH_PROXY_INTERVAL_S", 1.0))
+            mw.slots = IpSlots(
+                redis_from_settings(s),
+                keys_from_settings(s),
+                s.getfloat("PRICEWATCH_PROXY_INTERVAL_S", 1.0),
+            )
         return mw
 
     def alive(self) -> list[str]:
@@ -184,8 +187,11 @@ class PolitenessGate:
             interval = s.getfloat("PRICEWATCH_DIRECT_INTERVAL_S")
             jitter = s.getfloat("PRICEWATCH_DIRECT_JITTER_S")
         slots = IpSlots(
-            redis_from_settings(s), keys_from_settings(s), interval,
-            margin_s=s.getfloat("PRICEWATCH_POLITENESS_MARGIN_S", 0.05), jitter_s=jitter,
+            redis_from_settings(s),
+            keys_from_settings(s),
+            interval,
+            margin_s=s.getfloat("PRICEWATCH_POLITENESS_MARGIN_S", 0.05),
+            jitter_s=jitter,
             # a dead worker's hold must outlast any download it could still be making
             hold_s=s.getfloat("DOWNLOAD_TIMEOUT") + interval + 5,
         )

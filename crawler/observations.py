@@ -26,8 +26,11 @@ def observation_for(
         return None
     if status in GONE_STATUSES or page.page_kind is PageKind.NOT_FOUND:
         return Observation(
-            market=task.market, asin=task.asin, observed_at=now_ms,
-            availability=Availability.UNAVAILABLE, source=source,
+            market=task.market,
+            asin=task.asin,
+            observed_at=now_ms,
+            availability=Availability.UNAVAILABLE,
+            source=source,
         )
     if page.page_kind is not PageKind.PRODUCT:
         return None

@@ -31,8 +31,9 @@ class FrontierQueue(Base):
     survive; a request for any other task queues that task on the frontier.
     ``pop()``: follow-ups first, then the next task of the frontier."""
 
-    def __init__(self, server: redis.Redis, spider: Spider, key: str,
-                 serializer: Any = None) -> None:
+    def __init__(
+        self, server: redis.Redis, spider: Spider, key: str, serializer: Any = None
+    ) -> None:
         super().__init__(server, spider, key, serializer)
         leases = getattr(spider, "leases", None)
         if not isinstance(leases, WorkerLeases):

@@ -13,9 +13,13 @@ _ASIN = re.compile(r"^(?:B[0-9A-Z]{9}|[0-9]{9}[0-9X])$")
 
 # Path shapes that carry the ASIN, newest first. Slugs may precede /dp/.
 _PATH_PATTERNS = [
-    re.compile(r"/(?:dp|gp/product|gp/aw/d|gp/offer-listing|exec/obidos/ASIN|exec/obidos/tg/detail/-)"
-               r"/([0-9A-Za-z]{10})(?=[/?#&]|$)"),
-    re.compile(r"/(?:product-reviews|gp/product/glance|o/ASIN|dp/product)/([0-9A-Za-z]{10})(?=[/?#&]|$)"),
+    re.compile(
+        r"/(?:dp|gp/product|gp/aw/d|gp/offer-listing|exec/obidos/ASIN|exec/obidos/tg/detail/-)"
+        r"/([0-9A-Za-z]{10})(?=[/?#&]|$)"
+    ),
+    re.compile(
+        r"/(?:product-reviews|gp/product/glance|o/ASIN|dp/product)/([0-9A-Za-z]{10})(?=[/?#&]|$)"
+    ),
 ]
 _QUERY_PATTERN = re.compile(r"(?:^|[?&])(?:asin|ASIN|creativeASIN)=([0-9A-Za-z]{10})(?=&|$)")
 

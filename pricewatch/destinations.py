@@ -22,9 +22,7 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 # what people put between digits: spaces, dots, dashes, brackets
 _PHONE_PUNCTUATION = re.compile(r"[\s().-]")
 # a bare address: what SMTP can carry without quoting, and a domain with a dot
-_EMAIL = re.compile(
-    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{3,255}$)[a-z0-9-]+(\.[a-z0-9-]+)+$"
-)
+_EMAIL = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@(?=.{3,255}$)[a-z0-9-]+(\.[a-z0-9-]+)+$")
 
 
 def e164(text: str) -> str:
@@ -44,8 +42,11 @@ def email_address(text: str) -> str:
     """A lower-cased bare e-mail address; ValueError if it is not one."""
     address = text.strip().lower()
     local, _, domain = address.rpartition("@")
-    if not _EMAIL.match(address) or local.startswith(".") or ".." in address or (
-        domain.startswith("-")
+    if (
+        not _EMAIL.match(address)
+        or local.startswith(".")
+        or ".." in address
+        or (domain.startswith("-"))
     ):
         raise ValueError("That is not an e-mail address we can send to.")
     return address
@@ -85,7 +86,8 @@ def destination_of(
         return Destination(kind, None if address == account_email else address)
     if target is None:
         raise ValueError(
-            "An SMS alert needs a phone number." if kind == NotificationType.SMS
+            "An SMS alert needs a phone number."
+            if kind == NotificationType.SMS
             else "A webhook alert needs the URL to call."
         )
     if kind == NotificationType.SMS:

@@ -334,9 +334,7 @@ class EgressPolicy:
             for ip in addresses:
                 why = self._not_allowed(ip)
                 if why is not None:
-                    raise EgressRefused(
-                        f"{target.host} resolves to {ip}, {why}, not a public one"
-                    )
+                    raise EgressRefused(f"{target.host} resolves to {ip}, {why}, not a public one")
         return Vetted(target, addresses)
 
 
@@ -371,7 +369,10 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         for address in vetted.addresses:
             try:
                 return await self._backend.connect_tcp(
-                    str(address), port, timeout=timeout, local_address=local_address,
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
                     socket_options=socket_options,
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
@@ -443,12 +444,13 @@ class SafeHttpClient:
         self.connect_timeout_s = connect_timeout_s
         self.read_timeout_s = read_timeout_s
         self.gate = HostGate(
-            concurrency=host_concurrency, failures=breaker_failures,
-            cooldown_s=breaker_cooldown_s,
+            concurrency=host_concurrency, failures=breaker_failures, cooldown_s=breaker_cooldown_s
         )
         self._timeouts = {
-            "connect": connect_timeout_s, "pool": connect_timeout_s,
-            "read": read_timeout_s, "write": read_timeout_s,
+            "connect": connect_timeout_s,
+            "pool": connect_timeout_s,
+            "read": read_timeout_s,
+            "write": read_timeout_s,
         }
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context or httpx.create_ssl_context(),
@@ -460,12 +462,7 @@ class SafeHttpClient:
         )
 
     async def post(
-        self,
-        url: str,
-        *,
-        content: bytes,
-        headers: Mapping[str, str],
-        max_body: int = 4096,
+        self, url: str, *, content: bytes, headers: Mapping[str, str], max_body: int = 4096
     ) -> EgressResponse:
         """POST ``content`` to ``url``. Raises :class:`EgressRefused` (the
         policy forbids the target, or it answered with a redirect),
@@ -509,7 +506,10 @@ class SafeHttpClient:
         token = _PINNED.set(vetted)
         try:
             async with self._pool.stream(
-                "POST", url, headers=request_headers, content=content,
+                "POST",
+                url,
+                headers=request_headers,
+                content=content,
                 extensions={"timeout": self._timeouts},
             ) as response:
                 body = await _read_at_most(response, max_body)
@@ -545,7 +545,9 @@ async def _read_at_most(response: httpcore.Response, limit: int) -> bytes:
 
 
 def safe_http_client(
-    settings: Settings, *, resolver: Resolver | None = None,
+    settings: Settings,
+    *,
+    resolver: Resolver | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> SafeHttpClient:
     """The client for user-aimed requests, as the settings configure it."""

@@ -100,9 +100,7 @@ def _text(value: bytes | str | None) -> str:
 
 
 def verdict(
-    record: Mapping[Any, Any],
-    now_ms: int,
-    stale_after_s: float = STALE_AFTER_S,
+    record: Mapping[Any, Any], now_ms: int, stale_after_s: float = STALE_AFTER_S
 ) -> str | None:
     """ "ok", "error: <why>", or None when the role keeps no record (a hash as
     redis-py returns it: bytes or str)."""

@@ -79,9 +79,7 @@ class HostGate:
                 raise HostBusy(f"{host} is being tried again after failures", FULL_RETRY_S)
             state.trial = True
         elif state.in_flight >= self.concurrency:
-            raise HostBusy(
-                f"{host} already has {state.in_flight} requests in flight", FULL_RETRY_S
-            )
+            raise HostBusy(f"{host} already has {state.in_flight} requests in flight", FULL_RETRY_S)
         state.in_flight += 1
 
     def leave(self, host: str, now: float, outcome: Outcome) -> None:

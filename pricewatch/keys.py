@@ -175,7 +175,6 @@ class Keys:
     def trust_outbox(self) -> str:
         return f"{self.prefix}trust:outbox"
 
-
     # the public edge: a product someone looked up that is queued for its first crawl
     # (a string with a TTL, so a burst of lookups queues it once), and an ASIN whose
     # page turned out not to exist (a string with a TTL: not queued again meanwhile)
@@ -194,5 +193,6 @@ class Keys:
     # a role's last word on its own health (a hash: status, detail, at), read by /healthz
     def health(self, role: str) -> str:
         return f"{self.prefix}health:{role}"
+
 
 DEFAULT_KEYS = Keys()

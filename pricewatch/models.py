@@ -59,8 +59,11 @@ CurrencyField = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
 
 def is_asin_shaped(value: str) -> bool:
     """Ten ASCII digits or upper-case letters (what ``Asin`` matches)."""
-    return len(value) == 10 and value.isascii() and value.isalnum() and (
-        value.isupper() or value.isdigit()
+    return (
+        len(value) == 10
+        and value.isascii()
+        and value.isalnum()
+        and (value.isupper() or value.isdigit())
     )
 
 

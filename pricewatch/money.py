@@ -183,7 +183,7 @@ def _strip_currency(text: str) -> str:
         changed = False
         for token in _CURRENCY_TOKENS:
             if text.startswith(token):
-                text, changed = text[len(token):].strip(), True
+                text, changed = text[len(token) :].strip(), True
             if text.endswith(token):
                 text, changed = text[: -len(token)].strip(), True
     return text

@@ -20,8 +20,9 @@ def retry_delay(failures: int, first_s: float = FIRST_S, max_s: float = MAX_S) -
     return min(max_s, first_s * 2 ** max(failures - 1, 0))
 
 
-def log_failed_round(log: logging.Logger, what: str, exc: BaseException, failures: int,
-                     delay: float) -> None:
+def log_failed_round(
+    log: logging.Logger, what: str, exc: BaseException, failures: int, delay: float
+) -> None:
     """One line per failed round, the traceback only for the first of a run: a store
     that is down says so once, loudly, then briefly while it stays down."""
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
@@ -29,5 +30,11 @@ def log_failed_round(log: logging.Logger, what: str, exc: BaseException, failure
     elif failures == 1:
         log.error("%s failed; retrying in %.1f s", what, delay, exc_info=exc)
     else:
-        log.warning("%s failed again (%d in a row: %s: %s); retrying in %.1f s",
-                    what, failures, type(exc).__name__, exc, delay)
+        log.warning(
+            "%s failed again (%d in a row: %s: %s); retrying in %.1f s",
+            what,
+            failures,
+            type(exc).__name__,
+            exc,
+            delay,
+        )

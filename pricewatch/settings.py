@@ -121,15 +121,18 @@ def _hosts_or_networks(raw: str, name: str) -> tuple[str, ...]:
 
 
 def _market_origins(raw: str, name: str) -> tuple[tuple[str, str], ...]:
-    """"market=origin" pairs, comma/space separated."""
+    """ "market=origin" pairs, comma/space separated."""
     from pricewatch.markets import get_market
 
     pairs: dict[str, str] = {}
     for item in _words(raw):
         market, sep, origin = item.partition("=")
         parts = urlsplit(origin)
-        if not sep or parts.scheme not in ("http", "https") or not parts.netloc or (
-            parts.path not in ("", "/") or parts.query
+        if (
+            not sep
+            or parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or (parts.path not in ("", "/") or parts.query)
         ):
             raise ValueError(f"{name}: expected market=http(s)://host[:port], got {item!r}")
         try:
@@ -151,7 +154,7 @@ def _market_list(raw: str, name: str) -> tuple[str, ...]:
 
 
 def _market_budgets(raw: str, name: str) -> tuple[tuple[str, float], ...]:
-    """"market=crawls_per_s" pairs."""
+    """ "market=crawls_per_s" pairs."""
     from pricewatch.markets import get_market
 
     pairs: dict[str, float] = {}
@@ -383,9 +386,7 @@ class Settings:
     scheduler_discovery_markets: tuple[str, ...] = setting(("us",), read=_market_list)
     # Markets with a crawl budget of their own (crawls/s) as (market, budget) pairs; the
     # others share the rest. PRICEWATCH_SCHEDULER_MARKET_BUDGETS="de=2.5,uk=1"
-    scheduler_market_budgets: tuple[tuple[str, float], ...] = setting(
-        (), read=_market_budgets
-    )
+    scheduler_market_budgets: tuple[tuple[str, float], ...] = setting((), read=_market_budgets)
     # --- trust-but-verify (crowdsourced reports; pricewatch.trust) -------------
     # A report this share under the last accepted price is held for verification.
     trust_drop_share: float = setting(0.25, read=_share)
@@ -447,9 +448,11 @@ def _fields_to_read() -> list[tuple[dataclasses.Field[Any], str, Reader | None]]
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``env`` (default: the process environment)."""
     env = os.environ if env is None else env
-    data_dir = Path(
-        env.get(PREFIX + "DATA_DIR") or Path.home() / ".local" / "share" / "pricewatch"
-    ).expanduser().resolve()
+    data_dir = (
+        Path(env.get(PREFIX + "DATA_DIR") or Path.home() / ".local" / "share" / "pricewatch")
+        .expanduser()
+        .resolve()
+    )
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "clickhouse_url": env.get(PREFIX + "CLICKHOUSE_URL") or f"chdb://{data_dir}/clickhouse",

@@ -253,9 +253,7 @@ def suspicions(ctx: ReportContext, policy: TrustPolicy) -> tuple[Reason, ...]:
             reasons.append(Reason.LARGE_DROP)
         if ctx.last_price is not None and price > ctx.last_price * (1 + policy.rise_share):
             reasons.append(Reason.LARGE_RISE)
-        if ctx.all_time_low is not None and price < ctx.all_time_low * (
-            1 - policy.below_low_share
-        ):
+        if ctx.all_time_low is not None and price < ctx.all_time_low * (1 - policy.below_low_share):
             reasons.append(Reason.BELOW_ALL_TIME_LOW)
         limit = (
             policy.trusted_fire_limit

@@ -157,9 +157,7 @@ def assemble(
         wanted = interest.get(key)
         if wanted is not None:
             subs[i] = wanted.subscriptions
-            prox[i] = proximity(
-                None if cat is None else cat.last_price, wanted.nearest_threshold
-            )
+            prox[i] = proximity(None if cat is None else cat.last_price, wanted.nearest_threshold)
     return ProductInputs(
         keys=ordered,
         subscriptions=subs,
@@ -334,8 +332,7 @@ def changed_in_clickhouse(
 def clickhouse_watermarks(client: Client, database: str) -> tuple[int, int]:
     """The newest price observation and view (ms) stored now."""
     prices = _max_ms(
-        client,
-        f"SELECT toUnixTimestamp64Milli(max(observed_at)) FROM {database}.prices_latest",
+        client, f"SELECT toUnixTimestamp64Milli(max(observed_at)) FROM {database}.prices_latest"
     )
     views = _max_ms(client, f"SELECT toUnixTimestamp64Milli(max(at)) FROM {database}.views")
     return prices, views
@@ -357,9 +354,7 @@ async def read_interest(
     found: dict[ProductKey, Interest] = {}
     async with transaction(db) as conn:
         for chunk in _sql_chunks(keys):
-            stmt = base if chunk is None else base.where(
-                tuple_(_sub.market, _sub.asin).in_(chunk)
-            )
+            stmt = base if chunk is None else base.where(tuple_(_sub.market, _sub.asin).in_(chunk))
             for market, asin, count, threshold in (await conn.execute(stmt)).all():
                 found[(market, asin)] = Interest(int(count), threshold)
     return found
@@ -419,11 +414,7 @@ def _read_clickhouse(
 
 
 async def gather_inputs(
-    client: Client,
-    database: str,
-    db: Db,
-    now_ms: int,
-    keys: Collection[ProductKey] | None = None,
+    client: Client, database: str, db: Db, now_ms: int, keys: Collection[ProductKey] | None = None
 ) -> ProductInputs:
     """Scoring inputs of ``keys`` (every known product when None), in sorted key order.
 
@@ -447,8 +438,6 @@ async def changed_since(
     client: Client, database: str, db: Db, since: Watermarks
 ) -> tuple[set[ProductKey], Watermarks]:
     """Products whose inputs changed after ``since``, and the watermarks to keep."""
-    changed, prices, views = await asyncio.to_thread(
-        changed_in_clickhouse, client, database, since
-    )
+    changed, prices, views = await asyncio.to_thread(changed_in_clickhouse, client, database, since)
     subscribed, subs = await changed_subscriptions(db, since.subscriptions_ms)
     return changed | subscribed, Watermarks(prices, views, subs)

@@ -274,11 +274,7 @@ def refill_plan(
     A product pushed after its last observation is still on its way (queued or in
     flight) and is left out.
     """
-    fresh = [
-        d
-        for d in due
-        if pushed_at.get((d.market, d.asin), -1) < d.last_observed_ms
-    ]
+    fresh = [d for d in due if pushed_at.get((d.market, d.asin), -1) < d.last_observed_ms]
     if not fresh or room <= 0:
         return []
     ranks = priority(
@@ -367,9 +363,7 @@ class CrawlScheduler:
             if state is None:
                 return await self._rescore_all(now_ms)
             marks, levels = state
-            changed, new_marks = await changed_since(
-                self.clickhouse, self.database, self.db, marks
-            )
+            changed, new_marks = await changed_since(self.clickhouse, self.database, self.db, marks)
             if changed:
                 inputs = await gather_inputs(
                     self.clickhouse, self.database, self.db, now_ms, changed
@@ -458,13 +452,26 @@ def add_jobs(
 
     common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
     # the first incremental pass runs at once (a full one on a fresh start), then refill
-    aps.add_job(rescore_changed, "interval", seconds=intervals.rescore_s, id="rescore",
-                next_run_time=_now(aps), **common)
-    aps.add_job(rescore_all, "interval", seconds=intervals.full_rescore_s, id="full-rescore",
-                **common)
+    aps.add_job(
+        rescore_changed,
+        "interval",
+        seconds=intervals.rescore_s,
+        id="rescore",
+        next_run_time=_now(aps),
+        **common,
+    )
+    aps.add_job(
+        rescore_all, "interval", seconds=intervals.full_rescore_s, id="full-rescore", **common
+    )
     aps.add_job(refill, "interval", seconds=intervals.refill_s, id="refill", **common)
-    aps.add_job(discover, "interval", seconds=intervals.discovery_s, id="discovery",
-                next_run_time=_now(aps), **common)
+    aps.add_job(
+        discover,
+        "interval",
+        seconds=intervals.discovery_s,
+        id="discovery",
+        next_run_time=_now(aps),
+        **common,
+    )
 
 
 def _waits_for_redis(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
@@ -476,8 +483,11 @@ def _waits_for_redis(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitab
         try:
             await job()
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            log.warning("scheduler: %s skipped, Redis unavailable (%s); it runs again at its "
-                        "next turn", job.__name__, exc)
+            log.warning(
+                "scheduler: %s skipped, Redis unavailable (%s); it runs again at its next turn",
+                job.__name__,
+                exc,
+            )
 
     return run
 

@@ -49,8 +49,14 @@ def served_app(
         # the links in e-mails lead to this server
         public_url_override=f"http://127.0.0.1:{port}",
     )
-    app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
-                     clickhouse_database=database, database_url=database_url, view_flush_s=0)
+    app = create_app(
+        settings,
+        redis_url=redis_url,
+        clickhouse_client=clickhouse_client,
+        clickhouse_database=database,
+        database_url=database_url,
+        view_flush_s=0,
+    )
     try:
         for url in serve_app(app, f"{name}-test-api", port):
             yield ServedApp(url=url, database_url=database_url, settings=settings)

@@ -20,8 +20,12 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # no sandbox (tests run as root), and none of the background traffic to Google's hosts
 # that a closed network refuses
 HEADLESS_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -45,8 +49,10 @@ def chromium() -> Iterator[Any]:
 
 def own_origin_only(context: Any, *origins: str) -> None:
     """Let the context's pages reach ``origins`` and nothing else."""
-    context.route("**/*", lambda route: route.continue_()
-                  if route.request.url.startswith(origins) else route.abort())
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith(origins) else route.abort(),
+    )
 
 
 def collect_errors(page: Any) -> list[str]:

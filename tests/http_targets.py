@@ -107,10 +107,15 @@ class _Handler(BaseHTTPRequestHandler):
         recorder = self.server.recorder
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with recorder.lock:
-            recorder.seen.append(Seen(
-                _local_address(self.connection), self.command, self.path,
-                dict(self.headers.items()), body,
-            ))
+            recorder.seen.append(
+                Seen(
+                    _local_address(self.connection),
+                    self.command,
+                    self.path,
+                    dict(self.headers.items()),
+                    body,
+                )
+            )
             answer = recorder.answers.pop(0) if recorder.answers else recorder.default
         self.send_response(answer.status)
         for name, value in answer.headers.items():
@@ -137,6 +142,7 @@ def recording_server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[Record
     (a server context) it speaks HTTPS and notes the SNI name each client sent."""
     recorder = Recorder()
     if tls is not None:
+
         def note_sni(sock: object, name: str | None, context: ssl.SSLContext) -> None:
             with recorder.lock:
                 recorder.sni.append(name)
@@ -180,9 +186,7 @@ class Tarpit:
 async def tarpit(host: str = "127.0.0.2") -> AsyncIterator[tuple[Tarpit, int]]:
     """A :class:`Tarpit` on a free port of ``host``."""
     pit = Tarpit()
-    server = await asyncio.get_running_loop().create_server(
-        pit.protocol, host, 0, backlog=1024
-    )
+    server = await asyncio.get_running_loop().create_server(pit.protocol, host, 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
     try:
         yield pit, port

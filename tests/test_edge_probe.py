@@ -91,9 +91,19 @@ def pricewatch_up(tmp_path: Path, smtp_port: int) -> Iterator[tuple[str, redis.R
     }
     log = (tmp_path / "up.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pricewatch.cli", "up", "--demo", str(DEMO_PRODUCTS),
-         "--crawlers", "1"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "pricewatch.cli",
+            "up",
+            "--demo",
+            str(DEMO_PRODUCTS),
+            "--crawlers",
+            "1",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{api_port}"
     try:
@@ -155,7 +165,8 @@ class Browser:
                 page.wait_for_function(
                     "() => { const m = document.querySelector('main [role=status], "
                     "main [role=alert]'); return m && m.textContent.trim() "
-                    "&& !m.textContent.endsWith('…'); }")
+                    "&& !m.textContent.endsWith('…'); }"
+                )
             return str(page.locator("main").inner_text())
         finally:
             context.close()
@@ -205,8 +216,7 @@ class Prober:
         return answer
 
     def account(self, address: str, verify: bool = True) -> dict[str, str]:
-        created = self.patiently("POST", "/accounts",
-                                 json={"email": address, "password": PASSWORD})
+        created = self.patiently("POST", "/accounts", json={"email": address, "password": PASSWORD})
         assert created.status_code == 201, created.text
         if verify:
             message = wait_for(lambda: mails_to(self.mail, address), 30)
@@ -214,8 +224,7 @@ class Prober:
             for link in links_in(message[0]):
                 if link.startswith(self.base):
                     self.browser.follow(link)
-        token = self.patiently("POST", "/auth/token",
-                               json={"email": address, "password": PASSWORD})
+        token = self.patiently("POST", "/auth/token", json={"email": address, "password": PASSWORD})
         assert token.status_code == 200, token.text
         return {"Authorization": f"Bearer {token.json()['token']}"}
 
@@ -241,18 +250,33 @@ def probe_ssrf(p: Prober, listener: Listener) -> None:
     port = listener.port
     api_port = urlsplit(p.base).port
     targets = [
-        f"http://127.0.0.1:{port}/", f"http://localhost:{port}/", f"http://[::1]:{port}/",
-        f"http://2130706433:{port}/", f"http://0x7f000001:{port}/",
-        f"http://0177.0.0.1:{port}/", f"http://127.1:{port}/",
-        f"http://user:pass@127.0.0.1:{port}/?query=1", f"http://[::ffff:127.0.0.1]:{port}/",
-        f"http://127.0.0.1:{api_port}/accounts/me", "http://169.254.169.254/latest/meta-data/",
-        "http://10.0.0.1/", "file:///etc/passwd",
+        f"http://127.0.0.1:{port}/",
+        f"http://localhost:{port}/",
+        f"http://[::1]:{port}/",
+        f"http://2130706433:{port}/",
+        f"http://0x7f000001:{port}/",
+        f"http://0177.0.0.1:{port}/",
+        f"http://127.1:{port}/",
+        f"http://user:pass@127.0.0.1:{port}/?query=1",
+        f"http://[::ffff:127.0.0.1]:{port}/",
+        f"http://127.0.0.1:{api_port}/accounts/me",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.1/",
+        "file:///etc/passwd",
     ]
     findings = []
     for target in targets:
-        made = p.client.post("/subscriptions", headers=headers, json={
-            "productID": asin, "market": market, "threshold": price + 100,
-            "notificationType": "WEBHOOK", "target": target})
+        made = p.client.post(
+            "/subscriptions",
+            headers=headers,
+            json={
+                "productID": asin,
+                "market": market,
+                "threshold": price + 100,
+                "notificationType": "WEBHOOK",
+                "target": target,
+            },
+        )
         if made.status_code < 400:
             findings.append(f"webhook to {target} accepted ({made.status_code})")
     time.sleep(WAIT_S)
@@ -266,22 +290,40 @@ def probe_spam_relay(p: Prober) -> None:
     victims = {"EMAIL": "victim@third-party.example", "SMS": "+15555550199"}
     findings = []
     for kind, target in victims.items():
-        made = p.client.post("/subscriptions", headers=headers, json={
-            "productID": asin, "market": market, "threshold": price + 100,
-            "notificationType": kind, "target": target})
+        made = p.client.post(
+            "/subscriptions",
+            headers=headers,
+            json={
+                "productID": asin,
+                "market": market,
+                "threshold": price + 100,
+                "notificationType": kind,
+                "target": target,
+            },
+        )
         if made.status_code >= 500:
             findings.append(f"{kind} subscription answered {made.status_code}")
     # the account's own, unverified address
-    p.client.post("/subscriptions", headers=headers, json={
-        "productID": asin, "market": market, "threshold": price + 100,
-        "notificationType": "EMAIL"})
+    p.client.post(
+        "/subscriptions",
+        headers=headers,
+        json={
+            "productID": asin,
+            "market": market,
+            "threshold": price + 100,
+            "notificationType": "EMAIL",
+        },
+    )
     time.sleep(WAIT_S)
     for address in (victims["EMAIL"], "relay@example.org"):
         for message in mails_to(p.mail, address):
             if "drop" in str(message["Subject"]).lower():
                 findings.append(f"an alert reached unconfirmed {address}: {message['Subject']}")
-    p.record("spam relay", "alerts to a third party's e-mail and number, and to an "
-             "unverified account", findings)
+    p.record(
+        "spam relay",
+        "alerts to a third party's e-mail and number, and to an unverified account",
+        findings,
+    )
 
 
 def probe_subscription_cap(p: Prober) -> None:
@@ -289,9 +331,16 @@ def probe_subscription_cap(p: Prober) -> None:
     market, asin, price = p.priced_product()
     created = 0
     for i in range(1000):
-        made = p.client.post("/subscriptions", headers=headers, json={
-            "productID": asin, "market": market, "threshold": round(price / 2 + i / 100, 2),
-            "notificationType": "EMAIL"})
+        made = p.client.post(
+            "/subscriptions",
+            headers=headers,
+            json={
+                "productID": asin,
+                "market": market,
+                "threshold": round(price / 2 + i / 100, 2),
+                "notificationType": "EMAIL",
+            },
+        )
         if made.status_code >= 400:
             break
         created += 1
@@ -324,17 +373,25 @@ def probe_reports(p: Prober) -> None:
     market, asin, price = p.priced_product()
     title = p.client.get(f"/products/{asin}", params={"market": market}).json()["title"]
     install = {"X-Install-Id": "probe-install-0001"}
-    p.client.post("/reports", headers=install, json={
-        "asin": asin, "market": market, "price": price * 10, "title": "Spiked"})
-    bad_text = p.patiently("POST", "/reports", headers=install, json={
-        "asin": asin, "market": market, "price": "-5.00"})
-    huge = p.patiently("POST", "/reports", headers=install, json={
-        "asin": asin, "market": market, "price": "1e308"})
+    p.client.post(
+        "/reports",
+        headers=install,
+        json={"asin": asin, "market": market, "price": price * 10, "title": "Spiked"},
+    )
+    bad_text = p.patiently(
+        "POST", "/reports", headers=install, json={"asin": asin, "market": market, "price": "-5.00"}
+    )
+    huge = p.patiently(
+        "POST", "/reports", headers=install, json={"asin": asin, "market": market, "price": "1e308"}
+    )
     rng = random.Random(11)
     flood = [random_asin(rng) for _ in range(150)]
     for i, fake in enumerate(flood):
-        p.client.post("/reports", headers={"X-Install-Id": f"probe-flood-{i:04d}"},
-                      json={"asin": fake, "market": "us", "price": 9.99, "title": "flood"})
+        p.client.post(
+            "/reports",
+            headers={"X-Install-Id": f"probe-flood-{i:04d}"},
+            json={"asin": fake, "market": "us", "price": 9.99, "title": "flood"},
+        )
     time.sleep(WAIT_S)
     now = p.client.get(f"/products/{asin}", params={"market": market}).json()
     findings = []
@@ -348,8 +405,11 @@ def probe_reports(p: Prober) -> None:
     for name, answer in (("-5.00", bad_text), ("1e308", huge)):
         if answer.status_code != 400:
             findings.append(f"price text {name} answered {answer.status_code}")
-    p.record("reports", "a renaming 10x report, 150 reports on made-up ASINs, "
-             "signed and exponent price text", findings)
+    p.record(
+        "reports",
+        "a renaming 10x report, 150 reports on made-up ASINs, signed and exponent price text",
+        findings,
+    )
 
 
 def probe_bad_bodies(p: Prober) -> None:
@@ -365,9 +425,15 @@ def probe_bad_bodies(p: Prober) -> None:
     findings = []
     for path in ("/reports", "/subscriptions", "/accounts", "/auth/token"):
         for name, body in bodies.items():
-            answer = p.client.post(path, content=body, headers={
-                **headers, "Content-Type": "application/json",
-                "X-Install-Id": "probe-install-0002"})
+            answer = p.client.post(
+                path,
+                content=body,
+                headers={
+                    **headers,
+                    "Content-Type": "application/json",
+                    "X-Install-Id": "probe-install-0002",
+                },
+            )
             if answer.status_code >= 500:
                 findings.append(f"{path} with {name}: {answer.status_code}")
     p.record("bad bodies", f"{len(bodies)} kinds on 4 routes", findings)
@@ -375,8 +441,18 @@ def probe_bad_bodies(p: Prober) -> None:
 
 def probe_third_party(p: Prober) -> None:
     market, asin, _ = p.priced_product()
-    pages = ["/", f"/p/{market}/{asin}", "/signin", "/register", "/alerts", "/schema",
-             "/schema/swagger", "/schema/redoc", "/schema/elements", "/schema/rapidoc"]
+    pages = [
+        "/",
+        f"/p/{market}/{asin}",
+        "/signin",
+        "/register",
+        "/alerts",
+        "/schema",
+        "/schema/swagger",
+        "/schema/redoc",
+        "/schema/elements",
+        "/schema/rapidoc",
+    ]
     findings = []
     for path in pages:
         got = p.client.get(path)
@@ -386,8 +462,10 @@ def probe_third_party(p: Prober) -> None:
             continue
         for url in re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', got.text):
             host = urlsplit(urljoin(p.base + path, url)).netloc
-            if url.startswith(("http", "//")) and host != urlsplit(p.base).netloc and (
-                re.search(r"\.(js|css|woff2?)(\?|$)", url) or "script" in url
+            if (
+                url.startswith(("http", "//"))
+                and host != urlsplit(p.base).netloc
+                and (re.search(r"\.(js|css|woff2?)(\?|$)", url) or "script" in url)
             ):
                 findings.append(f"{path} loads {url}")
     p.record("third-party code", f"{len(pages)} pages", findings)
@@ -397,9 +475,11 @@ def probe_forwarded_for(p: Prober) -> None:
     p.client.post("/accounts", json={"email": "brute@example.org", "password": PASSWORD})
     limited = False
     for i in range(60):
-        answer = p.client.post("/auth/token", json={"email": "brute@example.org",
-                                                    "password": f"guess-{i:04d}"},
-                               headers={"X-Forwarded-For": f"203.0.113.{i % 250}"})
+        answer = p.client.post(
+            "/auth/token",
+            json={"email": "brute@example.org", "password": f"guess-{i:04d}"},
+            headers={"X-Forwarded-For": f"203.0.113.{i % 250}"},
+        )
         if answer.status_code == 429:
             limited = True
             break
@@ -411,9 +491,16 @@ def probe_stop_link(p: Prober) -> None:
     address = "stopper@example.org"
     headers = p.account(address)
     market, asin, price = p.priced_product()
-    made = p.client.post("/subscriptions", headers=headers, json={
-        "productID": asin, "market": market, "threshold": price + 100,
-        "notificationType": "EMAIL"})
+    made = p.client.post(
+        "/subscriptions",
+        headers=headers,
+        json={
+            "productID": asin,
+            "market": market,
+            "threshold": price + 100,
+            "notificationType": "EMAIL",
+        },
+    )
     assert made.status_code == 201, made.text
 
     def alert() -> EmailMessage | None:
@@ -437,8 +524,11 @@ def probe_stop_link(p: Prober) -> None:
     one_click = message["List-Unsubscribe"].strip("<>")
     if message["List-Unsubscribe-Post"] != "List-Unsubscribe=One-Click":
         findings.append("no List-Unsubscribe-Post header")
-    answer = p.client.post(one_click, content=b"List-Unsubscribe=One-Click",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})
+    answer = p.client.post(
+        one_click,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     sub = p.client.get(f"/subscriptions/{made.json()['subscriptionID']}", headers=headers).json()
     if answer.status_code != 200 or sub["status"] == "active":
         findings.append(f"one-click stop answered {answer.status_code}, alert is {sub['status']}")
@@ -458,14 +548,22 @@ def test_the_running_service_withstands_the_probes(tmp_path: Path) -> None:
     prober: Prober | None = None
     try:
         recorder = MailRecorder()
-        with smtp_server(recorder) as smtp_port, pricewatch_up(tmp_path, smtp_port) as (
-            base, store
+        with (
+            smtp_server(recorder) as smtp_port,
+            pricewatch_up(tmp_path, smtp_port) as (base, store),
         ):
             prober = Prober(base, store, recorder)
             # lookups first: later probes look up the demo's products, which would
             # spend this address's first crawls
-            for probe in (probe_lookups, probe_bad_bodies, probe_third_party, probe_reports,
-                          probe_spam_relay, probe_subscription_cap, probe_stop_link):
+            for probe in (
+                probe_lookups,
+                probe_bad_bodies,
+                probe_third_party,
+                probe_reports,
+                probe_spam_relay,
+                probe_subscription_cap,
+                probe_stop_link,
+            ):
                 probe(prober)
             probe_ssrf(prober, listener)
             # last: it uses up this address's sign-in allowance

@@ -225,9 +225,8 @@ class PipelinedSession(asyncio.Protocol):
         payload = dot_stuffed(content)
         size = b" SIZE=%d" % len(payload) if self._with_size else b""
         message = _Message(
-            envelope=b"MAIL FROM:<%s>%s\r\nRCPT TO:<%s>\r\nDATA\r\n" % (
-                sender.encode(), size, to.encode()
-            ),
+            envelope=b"MAIL FROM:<%s>%s\r\nRCPT TO:<%s>\r\nDATA\r\n"
+            % (sender.encode(), size, to.encode()),
             payload=payload,
             done=self._loop.create_future(),
         )

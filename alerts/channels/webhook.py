@@ -26,13 +26,7 @@ from alerts.channels.base import (
     http_status_error,
 )
 from alerts.messages import KEY_HEADER, NOTIFICATION_HEADER, SIGNATURE_HEADER, Notice, webhook_body
-from pricewatch.egress import (
-    EgressError,
-    EgressRefused,
-    EgressResponse,
-    HostBusy,
-    SafeHttpClient,
-)
+from pricewatch.egress import EgressError, EgressRefused, EgressResponse, HostBusy, SafeHttpClient
 
 
 def signature(body: bytes, secret: str) -> str:
@@ -52,9 +46,15 @@ def _phrase(status: int, reason: str) -> str:
         return reason
 
 
-async def post_signed(client: SafeHttpClient, url: str, body: bytes, secret: str, *,
-                      extra_headers: dict[str, str] | None = None,
-                      max_body: int = 256) -> EgressResponse:
+async def post_signed(
+    client: SafeHttpClient,
+    url: str,
+    body: bytes,
+    secret: str,
+    *,
+    extra_headers: dict[str, str] | None = None,
+    max_body: int = 256,
+) -> EgressResponse:
     """POST ``body`` to a user's URL, signed; egress failures as delivery errors
     (refused: permanent; host busy: deferred; unreachable: transient)."""
     headers = {
@@ -83,9 +83,14 @@ class WebhookChannel(Channel):
     async def send(self, notice: Notice) -> None:
         # nothing of the answer is used: a few bytes let the connection be reused
         response = await post_signed(
-            self.client, notice.recipient, webhook_body(notice), self.secret,
-            extra_headers={NOTIFICATION_HEADER: str(notice.notification_id),
-                           KEY_HEADER: notice.key},
+            self.client,
+            notice.recipient,
+            webhook_body(notice),
+            self.secret,
+            extra_headers={
+                NOTIFICATION_HEADER: str(notice.notification_id),
+                KEY_HEADER: notice.key,
+            },
         )
         if not 200 <= response.status < 300:
             raise http_status_error(response.status, _phrase(response.status, response.reason))

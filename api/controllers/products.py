@@ -57,17 +57,20 @@ def queued_response(exc: products.UnknownProduct) -> Response[QueuedOut]:
         detail = f"{product} does not exist: its page was not found when last crawled"
         status_code = 404
     elif lookup.status is Lookup.LIMITED:
-        detail = (f"{product} is not known yet, and first crawls are used up for now; "
-                  f"try again in {lookup.retry_after_s} s")
+        detail = (
+            f"{product} is not known yet, and first crawls are used up for now; "
+            f"try again in {lookup.retry_after_s} s"
+        )
         status_code = 429
         headers["Retry-After"] = str(lookup.retry_after_s)
     else:
-        detail = (f"{product} is not known yet; it is queued for a first crawl, "
-                  "try again in a few minutes")
+        detail = (
+            f"{product} is not known yet; it is queued for a first crawl, "
+            "try again in a few minutes"
+        )
         status_code = 404
     return Response(
-        QueuedOut(detail=detail, status=lookup.status.value, asin=exc.asin,
-                  market=exc.market),
+        QueuedOut(detail=detail, status=lookup.status.value, asin=exc.asin, market=exc.market),
         status_code=status_code,
         headers=headers,
     )
@@ -96,8 +99,7 @@ class ProductController(Controller):
     ) -> ProductOut | Response[QueuedOut]:
         found, asin = product_key(asin, market)
         try:
-            return await products.product_view(get_state(request), found, asin,
-                                               client_ip(request))
+            return await products.product_view(get_state(request), found, asin, client_ip(request))
         except products.UnknownProduct as exc:
             return queued_response(exc)
 
@@ -146,8 +148,7 @@ class ProductController(Controller):
         source = client if client in SOURCES else "api"
         cache: HistoryCache = request.app.state.history_cache
         try:
-            etag, body, _ = await products.history(state, cache, req, source,
-                                                   client_ip(request))
+            etag, body, _ = await products.history(state, cache, req, source, client_ip(request))
         except products.UnknownProduct as exc:
             return queued_response(exc)  # type: ignore[return-value]
         except ValueError as exc:
@@ -160,5 +161,8 @@ class ProductController(Controller):
         # annotation documents it in the OpenAPI schema.
         if etag in request.headers.get("if-none-match", ""):
             return Response(content=b"", status_code=304, headers=headers)  # type: ignore[arg-type]
-        return Response(content=body, media_type="application/json",  # type: ignore[arg-type]
-                        headers=headers)
+        return Response(
+            content=body,  # type: ignore[arg-type]
+            media_type="application/json",
+            headers=headers,
+        )

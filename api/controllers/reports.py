@@ -56,10 +56,15 @@ class ReportController(Controller):
             )
         except reports.ReportError as exc:
             raise ValidationException(str(exc)) from None
-        await enforce(state.redis, state.keys, [
-            Limit("report-ip", ip, settings.api_report_ip_rate_per_min),
-            Limit("report", reporter, settings.api_report_rate_per_min),
-        ], now)
+        await enforce(
+            state.redis,
+            state.keys,
+            [
+                Limit("report-ip", ip, settings.api_report_ip_rate_per_min),
+                Limit("report", reporter, settings.api_report_rate_per_min),
+            ],
+            now,
+        )
         try:
             obs = reports.report_to_observation(data, reporter, now)
         except reports.ReportError as exc:

@@ -62,9 +62,12 @@ class SubscriptionController(Controller):
     async def create(
         self, api: Api, user: Me, data: JSONBody[SubscriptionIn]
     ) -> SubscriptionCreated:
-        await enforce(api.redis, api.keys, [
-            Limit("subscribe", str(user.id), api.settings.api_subscribe_rate_per_hour, 3600),
-        ], api.clock())
+        await enforce(
+            api.redis,
+            api.keys,
+            [Limit("subscribe", str(user.id), api.settings.api_subscribe_rate_per_hour, 3600)],
+            api.clock(),
+        )
         try:
             sub = await subscriptions.create(api, user.id, data)
         except (subscriptions.PriceUnknown, subscriptions.TooManySubscriptions) as exc:
@@ -77,7 +80,9 @@ class SubscriptionController(Controller):
 
     @get("/", summary="My subscriptions, a page at a time (oldest first)")
     async def list_mine(
-        self, api: Api, user: Me,
+        self,
+        api: Api,
+        user: Me,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
         cursor: Annotated[
             int, QueryParameter(ge=0, le=2**63 - 1, description="nextCursor of the last page")
@@ -100,8 +105,7 @@ class SubscriptionController(Controller):
 
     @patch("/{subscription_id:int}", summary="Change threshold, channel, target or pause")
     async def update(
-        self, api: Api, user: Me, subscription_id: SubscriptionId,
-        data: JSONBody[SubscriptionPatch],
+        self, api: Api, user: Me, subscription_id: SubscriptionId, data: JSONBody[SubscriptionPatch]
     ) -> SubscriptionOut:
         current = await sql.get_subscription(api.db, subscription_id, user.id)
         if current is None:
@@ -114,8 +118,11 @@ class SubscriptionController(Controller):
             raise _not_found(subscription_id)
         return subscriptions.to_out(sub)
 
-    @delete("/{subscription_id:int}", status_code=HTTP_204_NO_CONTENT,
-            summary="Delete one of my subscriptions")
+    @delete(
+        "/{subscription_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete one of my subscriptions",
+    )
     async def remove(self, api: Api, user: Me, subscription_id: SubscriptionId) -> None:
         if not await sql.delete_subscription(api.db, subscription_id, user.id, now=api.clock()):
             raise _not_found(subscription_id)

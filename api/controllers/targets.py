@@ -40,18 +40,29 @@ class TargetController(Controller):
     path = "/targets"
     tags = ["targets"]
 
-    @get("/", summary="My targets and whether each is confirmed", dependencies=USER,
-         guards=[bearer_present], security=BEARER)
+    @get(
+        "/",
+        summary="My targets and whether each is confirmed",
+        dependencies=USER,
+        guards=[bearer_present],
+        security=BEARER,
+    )
     async def list_mine(self, api: Api, user: Me) -> list[TargetOut]:
         return [target_out(t) for t in await sql.list_targets(api.db, user.id)]
 
-    @post("/", status_code=HTTP_201_CREATED, dependencies=USER, guards=[bearer_present],
-          security=BEARER, summary="Add a target and send its confirmation",
-          description=(
-              "An e-mail address or phone number gets a link, a webhook a signed "
-              "challenge it must echo (unless the operator allowed its host). A few new "
-              "targets per account per hour (429 with Retry-After)."
-          ))
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        dependencies=USER,
+        guards=[bearer_present],
+        security=BEARER,
+        summary="Add a target and send its confirmation",
+        description=(
+            "An e-mail address or phone number gets a link, a webhook a signed "
+            "challenge it must echo (unless the operator allowed its host). A few new "
+            "targets per account per hour (429 with Retry-After)."
+        ),
+    )
     async def add(self, api: Api, user: Me, data: JSONBody[TargetIn]) -> TargetOut:
         try:
             target = await destinations.add_target(
@@ -61,9 +72,14 @@ class TargetController(Controller):
             raise ValidationException(str(exc)) from None
         return target_out(target)
 
-    @post("/{target_id:int}/resend", status_code=HTTP_202_ACCEPTED, dependencies=USER,
-          guards=[bearer_present], security=BEARER,
-          summary="Send the confirmation again (once per 10 minutes)")
+    @post(
+        "/{target_id:int}/resend",
+        status_code=HTTP_202_ACCEPTED,
+        dependencies=USER,
+        guards=[bearer_present],
+        security=BEARER,
+        summary="Send the confirmation again (once per 10 minutes)",
+    )
     async def resend(self, api: Api, user: Me, target_id: TargetId) -> TargetOut:
         try:
             target = await destinations.resend(api, user.id, target_id)
@@ -73,22 +89,33 @@ class TargetController(Controller):
             raise Conflict(detail=str(exc)) from None
         return target_out(target)
 
-    @delete("/{target_id:int}", status_code=HTTP_204_NO_CONTENT, dependencies=USER,
-            guards=[bearer_present], security=BEARER,
-            summary="Remove a target; its alerts wait until it is added and confirmed again")
+    @delete(
+        "/{target_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        dependencies=USER,
+        guards=[bearer_present],
+        security=BEARER,
+        summary="Remove a target; its alerts wait until it is added and confirmed again",
+    )
     async def remove(self, api: Api, user: Me, target_id: TargetId) -> None:
         try:
             await destinations.remove(api, user.id, target_id)
         except destinations.NotYours:
             raise _not_found(target_id) from None
 
-    @post("/confirm", status_code=200,
-          summary="Confirm a target with the token of the link sent to it")
+    @post(
+        "/confirm",
+        status_code=200,
+        summary="Confirm a target with the token of the link sent to it",
+    )
     async def confirm(self, request: Request[Any, Any, Any], data: JSONBody[TokenIn]) -> DoneOut:
         state = get_state(request)
-        await enforce(state.redis, state.keys, [
-            Limit("auth", client_ip(request), state.settings.api_auth_rate_per_min),
-        ], state.clock())
+        await enforce(
+            state.redis,
+            state.keys,
+            [Limit("auth", client_ip(request), state.settings.api_auth_rate_per_min)],
+            state.clock(),
+        )
         try:
             await destinations.confirm_by_token(state, data.token)
         except ValueError as exc:

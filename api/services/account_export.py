@@ -14,8 +14,19 @@ from pricewatch.storage import sql
 from pricewatch.storage.sql import Notification, Target, User
 
 CSV_COLUMNS = (
-    "subscriptionID", "productID", "market", "currency", "threshold", "thresholdPercent",
-    "basePrice", "notificationType", "target", "status", "armed", "createdAt", "updatedAt",
+    "subscriptionID",
+    "productID",
+    "market",
+    "currency",
+    "threshold",
+    "thresholdPercent",
+    "basePrice",
+    "notificationType",
+    "target",
+    "status",
+    "armed",
+    "createdAt",
+    "updatedAt",
 )
 
 
@@ -37,9 +48,15 @@ def target_out(target: Target) -> TargetOut:
 
 def _notification(n: Notification) -> ExportNotification:
     return ExportNotification(
-        notification_id=n.id, subscription_id=n.subscription_id, event_id=n.event_id,
-        kind=n.kind, status=n.status, attempts=n.attempts, price=n.price,
-        created_at=iso(n.created_at), sent_at=_maybe_iso(n.sent_at),
+        notification_id=n.id,
+        subscription_id=n.subscription_id,
+        event_id=n.event_id,
+        kind=n.kind,
+        status=n.status,
+        attempts=n.attempts,
+        price=n.price,
+        created_at=iso(n.created_at),
+        sent_at=_maybe_iso(n.sent_at),
     )
 
 
@@ -47,7 +64,8 @@ async def export(state: ApiState, user: User) -> ExportOut:
     return ExportOut(
         exported_at=iso(state.clock()),
         account=ExportAccount(
-            user_id=user.id, email=user.email,
+            user_id=user.id,
+            email=user.email,
             email_verified_at=_maybe_iso(user.email_verified_at),
             created_at=iso(user.created_at),
         ),
@@ -77,9 +95,22 @@ def subscriptions_csv(export_: ExportOut) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for sub in export_.subscriptions:
-        writer.writerow(_cell(v) for v in (
-            sub.subscription_id, sub.product_id, sub.market, sub.currency, sub.threshold,
-            sub.threshold_percent, sub.base_price, sub.notification_type.value, sub.target,
-            sub.status.value, sub.armed, sub.created_at, sub.updated_at,
-        ))
+        writer.writerow(
+            _cell(v)
+            for v in (
+                sub.subscription_id,
+                sub.product_id,
+                sub.market,
+                sub.currency,
+                sub.threshold,
+                sub.threshold_percent,
+                sub.base_price,
+                sub.notification_type.value,
+                sub.target,
+                sub.status.value,
+                sub.armed,
+                sub.created_at,
+                sub.updated_at,
+            )
+        )
     return out.getvalue()

@@ -51,13 +51,18 @@ def address_ident(kind: str, address: str) -> str:
 
 async def _enqueue(state: ApiState, message: AccountMessage) -> None:
     await state.redis.xadd(
-        state.keys.account_messages, {FIELD: encode(message)},
-        maxlen=state.settings.stream_maxlen, approximate=True,
+        state.keys.account_messages,
+        {FIELD: encode(message)},
+        maxlen=state.settings.stream_maxlen,
+        approximate=True,
     )
 
 
 async def _token(
-    state: ApiState, user_id: int, purpose: AccountTokenPurpose, ttl_s: int,
+    state: ApiState,
+    user_id: int,
+    purpose: AccountTokenPurpose,
+    ttl_s: int,
     target_id: int | None = None,
 ) -> tuple[str, int]:
     """A new single-use token (stored by its hash only) and its expiry (ms)."""
@@ -65,8 +70,13 @@ async def _token(
     now = state.clock()
     expires_at = now + ttl_s * 1000
     await sql.create_account_token(
-        state.db, user_id=user_id, token_hash=sql.hash_token(token), purpose=purpose.value,
-        expires_at=expires_at, now=now, target_id=target_id,
+        state.db,
+        user_id=user_id,
+        token_hash=sql.hash_token(token),
+        purpose=purpose.value,
+        expires_at=expires_at,
+        now=now,
+        target_id=target_id,
     )
     return token, expires_at
 
@@ -88,16 +98,24 @@ async def hold_gap(state: ApiState, scope: str, ident: str, *, first: bool = Fal
 
 async def limit_confirmation(state: ApiState, user_id: int, kind: str, address: str) -> None:
     """Count a confirmation message against its account and its address; 429 beyond."""
-    await enforce(state.redis, state.keys, [
-        Limit("account-messages", str(user_id), MESSAGES_PER_ACCOUNT_PER_HOUR, HOUR_S),
-        Limit("messages-to", address_ident(kind, address), MESSAGES_PER_ADDRESS_PER_DAY, DAY_S),
-    ], state.clock())
+    await enforce(
+        state.redis,
+        state.keys,
+        [
+            Limit("account-messages", str(user_id), MESSAGES_PER_ACCOUNT_PER_HOUR, HOUR_S),
+            Limit("messages-to", address_ident(kind, address), MESSAGES_PER_ADDRESS_PER_DAY, DAY_S),
+        ],
+        state.clock(),
+    )
 
 
 async def limit_new_target(state: ApiState, user_id: int) -> None:
-    await enforce(state.redis, state.keys, [
-        Limit("new-targets", str(user_id), NEW_TARGETS_PER_HOUR, HOUR_S),
-    ], state.clock())
+    await enforce(
+        state.redis,
+        state.keys,
+        [Limit("new-targets", str(user_id), NEW_TARGETS_PER_HOUR, HOUR_S)],
+        state.clock(),
+    )
 
 
 async def send_verification(state: ApiState, user: User, *, first: bool = False) -> None:
@@ -107,32 +125,55 @@ async def send_verification(state: ApiState, user: User, *, first: bool = False)
     token, expires_at = await _token(
         state, user.id, AccountTokenPurpose.VERIFY_EMAIL, state.settings.confirm_link_ttl_s
     )
-    await _enqueue(state, AccountMessage(
-        message_id=new_message_id(), kind=MessageKind.VERIFY_EMAIL,
-        channel=NotificationType.EMAIL.value, recipient=user.email, user_id=user.id,
-        link=verify_email_url(state.settings.public_url, token), expires_at=expires_at,
-        created_at=state.clock(),
-    ))
+    await _enqueue(
+        state,
+        AccountMessage(
+            message_id=new_message_id(),
+            kind=MessageKind.VERIFY_EMAIL,
+            channel=NotificationType.EMAIL.value,
+            recipient=user.email,
+            user_id=user.id,
+            link=verify_email_url(state.settings.public_url, token),
+            expires_at=expires_at,
+            created_at=state.clock(),
+        ),
+    )
 
 
 async def send_password_reset(state: ApiState, user: User) -> bool:
     """E-mail a reset link, unless the address had its share this hour (then False)."""
     try:
-        await enforce(state.redis, state.keys, [
-            Limit("reset-email", address_ident("EMAIL", user.email),
-                  RESETS_PER_EMAIL_PER_HOUR, HOUR_S),
-        ], state.clock())
+        await enforce(
+            state.redis,
+            state.keys,
+            [
+                Limit(
+                    "reset-email",
+                    address_ident("EMAIL", user.email),
+                    RESETS_PER_EMAIL_PER_HOUR,
+                    HOUR_S,
+                )
+            ],
+            state.clock(),
+        )
     except RateLimited:
         return False
     token, expires_at = await _token(
         state, user.id, AccountTokenPurpose.RESET_PASSWORD, state.settings.password_reset_ttl_s
     )
-    await _enqueue(state, AccountMessage(
-        message_id=new_message_id(), kind=MessageKind.RESET_PASSWORD,
-        channel=NotificationType.EMAIL.value, recipient=user.email, user_id=user.id,
-        link=reset_password_url(state.settings.public_url, token), expires_at=expires_at,
-        created_at=state.clock(),
-    ))
+    await _enqueue(
+        state,
+        AccountMessage(
+            message_id=new_message_id(),
+            kind=MessageKind.RESET_PASSWORD,
+            channel=NotificationType.EMAIL.value,
+            recipient=user.email,
+            user_id=user.id,
+            link=reset_password_url(state.settings.public_url, token),
+            expires_at=expires_at,
+            created_at=state.clock(),
+        ),
+    )
     return True
 
 
@@ -144,13 +185,25 @@ async def send_target_confirmation(state: ApiState, target: Target) -> None:
         challenge = new_challenge()
     else:
         token, expires_at = await _token(
-            state, target.user_id, AccountTokenPurpose.CONFIRM_TARGET,
-            state.settings.confirm_link_ttl_s, target_id=target.id,
+            state,
+            target.user_id,
+            AccountTokenPurpose.CONFIRM_TARGET,
+            state.settings.confirm_link_ttl_s,
+            target_id=target.id,
         )
         link = confirm_target_url(state.settings.public_url, token)
-    await _enqueue(state, AccountMessage(
-        message_id=new_message_id(), kind=MessageKind.CONFIRM_TARGET,
-        channel=target.kind.value, recipient=target.address, user_id=target.user_id,
-        target_id=target.id, link=link, expires_at=expires_at, challenge=challenge,
-        created_at=state.clock(),
-    ))
+    await _enqueue(
+        state,
+        AccountMessage(
+            message_id=new_message_id(),
+            kind=MessageKind.CONFIRM_TARGET,
+            channel=target.kind.value,
+            recipient=target.address,
+            user_id=target.user_id,
+            target_id=target.id,
+            link=link,
+            expires_at=expires_at,
+            challenge=challenge,
+            created_at=state.clock(),
+        ),
+    )

@@ -58,8 +58,9 @@ async def register(db: Db, email: str, password: str, now_ms: int) -> User:
     return await sql.create_user(db, address, await hash_password(password), now=now_ms)
 
 
-async def sign_in(db: Db, email: str, password: str, now_ms: int,
-                  ttl_s: int) -> tuple[User, str, int]:
+async def sign_in(
+    db: Db, email: str, password: str, now_ms: int, ttl_s: int
+) -> tuple[User, str, int]:
     """(user, new bearer token, expiry ms); raises BadCredentials."""
     user = await sql.get_user_by_email(db, email)
     ok = await verify_password(user.password_hash if user else _DUMMY_HASH, password)

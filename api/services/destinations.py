@@ -93,8 +93,10 @@ async def start_target(state: ApiState, user: User, destination: Destination) ->
     target, created = await sql.add_target(
         state.db, user.id, kind, address, confirmed=confirmed_at_once, now=now
     )
-    if created and not target.confirmed and await sql.claim_send_slot(
-        state.db, target.id, now, account_mail.RESEND_GAP_S * 1000
+    if (
+        created
+        and not target.confirmed
+        and await sql.claim_send_slot(state.db, target.id, now, account_mail.RESEND_GAP_S * 1000)
     ):
         await account_mail.send_target_confirmation(state, target)
         target = await sql.get_target(state.db, target.id) or target
@@ -162,8 +164,13 @@ async def activated(state: ApiState, subs: list[Subscription]) -> int:
         return await state.clickhouse(state.prices.last_accepted, keys)
 
     return await publish_rechecks(
-        state.redis, state.keys, subs, lookup, partitions=state.settings.stream_partitions,
-        maxlen=state.settings.stream_maxlen, now_ms=state.clock(),
+        state.redis,
+        state.keys,
+        subs,
+        lookup,
+        partitions=state.settings.stream_partitions,
+        maxlen=state.settings.stream_maxlen,
+        now_ms=state.clock(),
     )
 
 

@@ -32,6 +32,7 @@ def on_allow_list(policy: EgressPolicy, url: str) -> bool:
     if target.ip is None:
         return target.host in policy.allowed_hosts
     return any(
-        target.ip in network for network in policy.allowed_networks
+        target.ip in network
+        for network in policy.allowed_networks
         if network.version == target.ip.version
     )

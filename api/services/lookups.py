@@ -45,8 +45,9 @@ class LookupLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LookupLimits:
-        rate = fleet_rate(len(settings.proxies), settings.proxy_interval_s,
-                          settings.direct_interval_s)
+        rate = fleet_rate(
+            len(settings.proxies), settings.proxy_interval_s, settings.direct_interval_s
+        )
         return cls(
             per_client_per_hour=settings.api_lookup_crawls_per_ip_per_hour,
             per_minute=max(1, math.floor(rate * 60 * settings.api_lookup_crawl_budget_share)),
@@ -54,8 +55,9 @@ class LookupLimits:
         )
 
 
-async def request_first_crawl(state: ApiState, market: str, asin: str,
-                              client: str) -> LookupOutcome:
+async def request_first_crawl(
+    state: ApiState, market: str, asin: str, client: str
+) -> LookupOutcome:
     """Queue a first crawl of ``market:asin`` for ``client`` (an IP), within limits."""
     keys = state.keys
     queued_key = keys.lookup_crawl(market, asin)
@@ -78,6 +80,5 @@ async def request_first_crawl(state: ApiState, market: str, asin: str,
         if exceeded is not None:
             return LookupOutcome(Lookup.LIMITED, exceeded.retry_after_s)
     if await state.redis.set(queued_key, b"1", nx=True, ex=QUEUED_TTL_S):
-        await state.frontier.push([CrawlTask(market=market, asin=asin,
-                                             priority=limits.priority)])
+        await state.frontier.push([CrawlTask(market=market, asin=asin, priority=limits.priority)])
     return LookupOutcome(Lookup.QUEUED)

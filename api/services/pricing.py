@@ -65,8 +65,7 @@ def check_request(
 
 
 def cache_field(
-    *, period: str | None, granularity: str, start_ms: int | None, end_ms: int | None,
-    now_ms: int,
+    *, period: str | None, granularity: str, start_ms: int | None, end_ms: int | None, now_ms: int
 ) -> str:
     """The field naming one variant of a product's history in its cache hash.
 

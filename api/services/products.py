@@ -15,14 +15,7 @@ from typing import cast
 import msgspec
 
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS
-from api.schemas import (
-    GoodDeal,
-    PriceHistoryOut,
-    PricePoint,
-    PriceStat,
-    ProductOut,
-    ProductStats,
-)
+from api.schemas import GoodDeal, PriceHistoryOut, PricePoint, PriceStat, ProductOut, ProductStats
 from api.services import pricing
 from api.services.history_cache import HistoryCache, pack, unpack
 from api.services.lookups import LookupOutcome, request_first_crawl
@@ -56,9 +49,7 @@ class ChartRequest:
     end_ms: int | None
 
 
-def _history_body(
-    prices: PriceStore, req: ChartRequest, now_ms: int
-) -> bytes | None:
+def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes | None:
     """The chart JSON, or None when the product was never seen (blocking)."""
     product = prices.product(req.market.code, req.asin)
     if product is None:
@@ -72,7 +63,11 @@ def _history_body(
         first_seen_ms=product.first_seen,
     )
     buckets = prices.history(
-        req.market.code, req.asin, Series.BUYBOX.value, window.start_ms, window.end_ms,
+        req.market.code,
+        req.asin,
+        Series.BUYBOX.value,
+        window.start_ms,
+        window.end_ms,
         window.granularity,
     )
     market = req.market
@@ -104,12 +99,14 @@ async def history(
     a first crawl on behalf of ``client``, an IP) or ValueError (bad parameters)."""
     now = state.clock()
     pricing.check_request(
-        period=req.period, granularity=req.granularity, start_ms=req.start_ms,
-        end_ms=req.end_ms,
+        period=req.period, granularity=req.granularity, start_ms=req.start_ms, end_ms=req.end_ms
     )
     field = pricing.cache_field(
-        period=req.period, granularity=req.granularity, start_ms=req.start_ms,
-        end_ms=req.end_ms, now_ms=now,
+        period=req.period,
+        granularity=req.granularity,
+        start_ms=req.start_ms,
+        end_ms=req.end_ms,
+        now_ms=now,
     )
     key = state.keys.history_cache(req.market.code, req.asin)
     state.views.add(req.market.code, req.asin, view_source)
@@ -140,8 +137,15 @@ async def history(
     return etag, body, False
 
 
-async def _fill(state: ApiState, cache: HistoryCache, req: ChartRequest, key: str, field: str,
-                now: int, client: str) -> bytes:
+async def _fill(
+    state: ApiState,
+    cache: HistoryCache,
+    req: ChartRequest,
+    key: str,
+    field: str,
+    now: int,
+    client: str,
+) -> bytes:
     """The cached value (ETag + body) of a computed history, stored in Redis."""
     token = await cache.begin_fill(key)
     body = await state.clickhouse(_history_body, state.prices, req, now)
@@ -165,8 +169,7 @@ def _stats_out(stats: pricing.Stats, market: Market, days: int) -> ProductStats:
     if stats.average is not None:
         average = round(stats.average / 10**market.exponent, market.exponent)
     return ProductStats(
-        window_days=days, lowest=stat(stats.lowest), highest=stat(stats.highest),
-        average=average,
+        window_days=days, lowest=stat(stats.lowest), highest=stat(stats.highest), average=average
     )
 
 
@@ -177,8 +180,9 @@ def _product_view(prices: PriceStore, market: Market, asin: str, now_ms: int) ->
     series = Series.BUYBOX.value
     window_days = pricing.DEAL_WINDOW_DAYS
     recent = pricing.daily_stats(
-        prices.history(market.code, asin, series, now_ms - window_days * DAY_MS, now_ms,
-                       Granularity.DAILY)
+        prices.history(
+            market.code, asin, series, now_ms - window_days * DAY_MS, now_ms, Granularity.DAILY
+        )
     )
     first = product.first_seen if product.first_seen is not None else now_ms - DAY_MS
     first = min(first, now_ms - DAY_MS)

@@ -38,8 +38,7 @@ class ReportError(ValueError):
     pass
 
 
-def reporter_for(user_id: int | None, install_id: str | None, client_ip: str,
-                 ip_key: str) -> str:
+def reporter_for(user_id: int | None, install_id: str | None, client_ip: str, ip_key: str) -> str:
     """``user:<id>`` when signed in, else ``install:<install id>:<keyed IP hash>``.
 
     The IP is hashed with a deployment key: reputation can tell reporters apart
@@ -138,16 +137,18 @@ def report_to_observation(report: ReportIn, reporter: str, now_ms: int) -> Obser
     )
 
 
-def queue_tracked_check(pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int,
-                        obs: Observation) -> None:
+def queue_tracked_check(
+    pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int, obs: Observation
+) -> None:
     """Queue on ``pipe`` a check of whether ingest tracks the report's series; its
     reply is true when a crawl has seen the product (see ``pricewatch.ingest.core``)."""
     field = series_key(obs.market, obs.asin, obs.series)
     pipe.hexists(keys.last_price(partition_of(obs.market, obs.asin, partitions)), field)
 
 
-def publish(pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int, maxlen: int,
-            obs: Observation) -> None:
+def publish(
+    pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int, maxlen: int, obs: Observation
+) -> None:
     """Queue the XADD of ``obs`` on its partition of ``observations`` on ``pipe``."""
     stream = keys.observations(partition_of(obs.market, obs.asin, partitions))
     pipe.xadd(stream, {FIELD: encode(obs)}, maxlen=maxlen, approximate=True)

@@ -80,8 +80,7 @@ async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscri
         )
     price, availability = await _current_price(state, market.code, body.product_id)
     threshold = (
-        major_to_minor(body.threshold, market, "threshold")
-        if body.threshold is not None else None
+        major_to_minor(body.threshold, market, "threshold") if body.threshold is not None else None
     )
     if body.threshold_percent is not None and price is None:
         raise PriceUnknown(
@@ -120,8 +119,9 @@ async def _check_room(state: ApiState, db: sql.Db, user_id: int) -> None:
         )
 
 
-async def first_check(state: ApiState, sub: Subscription, price: int | None,
-                      availability: str) -> None:
+async def first_check(
+    state: ApiState, sub: Subscription, price: int | None, availability: str
+) -> None:
     """Make a new (or newly deliverable) subscription meet the current price: a re-check
     event when the price is known, else a first crawl whose change event fires alerts."""
     if price is not None:
@@ -129,13 +129,19 @@ async def first_check(state: ApiState, sub: Subscription, price: int | None,
         stream = state.keys.price_changes(
             partition_of(sub.market, sub.asin, state.settings.stream_partitions)
         )
-        await state.redis.xadd(stream, {FIELD: encode(event)},
-                               maxlen=state.settings.stream_maxlen, approximate=True)
+        await state.redis.xadd(
+            stream, {FIELD: encode(event)}, maxlen=state.settings.stream_maxlen, approximate=True
+        )
     else:
-        await state.frontier.push([CrawlTask(
-            market=sub.market, asin=sub.asin,
-            priority=state.settings.api_first_crawl_priority,
-        )])
+        await state.frontier.push(
+            [
+                CrawlTask(
+                    market=sub.market,
+                    asin=sub.asin,
+                    priority=state.settings.api_first_crawl_priority,
+                )
+            ]
+        )
 
 
 async def update(
@@ -149,8 +155,7 @@ async def update(
     changes = patch_changes(patch, MARKETS[current.market])
     changes = await destinations.admit_changes(state, user_id, current, changes)
     async with state.db.begin() as conn:
-        sub = await sql.update_subscription(conn, current.id, user_id, now=state.clock(),
-                                            **changes)
+        sub = await sql.update_subscription(conn, current.id, user_id, now=state.clock(), **changes)
         if sub is not None and _new_promise(current, sub):
             price, availability = await _current_price(state, sub.market, sub.asin)
             if price is not None:
@@ -159,8 +164,10 @@ async def update(
 
 
 def _new_promise(before: Subscription, after: Subscription) -> bool:
-    return after.status == sql.SubscriptionStatus.ACTIVE and after.armed and (
-        before.status != sql.SubscriptionStatus.ACTIVE or before.threshold != after.threshold
+    return (
+        after.status == sql.SubscriptionStatus.ACTIVE
+        and after.armed
+        and (before.status != sql.SubscriptionStatus.ACTIVE or before.threshold != after.threshold)
     )
 
 

@@ -29,9 +29,7 @@ def parse_time(value: str | float | int) -> int:
             try:
                 moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
-                raise ValueError(
-                    f"{value!r} is not an ISO 8601 time or an epoch number"
-                ) from None
+                raise ValueError(f"{value!r} is not an ISO 8601 time or an epoch number") from None
             if moment.tzinfo is None:
                 moment = moment.replace(tzinfo=dt.UTC)
             return int(moment.timestamp() * 1000)

@@ -29,8 +29,14 @@ FLUSH_BATCH = 1_000
 ViewRow = tuple[str, str, int, str]
 
 
-def count_view(pipe: redis.asyncio.client.Pipeline, keys: Keys, market: str, asin: str,
-               source: str, count: int = 1) -> None:
+def count_view(
+    pipe: redis.asyncio.client.Pipeline,
+    keys: Keys,
+    market: str,
+    asin: str,
+    source: str,
+    count: int = 1,
+) -> None:
     """Queue the commands that count views on ``pipe`` (the caller executes it)."""
     pipe.hincrby(keys.views(market, asin), source, count)
     pipe.sadd(keys.views_dirty, f"{market}:{asin}")

@@ -19,11 +19,7 @@ from litestar.status_codes import HTTP_400_BAD_REQUEST
 from api.services.passwords import MIN_PASSWORD_LENGTH, PASSWORD_RULE
 from api.state import ApiState
 from api.web.controllers import _error, _page
-from pricewatch.account_messages import (
-    CONFIRM_TARGET_PATH,
-    RESET_PASSWORD_PATH,
-    VERIFY_EMAIL_PATH,
-)
+from pricewatch.account_messages import CONFIRM_TARGET_PATH, RESET_PASSWORD_PATH, VERIFY_EMAIL_PATH
 from pricewatch.storage import sql
 from pricewatch.storage.sql import AccountTokenPurpose, NotificationType
 
@@ -38,8 +34,9 @@ KINDS = (
 )
 
 
-async def _link_works(request: Request[Any, Any, Any], token: str,
-                      purpose: AccountTokenPurpose) -> bool:
+async def _link_works(
+    request: Request[Any, Any, Any], token: str, purpose: AccountTokenPurpose
+) -> bool:
     if not token or len(token) > 512:
         return False
     state: ApiState = request.app.state.api
@@ -54,8 +51,10 @@ class AccountPages(Controller):
 
     @get("/account", name="web:account")
     async def account(self) -> Template:
-        return _page("account.html", {"kinds": KINDS, "min_password": MIN_PASSWORD_LENGTH,
-                                      "password_rule": PASSWORD_RULE})
+        return _page(
+            "account.html",
+            {"kinds": KINDS, "min_password": MIN_PASSWORD_LENGTH, "password_rule": PASSWORD_RULE},
+        )
 
     @get("/forgot-password", name="web:forgot-password")
     async def forgot_password(self) -> Template:
@@ -67,8 +66,9 @@ class AccountPages(Controller):
     ) -> Template:
         if not await _link_works(request, token, AccountTokenPurpose.RESET_PASSWORD):
             return _error("Reset link not valid", INVALID_LINK, HTTP_400_BAD_REQUEST)
-        return _page("reset.html", {"min_password": MIN_PASSWORD_LENGTH,
-                                    "password_rule": PASSWORD_RULE})
+        return _page(
+            "reset.html", {"min_password": MIN_PASSWORD_LENGTH, "password_rule": PASSWORD_RULE}
+        )
 
     @get(VERIFY_EMAIL_PATH, name="web:verify-email")
     async def verify_email(
@@ -76,13 +76,16 @@ class AccountPages(Controller):
     ) -> Template:
         if not await _link_works(request, token, AccountTokenPurpose.VERIFY_EMAIL):
             return _error("Verification link not valid", INVALID_LINK, HTTP_400_BAD_REQUEST)
-        return _page("confirm.html", {
-            "heading": "Confirm your e-mail address",
-            "explanation": "Press the button to confirm that this e-mail address is yours. "
-                           "Price-drop alerts to it start once it is confirmed.",
-            "button": "Confirm my e-mail address",
-            "action": "verify-email",
-        })
+        return _page(
+            "confirm.html",
+            {
+                "heading": "Confirm your e-mail address",
+                "explanation": "Press the button to confirm that this e-mail address is yours. "
+                "Price-drop alerts to it start once it is confirmed.",
+                "button": "Confirm my e-mail address",
+                "action": "verify-email",
+            },
+        )
 
     @get(CONFIRM_TARGET_PATH, name="web:confirm-target")
     async def confirm_target(
@@ -90,11 +93,14 @@ class AccountPages(Controller):
     ) -> Template:
         if not await _link_works(request, token, AccountTokenPurpose.CONFIRM_TARGET):
             return _error("Confirmation link not valid", INVALID_LINK, HTTP_400_BAD_REQUEST)
-        return _page("confirm.html", {
-            "heading": "Confirm price-drop alerts",
-            "explanation": "A Pricewatch user asked to send price-drop alerts here. Press the "
-                           "button if you want them; otherwise close this page and nothing "
-                           "more will be sent.",
-            "button": "Yes, send price alerts here",
-            "action": "confirm-target",
-        })
+        return _page(
+            "confirm.html",
+            {
+                "heading": "Confirm price-drop alerts",
+                "explanation": "A Pricewatch user asked to send price-drop alerts here. Press the "
+                "button if you want them; otherwise close this page and nothing "
+                "more will be sent.",
+                "button": "Yes, send price alerts here",
+                "action": "confirm-target",
+            },
+        )

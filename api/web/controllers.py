@@ -52,12 +52,17 @@ NO_STORE = CacheControlHeader(no_store=True)
 
 
 def _page(
-    template: str, context: dict[str, Any], status_code: int = 200,
+    template: str,
+    context: dict[str, Any],
+    status_code: int = 200,
     cache: CacheControlHeader = NO_STORE,
 ) -> Template:
     return Template(
-        template_name=template, context=context, status_code=status_code,
-        media_type=MediaType.HTML, headers={cache.HEADER_NAME: cache.to_header()},
+        template_name=template,
+        context=context,
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers={cache.HEADER_NAME: cache.to_header()},
     )
 
 
@@ -107,8 +112,12 @@ class WebsiteController(Controller):
             # the visitor's text comes back in the box: nothing typed is lost
             return _page(
                 "home.html",
-                {"query": q, "market": market if market in MARKETS else "us",
-                 "markets": MARKET_CHOICES, "error": str(exc)},
+                {
+                    "query": q,
+                    "market": market if market in MARKETS else "us",
+                    "markets": MARKET_CHOICES,
+                    "error": str(exc),
+                },
                 status_code=HTTP_400_BAD_REQUEST,
             )
         return Redirect(path=f"/p/{ref.market}/{ref.asin}", status_code=303)
@@ -124,43 +133,63 @@ class WebsiteController(Controller):
         try:
             found = get_market(market.lower())
         except UnknownMarket:
-            return _error("Unknown marketplace",
-                          f"There is no Amazon marketplace {market!r}.", HTTP_404_NOT_FOUND)
+            return _error(
+                "Unknown marketplace",
+                f"There is no Amazon marketplace {market!r}.",
+                HTTP_404_NOT_FOUND,
+            )
         canonical = asin.strip().upper()
         if not is_valid_asin(canonical):
             return _error("Not an ASIN", f"{asin!r} is not an Amazon ASIN.", HTTP_404_NOT_FOUND)
         if period not in PERIODS:
-            return _error("Unknown period",
-                          f"period must be one of {', '.join(PERIODS)}.", HTTP_400_BAD_REQUEST)
+            return _error(
+                "Unknown period",
+                f"period must be one of {', '.join(PERIODS)}.",
+                HTTP_400_BAD_REQUEST,
+            )
         if (found.code, canonical) != (market, asin):
             return Redirect(path=f"/p/{found.code}/{canonical}", status_code=301)
         state: ApiState = request.app.state.api
         common = {
-            "asin": canonical, "domain": found.domain, "amazon_url": found.product_url(canonical),
+            "asin": canonical,
+            "domain": found.domain,
+            "amazon_url": found.product_url(canonical),
         }
         try:
-            product: ProductOut = await product_view(state, found, canonical,
-                                                     client_ip(request))
+            product: ProductOut = await product_view(state, found, canonical, client_ip(request))
         except UnknownProduct as exc:
             return _unknown_product(exc, common)
         return _page(
             "product.html",
-            {**common, "product": product, "period": period, "periods": PERIODS,
-             "channels": CHANNELS},
+            {
+                **common,
+                "product": product,
+                "period": period,
+                "periods": PERIODS,
+                "channels": CHANNELS,
+            },
             cache=PRODUCT_CACHE,
         )
 
     @get("/signin", name="web:signin")
     async def signin(self) -> Template:
-        return _page("signin.html", {"heading": "Sign in", "action": "signin",
-                                        "min_password": 1, "password_rule": ""})
+        return _page(
+            "signin.html",
+            {"heading": "Sign in", "action": "signin", "min_password": 1, "password_rule": ""},
+        )
 
     # the form shows the API's own password rule, so the two never disagree
     @get("/register", name="web:register")
     async def register(self) -> Template:
-        return _page("signin.html", {"heading": "Register", "action": "register",
-                                        "min_password": MIN_PASSWORD_LENGTH,
-                                        "password_rule": PASSWORD_RULE})
+        return _page(
+            "signin.html",
+            {
+                "heading": "Register",
+                "action": "register",
+                "min_password": MIN_PASSWORD_LENGTH,
+                "password_rule": PASSWORD_RULE,
+            },
+        )
 
     @get("/alerts", name="web:alerts")
     async def alerts(self) -> Template:

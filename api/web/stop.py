@@ -28,20 +28,28 @@ from pricewatch.storage.sql import NotificationType, Subscription, SubscriptionS
 from pricewatch.storage.sql_alerts import subscriptions_by_id
 
 NO_STORE = CacheControlHeader(no_store=True)
-_BY = {NotificationType.EMAIL: "by e-mail", NotificationType.SMS: "by SMS",
-       NotificationType.WEBHOOK: "by webhook"}
+_BY = {
+    NotificationType.EMAIL: "by e-mail",
+    NotificationType.SMS: "by SMS",
+    NotificationType.WEBHOOK: "by webhook",
+}
 # ids beyond a signed 64-bit integer cannot exist
 _MAX_ID = 2**63 - 1
 
 
 def _page(context: dict[str, Any], status_code: int = HTTP_200_OK) -> Template:
-    return Template(template_name="stop.html", context=context, status_code=status_code,
-                    media_type=MediaType.HTML,
-                    headers={NO_STORE.HEADER_NAME: NO_STORE.to_header()})
+    return Template(
+        template_name="stop.html",
+        context=context,
+        status_code=status_code,
+        media_type=MediaType.HTML,
+        headers={NO_STORE.HEADER_NAME: NO_STORE.to_header()},
+    )
 
 
-async def _signed_subscription(state: ApiState, subscription_id: int,
-                               token: str) -> Subscription | None:
+async def _signed_subscription(
+    state: ApiState, subscription_id: int, token: str
+) -> Subscription | None:
     """The subscription the link was signed for; None for a forged or stale link."""
     if not 0 < subscription_id <= _MAX_ID or len(token) > 64:
         return None
@@ -77,19 +85,33 @@ class StopController(Controller):
     include_in_schema = False
 
     @get("/", name="web:stop")
-    async def confirm(self, request: Request[Any, Any, Any], subscription_id: FromPath[int],
-                      token: FromQuery[str] = "") -> Template:
+    async def confirm(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[int],
+        token: FromQuery[str] = "",
+    ) -> Template:
         state: ApiState = request.app.state.api
         sub = await _signed_subscription(state, subscription_id, token)
         if sub is None:
             return _invalid()
         stopped = sub.status not in (SubscriptionStatus.ACTIVE, SubscriptionStatus.UNCONFIRMED)
-        return _page({"state": "stopped" if stopped else "confirm", "token": token,
-                      "subscription_id": subscription_id, **await _describe(state, sub)})
+        return _page(
+            {
+                "state": "stopped" if stopped else "confirm",
+                "token": token,
+                "subscription_id": subscription_id,
+                **await _describe(state, sub),
+            }
+        )
 
     @post("/", name="web:stop-now", status_code=HTTP_200_OK)
-    async def stop(self, request: Request[Any, Any, Any], subscription_id: FromPath[int],
-                   token: FromQuery[str] = "") -> Template:
+    async def stop(
+        self,
+        request: Request[Any, Any, Any],
+        subscription_id: FromPath[int],
+        token: FromQuery[str] = "",
+    ) -> Template:
         # The body is ignored: the page's button and a mail client's one-click POST
         # ("List-Unsubscribe=One-Click") mean the same thing.
         state: ApiState = request.app.state.api
@@ -97,8 +119,13 @@ class StopController(Controller):
         if sub is None:
             return _invalid()
         if sub.status in (SubscriptionStatus.ACTIVE, SubscriptionStatus.UNCONFIRMED):
-            await sql.update_subscription(state.db, sub.id, sub.user_id,
-                                          status=SubscriptionStatus.PAUSED.value,
-                                          now=state.clock())
-        return _page({"state": "done", "subscription_id": subscription_id,
-                      **await _describe(state, sub)})
+            await sql.update_subscription(
+                state.db,
+                sub.id,
+                sub.user_id,
+                status=SubscriptionStatus.PAUSED.value,
+                now=state.clock(),
+            )
+        return _page(
+            {"state": "done", "subscription_id": subscription_id, **await _describe(state, sub)}
+        )

@@ -141,7 +141,7 @@ RANGE_SELECTORS: list[dict[str, str]] = [
 # The buy box asks the shopper to choose a variation first: no price, and
 # nothing is purchasable yet, so availability stays unknown.
 CHOOSE_VARIATION_SELECTORS: list[dict[str, str]] = [
-    {"css": "#partialStateBuybox", "why": "'To buy, select Size' buy box (2021+)"},
+    {"css": "#partialStateBuybox", "why": "'To buy, select Size' buy box (2021+)"}
 ]
 
 # How the text of one price element is read, in order (see page._price_text).

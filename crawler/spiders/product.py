@@ -122,8 +122,9 @@ class ProductSpider(RedisSpider):
 
     async def start(self) -> AsyncIterator[Request]:
         """Nothing up front: the scheduler's queue feeds the engine from the frontier."""
-        self.logger.info("worker %s: up to %d tasks at a time", self.leases.worker,
-                         self.redis_batch_size)
+        self.logger.info(
+            "worker %s: up to %d tasks at a time", self.leases.worker, self.redis_batch_size
+        )
         return
         yield  # an async generator that yields nothing
 
@@ -139,8 +140,9 @@ class ProductSpider(RedisSpider):
         # RedisMixin measures idleness from its last look at a non-empty queue; a
         # worker's own last task counts as such a look, so an idle close waits the
         # whole time after the frontier emptied, however busy the worker was before
-        self.spider_idle_start_time = max(self.spider_idle_start_time,
-                                          int(self.leases.last_activity))
+        self.spider_idle_start_time = max(
+            self.spider_idle_start_time, int(self.leases.last_activity)
+        )
         super().spider_idle()
 
     # -- callbacks -------------------------------------------------------------------------
@@ -158,8 +160,12 @@ class ProductSpider(RedisSpider):
             return
         observation = observation_for(task, page, response.status, now_ms())
         if observation is None:
-            self.logger.warning("giving up %s: unrecognised page (%s, status %d)",
-                                key, page.page_kind, response.status)
+            self.logger.warning(
+                "giving up %s: unrecognised page (%s, status %d)",
+                key,
+                page.page_kind,
+                response.status,
+            )
             self.leases.finish(key, done=True, stat="given_up/unrecognised_page")
             return
         yield ObservationItem(observation, key)
@@ -175,13 +181,20 @@ class ProductSpider(RedisSpider):
             self.leases.finish(key, done=True, stat="given_up/listing_gone")
             return
         listing = parse_listing(response.body, response.url)
-        new = enqueue_new_products(self.server, self.frontier, self.keys, task.market,
-                                   listing.asins, task.priority)
+        new = enqueue_new_products(
+            self.server, self.frontier, self.keys, task.market, listing.asins, task.priority
+        )
         if listing.next_url:
-            self.frontier.push([CrawlTask(
-                market=task.market, kind=TaskKind.DISCOVER, priority=task.priority,
-                url=amazon_url(listing.next_url, task.market),
-            )])
+            self.frontier.push(
+                [
+                    CrawlTask(
+                        market=task.market,
+                        kind=TaskKind.DISCOVER,
+                        priority=task.priority,
+                        url=amazon_url(listing.next_url, task.market),
+                    )
+                ]
+            )
         self.logger.info("listing %s: %d products, %d new", task.url, len(listing.asins), len(new))
         self.crawler.stats.inc_value("pricewatch/discovered", len(new))
         self.leases.finish(key, done=True, stat="listings")
@@ -207,12 +220,10 @@ class ProductSpider(RedisSpider):
 
     def _item_error(self, item: object, failure: Failure, **_: Any) -> None:
         if isinstance(item, ObservationItem):
-            self.logger.error("publishing %s failed: %s", item.task_key,
-                              failure.getErrorMessage())
+            self.logger.error("publishing %s failed: %s", item.task_key, failure.getErrorMessage())
             self.leases.finish(item.task_key, done=False, stat="retried/item_error")
 
-    def _spider_error(self, failure: Failure, response: Response | None = None,
-                      **_: Any) -> None:
+    def _spider_error(self, failure: Failure, response: Response | None = None, **_: Any) -> None:
         key = response.meta.get(TASK_KEY) if response is not None else None
         if key is not None:
             self.leases.finish(key, done=False, stat="retried/spider_error")

@@ -65,9 +65,7 @@ class AcceptAll:
 
     check = staticmethod(accept_all)
 
-    def prepare(
-        self, observations: Sequence[Observation], state: Mapping[str, LastState]
-    ) -> None:
+    def prepare(self, observations: Sequence[Observation], state: Mapping[str, LastState]) -> None:
         return None
 
     def settle(self, outcome: Outcome, pipe: redis.client.Pipeline) -> None:

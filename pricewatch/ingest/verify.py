@@ -262,9 +262,7 @@ class TrustGate:
         return int(self.clock() * 1000)
 
     # -- Gate: prepare ------------------------------------------------------------------
-    def prepare(
-        self, observations: Sequence[Observation], state: Mapping[str, LastState]
-    ) -> None:
+    def prepare(self, observations: Sequence[Observation], state: Mapping[str, LastState]) -> None:
         now = self._now_ms()
         self._batch = batch = _Batch(now=now)
         self._maybe_maintain(now)
@@ -280,10 +278,7 @@ class TrustGate:
         verified_series = sorted({_series_key(o) for o in verifications})
         touched = sorted({*report_series, *verified_series})
         window = self.policy.window_ms
-        span = {
-            s: (min(times), max(times))
-            for s, times in _times_by_series(reports).items()
-        }
+        span = {s: (min(times), max(times)) for s, times in _times_by_series(reports).items()}
 
         pipe = self.client.pipeline(transaction=False)
         marked = [*report_ids, *verification_ids]
@@ -302,9 +297,7 @@ class TrustGate:
             if next(replies):
                 batch.confirmed.add(rid)
         for s in touched:
-            batch.held[s] = {
-                k.decode(): _held_decoder.decode(v) for k, v in next(replies).items()
-            }
+            batch.held[s] = {k.decode(): _held_decoder.decode(v) for k, v in next(replies).items()}
         recent: dict[str, list[RecentReport]] = {
             s: [_recent_decoder.decode(m) for m in next(replies)] for s in report_series
         }
@@ -313,8 +306,9 @@ class TrustGate:
                 k.decode(): _accepted_decoder.decode(v) for k, v in next(replies).items()
             }
 
-        to_assess = [o for o, rid in zip(reports, report_ids, strict=True)
-                     if rid not in batch.confirmed]
+        to_assess = [
+            o for o, rid in zip(reports, report_ids, strict=True) if rid not in batch.confirmed
+        ]
         if not to_assess:
             return
         own_ids = set(report_ids)
@@ -328,9 +322,7 @@ class TrustGate:
 
         counts, batch.counts = self.sql.run(load)
         policy = self.policy
-        batch.reputations = {
-            r: reputation(*counts.get(r, (0, 0)), policy) for r in reporters
-        }
+        batch.reputations = {r: reputation(*counts.get(r, (0, 0)), policy) for r in reporters}
         batch.lows = self._all_time_lows({_triple(o) for o in to_assess})
         for s, rs in recent.items():
             batch.peers[s] = [
@@ -355,9 +347,7 @@ class TrustGate:
             for k in missing:
                 self._lows_cache[k] = (fetched.get(k), expires)
             if len(self._lows_cache) > 100_000:
-                self._lows_cache = {
-                    k: v for k, v in self._lows_cache.items() if v[1] > now
-                }
+                self._lows_cache = {k: v for k, v in self._lows_cache.items() if v[1] > now}
         out: dict[SeriesKey, int] = {}
         for k in keys:
             low = self._lows_cache[k][0]
@@ -394,8 +384,9 @@ class TrustGate:
         )
         assessment = assess(ctx, self.policy)
         batch.decisions[observation] = _Decision(rid, assessment, ctx.armed_subscriptions)
-        peers.append(PeerReport(observation.reporter, price, observation.observed_at,
-                                ctx.reputation))
+        peers.append(
+            PeerReport(observation.reporter, price, observation.observed_at, ctx.reputation)
+        )
         batch.recent.setdefault(skey, []).append(
             RecentReport(rid, observation.reporter, price, observation.observed_at)
         )
@@ -432,8 +423,16 @@ class TrustGate:
         held = [self._hold(obs, pipe) for obs in outcome.held if obs not in batch.deferred]
         for obs in outcome.rejected:
             decision = batch.decisions[obs]
-            self._to_outbox(pipe, _audit(obs, decision.report_id, AuditVerdict.REJECTED,
-                                         batch.now, reasons=decision.assessment.reasons))
+            self._to_outbox(
+                pipe,
+                _audit(
+                    obs,
+                    decision.report_id,
+                    AuditVerdict.REJECTED,
+                    batch.now,
+                    reasons=decision.assessment.reasons,
+                ),
+            )
         self._remember_recent(pipe)
         for rid in batch.accepted_confirmed:
             pipe.delete(self.keys.trust_confirmed(rid))
@@ -464,8 +463,13 @@ class TrustGate:
         pipe.zadd(self.keys.trust_deadlines, {f"{skey}\t{rid}": record.deadline})
         batch.held.setdefault(skey, {})[rid] = record
         # more subscribers waiting on the answer, sooner crawled
-        return skey, CrawlTask(market=obs.market, asin=obs.asin, kind=TaskKind.VERIFY,
-                               priority=float(1 + decision.armed), report_id=rid)
+        return skey, CrawlTask(
+            market=obs.market,
+            asin=obs.asin,
+            kind=TaskKind.VERIFY,
+            priority=float(1 + decision.armed),
+            report_id=rid,
+        )
 
     def _remember_recent(self, pipe: redis.client.Pipeline) -> None:
         window = self.policy.window_ms
@@ -476,9 +480,7 @@ class TrustGate:
             pipe.zremrangebyscore(key, "-inf", newest - 2 * window)
             pipe.pexpire(key, 3 * window)
 
-    def _remember_accepted(
-        self, outcome: Outcome, pipe: redis.client.Pipeline
-    ) -> list[CrawlTask]:
+    def _remember_accepted(self, outcome: Outcome, pipe: redis.client.Pipeline) -> list[CrawlTask]:
         """Keep reports accepted at once that moved the price, and spot-check some."""
         batch = self._batch
         announced = {c.event_id for c in outcome.changes if c.source is Source.EXTENSION}
@@ -488,13 +490,16 @@ class TrustGate:
         for obs, decision in batch.decisions.items():
             if decision.assessment.verdict is not Verdict.ACCEPT:
                 continue
-            event_id = change_event_id(obs.market, obs.asin, obs.series.value,
-                                       obs.observed_at, obs.price)
+            event_id = change_event_id(
+                obs.market, obs.asin, obs.series.value, obs.observed_at, obs.price
+            )
             if event_id not in announced:
                 continue
             skey = _series_key(obs)
             record = AcceptedReport(
-                report_id=decision.report_id, observation=obs, event_id=event_id,
+                report_id=decision.report_id,
+                observation=obs,
+                event_id=event_id,
                 reasons=[r.value for r in decision.assessment.reasons],
             )
             key = self.keys.trust_accepted(skey)
@@ -504,12 +509,20 @@ class TrustGate:
             if vouched:
                 self._confirm_agreeing(pipe, skey, obs)
             if vouched or spot_checked(decision.report_id, self.policy.spot_check_share):
-                tasks.append(CrawlTask(market=obs.market, asin=obs.asin, kind=TaskKind.VERIFY,
-                                       priority=0.0, report_id=decision.report_id))
+                tasks.append(
+                    CrawlTask(
+                        market=obs.market,
+                        asin=obs.asin,
+                        kind=TaskKind.VERIFY,
+                        priority=0.0,
+                        report_id=decision.report_id,
+                    )
+                )
         return tasks
 
-    def _confirm_agreeing(self, pipe: redis.client.Pipeline, skey: str,
-                          accepted: Observation) -> None:
+    def _confirm_agreeing(
+        self, pipe: redis.client.Pipeline, skey: str, accepted: Observation
+    ) -> None:
         """A quorum accepted a price: the held reports that said the same are confirmed."""
         held = self._batch.held.get(skey, {})
         for record in list(held.values()):
@@ -543,14 +556,24 @@ class TrustGate:
                 else:
                     verdict = AuditVerdict.CORRECTED
                     self._correct(pipe, acc, v)
-                self._to_outbox(pipe, _audit(
-                    acc.observation, rid, verdict, batch.now, verified_price=v.price,
-                    refuted_event_id=acc.event_id if verdict is AuditVerdict.CORRECTED else None,
-                    reasons=acc.reasons,
-                ))
+                self._to_outbox(
+                    pipe,
+                    _audit(
+                        acc.observation,
+                        rid,
+                        verdict,
+                        batch.now,
+                        verified_price=v.price,
+                        refuted_event_id=acc.event_id
+                        if verdict is AuditVerdict.CORRECTED
+                        else None,
+                        reasons=acc.reasons,
+                    ),
+                )
 
-    def _correct(self, pipe: redis.client.Pipeline, acc: AcceptedReport,
-                 verification: Observation) -> None:
+    def _correct(
+        self, pipe: redis.client.Pipeline, acc: AcceptedReport, verification: Observation
+    ) -> None:
         obs = acc.observation
         correction = PriceCorrection(
             refuted_event_id=acc.event_id,
@@ -563,30 +586,42 @@ class TrustGate:
         )
         self.corrections.publish([(obs.market, obs.asin, encode(correction))], pipe=pipe)
 
-    def _decide_held(self, pipe: redis.client.Pipeline | redis.Redis, skey: str,
-                     record: HeldReport, verdict: AuditVerdict,
-                     verified_price: int | None, now: int | None = None) -> None:
+    def _decide_held(
+        self,
+        pipe: redis.client.Pipeline | redis.Redis,
+        skey: str,
+        record: HeldReport,
+        verdict: AuditVerdict,
+        verified_price: int | None,
+        now: int | None = None,
+    ) -> None:
         """Take a held report out (if still there) with its verdict, atomically."""
         self._batch.held.get(skey, {}).pop(record.report_id, None)
         obs = record.observation
-        audit = _audit(obs, record.report_id, verdict,
-                       self._batch.now if now is None else now,
-                       reasons=record.reasons, verified_price=verified_price)
+        audit = _audit(
+            obs,
+            record.report_id,
+            verdict,
+            self._batch.now if now is None else now,
+            reasons=record.reasons,
+            verified_price=verified_price,
+        )
         keys = [self.keys.trust_held(skey), self.keys.trust_deadlines, self.keys.trust_outbox]
-        args: list[str | bytes | int] = [record.report_id, f"{skey}\t{record.report_id}",
-                                         encode(audit)]
+        args: list[str | bytes | int] = [
+            record.report_id,
+            f"{skey}\t{record.report_id}",
+            encode(audit),
+        ]
         if verdict is AuditVerdict.CONFIRMED:
             keys += [
-                self.keys.stream(OBSERVATIONS, partition_of(obs.market, obs.asin,
-                                                            self.partitions)),
+                self.keys.stream(OBSERVATIONS, partition_of(obs.market, obs.asin, self.partitions)),
                 self.keys.trust_confirmed(record.report_id),
             ]
             args += [encode(obs), self.maxlen, CONFIRMED_MARKER_TTL_MS, FIELD]
         self._take(keys, args, client=pipe)
 
     def _republish(self, pipe: redis.client.Pipeline, obs: Observation) -> None:
-        stream = self.keys.stream(OBSERVATIONS, partition_of(obs.market, obs.asin,
-                                                             self.partitions))
+        stream = self.keys.stream(OBSERVATIONS, partition_of(obs.market, obs.asin, self.partitions))
         pipe.xadd(stream, {FIELD: encode(obs)}, maxlen=self.maxlen, approximate=True)
 
     def _to_outbox(self, pipe: redis.client.Pipeline, audit: AuditRecord) -> None:
@@ -638,8 +673,9 @@ class TrustGate:
                         write.zrem(self.keys.trust_deadlines, f"{skey}\t{rid}")
                         continue
                     takes.append(len(write))
-                    self._decide_held(write, skey, _held_decoder.decode(raw),
-                                      AuditVerdict.EXPIRED, None, now=now)
+                    self._decide_held(
+                        write, skey, _held_decoder.decode(raw), AuditVerdict.EXPIRED, None, now=now
+                    )
             results = write.execute()
             total += sum(int(results[i]) for i in takes)
             if len(members) < batch:
@@ -675,9 +711,16 @@ def _times_by_series(observations: Sequence[Observation]) -> dict[str, list[int]
     return out
 
 
-def _audit(obs: Observation, rid: str, verdict: AuditVerdict, now: int, *,
-           reasons: Sequence[str] = (), verified_price: int | None = None,
-           refuted_event_id: str | None = None) -> AuditRecord:
+def _audit(
+    obs: Observation,
+    rid: str,
+    verdict: AuditVerdict,
+    now: int,
+    *,
+    reasons: Sequence[str] = (),
+    verified_price: int | None = None,
+    refuted_event_id: str | None = None,
+) -> AuditRecord:
     return AuditRecord(
         report_id=rid,
         market=obs.market,

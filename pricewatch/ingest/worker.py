@@ -135,8 +135,11 @@ class IngestWorker:
                 INGEST_GROUP, self.consumer, count=10 * self.batch_size
             )
             if pending:
-                log.info("replaying %d pending messages (read before a crash or a failed "
-                         "round, never acked)", len(pending))
+                log.info(
+                    "replaying %d pending messages (read before a crash or a failed "
+                    "round, never acked)",
+                    len(pending),
+                )
                 return pending
         now = time.monotonic()
         if now - self._last_claim >= self.claim_idle_ms / 2000:
@@ -203,7 +206,8 @@ class IngestWorker:
             triples = [_split_key(k) for k in missing]
             if replay:
                 found = self.store.last_accepted_before(
-                    {t: earliest[k] for t, k in zip(triples, missing, strict=True)})
+                    {t: earliest[k] for t, k in zip(triples, missing, strict=True)}
+                )
             else:
                 found = self.store.last_accepted(triples)
             for (market, asin, series), (at, price, avail) in found.items():
@@ -224,7 +228,8 @@ class IngestWorker:
         outcome.dead.extend(dead)
         if outcome.late:
             stored = self.store.existing_points(
-                [(o.market, o.asin, o.series, o.observed_at) for o in outcome.late])
+                [(o.market, o.asin, o.series, o.observed_at) for o in outcome.late]
+            )
             for o in outcome.late:
                 if stored.get((o.market, o.asin, o.series, o.observed_at), _ABSENT) == o.price:
                     outcome.duplicates += 1

@@ -19,20 +19,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8081, help="plain HTTP port (0: any free)")
-    parser.add_argument("--tls-port", type=int, default=None,
-                        help="also serve HTTPS (self-signed, all Amazon domains) on this port")
-    parser.add_argument("--demo", type=int, default=0, metavar="N",
-                        help="start with N demo products whose prices move over time")
+    parser.add_argument(
+        "--tls-port",
+        type=int,
+        default=None,
+        help="also serve HTTPS (self-signed, all Amazon domains) on this port",
+    )
+    parser.add_argument(
+        "--demo",
+        type=int,
+        default=0,
+        metavar="N",
+        help="start with N demo products whose prices move over time",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the demo catalog")
-    parser.add_argument("--default-market", default="us",
-                        help="market for requests whose Host is not an Amazon domain")
-    parser.add_argument("--proxies", type=int, default=0, metavar="N",
-                        help="also start N forward proxies on 127.0.0.2.. routing Amazon "
-                             "domains here")
-    parser.add_argument("--log-file", type=Path, default=None,
-                        help="append every request to this JSON-lines file")
-    parser.add_argument("--cert-dir", type=Path, default=None,
-                        help="write the TLS certificate and key (cert.pem, key.pem) here")
+    parser.add_argument(
+        "--default-market",
+        default="us",
+        help="market for requests whose Host is not an Amazon domain",
+    )
+    parser.add_argument(
+        "--proxies",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also start N forward proxies on 127.0.0.2.. routing Amazon domains here",
+    )
+    parser.add_argument(
+        "--log-file", type=Path, default=None, help="append every request to this JSON-lines file"
+    )
+    parser.add_argument(
+        "--cert-dir",
+        type=Path,
+        default=None,
+        help="write the TLS certificate and key (cert.pem, key.pem) here",
+    )
     return parser
 
 
@@ -42,8 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--demo and --proxies take a count >= 0")
     catalog = demo_catalog(args.demo, args.seed) if args.demo else Catalog()
     marketplace = Marketplace(
-        catalog, host=args.host, port=args.port, tls=args.tls_port is not None,
-        tls_port=args.tls_port or 0, default_market=args.default_market, log_file=args.log_file,
+        catalog,
+        host=args.host,
+        port=args.port,
+        tls=args.tls_port is not None,
+        tls_port=args.tls_port or 0,
+        default_market=args.default_market,
+        log_file=args.log_file,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

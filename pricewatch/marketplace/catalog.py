@@ -64,11 +64,15 @@ def _check(product: CatalogProduct) -> CatalogProduct:
     for name in ("price", "list_price"):
         value = getattr(product, name)
         if value is not None and (not isinstance(value, int) or value < 0):
-            raise ValueError(f"{product.market}:{product.asin}: {name} must be a non-negative "
-                             f"int of minor units, got {value!r}")
+            raise ValueError(
+                f"{product.market}:{product.asin}: {name} must be a non-negative "
+                f"int of minor units, got {value!r}"
+            )
     if product.availability not in (Availability.IN_STOCK, Availability.OUT_OF_STOCK):
-        raise ValueError(f"{product.market}:{product.asin}: a listed product is in stock or "
-                         f"out of stock, got {product.availability!r} (remove it instead)")
+        raise ValueError(
+            f"{product.market}:{product.asin}: a listed product is in stock or "
+            f"out of stock, got {product.availability!r} (remove it instead)"
+        )
     return product
 
 
@@ -103,10 +107,17 @@ class Catalog:
         availability: Availability = Availability.IN_STOCK,
         image: str | None = None,
     ) -> CatalogProduct:
-        return self.put(CatalogProduct(
-            market=market, asin=asin, title=title, price=price, list_price=list_price,
-            availability=availability, image=image,
-        ))
+        return self.put(
+            CatalogProduct(
+                market=market,
+                asin=asin,
+                title=title,
+                price=price,
+                list_price=list_price,
+                availability=availability,
+                image=image,
+            )
+        )
 
     def _update(self, market: str, asin: str, **changes: object) -> CatalogProduct:
         with self._lock:
@@ -160,11 +171,38 @@ def random_asin(rng: random.Random) -> str:
     return "B0" + "".join(rng.choice(alphabet) for _ in range(8))
 
 
-_NOUNS = ["Kettle", "Headphones", "Backpack", "Desk Lamp", "Coffee Grinder", "Keyboard",
-          "Water Bottle", "Running Shoes", "Board Game", "Blender", "Power Bank", "Cast Iron Pan",
-          "Monitor Arm", "Yoga Mat", "Toaster", "Webcam", "Air Fryer", "Electric Toothbrush"]
-_ADJECTIVES = ["Compact", "Stainless", "Wireless", "Ergonomic", "Foldable", "Quiet", "Smart",
-               "Classic", "Pro", "Ultralight"]
+_NOUNS = [
+    "Kettle",
+    "Headphones",
+    "Backpack",
+    "Desk Lamp",
+    "Coffee Grinder",
+    "Keyboard",
+    "Water Bottle",
+    "Running Shoes",
+    "Board Game",
+    "Blender",
+    "Power Bank",
+    "Cast Iron Pan",
+    "Monitor Arm",
+    "Yoga Mat",
+    "Toaster",
+    "Webcam",
+    "Air Fryer",
+    "Electric Toothbrush",
+]
+_ADJECTIVES = [
+    "Compact",
+    "Stainless",
+    "Wireless",
+    "Ergonomic",
+    "Foldable",
+    "Quiet",
+    "Smart",
+    "Classic",
+    "Pro",
+    "Ultralight",
+]
 _BRANDS = ["Acme", "Northwind", "Globex", "Initech", "Umbrella", "Hooli", "Vandelay"]
 _DEMO_MARKETS = ["us", "de", "uk", "fr", "jp"]
 
@@ -257,8 +295,14 @@ def demo_catalog(n: int = 36, seed: int = 0, *, rules: WalkRules | None = None) 
         # yen have no minor unit and run about 150 to the dollar
         price = round(major * 150) if market.exponent == 0 else round(major * 100)
         list_price = price * rng.choice([5, 6]) // 4 if rng.random() < 0.4 else None
-        products.append(CatalogProduct(
-            market=market.code, asin=asin, title=title, price=price, list_price=list_price,
-            image=f"/images/I/{asin}.jpg",
-        ))
+        products.append(
+            CatalogProduct(
+                market=market.code,
+                asin=asin,
+                title=title,
+                price=price,
+                list_price=list_price,
+                image=f"/images/I/{asin}.jpg",
+            )
+        )
     return DemoCatalog(products, seed=seed, rules=rules)

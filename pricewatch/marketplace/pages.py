@@ -152,9 +152,11 @@ def render_product(market: Market, product: CatalogProduct, *, origin: str) -> s
         parts.append("</div>")
     elif product.availability == "in_stock":
         # in stock without a buy-box price: only other sellers' offers
-        parts.append('<div id="buybox-see-all-buying-choices"><span class="a-button">'
-                     '<a href="/gp/offer-listing/' + product.asin + '">See All Buying Options</a>'
-                     "</span></div>")
+        parts.append(
+            '<div id="buybox-see-all-buying-choices"><span class="a-button">'
+            '<a href="/gp/offer-listing/' + product.asin + '">See All Buying Options</a>'
+            "</span></div>"
+        )
     if product.availability == "in_stock":
         availability = '<span class="a-size-medium a-color-success">In Stock</span>'
     else:
@@ -165,8 +167,9 @@ def render_product(market: Market, product: CatalogProduct, *, origin: str) -> s
     parts.append(f'<div id="availability" class="a-section a-spacing-base">{availability}</div>')
     parts.append("</div></div>")
     head = f'<link rel="canonical" href="{escape(canonical)}">\n'
-    return _page(market, f"{product.title} : Amazon.{market.domain[7:]}", "\n".join(parts),
-                 head=head)
+    return _page(
+        market, f"{product.title} : Amazon.{market.domain[7:]}", "\n".join(parts), head=head
+    )
 
 
 def render_listing(
@@ -186,8 +189,9 @@ def render_listing(
         price = ""
         if product.shows_price:
             assert product.price is not None
-            price = (f'<span class="p13n-sc-price">{escape(format_price(market, product.price))}'
-                     "</span>")
+            price = (
+                f'<span class="p13n-sc-price">{escape(format_price(market, product.price))}</span>'
+            )
         tiles.append(
             f'<div class="zg-grid-general-faceout" data-asin="{product.asin}">'
             f'<span class="zg-bdg-text">#{rank}</span>'
@@ -196,26 +200,36 @@ def render_listing(
         )
     nav = ['<ul class="a-pagination">']
     if page > 1:
-        nav.append(f'<li class="a-normal"><a href="{escape(path)}?pg={page - 1}">'
-                   "Previous page</a></li>")
+        nav.append(
+            f'<li class="a-normal"><a href="{escape(path)}?pg={page - 1}">Previous page</a></li>'
+        )
     if has_next:
         nav.append(f'<li class="a-last"><a href="{escape(path)}?pg={page + 1}">Next page</a></li>')
     nav.append("</ul>")
-    body = (f'<div id="zg"><h1>Amazon {name}</h1>\n<div id="gridItemRoot" class="p13n-gridRow">\n'
-            + "\n".join(tiles) + "\n</div>\n" + "".join(nav) + "</div>")
+    body = (
+        f'<div id="zg"><h1>Amazon {name}</h1>\n<div id="gridItemRoot" class="p13n-gridRow">\n'
+        + "\n".join(tiles)
+        + "\n</div>\n"
+        + "".join(nav)
+        + "</div>"
+    )
     return _page(market, f"Amazon.{market.domain[7:]} {name}: The most popular items", body)
 
 
 def render_home(market: Market) -> str:
-    body = ('<div id="home"><a href="/gp/bestsellers/">Best Sellers</a> '
-            '<a href="/gp/new-releases/">New Releases</a></div>')
+    body = (
+        '<div id="home"><a href="/gp/bestsellers/">Best Sellers</a> '
+        '<a href="/gp/new-releases/">New Releases</a></div>'
+    )
     return _page(market, f"Amazon.{market.domain[7:]}", body)
 
 
 def render_not_found(market: Market) -> str:
-    body = ('<div id="g"><h1>Sorry! We couldn\'t find that page.</h1>'
-            "<p>The address may be mistyped, or the page may have moved. "
-            '<a href="/">Return to the home page</a>.</p></div>')
+    body = (
+        '<div id="g"><h1>Sorry! We couldn\'t find that page.</h1>'
+        "<p>The address may be mistyped, or the page may have moved. "
+        '<a href="/">Return to the home page</a>.</p></div>'
+    )
     return _page(market, "Page Not Found", body)
 
 
@@ -241,6 +255,8 @@ def render_captcha(market: Market) -> str:
 
 
 def render_throttled(market: Market) -> str:
-    body = ("<h1>Service Unavailable</h1><p>Too many requests from your network. "
-            "Please try again later.</p>")
+    body = (
+        "<h1>Service Unavailable</h1><p>Too many requests from your network. "
+        "Please try again later.</p>"
+    )
     return _page(market, "503 - Service Unavailable", body)

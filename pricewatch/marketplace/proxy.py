@@ -32,8 +32,16 @@ Route = Callable[[str, int], "tuple[str, int] | None"]
 T = TypeVar("T")
 
 _HEAD_LIMIT = 64 * 1024
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization",
-               "proxy-authenticate", "te", "trailer", "upgrade"}
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "proxy-authenticate",
+    "te",
+    "trailer",
+    "upgrade",
+}
 
 
 def loopback_only(host: str, port: int) -> tuple[str, int] | None:
@@ -73,8 +81,7 @@ class ForwardProxy:
     """One HTTP forward proxy; lives in an asyncio loop (see ``ProxyPool`` for threads)."""
 
     def __init__(
-        self, ip: str, port: int = 0, *, route: Route = loopback_only,
-        connect_timeout: float = 5.0,
+        self, ip: str, port: int = 0, *, route: Route = loopback_only, connect_timeout: float = 5.0
     ) -> None:
         self.ip = ip
         self.port = port
@@ -148,7 +155,9 @@ class ForwardProxy:
                 stream.close()
 
     async def _serve(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
         opened: list[asyncio.StreamWriter],
     ) -> None:
         try:
@@ -199,8 +208,9 @@ class ForwardProxy:
         response_headers = [
             (n, v) for n, v in _parse_header_lines(rest) if n.lower() not in _HOP_BY_HOP
         ]
-        writer.write(_build_head(status_line.decode("latin-1"),
-                                 [*response_headers, ("Connection", "close")]))
+        writer.write(
+            _build_head(status_line.decode("latin-1"), [*response_headers, ("Connection", "close")])
+        )
         await _pipe(up_reader, writer)
 
     async def _connect(
@@ -211,8 +221,7 @@ class ForwardProxy:
             raise _Refused(403, f"destination {host}:{port} is not allowed through this proxy")
         try:
             connection = await asyncio.wait_for(
-                asyncio.open_connection(*destination, local_addr=(self.ip, 0)),
-                self.connect_timeout,
+                asyncio.open_connection(*destination, local_addr=(self.ip, 0)), self.connect_timeout
             )
         except TimeoutError:
             raise _Refused(504, f"timed out connecting to {host}:{port}") from None
@@ -226,17 +235,29 @@ class ForwardProxy:
     @staticmethod
     async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
         body = f"{status} {reason}\n".encode()
-        writer.write(_build_head(f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}", [
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Length", str(len(body))),
-            ("Connection", "close"),
-        ]) + body)
+        writer.write(
+            _build_head(
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
+                [
+                    ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body))),
+                    ("Connection", "close"),
+                ],
+            )
+            + body
+        )
         with contextlib.suppress(ConnectionError):
             await writer.drain()
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large",
-            501: "Not Implemented", 502: "Bad Gateway", 504: "Gateway Timeout"}
+_REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    431: "Request Header Fields Too Large",
+    501: "Not Implemented",
+    502: "Bad Gateway",
+    504: "Gateway Timeout",
+}
 
 
 def _parse_header_lines(raw: bytes) -> list[tuple[str, str]]:
@@ -292,7 +313,11 @@ class ProxyPool:
     thread for all of them. Use as a context manager, or ``start()`` / ``stop()``."""
 
     def __init__(
-        self, count: int, *, route: Route = loopback_only, first_ip: str = "127.0.0.2",
+        self,
+        count: int,
+        *,
+        route: Route = loopback_only,
+        first_ip: str = "127.0.0.2",
         ports: Sequence[int] | None = None,
     ) -> None:
         if count < 1:
@@ -349,7 +374,9 @@ class ProxyPool:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

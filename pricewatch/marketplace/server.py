@@ -174,8 +174,10 @@ class Marketplace:
         for server in self._servers:
             self._bound[server.ssl_context is not None] = int(server.server_address[1])
             thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"marketplace:{server.server_address[1]}", daemon=True,
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"marketplace:{server.server_address[1]}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
@@ -196,7 +198,9 @@ class Marketplace:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()
@@ -207,8 +211,9 @@ class Marketplace:
         try:
             return self._bound[tls]
         except KeyError:
-            raise RuntimeError("TLS is off" if tls and self._bound else
-                               "marketplace is not started") from None
+            raise RuntimeError(
+                "TLS is off" if tls and self._bound else "marketplace is not started"
+            ) from None
 
     @property
     def host(self) -> str:
@@ -264,8 +269,15 @@ class Marketplace:
         host = host or (host_header or "")
         return host, market_for_host(host) or self.default_market
 
-    def respond(self, method: str, target: str, host_header: str | None, client_ip: str,
-                *, tls: bool = False) -> Response:
+    def respond(
+        self,
+        method: str,
+        target: str,
+        host_header: str | None,
+        client_ip: str,
+        *,
+        tls: bool = False,
+    ) -> Response:
         """The response to one request (no I/O besides reading the catalog)."""
         host, market = self.market_of(target, host_header)
         path, _, query = origin_form(target).partition("?")
@@ -303,12 +315,17 @@ class Marketplace:
         if kind == "new-releases":
             products.reverse()
         size = self.listing_page_size
-        chunk = products[(page - 1) * size: page * size]
+        chunk = products[(page - 1) * size : page * size]
         if page > 1 and not chunk:
             return _html(404, pages.render_not_found(market))
         text = pages.render_listing(
-            market, kind, chunk, page=page, first_rank=(page - 1) * size + 1,
-            has_next=len(products) > page * size, path=f"/gp/{kind}/",
+            market,
+            kind,
+            chunk,
+            page=page,
+            first_rank=(page - 1) * size + 1,
+            has_next=len(products) > page * size,
+            path=f"/gp/{kind}/",
         )
         return _html(200, text)
 
@@ -401,12 +418,19 @@ class _Handler(BaseHTTPRequestHandler):
         target = getattr(self, "path", "") or ""
         headers = getattr(self, "headers", None)
         host, market = marketplace.market_of(target, headers.get("Host") if headers else None)
-        marketplace.record(RequestRecord(
-            monotonic=time.monotonic(), wall=time.time(), client_ip=self.client_address[0],
-            method=getattr(self, "command", None) or "", path=origin_form(target),
-            status=status, host=host, market=market.code,
-            tls=self.server.ssl_context is not None,
-        ))
+        marketplace.record(
+            RequestRecord(
+                monotonic=time.monotonic(),
+                wall=time.time(),
+                client_ip=self.client_address[0],
+                method=getattr(self, "command", None) or "",
+                path=origin_form(target),
+                status=status,
+                host=host,
+                market=market.code,
+                tls=self.server.ssl_context is not None,
+            )
+        )
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         # malformed requests and unsupported methods are requests too
@@ -421,7 +445,10 @@ class _Handler(BaseHTTPRequestHandler):
         if int(raw_length):
             self.rfile.read(int(raw_length))
         response = self.server.marketplace.respond(
-            self.command, self.path, self.headers.get("Host"), self.client_address[0],
+            self.command,
+            self.path,
+            self.headers.get("Host"),
+            self.client_address[0],
             tls=self.server.ssl_context is not None,
         )
         self._record(response.status)

@@ -75,10 +75,12 @@ def self_signed_certificate(
     if not names:
         raise ValueError("a certificate needs at least one host name")
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Pricewatch local marketplace"),
-    ])
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Pricewatch local marketplace"),
+        ]
+    )
     now = datetime.datetime.now(datetime.UTC)
     san: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
     if "localhost" not in names:
@@ -97,9 +99,15 @@ def self_signed_certificate(
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=False,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )

@@ -37,11 +37,7 @@ from pricewatch.history import (
     parse_granularity,
 )
 from pricewatch.models import Availability, Observation, Product
-from pricewatch.schema.clickhouse_migrations import (
-    DEFAULT_DATABASE,
-    check_database_name,
-    migrate,
-)
+from pricewatch.schema.clickhouse_migrations import DEFAULT_DATABASE, check_database_name, migrate
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -427,10 +423,7 @@ class PriceStore:
                 Granularity.MONTHLY: "toUInt16(toStartOfMonth(bucket))",
             }[granularity]
             where = "bucket >= {lo:Date} AND bucket < {hi:Date}"
-            params |= {
-                "lo": _utc_date(first_ms),
-                "hi": _utc_date(stop_ms),
-            }
+            params |= {"lo": _utc_date(first_ms), "hi": _utc_date(stop_ms)}
         result = self.client.query(
             f"""
             SELECT {key} AS slot, min(min_price), max(max_price),
@@ -542,11 +535,7 @@ class PriceStore:
             GROUP BY day
             ORDER BY day
             """,
-            parameters={
-                "market": market,
-                "asin": asin,
-                "since": _utc_date(since_ms),
-            },
+            parameters={"market": market, "asin": asin, "since": _utc_date(since_ms)},
         )
         return {day * DAY_MS: count for day, count in result.result_rows}
 

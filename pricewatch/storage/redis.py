@@ -169,4 +169,3 @@ def drop_histories(pipe: Any, keys: Keys, products: Iterable[tuple[str, str]]) -
         key = keys.history_cache(market, asin)
         pipe.delete(key)
         pipe.publish(keys.history_invalidations, key)
-

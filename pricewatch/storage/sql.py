@@ -84,12 +84,7 @@ from pricewatch.storage.sql_targets import (
     list_targets,
     mark_email_verified,
 )
-from pricewatch.storage.sql_trust import (
-    armed_counts,
-    audit_log,
-    record_decisions,
-    reporter_counts,
-)
+from pricewatch.storage.sql_trust import armed_counts, audit_log, record_decisions, reporter_counts
 from pricewatch.storage.sql_users import (
     create_token,
     create_user,

@@ -32,10 +32,16 @@ async def create_account_token(
     if (purpose == AccountTokenPurpose.CONFIRM_TARGET) != (target_id is not None):
         raise ValueError("a confirm_target token, and only one, names its target")
     async with transaction(db) as conn:
-        await conn.execute(account_tokens.insert().values(
-            token_hash=checked_token_hash(token_hash), user_id=user_id, purpose=purpose,
-            target_id=target_id, created_at=now, expires_at=expires_at,
-        ))
+        await conn.execute(
+            account_tokens.insert().values(
+                token_hash=checked_token_hash(token_hash),
+                user_id=user_id,
+                purpose=purpose,
+                target_id=target_id,
+                created_at=now,
+                expires_at=expires_at,
+            )
+        )
 
 
 def _valid(token_hash: str, purpose: str, now: int) -> ColumnElement[bool]:
@@ -47,9 +53,7 @@ def _valid(token_hash: str, purpose: str, now: int) -> ColumnElement[bool]:
     )
 
 
-async def use_account_token(
-    db: Db, token_hash: str, purpose: str, now: int
-) -> AccountToken | None:
+async def use_account_token(db: Db, token_hash: str, purpose: str, now: int) -> AccountToken | None:
     """Spend a valid token: it is marked used and returned; None when it is unknown,
     for another purpose, expired or already used."""
     stmt = (
@@ -68,18 +72,20 @@ async def peek_account_token(
 ) -> AccountToken | None:
     """The token if it could be used now, without using it (pages opened by a link)."""
     async with transaction(db) as conn:
-        row = (await conn.execute(
-            select(account_tokens).where(_valid(token_hash, purpose, now))
-        )).one_or_none()
+        row = (
+            await conn.execute(select(account_tokens).where(_valid(token_hash, purpose, now)))
+        ).one_or_none()
     return None if row is None else from_row(row, AccountToken)
 
 
 async def drop_account_tokens(db: Db, user_id: int, purpose: str) -> int:
     """Forget the user's tokens of one purpose (the others of a reset once one worked)."""
     async with transaction(db) as conn:
-        result = await conn.execute(delete(account_tokens).where(
-            _a.user_id == user_id, _a.purpose == AccountTokenPurpose(purpose).value
-        ))
+        result = await conn.execute(
+            delete(account_tokens).where(
+                _a.user_id == user_id, _a.purpose == AccountTokenPurpose(purpose).value
+            )
+        )
     return result.rowcount
 
 

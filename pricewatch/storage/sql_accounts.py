@@ -13,8 +13,8 @@ from pricewatch.storage.sql_trust import report_audit
 async def subscriptions_of_user(db: Db, user_id: int) -> list[Subscription]:
     """Every subscription the user ever made, deleted ones included (they are data
     we hold, and their notifications point at them)."""
-    stmt = select(subscriptions).where(subscriptions.c.user_id == user_id).order_by(
-        subscriptions.c.id
+    stmt = (
+        select(subscriptions).where(subscriptions.c.user_id == user_id).order_by(subscriptions.c.id)
     )
     async with transaction(db) as conn:
         return from_result(await conn.execute(stmt), Subscription)

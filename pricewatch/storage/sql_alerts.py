@@ -15,12 +15,7 @@ from sqlalchemy import select, update
 
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_records import Notification, Subscription, from_row, now_ms
-from pricewatch.storage.sql_schema import (
-    NotificationStatus,
-    notifications,
-    subscriptions,
-    users,
-)
+from pricewatch.storage.sql_schema import NotificationStatus, notifications, subscriptions, users
 
 _n = notifications.c
 _PENDING = NotificationStatus.PENDING.value

@@ -58,7 +58,6 @@ async def record_verdict(
             last_seen=now,
         )
         stmt = insert.on_conflict_do_update(
-            index_elements=[reporters.c.id],
-            set_={column: reporters.c[column] + 1},
+            index_elements=[reporters.c.id], set_={column: reporters.c[column] + 1}
         ).returning(reporters)
         return from_row((await conn.execute(stmt)).one(), Reporter)

@@ -150,10 +150,7 @@ notifications = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column(
-        "subscription_id",
-        Id,
-        ForeignKey("subscriptions.id", ondelete="CASCADE"),
-        nullable=False,
+        "subscription_id", Id, ForeignKey("subscriptions.id", ondelete="CASCADE"), nullable=False
     ),
     Column("event_id", String(64), nullable=False),
     Column("kind", String(16), nullable=False),

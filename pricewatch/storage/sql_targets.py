@@ -33,9 +33,7 @@ _EMAIL = NotificationType.EMAIL.value
 
 
 def _to_target(user_id: int, kind: str, address: str) -> ColumnElement[bool]:
-    return and_(
-        _sub.user_id == user_id, _sub.notification_type == kind, _sub.target == address
-    )
+    return and_(_sub.user_id == user_id, _sub.notification_type == kind, _sub.target == address)
 
 
 def _to_account_email(user_id: int, email: str) -> ColumnElement[bool]:
@@ -48,8 +46,7 @@ def _to_account_email(user_id: int, email: str) -> ColumnElement[bool]:
 
 
 async def _set_status(
-    db: Db, where: ColumnElement[bool], old: SubscriptionStatus, new: SubscriptionStatus,
-    now: int,
+    db: Db, where: ColumnElement[bool], old: SubscriptionStatus, new: SubscriptionStatus, now: int
 ) -> list[Subscription]:
     stmt = (
         update(subscriptions)
@@ -74,17 +71,24 @@ async def add_target(
     async with transaction(db) as conn:
         stmt = (
             upsert_insert(conn, targets)
-            .values(user_id=user_id, kind=kind, address=address, created_at=now,
-                    confirmed_at=now if confirmed else None)
+            .values(
+                user_id=user_id,
+                kind=kind,
+                address=address,
+                created_at=now,
+                confirmed_at=now if confirmed else None,
+            )
             .on_conflict_do_nothing(index_elements=[_t.user_id, _t.kind, _t.address])
             .returning(targets)
         )
         row = (await conn.execute(stmt)).one_or_none()
         if row is not None:
             return from_row(row, Target), True
-        existing = (await conn.execute(select(targets).where(
-            _t.user_id == user_id, _t.kind == kind, _t.address == address
-        ))).one()
+        existing = (
+            await conn.execute(
+                select(targets).where(_t.user_id == user_id, _t.kind == kind, _t.address == address)
+            )
+        ).one()
     return from_row(existing, Target), False
 
 
@@ -118,8 +122,7 @@ async def claim_send_slot(db: Db, target_id: int, now: int, min_gap_ms: int) -> 
     stmt = (
         update(targets)
         .where(
-            _t.id == target_id,
-            or_(_t.last_sent_at.is_(None), _t.last_sent_at <= now - min_gap_ms),
+            _t.id == target_id, or_(_t.last_sent_at.is_(None), _t.last_sent_at <= now - min_gap_ms)
         )
         .values(last_sent_at=now)
     )
@@ -141,8 +144,11 @@ async def confirm_target(db: Db, target_id: int, now: int) -> list[Subscription]
             .values(confirmed_at=now)
         )
         return await _set_status(
-            conn, _to_target(target.user_id, target.kind.value, target.address),
-            SubscriptionStatus.UNCONFIRMED, SubscriptionStatus.ACTIVE, now,
+            conn,
+            _to_target(target.user_id, target.kind.value, target.address),
+            SubscriptionStatus.UNCONFIRMED,
+            SubscriptionStatus.ACTIVE,
+            now,
         )
 
 
@@ -150,15 +156,18 @@ async def delete_target(db: Db, target_id: int, user_id: int, now: int) -> bool:
     """Remove the user's target; its active subscriptions wait again (``unconfirmed``)
     until it is added and confirmed anew. False if it was not the user's."""
     async with transaction(db) as conn:
-        row = (await conn.execute(
-            select(targets).where(_t.id == target_id, _t.user_id == user_id)
-        )).one_or_none()
+        row = (
+            await conn.execute(select(targets).where(_t.id == target_id, _t.user_id == user_id))
+        ).one_or_none()
         if row is None:
             return False
         target = from_row(row, Target)
         await _set_status(
-            conn, _to_target(user_id, target.kind.value, target.address),
-            SubscriptionStatus.ACTIVE, SubscriptionStatus.UNCONFIRMED, now,
+            conn,
+            _to_target(user_id, target.kind.value, target.address),
+            SubscriptionStatus.ACTIVE,
+            SubscriptionStatus.UNCONFIRMED,
+            now,
         )
         await conn.execute(delete(targets).where(_t.id == target_id))
     return True
@@ -168,9 +177,9 @@ async def mark_email_verified(db: Db, user_id: int, now: int) -> list[Subscripti
     """Record that the user owns the account's e-mail (first time only) and activate
     every subscription waiting for it; returns those subscriptions."""
     async with transaction(db) as conn:
-        email = (await conn.execute(
-            select(users.c.email).where(users.c.id == user_id)
-        )).scalar_one_or_none()
+        email = (
+            await conn.execute(select(users.c.email).where(users.c.id == user_id))
+        ).scalar_one_or_none()
         if email is None:
             return []
         await conn.execute(
@@ -179,6 +188,9 @@ async def mark_email_verified(db: Db, user_id: int, now: int) -> list[Subscripti
             .values(email_verified_at=now)
         )
         return await _set_status(
-            conn, _to_account_email(user_id, email),
-            SubscriptionStatus.UNCONFIRMED, SubscriptionStatus.ACTIVE, now,
+            conn,
+            _to_account_email(user_id, email),
+            SubscriptionStatus.UNCONFIRMED,
+            SubscriptionStatus.ACTIVE,
+            now,
         )

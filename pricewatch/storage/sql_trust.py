@@ -138,8 +138,10 @@ async def audit_log(
     async with transaction(db) as conn:
         rows = (await conn.execute(stmt)).mappings().all()
     return [
-        AuditRecord(**{name: row[name] for name in _COLUMNS if name != "verdict"},
-                    verdict=AuditVerdict(row["verdict"]))
+        AuditRecord(
+            **{name: row[name] for name in _COLUMNS if name != "verdict"},
+            verdict=AuditVerdict(row["verdict"]),
+        )
         for row in rows
     ]
 

@@ -165,7 +165,10 @@ async def start_worker(
     ) -> RunningWorker:
         channels.extend(channel_map.values())
         worker = AlertsWorker(
-            client=redis_client, keys=keys, db=db, channels=channel_map,
+            client=redis_client,
+            keys=keys,
+            db=db,
+            channels=channel_map,
             config=make_config(**config),
         )
         stop = asyncio.Event()
@@ -186,8 +189,12 @@ async def start_worker(
 def smtp_channel(port: int, **options: Any) -> SmtpChannel:
     """An SMTP channel to the local server; ``options`` override the defaults."""
     values: dict[str, Any] = {
-        "host": "127.0.0.1", "port": port, "sender": SENDER, "tls": "none",
-        "connections": 2, "timeout": 2.0,
+        "host": "127.0.0.1",
+        "port": port,
+        "sender": SENDER,
+        "tls": "none",
+        "connections": 2,
+        "timeout": 2.0,
     }
     values.update(options)
     return SmtpChannel(**values)

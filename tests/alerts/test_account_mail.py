@@ -54,8 +54,14 @@ async def http() -> AsyncIterator[SafeHttpClient]:
     # loopback range is allowed) but the name is not on the allow-list, so it is
     # challenged like any public host
     policy = EgressPolicy(("127.0.0.0/8",), resolver=StandInDns({HOOK_HOST: ["127.0.0.1"]}))
-    client = SafeHttpClient(policy, connect_timeout_s=1, read_timeout_s=1, host_concurrency=4,
-                            breaker_failures=100, breaker_cooldown_s=1)
+    client = SafeHttpClient(
+        policy,
+        connect_timeout_s=1,
+        read_timeout_s=1,
+        host_concurrency=4,
+        breaker_failures=100,
+        breaker_cooldown_s=1,
+    )
     yield client
     await client.aclose()
 
@@ -65,7 +71,11 @@ MakeMailer = Callable[..., Awaitable[AccountMailer]]
 
 @pytest.fixture
 async def make_mailer(
-    aredis: Any, keys: Keys, db: AsyncEngine, http: SafeHttpClient, smtp: tuple[MailRecorder, int],
+    aredis: Any,
+    keys: Keys,
+    db: AsyncEngine,
+    http: SafeHttpClient,
+    smtp: tuple[MailRecorder, int],
     price_store: PriceStore,
 ) -> AsyncIterator[MakeMailer]:
     channels = []
@@ -75,8 +85,12 @@ async def make_mailer(
 
     async def make(**config: Any) -> AccountMailer:
         values: dict[str, Any] = {
-            "consumer": "test-mailer", "sender": SENDER, "webhook_secret": SECRET,
-            "partitions": 2, "max_attempts": 3, "retry_ms": RETRY_MS,
+            "consumer": "test-mailer",
+            "sender": SENDER,
+            "webhook_secret": SECRET,
+            "partitions": 2,
+            "max_attempts": 3,
+            "retry_ms": RETRY_MS,
             # generous: under a loaded machine an SMTP round trip can take a while, and
             # a timeout would turn a refusal (550) into a retry
             "send_timeout_s": RETRY_MS / 2000,
@@ -85,8 +99,16 @@ async def make_mailer(
         values.update(config)
         email = smtp_channel(smtp[1])
         channels.append(email)
-        mailer = AccountMailer(client=aredis, keys=keys, db=db, email=email, sms=LogSms(),
-                               http=http, prices=lookup, config=MailerConfig(**values))
+        mailer = AccountMailer(
+            client=aredis,
+            keys=keys,
+            db=db,
+            email=email,
+            sms=LogSms(),
+            http=http,
+            prices=lookup,
+            config=MailerConfig(**values),
+        )
         await mailer.ensure_group()
         return mailer
 
@@ -110,14 +132,22 @@ async def dead_letters(aredis: Any, keys: Keys) -> list[str]:
 
 def verification(user: sql.User, message_id: str = "m1") -> AccountMessage:
     return AccountMessage(
-        message_id=message_id, kind=MessageKind.VERIFY_EMAIL, channel="EMAIL",
-        recipient=user.email, user_id=user.id, link=verify_email_url(PUBLIC_URL, "tok"),
-        expires_at=NOW + 86_400_000, created_at=NOW,
+        message_id=message_id,
+        kind=MessageKind.VERIFY_EMAIL,
+        channel="EMAIL",
+        recipient=user.email,
+        user_id=user.id,
+        link=verify_email_url(PUBLIC_URL, "tok"),
+        expires_at=NOW + 86_400_000,
+        created_at=NOW,
     )
 
 
 async def test_a_verification_email_is_sent_once_with_its_link(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys,
+    db: AsyncEngine,
+    make_mailer: MakeMailer,
+    aredis: Any,
+    keys: Keys,
     smtp: tuple[MailRecorder, int],
 ) -> None:
     recorder, _ = smtp
@@ -136,30 +166,46 @@ async def test_a_verification_email_is_sent_once_with_its_link(
 
 
 async def test_what_is_no_longer_needed_is_not_sent(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys,
+    db: AsyncEngine,
+    make_mailer: MakeMailer,
+    aredis: Any,
+    keys: Keys,
     smtp: tuple[MailRecorder, int],
 ) -> None:
     recorder, _ = smtp
     verified = await sql.create_user(db, "done@example.com", "h")
     await sql.mark_email_verified(db, verified.id, NOW)
     other = await sql.create_user(db, "other@example.com", "h")
-    target, _ = await sql.add_target(db, other.id, "EMAIL", "gone@example.com",
-                                     confirmed=False, now=NOW)
+    target, _ = await sql.add_target(
+        db, other.id, "EMAIL", "gone@example.com", confirmed=False, now=NOW
+    )
     await sql.delete_target(db, target.id, other.id, NOW)
     mailer = await make_mailer()
     await queue(aredis, keys, verification(verified))
-    await queue(aredis, keys, AccountMessage(
-        message_id="m2", kind=MessageKind.CONFIRM_TARGET, channel="EMAIL",
-        recipient="gone@example.com", user_id=other.id, target_id=target.id,
-        link=f"{PUBLIC_URL}/confirm?token=x", created_at=NOW,
-    ))
+    await queue(
+        aredis,
+        keys,
+        AccountMessage(
+            message_id="m2",
+            kind=MessageKind.CONFIRM_TARGET,
+            channel="EMAIL",
+            recipient="gone@example.com",
+            user_id=other.id,
+            target_id=target.id,
+            link=f"{PUBLIC_URL}/confirm?token=x",
+            created_at=NOW,
+        ),
+    )
     await mailer.step()
     assert recorder.messages == []
     assert await pending(aredis, keys) == 0
 
 
 async def test_a_refused_message_is_retried_then_sent_and_bad_ones_are_dead_lettered(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys,
+    db: AsyncEngine,
+    make_mailer: MakeMailer,
+    aredis: Any,
+    keys: Keys,
     smtp: tuple[MailRecorder, int],
 ) -> None:
     recorder, _ = smtp
@@ -189,7 +235,10 @@ async def test_a_refused_message_is_retried_then_sent_and_bad_ones_are_dead_lett
 
 
 async def test_retries_are_bounded(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys,
+    db: AsyncEngine,
+    make_mailer: MakeMailer,
+    aredis: Any,
+    keys: Keys,
     smtp: tuple[MailRecorder, int],
 ) -> None:
     recorder, _ = smtp
@@ -206,29 +255,45 @@ async def test_retries_are_bounded(
     assert await pending(aredis, keys) == 0
 
 
-async def _webhook_target(db: AsyncEngine, port: int) -> tuple[sql.User, sql.Target,
-                                                                 sql.Subscription]:
+async def _webhook_target(
+    db: AsyncEngine, port: int
+) -> tuple[sql.User, sql.Target, sql.Subscription]:
     user = await sql.create_user(db, "hooks@example.com", "h")
     url = f"http://{HOOK_HOST}:{port}/in"
     target, _ = await sql.add_target(db, user.id, "WEBHOOK", url, confirmed=False, now=NOW)
     sub = await sql.create_subscription(
-        db, user_id=user.id, market="us", asin="B0HOOKME01", notification_type="WEBHOOK",
-        threshold=2500, target=url, status=sql.SubscriptionStatus.UNCONFIRMED.value,
+        db,
+        user_id=user.id,
+        market="us",
+        asin="B0HOOKME01",
+        notification_type="WEBHOOK",
+        threshold=2500,
+        target=url,
+        status=sql.SubscriptionStatus.UNCONFIRMED.value,
     )
     return user, target, sub
 
 
 def challenge_for(user: sql.User, target: sql.Target, challenge: str) -> AccountMessage:
     return AccountMessage(
-        message_id="w1", kind=MessageKind.CONFIRM_TARGET, channel="WEBHOOK",
-        recipient=target.address, user_id=user.id, target_id=target.id, challenge=challenge,
+        message_id="w1",
+        kind=MessageKind.CONFIRM_TARGET,
+        channel="WEBHOOK",
+        recipient=target.address,
+        user_id=user.id,
+        target_id=target.id,
+        challenge=challenge,
         created_at=NOW,
     )
 
 
 async def test_a_webhook_that_echoes_its_signed_challenge_is_confirmed_and_rechecked(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys,
-    price_store: PriceStore, redis_client: redis_lib.Redis,
+    db: AsyncEngine,
+    make_mailer: MakeMailer,
+    aredis: Any,
+    keys: Keys,
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
 ) -> None:
     seed_product(price_store, asin="B0HOOKME01", prices=[(NOW, 1999)])
     with recording_server() as (receiver, port):
@@ -250,14 +315,21 @@ async def test_a_webhook_that_echoes_its_signed_challenge_is_confirmed_and_reche
     assert await pending(aredis, keys) == 0
 
 
-@pytest.mark.parametrize(("answer", "outcome"), [
-    (Answer(200, b"ok"), "did not echo the challenge"),
-    (Answer(404, b"chal-123"), "HTTP 404"),
-    (Answer(503, b"chal-123"), None),
-])
+@pytest.mark.parametrize(
+    ("answer", "outcome"),
+    [
+        (Answer(200, b"ok"), "did not echo the challenge"),
+        (Answer(404, b"chal-123"), "HTTP 404"),
+        (Answer(503, b"chal-123"), None),
+    ],
+)
 async def test_a_webhook_that_does_not_echo_is_not_confirmed(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys,
-    answer: Answer, outcome: str | None,
+    db: AsyncEngine,
+    make_mailer: MakeMailer,
+    aredis: Any,
+    keys: Keys,
+    answer: Answer,
+    outcome: str | None,
 ) -> None:
     with recording_server() as (receiver, port):
         user, target, sub = await _webhook_target(db, port)
@@ -279,7 +351,7 @@ async def test_a_webhook_that_does_not_echo_is_not_confirmed(
 
 
 async def test_a_webhook_at_a_forbidden_address_is_never_called(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys, http: SafeHttpClient,
+    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys, http: SafeHttpClient
 ) -> None:
     user = await sql.create_user(db, "sneaky@example.com", "h")
     url = "http://10.0.0.7/admin"
@@ -291,16 +363,25 @@ async def test_a_webhook_at_a_forbidden_address_is_never_called(
     assert "private address" in reason
 
 
-
 async def test_without_smtp_the_email_lands_in_the_outbox(
-    db: AsyncEngine, aredis: Any, keys: Keys, http: SafeHttpClient, tmp_path: Path,
+    db: AsyncEngine, aredis: Any, keys: Keys, http: SafeHttpClient, tmp_path: Path
 ) -> None:
     user = await sql.create_user(db, "offline@example.com", "h")
     outbox = OutboxChannel(tmp_path / "outbox", SENDER)
     mailer = AccountMailer(
-        client=aredis, keys=keys, db=db, email=outbox, sms=LogSms(), http=http,
-        config=MailerConfig(consumer="outbox-mailer", sender=SENDER, webhook_secret=SECRET,
-                            partitions=2, block_ms=10),
+        client=aredis,
+        keys=keys,
+        db=db,
+        email=outbox,
+        sms=LogSms(),
+        http=http,
+        config=MailerConfig(
+            consumer="outbox-mailer",
+            sender=SENDER,
+            webhook_secret=SECRET,
+            partitions=2,
+            block_ms=10,
+        ),
     )
     await mailer.ensure_group()
     await queue(aredis, keys, verification(user, "m-outbox"))

@@ -18,9 +18,15 @@ LINK = confirm_target_url("https://pricewatch.test", "tok-en_1")
 
 def message(kind: MessageKind = MessageKind.CONFIRM_TARGET, **fields: object) -> AccountMessage:
     values: dict[str, object] = {
-        "message_id": "0123abcd", "kind": kind, "channel": "EMAIL",
-        "recipient": "friend@example.org", "user_id": 1, "target_id": 2, "link": LINK,
-        "expires_at": 1_700_086_400_000, "created_at": 1_700_000_000_000,
+        "message_id": "0123abcd",
+        "kind": kind,
+        "channel": "EMAIL",
+        "recipient": "friend@example.org",
+        "user_id": 1,
+        "target_id": 2,
+        "link": LINK,
+        "expires_at": 1_700_086_400_000,
+        "created_at": 1_700_000_000_000,
     }
     values.update(fields)
     return AccountMessage(**values)  # type: ignore[arg-type]
@@ -33,9 +39,7 @@ def parsed(data: bytes) -> EmailMessage:
 
 
 @pytest.mark.parametrize("kind", list(MessageKind))
-def test_an_email_is_the_same_bytes_every_time_with_the_link_and_no_more(
-    kind: MessageKind,
-) -> None:
+def test_an_email_is_the_same_bytes_every_time_with_the_link_and_no_more(kind: MessageKind) -> None:
     data = email_bytes(message(kind), SENDER, "pricewatch.test")
     assert data == email_bytes(message(kind), SENDER, "pricewatch.test")
     assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")

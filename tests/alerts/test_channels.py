@@ -58,21 +58,37 @@ def endpoint() -> Iterator[tuple[Endpoint, str]]:
 
 def loopback_client(**options: float) -> SafeHttpClient:
     """A safe client that may reach the local endpoint (the operator's allow-list)."""
-    values = {"connect_timeout_s": 2.0, "read_timeout_s": 5.0, "host_concurrency": 4,
-              "breaker_failures": 5, "breaker_cooldown_s": 60.0}
+    values = {
+        "connect_timeout_s": 2.0,
+        "read_timeout_s": 5.0,
+        "host_concurrency": 4,
+        "breaker_failures": 5,
+        "breaker_cooldown_s": 60.0,
+    }
     values.update(options)
     return SafeHttpClient(EgressPolicy(allow=("127.0.0.1",)), **values)  # type: ignore[arg-type]
 
 
 def notice(recipient: str, kind: NotificationType) -> Notice:
     return Notice(
-        notification_id=5, kind=NotificationKind.ALERT, notification_type=kind,
-        subscription_id=9, event_id="ev9", market="uk", asin="B000000009", currency="GBP",
-        threshold=20_00, recipient=recipient,
-        links=Links("https://p.test/p/uk/B000000009",
-                    "https://www.amazon.co.uk/dp/B000000009",
-                    "https://p.test/alerts/9/stop?token=x"),
-        title="Tea Pot", new_price=18_50, old_price=24_00,
+        notification_id=5,
+        kind=NotificationKind.ALERT,
+        notification_type=kind,
+        subscription_id=9,
+        event_id="ev9",
+        market="uk",
+        asin="B000000009",
+        currency="GBP",
+        threshold=20_00,
+        recipient=recipient,
+        links=Links(
+            "https://p.test/p/uk/B000000009",
+            "https://www.amazon.co.uk/dp/B000000009",
+            "https://p.test/alerts/9/stop?token=x",
+        ),
+        title="Tea Pot",
+        new_price=18_50,
+        old_price=24_00,
     )
 
 
@@ -95,8 +111,14 @@ async def test_webhook_posts_signed_json(endpoint: tuple[Endpoint, str]) -> None
 
 @pytest.mark.parametrize(
     ("status", "error"),
-    [(500, TransientError), (503, TransientError), (429, TransientError),
-     (400, PermanentError), (404, PermanentError), (410, PermanentError)],
+    [
+        (500, TransientError),
+        (503, TransientError),
+        (429, TransientError),
+        (400, PermanentError),
+        (404, PermanentError),
+        (410, PermanentError),
+    ],
 )
 async def test_webhook_failures_are_classified(
     endpoint: tuple[Endpoint, str], status: int, error: type[Exception]
@@ -117,8 +139,9 @@ async def test_webhook_unreachable_is_transient_and_a_bad_url_permanent() -> Non
     channel = WebhookChannel("s", client=loopback_client())
     try:
         with pytest.raises(TransientError):
-            await channel.send(notice(f"http://127.0.0.1:{free_port()}/h",
-                                      NotificationType.WEBHOOK))
+            await channel.send(
+                notice(f"http://127.0.0.1:{free_port()}/h", NotificationType.WEBHOOK)
+            )
         with pytest.raises(PermanentError, match="target refused: only http"):
             await channel.send(notice("ftp://example.com/h", NotificationType.WEBHOOK))
     finally:
@@ -127,8 +150,9 @@ async def test_webhook_unreachable_is_transient_and_a_bad_url_permanent() -> Non
 
 async def test_sms_goes_to_a_twilio_shaped_api(endpoint: tuple[Endpoint, str]) -> None:
     state, base = endpoint
-    channel = TwilioSms(base_url=base, account_sid="AC123", auth_token="tok",
-                        sender="+15550001111", timeout=5)
+    channel = TwilioSms(
+        base_url=base, account_sid="AC123", auth_token="tok", sender="+15550001111", timeout=5
+    )
     try:
         await channel.send(notice("+44 7700 900123", NotificationType.SMS))
         state.statuses = [400]

@@ -71,8 +71,12 @@ async def _setup(url: str) -> dict[int, tuple[str, int]]:
             asin = f"B0CRASH{p:03d}"
             for threshold in THRESHOLDS:
                 s = await sql.create_subscription(
-                    engine, user_id=user.id, market="us", asin=asin,
-                    notification_type="EMAIL", threshold=threshold,
+                    engine,
+                    user_id=user.id,
+                    market="us",
+                    asin=asin,
+                    notification_type="EMAIL",
+                    threshold=threshold,
                 )
                 subs[s.id] = (asin, threshold)
     finally:
@@ -85,11 +89,20 @@ def _events() -> list[PriceChange]:
     for step, price in enumerate(PRICES):
         for p in range(PRODUCTS):
             old = PRICES[step - 1] if step else None
-            events.append(PriceChange(
-                event_id=f"crash-{p}-{step}", market="us", asin=f"B0CRASH{p:03d}",
-                series=Series.BUYBOX, observed_at=1_700_000_000_000 + step, source=Source.CRAWLER,
-                new_price=price, old_price=old, currency="USD", title=f"Product {p}",
-            ))
+            events.append(
+                PriceChange(
+                    event_id=f"crash-{p}-{step}",
+                    market="us",
+                    asin=f"B0CRASH{p:03d}",
+                    series=Series.BUYBOX,
+                    observed_at=1_700_000_000_000 + step,
+                    source=Source.CRAWLER,
+                    new_price=price,
+                    old_price=old,
+                    currency="USD",
+                    title=f"Product {p}",
+                )
+            )
     return events
 
 
@@ -110,8 +123,13 @@ def _expected(subs: dict[int, tuple[str, int]], events: list[PriceChange]) -> se
 
 def _start(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "alerts"], cwd=ROOT, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "alerts"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def test_sigkilled_workers_send_every_notification_exactly_once(
@@ -179,7 +197,8 @@ def test_sigkilled_workers_send_every_notification_exactly_once(
     for key, at in arrivals.seen:
         first_seen.setdefault(key, at)
     unexplained = [
-        key for key, n in counts.items()
+        key
+        for key, n in counts.items()
         if n > 1 and not any(0 <= kill - first_seen[key] <= WINDOW_S for kill in kills)
     ]
     assert unexplained == [], f"sent twice outside any crash window: {unexplained}"

@@ -23,8 +23,14 @@ ASIN = "B0E2E00001"
 
 def observation(price: int, at: int) -> Observation:
     return Observation(
-        market="de", asin=ASIN, observed_at=at, availability=Availability.IN_STOCK,
-        source=Source.CRAWLER, price=price, currency="EUR", title="Wasserkocher Edelstahl",
+        market="de",
+        asin=ASIN,
+        observed_at=at,
+        availability=Availability.IN_STOCK,
+        source=Source.CRAWLER,
+        price=price,
+        currency="EUR",
+        title="Wasserkocher Edelstahl",
     )
 
 
@@ -34,11 +40,11 @@ async def test_an_observed_drop_reaches_the_subscriber_by_email(
     recorder, port = smtp
     user = await sql.create_user(db, "eva@example.com", "h")
     sub = await sql.create_subscription(
-        db, user_id=user.id, market="de", asin=ASIN, notification_type="EMAIL",
-        threshold=25_00,
+        db, user_id=user.id, market="de", asin=ASIN, notification_type="EMAIL", threshold=25_00
     )
-    ingest = IngestWorker(redis_client, keys, price_store, partitions=2, consumer="ingest-1",
-                          batch_ms=50)
+    ingest = IngestWorker(
+        redis_client, keys, price_store, partitions=2, consumer="ingest-1", batch_ms=50
+    )
     await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
     observations = PartitionedStream(redis_client, keys, OBSERVATIONS, 2)
     base = 1_700_000_000_000

@@ -10,8 +10,14 @@ ASIN = "B000000001"
 
 def change(new: int | None, old: int | None = None, **kw: object) -> PriceChange:
     values: dict[str, object] = {
-        "event_id": f"ev-{new}-{old}", "market": "us", "asin": ASIN, "series": Series.BUYBOX,
-        "observed_at": 1, "source": Source.CRAWLER, "new_price": new, "old_price": old,
+        "event_id": f"ev-{new}-{old}",
+        "market": "us",
+        "asin": ASIN,
+        "series": Series.BUYBOX,
+        "observed_at": 1,
+        "source": Source.CRAWLER,
+        "new_price": new,
+        "old_price": old,
         "currency": "USD",
     }
     values.update(kw)
@@ -19,8 +25,12 @@ def change(new: int | None, old: int | None = None, **kw: object) -> PriceChange
 
 
 def sub(threshold: int = 1000, **kw: object) -> SubscriptionState:
-    values: dict[str, object] = {"market": "us", "asin": ASIN, "series": "buybox",
-                                 "threshold": threshold}
+    values: dict[str, object] = {
+        "market": "us",
+        "asin": ASIN,
+        "series": "buybox",
+        "threshold": threshold,
+    }
     values.update(kw)
     return SubscriptionState(**values)  # type: ignore[arg-type]
 

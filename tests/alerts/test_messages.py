@@ -93,8 +93,13 @@ def test_html_escapes_the_title() -> None:
 
 
 def test_correction_email_names_the_refuted_and_actual_price() -> None:
-    correction = notice(kind=NotificationKind.CORRECTION, new_price=None, old_price=None,
-                        refuted_price=89_999, actual_price=124_900)
+    correction = notice(
+        kind=NotificationKind.CORRECTION,
+        new_price=None,
+        old_price=None,
+        refuted_price=89_999,
+        actual_price=124_900,
+    )
     message = parse(email_bytes(correction, "a@p.test"))
     assert message["Subject"].startswith("Correction: ")
     assert message["X-Pricewatch-Key"] == "3:abc123:correction"
@@ -111,7 +116,8 @@ def test_an_address_that_is_not_one_is_refused() -> None:
 
 def test_sms_and_webhook_bodies() -> None:
     assert sms_text(notice(market="us", currency="USD", title="Mug")) == (
-        "Price drop: Mug now $899.99. https://p.test/p/de/B000000001")
+        "Price drop: Mug now $899.99. https://p.test/p/de/B000000001"
+    )
     body = json.loads(webhook_body(notice()))
     assert body["kind"] == "alert" and body["newPrice"] == 89_999 and body["oldPrice"] == 129_900
     assert body["links"]["stop"].endswith("token=t0k")
@@ -119,11 +125,23 @@ def test_sms_and_webhook_bodies() -> None:
 
 def test_link_maker_signs_stop_links() -> None:
     sub = Subscription(
-        id=11, user_id=1, market="de", asin="B000000001", series="buybox", threshold=1,
-        threshold_percent=None, base_price=None, currency="EUR",
-        notification_type=NotificationType.EMAIL, target=None,
-        status=SubscriptionStatus.ACTIVE, armed=True, last_fired_price=None,
-        last_fired_at=None, created_at=0, updated_at=0,
+        id=11,
+        user_id=1,
+        market="de",
+        asin="B000000001",
+        series="buybox",
+        threshold=1,
+        threshold_percent=None,
+        base_price=None,
+        currency="EUR",
+        notification_type=NotificationType.EMAIL,
+        target=None,
+        status=SubscriptionStatus.ACTIVE,
+        armed=True,
+        last_fired_price=None,
+        last_fired_at=None,
+        created_at=0,
+        updated_at=0,
     )
     links = LINKS.links(sub)
     token = links.stop.split("token=")[1]

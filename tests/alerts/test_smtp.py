@@ -101,9 +101,7 @@ def test_dot_stuffing_follows_rfc_5321() -> None:
 
 
 @pytest.mark.parametrize("pipelining", MODES)
-async def test_a_refused_recipient_is_permanent_and_the_next_message_goes(
-    pipelining: bool,
-) -> None:
+async def test_a_refused_recipient_is_permanent_and_the_next_message_goes(pipelining: bool) -> None:
     recorder = MailRecorder(pipelining=pipelining)
     recorder.refused.add("nobody@example.com")
     with smtp_server(recorder) as port:
@@ -196,9 +194,7 @@ async def test_pipelining_over_starttls_with_a_private_ca(tmp_path: Path) -> Non
     bundle = self_signed_certificate(["127.0.0.1"])
     ca_file, _ = bundle.write(tmp_path)
     recorder = MailRecorder()
-    with smtp_server(
-        recorder, tls_context=bundle.server_context(), require_starttls=True
-    ) as port:
+    with smtp_server(recorder, tls_context=bundle.server_context(), require_starttls=True) as port:
         smtp = smtp_channel(port, tls="starttls", ca_file=str(ca_file))
         try:
             await asyncio.gather(*(smtp.send(notice(n)) for n in range(1, 11)))
@@ -220,10 +216,13 @@ async def test_an_unreachable_server_is_transient() -> None:
         await smtp.send(notice(1))
 
 
-@pytest.mark.parametrize(("reply", "error"), [
-    pytest.param(b"this is not an SMTP reply\r\n", "not an SMTP reply", id="garbage"),
-    pytest.param(b"250-more\r\n" * 500, "too long", id="endless"),
-])
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        pytest.param(b"this is not an SMTP reply\r\n", "not an SMTP reply", id="garbage"),
+        pytest.param(b"250-more\r\n" * 500, "too long", id="endless"),
+    ],
+)
 async def test_a_server_that_answers_nonsense_loses_the_message_transiently(
     reply: bytes, error: str
 ) -> None:

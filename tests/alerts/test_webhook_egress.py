@@ -36,8 +36,13 @@ def safe_client(
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return [ipaddress.ip_address(table[host])]
 
-    values = {"connect_timeout_s": 2.0, "read_timeout_s": 5.0, "host_concurrency": 4,
-              "breaker_failures": 5, "breaker_cooldown_s": 60.0}
+    values = {
+        "connect_timeout_s": 2.0,
+        "read_timeout_s": 5.0,
+        "host_concurrency": 4,
+        "breaker_failures": 5,
+        "breaker_cooldown_s": 60.0,
+    }
     values.update(options)
     return SafeHttpClient(EgressPolicy(allow, resolve), **values)  # type: ignore[arg-type]
 
@@ -56,10 +61,25 @@ async def webhooks() -> AsyncIterator[Callable[..., WebhookChannel]]:
 
 
 FORBIDDEN_HOSTS = [
-    "127.0.0.1", "localhost", "LocalHost.", "api.localhost", "[::1]", "2130706433",
-    "0x7f000001", "0177.0.0.1", "127.1", "017700000001", "[::ffff:127.0.0.1]",
-    "[::ffff:7f00:1]", "[::127.0.0.1]", "[64:ff9b::7f00:1]", "[2002:7f00:1::]", "0.0.0.0",
-    "[::]", "\uff11\uff12\uff17.\uff10.\uff10.\uff11", "user:pass@127.0.0.1",
+    "127.0.0.1",
+    "localhost",
+    "LocalHost.",
+    "api.localhost",
+    "[::1]",
+    "2130706433",
+    "0x7f000001",
+    "0177.0.0.1",
+    "127.1",
+    "017700000001",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "[::127.0.0.1]",
+    "[64:ff9b::7f00:1]",
+    "[2002:7f00:1::]",
+    "0.0.0.0",
+    "[::]",
+    "\uff11\uff12\uff17.\uff10.\uff10.\uff11",
+    "user:pass@127.0.0.1",
     "internal.test",
 ]
 
@@ -81,8 +101,7 @@ async def test_an_allowed_address_receives_the_signed_post(webhooks) -> None:
         await channel.send(notice(f"http://hooks.lan:{port}/h", sql.NotificationType.WEBHOOK))
         # the allow-list names 127.0.0.2, not its neighbours
         with pytest.raises(PermanentError, match="127.0.0.1 is a loopback address"):
-            await channel.send(notice(f"http://127.0.0.1:{port}/h",
-                                      sql.NotificationType.WEBHOOK))
+            await channel.send(notice(f"http://127.0.0.1:{port}/h", sql.NotificationType.WEBHOOK))
         assert recorder.addresses() == ["127.0.0.2", "127.0.0.2"]
     for seen in recorder.seen:
         assert verify_signature(seen.body, seen.headers["X-Pricewatch-Signature"], SECRET)
@@ -94,8 +113,7 @@ async def test_a_redirect_fails_the_webhook_and_is_not_followed(webhooks) -> Non
     with recording_server() as (inside, inside_port), recording_server() as (target, port):
         target.default = Answer(302, headers={"Location": f"http://127.0.0.1:{inside_port}/"})
         with pytest.raises(PermanentError, match="redirects are not followed"):
-            await channel.send(notice(f"http://127.0.0.2:{port}/h",
-                                      sql.NotificationType.WEBHOOK))
+            await channel.send(notice(f"http://127.0.0.2:{port}/h", sql.NotificationType.WEBHOOK))
         assert inside.seen == []
 
 
@@ -124,8 +142,9 @@ async def test_a_failing_targets_answer_is_never_stored_nor_logged(
     secret = b"root:x:0:0 SECRET-TOKEN-4f1c internal admin page"
     with recording_server() as (recorder, port):
         recorder.default = Answer(500, body=secret)
-        await subscribe(db, "anna@example.com", 100_00, kind="WEBHOOK",
-                        target=f"http://127.0.0.2:{port}/h")
+        await subscribe(
+            db, "anna@example.com", 100_00, kind="WEBHOOK", target=f"http://127.0.0.2:{port}/h"
+        )
         channel = WebhookChannel(SECRET, client=safe_client(allow=("127.0.0.2",)))
         with caplog.at_level(logging.DEBUG):
             await start_worker({sql.NotificationType.WEBHOOK: channel}, max_attempts=2)
@@ -149,8 +168,7 @@ WEBHOOKS = 300
 @pytest.mark.redis
 @pytest.mark.parametrize("hosts", [1, WEBHOOKS], ids=["one-host", "a-host-each"])
 async def test_a_tarpit_does_not_delay_another_users_email(
-    db: AsyncEngine, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys,
-    hosts: int,
+    db: AsyncEngine, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys, hosts: int
 ) -> None:
     recorder, smtp_port = smtp
     senders = 8  # per notification type
@@ -158,18 +176,32 @@ async def test_a_tarpit_does_not_delay_another_users_email(
     async with tarpit() as (pit, port):
         names = [f"h{i % hosts}.tarpit.test" for i in range(WEBHOOKS)]
         for name in names:
-            await subscribe(db, "mallory@example.com", 100_00, kind="WEBHOOK",
-                            target=f"http://{name}:{port}/hook")
+            await subscribe(
+                db,
+                "mallory@example.com",
+                100_00,
+                kind="WEBHOOK",
+                target=f"http://{name}:{port}/hook",
+            )
         # the e-mail is claimed last: the highest threshold comes last in the page
         [email] = await subscribe(db, "anna@example.com", 200_00)
-        webhook = WebhookChannel(SECRET, client=safe_client(
-            allow=("127.0.0.2",), table=dict.fromkeys(names, "127.0.0.2"),
-            host_concurrency=host_concurrency, read_timeout_s=60,
-        ))
+        webhook = WebhookChannel(
+            SECRET,
+            client=safe_client(
+                allow=("127.0.0.2",),
+                table=dict.fromkeys(names, "127.0.0.2"),
+                host_concurrency=host_concurrency,
+                read_timeout_s=60,
+            ),
+        )
         await start_worker(
-            {sql.NotificationType.EMAIL: smtp_channel(smtp_port),
-             sql.NotificationType.WEBHOOK: webhook},
-            concurrency=senders, send_timeout_s=20, lease_ms=60_000,
+            {
+                sql.NotificationType.EMAIL: smtp_channel(smtp_port),
+                sql.NotificationType.WEBHOOK: webhook,
+            },
+            concurrency=senders,
+            send_timeout_s=20,
+            lease_ms=60_000,
         )
         publish(redis_client, keys, change(90_00))
 

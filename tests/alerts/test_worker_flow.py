@@ -25,13 +25,26 @@ ASIN = "B0ALERT001"
 _events = itertools.count(1)
 
 
-def change(new: int | None, old: int | None = None, *, asin: str = ASIN,
-           event_id: str | None = None, title: str = "Espresso Machine") -> PriceChange:
+def change(
+    new: int | None,
+    old: int | None = None,
+    *,
+    asin: str = ASIN,
+    event_id: str | None = None,
+    title: str = "Espresso Machine",
+) -> PriceChange:
     n = next(_events)
     return PriceChange(
-        event_id=event_id or f"ev{n}", market="us", asin=asin, series=Series.BUYBOX,
-        observed_at=1_700_000_000_000 + n, source=Source.CRAWLER, new_price=new,
-        old_price=old, currency="USD", title=title,
+        event_id=event_id or f"ev{n}",
+        market="us",
+        asin=asin,
+        series=Series.BUYBOX,
+        observed_at=1_700_000_000_000 + n,
+        source=Source.CRAWLER,
+        new_price=new,
+        old_price=old,
+        currency="USD",
+        title=title,
     )
 
 
@@ -40,13 +53,24 @@ def publish(client: redis_lib.Redis, keys: Keys, *events: PriceChange) -> None:
     stream.publish((e.market, e.asin, encode(e)) for e in events)
 
 
-async def subscribe(db: AsyncEngine, email: str, *thresholds: int, asin: str = ASIN,
-                    kind: str = "EMAIL", target: str | None = None) -> list[sql.Subscription]:
+async def subscribe(
+    db: AsyncEngine,
+    email: str,
+    *thresholds: int,
+    asin: str = ASIN,
+    kind: str = "EMAIL",
+    target: str | None = None,
+) -> list[sql.Subscription]:
     user = await sql.get_user_by_email(db, email) or await sql.create_user(db, email, "h")
     return [
         await sql.create_subscription(
-            db, user_id=user.id, market="us", asin=asin, notification_type=kind,
-            threshold=t, target=target,
+            db,
+            user_id=user.id,
+            market="us",
+            asin=asin,
+            notification_type=kind,
+            threshold=t,
+            target=target,
         )
         for t in thresholds
     ]
@@ -63,9 +87,7 @@ async def statuses(db: AsyncEngine) -> list[tuple[int, str, str, int]]:
 async def idle(client: redis_lib.Redis, keys: Keys) -> bool:
     """Every published change read and acked."""
     try:
-        groups = [
-            client.xinfo_groups(keys.stream(PRICE_CHANGES, p)) for p in range(2)
-        ]
+        groups = [client.xinfo_groups(keys.stream(PRICE_CHANGES, p)) for p in range(2)]
     except redis_lib.ResponseError:  # the worker has not created its group yet
         return False
     return all(
@@ -206,8 +228,9 @@ async def test_notifications_left_pending_by_a_crash_are_sent_by_the_sweep(
     from alerts.worker import AlertsWorker
     from tests.alerts.conftest import make_config
 
-    dead = AlertsWorker(client=redis_client, keys=keys, db=db, channels={},
-                        config=make_config(consumer="dead"))
+    dead = AlertsWorker(
+        client=redis_client, keys=keys, db=db, channels={}, config=make_config(consumer="dead")
+    )
     assert await dead.handle_change(lost) == 2
     await db.dispose()  # nothing of the dead worker survives but its rows
     async with db.begin() as conn:
@@ -242,8 +265,13 @@ async def test_corrections_reach_every_recipient_once(
     await eventually(lambda: _all_sent(db, 2))
 
     correction = PriceCorrection(
-        refuted_event_id=false_drop.event_id, market="us", asin=ASIN, series=Series.BUYBOX,
-        refuted_price=90_00, actual_price=119_00, currency="USD",
+        refuted_event_id=false_drop.event_id,
+        market="us",
+        asin=ASIN,
+        series=Series.BUYBOX,
+        refuted_price=90_00,
+        actual_price=119_00,
+        currency="USD",
     )
     corrections = PartitionedStream(redis_client, keys, PRICE_CORRECTIONS, 2)
     corrections.publish([("us", ASIN, encode(correction))] * 2)  # replayed too

@@ -55,8 +55,12 @@ def make_app(
 ) -> Callable[..., Litestar]:
     """Build an app; keyword arguments override settings fields."""
 
-    def build(database_url: str | None = None, clock: Callable[[], int] | None = None,
-              redis: str | None = None, **overrides: Any) -> Litestar:
+    def build(
+        database_url: str | None = None,
+        clock: Callable[[], int] | None = None,
+        redis: str | None = None,
+        **overrides: Any,
+    ) -> Litestar:
         settings = dataclasses.replace(api_settings, **overrides)
         return create_app(
             settings,
@@ -79,8 +83,9 @@ async def client(make_app: Callable[..., Litestar]) -> AsyncIterator[AsyncTestCl
         yield test_client
 
 
-def use_dns(app: Litestar, table: dict[str, list[str]] | None = None,
-            allow: tuple[str, ...] = ()) -> None:
+def use_dns(
+    app: Litestar, table: dict[str, list[str]] | None = None, allow: tuple[str, ...] = ()
+) -> None:
     """Let the running app's egress policy resolve names through a stand-in DNS
     (``hooks.example.org`` is a public address unless ``table`` says otherwise)."""
     names = {"hooks.example.org": [PUBLIC], **(table or {})}
@@ -111,20 +116,22 @@ def seed_product(
     ]
     store.insert_observations(observations)
     last_at, last_price = prices[-1]
-    store.upsert_products([
-        Product(
-            market=market,
-            asin=asin,
-            title=title,
-            currency=currency,
-            last_price=last_price,
-            availability=(
-                Availability.IN_STOCK if last_price is not None else Availability.OUT_OF_STOCK
-            ),
-            first_seen=prices[0][0],
-            last_seen=last_at,
-        )
-    ])
+    store.upsert_products(
+        [
+            Product(
+                market=market,
+                asin=asin,
+                title=title,
+                currency=currency,
+                last_price=last_price,
+                availability=(
+                    Availability.IN_STOCK if last_price is not None else Availability.OUT_OF_STOCK
+                ),
+                first_seen=prices[0][0],
+                last_seen=last_at,
+            )
+        ]
+    )
 
 
 async def queued_messages(app: Litestar) -> list[AccountMessage]:
@@ -143,16 +150,23 @@ def link_token(link: str) -> str:
 
 async def verify_email(client: AsyncTestClient[Litestar], email: str) -> None:
     """Open the verification link the account was sent, as its owner would."""
-    [message] = [m for m in await queued_messages(client.app)
-                 if m.kind == MessageKind.VERIFY_EMAIL and m.recipient == email.lower()][-1:]
+    [message] = [
+        m
+        for m in await queued_messages(client.app)
+        if m.kind == MessageKind.VERIFY_EMAIL and m.recipient == email.lower()
+    ][-1:]
     assert message.link is not None
     done = await client.post("/accounts/verify-email", json={"token": link_token(message.link)})
     assert done.status_code == 200, done.text
 
 
-async def sign_up(client: AsyncTestClient[Litestar], email: str,
-                  password: str = "correct horse battery", *,
-                  verify: bool = True) -> dict[str, str]:
+async def sign_up(
+    client: AsyncTestClient[Litestar],
+    email: str,
+    password: str = "correct horse battery",
+    *,
+    verify: bool = True,
+) -> dict[str, str]:
     """Register and sign in; the Authorization header of the new account. With
     ``verify`` the account's e-mail is verified first, so alerts may go to it."""
     created = await client.post("/accounts", json={"email": email, "password": password})

@@ -17,8 +17,12 @@ def serving(app: Any) -> Iterator[str]:
     """Yields the base URL; the server stops when the block ends."""
     port = free_port()
     stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop, "warning"),
-                              name=f"api-{port}", daemon=True)
+    thread = threading.Thread(
+        target=serve,
+        args=(app, "127.0.0.1", port, stop, "warning"),
+        name=f"api-{port}",
+        daemon=True,
+    )
     thread.start()
     try:
         wait_port("127.0.0.1", port)

@@ -22,8 +22,9 @@ async def test_register_sign_in_me_sign_out(client: AsyncTestClient[Litestar]) -
 
 async def test_duplicate_email_is_409(client: AsyncTestClient[Litestar]) -> None:
     await sign_up(client, "bob@example.org")
-    again = await client.post("/accounts", json={"email": "BOB@example.org",
-                                                 "password": "another password"})
+    again = await client.post(
+        "/accounts", json={"email": "BOB@example.org", "password": "another password"}
+    )
     assert again.status_code == 409
     assert "already exists" in again.json()["detail"]
 
@@ -43,8 +44,10 @@ async def test_wrong_password_and_unknown_email_are_both_401(
     client: AsyncTestClient[Litestar],
 ) -> None:
     await sign_up(client, "cy@example.org")
-    for email, password in (("cy@example.org", "wrong password"),
-                            ("nobody@example.org", "wrong password")):
+    for email, password in (
+        ("cy@example.org", "wrong password"),
+        ("nobody@example.org", "wrong password"),
+    ):
         response = await client.post("/auth/token", json={"email": email, "password": password})
         assert response.status_code == 401
         assert response.json()["detail"] == "wrong e-mail or password"
@@ -57,13 +60,14 @@ async def test_bad_tokens_are_401(client: AsyncTestClient[Litestar]) -> None:
     assert (await client.get("/accounts/me")).status_code == 401
 
 
-async def test_sign_in_attempts_are_rate_limited_per_ip(
-    make_app: Callable[..., Litestar],
-) -> None:
+async def test_sign_in_attempts_are_rate_limited_per_ip(make_app: Callable[..., Litestar]) -> None:
     async with AsyncTestClient(app=make_app(api_auth_rate_per_min=3)) as client:
         codes = [
-            (await client.post("/auth/token",
-                               json={"email": "a@example.org", "password": "guess"})).status_code
+            (
+                await client.post(
+                    "/auth/token", json={"email": "a@example.org", "password": "guess"}
+                )
+            ).status_code
             for _ in range(4)
         ]
         assert codes == [401, 401, 401, 429]

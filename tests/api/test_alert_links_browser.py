@@ -31,19 +31,44 @@ TITLE = "Cast iron skillet, 26 cm"
 
 
 def _history(store: Any, now_ms: int) -> None:
-    rows = [["us", ASIN, "buybox", now_ms - (10 - i) * 3_600_000, 3_000 - i * 100, "USD",
-             "in_stock", "crawler", ""] for i in range(10)]
+    rows = [
+        [
+            "us",
+            ASIN,
+            "buybox",
+            now_ms - (10 - i) * 3_600_000,
+            3_000 - i * 100,
+            "USD",
+            "in_stock",
+            "crawler",
+            "",
+        ]
+        for i in range(10)
+    ]
     store.insert_prices(rows)
-    store.upsert_products([Product(market="us", asin=ASIN, title=TITLE, currency="USD",
-                                   last_price=2_100, availability=Availability.IN_STOCK,
-                                   first_seen=rows[0][3], last_seen=rows[-1][3])])
+    store.upsert_products(
+        [
+            Product(
+                market="us",
+                asin=ASIN,
+                title=TITLE,
+                currency="USD",
+                last_price=2_100,
+                availability=Availability.IN_STOCK,
+                first_seen=rows[0][3],
+                last_seen=rows[-1][3],
+            )
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
-         clickhouse_client: Any) -> Iterator[ServedApp]:
-    yield from served_app("links", tmp_path_factory.mktemp("links"), redis_url,
-                          clickhouse_client, _history)
+def site(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
+) -> Iterator[ServedApp]:
+    yield from served_app(
+        "links", tmp_path_factory.mktemp("links"), redis_url, clickhouse_client, _history
+    )
 
 
 def _run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -59,14 +84,20 @@ def _mail(site: ServedApp) -> tuple[email.message.EmailMessage, int]:
         engine = sql.create_engine(site.database_url)
         try:
             user = await sql.create_user(engine, f"{uuid.uuid4().hex}@example.org", "h")
-            sub = await sql.create_subscription(engine, user_id=user.id, market="us",
-                                                asin=ASIN, notification_type="EMAIL",
-                                                threshold=2_500)
+            sub = await sql.create_subscription(
+                engine,
+                user_id=user.id,
+                market="us",
+                asin=ASIN,
+                notification_type="EMAIL",
+                threshold=2_500,
+            )
         finally:
             await engine.dispose()
         links = LinkMaker(site.url, alert_links.alert_secret(site.settings))
-        notice = alert_notice(1, sub, "reader@example.org", links, event_id="e1",
-                              change=None, price=2_100)
+        notice = alert_notice(
+            1, sub, "reader@example.org", links, event_id="e1", change=None, price=2_100
+        )
         return email_bytes(notice, "Pricewatch <alerts@example.org>"), sub.id
 
     raw, sub_id = _run(make())
@@ -86,8 +117,7 @@ def _status(site: ServedApp, sub_id: int) -> str:
     return str(_run(read()))
 
 
-def test_every_link_of_an_alert_opens_a_page_and_stop_stops(site: ServedApp,
-                                                            browser: Any) -> None:
+def test_every_link_of_an_alert_opens_a_page_and_stop_stops(site: ServedApp, browser: Any) -> None:
     message, sub_id = _mail(site)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     links = re.findall(r'href="([^"]+)"', html)
@@ -118,7 +148,11 @@ def test_the_one_click_header_stops_without_a_page(site: ServedApp) -> None:
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     url = message["List-Unsubscribe"].strip("<>")
     assert url.startswith(f"{site.url}/alerts/{sub_id}/stop?token=")
-    response = httpx.post(url, content=b"List-Unsubscribe=One-Click", timeout=10,
-                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = httpx.post(
+        url,
+        content=b"List-Unsubscribe=One-Click",
+        timeout=10,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 200
     assert _status(site, sub_id) == "paused"

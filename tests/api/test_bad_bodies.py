@@ -37,8 +37,7 @@ class Site:
 
     def send(self, method: str, path: str, body: bytes) -> httpx.Response:
         headers = {**self.auth, "Content-Type": "application/json"}
-        return httpx.request(method, self.url + path, content=body, headers=headers,
-                             timeout=30)
+        return httpx.request(method, self.url + path, content=body, headers=headers, timeout=30)
 
 
 def json_routes(app: Litestar) -> list[tuple[str, str]]:
@@ -50,8 +49,11 @@ def json_routes(app: Litestar) -> list[tuple[str, str]]:
             continue
         for handler in route.route_handlers:
             field = handler.parsed_data_field
-            if field is None or getattr(field.kwarg_definition, "media_type",
-                                        RequestEncodingType.JSON) != RequestEncodingType.JSON:
+            if (
+                field is None
+                or getattr(field.kwarg_definition, "media_type", RequestEncodingType.JSON)
+                != RequestEncodingType.JSON
+            ):
                 continue
             path = route.path
             for param in route.path_parameters.values():
@@ -64,14 +66,21 @@ def json_routes(app: Litestar) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def site(make_app: Callable[..., Litestar]) -> Iterator[Site]:
-    app = make_app(api_auth_rate_per_min=10_000, api_report_rate_per_min=10_000,
-                   api_report_ip_rate_per_min=10_000, api_max_body_bytes=MAX_BODY)
+    app = make_app(
+        api_auth_rate_per_min=10_000,
+        api_report_rate_per_min=10_000,
+        api_report_ip_rate_per_min=10_000,
+        api_max_body_bytes=MAX_BODY,
+    )
     with serving(app) as url:
         account = {"email": "bodies@example.org", "password": "a long enough password"}
         assert httpx.post(f"{url}/accounts", json=account).status_code == 201
         token = httpx.post(f"{url}/auth/token", json=account).json()["token"]
-        yield Site(url=url, json_routes=json_routes(app),
-                   auth={"Authorization": f"Bearer {token}", "X-Install-Id": "bodies-install"})
+        yield Site(
+            url=url,
+            json_routes=json_routes(app),
+            auth={"Authorization": f"Bearer {token}", "X-Install-Id": "bodies-install"},
+        )
 
 
 def nested(depth: int, kind: str) -> bytes:
@@ -83,7 +92,8 @@ def nested(depth: int, kind: str) -> bytes:
 BAD_BODIES = {
     "invalid UTF-8 in a string": (
         b'{"email": "\xff\xfe@example.org", "password": "' + SECRET.encode() + b'"}',
-        "not valid UTF-8"),
+        "not valid UTF-8",
+    ),
     "UTF-8 of a surrogate": (b'{"email": "\xed\xa0\x80"}', "not valid UTF-8"),
     "overlong UTF-8": (b'{"email": "\xc0\xaf"}', "not valid UTF-8"),
     "invalid UTF-8 outside strings": (b"\xff" + b'{"a": 1}', "not valid UTF-8"),
@@ -104,8 +114,13 @@ BAD_BODIES = {
 
 
 def test_every_json_route_is_found(site: Site) -> None:
-    assert {("POST", "/accounts"), ("POST", "/auth/token"), ("POST", "/subscriptions"),
-            ("PATCH", "/subscriptions/1"), ("POST", "/reports")} <= set(site.json_routes)
+    assert {
+        ("POST", "/accounts"),
+        ("POST", "/auth/token"),
+        ("POST", "/subscriptions"),
+        ("PATCH", "/subscriptions/1"),
+        ("POST", "/reports"),
+    } <= set(site.json_routes)
 
 
 @pytest.mark.parametrize("case", list(BAD_BODIES))
@@ -143,12 +158,22 @@ def msgspec_nested(depth: int) -> Any:
 
 # ------------------------------------------------------------------------- fuzzing
 
-INVALID_UTF8 = [b"\xff", b"\xfe", b"\x80", b"\xc3\x28", b"\xe2\x82", b"\xed\xa0\x80",
-                b"\xc0\xaf", b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80"]
+INVALID_UTF8 = [
+    b"\xff",
+    b"\xfe",
+    b"\x80",
+    b"\xc3\x28",
+    b"\xe2\x82",
+    b"\xed\xa0\x80",
+    b"\xc0\xaf",
+    b"\xf4\x90\x80\x80",
+    b"\xf8\x88\x80\x80\x80",
+]
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -156,15 +181,20 @@ json_values = st.recursive(
 def _fuzz(site: Site, bodies: st.SearchStrategy[tuple[bytes, str]]) -> list[str]:
     failures: list[str] = []
 
-    @settings(max_examples=EXAMPLES * len(site.json_routes), deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES * len(site.json_routes),
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(route=st.sampled_from(site.json_routes), case=bodies)
     def check(route: tuple[str, str], case: tuple[bytes, str]) -> None:
         (method, path), (body, reason) = route, case
         response = site.send(method, path, body)
         if response.status_code != 400 or reason not in response.json()["detail"]:
-            failures.append(f"{method} {path} {body[:80]!r} -> "
-                            f"{response.status_code}: {response.text[:200]}")
+            failures.append(
+                f"{method} {path} {body[:80]!r} -> {response.status_code}: {response.text[:200]}"
+            )
 
     check()
     return failures
@@ -185,8 +215,7 @@ def deep_bodies(draw: st.DrawFn) -> tuple[bytes, str]:
     """Arrays and objects nested past the bound, alone or inside an object."""
     kind = draw(st.sampled_from(["array", "object"]))
     # as deep as fits under the size limit: 2 bytes a level for arrays, 6 for objects
-    depth = draw(st.integers(MAX_JSON_DEPTH + 1,
-                             (MAX_BODY - 100) // (2 if kind == "array" else 6)))
+    depth = draw(st.integers(MAX_JSON_DEPTH + 1, (MAX_BODY - 100) // (2 if kind == "array" else 6)))
     inner = nested(depth, kind)
     if draw(st.booleans()):
         inner = b'{"email": "x@example.org", "threshold": ' + inner + b"}"

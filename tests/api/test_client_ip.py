@@ -54,8 +54,9 @@ PROXIES = trusted_networks(("10.0.0.0/8", "fd00::/8"))
         (None, ["203.0.113.7"], PROXIES, "unknown"),
     ],
 )
-def test_client_address(peer: str | None, forwarded_for: list[str], trusted: tuple,
-                        client: str) -> None:
+def test_client_address(
+    peer: str | None, forwarded_for: list[str], trusted: tuple, client: str
+) -> None:
     assert client_address(peer, forwarded_for, trusted) == client
 
 
@@ -68,27 +69,39 @@ def _sign_in_statuses(url: str, forwarded_for: list[str]) -> list[int]:
         for address in forwarded_for:
             # a new e-mail each time, so that only the per-IP limit can answer 429
             body = {"email": f"{uuid.uuid4().hex[:10]}@example.org", "password": "wrong guess"}
-            answer = client.post("/auth/token", json=body,
-                                 headers={"X-Forwarded-For": address})
+            answer = client.post("/auth/token", json=body, headers={"X-Forwarded-For": address})
             statuses.append(answer.status_code)
     return statuses
 
 
 @pytest.fixture
 def limited_app(
-    api_settings: Settings, redis_url: str, redis_client: Any, clickhouse_client: Any,
-    clickhouse_database: str, sql_url: str, keys: Keys,
+    api_settings: Settings,
+    redis_url: str,
+    redis_client: Any,
+    clickhouse_client: Any,
+    clickhouse_database: str,
+    sql_url: str,
+    keys: Keys,
 ) -> Callable[..., Litestar]:
     """The app with a small sign-in limit and its clock stopped, so that every attempt
     falls in one rate-limit window (``redis_client`` empties Redis of older counts)."""
     now_ms = int(time.time() * 1000)
 
     def build(**overrides: Any) -> Litestar:
-        settings = dataclasses.replace(api_settings, api_auth_rate_per_min=SIGN_IN_LIMIT,
-                                       **overrides)
-        return create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse_client,
-                          clickhouse_database=clickhouse_database, database_url=sql_url,
-                          keys=keys, clock=lambda: now_ms, view_flush_s=0)
+        settings = dataclasses.replace(
+            api_settings, api_auth_rate_per_min=SIGN_IN_LIMIT, **overrides
+        )
+        return create_app(
+            settings,
+            redis_url=redis_url,
+            clickhouse_client=clickhouse_client,
+            clickhouse_database=clickhouse_database,
+            database_url=sql_url,
+            keys=keys,
+            clock=lambda: now_ms,
+            view_flush_s=0,
+        )
 
     return build
 

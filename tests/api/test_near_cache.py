@@ -105,7 +105,7 @@ def test_bad_sizes_are_refused() -> None:
 
 @pytest.mark.redis
 async def test_ingest_invalidations_reach_the_copies_and_a_lost_feed_turns_them_off(
-    redis_url: str, redis_client: redis_lib.Redis, keys: Keys,
+    redis_url: str, redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     client = redis.asyncio.Redis.from_url(redis_url)
     cache = NearCache(1 << 20, 60)
@@ -141,7 +141,7 @@ async def test_ingest_invalidations_reach_the_copies_and_a_lost_feed_turns_them_
 
 @pytest.mark.redis
 async def test_view_tally_pushes_counts_and_keeps_them_when_redis_is_down(
-    redis_url: str, redis_client: redis_lib.Redis, keys: Keys,
+    redis_url: str, redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     tally = ViewTally()
     for source in ("web", "web", "extension"):

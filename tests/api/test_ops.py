@@ -29,17 +29,22 @@ from tests.services import eventually, free_port
 async def test_healthz_ok(client: AsyncTestClient[Litestar]) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok",
-                               "checks": {"redis": "ok", "sql": "ok", "clickhouse": "ok"}}
+    assert response.json() == {
+        "status": "ok",
+        "checks": {"redis": "ok", "sql": "ok", "clickhouse": "ok"},
+    }
 
 
 async def test_healthz_reports_a_dead_redis(
-    api_settings: Settings, clickhouse_client: Any, clickhouse_database: str, sql_url: str,
+    api_settings: Settings, clickhouse_client: Any, clickhouse_database: str, sql_url: str
 ) -> None:
     app = create_app(
-        api_settings, redis_url=f"redis://127.0.0.1:{free_port()}/0",
-        clickhouse_client=clickhouse_client, clickhouse_database=clickhouse_database,
-        database_url=sql_url, view_flush_s=0,
+        api_settings,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        clickhouse_client=clickhouse_client,
+        clickhouse_database=clickhouse_database,
+        database_url=sql_url,
+        view_flush_s=0,
     )
     async with AsyncTestClient(app=app) as client:
         response = await client.get("/healthz")
@@ -57,24 +62,36 @@ async def test_metrics(client: AsyncTestClient[Litestar]) -> None:
     assert "pricewatch_api_requests_total" in response.text
 
 
-async def test_openapi_documents_every_route_and_schema(
-    client: AsyncTestClient[Litestar],
-) -> None:
+async def test_openapi_documents_every_route_and_schema(client: AsyncTestClient[Litestar]) -> None:
     schema = (await client.get("/schema/openapi.json")).json()
     paths = schema["paths"]
     for path, method in [
-        ("/products/{asin}", "get"), ("/products/{asin}/price", "get"),
-        ("/accounts", "post"), ("/accounts/me", "get"), ("/auth/token", "post"),
-        ("/auth/token", "delete"), ("/subscriptions", "post"), ("/subscriptions", "get"),
+        ("/products/{asin}", "get"),
+        ("/products/{asin}/price", "get"),
+        ("/accounts", "post"),
+        ("/accounts/me", "get"),
+        ("/auth/token", "post"),
+        ("/auth/token", "delete"),
+        ("/subscriptions", "post"),
+        ("/subscriptions", "get"),
         ("/subscriptions/{subscription_id}", "get"),
         ("/subscriptions/{subscription_id}", "patch"),
-        ("/subscriptions/{subscription_id}", "delete"), ("/reports", "post"),
-        ("/healthz", "get"), ("/metrics", "get"),
+        ("/subscriptions/{subscription_id}", "delete"),
+        ("/reports", "post"),
+        ("/healthz", "get"),
+        ("/metrics", "get"),
     ]:
         assert method in paths[path], (path, method)
     components = schema["components"]["schemas"]
-    for name in ("PriceHistoryOut", "ProductOut", "SubscriptionIn", "SubscriptionOut",
-                 "ReportIn", "QueuedOut", "TokenOut"):
+    for name in (
+        "PriceHistoryOut",
+        "ProductOut",
+        "SubscriptionIn",
+        "SubscriptionOut",
+        "ReportIn",
+        "QueuedOut",
+        "TokenOut",
+    ):
         assert any(key.endswith(name) for key in components), name
     assert "BearerAuth" in schema["components"]["securitySchemes"]
     price = paths["/products/{asin}/price"]["get"]
@@ -83,7 +100,7 @@ async def test_openapi_documents_every_route_and_schema(
 
 
 async def test_cache_fill_is_dropped_when_invalidated_meanwhile(
-    redis_url: str, redis_client: redis_lib.Redis,
+    redis_url: str, redis_client: redis_lib.Redis
 ) -> None:
     import redis.asyncio
 
@@ -125,9 +142,7 @@ class DiskFull:
 
 
 def _stored(store: PriceStore) -> list[tuple[Any, ...]]:
-    return store.client.query(
-        f"SELECT asin, price FROM {store.database}.prices_raw"
-    ).result_rows
+    return store.client.query(f"SELECT asin, price FROM {store.database}.prices_raw").result_rows
 
 
 def _pending(redis_client: redis_lib.Redis, keys: Keys) -> int:
@@ -149,7 +164,9 @@ class RetryDelays(logging.Handler):
 
 
 async def test_healthz_says_why_ingest_cannot_write_until_it_can(
-    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    make_app: Callable[..., Litestar],
+    redis_client: redis_lib.Redis,
+    keys: Keys,
     price_store: PriceStore,
 ) -> None:
     delays = RetryDelays()
@@ -199,11 +216,13 @@ async def test_healthz_says_why_ingest_cannot_write_until_it_can(
 
 
 async def test_healthz_is_degraded_when_ingest_went_silent(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     # its last word was "ok", two minutes ago: it died or hangs without saying so
-    redis_client.hset(keys.health(INGEST), mapping={
-        "status": "ok", "detail": "", "at": int(time.time() * 1000) - 120_000})
+    redis_client.hset(
+        keys.health(INGEST),
+        mapping={"status": "ok", "detail": "", "at": int(time.time() * 1000) - 120_000},
+    )
     response = await client.get("/healthz")
     assert response.status_code == 503
     assert response.json()["checks"]["ingest"].startswith("error: no word for 120 s")

@@ -59,8 +59,12 @@ async def test_lookups_queue_few_first_crawls_per_client_and_overall(
     def clock() -> int:
         return instant
 
-    app = make_app(api_lookup_crawls_per_ip_per_hour=5, api_lookup_crawl_budget_share=1.0,
-                   direct_interval_s=1.0, clock=clock)
+    app = make_app(
+        api_lookup_crawls_per_ip_per_hour=5,
+        api_lookup_crawl_budget_share=1.0,
+        direct_interval_s=1.0,
+        clock=clock,
+    )
     async with AsyncTestClient(app=app) as client:
         answers = [await client.get(f"/products/B0RANDOM{i:02d}") for i in range(40)]
     statuses = [a.json()["status"] for a in answers]
@@ -95,12 +99,17 @@ async def test_product_current_price_stats_and_deal(
     client: AsyncTestClient[Litestar], price_store: PriceStore
 ) -> None:
     now = now_ms()
-    seed_product(price_store, asin=ASIN, title='<script>alert("x")</script> & Co', prices=[
-        (now - 60 * DAY, 5000),
-        (now - 30 * DAY, 3000),
-        (now - 20 * DAY, 4000),
-        (now - 1 * HOUR, 3100),
-    ])
+    seed_product(
+        price_store,
+        asin=ASIN,
+        title='<script>alert("x")</script> & Co',
+        prices=[
+            (now - 60 * DAY, 5000),
+            (now - 30 * DAY, 3000),
+            (now - 20 * DAY, 4000),
+            (now - 1 * HOUR, 3100),
+        ],
+    )
     response = await client.get(f"/products/{ASIN}?market=us")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -134,11 +143,15 @@ async def test_price_history_step_semantics_in_major_units(
 ) -> None:
     now = now_ms()
     day0 = now - now % DAY
-    seed_product(price_store, asin=ASIN, prices=[
-        (day0 - 10 * DAY + HOUR, 1999),
-        (day0 - 5 * DAY + HOUR, 1499),
-        (day0 - 5 * DAY + 2 * HOUR, 1799),
-    ])
+    seed_product(
+        price_store,
+        asin=ASIN,
+        prices=[
+            (day0 - 10 * DAY + HOUR, 1999),
+            (day0 - 5 * DAY + HOUR, 1499),
+            (day0 - 5 * DAY + 2 * HOUR, 1799),
+        ],
+    )
     response = await client.get(f"/products/{ASIN}/price?period=30d&granularity=daily")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -146,34 +159,41 @@ async def test_price_history_step_semantics_in_major_units(
     history = body["history"]
     # buckets before the first observation are omitted; then one per day up to today
     assert len(history) == 11
-    assert history[0] == {"timestamp": history[0]["timestamp"], "price": 19.99,
-                          "min": 19.99, "max": 19.99}
+    assert history[0] == {
+        "timestamp": history[0]["timestamp"],
+        "price": 19.99,
+        "min": 19.99,
+        "max": 19.99,
+    }
     drop_day = history[5]
     assert (drop_day["price"], drop_day["min"], drop_day["max"]) == (17.99, 14.99, 19.99)
     # the price holds (is carried forward) until it changes
     assert all(point["price"] == 17.99 for point in history[6:])
 
 
-async def test_history_etag_and_304(client: AsyncTestClient[Litestar],
-                                    price_store: PriceStore) -> None:
+async def test_history_etag_and_304(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
     seed_product(price_store, asin=ASIN, prices=[(now_ms() - DAY, 1000)])
     first = await client.get(f"/products/{ASIN}/price?period=7d")
     assert first.status_code == 200
     etag = first.headers["etag"]
     assert first.headers["cache-control"].startswith("public, max-age=")
-    again = await client.get(f"/products/{ASIN}/price?period=7d",
-                             headers={"If-None-Match": etag})
+    again = await client.get(f"/products/{ASIN}/price?period=7d", headers={"If-None-Match": etag})
     assert again.status_code == 304
     assert again.content == b""
     assert again.headers["etag"] == etag
-    other = await client.get(f"/products/{ASIN}/price?period=7d",
-                             headers={"If-None-Match": '"nope"'})
+    other = await client.get(
+        f"/products/{ASIN}/price?period=7d", headers={"If-None-Match": '"nope"'}
+    )
     assert other.status_code == 200 and other.content == first.content
 
 
 async def test_history_is_cached_until_the_price_changes(
-    client: AsyncTestClient[Litestar], price_store: PriceStore,
-    redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar],
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
 ) -> None:
     now = now_ms()
     seed_product(price_store, asin=ASIN, prices=[(now - 3 * DAY, 1000)])
@@ -184,8 +204,7 @@ async def test_history_is_cached_until_the_price_changes(
     assert 0 < redis_client.ttl(cache_key) <= 600
 
     # a new price stored behind the cache's back is not seen: the cached bytes are served
-    price_store.insert_observations([msgspec.structs.replace(
-        _obs(now - HOUR, 800))])
+    price_store.insert_observations([msgspec.structs.replace(_obs(now - HOUR, 800))])
     assert (await client.get(url)).content == first.content
 
     # ingest drops the hash, and this process's copy, when it publishes the change
@@ -203,14 +222,22 @@ async def test_history_is_cached_until_the_price_changes(
 def _obs(at: int, price: int):  # type: ignore[no-untyped-def]
     from pricewatch.models import Availability, Observation, Source
 
-    return Observation(market="us", asin=ASIN, observed_at=at,
-                       availability=Availability.IN_STOCK, source=Source.CRAWLER,
-                       price=price, currency="USD")
+    return Observation(
+        market="us",
+        asin=ASIN,
+        observed_at=at,
+        availability=Availability.IN_STOCK,
+        source=Source.CRAWLER,
+        price=price,
+        currency="USD",
+    )
 
 
 async def test_chart_loads_count_as_views(
-    client: AsyncTestClient[Litestar], price_store: PriceStore,
-    redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar],
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
 ) -> None:
     seed_product(price_store, asin=ASIN, prices=[(now_ms() - DAY, 1000)])
     for _ in range(2):
@@ -228,9 +255,11 @@ async def test_explicit_range_with_iso_and_epoch(
     seed_product(price_store, asin=ASIN, prices=[(1_700_000_000_000, 1234)])
     iso_range = await client.get(
         f"/products/{ASIN}/price?start=2023-11-14T00:00:00Z&end=2023-11-16T00:00:00Z"
-        "&granularity=daily")
+        "&granularity=daily"
+    )
     epoch_range = await client.get(
-        f"/products/{ASIN}/price?start=1699920000&end=1700092800000&granularity=daily")
+        f"/products/{ASIN}/price?start=1699920000&end=1700092800000&granularity=daily"
+    )
     assert iso_range.status_code == epoch_range.status_code == 200
     assert iso_range.json()["history"] == epoch_range.json()["history"]
     assert iso_range.json()["history"][0]["price"] == 12.34

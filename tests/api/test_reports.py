@@ -29,8 +29,12 @@ def observations(redis_client: redis_lib.Redis, keys: Keys) -> list[Observation]
 
 def report(**overrides: Any) -> dict[str, Any]:
     body = {
-        "asin": ASIN, "market": "de", "price": "1.299,00 €", "currency": "EUR",
-        "availability": "in_stock", "title": "Kaffeemühle <b>Deluxe</b>",
+        "asin": ASIN,
+        "market": "de",
+        "price": "1.299,00 €",
+        "currency": "EUR",
+        "availability": "in_stock",
+        "title": "Kaffeemühle <b>Deluxe</b>",
         "url": f"https://www.amazon.de/dp/{ASIN}?th=1",
         "observedAt": time.time_ns() // 10**6 - 1000,
     }
@@ -39,7 +43,7 @@ def report(**overrides: Any) -> dict[str, Any]:
 
 
 async def test_anonymous_report_goes_on_the_stream(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     response = await client.post("/reports", json=report(), headers=INSTALL)
     assert response.status_code == 202, response.text
@@ -55,7 +59,7 @@ async def test_anonymous_report_goes_on_the_stream(
 
 
 async def test_signed_in_reporter_is_the_account(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     headers = await sign_up(client, "rep@example.org")
     me = (await client.get("/accounts/me", headers=headers)).json()
@@ -66,7 +70,7 @@ async def test_signed_in_reporter_is_the_account(
 
 
 async def test_out_of_stock_report_without_price(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     body = report(price=None, currency=None, availability="out_of_stock")
     assert (await client.post("/reports", json=body, headers=INSTALL)).status_code == 202
@@ -103,12 +107,13 @@ BAD_REPORTS: dict[str, tuple[Any, str]] = {
 
 @pytest.mark.parametrize("case", list(BAD_REPORTS))
 async def test_bad_reports_are_400_and_publish_nothing(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys, case: str,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys, case: str
 ) -> None:
     body, reason = BAD_REPORTS[case]
     if isinstance(body, str):  # not encodable by a JSON library: sent as raw text
-        response = await client.post("/reports", content=body, headers={
-            **INSTALL, "Content-Type": "application/json"})
+        response = await client.post(
+            "/reports", content=body, headers={**INSTALL, "Content-Type": "application/json"}
+        )
     else:
         response = await client.post("/reports", json=body, headers=INSTALL)
     assert response.status_code == 400, response.text
@@ -117,19 +122,20 @@ async def test_bad_reports_are_400_and_publish_nothing(
 
 
 async def test_nan_literal_and_broken_json_are_400(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     raw = json.dumps(report()).replace('"1.299,00 \\u20ac"', "NaN")
     assert "NaN" in raw
     for content in (raw, b"{not json", b""):
-        response = await client.post("/reports", content=content, headers={
-            **INSTALL, "Content-Type": "application/json"})
+        response = await client.post(
+            "/reports", content=content, headers={**INSTALL, "Content-Type": "application/json"}
+        )
         assert response.status_code == 400, response.text
     assert observations(redis_client, keys) == []
 
 
 async def test_anonymous_report_needs_an_install_id(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     for headers in ({}, {"X-Install-Id": "short"}, {"X-Install-Id": "bad id with spaces!"}):
         response = await client.post("/reports", json=report(), headers=headers)
@@ -139,30 +145,34 @@ async def test_anonymous_report_needs_an_install_id(
 
 
 async def test_a_bad_token_is_401_not_anonymous(client: AsyncTestClient[Litestar]) -> None:
-    response = await client.post("/reports", json=report(),
-                                 headers={**INSTALL, "Authorization": "Bearer forged"})
+    response = await client.post(
+        "/reports", json=report(), headers={**INSTALL, "Authorization": "Bearer forged"}
+    )
     assert response.status_code == 401
 
 
 async def test_oversized_body_is_413(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     body = json.dumps(report(title="x" * 900)).encode() + b" " * 20_000
-    response = await client.post("/reports", content=body,
-                                 headers={**INSTALL, "Content-Type": "application/json"})
+    response = await client.post(
+        "/reports", content=body, headers={**INSTALL, "Content-Type": "application/json"}
+    )
     assert response.status_code == 413
     assert observations(redis_client, keys) == []
 
 
 async def test_reports_are_rate_limited_per_reporter_and_per_ip(
-    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     app = make_app(api_report_rate_per_min=2, api_report_ip_rate_per_min=4)
     async with AsyncTestClient(app=app) as client:
         one = {"X-Install-Id": "install-aaaaaaaa"}
         two = {"X-Install-Id": "install-bbbbbbbb"}
-        codes = [(await client.post("/reports", json=report(), headers=one)).status_code
-                 for _ in range(3)]
+        codes = [
+            (await client.post("/reports", json=report(), headers=one)).status_code
+            for _ in range(3)
+        ]
         assert codes == [202, 202, 429]
         # another reporter from the same address: every attempt so far counts per IP (4)
         first = await client.post("/reports", json=report(), headers=two)
@@ -175,20 +185,24 @@ async def test_reports_are_rate_limited_per_reporter_and_per_ip(
 
 
 async def test_a_report_on_a_product_no_crawl_has_seen_asks_for_a_first_crawl_once(
-    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     # ingest will not keep the report (it never creates a product), so the page the
     # reporter is looking at is queued for a crawl, within the lookup limits
-    app = make_app(api_lookup_crawls_per_ip_per_hour=3, api_lookup_crawl_budget_share=1.0,
-                   direct_interval_s=1.0)
+    app = make_app(
+        api_lookup_crawls_per_ip_per_hour=3,
+        api_lookup_crawl_budget_share=1.0,
+        direct_interval_s=1.0,
+    )
     async with AsyncTestClient(app=app) as client:
         for i in range(6):
             body = report(asin=f"B0UNSEEN{i:02d}", url=None)
             assert (await client.post("/reports", json=body, headers=INSTALL)).status_code == 202
         assert redis_client.zcard(keys.frontier) == 3
         # a product ingest tracks needs no crawl from a report
-        redis_client.hset(keys.last_price(partition_of("de", ASIN, 2)), f"de:{ASIN}:buybox",
-                          b"[1,1,\"in_stock\"]")
+        redis_client.hset(
+            keys.last_price(partition_of("de", ASIN, 2)), f"de:{ASIN}:buybox", b'[1,1,"in_stock"]'
+        )
         redis_client.delete(*redis_client.keys(keys.rate_limit("*", "*")))
         assert (await client.post("/reports", json=report(), headers=INSTALL)).status_code == 202
     assert redis_client.zcard(keys.frontier) == 3

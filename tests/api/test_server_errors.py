@@ -33,9 +33,7 @@ ASIN = "B0DOWN0001"
 UNKNOWN_ASIN = "B0DOWN0404"
 
 
-async def test_every_response_carries_a_request_id(
-    client: AsyncTestClient[Litestar],
-) -> None:
+async def test_every_response_carries_a_request_id(client: AsyncTestClient[Litestar]) -> None:
     first = await client.get("/healthz")
     second = await client.get("/no/such/page")
     assert second.status_code == 404
@@ -72,8 +70,11 @@ async def test_an_unexpected_exception_is_a_logged_500_without_internals(
     page = await failing_client.get("/test-only/fails", headers={"Accept": BROWSER_ACCEPT})
 
     assert response.status_code == 500
-    assert response.json() == {"status_code": 500, "detail": "internal error",
-                               "request_id": "trace-42"}
+    assert response.json() == {
+        "status_code": 500,
+        "detail": "internal error",
+        "request_id": "trace-42",
+    }
     assert response.headers["x-request-id"] == "trace-42"
     assert "hunter2" not in response.text and "Traceback" not in response.text
     # a browser gets the same words as text, not a page built from the exception
@@ -97,32 +98,51 @@ class Outage:
 
 
 @contextlib.asynccontextmanager
-async def app_on(settings: Settings, redis_url: str, database_url: str, clickhouse: Any,
-                 database: str, keys: Keys) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    app = create_app(settings, redis_url=redis_url, clickhouse_client=clickhouse,
-                     clickhouse_database=database, database_url=database_url, keys=keys,
-                     view_flush_s=0)
+async def app_on(
+    settings: Settings,
+    redis_url: str,
+    database_url: str,
+    clickhouse: Any,
+    database: str,
+    keys: Keys,
+) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    app = create_app(
+        settings,
+        redis_url=redis_url,
+        clickhouse_client=clickhouse,
+        clickhouse_database=database,
+        database_url=database_url,
+        keys=keys,
+        view_flush_s=0,
+    )
     async with AsyncTestClient(app=app) as client:
         yield client
 
 
 @pytest.fixture
 async def redis_outage(
-    api_settings: Settings, sql_url: str, clickhouse_client: Any, clickhouse_database: str,
+    api_settings: Settings,
+    sql_url: str,
+    clickhouse_client: Any,
+    clickhouse_database: str,
     keys: Keys,
 ) -> AsyncIterator[Outage]:
     # a Redis of this test's own: the session's must stay up for the other tests
     with contextlib.ExitStack() as redis:
         workdir = redis.enter_context(private_dir("redis-down"))
         url = redis.enter_context(redis_server(workdir))
-        async with app_on(api_settings, url, sql_url, clickhouse_client, clickhouse_database,
-                          keys) as client:
+        async with app_on(
+            api_settings, url, sql_url, clickhouse_client, clickhouse_database, keys
+        ) as client:
             yield Outage(client, redis.close)
 
 
 @pytest.fixture
 async def sql_outage(
-    api_settings: Settings, redis_url: str, clickhouse_client: Any, clickhouse_database: str,
+    api_settings: Settings,
+    redis_url: str,
+    clickhouse_client: Any,
+    clickhouse_database: str,
     keys: Keys,
 ) -> AsyncIterator[Outage]:
     # a PostgreSQL of this test's own: the session's must stay up for the other tests
@@ -130,8 +150,9 @@ async def sql_outage(
         workdir = postgres.enter_context(private_dir("postgres-down"))
         server_url = postgres.enter_context(postgres_server(workdir))
         await migrate_sql_async(server_url)
-        async with app_on(api_settings, redis_url, server_url, clickhouse_client,
-                          clickhouse_database, keys) as client:
+        async with app_on(
+            api_settings, redis_url, server_url, clickhouse_client, clickhouse_database, keys
+        ) as client:
             yield Outage(client, postgres.close)
 
 
@@ -155,7 +176,7 @@ def assert_unavailable(response: Any, caplog: pytest.LogCaptureFixture, store: s
 
 @pytest.mark.slow
 async def test_redis_going_down_is_a_503_with_retry_after(
-    redis_outage: Outage, price_store: PriceStore, caplog: pytest.LogCaptureFixture,
+    redis_outage: Outage, price_store: PriceStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = redis_outage.client
     seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 1999)])
@@ -167,12 +188,12 @@ async def test_redis_going_down_is_a_503_with_retry_after(
     redis_outage.stop_store()
 
     caplog.set_level(logging.INFO)
-    assert_unavailable(await client.post("/reports", json=report, headers=install),
-                       caplog, "redis")
+    assert_unavailable(await client.post("/reports", json=report, headers=install), caplog, "redis")
     signin = {"email": "down@example.org", "password": "correct horse battery"}
     assert_unavailable(await client.post("/auth/token", json=signin), caplog, "redis")
-    assert_unavailable(await client.get(f"/products/{ASIN}/price", params={"market": "us"}),
-                       caplog, "redis")
+    assert_unavailable(
+        await client.get(f"/products/{ASIN}/price", params={"market": "us"}), caplog, "redis"
+    )
     # a page: the first crawl of a product nobody has seen is queued in Redis
     page = await client.get(f"/p/us/{UNKNOWN_ASIN}", headers={"Accept": BROWSER_ACCEPT})
     assert_unavailable(page, caplog, "redis")
@@ -189,7 +210,7 @@ async def test_redis_going_down_is_a_503_with_retry_after(
 @pytest.mark.slow
 @pytest.mark.postgres
 async def test_the_sql_database_going_down_is_a_503(
-    sql_outage: Outage, caplog: pytest.LogCaptureFixture,
+    sql_outage: Outage, caplog: pytest.LogCaptureFixture
 ) -> None:
     client = sql_outage.client
     auth = await sign_up(client, "sql-down@example.org")

@@ -16,7 +16,10 @@ from tests.services import free_port, wait_port
 
 @pytest.mark.slow
 def test_run_serves_until_stopped(
-    api_settings: Settings, redis_url: str, clickhouse_client: Any, clickhouse_database: str,
+    api_settings: Settings,
+    redis_url: str,
+    clickhouse_client: Any,
+    clickhouse_database: str,
     tmp_path: Any,
 ) -> None:
     port = free_port()
@@ -68,8 +71,9 @@ def test_serve_freezes_the_startup_heap() -> None:
 
     port = free_port()
     stop = threading.Event()
-    thread = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop, "warning"),
-                              daemon=True)
+    thread = threading.Thread(
+        target=serve, args=(app, "127.0.0.1", port, stop, "warning"), daemon=True
+    )
     thread.start()
     try:
         wait_port("127.0.0.1", port)

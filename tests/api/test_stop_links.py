@@ -20,16 +20,24 @@ from tests.api.conftest import DAY, seed_product
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
 ASIN = "B0STOP0001"
-ONE_CLICK = {"content": b"List-Unsubscribe=One-Click",
-             "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+ONE_CLICK = {
+    "content": b"List-Unsubscribe=One-Click",
+    "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+}
 
 
 async def subscribed(sql_url: str, email: str = "stop@example.org") -> sql.Subscription:
     engine = sql.create_engine(sql_url)
     try:
         user = await sql.create_user(engine, email, "h")
-        return await sql.create_subscription(engine, user_id=user.id, market="us", asin=ASIN,
-                                             notification_type="EMAIL", threshold=20_00)
+        return await sql.create_subscription(
+            engine,
+            user_id=user.id,
+            market="us",
+            asin=ASIN,
+            notification_type="EMAIL",
+            threshold=20_00,
+        )
     finally:
         await engine.dispose()
 
@@ -48,11 +56,11 @@ def stop_path(settings: Settings, sub_id: int) -> str:
 
 
 async def test_a_get_asks_and_a_one_click_post_stops(
-    client: AsyncTestClient[Litestar], api_settings: Settings, sql_url: str,
-    price_store: PriceStore,
+    client: AsyncTestClient[Litestar], api_settings: Settings, sql_url: str, price_store: PriceStore
 ) -> None:
-    seed_product(price_store, asin=ASIN, title="Desk lamp",
-                 prices=[(time.time_ns() // 10**6 - DAY, 25_00)])
+    seed_product(
+        price_store, asin=ASIN, title="Desk lamp", prices=[(time.time_ns() // 10**6 - DAY, 25_00)]
+    )
     sub = await subscribed(sql_url)
     path = stop_path(api_settings, sub.id)
     assert path.startswith(f"/alerts/{sub.id}/stop?token=")
@@ -76,7 +84,7 @@ async def test_a_get_asks_and_a_one_click_post_stops(
 
 @pytest.mark.parametrize("forge", ["token", "other-id", "no-token", "huge-id"])
 async def test_a_forged_link_stops_nothing(
-    make_app: Callable[..., Litestar], api_settings: Settings, sql_url: str, forge: str,
+    make_app: Callable[..., Litestar], api_settings: Settings, sql_url: str, forge: str
 ) -> None:
     mine = await subscribed(sql_url, "mine@example.org")
     theirs = await subscribed(sql_url, "theirs@example.org")

@@ -24,14 +24,18 @@ def changes_on_stream(redis_client: redis_lib.Redis, keys: Keys, asin: str) -> l
 
 
 async def test_create_publishes_a_recheck_of_the_current_price(
-    client: AsyncTestClient[Litestar], price_store: PriceStore,
-    redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar],
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
 ) -> None:
     seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 2599)])
     headers = await sign_up(client, "a@example.org")
-    created = await client.post("/subscriptions", headers=headers, json={
-        "productID": ASIN, "market": "us", "threshold": 25.99, "notificationType": "EMAIL",
-    })
+    created = await client.post(
+        "/subscriptions",
+        headers=headers,
+        json={"productID": ASIN, "market": "us", "threshold": 25.99, "notificationType": "EMAIL"},
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["status"] == "active"
@@ -47,35 +51,50 @@ async def test_create_publishes_a_recheck_of_the_current_price(
 
 
 async def test_unknown_price_publishes_nothing_and_queues_a_crawl(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     headers = await sign_up(client, "b@example.org")
-    created = await client.post("/subscriptions", headers=headers, json={
-        "productID": ASIN, "threshold": 10, "notificationType": "WEBHOOK",
-        "target": "https://hooks.example.org/x",
-    })
+    created = await client.post(
+        "/subscriptions",
+        headers=headers,
+        json={
+            "productID": ASIN,
+            "threshold": 10,
+            "notificationType": "WEBHOOK",
+            "target": "https://hooks.example.org/x",
+        },
+    )
     assert created.status_code == 201
     assert changes_on_stream(redis_client, keys, ASIN) == []
     assert redis_client.zcard(keys.frontier) == 1
-    percent = await client.post("/subscriptions", headers=headers, json={
-        "productID": ASIN, "thresholdPercent": 10, "notificationType": "EMAIL",
-    })
+    percent = await client.post(
+        "/subscriptions",
+        headers=headers,
+        json={"productID": ASIN, "thresholdPercent": 10, "notificationType": "EMAIL"},
+    )
     assert percent.status_code == 409
     assert "current price" in percent.json()["detail"]
 
 
 async def test_percent_threshold_is_taken_off_the_current_price(
-    client: AsyncTestClient[Litestar], price_store: PriceStore,
+    client: AsyncTestClient[Litestar], price_store: PriceStore
 ) -> None:
     seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 1999)])
     headers = await sign_up(client, "c@example.org")
-    created = await client.post("/subscriptions", headers=headers, json={
-        "productID": ASIN, "thresholdPercent": 10, "notificationType": "SMS",
-        "target": "+15555550100",
-    })
+    created = await client.post(
+        "/subscriptions",
+        headers=headers,
+        json={
+            "productID": ASIN,
+            "thresholdPercent": 10,
+            "notificationType": "SMS",
+            "target": "+15555550100",
+        },
+    )
     assert created.status_code == 201
-    got = (await client.get(f"/subscriptions/{created.json()['subscriptionID']}",
-                            headers=headers)).json()
+    got = (
+        await client.get(f"/subscriptions/{created.json()['subscriptionID']}", headers=headers)
+    ).json()
     assert got["threshold"] == 17.99 and got["basePrice"] == 19.99
 
 
@@ -99,21 +118,24 @@ async def test_bad_subscriptions_are_400(client: AsyncTestClient[Litestar]) -> N
 
 async def test_subscriptions_need_a_token(client: AsyncTestClient[Litestar]) -> None:
     assert (await client.get("/subscriptions")).status_code == 401
-    response = await client.post("/subscriptions", json={
-        "productID": ASIN, "threshold": 1, "notificationType": "EMAIL"})
+    response = await client.post(
+        "/subscriptions", json={"productID": ASIN, "threshold": 1, "notificationType": "EMAIL"}
+    )
     assert response.status_code == 401
 
 
 async def _idor(client: AsyncTestClient[Litestar]) -> None:
     alice = await sign_up(client, "alice@example.org")
     bob = await sign_up(client, "bob@example.org")
-    created = await client.post("/subscriptions", headers=alice, json={
-        "productID": ASIN, "threshold": 50, "notificationType": "EMAIL"})
+    created = await client.post(
+        "/subscriptions",
+        headers=alice,
+        json={"productID": ASIN, "threshold": 50, "notificationType": "EMAIL"},
+    )
     sub_id = created.json()["subscriptionID"]
 
     assert (await client.get(f"/subscriptions/{sub_id}", headers=bob)).status_code == 404
-    patched = await client.patch(f"/subscriptions/{sub_id}", headers=bob,
-                                 json={"threshold": 1})
+    patched = await client.patch(f"/subscriptions/{sub_id}", headers=bob, json={"threshold": 1})
     assert patched.status_code == 404
     assert (await client.delete(f"/subscriptions/{sub_id}", headers=bob)).status_code == 404
     assert (await client.get("/subscriptions", headers=bob)).json()["items"] == []
@@ -122,8 +144,9 @@ async def _idor(client: AsyncTestClient[Litestar]) -> None:
     assert mine["threshold"] == 50 and mine["status"] == "active"
 
     # the owner can change and delete it
-    patched = await client.patch(f"/subscriptions/{sub_id}", headers=alice,
-                                 json={"threshold": 40, "status": "paused"})
+    patched = await client.patch(
+        f"/subscriptions/{sub_id}", headers=alice, json={"threshold": 40, "status": "paused"}
+    )
     assert patched.status_code == 200, patched.text
     assert (patched.json()["threshold"], patched.json()["status"]) == (40, "paused")
     assert (await client.delete(f"/subscriptions/{sub_id}", headers=alice)).status_code == 204
@@ -137,7 +160,7 @@ async def test_another_users_subscription_is_always_404(client: AsyncTestClient[
 
 @pytest.mark.postgres
 async def test_another_users_subscription_is_always_404_on_postgres(
-    make_app: Callable[..., Litestar], postgres_url: str,
+    make_app: Callable[..., Litestar], postgres_url: str
 ) -> None:
     import uuid
 
@@ -164,9 +187,12 @@ async def test_an_account_holds_a_bounded_number_of_subscriptions(
     app = make_app(api_subscriptions_per_account=3, api_subscribe_rate_per_hour=1000)
     async with AsyncTestClient(app=app) as client:
         headers = await sign_up(client, "many@example.org")
-        codes = [(await client.post("/subscriptions", headers=headers,
-                                    json=body_for(f"B0CAP0000{i}"))).status_code
-                 for i in range(5)]
+        codes = [
+            (
+                await client.post("/subscriptions", headers=headers, json=body_for(f"B0CAP0000{i}"))
+            ).status_code
+            for i in range(5)
+        ]
         assert codes == [201, 201, 201, 409, 409]
         refused = await client.post("/subscriptions", headers=headers, json=body_for(ASIN))
         assert "may hold 3 alerts" in refused.json()["detail"]
@@ -176,32 +202,38 @@ async def test_an_account_holds_a_bounded_number_of_subscriptions(
         again = await client.post("/subscriptions", headers=headers, json=body_for(ASIN))
         assert again.status_code == 201
         other = await sign_up(client, "other@example.org")
-        assert (await client.post("/subscriptions", headers=other,
-                                  json=body_for(ASIN))).status_code == 201
+        assert (
+            await client.post("/subscriptions", headers=other, json=body_for(ASIN))
+        ).status_code == 201
 
 
 async def test_subscribing_is_rate_limited_per_account(make_app: Callable[..., Litestar]) -> None:
     async with AsyncTestClient(app=make_app(api_subscribe_rate_per_hour=2)) as client:
         headers = await sign_up(client, "fast@example.org")
-        codes = [(await client.post("/subscriptions", headers=headers,
-                                    json=body_for(ASIN))).status_code for _ in range(3)]
+        codes = [
+            (await client.post("/subscriptions", headers=headers, json=body_for(ASIN))).status_code
+            for _ in range(3)
+        ]
         assert codes == [201, 201, 429]
         other = await sign_up(client, "slow@example.org")
-        assert (await client.post("/subscriptions", headers=other,
-                                  json=body_for(ASIN))).status_code == 201
+        assert (
+            await client.post("/subscriptions", headers=other, json=body_for(ASIN))
+        ).status_code == 201
 
 
 async def test_the_list_comes_in_pages(client: AsyncTestClient[Litestar]) -> None:
     headers = await sign_up(client, "pages@example.org")
-    made = [(await client.post("/subscriptions", headers=headers,
-                               json=body_for(f"B0PAGE000{i}"))).json()["subscriptionID"]
-            for i in range(5)]
+    made = [
+        (
+            await client.post("/subscriptions", headers=headers, json=body_for(f"B0PAGE000{i}"))
+        ).json()["subscriptionID"]
+        for i in range(5)
+    ]
     seen: list[int] = []
     cursor: int | None = 0
     pages = 0
     while cursor is not None:
-        page = (await client.get(f"/subscriptions?limit=2&cursor={cursor}",
-                                 headers=headers)).json()
+        page = (await client.get(f"/subscriptions?limit=2&cursor={cursor}", headers=headers)).json()
         seen += [s["subscriptionID"] for s in page["items"]]
         cursor = page["nextCursor"]
         pages += 1
@@ -211,17 +243,16 @@ async def test_the_list_comes_in_pages(client: AsyncTestClient[Litestar]) -> Non
 
 
 async def test_an_asin_a_crawl_found_missing_cannot_be_subscribed(
-    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     redis_client.set(keys.not_found("us", "B0NOTREAL1"), b"1", ex=60)
     headers = await sign_up(client, "ghost@example.org")
-    response = await client.post("/subscriptions", headers=headers,
-                                 json=body_for("B0NOTREAL1"))
+    response = await client.post("/subscriptions", headers=headers, json=body_for("B0NOTREAL1"))
     assert response.status_code == 404 and "not found" in response.json()["detail"]
 
 
 async def test_a_subscription_is_kept_only_with_its_first_check(
-    make_app: Callable[..., Litestar], price_store: PriceStore, sql_url: str,
+    make_app: Callable[..., Litestar], price_store: PriceStore, sql_url: str
 ) -> None:
     # Redis gone between sign-in and subscribing: the answer is 503 and no armed row is
     # left behind that no re-check will ever fire
@@ -248,7 +279,7 @@ async def test_a_subscription_is_kept_only_with_its_first_check(
 
 
 async def test_without_verification_nothing_waits_for_a_confirmation(
-    make_app: Callable[..., Litestar], sql_url: str,
+    make_app: Callable[..., Litestar], sql_url: str
 ) -> None:
     from pricewatch.storage import sql
 
@@ -256,9 +287,15 @@ async def test_without_verification_nothing_waits_for_a_confirmation(
     try:
         user = await sql.create_user(engine, "private@example.org", "h")
         waiting = await sql.create_subscription(
-            engine, user_id=user.id, market="us", asin=ASIN, notification_type="EMAIL",
-            threshold=100, target="friend@example.org",
-            status=sql.SubscriptionStatus.UNCONFIRMED.value)
+            engine,
+            user_id=user.id,
+            market="us",
+            asin=ASIN,
+            notification_type="EMAIL",
+            threshold=100,
+            target="friend@example.org",
+            status=sql.SubscriptionStatus.UNCONFIRMED.value,
+        )
         async with AsyncTestClient(app=make_app(verify_targets=False)):
             pass
         assert (await sql.get_subscription(engine, waiting.id, user.id)).status.value == "active"
@@ -267,8 +304,10 @@ async def test_without_verification_nothing_waits_for_a_confirmation(
 
 
 async def test_a_new_threshold_or_a_resume_meets_the_price_in_force_at_once(
-    client: AsyncTestClient[Litestar], price_store: PriceStore,
-    redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar],
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
 ) -> None:
     seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 2599)])
     headers = await sign_up(client, "moves@example.org")
@@ -276,8 +315,7 @@ async def test_a_new_threshold_or_a_resume_meets_the_price_in_force_at_once(
     sub_id = created.json()["subscriptionID"]
     assert len(changes_on_stream(redis_client, keys, ASIN)) == 1
     # raised above the current price: it must fire now, not at the next price change
-    raised = await client.patch(f"/subscriptions/{sub_id}", headers=headers,
-                                json={"threshold": 30})
+    raised = await client.patch(f"/subscriptions/{sub_id}", headers=headers, json={"threshold": 30})
     assert raised.status_code == 200
     events = changes_on_stream(redis_client, keys, ASIN)
     assert len(events) == 2 and events[0].event_id != events[1].event_id

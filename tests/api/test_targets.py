@@ -21,8 +21,11 @@ NOW = 1_800_000_000_000
 
 async def confirmations(app: Litestar, recipient: str) -> list[str]:
     """Links (or, for webhooks, challenges) of the confirmations queued for ``recipient``."""
-    return [m.link or m.challenge or "" for m in await queued_messages(app)
-            if m.recipient == recipient and m.kind == MessageKind.CONFIRM_TARGET]
+    return [
+        m.link or m.challenge or ""
+        for m in await queued_messages(app)
+        if m.recipient == recipient and m.kind == MessageKind.CONFIRM_TARGET
+    ]
 
 
 async def test_a_new_target_gets_a_confirmation_and_only_its_owner_sees_it(
@@ -30,8 +33,11 @@ async def test_a_new_target_gets_a_confirmation_and_only_its_owner_sees_it(
 ) -> None:
     ann = await sign_up(client, "ann@example.org")
     bob = await sign_up(client, "bob@example.org")
-    added = await client.post("/targets", headers=ann, json={
-        "notificationType": "EMAIL", "address": "  Friend@Example.org "})
+    added = await client.post(
+        "/targets",
+        headers=ann,
+        json={"notificationType": "EMAIL", "address": "  Friend@Example.org "},
+    )
     assert added.status_code == 201, added.text
     target = added.json()
     assert (target["address"], target["confirmed"]) == ("friend@example.org", False)
@@ -40,8 +46,9 @@ async def test_a_new_target_gets_a_confirmation_and_only_its_owner_sees_it(
     assert link.startswith("http://127.0.0.1:8000/confirm?token=")
 
     # the same address again is the same target, and no second message
-    again = await client.post("/targets", headers=ann, json={
-        "notificationType": "EMAIL", "address": "friend@example.org"})
+    again = await client.post(
+        "/targets", headers=ann, json={"notificationType": "EMAIL", "address": "friend@example.org"}
+    )
     assert again.json()["targetID"] == target["targetID"]
     assert len(await confirmations(client.app, "friend@example.org")) == 1
 
@@ -50,7 +57,8 @@ async def test_a_new_target_gets_a_confirmation_and_only_its_owner_sees_it(
     assert (await client.delete(path, headers=bob)).status_code == 404
     assert (await client.post(f"{path}/resend", headers=bob)).status_code == 404
     assert [t["targetID"] for t in (await client.get("/targets", headers=ann)).json()] == [
-        target["targetID"]]
+        target["targetID"]
+    ]
     assert (await client.delete(path, headers=ann)).status_code == 204
     assert (await client.get("/targets", headers=ann)).json() == []
 
@@ -67,23 +75,34 @@ async def test_what_cannot_be_a_destination_is_refused_with_a_reason(
         ("WEBHOOK", "https://nowhere.example.org/", "does not resolve"),
         ("WEBHOOK", "file:///etc/passwd", "only http"),
     ):
-        response = await client.post("/targets", headers=headers, json={
-            "notificationType": kind, "address": address})
+        response = await client.post(
+            "/targets", headers=headers, json={"notificationType": kind, "address": address}
+        )
         assert response.status_code == 400, (address, response.text)
         assert reason in response.json()["detail"], (address, response.json())
     assert await queued_messages(client.app) == [
-        m for m in await queued_messages(client.app) if m.kind == MessageKind.VERIFY_EMAIL]
+        m for m in await queued_messages(client.app) if m.kind == MessageKind.VERIFY_EMAIL
+    ]
 
 
 async def test_opening_a_confirmation_link_confirms_nothing_pressing_the_button_does(
-    client: AsyncTestClient[Litestar], price_store: PriceStore,
-    redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar],
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
 ) -> None:
     seed_product(price_store, asin="B0TARGET01", prices=[(NOW - DAY, 1500)])
     headers = await sign_up(client, "owner@example.org")
-    created = await client.post("/subscriptions", headers=headers, json={
-        "productID": "B0TARGET01", "threshold": 20, "notificationType": "EMAIL",
-        "target": "Friend@Example.org"})
+    created = await client.post(
+        "/subscriptions",
+        headers=headers,
+        json={
+            "productID": "B0TARGET01",
+            "threshold": 20,
+            "notificationType": "EMAIL",
+            "target": "Friend@Example.org",
+        },
+    )
     assert created.status_code == 201 and created.json()["status"] == "unconfirmed"
     sub_id = created.json()["subscriptionID"]
     [link] = await confirmations(client.app, "friend@example.org")
@@ -116,36 +135,52 @@ async def test_resending_waits_ten_minutes_and_new_targets_are_few_per_hour(
     async with AsyncTestClient(app=make_app(clock=lambda: NOW)) as client:
         use_dns(client.app)
         headers = await sign_up(client, "busy@example.org")
-        first = (await client.post("/targets", headers=headers, json={
-            "notificationType": "SMS", "address": "+15555550100"})).json()
+        first = (
+            await client.post(
+                "/targets",
+                headers=headers,
+                json={"notificationType": "SMS", "address": "+15555550100"},
+            )
+        ).json()
         resend = await client.post(f"/targets/{first['targetID']}/resend", headers=headers)
         assert resend.status_code == 429
         assert int(resend.headers["retry-after"]) == 600
         assert len(await confirmations(client.app, "+15555550100")) == 1
 
-        codes = [(await client.post("/targets", headers=headers, json={
-            "notificationType": "SMS", "address": f"+1555555020{i}"})).status_code
-            for i in range(5)]
+        codes = [
+            (
+                await client.post(
+                    "/targets",
+                    headers=headers,
+                    json={"notificationType": "SMS", "address": f"+1555555020{i}"},
+                )
+            ).status_code
+            for i in range(5)
+        ]
         assert codes == [201, 201, 201, 201, 429]
         assert len((await client.get("/targets", headers=headers)).json()) == 5
 
 
-async def test_a_resend_goes_out_once_the_gap_has_passed(
-    make_app: Callable[..., Litestar],
-) -> None:
+async def test_a_resend_goes_out_once_the_gap_has_passed(make_app: Callable[..., Litestar]) -> None:
     now = [NOW]
     async with AsyncTestClient(app=make_app(clock=lambda: now[0])) as client:
         headers = await sign_up(client, "patient@example.org")
-        target = (await client.post("/targets", headers=headers, json={
-            "notificationType": "EMAIL", "address": "slow@example.org"})).json()
+        target = (
+            await client.post(
+                "/targets",
+                headers=headers,
+                json={"notificationType": "EMAIL", "address": "slow@example.org"},
+            )
+        ).json()
         now[0] += 10 * 60 * 1000
         resend = await client.post(f"/targets/{target['targetID']}/resend", headers=headers)
         assert resend.status_code == 202, resend.text
         links = await confirmations(client.app, "slow@example.org")
         assert len(links) == 2 and links[0] != links[1]
         # either link confirms it
-        assert (await client.post("/targets/confirm",
-                                  json={"token": link_token(links[0])})).status_code == 200
+        assert (
+            await client.post("/targets/confirm", json={"token": link_token(links[0])})
+        ).status_code == 200
         confirmed = await client.post(f"/targets/{target['targetID']}/resend", headers=headers)
         assert confirmed.status_code == 409
 
@@ -153,13 +188,21 @@ async def test_a_resend_goes_out_once_the_gap_has_passed(
 async def test_one_address_gets_few_confirmations_whoever_asks(
     make_app: Callable[..., Litestar],
 ) -> None:
-    async with AsyncTestClient(app=make_app(clock=lambda: NOW,
-                                            api_register_rate_per_hour=100)) as client:
+    async with AsyncTestClient(
+        app=make_app(clock=lambda: NOW, api_register_rate_per_hour=100)
+    ) as client:
         codes = []
         for i in range(6):
             headers = await sign_up(client, f"spammer{i}@example.org")
-            codes.append((await client.post("/targets", headers=headers, json={
-                "notificationType": "EMAIL", "address": "victim@example.org"})).status_code)
+            codes.append(
+                (
+                    await client.post(
+                        "/targets",
+                        headers=headers,
+                        json={"notificationType": "EMAIL", "address": "victim@example.org"},
+                    )
+                ).status_code
+            )
         assert codes == [201] * 5 + [429]
         assert len(await confirmations(client.app, "victim@example.org")) == 5
 
@@ -168,26 +211,44 @@ async def test_webhooks_confirm_by_challenge_unless_the_operator_allowed_the_hos
     make_app: Callable[..., Litestar],
 ) -> None:
     async with AsyncTestClient(app=make_app()) as client:
-        use_dns(client.app, {"nas.lan": ["192.168.1.20"], "hooks.lan": ["192.168.1.21"]},
-                allow=("nas.lan", "192.168.1.0/24"))
+        use_dns(
+            client.app,
+            {"nas.lan": ["192.168.1.20"], "hooks.lan": ["192.168.1.21"]},
+            allow=("nas.lan", "192.168.1.0/24"),
+        )
         headers = await sign_up(client, "hooks@example.org")
-        allowed = await client.post("/targets", headers=headers, json={
-            "notificationType": "WEBHOOK", "address": "http://NAS.lan:8080/pricewatch"})
+        allowed = await client.post(
+            "/targets",
+            headers=headers,
+            json={"notificationType": "WEBHOOK", "address": "http://NAS.lan:8080/pricewatch"},
+        )
         assert allowed.status_code == 201
         assert (allowed.json()["address"], allowed.json()["confirmed"]) == (
-            "http://nas.lan:8080/pricewatch", True)
+            "http://nas.lan:8080/pricewatch",
+            True,
+        )
         assert await confirmations(client.app, "http://nas.lan:8080/pricewatch") == []
 
         # reachable (its address is in an allowed range) but not itself allowed: challenged
-        challenged = await client.post("/targets", headers=headers, json={
-            "notificationType": "WEBHOOK", "address": "http://hooks.lan/in"})
+        challenged = await client.post(
+            "/targets",
+            headers=headers,
+            json={"notificationType": "WEBHOOK", "address": "http://hooks.lan/in"},
+        )
         assert challenged.status_code == 201 and challenged.json()["confirmed"] is False
         [challenge] = await confirmations(client.app, "http://hooks.lan/in")
         assert len(challenge) >= 24
 
-        public = await client.post("/subscriptions", headers=headers, json={
-            "productID": "B0HOOKS001", "threshold": 10, "notificationType": "WEBHOOK",
-            "target": "https://hooks.example.org/x"})
+        public = await client.post(
+            "/subscriptions",
+            headers=headers,
+            json={
+                "productID": "B0HOOKS001",
+                "threshold": 10,
+                "notificationType": "WEBHOOK",
+                "target": "https://hooks.example.org/x",
+            },
+        )
         assert public.status_code == 201 and public.json()["status"] == "unconfirmed"
         assert len(await confirmations(client.app, "https://hooks.example.org/x")) == 1
 
@@ -196,28 +257,34 @@ async def test_changing_a_subscriptions_target_starts_its_confirmation(
     client: AsyncTestClient[Litestar],
 ) -> None:
     headers = await sign_up(client, "mover@example.org")
-    created = await client.post("/subscriptions", headers=headers, json={
-        "productID": "B0MOVE0001", "threshold": 10, "notificationType": "EMAIL"})
+    created = await client.post(
+        "/subscriptions",
+        headers=headers,
+        json={"productID": "B0MOVE0001", "threshold": 10, "notificationType": "EMAIL"},
+    )
     assert created.json()["status"] == "active"
     path = f"/subscriptions/{created.json()['subscriptionID']}"
 
-    moved = await client.patch(path, headers=headers, json={
-        "notificationType": "SMS", "target": "+44 7700 900123"})
+    moved = await client.patch(
+        path, headers=headers, json={"notificationType": "SMS", "target": "+44 7700 900123"}
+    )
     assert moved.status_code == 200, moved.text
     assert (moved.json()["target"], moved.json()["status"]) == ("+447700900123", "unconfirmed")
     [link] = await confirmations(client.app, "+447700900123")
 
     paused = await client.patch(path, headers=headers, json={"status": "paused"})
     assert paused.json()["status"] == "paused"
-    assert (await client.post("/targets/confirm",
-                              json={"token": link_token(link)})).status_code == 200
+    assert (
+        await client.post("/targets/confirm", json={"token": link_token(link)})
+    ).status_code == 200
     # confirming wakes only what was waiting; the pause was asked for
     assert (await client.get(path, headers=headers)).json()["status"] == "paused"
     resumed = await client.patch(path, headers=headers, json={"status": "active"})
     assert resumed.json()["status"] == "active"
 
-    back = await client.patch(path, headers=headers, json={
-        "notificationType": "EMAIL", "target": "MOVER@example.org"})
+    back = await client.patch(
+        path, headers=headers, json={"notificationType": "EMAIL", "target": "MOVER@example.org"}
+    )
     assert (back.json()["target"], back.json()["status"]) == (None, "active")
     bad = await client.patch(path, headers=headers, json={"notificationType": "SMS"})
     assert bad.status_code == 400 and "phone number" in bad.json()["detail"]

@@ -54,34 +54,56 @@ class Roles:
         return [m for m in self.recorder.messages if m[ACCOUNT_MESSAGE] is None]
 
     def account_mail(self, to: str) -> list[EmailMessage]:
-        return [m for m in self.recorder.messages
-                if m[ACCOUNT_MESSAGE] is not None and m["To"] == to]
+        return [
+            m for m in self.recorder.messages if m[ACCOUNT_MESSAGE] is not None and m["To"] == to
+        ]
 
 
 @pytest.fixture
 async def roles(
-    redis_url: str, redis_client: redis_lib.Redis, keys: Keys, sql_url: str,
-    price_store: PriceStore,
+    redis_url: str, redis_client: redis_lib.Redis, keys: Keys, sql_url: str, price_store: PriceStore
 ) -> AsyncIterator[Roles]:
     recorder = MailRecorder()
     with smtp_server(recorder) as port:
         engine = sql.create_engine(sql_url)
         aredis = redis.asyncio.Redis.from_url(redis_url)
         worker_email, mailer_email = smtp_channel(port), smtp_channel(port)
-        http = SafeHttpClient(EgressPolicy(), connect_timeout_s=1, read_timeout_s=1,
-                              host_concurrency=1, breaker_failures=5, breaker_cooldown_s=1)
+        http = SafeHttpClient(
+            EgressPolicy(),
+            connect_timeout_s=1,
+            read_timeout_s=1,
+            host_concurrency=1,
+            breaker_failures=5,
+            breaker_cooldown_s=1,
+        )
 
         async def prices(wanted: list[Any]) -> Any:
             return await asyncio.to_thread(price_store.last_accepted, wanted)
 
-        worker = AlertsWorker(client=redis_client, keys=keys, db=engine,
-                              channels={sql.NotificationType.EMAIL: worker_email},
-                              config=make_config())
+        worker = AlertsWorker(
+            client=redis_client,
+            keys=keys,
+            db=engine,
+            channels={sql.NotificationType.EMAIL: worker_email},
+            config=make_config(),
+        )
         mailer = AccountMailer(
-            client=aredis, keys=keys, db=engine, email=mailer_email, sms=LogSms(), http=http,
+            client=aredis,
+            keys=keys,
+            db=engine,
+            email=mailer_email,
+            sms=LogSms(),
+            http=http,
             prices=prices,
-            config=MailerConfig(consumer="test-mailer", sender=SENDER, webhook_secret=SECRET,
-                                partitions=2, retry_ms=2_000, send_timeout_s=1.0, block_ms=50),
+            config=MailerConfig(
+                consumer="test-mailer",
+                sender=SENDER,
+                webhook_secret=SECRET,
+                partitions=2,
+                retry_ms=2_000,
+                send_timeout_s=1.0,
+                block_ms=50,
+            ),
         )
         stop = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(mailer.run(stop))]
@@ -90,19 +112,41 @@ async def roles(
         finally:
             stop.set()
             await asyncio.wait_for(asyncio.gather(*tasks), 15)
-            for closing in (worker_email.aclose(), mailer_email.aclose(), http.aclose(),
-                            aredis.aclose(), engine.dispose()):
+            for closing in (
+                worker_email.aclose(),
+                mailer_email.aclose(),
+                http.aclose(),
+                aredis.aclose(),
+                engine.dispose(),
+            ):
                 with contextlib.suppress(Exception):
                     await closing
 
 
 def the_drop(redis_client: redis_lib.Redis, keys: Keys) -> None:
     """What ingest publishes when the price falls from 30.00 to 20.00."""
-    PartitionedStream(redis_client, keys, PRICE_CHANGES, 2).publish([("us", ASIN, encode(
-        PriceChange(event_id="drop-1", market="us", asin=ASIN, series=Series.BUYBOX,
-                    observed_at=NOW, source=Source.CRAWLER, new_price=2000, old_price=3000,
-                    currency="USD", title="Kettle"),
-    ))])
+    PartitionedStream(redis_client, keys, PRICE_CHANGES, 2).publish(
+        [
+            (
+                "us",
+                ASIN,
+                encode(
+                    PriceChange(
+                        event_id="drop-1",
+                        market="us",
+                        asin=ASIN,
+                        series=Series.BUYBOX,
+                        observed_at=NOW,
+                        source=Source.CRAWLER,
+                        new_price=2000,
+                        old_price=3000,
+                        currency="USD",
+                        title="Kettle",
+                    )
+                ),
+            )
+        ]
+    )
 
 
 async def drained(redis_client: redis_lib.Redis, keys: Keys) -> None:
@@ -129,18 +173,25 @@ async def open_link(client: AsyncTestClient[Litestar], link: str) -> str:
     return link_token(link)
 
 
-async def subscribe(client: AsyncTestClient[Litestar], headers: dict[str, str],
-                    target: str | None) -> int:
-    created = await client.post("/subscriptions", headers=headers, json={
-        "productID": ASIN, "threshold": 25, "notificationType": "EMAIL", "target": target})
+async def subscribe(
+    client: AsyncTestClient[Litestar], headers: dict[str, str], target: str | None
+) -> int:
+    created = await client.post(
+        "/subscriptions",
+        headers=headers,
+        json={"productID": ASIN, "threshold": 25, "notificationType": "EMAIL", "target": target},
+    )
     assert created.status_code == 201, created.text
     sub_id: int = created.json()["subscriptionID"]
     return sub_id
 
 
 async def test_alerts_wait_for_confirmation_then_reach_each_confirmed_address_once(
-    client: AsyncTestClient[Litestar], roles: Roles, price_store: PriceStore,
-    redis_client: redis_lib.Redis, keys: Keys,
+    client: AsyncTestClient[Litestar],
+    roles: Roles,
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
 ) -> None:
     seed_product(price_store, asin=ASIN, prices=[(NOW - 2 * DAY, 3000), (NOW - DAY, 2000)])
     headers = await sign_up(client, "owner@example.org", verify=False)
@@ -171,12 +222,17 @@ async def test_alerts_wait_for_confirmation_then_reach_each_confirmed_address_on
     await eventually(lambda: len(roles.alerts()) == 2)
     await asyncio.sleep(0.3)
     assert sorted(str(m["To"]) for m in roles.alerts()) == [
-        "friend@example.org", "owner@example.org"]
+        "friend@example.org",
+        "owner@example.org",
+    ]
 
 
 async def test_a_private_instance_sends_alerts_without_confirmation(
-    make_app: Callable[..., Litestar], roles: Roles, price_store: PriceStore,
-    redis_client: redis_lib.Redis, keys: Keys,
+    make_app: Callable[..., Litestar],
+    roles: Roles,
+    price_store: PriceStore,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
 ) -> None:
     seed_product(price_store, asin=ASIN, prices=[(NOW - 2 * DAY, 3000)])
     async with AsyncTestClient(app=make_app(verify_targets=False)) as client:

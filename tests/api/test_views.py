@@ -15,8 +15,11 @@ DAY = 86_400_000
 
 def test_view_rows_expand_counts() -> None:
     rows = view_rows({("us", "B0VIEW0001"): {"web": 2, "report": 1}}, 5)
-    assert sorted(rows) == [("us", "B0VIEW0001", 5, "report"), ("us", "B0VIEW0001", 5, "web"),
-                            ("us", "B0VIEW0001", 5, "web")]
+    assert sorted(rows) == [
+        ("us", "B0VIEW0001", 5, "report"),
+        ("us", "B0VIEW0001", 5, "web"),
+        ("us", "B0VIEW0001", 5, "web"),
+    ]
     assert {"web", "extension", "report"} <= SOURCES
 
 

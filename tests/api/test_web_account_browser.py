@@ -44,8 +44,11 @@ class Site:
         """The newest account e-mail of ``kind`` to ``address``, once it arrives."""
         deadline = time.monotonic() + timeout
         while True:
-            found = [m for m in list(self.mail.messages)
-                     if m["To"] == address and m["X-Pricewatch-Account-Message"] == kind]
+            found = [
+                m
+                for m in list(self.mail.messages)
+                if m["To"] == address and m["X-Pricewatch-Account-Message"] == kind
+            ]
             if found:
                 return found[-1]
             if time.monotonic() > deadline:
@@ -69,22 +72,32 @@ def site(
 ) -> Iterator[Site]:
     missing = missing_bundles()
     if missing:
-        pytest.fail(f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): "
-                    "run `make web`")
+        pytest.fail(
+            f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): run `make web`"
+        )
     recorder = MailRecorder()
     served: ServedApp
     with smtp_server(recorder) as smtp_port:
-        for served in served_app("account", tmp_path_factory.mktemp("account"), redis_url,
-                                 clickhouse_client, _no_history):
+        for served in served_app(
+            "account", tmp_path_factory.mktemp("account"), redis_url, clickhouse_client, _no_history
+        ):
             # the alerts role as `pricewatch up` runs it, mailing to the local SMTP server
             settings = dataclasses.replace(
-                served.settings, database_url=served.database_url, smtp_host="127.0.0.1",
-                smtp_port=smtp_port, smtp_tls="none", alerts_consumer="browser-alerts",
+                served.settings,
+                database_url=served.database_url,
+                smtp_host="127.0.0.1",
+                smtp_port=smtp_port,
+                smtp_tls="none",
+                alerts_consumer="browser-alerts",
                 mail_from="Pricewatch <alerts@pricewatch.test>",
             )
             stop = threading.Event()
-            role = threading.Thread(target=alerts_service.run, args=(settings, redis_url, stop),
-                                    name="alerts-role", daemon=True)
+            role = threading.Thread(
+                target=alerts_service.run,
+                args=(settings, redis_url, stop),
+                name="alerts-role",
+                daemon=True,
+            )
             role.start()
             try:
                 yield Site(url=served.url, database_url=served.database_url, mail=recorder)
@@ -132,7 +145,7 @@ def _new_email(what: str) -> str:
 
 
 def test_register_then_verify_the_email_with_the_link_it_was_sent(
-    page: Any, page_errors: list[str], site: Site,
+    page: Any, page_errors: list[str], site: Site
 ) -> None:
     email = _new_email("verify")
     page.goto("/register")
@@ -143,15 +156,18 @@ def test_register_then_verify_the_email_with_the_link_it_was_sent(
     refused = page.locator("#account-message.error")
     refused.wait_for()
     assert refused.inner_text() == (
-        "Choose a password of at least 8 characters, not all of them spaces.")
+        "Choose a password of at least 8 characters, not all of them spaces."
+    )
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Register").click()
     page.wait_for_url("**/alerts")
     token = page.evaluate("() => localStorage.getItem('pricewatch.token')")
     with site.api() as client:
-        created = client.post("/subscriptions", headers={"Authorization": f"Bearer {token}"},
-                              json={"productID": "B0WAITVER1", "threshold": 10,
-                                    "notificationType": "EMAIL"})
+        created = client.post(
+            "/subscriptions",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"productID": "B0WAITVER1", "threshold": 10, "notificationType": "EMAIL"},
+        )
     assert created.status_code == 201 and created.json()["status"] == "unconfirmed"
     page.reload()
     status = page.locator('#alerts-table [data-field="status"]')
@@ -180,7 +196,7 @@ def test_register_then_verify_the_email_with_the_link_it_was_sent(
 
 
 def test_forgot_password_reset_it_and_sign_in_with_the_new_one(
-    page: Any, page_errors: list[str], site: Site,
+    page: Any, page_errors: list[str], site: Site
 ) -> None:
     email = _new_email("forgot")
     with site.api() as client:
@@ -219,7 +235,7 @@ def test_forgot_password_reset_it_and_sign_in_with_the_new_one(
 
 
 def test_the_account_page_manages_targets_password_export_and_deletion(
-    page: Any, site: Site, tmp_path: Path,
+    page: Any, site: Site, tmp_path: Path
 ) -> None:
     email = _new_email("account")
     page.goto("/register")

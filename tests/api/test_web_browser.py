@@ -51,15 +51,26 @@ def _price_rows(asin: str, now_ms: int, days: int) -> list[list[Any]]:
 
 
 def _load_history(store: Any, now_ms: int) -> None:
-    for asin, title, days in ((ASIN, "Stainless Steel Kettle, 1.7 l", HISTORY_DAYS),
-                              (XSS_ASIN, XSS_TITLE, 10)):
+    for asin, title, days in (
+        (ASIN, "Stainless Steel Kettle, 1.7 l", HISTORY_DAYS),
+        (XSS_ASIN, XSS_TITLE, 10),
+    ):
         rows = _price_rows(asin, now_ms, days)
         store.insert_prices(rows)
-        store.upsert_products([
-            Product(market="us", asin=asin, title=title, currency="USD",
-                    last_price=rows[-1][4], availability=Availability.IN_STOCK,
-                    first_seen=rows[0][3], last_seen=rows[-1][3]),
-        ])
+        store.upsert_products(
+            [
+                Product(
+                    market="us",
+                    asin=asin,
+                    title=title,
+                    currency="USD",
+                    last_price=rows[-1][4],
+                    availability=Availability.IN_STOCK,
+                    first_seen=rows[0][3],
+                    last_seen=rows[-1][3],
+                )
+            ]
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,10 +88,12 @@ def site(
 ) -> Iterator[Site]:
     missing = missing_bundles()
     if missing:
-        pytest.fail(f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): "
-                    "run `make web`")
-    for served in served_app("web", tmp_path_factory.mktemp("web"), redis_url,
-                             clickhouse_client, _load_history):
+        pytest.fail(
+            f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): run `make web`"
+        )
+    for served in served_app(
+        "web", tmp_path_factory.mktemp("web"), redis_url, clickhouse_client, _load_history
+    ):
         yield Site(url=served.url, database_url=served.database_url)
 
 
@@ -119,8 +132,10 @@ def test_chart_draws_the_api_points_and_period_buttons_change_them(
     for period in ("7d", "90d", "1y", "2y", "all"):
         page.get_by_role("button", name=period, exact=True).click()
         drawn[period] = _wait_chart(page, period)
-        assert page.get_by_role("button", name=period, exact=True).get_attribute(
-            "aria-pressed") == "true"
+        assert (
+            page.get_by_role("button", name=period, exact=True).get_attribute("aria-pressed")
+            == "true"
+        )
         plot = page.evaluate("() => window.pricewatchChart.plot.data")
         assert len(plot[0]) == drawn[period]
         # the band is the low/high series around the step line
@@ -230,7 +245,8 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     page.screenshot(path=str(tmp_path / "alerts.png"))
 
     page.locator(f'tr[data-subscription-id="{sub["subscriptionID"]}"]').get_by_role(
-        "button", name="Delete").click()
+        "button", name="Delete"
+    ).click()
     page.locator("#alerts-message").get_by_text("Alert deleted").wait_for()
     assert page.locator("#alerts-table tbody tr").count() == 0
     assert _subscriptions_in_db(site.database_url, email) == []
@@ -271,7 +287,8 @@ def test_a_script_title_stays_text(page: Any) -> None:
 def test_search_goes_to_the_product_page(page: Any) -> None:
     page.goto("/")
     page.get_by_label("Product URL or ASIN").fill(
-        f"https://www.amazon.com/Kettle/dp/{ASIN}/ref=sr_1_1?th=1")
+        f"https://www.amazon.com/Kettle/dp/{ASIN}/ref=sr_1_1?th=1"
+    )
     page.get_by_role("button", name="Show prices").click()
     page.wait_for_url(f"**/p/us/{ASIN}")
     _wait_chart(page, "30d")
@@ -282,7 +299,8 @@ def test_search_goes_to_the_product_page(page: Any) -> None:
     assert "not an Amazon marketplace" in page.get_by_role("alert").inner_text()
     # what was typed is still there to fix
     assert page.get_by_label("Product URL or ASIN").input_value() == (
-        "https://example.com/dp/B0WEBTEST1")
+        "https://example.com/dp/B0WEBTEST1"
+    )
 
 
 def test_an_unknown_product_is_queued(site: Site) -> None:
@@ -323,7 +341,7 @@ def test_pages_and_bundles_headers(site: Site) -> None:
             marker = f"/static/{name}?v="
             assert marker in page.text
             start = page.text.index(marker)
-            url = page.text[start:page.text.index('"', start)]
+            url = page.text[start : page.text.index('"', start)]
             asset = client.get(url)
             assert asset.status_code == 200 and asset.content
             assert "immutable" in asset.headers["cache-control"]

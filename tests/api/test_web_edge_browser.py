@@ -38,14 +38,21 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
-         clickhouse_client: Any) -> Iterator[Site]:
+def site(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
+) -> Iterator[Site]:
     missing = missing_bundles()
     if missing:
-        pytest.fail(f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): "
-                    "run `make web`")
-    for served in served_app("edge", tmp_path_factory.mktemp("edge"), redis_url,
-                             clickhouse_client, lambda store, now_ms: None):
+        pytest.fail(
+            f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): run `make web`"
+        )
+    for served in served_app(
+        "edge",
+        tmp_path_factory.mktemp("edge"),
+        redis_url,
+        clickhouse_client,
+        lambda store, now_ms: None,
+    ):
         yield Site(served.url)
 
 
@@ -110,8 +117,7 @@ def test_the_docs_pages_forbid_other_origins(site: Site) -> None:
     with httpx.Client(base_url=site.url, timeout=10) as client:
         for path in DOC_PAGES:
             page = client.get(path)
-            assert page.status_code == 200 and page.headers["content-type"].startswith(
-                "text/html")
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
             policy = page.headers["content-security-policy"]
             assert "script-src 'self';" in policy and "default-src 'self';" in policy
             assert "http" not in policy and "*" not in policy
@@ -148,8 +154,17 @@ def _sign_in(tab: Tab, next_value: str, email: str) -> None:
 
 @pytest.mark.parametrize(
     "next_value",
-    ["/\\evil-host/x", "/\t/evil", "/\n/evil", "//evil", "https://evil.example",
-     "javascript:alert(1)", "/\\/evil", " //evil", "http:/evil"],
+    [
+        "/\\evil-host/x",
+        "/\t/evil",
+        "/\n/evil",
+        "//evil",
+        "https://evil.example",
+        "javascript:alert(1)",
+        "/\\/evil",
+        " //evil",
+        "http:/evil",
+    ],
 )
 def test_sign_in_never_leads_to_another_host(
     tab: Tab, site: Site, email: str, next_value: str

@@ -17,8 +17,11 @@ from api.web.templating import amount, build_environment, day, money
         ("B0C1234567", "us", ProductRef("us", "B0C1234567")),
         ("  b0c1234567 ", "de", ProductRef("de", "B0C1234567")),
         ("0306406152", "uk", ProductRef("uk", "0306406152")),
-        ("https://www.amazon.de/Wasserkocher/dp/B0C1234567/ref=sr_1_1?th=1", "us",
-         ProductRef("de", "B0C1234567")),
+        (
+            "https://www.amazon.de/Wasserkocher/dp/B0C1234567/ref=sr_1_1?th=1",
+            "us",
+            ProductRef("de", "B0C1234567"),
+        ),
         ("amazon.co.uk/gp/product/B0C1234567", "us", ProductRef("uk", "B0C1234567")),
         ("https://smile.amazon.com/dp/B0C1234567", "jp", ProductRef("us", "B0C1234567")),
         ("https://www.amazon.co.jp/gp/aw/d/B0C1234567", "us", ProductRef("jp", "B0C1234567")),
@@ -65,7 +68,8 @@ def _environment(tmp_path: Path) -> object:
 def test_templates_escape_every_stored_text(tmp_path: Path) -> None:
     env = _environment(tmp_path)
     html = env.get_template("queued.html").render(
-        asin='"><script>alert(1)</script>', domain="<b>amazon.com</b>",
+        asin='"><script>alert(1)</script>',
+        domain="<b>amazon.com</b>",
         amazon_url='javascript:alert(1)" onclick="x',
     )
     assert "<script>alert(1)" not in html

@@ -51,7 +51,10 @@ class Workers:
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "scrapy", "crawl", "product"],
-                cwd=REPO, env=clean, stdout=out, stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env=clean,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         worker = Worker(proc, log)
         self.started.append(worker)

@@ -24,8 +24,11 @@ INTERVAL_S = 1.0
 def leased_by(client: redis_lib.Redis, frontier: Frontier, pid: int) -> set[str]:
     """Task keys currently leased to the worker process ``pid``."""
     entries = client.hgetall(frontier.keys.frontier_inflight_tasks)
-    return {key.decode() for key, entry in entries.items()
-            if f"-{pid}-" in entry.decode().split("\t", 1)[0]}
+    return {
+        key.decode()
+        for key, entry in entries.items()
+        if f"-{pid}-" in entry.decode().split("\t", 1)[0]
+    }
 
 
 @pytest.mark.slow
@@ -56,7 +59,8 @@ def test_fleet_observes_every_product_politely_through_proxies(
             "PRICEWATCH_PROXY_INTERVAL_S": str(INTERVAL_S),
             # plain http through the proxies, which send Amazon hosts to the marketplace
             "PRICEWATCH_MARKET_ORIGINS": ",".join(
-                f"{m}=http://www.{get_market(m).domain}" for m in markets),
+                f"{m}=http://www.{get_market(m).domain}" for m in markets
+            ),
             "PRICEWATCH_CRAWL_LEASE_MS": "10000",
             "PRICEWATCH_CRAWL_CONCURRENCY": "4",
             "PRICEWATCH_CRAWL_IDLE_CLOSE_S": "3",
@@ -106,8 +110,8 @@ def test_fleet_observes_every_product_politely_through_proxies(
     gaps = min_gap_per_ip(records)
     assert min(gaps.values()) >= INTERVAL_S, gaps
     # the robot-checking proxy was tried, then left alone by rotation
-    good_counts = [len([r for r in records if r.client_ip == ip])
-                   for ip in proxy_ips - {captcha_ip}]
-    assert 1 <= len(served_captchas) <= min(good_counts) // 3, (len(served_captchas),
-                                                                 good_counts)
+    good_counts = [
+        len([r for r in records if r.client_ip == ip]) for ip in proxy_ips - {captcha_ip}
+    ]
+    assert 1 <= len(served_captchas) <= min(good_counts) // 3, (len(served_captchas), good_counts)
     print(f"fleet crawl: {PRODUCTS} products, {len(records)} requests in {elapsed:.1f} s")

@@ -66,9 +66,7 @@ CASES = [
         "out_of_stock_fr.html",
         "amazon.fr",
         dict(
-            asin="B0TEST0005",
-            title="Montre à quartz rétro",
-            availability=Availability.OUT_OF_STOCK,
+            asin="B0TEST0005", title="Montre à quartz rétro", availability=Availability.OUT_OF_STOCK
         ),
     ),
     (
@@ -90,9 +88,7 @@ CASES = [
         "all_offers_de.html",
         "amazon.de",
         dict(
-            asin="B0TEST0009",
-            title="Kaffee-Kapseln, 5er Pack",
-            availability=Availability.IN_STOCK,
+            asin="B0TEST0009", title="Kaffee-Kapseln, 5er Pack", availability=Availability.IN_STOCK
         ),
     ),
     (

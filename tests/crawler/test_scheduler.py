@@ -23,9 +23,15 @@ from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
 from pricewatch.models import CrawlTask, TaskKind
 
-SCHEDULER_SETTINGS = ("SCHEDULER", "SCHEDULER_QUEUE_CLASS", "SCHEDULER_PERSIST",
-                      "SCHEDULER_FLUSH_ON_START", "SCHEDULER_IDLE_BEFORE_CLOSE",
-                      "DUPEFILTER_CLASS", "CONCURRENT_REQUESTS")
+SCHEDULER_SETTINGS = (
+    "SCHEDULER",
+    "SCHEDULER_QUEUE_CLASS",
+    "SCHEDULER_PERSIST",
+    "SCHEDULER_FLUSH_ON_START",
+    "SCHEDULER_IDLE_BEFORE_CLOSE",
+    "DUPEFILTER_CLASS",
+    "CONCURRENT_REQUESTS",
+)
 ORIGIN = "http://127.0.0.1:9"
 
 
@@ -76,12 +82,18 @@ def test_a_worker_pops_leased_tasks_through_the_scheduler(
     spider, scheduler = worker
     assert isinstance(scheduler.queue, FrontierQueue)
     frontier = Frontier(redis_client, keys)
-    frontier.push([
-        CrawlTask(market="us", asin="B0SCHED001", priority=9.0),
-        CrawlTask(market="de", asin="B0SCHED002", kind=TaskKind.VERIFY, report_id="r1"),
-        CrawlTask(market="us", kind=TaskKind.DISCOVER, priority=1.0,
-                  url="https://www.amazon.com/gp/bestsellers/"),
-    ])
+    frontier.push(
+        [
+            CrawlTask(market="us", asin="B0SCHED001", priority=9.0),
+            CrawlTask(market="de", asin="B0SCHED002", kind=TaskKind.VERIFY, report_id="r1"),
+            CrawlTask(
+                market="us",
+                kind=TaskKind.DISCOVER,
+                priority=1.0,
+                url="https://www.amazon.com/gp/bestsellers/",
+            ),
+        ]
+    )
     assert scheduler.has_pending_requests() and len(scheduler) == 3
 
     first = scheduler.next_request()
@@ -97,7 +109,10 @@ def test_a_worker_pops_leased_tasks_through_the_scheduler(
     assert scheduler.next_request() is None and not scheduler.has_pending_requests()
     # each one leased to this worker in Redis
     assert held_by(redis_client, keys, spider.leases.worker) == {
-        "de:B0SCHED002", "us:B0SCHED001", "https://www.amazon.com/gp/bestsellers/"}
+        "de:B0SCHED002",
+        "us:B0SCHED001",
+        "https://www.amazon.com/gp/bestsellers/",
+    }
     assert frontier.inflight_size() == 3
 
     # observed: acked; a robot check: nacked, back on the frontier with its rank
@@ -118,8 +133,9 @@ def test_follow_ups_stay_with_the_worker_and_new_tasks_go_to_the_frontier(
     request = scheduler.next_request()
     assert request is not None
     # a redirect (or a retry) of a held task keeps its lease and its meta
-    moved = request.replace(url=f"{ORIGIN}/dp/B0SCHED003/moved",
-                            meta={**request.meta, "retry_times": 1})
+    moved = request.replace(
+        url=f"{ORIGIN}/dp/B0SCHED003/moved", meta={**request.meta, "retry_times": 1}
+    )
     assert scheduler.enqueue_request(moved)
     assert frontier.size() == 0 and frontier.inflight_size() == 1
     follow_up = scheduler.next_request()
@@ -144,8 +160,12 @@ def test_a_task_no_request_can_serve_is_given_up_and_the_next_one_served(
 ) -> None:
     spider, scheduler = worker
     frontier = Frontier(redis_client, keys)
-    frontier.push([CrawlTask(market="zz", asin="B0SCHED005", priority=5.0),
-                   CrawlTask(market="us", asin="B0SCHED006")])
+    frontier.push(
+        [
+            CrawlTask(market="zz", asin="B0SCHED005", priority=5.0),
+            CrawlTask(market="us", asin="B0SCHED006"),
+        ]
+    )
     request = scheduler.next_request()
     assert request is not None and request.meta[TASK_KEY] == "us:B0SCHED006"
     # acked, not returned to loop forever
@@ -154,8 +174,10 @@ def test_a_task_no_request_can_serve_is_given_up_and_the_next_one_served(
 
 @pytest.mark.redis
 def test_closing_a_worker_never_clears_the_frontier(
-    worker: tuple[ProductSpider, FrontierScheduler], redis_client: redis_lib.Redis,
-    redis_url: str, keys: Keys
+    worker: tuple[ProductSpider, FrontierScheduler],
+    redis_client: redis_lib.Redis,
+    redis_url: str,
+    keys: Keys,
 ) -> None:
     _, scheduler = worker
     frontier = Frontier(redis_client, keys)

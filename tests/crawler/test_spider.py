@@ -107,19 +107,28 @@ def test_listing_parser_on_the_last_page_and_on_the_marketplace() -> None:
     catalog = Catalog()
     catalog.add("de", "B0LIST0003", "Lampe", 1999)
     catalog.add("de", "B0LIST0004", "Kocher", 2999)
-    html = pages.render_listing(get_market("de"), "bestsellers", catalog.products(),
-                                page=1, first_rank=1, has_next=False, path="/gp/bestsellers/")
+    html = pages.render_listing(
+        get_market("de"),
+        "bestsellers",
+        catalog.products(),
+        page=1,
+        first_rank=1,
+        has_next=False,
+        path="/gp/bestsellers/",
+    )
     listing = parse_listing(html, "https://www.amazon.de/gp/bestsellers/")
     assert listing.asins == ["B0LIST0003", "B0LIST0004"]
     assert listing.next_url is None
 
 
-def test_discovery_enqueues_only_unknown_products(redis_client: redis_lib.Redis,
-                                                   keys: Keys) -> None:
+def test_discovery_enqueues_only_unknown_products(
+    redis_client: redis_lib.Redis, keys: Keys
+) -> None:
     frontier = Frontier(redis_client, keys)
     redis_client.sadd(keys.known_products("us"), "B0LIST0001")
-    new = enqueue_new_products(redis_client, frontier, keys, "us",
-                               ["B0LIST0001", "B0LIST0002", "B0LIST0003"], priority=2.0)
+    new = enqueue_new_products(
+        redis_client, frontier, keys, "us", ["B0LIST0001", "B0LIST0002", "B0LIST0003"], priority=2.0
+    )
     assert new == ["B0LIST0002", "B0LIST0003"]
     assert enqueue_new_products(redis_client, frontier, keys, "us", ["B0LIST0002"]) == []
     popped = frontier.pop("w", 10)
@@ -130,8 +139,10 @@ def test_discovery_enqueues_only_unknown_products(redis_client: redis_lib.Redis,
 def test_discovery_tasks_name_both_listings_of_each_market() -> None:
     tasks = discovery_tasks(["us", "de"])
     assert [t.url for t in tasks] == [
-        "https://www.amazon.com/gp/bestsellers/", "https://www.amazon.com/gp/new-releases/",
-        "https://www.amazon.de/gp/bestsellers/", "https://www.amazon.de/gp/new-releases/",
+        "https://www.amazon.com/gp/bestsellers/",
+        "https://www.amazon.com/gp/new-releases/",
+        "https://www.amazon.de/gp/bestsellers/",
+        "https://www.amazon.de/gp/new-releases/",
     ]
     assert {t.kind for t in tasks} == {TaskKind.DISCOVER}
 
@@ -142,27 +153,44 @@ TASK = CrawlTask(market="us", asin="B0TEST0001")
 
 
 def test_a_product_page_makes_a_priced_observation() -> None:
-    page = ParsedPage(page_kind=PageKind.PRODUCT, market="us", asin="B0TEST0001",
-                      title="Kettle", price=Money(1234, "USD"), list_price=Money(1999, "USD"),
-                      availability=Availability.IN_STOCK, image="https://m.media/k.jpg")
+    page = ParsedPage(
+        page_kind=PageKind.PRODUCT,
+        market="us",
+        asin="B0TEST0001",
+        title="Kettle",
+        price=Money(1234, "USD"),
+        list_price=Money(1999, "USD"),
+        availability=Availability.IN_STOCK,
+        image="https://m.media/k.jpg",
+    )
     obs = observation_for(TASK, page, 200, 1_700_000_000_000)
     assert obs is not None
     assert (obs.market, obs.asin, obs.price, obs.currency, obs.list_price) == (
-        "us", "B0TEST0001", 1234, "USD", 1999)
+        "us",
+        "B0TEST0001",
+        1234,
+        "USD",
+        1999,
+    )
     assert (obs.title, obs.image, obs.source, obs.observed_at) == (
-        "Kettle", "https://m.media/k.jpg", Source.CRAWLER, 1_700_000_000_000)
+        "Kettle",
+        "https://m.media/k.jpg",
+        Source.CRAWLER,
+        1_700_000_000_000,
+    )
     verify = CrawlTask(market="us", asin="B0TEST0001", kind=TaskKind.VERIFY)
     assert observation_for(verify, page, 200, 1).source is Source.VERIFICATION
 
 
 def test_gone_pages_are_unavailable_without_price_and_captchas_are_nothing() -> None:
-    for page, status in [(ParsedPage(page_kind=PageKind.NOT_FOUND), 404),
-                         (ParsedPage(page_kind=PageKind.OTHER), 404),
-                         (ParsedPage(page_kind=PageKind.NOT_FOUND), 200)]:
+    for page, status in [
+        (ParsedPage(page_kind=PageKind.NOT_FOUND), 404),
+        (ParsedPage(page_kind=PageKind.OTHER), 404),
+        (ParsedPage(page_kind=PageKind.NOT_FOUND), 200),
+    ]:
         obs = observation_for(TASK, page, status, 5)
         assert obs is not None
-        assert (obs.availability, obs.price, obs.currency) == (Availability.UNAVAILABLE,
-                                                               None, None)
+        assert (obs.availability, obs.price, obs.currency) == (Availability.UNAVAILABLE, None, None)
     assert observation_for(TASK, ParsedPage(page_kind=PageKind.CAPTCHA), 200, 5) is None
     assert observation_for(TASK, ParsedPage(page_kind=PageKind.OTHER), 200, 5) is None
 
@@ -177,10 +205,13 @@ def test_market_origins_replace_amazon_and_come_back() -> None:
 
 
 def test_market_origins_setting_is_checked() -> None:
-    settings = load_settings({"PRICEWATCH_MARKET_ORIGINS": "us=http://127.0.0.1:8080/, "
-                                                           "DE=https://www.amazon.de"})
-    assert dict(settings.market_origins) == {"us": "http://127.0.0.1:8080",
-                                             "de": "https://www.amazon.de"}
+    settings = load_settings(
+        {"PRICEWATCH_MARKET_ORIGINS": "us=http://127.0.0.1:8080/, DE=https://www.amazon.de"}
+    )
+    assert dict(settings.market_origins) == {
+        "us": "http://127.0.0.1:8080",
+        "de": "https://www.amazon.de",
+    }
     for bad in ("us", "us=ftp://x", "us=http://x/dp", "zz=http://x"):
         with pytest.raises(ValueError, match="PRICEWATCH_MARKET_ORIGINS"):
             load_settings({"PRICEWATCH_MARKET_ORIGINS": bad})
@@ -191,8 +222,13 @@ def test_market_origins_setting_is_checked() -> None:
 PROXIES = ["http://127.0.0.2:3128", "http://127.0.0.3:3128"]
 
 
-def gate(client: redis_lib.Redis, keys: Keys, proxies: list[str], interval: float = 1.0,
-         rotation: RotatingProxies | None = None) -> PolitenessGate:
+def gate(
+    client: redis_lib.Redis,
+    keys: Keys,
+    proxies: list[str],
+    interval: float = 1.0,
+    rotation: RotatingProxies | None = None,
+) -> PolitenessGate:
     slots = IpSlots(client, keys, interval, margin_s=0.0, hold_s=interval + 30)
     return PolitenessGate(slots, proxies, "direct:test-host", rotation=rotation)
 
@@ -211,8 +247,9 @@ async def test_a_busy_proxy_is_swapped_for_a_free_one_across_processes(
     assert b.meta["download_slot"] == "127.0.0.3"
 
 
-async def test_every_request_leaves_through_a_proxy(redis_client: redis_lib.Redis,
-                                                     keys: Keys) -> None:
+async def test_every_request_leaves_through_a_proxy(
+    redis_client: redis_lib.Redis, keys: Keys
+) -> None:
     request = Request(URL)  # rotation did not set one
     await gate(redis_client, keys, PROXIES).process_request(request)
     assert request.meta["proxy"] in PROXIES
@@ -235,9 +272,13 @@ async def test_dead_proxies_are_not_used(redis_client: redis_lib.Redis, keys: Ke
 async def test_a_ban_seen_by_one_worker_spares_the_others(
     redis_client: redis_lib.Redis, redis_url: str, keys: Keys
 ) -> None:
-    crawler = get_crawler(settings_dict={"ROTATING_PROXY_LIST": PROXIES,
-                                         "PRICEWATCH_REDIS_URL": redis_url,
-                                         "PRICEWATCH_KEY_PREFIX": keys.prefix})
+    crawler = get_crawler(
+        settings_dict={
+            "ROTATING_PROXY_LIST": PROXIES,
+            "PRICEWATCH_REDIS_URL": redis_url,
+            "PRICEWATCH_KEY_PREFIX": keys.prefix,
+        }
+    )
     rotation = RotatingProxies.from_crawler(crawler)
     rotation.proxies.backoff = lambda attempt: 120.0
     banned = Request(URL, meta={"proxy": PROXIES[0], "_rotating_proxy": True, "_ban": True})
@@ -256,8 +297,9 @@ async def test_a_ban_seen_by_one_worker_spares_the_others(
     assert blocked.hold is None and blocked.wait_s > 100
 
 
-def test_an_ip_is_held_until_its_response_is_back(redis_client: redis_lib.Redis,
-                                                   keys: Keys) -> None:
+def test_an_ip_is_held_until_its_response_is_back(
+    redis_client: redis_lib.Redis, keys: Keys
+) -> None:
     slots = IpSlots(redis_client, keys, interval_s=0.2, margin_s=0.0, hold_s=30)
     held = slots.try_acquire(["10.0.0.1"]).hold
     assert held is not None
@@ -330,32 +372,39 @@ def test_worker_crawls_products_and_listings_directly(
     catalog.set_availability("us", "B0DIRECTOS", Availability.OUT_OF_STOCK)
     frontier = Frontier(redis_client, keys)
     # two known products by task, one gone, the rest found through the listing
-    frontier.push([CrawlTask(market="us", asin="B0DIRECT00"),
-                   CrawlTask(market="us", asin="B0DIRECT01"),
-                   CrawlTask(market="us", asin="B0GONE0000"),
-                   # a market nobody knows: given up with an error, not retried forever
-                   CrawlTask(market="zz", asin="B0DIRECT00"),
-                   *discovery_tasks(["us"])[:1]])
+    frontier.push(
+        [
+            CrawlTask(market="us", asin="B0DIRECT00"),
+            CrawlTask(market="us", asin="B0DIRECT01"),
+            CrawlTask(market="us", asin="B0GONE0000"),
+            # a market nobody knows: given up with an error, not retried forever
+            CrawlTask(market="zz", asin="B0DIRECT00"),
+            *discovery_tasks(["us"])[:1],
+        ]
+    )
     with Marketplace(catalog, tls=False, listing_page_size=2) as site:
-        worker = workers.start({
-            "PRICEWATCH_REDIS_URL": redis_url,
-            "PRICEWATCH_KEY_PREFIX": keys.prefix,
-            "PRICEWATCH_MARKET_ORIGINS": f"us={site.base_url}",
-            "PRICEWATCH_DIRECT_INTERVAL_S": "0.25",
-            "PRICEWATCH_DIRECT_JITTER_S": "0.05",
-            "PRICEWATCH_CRAWL_IDLE_CLOSE_S": "1",
-        })
+        worker = workers.start(
+            {
+                "PRICEWATCH_REDIS_URL": redis_url,
+                "PRICEWATCH_KEY_PREFIX": keys.prefix,
+                "PRICEWATCH_MARKET_ORIGINS": f"us={site.base_url}",
+                "PRICEWATCH_DIRECT_INTERVAL_S": "0.25",
+                "PRICEWATCH_DIRECT_JITTER_S": "0.05",
+                "PRICEWATCH_CRAWL_IDLE_CLOSE_S": "1",
+            }
+        )
         worker.proc.wait(60)
         records = site.log.records()
     output = worker.output()
     assert worker.proc.returncode == 0, output
     assert not WARNING_LINE.search(output), output
     by_asin = {o.asin: o for o in read_observations(redis_client, keys, 4)}
-    assert set(by_asin) == {"B0DIRECT00", "B0DIRECT01", "B0DIRECT02", "B0DIRECTOS",
-                            "B0GONE0000"}
+    assert set(by_asin) == {"B0DIRECT00", "B0DIRECT01", "B0DIRECT02", "B0DIRECTOS", "B0GONE0000"}
     for i in range(3):
         assert (by_asin[f"B0DIRECT0{i}"].price, by_asin[f"B0DIRECT0{i}"].list_price) == (
-            500 + i, 900)
+            500 + i,
+            900,
+        )
     assert by_asin["B0DIRECTOS"].availability is Availability.OUT_OF_STOCK
     assert by_asin["B0DIRECTOS"].price is None
     assert by_asin["B0GONE0000"].availability is Availability.UNAVAILABLE

@@ -22,8 +22,10 @@ GENERATED_RULES = EXTENSION_DIR / "src" / "generated" / "rules.json"
 @pytest.fixture(scope="session")
 def built_extension() -> Path:
     """extension/dist, after checking the build is complete and not older than its sources."""
-    needed = [DIST_DIR / name for name in
-              ("manifest.json", "content.js", "background.js", "options.js", "options.html")]
+    needed = [
+        DIST_DIR / name
+        for name in ("manifest.json", "content.js", "background.js", "options.js", "options.html")
+    ]
     needed += [PARSER_BUNDLE, GENERATED_RULES]
     missing = [str(path.relative_to(EXTENSION_DIR)) for path in needed if not path.exists()]
     if missing:

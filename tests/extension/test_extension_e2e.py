@@ -55,23 +55,40 @@ def _load_history(store: Any, now_ms: int) -> None:
     """One crawled price a day for HISTORY_DAYS days, moving every day."""
     times = [now_ms - (HISTORY_DAYS - day) * DAY_MS for day in range(HISTORY_DAYS)]
     prices = [1_500 - (day % 5) * 50 for day in range(HISTORY_DAYS)]
-    store.insert_prices([
-        ["us", ASIN, "buybox", at, price, "USD", Availability.IN_STOCK.value, "crawler", ""]
-        for at, price in zip(times, prices, strict=True)
-    ])
-    store.upsert_products([Product(
-        market="us", asin=ASIN, title="Acme Stainless Kettle 1.7 L", currency="USD",
-        last_price=prices[-1], availability=Availability.IN_STOCK,
-        first_seen=times[0], last_seen=times[-1])])
+    store.insert_prices(
+        [
+            ["us", ASIN, "buybox", at, price, "USD", Availability.IN_STOCK.value, "crawler", ""]
+            for at, price in zip(times, prices, strict=True)
+        ]
+    )
+    store.upsert_products(
+        [
+            Product(
+                market="us",
+                asin=ASIN,
+                title="Acme Stainless Kettle 1.7 L",
+                currency="USD",
+                last_price=prices[-1],
+                availability=Availability.IN_STOCK,
+                first_seen=times[0],
+                last_seen=times[-1],
+            )
+        ]
+    )
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, redis_url: str,
-        clickhouse_client: Any) -> Iterator[Api]:
-    for served in served_app("ext", tmp_path_factory.mktemp("extension-api"), redis_url,
-                             clickhouse_client, _load_history):
-        yield Api(url=served.url, keys=Keys(served.settings.key_prefix),
-                  partitions=served.settings.stream_partitions)
+def api(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
+) -> Iterator[Api]:
+    for served in served_app(
+        "ext", tmp_path_factory.mktemp("extension-api"), redis_url, clickhouse_client, _load_history
+    ):
+        yield Api(
+            url=served.url,
+            keys=Keys(served.settings.key_prefix),
+            partitions=served.settings.stream_partitions,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -97,27 +114,49 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def browser(built_extension: Path, chromium_path: str, marketplace: Marketplace,
-            api: Api) -> Iterator[Browser]:
+def browser(
+    built_extension: Path, chromium_path: str, marketplace: Marketplace, api: Api
+) -> Iterator[Browser]:
     port = marketplace.tls_port
     rules = f"MAP www.amazon.com 127.0.0.1:{port}, MAP www.amazon.de 127.0.0.1:{port}"
-    args = [*HEADLESS_ARGS, "--headless=new", "--ignore-certificate-errors",
-            f"--host-resolver-rules={rules}",
-            f"--load-extension={built_extension}",
-            f"--disable-extensions-except={built_extension}"]
-    with tempfile.TemporaryDirectory(prefix="pw-ext-profile-") as profile, \
-            playwright_sync.sync_playwright() as pw:
+    args = [
+        *HEADLESS_ARGS,
+        "--headless=new",
+        "--ignore-certificate-errors",
+        f"--host-resolver-rules={rules}",
+        f"--load-extension={built_extension}",
+        f"--disable-extensions-except={built_extension}",
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="pw-ext-profile-") as profile,
+        playwright_sync.sync_playwright() as pw,
+    ):
         context = pw.chromium.launch_persistent_context(
-            profile, executable_path=chromium_path, headless=False, args=args,
-            viewport={"width": 1200, "height": 900})
+            profile,
+            executable_path=chromium_path,
+            headless=False,
+            args=args,
+            viewport={"width": 1200, "height": 900},
+        )
         context.set_default_timeout(15_000)
         # only the marketplace and the API are reachable: no test touches the internet
-        allowed = ("https://www.amazon.com/", "https://www.amazon.de/", api.url,
-                   "chrome-extension://")
-        context.route("**/*", lambda route: route.continue_()
-                      if route.request.url.startswith(allowed) else route.abort())
-        worker = (context.service_workers[0] if context.service_workers
-                  else context.wait_for_event("serviceworker"))
+        allowed = (
+            "https://www.amazon.com/",
+            "https://www.amazon.de/",
+            api.url,
+            "chrome-extension://",
+        )
+        context.route(
+            "**/*",
+            lambda route: (
+                route.continue_() if route.request.url.startswith(allowed) else route.abort()
+            ),
+        )
+        worker = (
+            context.service_workers[0]
+            if context.service_workers
+            else context.wait_for_event("serviceworker")
+        )
         extension_id = worker.url.split("/")[2]
         found = Browser(context, worker, extension_id)
         found.storage(apiUrl=api.url)
@@ -131,7 +170,8 @@ def _reports(api: Api, redis_url: str, asin: str) -> list[Observation]:
         found = []
         for partition in range(api.partitions):
             entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(  # type: ignore[assignment]
-                api.keys.observations(partition))
+                api.keys.observations(partition)
+            )
             for _, fields in entries:
                 obs = decode(fields[FIELD], Observation)
                 if obs.asin == asin:
@@ -145,8 +185,9 @@ def _open_product(browser: Browser, url: str) -> Any:
     page = browser.context.new_page()
     page.goto(url)
     # the panel says what it did once every step is over
-    page.wait_for_selector(f"{PANEL}[data-report]:not([data-chart='loading'])"
-                           f"[data-subscribe]", state="attached")
+    page.wait_for_selector(
+        f"{PANEL}[data-report]:not([data-chart='loading'])[data-subscribe]", state="attached"
+    )
     return page
 
 
@@ -158,8 +199,9 @@ def test_report_chart_and_subscribe_on_amazon_com(
     browser: Browser, api: Api, redis_url: str, tmp_path: Path
 ) -> None:
     with api.client() as client:
-        history = client.get(f"/products/{ASIN}/price",
-                             params={"market": "us", "period": "1y"}).json()["history"]
+        history = client.get(
+            f"/products/{ASIN}/price", params={"market": "us", "period": "1y"}
+        ).json()["history"]
     page = _open_product(browser, f"https://www.amazon.com/dp/{ASIN}")
     panel = page.locator(PANEL)
     assert panel.get_attribute("data-report") == "sent"
@@ -206,8 +248,9 @@ def test_report_chart_and_subscribe_on_amazon_com(
     page.wait_for_selector(f"{PANEL}[data-subscribe='done']")
     with api.client() as client:
         token = client.post("/auth/token", json={"email": email, "password": password}).json()
-        mine = client.get("/subscriptions",
-                          headers={"Authorization": f"Bearer {token['token']}"}).json()["items"]
+        mine = client.get(
+            "/subscriptions", headers={"Authorization": f"Bearer {token['token']}"}
+        ).json()["items"]
     assert [(s["productID"], s["market"], s["threshold"]) for s in mine] == [(ASIN, "us", 11.5)]
     page.close()
 
@@ -222,7 +265,8 @@ def test_report_in_euros_on_amazon_de_for_a_product_without_history(
     assert "queued" in _panel_text(page)
     reports = _reports(api, redis_url, DE_ASIN)
     assert [(r.market, r.price, r.currency, r.source) for r in reports] == [
-        ("de", DE_PRICE, "EUR", Source.EXTENSION)]
+        ("de", DE_PRICE, "EUR", Source.EXTENSION)
+    ]
     page.close()
 
 

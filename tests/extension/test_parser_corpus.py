@@ -28,8 +28,9 @@ FIELDS = ("page_kind", "asin", "title", "price", "currency", "availability", "li
 @pytest.fixture(scope="module")
 def parser_page(built_extension: Path, chromium_path: str) -> Iterator[Any]:
     with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path,
-                                     args=[*HEADLESS_ARGS, "--headless"])
+        browser = pw.chromium.launch(
+            executable_path=chromium_path, args=[*HEADLESS_ARGS, "--headless"]
+        )
         page = browser.new_page()
         # nothing to fetch: the parser reads strings handed to it
         page.route("**/*", lambda route: route.abort())
@@ -60,8 +61,12 @@ def _compare(entry: dict[str, Any], got: dict[str, Any]) -> Iterator[tuple[str, 
     def number(value: Any) -> Decimal | None:
         return evaluate._number(value)
 
-    yield "page_kind", entry.get("page_kind"), got["pageKind"], entry.get("page_kind") == got[
-        "pageKind"]
+    yield (
+        "page_kind",
+        entry.get("page_kind"),
+        got["pageKind"],
+        entry.get("page_kind") == got["pageKind"],
+    )
     yield "asin", entry.get("asin"), got["asin"], entry.get("asin") == got["asin"]
     title = norm(entry.get("title"))
     yield "title", title, norm(got["title"]), title == norm(got["title"])
@@ -70,11 +75,19 @@ def _compare(entry: dict[str, Any], got: dict[str, Any]) -> Iterator[tuple[str, 
     if price is not None:
         currency = got["price"]["currency"] if got["price"] else None
         yield "currency", entry.get("currency"), currency, entry.get("currency") == currency
-    yield ("availability", entry.get("availability"), got["availability"],
-           entry.get("availability") == got["availability"])
+    yield (
+        "availability",
+        entry.get("availability"),
+        got["availability"],
+        entry.get("availability") == got["availability"],
+    )
     listed = number(entry.get("list_price"))
-    yield ("list_price", entry.get("list_price"), _major(got["listPrice"]),
-           listed == _major(got["listPrice"]))
+    yield (
+        "list_price",
+        entry.get("list_price"),
+        _major(got["listPrice"]),
+        listed == _major(got["listPrice"]),
+    )
 
 
 def test_generated_rules_are_the_crawlers_rules(built_extension: Path) -> None:
@@ -82,7 +95,8 @@ def test_generated_rules_are_the_crawlers_rules(built_extension: Path) -> None:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
-        "export_rules", built_extension.parent / "scripts" / "export_rules.py")
+        "export_rules", built_extension.parent / "scripts" / "export_rules.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -112,21 +126,42 @@ def test_js_parser_scores_like_the_python_parser_on_the_corpus(
                 mismatches.append(f"{entry['file']}\t{field}\texpected={expected!r}\tgot={value!r}")
         pages_correct += page_ok
     with capsys.disabled():
-        print(f"\nextension parser: pages_correct={pages_correct}/{len(entries)} "
-              f"fields_correct={fields_correct}/{fields} "
-              f"(python parser: {python_score.summary()})")
+        print(
+            f"\nextension parser: pages_correct={pages_correct}/{len(entries)} "
+            f"fields_correct={fields_correct}/{fields} "
+            f"(python parser: {python_score.summary()})"
+        )
     assert pages_correct >= python_score.pages_correct, "\n".join(mismatches)
     assert fields_correct >= python_score.fields_correct, "\n".join(mismatches)
 
 
 # Texts as marketplaces print them, with the market that reads them.
 MONEY_CASES = [
-    ("$1,299.99", "us"), ("1.299,00 €", "de"), ("1\u202f299,00\u00a0€", "fr"), ("¥1,299", "jp"),
-    ("￥ 12,800", "jp"), ("CDN$ 24.99", "ca"), ("R$ 1.234,56", "br"), ("AED 330.00", "ae"),
-    ("٣٣٠٫٠٠ ر.س", "sa"), ("12,50 TL", "tr"), ("149,00 kr", "se"), ("1 234,56 zł", "pl"),
-    ("₹1,23,456.00", "in"), ("EUR 5,29", "uk"), ("$10.99 - $24.99", "us"), ("Free", "us"),
-    ("", "us"), ("see all buying options", "us"), ("1.299", "de"), ("1,299 €", "de"),
-    ("$.75", "us"), ("35€99", "it"), ("£34.99", "uk"), ("S$ 12.90", "sg"), ("MX$1,299.00", "mx"),
+    ("$1,299.99", "us"),
+    ("1.299,00 €", "de"),
+    ("1\u202f299,00\u00a0€", "fr"),
+    ("¥1,299", "jp"),
+    ("￥ 12,800", "jp"),
+    ("CDN$ 24.99", "ca"),
+    ("R$ 1.234,56", "br"),
+    ("AED 330.00", "ae"),
+    ("٣٣٠٫٠٠ ر.س", "sa"),
+    ("12,50 TL", "tr"),
+    ("149,00 kr", "se"),
+    ("1 234,56 zł", "pl"),
+    ("₹1,23,456.00", "in"),
+    ("EUR 5,29", "uk"),
+    ("$10.99 - $24.99", "us"),
+    ("Free", "us"),
+    ("", "us"),
+    ("see all buying options", "us"),
+    ("1.299", "de"),
+    ("1,299 €", "de"),
+    ("$.75", "us"),
+    ("35€99", "it"),
+    ("£34.99", "uk"),
+    ("S$ 12.90", "sg"),
+    ("MX$1,299.00", "mx"),
 ]
 
 
@@ -136,8 +171,11 @@ def test_js_money_parser_agrees_with_python(parser_page: Any) -> None:
 
     got = parser_page.evaluate(
         "cases => cases.map(([text, code]) => PricewatchParser.parseMoney(text,"
-        " PricewatchParser.MARKETS.find(m => m.code === code)))", MONEY_CASES)
+        " PricewatchParser.MARKETS.find(m => m.code === code)))",
+        MONEY_CASES,
+    )
     expected = [parse_money(text, get_market(code)) for text, code in MONEY_CASES]
-    assert [None if e is None else {"minor": e.minor, "currency": e.currency}
-            for e in expected] == got
+    assert [
+        None if e is None else {"minor": e.minor, "currency": e.currency} for e in expected
+    ] == got
     assert sum(e is not None for e in expected) >= 20

@@ -158,7 +158,10 @@ def _last_chart_price(url):
 def test_up_demo_crawls_the_local_marketplace_into_price_changes(env, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "pricewatch.cli", "up", "--demo", "6", "--crawlers", "1"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         url_file = tmp_path / "data" / "redis" / "url"

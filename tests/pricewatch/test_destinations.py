@@ -13,18 +13,22 @@ EMAIL, SMS, WEBHOOK = NotificationType.EMAIL, NotificationType.SMS, Notification
 check_url = EgressPolicy().check_url
 
 
-@pytest.mark.parametrize(("text", "number"), [
-    ("+15555550100", "+15555550100"),
-    ("+1 (555) 555-0100", "+15555550100"),
-    ("0044 7700 900123", "+447700900123"),
-    ("+33.6.12.34.56.78", "+33612345678"),
-])
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("+15555550100", "+15555550100"),
+        ("+1 (555) 555-0100", "+15555550100"),
+        ("0044 7700 900123", "+447700900123"),
+        ("+33.6.12.34.56.78", "+33612345678"),
+    ],
+)
 def test_phone_numbers_become_e164(text: str, number: str) -> None:
     assert e164(text) == number
 
 
-@pytest.mark.parametrize("text", ["5555550100", "+0123456789", "+1555", "call me",
-                                  "+1234567890123456", "+1555555010a"])
+@pytest.mark.parametrize(
+    "text", ["5555550100", "+0123456789", "+1555", "call me", "+1234567890123456", "+1555555010a"]
+)
 def test_what_is_not_an_international_number_is_refused_with_a_sentence(text: str) -> None:
     with pytest.raises(ValueError, match="international form, starting with \\+"):
         e164(text)
@@ -32,9 +36,19 @@ def test_what_is_not_an_international_number_is_refused_with_a_sentence(text: st
 
 def test_email_addresses_are_lower_cased_and_checked() -> None:
     assert email_address("  Ann.Lee+alerts@Example.ORG ") == "ann.lee+alerts@example.org"
-    for bad in ("ann", "ann@", "@example.org", "ann@example", "a b@example.org",
-                "ann@exa mple.org", ".ann@example.org", "ann..lee@example.org",
-                "ann@-example.org", "<ann@example.org>", "ann@example.org\nBcc: x@y.org"):
+    for bad in (
+        "ann",
+        "ann@",
+        "@example.org",
+        "ann@example",
+        "a b@example.org",
+        "ann@exa mple.org",
+        ".ann@example.org",
+        "ann..lee@example.org",
+        "ann@-example.org",
+        "<ann@example.org>",
+        "ann@example.org\nBcc: x@y.org",
+    ):
         with pytest.raises(ValueError, match="not an e-mail address"):
             email_address(bad)
 
@@ -46,27 +60,45 @@ def test_the_destination_of_a_subscription() -> None:
     # the account's own address typed out is the account's address
     assert destination_of(EMAIL, "ANN@example.org", me, check_url) == Destination(EMAIL, None)
     assert destination_of(EMAIL, "Bob@Example.org", me, check_url) == Destination(
-        EMAIL, "bob@example.org")
-    assert destination_of(SMS, "+1 555 555 0100", me, check_url) == Destination(
-        SMS, "+15555550100")
+        EMAIL, "bob@example.org"
+    )
+    assert destination_of(SMS, "+1 555 555 0100", me, check_url) == Destination(SMS, "+15555550100")
     assert destination_of(WEBHOOK, "HTTPS://Hooks.Example.org/x?y=1", me, check_url) == (
-        Destination(WEBHOOK, "https://hooks.example.org/x?y=1"))
+        Destination(WEBHOOK, "https://hooks.example.org/x?y=1")
+    )
     with pytest.raises(ValueError, match="needs a phone number"):
         destination_of(SMS, None, me, check_url)
     with pytest.raises(ValueError, match="needs the URL"):
         destination_of(WEBHOOK, None, me, check_url)
-    for url in ("http://127.0.0.1/hook", "ftp://example.org/", "http://0x7f000001/",
-                "http://localhost:8000/"):
+    for url in (
+        "http://127.0.0.1/hook",
+        "ftp://example.org/",
+        "http://0x7f000001/",
+        "http://localhost:8000/",
+    ):
         with pytest.raises(ValueError):
             destination_of(WEBHOOK, url, me, check_url)
 
 
 def _sub(sub_id: int, asin: str = "B0RECHECK1") -> Subscription:
     return Subscription(
-        id=sub_id, user_id=1, market="us", asin=asin, series="buybox", threshold=1000,
-        threshold_percent=None, base_price=None, currency="USD",
-        notification_type=EMAIL, target=None, status=SubscriptionStatus.ACTIVE, armed=True,
-        last_fired_price=None, last_fired_at=None, created_at=1, updated_at=1,
+        id=sub_id,
+        user_id=1,
+        market="us",
+        asin=asin,
+        series="buybox",
+        threshold=1000,
+        threshold_percent=None,
+        base_price=None,
+        currency="USD",
+        notification_type=EMAIL,
+        target=None,
+        status=SubscriptionStatus.ACTIVE,
+        armed=True,
+        last_fired_price=None,
+        last_fired_at=None,
+        created_at=1,
+        updated_at=1,
     )
 
 
@@ -78,4 +110,5 @@ def test_rechecks_only_for_products_with_a_price() -> None:
     }
     events = recheck_events([priced, out_of_stock, unseen], prices, 77)
     assert [(e.event_id, e.new_price, e.old_price, e.observed_at) for e in events] == [
-        ("recheck:1:1", 950, 950, 77)]
+        ("recheck:1:1", 950, 950, 77)
+    ]

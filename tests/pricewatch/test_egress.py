@@ -144,7 +144,10 @@ ACCEPTED = [
     ("http://hooks.example.org:/x", "http://hooks.example.org/x"),
     ("https://hooks.example.org./x", "https://hooks.example.org/x"),
     ("https://hooks.example.org/x#fragment", "https://hooks.example.org/x"),
-    ("https://hooks.example.org/caf\u00e9?q=\u00fc", "https://hooks.example.org/caf%C3%A9?q=%C3%BC"),
+    (
+        "https://hooks.example.org/caf\u00e9?q=\u00fc",
+        "https://hooks.example.org/caf%C3%A9?q=%C3%BC",
+    ),
     ("https://hooks.example.org/a%20b", "https://hooks.example.org/a%20b"),
     ("https://b\u00fccher.example/hook", "https://xn--bcher-kva.example/hook"),
     ("https://xn--bcher-kva.example/hook", "https://xn--bcher-kva.example/hook"),
@@ -176,8 +179,14 @@ def test_the_allow_list_admits_the_operators_names_and_ranges() -> None:
     assert policy.check_url("http://[fd00::5]/") == "http://[fd00::5]/"
     assert policy.check_url("http://[::ffff:10.1.1.1]/") == "http://[::ffff:a01:101]/"
     assert policy.check_url("http://localhost:9/") == "http://localhost:9/"
-    for url in ("http://127.0.0.1/", "http://192.168.1.1/", "http://[fe80::1]/",
-                "http://a.localhost/", "http://2130706433/", "http://u:p@127.0.0.2/"):
+    for url in (
+        "http://127.0.0.1/",
+        "http://192.168.1.1/",
+        "http://[fe80::1]/",
+        "http://a.localhost/",
+        "http://2130706433/",
+        "http://u:p@127.0.0.2/",
+    ):
         with pytest.raises(EgressRefused):
             policy.check_url(url)
     with pytest.raises(ValueError, match="not a host name or IP range"):
@@ -187,21 +196,72 @@ def test_the_allow_list_admits_the_operators_names_and_ranges() -> None:
 # --- is_public ------------------------------------------------------------------------------
 
 NOT_PUBLIC = [
-    "127.0.0.1", "127.8.9.10", "10.0.0.1", "172.16.0.1", "172.31.255.255", "192.168.0.1",
-    "100.64.0.1", "100.127.255.254", "169.254.169.254", "0.0.0.0", "0.1.2.3",
-    "224.0.0.1", "239.255.255.250", "255.255.255.255", "240.0.0.1", "192.0.0.8",
-    "192.0.2.1", "198.51.100.1", "203.0.113.1", "198.18.0.1", "192.88.99.1",
-    "::", "::1", "fe80::1", "febf::1", "fc00::1", "fd12:3456::1", "ff02::1", "ff0e::1",
-    "fec0::1", "2001:db8::1", "3fff::1", "2001::1", "2001:2::1", "100::1", "64:ff9b:1::1",
-    "5f00::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::ffff:169.254.169.254",
-    "::ffff:224.0.0.1", "::ffff:0:7f00:1", "::127.0.0.1", "::10.0.0.1", "2002:7f00:1::1",
-    "2002:c0a8:101::1", "64:ff9b::7f00:1", "64:ff9b::a00:1", "fe80::1%eth0",
+    "127.0.0.1",
+    "127.8.9.10",
+    "10.0.0.1",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.168.0.1",
+    "100.64.0.1",
+    "100.127.255.254",
+    "169.254.169.254",
+    "0.0.0.0",
+    "0.1.2.3",
+    "224.0.0.1",
+    "239.255.255.250",
+    "255.255.255.255",
+    "240.0.0.1",
+    "192.0.0.8",
+    "192.0.2.1",
+    "198.51.100.1",
+    "203.0.113.1",
+    "198.18.0.1",
+    "192.88.99.1",
+    "::",
+    "::1",
+    "fe80::1",
+    "febf::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "ff02::1",
+    "ff0e::1",
+    "fec0::1",
+    "2001:db8::1",
+    "3fff::1",
+    "2001::1",
+    "2001:2::1",
+    "100::1",
+    "64:ff9b:1::1",
+    "5f00::1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1",
+    "::ffff:169.254.169.254",
+    "::ffff:224.0.0.1",
+    "::ffff:0:7f00:1",
+    "::127.0.0.1",
+    "::10.0.0.1",
+    "2002:7f00:1::1",
+    "2002:c0a8:101::1",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a00:1",
+    "fe80::1%eth0",
 ]
 PUBLIC = [
-    "8.8.8.8", "1.1.1.1", "93.184.215.14", "100.63.255.255", "100.128.0.1", "172.32.0.1",
-    "11.0.0.1", "223.255.255.254",
-    "2606:4700:4700::1111", "2a00:1450:4001:80b::200e", "2001:4860:4860::8888",
-    "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1", "::8.8.8.8",
+    "8.8.8.8",
+    "1.1.1.1",
+    "93.184.215.14",
+    "100.63.255.255",
+    "100.128.0.1",
+    "172.32.0.1",
+    "11.0.0.1",
+    "223.255.255.254",
+    "2606:4700:4700::1111",
+    "2a00:1450:4001:80b::200e",
+    "2001:4860:4860::8888",
+    "::ffff:8.8.8.8",
+    "64:ff9b::808:808",
+    "2002:808:808::1",
+    "::8.8.8.8",
 ]
 
 
@@ -245,17 +305,22 @@ def resolver(table: Mapping[str, Sequence[str]], calls: list[str] | None = None)
 
 
 async def test_vet_needs_every_address_public() -> None:
-    policy = EgressPolicy(resolver=resolver({
-        "hooks.example.org": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
-        "split.example.org": ["93.184.215.14", "10.0.0.7"],
-        "mapped.example.org": ["::ffff:127.0.0.1"],
-        "meta.example.org": ["169.254.169.254"],
-        "empty.example.org": [],
-    }))
+    policy = EgressPolicy(
+        resolver=resolver(
+            {
+                "hooks.example.org": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+                "split.example.org": ["93.184.215.14", "10.0.0.7"],
+                "mapped.example.org": ["::ffff:127.0.0.1"],
+                "meta.example.org": ["169.254.169.254"],
+                "empty.example.org": [],
+            }
+        )
+    )
     vetted = await policy.vet("https://hooks.example.org/x")
     assert vetted.url == "https://hooks.example.org/x"
     assert [str(a) for a in vetted.addresses] == [
-        "93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"
+        "93.184.215.14",
+        "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
     ]
     with pytest.raises(EgressRefused, match=r"split.example.org resolves to 10.0.0.7, a private"):
         await policy.vet("https://split.example.org/")
@@ -268,9 +333,7 @@ async def test_vet_needs_every_address_public() -> None:
     with pytest.raises(EgressRefused, match="nowhere.example.org does not resolve"):
         await policy.vet("https://nowhere.example.org/")
     # an IP literal is not looked up
-    assert [str(a) for a in (await policy.vet("http://[::ffff:8.8.8.8]/")).addresses] == [
-        "8.8.8.8"
-    ]
+    assert [str(a) for a in (await policy.vet("http://[::ffff:8.8.8.8]/")).addresses] == ["8.8.8.8"]
 
 
 async def test_a_dns_failure_that_may_pass_is_not_a_refusal() -> None:
@@ -283,8 +346,11 @@ async def test_a_dns_failure_that_may_pass_is_not_a_refusal() -> None:
 
 
 async def test_vet_lets_allowed_names_and_ranges_through() -> None:
-    table = {"nas.lan": ["192.168.1.5", "fd00::5"], "printer.lan": ["192.168.2.9"],
-             "box.lan": ["192.168.1.6"]}
+    table = {
+        "nas.lan": ["192.168.1.5", "fd00::5"],
+        "printer.lan": ["192.168.2.9"],
+        "box.lan": ["192.168.1.6"],
+    }
     policy = EgressPolicy(allow=("nas.lan", "192.168.1.0/24"), resolver=resolver(table))
     assert len((await policy.vet("http://nas.lan:8123/hook")).addresses) == 2
     assert [str(a) for a in (await policy.vet("http://box.lan/")).addresses] == ["192.168.1.6"]
@@ -361,8 +427,11 @@ def client(
     **options: object,
 ) -> SafeHttpClient:
     values: dict[str, object] = {
-        "connect_timeout_s": 2.0, "read_timeout_s": 5.0, "host_concurrency": 4,
-        "breaker_failures": 5, "breaker_cooldown_s": 60.0,
+        "connect_timeout_s": 2.0,
+        "read_timeout_s": 5.0,
+        "host_concurrency": 4,
+        "breaker_failures": 5,
+        "breaker_cooldown_s": 60.0,
     }
     values.update(options)
     policy = EgressPolicy(allow=allow, resolver=resolver(table or {}, calls))
@@ -386,14 +455,21 @@ async def test_an_allowed_address_receives_the_post_with_our_headers(make_client
     with recording_server() as (recorder, port):
         c = make_client()
         response = await c.post(
-            f"http://127.0.0.2:{port}/hook?x=1", content=b'{"a":1}',
-            headers={"Content-Type": "application/json", "Host": "evil.example",
-                     "Content-Length": "999"},
+            f"http://127.0.0.2:{port}/hook?x=1",
+            content=b'{"a":1}',
+            headers={
+                "Content-Type": "application/json",
+                "Host": "evil.example",
+                "Content-Length": "999",
+            },
         )
         assert (response.status, response.reason, response.body) == (201, "Created", b"{}")
         [seen] = recorder.seen
     assert (seen.address, seen.method, seen.path, seen.body) == (
-        "127.0.0.2", "POST", "/hook?x=1", b'{"a":1}'
+        "127.0.0.2",
+        "POST",
+        "/hook?x=1",
+        b'{"a":1}',
     )
     # the client's own Host and length, whatever the caller passed
     assert seen.headers["Host"] == f"127.0.0.2:{port}"
@@ -412,12 +488,29 @@ async def test_a_name_goes_to_the_address_it_was_checked_at(make_client) -> None
 
 async def test_forbidden_targets_are_never_contacted(make_client) -> None:
     with recording_server() as (recorder, port):
-        c = make_client(table={"internal.test": ["127.0.0.1"],
-                               "both.test": ["127.0.0.2", "127.0.0.1"],
-                               "mapped.test": ["::ffff:127.0.0.1"]})
-        for host in ("127.0.0.1", "localhost", "[::1]", "2130706433", "0x7f000001",
-                     "0177.0.0.1", "127.1", "[::ffff:127.0.0.1]", "0.0.0.0", "[::]",
-                     "internal.test", "both.test", "mapped.test", "u:p@127.0.0.2"):
+        c = make_client(
+            table={
+                "internal.test": ["127.0.0.1"],
+                "both.test": ["127.0.0.2", "127.0.0.1"],
+                "mapped.test": ["::ffff:127.0.0.1"],
+            }
+        )
+        for host in (
+            "127.0.0.1",
+            "localhost",
+            "[::1]",
+            "2130706433",
+            "0x7f000001",
+            "0177.0.0.1",
+            "127.1",
+            "[::ffff:127.0.0.1]",
+            "0.0.0.0",
+            "[::]",
+            "internal.test",
+            "both.test",
+            "mapped.test",
+            "u:p@127.0.0.2",
+        ):
             with pytest.raises(EgressRefused):
                 await c.post(f"http://{host}:{port}/h", content=b"x", headers={})
         assert recorder.seen == []
@@ -446,16 +539,13 @@ async def test_a_name_that_rebinds_is_only_ever_contacted_at_the_checked_address
         assert recorder.addresses() == ["127.0.0.2"]
 
 
-async def test_https_checks_the_certificate_against_the_name_not_the_address(
-    make_client,
-) -> None:
+async def test_https_checks_the_certificate_against_the_name_not_the_address(make_client) -> None:
     # the certificate also names 127.0.0.1, the address both names resolve to
     bundle = self_signed_certificate(["hooks.pricewatch.test"])
     table = {"hooks.pricewatch.test": ["127.0.0.1"], "other.pricewatch.test": ["127.0.0.1"]}
     with recording_server(tls=bundle.server_context()) as (recorder, port):
         c = make_client(allow=("127.0.0.1",), table=table, ssl_context=bundle.client_context())
-        response = await c.post(f"https://hooks.pricewatch.test:{port}/h", content=b"x",
-                                headers={})
+        response = await c.post(f"https://hooks.pricewatch.test:{port}/h", content=b"x", headers={})
         assert response.status == 201
         with pytest.raises(EgressError, match="certificate") as error:
             await c.post(f"https://other.pricewatch.test:{port}/h", content=b"x", headers={})
@@ -463,11 +553,14 @@ async def test_https_checks_the_certificate_against_the_name_not_the_address(
         # a certificate nobody we trust signed is refused too
         untrusted = make_client(allow=("127.0.0.1",), table=table)
         with pytest.raises(EgressError, match="certificate"):
-            await untrusted.post(f"https://hooks.pricewatch.test:{port}/h", content=b"x",
-                                 headers={})
+            await untrusted.post(
+                f"https://hooks.pricewatch.test:{port}/h", content=b"x", headers={}
+            )
         [seen] = recorder.seen
         assert recorder.sni == [
-            "hooks.pricewatch.test", "other.pricewatch.test", "hooks.pricewatch.test"
+            "hooks.pricewatch.test",
+            "other.pricewatch.test",
+            "hooks.pricewatch.test",
         ]
     assert seen.headers["Host"] == f"hooks.pricewatch.test:{port}"
     assert seen.address == "127.0.0.1"
@@ -487,22 +580,24 @@ async def test_no_more_than_max_body_is_read(make_client) -> None:
     with recording_server() as (recorder, port):
         c = make_client()
         recorder.answers = [Answer(500, body=b"s" * 1_000_000), Answer(200, endless=True)]
-        big = await c.post(f"http://127.0.0.2:{port}/h", content=b"x", headers={},
-                           max_body=100)
+        big = await c.post(f"http://127.0.0.2:{port}/h", content=b"x", headers={}, max_body=100)
         assert (big.status, big.body) == (500, b"s" * 100)
         # a body that never ends: the client stops once it has its bytes
-        endless = await c.post(f"http://127.0.0.2:{port}/h", content=b"x", headers={},
-                               max_body=5000)
+        endless = await c.post(
+            f"http://127.0.0.2:{port}/h", content=b"x", headers={}, max_body=5000
+        )
         assert (endless.status, len(endless.body)) == (200, 5000)
-        none = await c.post(f"http://127.0.0.2:{port}/h", content=b"x", headers={},
-                            max_body=0)
+        none = await c.post(f"http://127.0.0.2:{port}/h", content=b"x", headers={}, max_body=0)
         assert none.body == b""
 
 
 async def test_a_full_host_is_refused_at_once_and_others_still_served(make_client) -> None:
     async with tarpit("127.0.0.2") as (pit, port):
-        c = make_client(table={"a.test": ["127.0.0.2"], "b.test": ["127.0.0.2"]},
-                        host_concurrency=2, read_timeout_s=30)
+        c = make_client(
+            table={"a.test": ["127.0.0.2"], "b.test": ["127.0.0.2"]},
+            host_concurrency=2,
+            read_timeout_s=30,
+        )
         hanging = [
             asyncio.create_task(c.post(f"http://a.test:{port}/", content=b"x", headers={}))
             for _ in range(2)
@@ -523,8 +618,9 @@ async def test_the_breaker_leaves_a_failing_host_alone(make_client) -> None:
         recorder.default = Answer(503)
         c = make_client(breaker_failures=3)
         for _ in range(3):
-            assert (await c.post(f"http://127.0.0.2:{port}/", content=b"", headers={})).status \
-                == 503
+            assert (
+                await c.post(f"http://127.0.0.2:{port}/", content=b"", headers={})
+            ).status == 503
         with pytest.raises(HostBusy) as busy:
             await c.post(f"http://127.0.0.2:{port}/", content=b"", headers={})
         assert 0 < busy.value.retry_after_s <= 60
@@ -538,17 +634,20 @@ async def test_timeouts_and_refused_connections_are_transient(make_client) -> No
             await c.post(f"http://127.0.0.2:{port}/", content=b"x", headers={})
         assert not isinstance(slow.value, (EgressRefused, HostBusy))
     with pytest.raises(EgressError, match="cannot connect to 127.0.0.2"):
-        await make_client().post(f"http://127.0.0.2:{free_port('127.0.0.2')}/", content=b"x",
-                                 headers={})
+        await make_client().post(
+            f"http://127.0.0.2:{free_port('127.0.0.2')}/", content=b"x", headers={}
+        )
 
 
 def test_the_factory_reads_the_egress_settings() -> None:
-    settings = load_settings({
-        "PRICEWATCH_EGRESS_ALLOW": "nas.lan, 192.168.1.0/24",
-        "PRICEWATCH_EGRESS_CONNECT_TIMEOUT_S": "1.5",
-        "PRICEWATCH_EGRESS_HOST_CONCURRENCY": "3",
-        "PRICEWATCH_EGRESS_BREAKER_FAILURES": "7",
-    })
+    settings = load_settings(
+        {
+            "PRICEWATCH_EGRESS_ALLOW": "nas.lan, 192.168.1.0/24",
+            "PRICEWATCH_EGRESS_CONNECT_TIMEOUT_S": "1.5",
+            "PRICEWATCH_EGRESS_HOST_CONCURRENCY": "3",
+            "PRICEWATCH_EGRESS_BREAKER_FAILURES": "7",
+        }
+    )
     c = safe_http_client(settings)
     assert c.policy.allowed_hosts == {"nas.lan"}
     assert [str(n) for n in c.policy.allowed_networks] == ["192.168.1.0/24"]

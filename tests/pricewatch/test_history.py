@@ -169,11 +169,7 @@ DAY = _ms(2024, 3, 4)  # a Monday
 def test_empty_buckets_carry_the_previous_close() -> None:
     rows = [RollupRow(DAY, 900, 1000, 900)]
     buckets = fill_buckets(
-        rows,
-        start_ms=DAY,
-        end_ms=DAY + 3 * 86_400_000,
-        granularity=Granularity.DAILY,
-        opening=1000,
+        rows, start_ms=DAY, end_ms=DAY + 3 * 86_400_000, granularity=Granularity.DAILY, opening=1000
     )
     assert buckets == [
         Bucket(DAY, 900, 900, 1000),
@@ -205,11 +201,7 @@ def test_buckets_before_the_first_observation_are_omitted() -> None:
 def test_unavailable_is_a_state() -> None:
     rows = [RollupRow(DAY, 500, 500, None)]
     buckets = fill_buckets(
-        rows,
-        start_ms=DAY,
-        end_ms=DAY + 2 * 86_400_000,
-        granularity=Granularity.DAILY,
-        opening=None,
+        rows, start_ms=DAY, end_ms=DAY + 2 * 86_400_000, granularity=Granularity.DAILY, opening=None
     )
     assert buckets == [Bucket(DAY, None, 500, 500), Bucket(DAY + 86_400_000, None, None, None)]
 

@@ -91,10 +91,7 @@ def test_observations_become_history_and_changes(redis_client, keys, price_store
     assert price_store.product("us", "B000000001") is None
     assert redis_client.ttl(keys.not_found("us", "B000000001")) > 86400
     got = [(c.asin, c.old_price, c.new_price) for c in changes(redis_client, keys)]
-    assert got == [
-        ("B07CLN88MV", None, 1999),
-        ("B07CLN88MV", 1999, 1499),
-    ]
+    assert got == [("B07CLN88MV", None, 1999), ("B07CLN88MV", 1999, 1499)]
     product = price_store.product("us", "B07CLN88MV")
     assert product.last_price == 1499
     assert w.observations.pending_count(INGEST_GROUP) == 0

@@ -42,8 +42,14 @@ def certificate() -> CertBundle:
 @pytest.fixture
 def catalog() -> Catalog:
     catalog = Catalog()
-    catalog.add("us", ASIN, "Acme Stainless Kettle 1.7 L", 1234, list_price=1999,
-                image="/images/I/kettle.jpg")
+    catalog.add(
+        "us",
+        ASIN,
+        "Acme Stainless Kettle 1.7 L",
+        1234,
+        list_price=1999,
+        image="/images/I/kettle.jpg",
+    )
     catalog.add("de", ASIN, "Acme Wasserkocher", 123456)
     catalog.add("us", OTHER, "Globex Desk Lamp", 2599)
     return catalog
@@ -171,8 +177,7 @@ def test_absolute_uri_request_names_the_market(marketplace: Marketplace) -> None
     assert status == 200
     assert offscreen(html, ".priceToPay") == f"1.234,56{NBSP}€"
     record = marketplace.log.records()[-1]
-    assert (record.market, record.path, record.host) == ("de", f"/dp/{ASIN}?psc=1",
-                                                         "www.amazon.de")
+    assert (record.market, record.path, record.host) == ("de", f"/dp/{ASIN}?psc=1", "www.amazon.de")
 
 
 @pytest.mark.parametrize(
@@ -206,8 +211,11 @@ def test_listing_pages_list_the_asins(certificate: CertBundle) -> None:
             status, html = get(site, f"/gp/bestsellers/?pg={pg}")
             assert status == 200
             pages.append(html)
-        found = [asin for html in pages
-                 for asin in parsel.Selector(html).css("[data-asin]::attr(data-asin)").getall()]
+        found = [
+            asin
+            for html in pages
+            for asin in parsel.Selector(html).css("[data-asin]::attr(data-asin)").getall()
+        ]
         assert found == asins
         links = parsel.Selector(pages[0]).css(".zg-grid-general-faceout a::attr(href)").getall()
         assert [link.rsplit("/dp/", 1)[1] for link in links] == asins[:2]
@@ -216,8 +224,9 @@ def test_listing_pages_list_the_asins(certificate: CertBundle) -> None:
         assert get(site, "/gp/bestsellers/?pg=4")[0] == 404
 
         newest = get(site, "/gp/new-releases/electronics")[1]
-        assert parsel.Selector(newest).css("[data-asin]::attr(data-asin)").getall() == (
-            asins[::-1][:2]
+        assert (
+            parsel.Selector(newest).css("[data-asin]::attr(data-asin)").getall()
+            == (asins[::-1][:2])
         )
         german = get(site, "/gp/bestsellers/", host="www.amazon.de")[1]
         assert parsel.Selector(german).css("[data-asin]::attr(data-asin)").getall() == [
@@ -265,7 +274,6 @@ def test_demo_catalog_moves_prices_reproducibly() -> None:
         assert start[product.key] // 4 <= product.price <= start[product.key] * 2
 
 
-
 def test_demo_catalog_has_drops_and_stock_outs() -> None:
     catalog = demo_catalog(30, seed=11)
     catalog.tick(0.0)
@@ -288,9 +296,13 @@ def test_demo_catalog_has_drops_and_stock_outs() -> None:
 
 def test_demo_catalog_follows_the_marketplace_clock(certificate: CertBundle) -> None:
     now = [0.0]
-    catalog = demo_catalog(5, seed=3, rules=WalkRules(step_seconds=10, move_probability=1.0,
-                                                      drop_probability=0.0,
-                                                      stock_out_probability=0.0))
+    catalog = demo_catalog(
+        5,
+        seed=3,
+        rules=WalkRules(
+            step_seconds=10, move_probability=1.0, drop_probability=0.0, stock_out_probability=0.0
+        ),
+    )
     product = catalog.products()[0]
     with Marketplace(catalog, certificate=certificate, clock=lambda: now[0]) as site:
         host = f"www.{get_market(product.market).domain}"
@@ -299,8 +311,9 @@ def test_demo_catalog_follows_the_marketplace_clock(certificate: CertBundle) -> 
         after = offscreen(get(site, f"/dp/{product.asin}", host=host)[1], ".priceToPay")
     assert catalog.steps_taken == 1000
     assert before == format_price(get_market(product.market), product.price)
-    assert after == format_price(get_market(product.market),
-                                 catalog.get(product.market, product.asin).price)
+    assert after == format_price(
+        get_market(product.market), catalog.get(product.market, product.asin).price
+    )
     assert after != before
 
 
@@ -347,7 +360,9 @@ def test_request_log_records_every_request(
     assert records[0].wall > 1.6e9
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert [(x["path"], x["status"]) for x in lines] == [
-        (f"/dp/{ASIN}", 200), ("/dp/B0NOTHERE0", 404), ("/gp/bestsellers/", 501)
+        (f"/dp/{ASIN}", 200),
+        ("/dp/B0NOTHERE0", 404),
+        ("/gp/bestsellers/", 501),
     ]
 
 
@@ -387,8 +402,9 @@ def test_each_proxy_reaches_the_marketplace_from_its_own_ip(
 
 def test_connect_tunnel_reaches_the_tls_port(marketplace: Marketplace, pool: ProxyPool) -> None:
     proxy = pool.proxies[1]
-    status, html = via_tunnel(proxy.url, "www.amazon.de", f"/dp/{ASIN}",
-                              marketplace.client_ssl_context())
+    status, html = via_tunnel(
+        proxy.url, "www.amazon.de", f"/dp/{ASIN}", marketplace.client_ssl_context()
+    )
     assert status == 200
     assert offscreen(html, ".priceToPay") == f"1.234,56{NBSP}€"
     record = marketplace.log.records()[-1]
@@ -398,10 +414,13 @@ def test_connect_tunnel_reaches_the_tls_port(marketplace: Marketplace, pool: Pro
 
 def test_https_with_the_generated_certificate(marketplace: Marketplace) -> None:
     context = marketplace.client_ssl_context()
-    with socket.create_connection((marketplace.host, marketplace.tls_port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname="www.amazon.com") as tls:
-        tls.sendall(f"GET /dp/{ASIN} HTTP/1.1\r\nHost: www.amazon.com\r\n"
-                    "Connection: close\r\n\r\n".encode())
+    with (
+        socket.create_connection((marketplace.host, marketplace.tls_port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="www.amazon.com") as tls,
+    ):
+        tls.sendall(
+            f"GET /dp/{ASIN} HTTP/1.1\r\nHost: www.amazon.com\r\nConnection: close\r\n\r\n".encode()
+        )
         data = b""
         while chunk := tls.recv(65536):
             data += chunk
@@ -409,8 +428,9 @@ def test_https_with_the_generated_certificate(marketplace: Marketplace) -> None:
     assert head.startswith("HTTP/1.1 200")
     assert offscreen(body, ".priceToPay") == "$12.34"
     # a client with default trust refuses the self-signed certificate
-    plain = http.client.HTTPSConnection(marketplace.host, marketplace.tls_port, timeout=5,
-                                        context=ssl.create_default_context())
+    plain = http.client.HTTPSConnection(
+        marketplace.host, marketplace.tls_port, timeout=5, context=ssl.create_default_context()
+    )
     with pytest.raises(ssl.SSLCertVerificationError):
         plain.request("GET", "/")
     plain.close()
@@ -430,8 +450,9 @@ def test_killed_proxy_refuses_connections(marketplace: Marketplace, pool: ProxyP
 
 def test_kill_cuts_open_tunnels(marketplace: Marketplace, pool: ProxyPool) -> None:
     proxy = pool.proxies[2]
-    conn = http.client.HTTPSConnection(proxy.ip, proxy.port, timeout=5,
-                                       context=marketplace.client_ssl_context())
+    conn = http.client.HTTPSConnection(
+        proxy.ip, proxy.port, timeout=5, context=marketplace.client_ssl_context()
+    )
     conn.set_tunnel("www.amazon.com", 443)
     conn.request("GET", f"/dp/{ASIN}")
     conn.getresponse().read()
@@ -496,9 +517,23 @@ def test_stopped_marketplace_refuses_connections(catalog: Catalog, certificate: 
 
 def test_command_line_serves_a_demo_catalog(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pricewatch.marketplace", "--port", "0", "--tls-port", "0",
-         "--demo", "5", "--proxies", "1", "--cert-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pricewatch.marketplace",
+            "--port",
+            "0",
+            "--tls-port",
+            "0",
+            "--demo",
+            "5",
+            "--proxies",
+            "1",
+            "--cert-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -551,15 +586,21 @@ def test_scrapy_fetches_http_and_https_through_the_proxies(
     marketplace: Marketplace, pool: ProxyPool
 ) -> None:
     """The crawler's own HTTP client (Scrapy, CONNECT for https) works with these proxies."""
-    urls = [f"http://www.amazon.com/dp/{ASIN}", f"https://www.amazon.de/dp/{ASIN}",
-            f"https://www.amazon.com/dp/{OTHER}"]
+    urls = [
+        f"http://www.amazon.com/dp/{ASIN}",
+        f"https://www.amazon.de/dp/{ASIN}",
+        f"https://www.amazon.com/dp/{OTHER}",
+    ]
     done = subprocess.run(
         [sys.executable, "-c", _SCRAPY_THROUGH_PROXIES, json.dumps(urls), json.dumps(pool.urls)],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == sorted([
-        [urls[0], 200, "$12.34"], [urls[1], 200, f"1.234,56{NBSP}€"], [urls[2], 200, "$25.99"],
-    ])
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == sorted(
+        [[urls[0], 200, "$12.34"], [urls[1], 200, f"1.234,56{NBSP}€"], [urls[2], 200, "$25.99"]]
+    )
     by_path = {(r.path, r.tls): r.client_ip for r in marketplace.log.records()}
     assert by_path == {
         (f"/dp/{ASIN}", False): "127.0.0.2",

@@ -154,10 +154,7 @@ def test_any_amount_round_trips_in_its_market_style(case: tuple[str, Market, int
     assert parse_money(text, market) == Money(minor, market.currency), text
 
 
-@given(
-    st.sampled_from(sorted(MARKETS)),
-    st.integers(min_value=0, max_value=10**10),
-)
+@given(st.sampled_from(sorted(MARKETS)), st.integers(min_value=0, max_value=10**10))
 def test_format_then_parse_round_trips(code: str, minor: int) -> None:
     market = get_market(code)
     assert parse_money(format_money(minor, market), market) == Money(minor, market.currency)
@@ -165,8 +162,21 @@ def test_format_then_parse_round_trips(code: str, minor: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["-5.00", "$-5", "1e308", "1E3", "5.00abc", "Infinity", "NaN", "0x10", "£1.20/100 ml",
-     "about 5", "5 - 6", "", "$"],
+    [
+        "-5.00",
+        "$-5",
+        "1e308",
+        "1E3",
+        "5.00abc",
+        "Infinity",
+        "NaN",
+        "0x10",
+        "£1.20/100 ml",
+        "about 5",
+        "5 - 6",
+        "",
+        "$",
+    ],
 )
 def test_exact_parsing_refuses_what_is_not_just_a_price(text: str) -> None:
     # parse_money reads pages and so finds an amount inside words; someone's typed
@@ -177,6 +187,4 @@ def test_exact_parsing_refuses_what_is_not_just_a_price(text: str) -> None:
 @given(st.sampled_from(sorted(MARKETS)), st.integers(min_value=0, max_value=10**10))
 def test_every_formatted_price_parses_exactly(code: str, minor: int) -> None:
     market = get_market(code)
-    assert parse_price_exactly(format_money(minor, market), market) == Money(
-        minor, market.currency
-    )
+    assert parse_price_exactly(format_money(minor, market), market) == Money(minor, market.currency)

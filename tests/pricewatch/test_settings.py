@@ -19,14 +19,20 @@ def test_default_data_dir_is_per_user():
 
 
 def test_servers_replace_embedded_stores():
-    s = load_settings({
-        "PRICEWATCH_CLICKHOUSE_URL": "http://ch:8123/pw",
-        "PRICEWATCH_DATABASE_URL": "postgresql+asyncpg://u@pg/pw",
-        "PRICEWATCH_REDIS_URL": "redis://r:6379/0",
-        "PRICEWATCH_STREAM_PARTITIONS": "16",
-    })
+    s = load_settings(
+        {
+            "PRICEWATCH_CLICKHOUSE_URL": "http://ch:8123/pw",
+            "PRICEWATCH_DATABASE_URL": "postgresql+asyncpg://u@pg/pw",
+            "PRICEWATCH_REDIS_URL": "redis://r:6379/0",
+            "PRICEWATCH_STREAM_PARTITIONS": "16",
+        }
+    )
     assert (s.clickhouse_url, s.database_url, s.redis_url, s.stream_partitions) == (
-        "http://ch:8123/pw", "postgresql+asyncpg://u@pg/pw", "redis://r:6379/0", 16)
+        "http://ch:8123/pw",
+        "postgresql+asyncpg://u@pg/pw",
+        "redis://r:6379/0",
+        16,
+    )
 
 
 def test_bad_numbers_are_clear_errors():
@@ -37,8 +43,12 @@ def test_bad_numbers_are_clear_errors():
 def test_proxies_from_env_and_file(tmp_path):
     f = tmp_path / "proxies.txt"
     f.write_text("# office\n127.0.0.2:8001\n\nhttp://127.0.0.3:8002\n")
-    s = load_settings({"PRICEWATCH_PROXIES": "http://127.0.0.3:8002, 127.0.0.4:8003",
-                       "PRICEWATCH_PROXY_FILE": str(f)})
+    s = load_settings(
+        {
+            "PRICEWATCH_PROXIES": "http://127.0.0.3:8002, 127.0.0.4:8003",
+            "PRICEWATCH_PROXY_FILE": str(f),
+        }
+    )
     assert s.proxies == ("http://127.0.0.3:8002", "http://127.0.0.4:8003", "http://127.0.0.2:8001")
     assert load_settings({}).proxies == ()
 
@@ -65,8 +75,9 @@ def test_bad_floats_and_shares_are_clear_errors(name, raw, message):
 
 def test_public_url_follows_the_api_port_unless_set():
     assert load_settings({"PRICEWATCH_API_PORT": "9001"}).public_url == "http://127.0.0.1:9001"
-    given = load_settings({"PRICEWATCH_PUBLIC_URL": "https://pw.example.org/",
-                           "PRICEWATCH_API_PORT": "9001"})
+    given = load_settings(
+        {"PRICEWATCH_PUBLIC_URL": "https://pw.example.org/", "PRICEWATCH_API_PORT": "9001"}
+    )
     assert given.public_url == "https://pw.example.org"
 
 

@@ -11,12 +11,7 @@ import pytest
 import redis
 
 from pricewatch.storage.local_redis import LocalRedis, server_binary
-from pricewatch.supervision import (
-    RedisKeeper,
-    Respawner,
-    Supervisor,
-    listen_problem,
-)
+from pricewatch.supervision import RedisKeeper, Respawner, Supervisor, listen_problem
 from tests.services import free_port
 
 

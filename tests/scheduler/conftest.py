@@ -35,8 +35,9 @@ async def user_id(sql_db: AsyncEngine) -> int:
     return user.id
 
 
-def price_row(asin: str, at: int, price: int | None, source: str = "crawler",
-              market: str = "us") -> list[Any]:
+def price_row(
+    asin: str, at: int, price: int | None, source: str = "crawler", market: str = "us"
+) -> list[Any]:
     return [market, asin, "buybox", at, price, "USD", "in_stock", source, ""]
 
 

@@ -8,13 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from pricewatch.models import Availability, Product
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import create_subscription, delete_subscription
-from scheduler.inputs import (
-    Watermarks,
-    changed_since,
-    current_watermarks,
-    gather_inputs,
-    proximity,
-)
+from scheduler.inputs import Watermarks, changed_since, current_watermarks, gather_inputs, proximity
 from scheduler.scoring import censored_changes
 from tests.scheduler.conftest import DAY, NOW, price_row
 
@@ -25,34 +19,59 @@ T0 = NOW - 10 * DAY
 
 
 async def _populate(store: PriceStore, db: AsyncEngine, user_id: int) -> None:
-    store.insert_prices([
-        price_row(A, T0, 1000),
-        price_row(A, T0 + DAY, 1000),
-        price_row(A, T0 + 2 * DAY, 1100),
-        price_row(A, T0 + 2 * DAY + DAY // 2, 1000, source="extension"),
-        # another series and an old observation outside the window do not count
-        ["us", A, "used", T0 + DAY, 500, "USD", "in_stock", "crawler", ""],
-        price_row(C, NOW - 200 * DAY, 700),
-        price_row(C, NOW - 2 * DAY, 700),
-    ])
-    store.upsert_products([
-        Product(market="us", asin=A, last_price=1000, availability=Availability.IN_STOCK,
-                first_seen=T0, last_seen=T0 + 2 * DAY + DAY // 2),
-        Product(market="us", asin=C, last_price=700, first_seen=NOW - 200 * DAY,
-                last_seen=NOW - 2 * DAY),
-    ])
+    store.insert_prices(
+        [
+            price_row(A, T0, 1000),
+            price_row(A, T0 + DAY, 1000),
+            price_row(A, T0 + 2 * DAY, 1100),
+            price_row(A, T0 + 2 * DAY + DAY // 2, 1000, source="extension"),
+            # another series and an old observation outside the window do not count
+            ["us", A, "used", T0 + DAY, 500, "USD", "in_stock", "crawler", ""],
+            price_row(C, NOW - 200 * DAY, 700),
+            price_row(C, NOW - 2 * DAY, 700),
+        ]
+    )
+    store.upsert_products(
+        [
+            Product(
+                market="us",
+                asin=A,
+                last_price=1000,
+                availability=Availability.IN_STOCK,
+                first_seen=T0,
+                last_seen=T0 + 2 * DAY + DAY // 2,
+            ),
+            Product(
+                market="us",
+                asin=C,
+                last_price=700,
+                first_seen=NOW - 200 * DAY,
+                last_seen=NOW - 2 * DAY,
+            ),
+        ]
+    )
     store.record_views(
-        [("us", A, NOW - 3600_000, "web")] * 3 + [("us", A, NOW - 20 * DAY, "extension")] * 2
+        [("us", A, NOW - 3600_000, "web")] * 3
+        + [("us", A, NOW - 20 * DAY, "extension")] * 2
         + [("us", C, NOW - 40 * DAY, "web")]
     )
     for threshold in (900, 950):
-        await create_subscription(db, user_id=user_id, market="us", asin=A, threshold=threshold,
-                                  notification_type="EMAIL", now=T0)
-    gone = await create_subscription(db, user_id=user_id, market="us", asin=A, threshold=999,
-                                     notification_type="EMAIL", now=T0)
+        await create_subscription(
+            db,
+            user_id=user_id,
+            market="us",
+            asin=A,
+            threshold=threshold,
+            notification_type="EMAIL",
+            now=T0,
+        )
+    gone = await create_subscription(
+        db, user_id=user_id, market="us", asin=A, threshold=999, notification_type="EMAIL", now=T0
+    )
     await delete_subscription(db, gone.id, user_id, now=T0)
-    await create_subscription(db, user_id=user_id, market="us", asin=B, threshold=100,
-                              notification_type="EMAIL", now=T0)
+    await create_subscription(
+        db, user_id=user_id, market="us", asin=B, threshold=100, notification_type="EMAIL", now=T0
+    )
 
 
 async def test_inputs_are_gathered_from_the_stores(
@@ -109,8 +128,15 @@ async def test_changed_since_watermarks(
 
     price_store.insert_prices([price_row(C, NOW - 60_000, 650)])
     price_store.record_views([("us", "B000000009", NOW - 30_000, "web")])
-    await create_subscription(sql_db, user_id=user_id, market="us", asin="B000000008",
-                              threshold=10, notification_type="EMAIL", now=NOW - 10_000)
+    await create_subscription(
+        sql_db,
+        user_id=user_id,
+        market="us",
+        asin="B000000008",
+        threshold=10,
+        notification_type="EMAIL",
+        now=NOW - 10_000,
+    )
     changed, newer = await changed_since(price_store.client, price_store.database, sql_db, marks)
     # A again: its view sits at the old views watermark
     assert changed == {("us", A), ("us", C), ("us", "B000000009"), ("us", "B000000008")}

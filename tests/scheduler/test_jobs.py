@@ -13,13 +13,7 @@ from pricewatch.keys import Keys
 from pricewatch.models import Product, TaskKind
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import create_subscription, update_subscription
-from scheduler.jobs import (
-    SHARED_GROUP,
-    DueProduct,
-    SchedulerConfig,
-    Scores,
-    refill_plan,
-)
+from scheduler.jobs import SHARED_GROUP, DueProduct, SchedulerConfig, Scores, refill_plan
 from tests.scheduler.conftest import DAY, NOW, price_row
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -94,9 +88,7 @@ def test_refill_never_duplicates_what_is_queued(make_scheduler: Any) -> None:
     )
     assert sched.refill_now(NOW) == 50
     # the same rows written again (a re-score without news) are not pushed twice
-    sched.store.write(
-        _scores([(_asin(i), 2.0, NOW - DAY, NOW - HOUR) for i in range(1, 51)]), NOW
-    )
+    sched.store.write(_scores([(_asin(i), 2.0, NOW - DAY, NOW - HOUR) for i in range(1, 51)]), NOW)
     assert sched.refill_now(NOW) == 0
     popped = sched.frontier.pop("w", count=1000, now=NOW)
     assert len(popped) == 50 == len({t.asin for t in popped})
@@ -147,11 +139,25 @@ async def test_incremental_rescore_touches_only_changed_products(
         [price_row(_asin(i), NOW - 3 * DAY + i * HOUR, 100) for i in range(1, 11)]
     )
     price_store.upsert_products(
-        [Product(market="us", asin=_asin(9), last_price=100, first_seen=NOW - 30 * DAY,
-                 last_seen=NOW - 3 * DAY + 9 * HOUR)]
+        [
+            Product(
+                market="us",
+                asin=_asin(9),
+                last_price=100,
+                first_seen=NOW - 30 * DAY,
+                last_seen=NOW - 3 * DAY + 9 * HOUR,
+            )
+        ]
     )
-    sub = await create_subscription(sql_db, user_id=user_id, market="us", asin=_asin(9),
-                                    threshold=50, notification_type="EMAIL", now=NOW - 3 * DAY)
+    sub = await create_subscription(
+        sql_db,
+        user_id=user_id,
+        market="us",
+        asin=_asin(9),
+        threshold=50,
+        notification_type="EMAIL",
+        now=NOW - 3 * DAY,
+    )
     # no state yet: the first incremental pass is a full one
     assert await sched.rescore_changed(NOW - 2 * DAY) == 10
     assert redis_client.hget(keys.scheduler_state, f"level:{SHARED_GROUP}") is not None

@@ -25,8 +25,11 @@ ASIN = "B0SERVICE1"
 
 
 def test_service_schedules_until_stopped(
-    redis_url: str, redis_client: redis_lib.Redis, clickhouse_client: Any,
-    clickhouse_database: str, tmp_path: Path,
+    redis_url: str,
+    redis_client: redis_lib.Redis,
+    clickhouse_client: Any,
+    clickhouse_database: str,
+    tmp_path: Path,
 ) -> None:
     settings = dataclasses.replace(
         load_settings({"PRICEWATCH_DATA_DIR": str(tmp_path)}),
@@ -73,11 +76,13 @@ def test_service_schedules_until_stopped(
 
 
 def test_config_follows_the_proxies() -> None:
-    settings = load_settings({
-        "PRICEWATCH_PROXIES": "10.0.0.1:8080 10.0.0.2:8080",
-        "PRICEWATCH_SCHEDULER_VERIFY_SHARE": "0.25",
-        "PRICEWATCH_SCHEDULER_MARKET_BUDGETS": "de=0.5",
-    })
+    settings = load_settings(
+        {
+            "PRICEWATCH_PROXIES": "10.0.0.1:8080 10.0.0.2:8080",
+            "PRICEWATCH_SCHEDULER_VERIFY_SHARE": "0.25",
+            "PRICEWATCH_SCHEDULER_MARKET_BUDGETS": "de=0.5",
+        }
+    )
     config = config_from_settings(settings)
     assert config.budget == pytest.approx(1.5)
     assert config.budget_of("de") == pytest.approx(0.5)

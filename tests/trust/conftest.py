@@ -62,17 +62,27 @@ class Env:
     worker: IngestWorker
     frontier: Frontier
 
-    def obs(self, price: int | None = 10_000, *, source: str = "extension",
-            reporter: str | None = "install:aaaaaaaa:ip1", at: int | None = None,
-            asin: str = ASIN) -> Observation:
+    def obs(
+        self,
+        price: int | None = 10_000,
+        *,
+        source: str = "extension",
+        reporter: str | None = "install:aaaaaaaa:ip1",
+        at: int | None = None,
+        asin: str = ASIN,
+    ) -> Observation:
         return observation(
-            self.clock.ms if at is None else at, price, asin=asin, source=source,
+            self.clock.ms if at is None else at,
+            price,
+            asin=asin,
+            source=source,
             reporter=reporter if source == "extension" else None,
         )
 
     def publish(self, *observations: Observation) -> None:
         PartitionedStream(self.client, self.keys, OBSERVATIONS, PARTITIONS).publish(
-            (o.market, o.asin, encode(o)) for o in observations)
+            (o.market, o.asin, encode(o)) for o in observations
+        )
 
     def drain(self) -> int:
         """Ingest until the group has been handed every message (re-publishes included)."""
@@ -84,8 +94,9 @@ class Env:
         return held
 
     def unread(self) -> bool:
-        for key in PartitionedStream(self.client, self.keys, OBSERVATIONS,
-                                     PARTITIONS).stream_keys():
+        for key in PartitionedStream(
+            self.client, self.keys, OBSERVATIONS, PARTITIONS
+        ).stream_keys():
             if not self.client.exists(key):
                 continue
             last = self.client.xinfo_stream(key)["last-generated-id"]
@@ -112,23 +123,36 @@ class Env:
         return self._stream(PRICE_CORRECTIONS, PriceCorrection)
 
     def stored(self, asin: str = ASIN) -> list[tuple[int, int | None, str]]:
-        return [tuple(r) for r in self.store.client.query(
-            f"SELECT toUnixTimestamp64Milli(observed_at), price, source "
-            f"FROM {self.store.database}.prices_raw WHERE asin = {{a:String}} "
-            "ORDER BY observed_at", parameters={"a": asin}).result_rows]
+        return [
+            tuple(r)
+            for r in self.store.client.query(
+                f"SELECT toUnixTimestamp64Milli(observed_at), price, source "
+                f"FROM {self.store.database}.prices_raw WHERE asin = {{a:String}} "
+                "ORDER BY observed_at",
+                parameters={"a": asin},
+            ).result_rows
+        ]
 
     def subscribe(self, threshold: int, asin: str = ASIN, email: str | None = None) -> int:
         async def work(db: Any) -> int:
             user = await sql.create_user(db, email or f"{threshold}-{asin}@example.com", "x")
-            sub = await sql.create_subscription(db, user_id=user.id, market="us", asin=asin,
-                                                notification_type="EMAIL", threshold=threshold)
+            sub = await sql.create_subscription(
+                db,
+                user_id=user.id,
+                market="us",
+                asin=asin,
+                notification_type="EMAIL",
+                threshold=threshold,
+            )
             return sub.id
+
         return self.sql.run(work)
 
     def vouch(self, reporter: str, confirmed: int = 2) -> None:
         async def work(db: Any) -> None:
             for _ in range(confirmed):
                 await sql.record_verdict(db, reporter, True)
+
         self.sql.run(work)
 
     def reporter(self, reporter: str) -> Any:
@@ -136,23 +160,50 @@ class Env:
 
 
 @pytest.fixture
-def make_env(redis_client: redis.Redis, keys: Keys, price_store: PriceStore, sql_url: str,
-             blocking_sql: BlockingSql) -> Iterator[Any]:
+def make_env(
+    redis_client: redis.Redis,
+    keys: Keys,
+    price_store: PriceStore,
+    sql_url: str,
+    blocking_sql: BlockingSql,
+) -> Iterator[Any]:
     made: list[TrustGate] = []
 
     def make(policy: TrustPolicy | None = None, **gate_kw: Any) -> Env:
         clock = Clock()
         gate = TrustGate(
-            redis_client, keys, partitions=PARTITIONS, sql=BlockingSql(sql_url),
+            redis_client,
+            keys,
+            partitions=PARTITIONS,
+            sql=BlockingSql(sql_url),
             lows=lambda series: all_time_lows(price_store, series),
-            frontier=Frontier(redis_client, keys), policy=policy or TrustPolicy(),
-            clock=clock, **gate_kw,
+            frontier=Frontier(redis_client, keys),
+            policy=policy or TrustPolicy(),
+            clock=clock,
+            **gate_kw,
         )
         made.append(gate)
-        worker = IngestWorker(redis_client, keys, price_store, partitions=PARTITIONS,
-                              consumer="c1", batch_size=1000, batch_ms=5, gate=gate, clock=clock)
-        return Env(redis_client, keys, price_store, blocking_sql, clock, gate, worker,
-                   Frontier(redis_client, keys))
+        worker = IngestWorker(
+            redis_client,
+            keys,
+            price_store,
+            partitions=PARTITIONS,
+            consumer="c1",
+            batch_size=1000,
+            batch_ms=5,
+            gate=gate,
+            clock=clock,
+        )
+        return Env(
+            redis_client,
+            keys,
+            price_store,
+            blocking_sql,
+            clock,
+            gate,
+            worker,
+            Frontier(redis_client, keys),
+        )
 
     yield make
     for gate in made:

@@ -24,12 +24,15 @@ def load_bench():
 
 
 def test_malicious_reporters_cause_no_false_change_and_honest_drops_all_land(
-        redis_client, keys, price_store, tmp_path):
+    redis_client, keys, price_store, tmp_path
+):
     bench = load_bench()
-    scenario = bench.Scenario(products=12, popular=6, honest=60, duration_s=25 * 60,
-                              visit_rate=0.06, seed=3)
-    result = bench.simulate(scenario, redis_client, keys, price_store,
-                            f"sqlite+aiosqlite:///{tmp_path}/adversarial.db")
+    scenario = bench.Scenario(
+        products=12, popular=6, honest=60, duration_s=25 * 60, visit_rate=0.06, seed=3
+    )
+    result = bench.simulate(
+        scenario, redis_client, keys, price_store, f"sqlite+aiosqlite:///{tmp_path}/adversarial.db"
+    )
     assert result.drops == 6
     assert result.false_changes == 0
     assert result.false_alerts == 0

@@ -17,16 +17,20 @@ HOUR = 3_600_000
 
 
 def crawled(env: Env, price: int = 10_000, title: str = "Real name") -> None:
-    env.ingest(msgspec.structs.replace(env.obs(price, source="crawler", at=env.clock.ms - HOUR),
-                                   title=title))
+    env.ingest(
+        msgspec.structs.replace(
+            env.obs(price, source="crawler", at=env.clock.ms - HOUR), title=title
+        )
+    )
 
 
 def test_reports_on_products_nobody_crawled_create_nothing(make_env):
     env = make_env()
     asins = [f"B0FLOOD{i:03d}" for i in range(60)]
     reports = [
-        msgspec.structs.replace(env.obs(999, asin=asin, reporter=f"install:flooder{i:02d}:ip{i}"),
-                            title="flood")
+        msgspec.structs.replace(
+            env.obs(999, asin=asin, reporter=f"install:flooder{i:02d}:ip{i}"), title="flood"
+        )
         for i, asin in enumerate(asins)
     ]
     assert env.ingest(*reports) == 0
@@ -67,14 +71,22 @@ def test_a_tenfold_price_waits_for_a_crawl(make_env):
 
 def test_a_crawl_of_a_page_that_does_not_exist_is_forgotten(make_env):
     env = make_env()
-    gone = observation(env.clock.ms, None, asin="B0NOTREAL1", source="crawler",
-                       availability=Availability.UNAVAILABLE)
+    gone = observation(
+        env.clock.ms,
+        None,
+        asin="B0NOTREAL1",
+        source="crawler",
+        availability=Availability.UNAVAILABLE,
+    )
     env.ingest(gone)
     assert env.store.product("us", "B0NOTREAL1") is None
     assert env.client.exists(env.keys.not_found("us", "B0NOTREAL1"))
     # a product that had a page and lost it is a different story: it is recorded
     crawled(env, 10_000)
-    env.ingest(observation(env.clock.ms, None, asin=ASIN, source="crawler",
-                           availability=Availability.UNAVAILABLE))
+    env.ingest(
+        observation(
+            env.clock.ms, None, asin=ASIN, source="crawler", availability=Availability.UNAVAILABLE
+        )
+    )
     assert env.store.product("us", ASIN).availability == Availability.UNAVAILABLE
     assert not env.client.exists(env.keys.not_found("us", ASIN))

@@ -18,8 +18,10 @@ HOUR = 3_600_000
 
 def with_history(env: Env, price: int = 10_000) -> None:
     """Crawled history at ``price``: the last accepted price and the all-time low."""
-    env.ingest(env.obs(price, source="crawler", at=env.clock.ms - 2 * HOUR),
-               env.obs(price, source="crawler", at=env.clock.ms - HOUR))
+    env.ingest(
+        env.obs(price, source="crawler", at=env.clock.ms - 2 * HOUR),
+        env.obs(price, source="crawler", at=env.clock.ms - HOUR),
+    )
 
 
 def audit(env: Env) -> list:
@@ -66,9 +68,14 @@ def test_a_report_that_would_fire_an_alert_is_held_then_confirmed_with_its_own_t
     # verification lands after it
     changes = env.changes()
     assert [(c.new_price, c.source, c.observed_at) for c in changes[1:]] == [
-        (8_900, Source.EXTENSION, report.observed_at)]
+        (8_900, Source.EXTENSION, report.observed_at)
+    ]
     assert [(price, source) for _, price, source in env.stored()] == [
-        (10_000, "crawler"), (10_000, "crawler"), (8_900, "extension"), (8_900, "verification")]
+        (10_000, "crawler"),
+        (10_000, "crawler"),
+        (8_900, "extension"),
+        (8_900, "verification"),
+    ]
     [record] = audit(env)
     assert (record.verdict, record.verified_price) == (AuditVerdict.CONFIRMED, 8_900)
     assert record.reasons  # why it was held
@@ -89,7 +96,10 @@ def test_a_refuted_report_never_reaches_history_and_costs_reputation(make_env):
     assert all(price != 4_000 for _, price, _ in env.stored())
     [record] = audit(env)
     assert (record.verdict, record.price, record.verified_price) == (
-        AuditVerdict.REFUTED, 4_000, 10_000)
+        AuditVerdict.REFUTED,
+        4_000,
+        10_000,
+    )
     reporter = env.reporter("install:bbbbbbbb:ip2")
     assert (reporter.confirmed, reporter.refuted) == (0, 1)
     # nothing was ever announced on it: no correction
@@ -172,10 +182,12 @@ def test_a_spot_check_that_contradicts_an_announced_report_publishes_a_correctio
     env.ingest(env.obs(10_100, source="verification"), step_ms=60_000)
     [correction] = env.corrections()
     assert (correction.refuted_event_id, correction.refuted_price, correction.actual_price) == (
-        announced.event_id, 9_850, 10_100)
+        announced.event_id,
+        9_850,
+        10_100,
+    )
     [record] = audit(env)
-    assert (record.verdict, record.refuted_event_id) == (AuditVerdict.CORRECTED,
-                                                         announced.event_id)
+    assert (record.verdict, record.refuted_event_id) == (AuditVerdict.CORRECTED, announced.event_id)
     assert env.reporter("install:cccccccc:ip3").refuted == 1
 
 
@@ -195,8 +207,10 @@ def test_a_reporter_with_a_record_of_false_reports_is_rejected_into_the_audit(ma
 
     async def refute(db):
         from pricewatch.storage.sql import record_verdict
+
         for _ in range(6):
             await record_verdict(db, "install:dddddddd:ip4", False)
+
     env.sql.run(refute)
     env.ingest(env.obs(9_900, reporter="install:dddddddd:ip4"))
     assert [c.new_price for c in env.changes()] == [10_000]
@@ -212,16 +226,31 @@ class CrashInSettle(TrustGate):
 
 
 def test_a_crash_before_commit_neither_loses_nor_doubles_a_held_report(
-        make_env, redis_client, keys, price_store, sql_url):
+    make_env, redis_client, keys, price_store, sql_url
+):
     env = make_env()
     with_history(env)
     env.subscribe(threshold=9_000)
     crashing = CrashInSettle(
-        redis_client, keys, partitions=PARTITIONS, sql=BlockingSql(sql_url),
-        lows=env.gate.lows, frontier=env.frontier, clock=env.clock)
-    worker = IngestWorker(redis_client, keys, price_store, partitions=PARTITIONS,
-                          consumer="c1", batch_size=1000, batch_ms=5, gate=crashing,
-                          clock=env.clock)
+        redis_client,
+        keys,
+        partitions=PARTITIONS,
+        sql=BlockingSql(sql_url),
+        lows=env.gate.lows,
+        frontier=env.frontier,
+        clock=env.clock,
+    )
+    worker = IngestWorker(
+        redis_client,
+        keys,
+        price_store,
+        partitions=PARTITIONS,
+        consumer="c1",
+        batch_size=1000,
+        batch_ms=5,
+        gate=crashing,
+        clock=env.clock,
+    )
     try:
         env.publish(env.obs(8_000))
         with pytest.raises(RuntimeError, match="crash"):
@@ -232,9 +261,17 @@ def test_a_crash_before_commit_neither_loses_nor_doubles_a_held_report(
     assert env.frontier.size() == 0
 
     # the restarted worker (same consumer) replays its pending batch
-    restarted = IngestWorker(redis_client, keys, price_store, partitions=PARTITIONS,
-                             consumer="c1", batch_size=1000, batch_ms=5, gate=env.gate,
-                             clock=env.clock)
+    restarted = IngestWorker(
+        redis_client,
+        keys,
+        price_store,
+        partitions=PARTITIONS,
+        consumer="c1",
+        batch_size=1000,
+        batch_ms=5,
+        gate=env.gate,
+        clock=env.clock,
+    )
     assert restarted.process_batch(restarted.next_batch()).held == 1
     assert restarted.next_batch() == []
     assert env.client.hlen(env.keys.trust_held(f"us:{ASIN}:buybox")) == 1

@@ -45,8 +45,9 @@ def ctx(price: int | None = 9_000, **kw: object) -> ReportContext:
     return ReportContext(**fields)  # type: ignore[arg-type]
 
 
-def peer(reporter: str, price: int | None = 9_000, rep: float = TRUSTED, dt: int = -60_000
-         ) -> PeerReport:
+def peer(
+    reporter: str, price: int | None = 9_000, rep: float = TRUSTED, dt: int = -60_000
+) -> PeerReport:
     return PeerReport(reporter, price, T0 + dt, rep)
 
 
@@ -75,8 +76,10 @@ def test_an_ordinary_report_is_accepted_at_once():
         ({"price": 8_500, "all_time_low": 9_000}, Reason.BELOW_ALL_TIME_LOW),
         ({"reputation": reputation(0, 1, POLICY)}, Reason.LOW_REPUTATION),
         ({"armed_subscriptions": 1}, Reason.MANY_SUBSCRIBERS),
-        ({"peers": (peer("install:bbbbbbbb:ip2", price=5_000, rep=NEUTRAL),)},
-         Reason.CONFLICTING_REPORTS),
+        (
+            {"peers": (peer("install:bbbbbbbb:ip2", price=5_000, rep=NEUTRAL),)},
+            Reason.CONFLICTING_REPORTS,
+        ),
     ],
 )
 def test_each_suspicion_holds_the_report(changes: dict, reason: Reason):
@@ -93,8 +96,12 @@ def test_a_trusted_reporter_may_fire_some_subscriptions_an_unproven_one_none():
     assert assess(ctx(armed_subscriptions=5, reputation=TRUSTED), POLICY).verdict is (
         Verdict.ACCEPT
     )
-    assert assess(ctx(armed_subscriptions=POLICY.trusted_fire_limit + 1, reputation=TRUSTED),
-                  POLICY).verdict is Verdict.HOLD
+    assert (
+        assess(
+            ctx(armed_subscriptions=POLICY.trusted_fire_limit + 1, reputation=TRUSTED), POLICY
+        ).verdict
+        is Verdict.HOLD
+    )
     assert assess(ctx(armed_subscriptions=1), POLICY).verdict is Verdict.HOLD
 
 
@@ -118,8 +125,9 @@ def test_old_price_reports_and_suspect_reporters_are_no_conflict():
 
 def test_a_quorum_of_independent_trusted_reporters_accepts_without_a_crawl():
     peers = (peer("install:bbbbbbbb:ip2", 7_000), peer("user:42", 7_010))
-    result = assess(ctx(price=7_000, armed_subscriptions=3, reputation=TRUSTED, peers=peers),
-                    POLICY)
+    result = assess(
+        ctx(price=7_000, armed_subscriptions=3, reputation=TRUSTED, peers=peers), POLICY
+    )
     assert result.verdict is Verdict.ACCEPT
     assert Reason.LARGE_DROP in result.reasons
     assert set(result.vouched_by) == {"install:aaaaaaaa:ip1", "install:bbbbbbbb:ip2", "user:42"}
@@ -141,17 +149,18 @@ def test_a_quorum_of_independent_trusted_reporters_accepts_without_a_crawl():
     ],
 )
 def test_no_quorum_from_dependent_untrusted_distant_or_disagreeing_reports(peers):
-    result = assess(ctx(price=7_000, reputation=TRUSTED, armed_subscriptions=30, peers=peers),
-                    POLICY)
+    result = assess(
+        ctx(price=7_000, reputation=TRUSTED, armed_subscriptions=30, peers=peers), POLICY
+    )
     assert result.verdict is Verdict.HOLD
     assert result.vouched_by == ()
 
 
 def test_a_contradicted_report_is_held_even_with_a_quorum():
-    peers = (peer("install:bbbbbbbb:ip2", 7_000), peer("user:42", 7_000),
-             peer("user:43", 5_000))
-    result = assess(ctx(price=7_000, reputation=TRUSTED, armed_subscriptions=30, peers=peers),
-                    POLICY)
+    peers = (peer("install:bbbbbbbb:ip2", 7_000), peer("user:42", 7_000), peer("user:43", 5_000))
+    result = assess(
+        ctx(price=7_000, reputation=TRUSTED, armed_subscriptions=30, peers=peers), POLICY
+    )
     assert result.verdict is Verdict.HOLD
     assert Reason.CONFLICTING_REPORTS in result.reasons
 
@@ -162,15 +171,27 @@ def test_identity_parsing_and_independence():
     assert identity("install:nope") is None
     assert identity(None) is None
     assert identity("crawler") is None
-    assert independent(["user:1", "user:1", "install:a:x", "install:b:x", "install:a:y",
-                        "install:c:z", None, "junk"]) == ["user:1", "install:a:x", "install:c:z"]
+    assert independent(
+        [
+            "user:1",
+            "user:1",
+            "install:a:x",
+            "install:b:x",
+            "install:a:y",
+            "install:c:z",
+            None,
+            "junk",
+        ]
+    ) == ["user:1", "install:a:x", "install:c:z"]
 
 
 def test_vouchers_include_the_reporter_only_when_trusted():
     peers = (peer("install:bbbbbbbb:ip2", 7_000),)
     assert vouchers(ctx(price=7_000, peers=peers), POLICY) == ("install:bbbbbbbb:ip2",)
     assert vouchers(ctx(price=7_000, peers=peers, reputation=TRUSTED), POLICY) == (
-        "install:aaaaaaaa:ip1", "install:bbbbbbbb:ip2")
+        "install:aaaaaaaa:ip1",
+        "install:bbbbbbbb:ip2",
+    )
 
 
 def test_judge_uses_the_tolerance_and_no_price_refutes_a_price():
@@ -195,13 +216,29 @@ def test_reputation_is_a_probability_that_rises_with_confirmations(c: int, r: in
 
 
 def test_report_ids_are_deterministic_and_spot_checks_follow_the_share():
-    obs = Observation(market="us", asin="B000000001", observed_at=T0, availability="in_stock",
-                      source="extension", price=100, currency="USD", reporter="user:1")
-    assert report_id(obs) == report_id(Observation(**{
-        f: getattr(obs, f) for f in obs.__struct_fields__}))
-    other = Observation(market="us", asin="B000000001", observed_at=T0 + 1,
-                        availability="in_stock", source="extension", price=100,
-                        currency="USD", reporter="user:1")
+    obs = Observation(
+        market="us",
+        asin="B000000001",
+        observed_at=T0,
+        availability="in_stock",
+        source="extension",
+        price=100,
+        currency="USD",
+        reporter="user:1",
+    )
+    assert report_id(obs) == report_id(
+        Observation(**{f: getattr(obs, f) for f in obs.__struct_fields__})
+    )
+    other = Observation(
+        market="us",
+        asin="B000000001",
+        observed_at=T0 + 1,
+        availability="in_stock",
+        source="extension",
+        price=100,
+        currency="USD",
+        reporter="user:1",
+    )
     assert report_id(obs) != report_id(other)
     ids = [f"{i * 2654435761 % 2**32:08x}" + "0" * 16 for i in range(2000)]
     share = sum(spot_checked(i, 0.1) for i in ids) / len(ids)
@@ -212,9 +249,16 @@ def test_report_ids_are_deterministic_and_spot_checks_follow_the_share():
 
 @pytest.mark.parametrize(
     "bad",
-    [{"drop_share": 1.0}, {"quorum": 1}, {"reject_below": 0.5, "low_reputation": 0.4},
-     {"fire_limit": 30}, {"prior_refuted": 0}, {"window_ms": 0}, {"spot_check_share": 1.5},
-     {"rise_share": 0}],
+    [
+        {"drop_share": 1.0},
+        {"quorum": 1},
+        {"reject_below": 0.5, "low_reputation": 0.4},
+        {"fire_limit": 30},
+        {"prior_refuted": 0},
+        {"window_ms": 0},
+        {"spot_check_share": 1.5},
+        {"rise_share": 0},
+    ],
 )
 def test_a_bad_policy_is_refused_with_a_reason(bad: dict):
     with pytest.raises(ValueError, match=r"\w"):

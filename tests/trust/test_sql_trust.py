@@ -41,11 +41,22 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-def record(rid: str, verdict: AuditVerdict, reporter: str | None = "user:1",
-           at: int = 1_000) -> AuditRecord:
-    return AuditRecord(report_id=rid, market="us", asin="B000000001", series="buybox",
-                       reporter=reporter, observed_at=at - 100, price=4_000, verdict=verdict,
-                       reasons="large_drop", verified_price=9_000, decided_at=at)
+def record(
+    rid: str, verdict: AuditVerdict, reporter: str | None = "user:1", at: int = 1_000
+) -> AuditRecord:
+    return AuditRecord(
+        report_id=rid,
+        market="us",
+        asin="B000000001",
+        series="buybox",
+        reporter=reporter,
+        observed_at=at - 100,
+        price=4_000,
+        verdict=verdict,
+        reasons="large_drop",
+        verified_price=9_000,
+        decided_at=at,
+    )
 
 
 async def test_the_migration_creates_and_drops_the_audit_table(db_url: str):
@@ -55,13 +66,17 @@ async def test_the_migration_creates_and_drops_the_audit_table(db_url: str):
         async with eng.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             head = await conn.run_sync(
-                lambda c: MigrationContext.configure(c).get_current_revision())
+                lambda c: MigrationContext.configure(c).get_current_revision()
+            )
             indexes = await conn.run_sync(
-                lambda c: {i["name"] for i in inspect(c).get_indexes("report_audit")})
+                lambda c: {i["name"] for i in inspect(c).get_indexes("report_audit")}
+            )
         assert "report_audit" in tables
         assert head == "0002"
-        assert indexes == {"ix_report_audit_reporter_decided_at",
-                           "ix_report_audit_market_asin_decided_at"}
+        assert indexes == {
+            "ix_report_audit_reporter_decided_at",
+            "ix_report_audit_market_asin_decided_at",
+        }
         await sql.downgrade_sql_async(eng, "0001")
         async with eng.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
@@ -94,15 +109,25 @@ async def test_armed_counts_follow_the_alerts_rules_and_stop_at_the_cap(engine: 
     user = await sql.create_user(engine, "a@example.com", "x")
     ids = []
     for threshold in (5_000, 6_000, 7_000, 8_000, 9_000):
-        sub = await sql.create_subscription(engine, user_id=user.id, market="us",
-                                            asin="B000000001", notification_type="EMAIL",
-                                            threshold=threshold)
+        sub = await sql.create_subscription(
+            engine,
+            user_id=user.id,
+            market="us",
+            asin="B000000001",
+            notification_type="EMAIL",
+            threshold=threshold,
+        )
         ids.append(sub.id)
     await sql.disarm(engine, [ids[4]], 8_500, 1)
     await sql.update_subscription(engine, ids[3], user.id, status="paused")
-    other = await sql.create_subscription(engine, user_id=user.id, market="de",
-                                          asin="B000000001", notification_type="EMAIL",
-                                          threshold=99_000)
+    other = await sql.create_subscription(
+        engine,
+        user_id=user.id,
+        market="de",
+        asin="B000000001",
+        notification_type="EMAIL",
+        threshold=99_000,
+    )
     assert other.id
     items = [("us", "B000000001", "buybox", p) for p in (4_000, 6_500, 10_000)]
     assert await armed_counts(engine, items, cap=100) == {items[0]: 3, items[1]: 1, items[2]: 0}

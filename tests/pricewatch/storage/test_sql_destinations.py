@@ -23,11 +23,23 @@ MINUTE = 60_000
 UNCONFIRMED = sql.SubscriptionStatus.UNCONFIRMED.value
 
 
-async def _sub(db: AsyncEngine, user: sql.User, kind: str = "EMAIL", target: str | None = None,
-               status: str = UNCONFIRMED, asin: str = "B0DEST0001") -> sql.Subscription:
+async def _sub(
+    db: AsyncEngine,
+    user: sql.User,
+    kind: str = "EMAIL",
+    target: str | None = None,
+    status: str = UNCONFIRMED,
+    asin: str = "B0DEST0001",
+) -> sql.Subscription:
     return await sql.create_subscription(
-        db, user_id=user.id, market="us", asin=asin, notification_type=kind, threshold=1000,
-        target=target, status=status,
+        db,
+        user_id=user.id,
+        market="us",
+        asin=asin,
+        notification_type=kind,
+        threshold=1000,
+        target=target,
+        status=status,
     )
 
 
@@ -43,13 +55,16 @@ async def _statuses(db: AsyncEngine, *subs: sql.Subscription) -> list[str]:
 async def test_a_target_is_one_row_per_user_kind_and_address(sql_engine: AsyncEngine):
     ann = await sql.create_user(sql_engine, "ann@example.com", "h")
     bob = await sql.create_user(sql_engine, "bob@example.com", "h")
-    first, created = await sql.add_target(sql_engine, ann.id, "SMS", "+15555550100",
-                                          confirmed=False, now=1)
-    again, created_again = await sql.add_target(sql_engine, ann.id, "SMS", "+15555550100",
-                                                confirmed=True, now=2)
+    first, created = await sql.add_target(
+        sql_engine, ann.id, "SMS", "+15555550100", confirmed=False, now=1
+    )
+    again, created_again = await sql.add_target(
+        sql_engine, ann.id, "SMS", "+15555550100", confirmed=True, now=2
+    )
     assert created and not created_again and again == first and not again.confirmed
-    other, _ = await sql.add_target(sql_engine, bob.id, "SMS", "+15555550100",
-                                    confirmed=True, now=3)
+    other, _ = await sql.add_target(
+        sql_engine, bob.id, "SMS", "+15555550100", confirmed=True, now=3
+    )
     assert other.id != first.id and other.confirmed_at == 3
     assert await sql.list_targets(sql_engine, ann.id) == [first]
     assert await sql.get_target(sql_engine, first.id, bob.id) is None
@@ -60,8 +75,9 @@ async def test_a_target_is_one_row_per_user_kind_and_address(sql_engine: AsyncEn
 
 async def test_a_confirmation_goes_out_at_most_once_per_gap(sql_engine: AsyncEngine):
     user = await sql.create_user(sql_engine, "gap@example.com", "h")
-    target, _ = await sql.add_target(sql_engine, user.id, "EMAIL", "x@example.org",
-                                     confirmed=False, now=0)
+    target, _ = await sql.add_target(
+        sql_engine, user.id, "EMAIL", "x@example.org", confirmed=False, now=0
+    )
     gap = 10 * MINUTE
     assert await sql.claim_send_slot(sql_engine, target.id, 1_000, gap)
     assert not await sql.claim_send_slot(sql_engine, target.id, 1_000 + gap - 1, gap)
@@ -75,11 +91,11 @@ async def test_confirming_a_target_activates_its_waiting_subscriptions_only(
 ):
     ann = await sql.create_user(sql_engine, "ann@example.com", "h")
     bob = await sql.create_user(sql_engine, "bob@example.com", "h")
-    target, _ = await sql.add_target(sql_engine, ann.id, "WEBHOOK", "https://hooks.example.org/",
-                                     confirmed=False, now=0)
+    target, _ = await sql.add_target(
+        sql_engine, ann.id, "WEBHOOK", "https://hooks.example.org/", confirmed=False, now=0
+    )
     waiting = await _sub(sql_engine, ann, "WEBHOOK", "https://hooks.example.org/")
-    paused = await _sub(sql_engine, ann, "WEBHOOK", "https://hooks.example.org/",
-                        status="paused")
+    paused = await _sub(sql_engine, ann, "WEBHOOK", "https://hooks.example.org/", status="paused")
     elsewhere = await _sub(sql_engine, ann, "WEBHOOK", "https://other.example.org/")
     account_email = await _sub(sql_engine, ann)
     bobs = await _sub(sql_engine, bob, "WEBHOOK", "https://hooks.example.org/")
@@ -88,7 +104,12 @@ async def test_confirming_a_target_activates_its_waiting_subscriptions_only(
     assert [s.id for s in activated] == [waiting.id]
     assert activated[0].status == sql.SubscriptionStatus.ACTIVE
     assert await _statuses(sql_engine, waiting, paused, elsewhere, account_email, bobs) == [
-        "active", "paused", UNCONFIRMED, UNCONFIRMED, UNCONFIRMED]
+        "active",
+        "paused",
+        UNCONFIRMED,
+        UNCONFIRMED,
+        UNCONFIRMED,
+    ]
     confirmed = await sql.get_target(sql_engine, target.id)
     assert confirmed is not None and confirmed.confirmed_at == 5
     # confirming again changes nothing and keeps the first time
@@ -100,8 +121,9 @@ async def test_confirming_a_target_activates_its_waiting_subscriptions_only(
 async def test_removing_a_target_puts_its_alerts_back_to_waiting(sql_engine: AsyncEngine):
     ann = await sql.create_user(sql_engine, "ann@example.com", "h")
     bob = await sql.create_user(sql_engine, "bob@example.com", "h")
-    target, _ = await sql.add_target(sql_engine, ann.id, "SMS", "+15555550100",
-                                     confirmed=True, now=0)
+    target, _ = await sql.add_target(
+        sql_engine, ann.id, "SMS", "+15555550100", confirmed=True, now=0
+    )
     active = await _sub(sql_engine, ann, "SMS", "+15555550100", status="active")
     paused = await _sub(sql_engine, ann, "SMS", "+15555550100", status="paused")
     assert not await sql.delete_target(sql_engine, target.id, bob.id, now=1)
@@ -121,7 +143,11 @@ async def test_verifying_the_account_email_activates_what_waits_for_it(sql_engin
     activated = await sql.mark_email_verified(sql_engine, ann.id, now=7)
     assert [s.id for s in activated] == [no_target.id, own_address.id]
     assert await _statuses(sql_engine, no_target, own_address, other_address, sms) == [
-        "active", "active", UNCONFIRMED, UNCONFIRMED]
+        "active",
+        "active",
+        UNCONFIRMED,
+        UNCONFIRMED,
+    ]
     verified = await sql.get_user(sql_engine, ann.id)
     assert verified is not None and verified.email_verified_at == 7
     await sql.mark_email_verified(sql_engine, ann.id, now=99)
@@ -135,12 +161,24 @@ async def test_account_tokens_work_once_and_until_they_expire(sql_engine: AsyncE
     verify = sql.AccountTokenPurpose.VERIFY_EMAIL.value
     reset = sql.AccountTokenPurpose.RESET_PASSWORD.value
     token_hash = sql.hash_token("link-token")
-    await sql.create_account_token(sql_engine, user_id=user.id, token_hash=token_hash,
-                                   purpose=verify, expires_at=10 * MINUTE, now=0)
+    await sql.create_account_token(
+        sql_engine,
+        user_id=user.id,
+        token_hash=token_hash,
+        purpose=verify,
+        expires_at=10 * MINUTE,
+        now=0,
+    )
     # the raw token is refused, never stored
     with pytest.raises(ValueError, match="SHA-256"):
-        await sql.create_account_token(sql_engine, user_id=user.id, token_hash="link-token",
-                                       purpose=verify, expires_at=1, now=0)
+        await sql.create_account_token(
+            sql_engine,
+            user_id=user.id,
+            token_hash="link-token",
+            purpose=verify,
+            expires_at=1,
+            now=0,
+        )
     assert await sql.peek_account_token(sql_engine, token_hash, verify, MINUTE) is not None
     assert await sql.use_account_token(sql_engine, token_hash, reset, MINUTE) is None
     used = await sql.use_account_token(sql_engine, token_hash, verify, 2 * MINUTE)
@@ -149,8 +187,9 @@ async def test_account_tokens_work_once_and_until_they_expire(sql_engine: AsyncE
     assert await sql.peek_account_token(sql_engine, token_hash, verify, 3 * MINUTE) is None
 
     late = sql.hash_token("late-token")
-    await sql.create_account_token(sql_engine, user_id=user.id, token_hash=late,
-                                   purpose=reset, expires_at=10 * MINUTE, now=0)
+    await sql.create_account_token(
+        sql_engine, user_id=user.id, token_hash=late, purpose=reset, expires_at=10 * MINUTE, now=0
+    )
     assert await sql.use_account_token(sql_engine, late, reset, 10 * MINUTE) is None
     assert await sql.delete_expired_account_tokens(sql_engine, 10 * MINUTE) == 2
 
@@ -159,14 +198,27 @@ async def test_a_confirm_token_names_its_target_and_goes_with_it(sql_engine: Asy
     user = await sql.create_user(sql_engine, "t@example.com", "h")
     confirm = sql.AccountTokenPurpose.CONFIRM_TARGET.value
     with pytest.raises(ValueError, match="names its target"):
-        await sql.create_account_token(sql_engine, user_id=user.id,
-                                       token_hash=sql.hash_token("x"), purpose=confirm,
-                                       expires_at=MINUTE, now=0)
-    target, _ = await sql.add_target(sql_engine, user.id, "EMAIL", "x@example.org",
-                                     confirmed=False, now=0)
+        await sql.create_account_token(
+            sql_engine,
+            user_id=user.id,
+            token_hash=sql.hash_token("x"),
+            purpose=confirm,
+            expires_at=MINUTE,
+            now=0,
+        )
+    target, _ = await sql.add_target(
+        sql_engine, user.id, "EMAIL", "x@example.org", confirmed=False, now=0
+    )
     token_hash = sql.hash_token("confirm-x")
-    await sql.create_account_token(sql_engine, user_id=user.id, token_hash=token_hash,
-                                   purpose=confirm, expires_at=MINUTE, now=0, target_id=target.id)
+    await sql.create_account_token(
+        sql_engine,
+        user_id=user.id,
+        token_hash=token_hash,
+        purpose=confirm,
+        expires_at=MINUTE,
+        now=0,
+        target_id=target.id,
+    )
     await sql.delete_target(sql_engine, target.id, user.id, now=1)
     assert await sql.use_account_token(sql_engine, token_hash, confirm, 2) is None
 
@@ -181,18 +233,33 @@ async def _account_with_everything(db: AsyncEngine, email: str) -> sql.User:
     await sql.create_token(db, user.id, sql.hash_token(f"bearer-{email}"), 10**13)
     target, _ = await sql.add_target(db, user.id, "SMS", "+15555550100", confirmed=False, now=0)
     await sql.create_account_token(
-        db, user_id=user.id, token_hash=sql.hash_token(f"confirm-{email}"),
-        purpose=sql.AccountTokenPurpose.CONFIRM_TARGET.value, expires_at=10**13, now=0,
+        db,
+        user_id=user.id,
+        token_hash=sql.hash_token(f"confirm-{email}"),
+        purpose=sql.AccountTokenPurpose.CONFIRM_TARGET.value,
+        expires_at=10**13,
+        now=0,
         target_id=target.id,
     )
     sub = await _sub(db, user, status="active")
     await sql.claim_notification(db, sub.id, "event-1", "alert", 900)
     reporter = f"user:{user.id}"
-    await sql.record_decisions(db, [AuditRecord(
-        report_id=f"r{user.id:031d}", market="us", asin="B0DEST0001", series="buybox",
-        reporter=reporter, observed_at=1, price=900, verdict=AuditVerdict.CONFIRMED,
-        decided_at=2,
-    )])
+    await sql.record_decisions(
+        db,
+        [
+            AuditRecord(
+                report_id=f"r{user.id:031d}",
+                market="us",
+                asin="B0DEST0001",
+                series="buybox",
+                reporter=reporter,
+                observed_at=1,
+                price=900,
+                verdict=AuditVerdict.CONFIRMED,
+                decided_at=2,
+            )
+        ],
+    )
     return user
 
 
@@ -201,8 +268,16 @@ async def test_deleting_an_account_removes_all_of_it_and_nothing_of_another(
 ):
     gone = await _account_with_everything(sql_engine, "gone@example.com")
     kept = await _account_with_everything(sql_engine, "kept@example.com")
-    tables = [users, auth_tokens, targets, account_tokens, subscriptions, notifications,
-              reporters, report_audit]
+    tables = [
+        users,
+        auth_tokens,
+        targets,
+        account_tokens,
+        subscriptions,
+        notifications,
+        reporters,
+        report_audit,
+    ]
     before = [await _count(sql_engine, t) for t in tables]
     assert before == [2] * len(tables)
 

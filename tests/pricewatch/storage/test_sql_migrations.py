@@ -12,7 +12,12 @@ from pricewatch.storage import sql
 from pricewatch.storage.sql_alerts import subscriptions_by_id
 
 TABLES = {
-    "users", "auth_tokens", "subscriptions", "notifications", "reporters", "targets",
+    "users",
+    "auth_tokens",
+    "subscriptions",
+    "notifications",
+    "reporters",
+    "targets",
     "account_tokens",
 }
 
@@ -100,7 +105,11 @@ async def test_0003_keeps_every_row_both_ways(sql_url: str):
     try:
         user = await sql.create_user(engine, "keep@example.com", "hash")
         sub = await sql.create_subscription(
-            engine, user_id=user.id, market="us", asin="B0KEEP0001", notification_type="EMAIL",
+            engine,
+            user_id=user.id,
+            market="us",
+            asin="B0KEEP0001",
+            notification_type="EMAIL",
             threshold=100,
         )
         await sql.claim_notification(engine, sub.id, "event-1", "alert", 90)
@@ -108,8 +117,13 @@ async def test_0003_keeps_every_row_both_ways(sql_url: str):
         await sql.migrate_sql_async(engine)
         assert await sql.get_notification(engine, 1) is not None
         waiting = await sql.create_subscription(
-            engine, user_id=user.id, market="us", asin="B0KEEP0002", notification_type="EMAIL",
-            threshold=100, status=sql.SubscriptionStatus.UNCONFIRMED.value,
+            engine,
+            user_id=user.id,
+            market="us",
+            asin="B0KEEP0002",
+            notification_type="EMAIL",
+            threshold=100,
+            status=sql.SubscriptionStatus.UNCONFIRMED.value,
         )
         async with engine.connect() as conn:
             assert (await conn.run_sync(_head)) == "0003"
@@ -119,11 +133,11 @@ async def test_0003_keeps_every_row_both_ways(sql_url: str):
 
         await sql.downgrade_sql_async(engine, "0002")
         async with engine.connect() as conn:
-            rows = (await conn.exec_driver_sql(
-                "SELECT id, status FROM subscriptions ORDER BY id")).all()
+            rows = (
+                await conn.exec_driver_sql("SELECT id, status FROM subscriptions ORDER BY id")
+            ).all()
             assert [tuple(r) for r in rows] == [(sub.id, "active"), (waiting.id, "paused")]
-            assert (await conn.exec_driver_sql(
-                "SELECT count(*) FROM notifications")).scalar() == 1
+            assert (await conn.exec_driver_sql("SELECT count(*) FROM notifications")).scalar() == 1
             assert (await conn.exec_driver_sql("SELECT count(*) FROM users")).scalar() == 1
     finally:
         await engine.dispose()
@@ -137,11 +151,22 @@ async def test_0003_keeps_own_addresses_alerting_and_holds_strangers_addresses(s
     try:
         user = await sql.create_user(engine, "old@example.com", "hash", now=1_000)
         own = await sql.create_subscription(
-            engine, user_id=user.id, market="us", asin="B0OWNADDR1", notification_type="EMAIL",
-            threshold=100)
+            engine,
+            user_id=user.id,
+            market="us",
+            asin="B0OWNADDR1",
+            notification_type="EMAIL",
+            threshold=100,
+        )
         stranger = await sql.create_subscription(
-            engine, user_id=user.id, market="us", asin="B0OWNADDR1", notification_type="EMAIL",
-            threshold=100, target="victim@example.net")
+            engine,
+            user_id=user.id,
+            market="us",
+            asin="B0OWNADDR1",
+            notification_type="EMAIL",
+            threshold=100,
+            target="victim@example.net",
+        )
         await sql.migrate_sql_async(engine)
         found = await subscriptions_by_id(engine, [own.id, stranger.id])
         assert found[own.id].status.value == "active"

@@ -144,7 +144,10 @@ async def test_a_deferral_moves_the_next_attempt_without_counting_one(sql_engine
     row = await sql.get_notification(sql_engine, nid)
     assert row is not None
     assert (row.status, row.attempts, row.last_error, row.next_attempt_at) == (
-        "pending", 1, "smtp 451", 500
+        "pending",
+        1,
+        "smtp 451",
+        500,
     )
     assert await sql.defer_notification(sql_engine, nid, 900) is True
     assert await sql.mark_sent(sql_engine, nid)

@@ -113,9 +113,7 @@ async def test_create_fills_defaults_and_percent_threshold(sql_engine: AsyncEngi
     assert await sql.list_subscriptions(sql_engine, uid) == [fixed, pct]
 
 
-async def test_subscription_for_unknown_user_is_refused_by_the_foreign_key(
-    sql_engine: AsyncEngine,
-):
+async def test_subscription_for_unknown_user_is_refused_by_the_foreign_key(sql_engine: AsyncEngine):
     with pytest.raises(IntegrityError):
         await _subscribe(sql_engine, 4242)
 

@@ -45,9 +45,7 @@ def upgrade() -> None:
         "ix_report_audit_reporter_decided_at", "report_audit", ["reporter", "decided_at"]
     )
     op.create_index(
-        "ix_report_audit_market_asin_decided_at",
-        "report_audit",
-        ["market", "asin", "decided_at"],
+        "ix_report_audit_market_asin_decided_at", "report_audit", ["market", "asin", "decided_at"]
     )
 
 

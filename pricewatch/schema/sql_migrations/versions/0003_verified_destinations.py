@@ -56,9 +56,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "user_id", "kind", "address", name=op.f("uq_targets_user_id_kind_address")
         ),
-        sa.CheckConstraint(
-            "kind IN ('EMAIL', 'SMS', 'WEBHOOK')", name=op.f("ck_targets_kind")
-        ),
+        sa.CheckConstraint("kind IN ('EMAIL', 'SMS', 'WEBHOOK')", name=op.f("ck_targets_kind")),
     )
 
     op.create_table(
@@ -72,11 +70,15 @@ def upgrade() -> None:
         sa.Column("used_at", sa.BigInteger, nullable=True),
         sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_account_tokens")),
         sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_account_tokens_user_id_users"),
+            ["user_id"],
+            ["users.id"],
+            name=op.f("fk_account_tokens_user_id_users"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["target_id"], ["targets.id"], name=op.f("fk_account_tokens_target_id_targets"),
+            ["target_id"],
+            ["targets.id"],
+            name=op.f("fk_account_tokens_target_id_targets"),
             ondelete="CASCADE",
         ),
         sa.CheckConstraint(
