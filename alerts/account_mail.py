@@ -4,11 +4,12 @@ a webhook must echo).
 
 The API adds :class:`~pricewatch.account_messages.AccountMessage` entries to the
 ``account_messages`` stream; :class:`AccountMailer` reads them in the consumer group
-``account-messages`` and sends each with the role's own channels (the SMTP pool or the
-outbox, the SMS provider, the safe HTTP client). Delivery is at least once: an entry
-is acked after it was sent or given up. A failure worth retrying leaves it pending;
-it is claimed again once it has been idle ``retry_ms`` (by this consumer or, after a
-crash, any other), at most ``max_attempts`` times. Unreadable entries and permanent
+``account-messages`` (:class:`pricewatch.storage.streams.GroupReader`) and sends each
+with the role's own channels (the SMTP pool or the outbox, the SMS provider, the safe
+HTTP client). Delivery is at least once: an entry is acked after it was sent or given
+up. A failure worth retrying leaves it pending; it is claimed again once it has been
+idle ``retry_ms`` (by this consumer or any other; a restarted consumer replays its own
+at once), at most ``max_attempts`` deliveries in all. Unreadable entries and permanent
 failures go to the dead-letter stream with the reason.
 
 Before sending, the entry is checked against the database: a target confirmed or
@@ -20,16 +21,14 @@ active and are re-checked against the current price.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
 from email.utils import parseaddr
-from typing import Any, Protocol
+from typing import Protocol
 
 import msgspec
 import redis
-import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.account_texts import email_bytes, sms_text, webhook_challenge_body
@@ -40,11 +39,10 @@ from pricewatch.account_messages import AccountMessage, MessageKind
 from pricewatch.egress import SafeHttpClient
 from pricewatch.keys import ACCOUNT_MESSAGES_GROUP, Keys
 from pricewatch.models import decode
-from pricewatch.rechecks import PriceLookup, publish_rechecks
-from pricewatch.retry import log_failed_round, retry_delay
+from pricewatch.rechecks import PriceLookup, queue_rechecks
 from pricewatch.storage import sql
-from pricewatch.storage.redis import FIELD
 from pricewatch.storage.sql import NotificationType
+from pricewatch.storage.streams import GroupReader, Message, consume_async, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +93,7 @@ class AccountMailer:
     def __init__(
         self,
         *,
-        client: redis.asyncio.Redis,
+        client: redis.Redis,
         keys: Keys,
         db: AsyncEngine,
         email: EmailSender,
@@ -113,120 +111,68 @@ class AccountMailer:
         self.config = config
         # None: re-checks are left to the next price change (no price store here)
         self.prices = prices
-        self.stream = keys.account_messages
+        self.reader = GroupReader(
+            client,
+            [keys.account_messages],
+            ACCOUNT_MESSAGES_GROUP,
+            config.consumer,
+            count=config.read_count,
+            wait_ms=config.block_ms,
+            # a failed entry is tried again once idle this long, like a dead consumer's
+            claim_idle_ms=config.retry_ms,
+            name="account-messages",
+        )
         self.sender_domain = parseaddr(config.sender)[1].rpartition("@")[2] or "localhost"
 
     # -- the loop -------------------------------------------------------------------
     async def ensure_group(self) -> None:
-        try:
-            await self.client.xgroup_create(
-                self.stream, ACCOUNT_MESSAGES_GROUP, id="0", mkstream=True
-            )
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await asyncio.to_thread(self.reader.ensure_group)
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.ensure_group()
         log.info("account messages: consumer %s", self.config.consumer)
-        failures = 0
-        while not stop.is_set():
-            try:
-                await self.step()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                delay = retry_delay(failures)
-                log_failed_round(log, "account messages", exc, failures, delay)
-                await _wait(stop, delay)
+        await consume_async(self.reader, self._handle_all, stop, log=log, what="account messages")
 
     async def step(self) -> int:
-        """One round: entries due for another try, then new ones; returns how many
+        """One round (entries due for another try, else new ones); returns how many
         entries were handled."""
-        cfg = self.config
-        handled = 0
-        _, claimed, deleted = await self.client.xautoclaim(
-            self.stream,
-            ACCOUNT_MESSAGES_GROUP,
-            cfg.consumer,
-            cfg.retry_ms,
-            "0-0",
-            count=cfg.read_count,
-        )
-        if deleted:
-            # trimmed away while pending: nothing left to send
-            await self.client.xack(self.stream, ACCOUNT_MESSAGES_GROUP, *deleted)
-        retries = [(entry_id, fields) for entry_id, fields in claimed if fields]
-        if retries:
-            counts = await self._deliveries([entry_id for entry_id, _ in retries])
-            await asyncio.gather(
-                *(
-                    self.handle(entry_id, fields.get(FIELD, b""), counts.get(entry_id, 2))
-                    for entry_id, fields in retries
-                )
-            )
-            handled += len(retries)
-        # redis-py: [[stream, [(id, {field: value}), ...]]] (RESP2)
-        reply: Any = await self.client.xreadgroup(
-            ACCOUNT_MESSAGES_GROUP,
-            cfg.consumer,
-            {self.stream: ">"},
-            count=cfg.read_count,
-            block=cfg.block_ms,
-        )
-        fresh = [
-            (entry_id, fields)
-            for _, entries in reply or []
-            for entry_id, fields in entries
-            if fields
-        ]
-        await asyncio.gather(
-            *(self.handle(entry_id, fields.get(FIELD, b""), 1) for entry_id, fields in fresh)
-        )
-        return handled + len(fresh)
+        messages = await asyncio.to_thread(self.reader.next)
+        await self._handle_all(messages)
+        return len(messages)
 
-    async def _deliveries(self, entry_ids: list[Any]) -> dict[Any, int]:
-        counts: dict[Any, int] = {}
-        for entry_id in entry_ids:
-            pending = await self.client.xpending_range(
-                self.stream, ACCOUNT_MESSAGES_GROUP, min=entry_id, max=entry_id, count=1
-            )
-            if pending:
-                counts[entry_id] = int(pending[0]["times_delivered"])
-        return counts
+    async def _handle_all(self, messages: list[Message]) -> None:
+        await asyncio.gather(*(self.handle(m) for m in messages))
 
     # -- one entry ----------------------------------------------------------------------
-    async def handle(self, entry_id: Any, data: bytes, deliveries: int) -> str:
+    async def handle(self, entry: Message) -> str:
         """Send one entry and settle it: "sent", "skipped" (nothing to send any more),
         "retry" (left pending) or "dead" (dead-lettered)."""
         try:
-            message = decode(data, AccountMessage)
+            message = decode(entry.data, AccountMessage)
         except msgspec.DecodeError as exc:
-            return await self._dead(entry_id, data, f"not an AccountMessage: {exc}")
-        if deliveries > self.config.max_attempts:
-            return await self._dead(
-                entry_id, data, f"gave up after {self.config.max_attempts} attempts"
-            )
+            return await self._dead(entry, f"not an AccountMessage: {exc}")
+        if entry.deliveries > self.config.max_attempts:
+            return await self._dead(entry, f"gave up after {self.config.max_attempts} attempts")
         if not await self._still_wanted(message):
             log.info(
                 "account message %s (%s) no longer needed", message.message_id, message.kind.value
             )
-            await self._ack(entry_id)
+            await asyncio.to_thread(self.reader.ack, [entry])
             return "skipped"
         try:
             async with asyncio.timeout(self.config.send_timeout_s):
                 await self.send(message)
         except PermanentError as exc:
-            return await self._dead(entry_id, data, f"{type(exc).__name__}: {exc}")
+            return await self._dead(entry, f"{type(exc).__name__}: {exc}")
         except (DeliveryError, TimeoutError) as exc:
             log.warning(
                 "account message %s attempt %d failed: %s",
                 message.message_id,
-                deliveries,
+                entry.deliveries,
                 exc or "timed out",
             )
             return "retry"
-        await self._ack(entry_id)
+        await asyncio.to_thread(self.reader.ack, [entry])
         return "sent"
 
     async def send(self, message: AccountMessage) -> None:
@@ -273,15 +219,17 @@ class AccountMailer:
             len(activated),
         )
         if activated and self.prices is not None:
-            await publish_rechecks(
-                self.client,
+            pipe = self.client.pipeline(transaction=False)
+            if await queue_rechecks(
+                pipe,
                 self.keys,
                 activated,
                 self.prices,
                 partitions=self.config.partitions,
                 maxlen=self.config.stream_maxlen,
                 now_ms=now_ms(),
-            )
+            ):
+                await asyncio.to_thread(pipe.execute)
 
     async def _still_wanted(self, message: AccountMessage) -> bool:
         if message.kind == MessageKind.CONFIRM_TARGET:
@@ -298,23 +246,10 @@ class AccountMailer:
             return False
         return message.kind != MessageKind.VERIFY_EMAIL or not user.email_verified
 
-    async def _ack(self, entry_id: Any) -> None:
-        await self.client.xack(self.stream, ACCOUNT_MESSAGES_GROUP, entry_id)
-
-    async def _dead(self, entry_id: Any, data: bytes, reason: str) -> str:
-        log.error("account message %r moved to %s: %s", entry_id, self.keys.dead_letter, reason)
+    async def _dead(self, entry: Message, reason: str) -> str:
+        log.error("account message %r moved to %s: %s", entry.id, self.keys.dead_letter, reason)
         pipe = self.client.pipeline(transaction=True)
-        pipe.xadd(
-            self.keys.dead_letter,
-            {b"reason": reason.encode(), b"role": b"account-messages", b"d": data},
-            maxlen=100_000,
-            approximate=True,
-        )
-        pipe.xack(self.stream, ACCOUNT_MESSAGES_GROUP, entry_id)
-        await pipe.execute()
+        dead_letter(pipe, self.keys, entry, reason, role="account-messages")
+        self.reader.ack([entry], pipe=pipe)
+        await asyncio.to_thread(pipe.execute)
         return "dead"
-
-
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)

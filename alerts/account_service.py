@@ -17,7 +17,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
-import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.account_mail import AccountMailer, EmailSender, MailerConfig
@@ -26,7 +25,8 @@ from alerts.channels.sms import SmsChannel
 from pricewatch import alert_links
 from pricewatch.egress import safe_http_client
 from pricewatch.keys import Keys
-from pricewatch.rechecks import PriceKey, PriceLookup
+from pricewatch.models import LastState, SeriesKey
+from pricewatch.rechecks import PriceLookup
 from pricewatch.settings import Settings
 from pricewatch.storage.clickhouse import (
     PriceStore,
@@ -34,6 +34,7 @@ from pricewatch.storage.clickhouse import (
     get_clickhouse,
     parse_clickhouse_url,
 )
+from pricewatch.storage.redis import connect
 from pricewatch.storage.sql import NotificationType
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def _prices(settings: Settings, clickhouse_client: Any) -> _Prices:
         client = own = get_clickhouse(settings.clickhouse_url)
     store = PriceStore(client, database_from_url(settings.clickhouse_url))
 
-    async def lookup(keys: list[PriceKey]) -> Mapping[PriceKey, tuple[int, int | None, str]]:
+    async def lookup(keys: list[SeriesKey]) -> Mapping[SeriesKey, LastState]:
         return await asyncio.to_thread(store.last_accepted, keys)
 
     return _Prices(lookup, own)
@@ -73,7 +74,7 @@ async def account_mailer(
     clickhouse_client: Any,
 ) -> AsyncIterator[AccountMailer]:
     """The sender, with what it holds released on exit (the channels are the caller's)."""
-    client = redis.asyncio.Redis.from_url(redis_url, socket_keepalive=True)
+    client = connect(redis_url)
     http = safe_http_client(settings)
     prices = _prices(settings, clickhouse_client)
     mailer = AccountMailer(
@@ -101,6 +102,6 @@ async def account_mailer(
         yield mailer
     finally:
         await http.aclose()
-        await client.aclose()
+        client.close()
         if prices.own_client is not None:
             prices.own_client.close()

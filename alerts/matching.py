@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pricewatch.models import PriceChange
+from pricewatch.models import PriceChange, Recheck
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -48,6 +48,17 @@ def fires(sub: SubscriptionState, change: PriceChange) -> bool:
     )
 
 
+def fires_on_recheck(sub: SubscriptionState, recheck: Recheck) -> bool:
+    """True when the price in force fires the subscription ``recheck`` names, which
+    has just made a new promise (armed, active, at or below its threshold)."""
+    return (
+        sub.active
+        and sub.armed
+        and (sub.market, sub.asin, sub.series) == (recheck.market, recheck.asin, recheck.series)
+        and recheck.price <= sub.threshold
+    )
+
+
 def rearms(sub: SubscriptionState, change: PriceChange) -> bool:
     """True when ``change`` lifts the price back above a fired subscription's threshold."""
     return (
@@ -56,15 +67,6 @@ def rearms(sub: SubscriptionState, change: PriceChange) -> bool:
         and concerns(sub, change)
         and change.new_price > sub.threshold
     )
-
-
-def apply(sub: SubscriptionState, change: PriceChange) -> tuple[SubscriptionState, bool]:
-    """The subscription after ``change``, and whether it fired."""
-    if fires(sub, change):
-        return dataclasses.replace(sub, armed=False), True
-    if rearms(sub, change):
-        return dataclasses.replace(sub, armed=True), False
-    return sub, False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,4 +1,6 @@
-"""From stored rows and stream events to :class:`~alerts.messages.Notice` (pure).
+"""What one message says, as a :class:`Notice`, and how stored rows and stream
+events become one (pure). ``alerts.rendering`` turns a Notice into an e-mail, an
+SMS text or a webhook body.
 
 The notification row says who and which event; the event itself (title, old
 price, refuted price) comes from the stream message or, for a retry, from the
@@ -10,10 +12,47 @@ from __future__ import annotations
 
 import dataclasses
 
-from alerts.messages import Links, Notice
 from pricewatch import alert_links
-from pricewatch.models import PriceChange, PriceCorrection
+from pricewatch.models import PriceChange, PriceCorrection, Recheck
 from pricewatch.storage.sql import NotificationKind, NotificationType, Subscription
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Links:
+    product_page: str
+    amazon: str
+    stop: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Notice:
+    """One message to one subscriber about one event."""
+
+    notification_id: int
+    kind: NotificationKind
+    notification_type: NotificationType
+    subscription_id: int
+    event_id: str
+    market: str
+    asin: str
+    currency: str
+    threshold: int
+    # e-mail address, phone number or webhook URL
+    recipient: str
+    links: Links
+    title: str | None = None
+    # alert: the new price (and the one before it)
+    new_price: int | None = None
+    old_price: int | None = None
+    # correction: the price we announced, and the one verified instead (if known)
+    refuted_price: int | None = None
+    actual_price: int | None = None
+    observed_at: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The idempotency key: one message per (subscription, event, kind)."""
+        return f"{self.subscription_id}:{self.event_id}:{self.kind.value}"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -67,6 +106,27 @@ def alert_notice(
         old_price=change.old_price if change else None,
         observed_at=change.observed_at if change else None,
     )
+
+
+def recheck_notice(
+    notification_id: int,
+    sub: Subscription,
+    recipient: str,
+    links: LinkMaker,
+    *,
+    event_id: str,
+    recheck: Recheck | None,
+    price: int | None,
+) -> Notice:
+    """An alert set up under a price already in force: the same price before and
+    after, so it reads as that price, not as a drop. (A re-check carries the
+    subscription's own currency.)"""
+    in_force = recheck.price if recheck else price
+    notice = alert_notice(
+        notification_id, sub, recipient, links, event_id=event_id, change=None, price=in_force
+    )
+    at = recheck.checked_at if recheck else None
+    return dataclasses.replace(notice, old_price=in_force, observed_at=at)
 
 
 def correction_notice(

@@ -1,7 +1,7 @@
 """The alerts worker: price changes in, messages out, each exactly once.
 
 For each ``PriceChange`` read from the ``price-changes`` streams (consumer
-group ``alerts``):
+group ``alerts``, read by :class:`pricewatch.storage.streams.GroupReader`):
 
 1. one transaction re-arms the product's fired subscriptions whose threshold
    is now below the price, selects the armed ones at or above it (keyset
@@ -28,6 +28,10 @@ message is sent again after the lease. The window is the duration of one
 small UPDATE, and every message carries a stable Message-ID (and a
 ``X-Pricewatch-Key`` header) by which receivers can drop the duplicate.
 
+A ``Recheck`` on the same streams (a subscription that made a new promise)
+fires the one subscription it names, when the price in force meets its
+threshold: claimed and disarmed in one transaction, like a change.
+
 ``PriceCorrection`` events (``price-corrections``) give every subscriber who
 was sent the refuted price a correction, claimed and sent the same way;
 alerts for that event not sent yet are cancelled.
@@ -38,11 +42,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import redis
@@ -50,13 +55,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerts import matching
 from alerts.channels.base import Channel, Deferred, DeliveryError, PermanentError, TransientError
-from alerts.messages import Notice
-from alerts.notices import LinkMaker, alert_notice, correction_notice, recipient_of
-from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import PriceChange, PriceCorrection, decode, encode
-from pricewatch.retry import log_failed_round, retry_delay
+from alerts.notices import (
+    LinkMaker,
+    Notice,
+    alert_notice,
+    correction_notice,
+    recheck_notice,
+    recipient_of,
+)
+from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, RECHECK, Keys
+from pricewatch.models import PriceChange, PriceCorrection, Recheck, decode, encode
+from pricewatch.rechecks import is_recheck
+from pricewatch.retry import FailedRounds
 from pricewatch.storage import sql
-from pricewatch.storage.redis import PartitionedStream
 from pricewatch.storage.sql_alerts import (
     cancel_pending,
     lease_due_notifications,
@@ -64,11 +75,26 @@ from pricewatch.storage.sql_alerts import (
     subscriptions_by_id,
     user_emails,
 )
+from pricewatch.storage.streams import (
+    GroupReader,
+    Message,
+    PartitionedStream,
+    consume_async,
+    dead_letter,
+)
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# kinds of events kept for retries (Keys.alert_event), with RECHECK
 CHANGE = "change"
 CORRECTION = "correction"
+_EVENT_TYPES: dict[str, type[Any]] = {
+    CHANGE: PriceChange,
+    RECHECK: Recheck,
+    CORRECTION: PriceCorrection,
+}
 MAX_BACKOFF_MS = 6 * 3600 * 1000
 # A deferred notification comes back after its target's hint, never sooner
 # than this, spread over up to this much more so a busy host is not met by a
@@ -175,6 +201,10 @@ class SentRecorder:
         await self._idle.wait()
 
 
+class _NothingFires(Exception):
+    """Undoes a re-check's claim: the subscription it names does not fire."""
+
+
 class AlertsWorker:
     def __init__(
         self,
@@ -191,8 +221,12 @@ class AlertsWorker:
         self.channels = dict(channels)
         self.config = config
         self.links = LinkMaker(config.public_url, config.secret)
-        self.changes = PartitionedStream(client, keys, PRICE_CHANGES, config.partitions)
-        self.corrections = PartitionedStream(client, keys, PRICE_CORRECTIONS, config.partitions)
+        self.changes = self._reader(PRICE_CHANGES)
+        self.corrections = self._reader(PRICE_CORRECTIONS)
+        # sweeps done and sends under way: how a test (or an operator) can tell that
+        # nothing more is coming, rather than waiting a while and hoping
+        self.sweeps = 0
+        self._sending = 0
         self.queues: dict[sql.NotificationType, asyncio.Queue[Job]] = {
             kind: asyncio.Queue(maxsize=2 * config.page_size) for kind in sql.NotificationType
         }
@@ -201,8 +235,8 @@ class AlertsWorker:
     # -- lifecycle ---------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume both streams, send, sweep, until ``stop`` is set."""
-        await asyncio.to_thread(self.changes.ensure_group, ALERTS_GROUP)
-        await asyncio.to_thread(self.corrections.ensure_group, ALERTS_GROUP)
+        await asyncio.to_thread(self.changes.ensure_group)
+        await asyncio.to_thread(self.corrections.ensure_group)
         log.info(
             "alerts consumer %s on %d partitions", self.config.consumer, self.config.partitions
         )
@@ -238,70 +272,53 @@ class AlertsWorker:
                 with contextlib.suppress(Exception):
                     await mark_sent_many(self.db, self.recorder._ids)
 
-    async def _consume(
-        self,
-        stream: PartitionedStream,
-        handler: Callable[[bytes], Awaitable[None]],
-        stop: asyncio.Event,
-    ) -> None:
+    def _reader(self, name: str) -> GroupReader:
         cfg = self.config
-        recover = True
-        last_claim = 0.0
-        failures = 0
-        while not stop.is_set():
-            try:
-                if recover:
-                    # what this consumer read before a crash and never acked
-                    messages = await asyncio.to_thread(
-                        stream.read_own_pending, ALERTS_GROUP, cfg.consumer, cfg.read_count
-                    )
-                    recover = bool(messages)
-                elif time.monotonic() - last_claim >= cfg.claim_idle_ms / 2000:
-                    last_claim = time.monotonic()
-                    messages = await asyncio.to_thread(
-                        stream.claim_idle,
-                        ALERTS_GROUP,
-                        cfg.consumer,
-                        cfg.claim_idle_ms,
-                        cfg.read_count,
-                    )
-                    if messages:
-                        log.info("claimed %d messages from a consumer presumed dead", len(messages))
-                else:
-                    messages = await asyncio.to_thread(
-                        stream.read, ALERTS_GROUP, cfg.consumer, cfg.read_count, cfg.block_ms
-                    )
-                for message in messages:
-                    await handler(message.data)
-                if messages:
-                    await asyncio.to_thread(stream.ack, ALERTS_GROUP, messages)
-                failures = 0
-            except Exception as exc:
-                # unacked messages stay pending and are read again
-                failures += 1
-                recover = True
-                delay = retry_delay(failures)
-                log_failed_round(log, f"alerts ({stream.name})", exc, failures, delay)
-                await _wait(stop, delay)
-
-    async def _dead_letter(self, data: bytes, reason: str) -> None:
-        log.error("alerts: unreadable event moved to %s: %s", self.keys.dead_letter, reason)
-        await asyncio.to_thread(
-            self.client.xadd,
-            self.keys.dead_letter,
-            {b"reason": reason.encode(), b"role": b"alerts", b"d": data},
-            maxlen=100_000,
-            approximate=True,
+        return PartitionedStream(self.keys, name, cfg.partitions).reader(
+            self.client,
+            ALERTS_GROUP,
+            cfg.consumer,
+            count=cfg.read_count,
+            wait_ms=cfg.block_ms,
+            claim_idle_ms=cfg.claim_idle_ms,
         )
 
-    # -- price changes -------------------------------------------------------------
-    async def _on_change(self, data: bytes) -> None:
+    async def _consume(
+        self,
+        reader: GroupReader,
+        handler: Callable[[Message], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        async def handle(messages: list[Message]) -> None:
+            for message in messages:
+                await handler(message)
+            # only once every one is handled: what a crash interrupts is read again
+            await asyncio.to_thread(reader.ack, messages)
+
+        await consume_async(reader, handle, stop, log=log, what=f"alerts ({reader.name})")
+
+    async def _decoded(self, message: Message, type_: type[T]) -> T | None:
+        """The event ``message`` holds; None when it holds none (dead-lettered)."""
         try:
-            change = decode(data, PriceChange)
+            return decode(message.data, type_)
         except msgspec.DecodeError as exc:
-            await self._dead_letter(data, f"not a PriceChange: {exc}")
+            reason = f"not a {type_.__name__}: {exc}"
+            log.error("alerts: unreadable event moved to %s: %s", self.keys.dead_letter, reason)
+            await asyncio.to_thread(
+                dead_letter, self.client, self.keys, message, reason, role="alerts"
+            )
+            return None
+
+    # -- price changes -------------------------------------------------------------
+    async def _on_change(self, message: Message) -> None:
+        if message.kind == RECHECK:
+            recheck = await self._decoded(message, Recheck)
+            if recheck is not None:
+                await self.handle_recheck(recheck)
             return
-        await self.handle_change(change)
+        change = await self._decoded(message, PriceChange)
+        if change is not None:
+            await self.handle_change(change)
 
     async def handle_change(self, change: PriceChange) -> int:
         """Claim and disarm what ``change`` fires, re-arm what it lifts, and
@@ -374,14 +391,59 @@ class AlertsWorker:
             for s in won
         ]
 
-    # -- corrections ---------------------------------------------------------------
-    async def _on_correction(self, data: bytes) -> None:
+    # -- re-checks -------------------------------------------------------------------
+    async def handle_recheck(self, recheck: Recheck) -> int:
+        """Fire the subscription ``recheck`` names when the price in force meets its
+        threshold, and queue the notification; returns how many (0 or 1).
+
+        At most once per promise: the claim is unique per (subscription, event), and
+        it stands only if this transaction is what disarms the subscription (a change
+        that fired it first leaves nothing to fire)."""
+        sid = recheck.subscription_id
+        if sid not in await subscriptions_by_id(self.db, [sid]):
+            return 0  # deleted since: nothing may point at it
+        now = now_ms()
+        deadline = now + self.config.lease_ms
         try:
-            correction = decode(data, PriceCorrection)
-        except msgspec.DecodeError as exc:
-            await self._dead_letter(data, f"not a PriceCorrection: {exc}")
-            return
-        await self.handle_correction(correction)
+            async with self.db.begin() as conn:
+                # The claim comes first so that, on SQLite, the transaction takes the
+                # write lock at its first statement; _NothingFires rolls it back.
+                claimed = await sql.claim_notifications(
+                    conn,
+                    [sid],
+                    recheck.event_id,
+                    sql.NotificationKind.ALERT.value,
+                    recheck.price,
+                    now=now,
+                    retry_at=deadline,
+                )
+                sub = (await subscriptions_by_id(conn, [sid])).get(sid)
+                if sid not in claimed or sub is None:
+                    raise _NothingFires
+                if not matching.fires_on_recheck(_state(sub), recheck):
+                    raise _NothingFires
+                if not await sql.disarm(conn, [sid], recheck.price, recheck.checked_at):
+                    raise _NothingFires
+                await self._remember(RECHECK, recheck.event_id, recheck)
+                emails = await self._emails(conn, [sub])
+        except _NothingFires:
+            return 0
+        notice = recheck_notice(
+            claimed[sid],
+            sub,
+            recipient_of(sub, emails),
+            self.links,
+            event_id=recheck.event_id,
+            recheck=recheck,
+            price=recheck.price,
+        )
+        return await self._enqueue([Job(notice, deadline)])
+
+    # -- corrections ---------------------------------------------------------------
+    async def _on_correction(self, message: Message) -> None:
+        correction = await self._decoded(message, PriceCorrection)
+        if correction is not None:
+            await self.handle_correction(correction)
 
     async def handle_correction(self, correction: PriceCorrection) -> int:
         """Claim a correction for everyone who was sent the refuted price and
@@ -468,16 +530,15 @@ class AlertsWorker:
 
     # -- the sweep: retries and what a crash left behind -------------------------------
     async def _sweep_loop(self, stop: asyncio.Event) -> None:
-        failures = 0
+        rounds = FailedRounds(log, "alerts sweep")
         while not stop.is_set():
             pause = self.config.sweep_ms / 1000
             try:
                 await self.sweep()
-                failures = 0
+                rounds.ok()
             except Exception as exc:
-                failures += 1
-                pause = max(pause, retry_delay(failures))
-                log_failed_round(log, "alerts sweep", exc, failures, pause)
+                pause = max(pause, rounds.failed(exc))
+            self.sweeps += 1
             await _wait(stop, pause)
 
     async def sweep(self) -> int:
@@ -505,40 +566,28 @@ class AlertsWorker:
             sub = subs.get(row.subscription_id)
             if sub is None:
                 continue  # deleted with its rows (ON DELETE CASCADE)
-            recipient = recipient_of(sub, emails)
             if row.kind == sql.NotificationKind.ALERT:
                 if sub.status != sql.SubscriptionStatus.ACTIVE:
                     await sql.mark_failed_attempt(
                         self.db, row.id, f"subscription is {sub.status.value}", now_ms(), 1
                     )
                     continue
-                cache_key = (CHANGE, row.event_id)
-                if cache_key not in events:
-                    events[cache_key] = await self._recall(CHANGE, row.event_id, PriceChange)
-                notice = alert_notice(
-                    row.id,
-                    sub,
-                    recipient,
-                    self.links,
-                    event_id=row.event_id,
-                    change=events[cache_key],
-                    price=row.price,
-                )
+                kind = RECHECK if is_recheck(row.event_id) else CHANGE
             else:
-                cache_key = (CORRECTION, row.event_id)
-                if cache_key not in events:
-                    events[cache_key] = await self._recall(
-                        CORRECTION, row.event_id, PriceCorrection
-                    )
-                notice = correction_notice(
-                    row.id,
-                    sub,
-                    recipient,
-                    self.links,
-                    event_id=row.event_id,
-                    correction=events[cache_key],
-                    price=row.price,
-                )
+                kind = CORRECTION
+            if (kind, row.event_id) not in events:
+                found = await self._recall(kind, row.event_id, _EVENT_TYPES[kind])
+                events[kind, row.event_id] = found
+            event = events[kind, row.event_id]
+            render = {
+                CHANGE: functools.partial(alert_notice, change=event),
+                RECHECK: functools.partial(recheck_notice, recheck=event),
+                CORRECTION: functools.partial(correction_notice, correction=event),
+            }[kind]
+            recipient = recipient_of(sub, emails)
+            notice = render(
+                row.id, sub, recipient, self.links, event_id=row.event_id, price=row.price
+            )
             jobs.append(Job(notice, deadline, row.attempts))
         return jobs
 
@@ -546,6 +595,7 @@ class AlertsWorker:
     async def _sender(self, queue: asyncio.Queue[Job]) -> None:
         while True:
             job = await queue.get()
+            self._sending += 1
             try:
                 await self.deliver(job)
             except Exception:
@@ -553,7 +603,12 @@ class AlertsWorker:
                     "alerts: delivery of notification %s crashed", job.notice.notification_id
                 )
             finally:
+                self._sending -= 1
                 queue.task_done()
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being sent right now."""
+        return self._sending == 0 and all(q.empty() for q in self.queues.values())
 
     async def deliver(self, job: Job) -> str:
         """Send one notice and record the outcome: "sent", "retry", "failed",

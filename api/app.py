@@ -1,13 +1,13 @@
 """The Litestar application: ``create_app(...)`` builds it with its stores passed in.
 
-Tests build it with real Redis, chDB and SQLite/PostgreSQL; ``api.service.run`` serves
+Tests build it with real Redis, chDB and SQLite/PostgreSQL; ``api.server.run`` serves
 it with uvicorn. Nothing here reads the environment: values come from ``Settings``.
 
 The website (HTML pages, templates, static files) lives in ``api.web`` and plugs in
 here: if ``api/web/routes.py`` exists, its ``ROUTE_HANDLERS`` (a list of controllers /
 routers / handlers) are mounted, and its optional ``TEMPLATE_CONFIG`` is used. Web
-handlers reach the stores through ``request.app.state.api`` (an ``ApiState``) or the
-``api`` dependency, like the JSON controllers do.
+handlers reach the stores through the ``api`` dependency (an ``ApiState``, see
+``api.dependencies``), like the JSON controllers do.
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
-from api.controllers.accounts import AccountController, AuthController
+from api.controllers.accounts import AccountController, AuthController, MyAccountController
 from api.controllers.ops import healthz
 from api.controllers.products import ProductController
 from api.controllers.reports import ReportController
 from api.controllers.subscriptions import SubscriptionController
-from api.controllers.targets import TargetController
+from api.controllers.targets import TargetConfirmationController, TargetController
 from api.dependencies import DEPENDENCIES
 from api.docs import docs_router, render_plugins
 from api.errors import EXCEPTION_HANDLERS
@@ -41,12 +41,12 @@ from api.metrics import SKIP_REQUEST_METRICS
 from api.request_id import tag_response
 from api.services.history_cache import HistoryCache
 from api.services.near_cache import NearCache, follow_invalidations
-from api.services.views import flush_views, push_loop
+from api.services.views import push_loop
 from api.state import ApiState, wall_clock_ms
 from pricewatch.frontier import AsyncFrontier
 from pricewatch.keys import DEFAULT_KEYS, Keys
 from pricewatch.settings import Settings, get_settings
-from pricewatch.storage.clickhouse import PriceStore, database_from_url, get_clickhouse
+from pricewatch.storage.clickhouse import PriceStore, database_from_url, flush_views, get_clickhouse
 from pricewatch.storage.redis import connect_async
 from pricewatch.storage.sql import activate_unconfirmed, create_engine
 
@@ -91,7 +91,7 @@ def create_app(
     Every store is optional and defaults to what ``settings`` names: ``redis_url``
     (required one way or the other), ``clickhouse_client`` (shared: chDB allows one
     engine per process) with ``clickhouse_database``, and ``database_url`` (SQL). The
-    schemas must exist (``pricewatch migrate``; ``api.service.run`` migrates). ``clock``
+    schemas must exist (``pricewatch migrate``; ``api.server.run`` migrates). ``clock``
     returns epoch ms (tests pin it); ``view_flush_s`` <= 0 disables the background
     flush of view counters.
     """
@@ -120,6 +120,11 @@ def create_app(
         executor = ThreadPoolExecutor(
             settings.api_clickhouse_threads, thread_name_prefix="api-clickhouse"
         )
+        near = (
+            NearCache(settings.api_near_cache_mb << 20, settings.api_history_max_age_s)
+            if settings.api_near_cache_mb > 0
+            else None
+        )
         state = ApiState(
             settings=settings,
             keys=keys,
@@ -128,15 +133,11 @@ def create_app(
             prices=PriceStore(client, database),
             executor=executor,
             frontier=AsyncFrontier(redis_client, keys),
+            history=HistoryCache(redis_client, settings.api_history_cache_ttl_s, near),
             clock=clock or wall_clock_ms,
         )
+        # handlers reach it through the ``api`` dependency (api.dependencies)
         app.state.api = state
-        near = (
-            NearCache(settings.api_near_cache_mb << 20, settings.api_history_max_age_s)
-            if settings.api_near_cache_mb > 0
-            else None
-        )
-        app.state.history_cache = HistoryCache(redis_client, settings.api_history_cache_ttl_s, near)
         background = [
             asyncio.create_task(
                 push_loop(state.views, redis_client, keys, settings.api_view_push_ms / 1000),
@@ -183,7 +184,9 @@ def create_app(
     route_handlers: list[Any] = [
         ProductController,
         AccountController,
+        MyAccountController,
         TargetController,
+        TargetConfirmationController,
         AuthController,
         SubscriptionController,
         ReportController,

@@ -16,23 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, Router
-from litestar.datastructures import ResponseHeader
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, YamlRenderPlugin
 
-DOCS_PATH = "/schema"
+from api.page_headers import PAGE_HEADERS
 
-# The site's own policy: Swagger UI sets its inline styles through the CSSOM, which
-# 'self' allows; the page has no inline script and nothing may come from elsewhere.
-DOCS_CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; font-src 'self'; connect-src 'self'; form-action 'self'; "
-    "base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
-)
-DOCS_HEADERS = [
-    ResponseHeader(name="Content-Security-Policy", value=DOCS_CONTENT_SECURITY_POLICY),
-    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="same-origin"),
-]
+DOCS_PATH = "/schema"
 
 # (name of a bundle in /static) -> its URL with a content hash (api.web.assets.AssetUrls)
 AssetUrl = Callable[[str], str]
@@ -80,7 +68,7 @@ def render_plugins(asset: AssetUrl | None) -> list[OpenAPIRenderPlugin]:
 
 def docs_router() -> Router:
     """The router the documentation is mounted on: every page under ``/schema`` gets
-    the documentation's security headers."""
+    the site's security headers (nothing may come from elsewhere)."""
     return Router(
-        path=DOCS_PATH, route_handlers=[], response_headers=DOCS_HEADERS, include_in_schema=False
+        path=DOCS_PATH, route_handlers=[], response_headers=PAGE_HEADERS, include_in_schema=False
     )

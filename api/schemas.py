@@ -14,8 +14,14 @@ from typing import Annotated, Literal
 import msgspec
 
 from api.services.passwords import MAX_PASSWORD_LENGTH, PASSWORD_RULE
+from pricewatch.asin import ASIN_SHAPE
 from pricewatch.models import Availability
-from pricewatch.storage.sql import NotificationType, SubscriptionStatus
+from pricewatch.storage.sql import (
+    NotificationKind,
+    NotificationStatus,
+    NotificationType,
+    SubscriptionStatus,
+)
 
 # 10**10 major units: far above any real product, far below Int64 minor units.
 MAX_MAJOR = 10_000_000_000
@@ -26,7 +32,11 @@ Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["me@
 Password = Annotated[
     str, msgspec.Meta(max_length=4 * MAX_PASSWORD_LENGTH, description=PASSWORD_RULE)
 ]
-AsinText = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{10}$", examples=["B0C1234567"])]
+# a password to check rather than to set: only a bound on the text
+AnyPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+# the token of a link (43 characters as we make them; a bound, not a format)
+LinkToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+AsinText = Annotated[str, msgspec.Meta(pattern=ASIN_SHAPE, examples=["B0C1234567"])]
 MarketText = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$", examples=["us"])]
 MajorPrice = Annotated[float, msgspec.Meta(ge=0, le=MAX_MAJOR)]
 Percent = Annotated[float, msgspec.Meta(gt=0, lt=100)]
@@ -126,7 +136,7 @@ class RegisterIn(Wire, kw_only=True):
 
 class SignInIn(Wire, kw_only=True):
     email: Email
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+    password: AnyPassword
 
 
 class AccountOut(Out, kw_only=True):
@@ -141,6 +151,63 @@ class TokenOut(Out, kw_only=True):
     token: str
     token_type: Literal["bearer"] = "bearer"
     expires_at: str
+
+
+class TokenIn(Wire, kw_only=True):
+    """The token of a link we sent (``?token=`` of the page it opened)."""
+
+    token: LinkToken
+
+
+class PasswordResetRequestIn(Wire, kw_only=True):
+    email: Email
+
+
+class PasswordResetIn(Wire, kw_only=True):
+    token: LinkToken
+    password: Password
+
+
+class PasswordChangeIn(Wire, kw_only=True):
+    current_password: AnyPassword
+    new_password: Password
+
+
+class PasswordIn(Wire, kw_only=True):
+    """The account's password, asked again before an irreversible step."""
+
+    password: AnyPassword
+
+
+class AcceptedOut(Out, kw_only=True):
+    status: Literal["accepted"] = "accepted"
+    detail: str
+
+
+class DoneOut(Out, kw_only=True):
+    status: Literal["done"] = "done"
+    detail: str
+
+
+# -------------------------------------------------------------------------- targets
+
+
+class TargetIn(Wire, kw_only=True):
+    notification_type: NotificationType
+    # an e-mail address, a phone number in international form, or a webhook URL
+    address: Target
+
+
+class TargetOut(Out, kw_only=True):
+    target_id: int = msgspec.field(name="targetID")
+    notification_type: NotificationType
+    address: str
+    # alerts go to it once its receiver confirmed it
+    confirmed: bool
+    confirmed_at: str | None
+    created_at: str
+    # when a confirmation message last went out (resends wait RESEND_GAP_S after it)
+    last_sent_at: str | None
 
 
 # -------------------------------------------------------------------- subscriptions
@@ -195,6 +262,39 @@ class SubscriptionPage(Out, kw_only=True):
     items: list[SubscriptionOut]
     # pass as ``cursor`` for the next page; null on the last page
     next_cursor: int | None
+
+
+# --------------------------------------------------------------------------- export
+
+
+class ExportAccount(Out, kw_only=True):
+    user_id: int = msgspec.field(name="userID")
+    email: str
+    email_verified_at: str | None
+    created_at: str
+
+
+class ExportNotification(Out, kw_only=True):
+    notification_id: int = msgspec.field(name="notificationID")
+    subscription_id: int = msgspec.field(name="subscriptionID")
+    event_id: str
+    kind: NotificationKind
+    status: NotificationStatus
+    attempts: int
+    price: int | None
+    created_at: str
+    sent_at: str | None
+
+
+class ExportOut(Out, kw_only=True):
+    """Everything Pricewatch holds about the account (subscriptions include deleted
+    ones; notification prices are minor units of the subscription's currency)."""
+
+    exported_at: str
+    account: ExportAccount
+    targets: list[TargetOut]
+    subscriptions: list[SubscriptionOut]
+    notifications: list[ExportNotification]
 
 
 # -------------------------------------------------------------------------- reports

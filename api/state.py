@@ -1,6 +1,7 @@
-"""What every request handler reaches: the stores, built once per application.
+"""What every request handler reaches: the stores and caches, built once per
+application.
 
-Handlers get it as ``request.app.state.api`` (or the ``api`` dependency). ClickHouse
+Handlers ask for it as the ``api`` dependency (``api.dependencies``). ClickHouse
 calls are blocking (chDB has no async client), so they go through ``clickhouse()``,
 which runs them on a small thread pool and never on the event loop.
 """
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.services.history_cache import HistoryCache
 from api.services.views import ViewTally
 from pricewatch.egress import EgressPolicy
 from pricewatch.frontier import AsyncFrontier
@@ -40,6 +42,8 @@ class ApiState:
     prices: PriceStore
     executor: ThreadPoolExecutor
     frontier: AsyncFrontier
+    # computed charts: this process's near cache in front of Redis
+    history: HistoryCache
     clock: Callable[[], int] = wall_clock_ms
     # chart views not yet added to the Redis counters
     views: ViewTally = dataclasses.field(default_factory=ViewTally)

@@ -36,17 +36,16 @@ from pathlib import Path
 
 import redis
 
+from pricewatch.devtools.marketplace import Catalog
 from pricewatch.frontier import Frontier
-from pricewatch.ingest.verify import BlockingSql, TrustGate
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.marketplace.catalog import Catalog
-from pricewatch.models import Observation, PriceChange, Source, decode, encode
+from pricewatch.models import Observation, PriceChange, Source, decode
 from pricewatch.storage import sql
-from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.clickhouse_trust import all_time_lows
-from pricewatch.storage.redis import PartitionedStream
-from pricewatch.trust import TrustPolicy, prices_agree
+from pricewatch.storage.clickhouse import PriceStore, all_time_lows
+from pricewatch.storage.sql_blocking import BlockingSql
+from pricewatch.storage.streams import PartitionedStream
+from pricewatch.trust import TrustGate, TrustPolicy, prices_agree
 
 MARKET = "us"
 DAY_MS = 86_400_000
@@ -158,7 +157,7 @@ class Simulation:
         self.alerted: dict[str, float] = {}
         self.dropped: set[str] = set()
         self.pending_answers: list[tuple[int, str]] = []
-        self.stream = PartitionedStream(client, keys, OBSERVATIONS, scenario.partitions)
+        self.stream = PartitionedStream(keys, OBSERVATIONS, scenario.partitions)
         self.changes_seen: dict[str, bytes] = {}
         self.false_alerts = 0
         self.false_changes = 0
@@ -232,9 +231,7 @@ class Simulation:
             rng, s.honest, round(s.honest * s.malicious_share / (1 - s.malicious_share))
         )
         # the stream's history so far is set-up, not traffic
-        for key in PartitionedStream(
-            self.client, self.keys, PRICE_CHANGES, s.partitions
-        ).stream_keys():
+        for key in PartitionedStream(self.keys, PRICE_CHANGES, s.partitions).stream_keys():
             last = self.client.xrevrange(key, count=1)
             self.changes_seen[key] = last[0][0] if last else b"0"
 
@@ -274,7 +271,7 @@ class Simulation:
     # -- plumbing --------------------------------------------------------------------
     def publish(self, observations: list[Observation]) -> None:
         if observations:
-            self.stream.publish((o.market, o.asin, encode(o)) for o in observations)
+            self.stream.publish(self.client, ((o.market, o.asin, o) for o in observations))
 
     def drain(self) -> None:
         """Ingest until the group has read everything (re-published reports included).
@@ -419,7 +416,7 @@ class Simulation:
             self.publish(self.crawl(self.clock.ms))
             self.drain()
             self.account(self.clock.ms)
-        self.gate.maintain()
+        self.gate.sweeps.maintain()
         audit = self.bench_sql.run(lambda db: sql_trust_log(db))
         verdicts: dict[str, int] = {}
         for record in audit:
@@ -427,7 +424,7 @@ class Simulation:
         corrections = sum(
             self.client.xlen(k)
             for k in PartitionedStream(
-                self.client, self.keys, PRICE_CORRECTIONS, self.s.partitions
+                self.keys, PRICE_CORRECTIONS, self.s.partitions
             ).stream_keys()
         )
         return Result(

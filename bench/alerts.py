@@ -34,14 +34,15 @@ import msgspec
 
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES, Keys
-from pricewatch.models import Availability, Observation, PriceChange, Series, Source, encode
+from pricewatch.models import Availability, Observation, PriceChange, Series, Source
 from pricewatch.settings import load_settings
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore, get_clickhouse, migrate
 from pricewatch.storage.local_redis import local_redis
-from pricewatch.storage.redis import PartitionedStream, connect
+from pricewatch.storage.redis import connect
 from pricewatch.storage.sql_schema import subscriptions
 from pricewatch.storage.sql_subscriptions import new_subscription_values
+from pricewatch.storage.streams import PartitionedStream
 
 # Run as a script, this file's folder (bench/) comes first on sys.path, and
 # this module, alerts.py, would shadow the ``alerts`` package it measures.
@@ -229,7 +230,7 @@ def bench_latency(tmp: Path, redis_url: str, events: int, rate: float) -> tuple[
     ingest = IngestWorker(
         client, keys, PriceStore(ch, "bench"), partitions=PARTITIONS, consumer="bench", batch_ms=20
     )
-    observations = PartitionedStream(client, keys, OBSERVATIONS, PARTITIONS)
+    observations = PartitionedStream(keys, OBSERVATIONS, PARTITIONS)
     t0 = int(time.time() * 1000) - 10 * 60_000
 
     def observe(asin: str, price: int, at: int) -> None:
@@ -243,7 +244,7 @@ def bench_latency(tmp: Path, redis_url: str, events: int, rate: float) -> tuple[
             currency="USD",
             title=f"Product {asin}",
         )
-        observations.publish([("us", asin, encode(obs))])
+        observations.publish(client, [("us", asin, obs)])
 
     # every product first seen above its threshold (no alert)
     for asin in asins:
@@ -272,7 +273,7 @@ def bench_latency(tmp: Path, redis_url: str, events: int, rate: float) -> tuple[
         received[by_sub[int(key.split(":")[0])]] = at
     # Stream entry ids are XADD times in ms: split the latency at price-changes.
     change_at: dict[str, float] = {}
-    for key in PartitionedStream(client, keys, PRICE_CHANGES, PARTITIONS).stream_keys():
+    for key in PartitionedStream(keys, PRICE_CHANGES, PARTITIONS).stream_keys():
         for entry_id, fields in client.xrange(key):
             change = msgspec.json.decode(fields[b"d"], type=PriceChange)
             if change.new_price == 90_00:
@@ -333,9 +334,7 @@ def bench_fanout(tmp: Path, redis_url: str, subscribers: int) -> float:
         title="A very popular product",
     )
     start = time.time()
-    PartitionedStream(client, keys, PRICE_CHANGES, PARTITIONS).publish(
-        [("us", asin, encode(change))]
-    )
+    PartitionedStream(keys, PRICE_CHANGES, PARTITIONS).publish(client, [("us", asin, change)])
     deadline = start + 600
     last_report = start
     while sink.count.value < subscribers and time.time() < deadline:

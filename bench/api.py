@@ -49,7 +49,7 @@ import redis  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS  # noqa: E402
-from api.service import serve  # noqa: E402
+from api.server import serve  # noqa: E402
 from pricewatch.history import DAY_MS, HOUR_MS, Granularity, RollupRow, fill_buckets  # noqa: E402
 from pricewatch.keys import Keys  # noqa: E402
 from pricewatch.models import Availability, Product  # noqa: E402

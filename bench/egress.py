@@ -33,11 +33,12 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from pricewatch.keys import PRICE_CHANGES, Keys
-from pricewatch.models import PriceChange, Series, Source, encode
+from pricewatch.models import PriceChange, Series, Source
 from pricewatch.settings import Settings, load_settings
 from pricewatch.storage import sql
 from pricewatch.storage.local_redis import local_redis
-from pricewatch.storage.redis import PartitionedStream, connect
+from pricewatch.storage.redis import connect
+from pricewatch.storage.streams import PartitionedStream
 
 # Run as a script, this file's folder (bench/) comes first on sys.path, where
 # bench/alerts.py would shadow the ``alerts`` package this bench runs.
@@ -189,8 +190,8 @@ def bench(tmp: Path, redis_url: str, webhooks: int, hosts: int) -> tuple[float, 
         title="A product somebody hooked to a tarpit",
     )
     published = time.time()
-    PartitionedStream(client, Keys(settings.key_prefix), PRICE_CHANGES, PARTITIONS).publish(
-        [("us", ASIN, encode(change))]
+    PartitionedStream(Keys(settings.key_prefix), PRICE_CHANGES, PARTITIONS).publish(
+        client, [("us", ASIN, change)]
     )
     deadline = published + 300
     while not inbox.accepted and time.time() < deadline:

@@ -21,11 +21,12 @@ from pathlib import Path
 import msgspec
 
 from pricewatch.ingest.worker import IngestWorker
-from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
+from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
 from pricewatch.models import Observation, encode
 from pricewatch.storage.clickhouse import PRICE_COLUMNS, PriceStore, get_clickhouse, migrate
 from pricewatch.storage.local_redis import local_redis
-from pricewatch.storage.redis import PartitionedStream, connect
+from pricewatch.storage.redis import connect
+from pricewatch.storage.streams import PartitionedStream
 
 PARTITIONS = 4
 
@@ -76,9 +77,10 @@ def group_payloads(
 
 
 def produce(url: str, payloads: list[tuple[str, str, bytes]]) -> None:
-    stream = PartitionedStream(connect(url), Keys(), OBSERVATIONS, PARTITIONS, maxlen=10_000_000)
+    stream = PartitionedStream(Keys(), OBSERVATIONS, PARTITIONS, maxlen=10_000_000)
+    client = connect(url)
     for i in range(0, len(payloads), 2000):
-        stream.publish(payloads[i : i + 2000])
+        stream.publish(client, payloads[i : i + 2000])
 
 
 def main() -> None:
@@ -120,7 +122,7 @@ def main() -> None:
             batch_ms=100,
             maxlen=10_000_000,
         )
-        changes = PartitionedStream(redis_client, Keys(), PRICE_CHANGES, PARTITIONS)
+        changes = PartitionedStream(Keys(), PRICE_CHANGES, PARTITIONS)
         producer = multiprocessing.get_context("fork").Process(target=produce, args=(url, payloads))
         started = time.perf_counter()
         producer.start()
@@ -131,8 +133,9 @@ def main() -> None:
                 accepted += worker.process_batch(batch).accepted
         elapsed = time.perf_counter() - started
         producer.join()
-        assert changes.length() == expected_changes, (changes.length(), expected_changes)
-        assert worker.observations.pending_count(INGEST_GROUP) == 0
+        produced = changes.length(redis_client)
+        assert produced == expected_changes, (produced, expected_changes)
+        assert worker.reader.pending_count() == 0
         stored = client.query("SELECT count() FROM bench.prices_raw").result_rows[0][0]
         assert stored == len(observations), stored
         ingest_rate = len(observations) / elapsed

@@ -17,14 +17,14 @@ from crawler.items import ObservationItem
 from crawler.redis_support import keys_from_settings, redis_from_settings
 from pricewatch.keys import OBSERVATIONS, Keys
 from pricewatch.models import Observation, decode, encode
-from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.streams import PartitionedStream
 
 
 class ObservationPipeline:
     def __init__(self, client: redis.Redis, keys: Keys, partitions: int, maxlen: int) -> None:
         self.client = client
         self.keys = keys
-        self.stream = PartitionedStream(client, keys, OBSERVATIONS, partitions, maxlen)
+        self.stream = PartitionedStream(keys, OBSERVATIONS, partitions, maxlen)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ObservationPipeline:
@@ -47,7 +47,7 @@ class ObservationPipeline:
         except msgspec.ValidationError as exc:
             raise DropItem(f"invalid observation {obs!r}: {exc}") from None
         pipe = self.client.pipeline(transaction=False)
-        self.stream.publish([(obs.market, obs.asin, payload)], pipe=pipe)
+        self.stream.add(pipe, obs.market, obs.asin, payload)
         # a product observed is a product known: discovery will not enqueue it again
         pipe.sadd(self.keys.known_products(obs.market), obs.asin)
         pipe.execute()

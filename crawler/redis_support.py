@@ -10,7 +10,7 @@ from __future__ import annotations
 import redis
 from scrapy.settings import BaseSettings
 
-from pricewatch.keys import Keys
+from pricewatch.keys import DEFAULT_PREFIX, Keys
 from pricewatch.storage.redis import connect
 
 
@@ -30,4 +30,4 @@ def redis_from_settings(settings: BaseSettings) -> redis.Redis:
 
 
 def keys_from_settings(settings: BaseSettings) -> Keys:
-    return Keys(prefix=settings.get("PRICEWATCH_KEY_PREFIX") or "pw:")
+    return Keys(prefix=settings.get("PRICEWATCH_KEY_PREFIX") or DEFAULT_PREFIX)

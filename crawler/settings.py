@@ -28,8 +28,8 @@ PRICEWATCH_CRAWL_LEASE_MS = _settings.crawl_lease_ms
 PRICEWATCH_CRAWL_IDLE_CLOSE_S = _settings.crawl_idle_close_s
 PRICEWATCH_MARKET_ORIGINS = dict(_settings.market_origins)
 
-# --- scrapy-redis, over the frontier (crawler/scheduler.py, crawler/queue.py) ----------
-SCHEDULER = "crawler.scheduler.FrontierScheduler"
+# --- scrapy-redis, over the frontier (crawler/frontier_scheduler.py, crawler/queue.py) ---
+SCHEDULER = "crawler.frontier_scheduler.FrontierScheduler"
 SCHEDULER_QUEUE_CLASS = "crawler.queue.FrontierQueue"
 # the frontier is the fleet's: a worker never clears it, on start or on close
 SCHEDULER_PERSIST = True
@@ -38,7 +38,7 @@ SCHEDULER_FLUSH_ON_START = False
 SCHEDULER_IDLE_BEFORE_CLOSE = 0
 # re-crawling a page is the point, and the frontier keeps one entry per product: no
 # fingerprints (scrapy-redis 0.9.1 reads Scrapy's own setting name)
-DUPEFILTER_CLASS = "crawler.scheduler.NoDupeFilter"
+DUPEFILTER_CLASS = "crawler.frontier_scheduler.NoDupeFilter"
 
 # --- where requests go out, and how often ----------------------------------------------
 PRICEWATCH_PROXIES = list(_settings.proxies)

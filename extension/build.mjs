@@ -6,6 +6,8 @@
 //   3. bundles content.js (parser + panel + uPlot), background.js and options.js;
 //   4. bundles build/parser.js, the bare parser for the corpus tests.
 // Run with `npm run build` (PYTHON names the interpreter; default ../.venv/bin/python).
+// "pricewatch-shared-js/..." imports resolve to ../api/shared-js, the browser code the
+// extension shares with the website (the website's build names it the same way).
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as esbuild from "esbuild";
@@ -27,6 +29,7 @@ copyFileSync(`${here}src/options.html`, `${here}dist/options.html`);
 
 const common = {
   bundle: true,
+  alias: { "pricewatch-shared-js": `${here}../api/shared-js` },
   minify: true,
   format: "iife",
   target: ["chrome110"],

@@ -1,7 +1,7 @@
-# The website's front-end: api/web/frontend (uPlot, Swagger UI + page scripts) bundled
-# by esbuild into api/web/static/{chart.js,site.js,site.css,docs.js,docs.css}. The
-# bundles are not committed; they are rebuilt whenever a source file or the lockfile
-# changes.
+# The website's front-end: api/web/frontend (uPlot, Swagger UI + page scripts) and the
+# browser code it shares with the extension (api/shared-js) bundled by esbuild into
+# api/web/static/{chart.js,site.js,site.css,docs.js,docs.css}. The bundles are not
+# committed; they are rebuilt whenever a source file or the lockfile changes.
 # Included from the Makefile (after DEB_PACKAGES is set): `up` and `test` need the
 # bundles, and the tests drive Debian's Chromium through Playwright.
 
@@ -9,7 +9,9 @@ WEB_FRONTEND := api/web/frontend
 WEB_STATIC := api/web/static
 WEB_BUNDLES := $(WEB_STATIC)/chart.js $(WEB_STATIC)/site.js $(WEB_STATIC)/site.css \
 	$(WEB_STATIC)/docs.js $(WEB_STATIC)/docs.css
-WEB_SOURCES := $(wildcard $(WEB_FRONTEND)/src/*) $(WEB_FRONTEND)/build.mjs
+# browser code shared with the extension (api/shared-js/README.md); both builds read it
+SHARED_JS := $(wildcard api/shared-js/*.js)
+WEB_SOURCES := $(wildcard $(WEB_FRONTEND)/src/*) $(WEB_FRONTEND)/build.mjs $(SHARED_JS)
 # npm ci rewrites this file on every install: it stands for "node_modules is current"
 WEB_NODE_MODULES := $(WEB_FRONTEND)/node_modules/.package-lock.json
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit
 
+# The shape every ASIN has: ten digits or capital letters. Stores, streams and the
+# API check this much; ``is_valid_asin`` also knows which shapes Amazon hands out.
+ASIN_SHAPE = r"^[0-9A-Z]{10}$"
 _ASIN = re.compile(r"^(?:B[0-9A-Z]{9}|[0-9]{9}[0-9X])$")
 
 # Path shapes that carry the ASIN, newest first. Slugs may precede /dp/.

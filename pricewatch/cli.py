@@ -35,7 +35,7 @@ log = logging.getLogger("pricewatch")
 # Roles live in the apps; the shared core names them by dotted path and
 # imports them only when asked to run one, so it never depends on an app.
 ROLES = {
-    "api": "api.service:run",
+    "api": "api.server:run",
     "alerts": "alerts.service:run",
     "scheduler": "scheduler.service:run",
 }
@@ -144,10 +144,10 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[no-untyped-def]
-    from pricewatch.ingest.verify import build_trust_gate
     from pricewatch.ingest.worker import IngestWorker
     from pricewatch.storage.clickhouse import PriceStore
     from pricewatch.storage.redis import connect
+    from pricewatch.trust import build_trust_gate
 
     redis_client, keys, store = connect(redis_url), _keys(settings), PriceStore(client)
     return IngestWorker(
@@ -280,7 +280,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             supervisor.start(name, _run_role, name, settings, url, supervisor.stop, client)
         crawler_env: dict[str, str] = {}
         if args.demo:
-            from pricewatch.demo import demo_marketplace, keep_queued
+            from pricewatch.devtools.demo import demo_marketplace, keep_queued
             from pricewatch.frontier import Frontier
             from pricewatch.storage.redis import connect
 

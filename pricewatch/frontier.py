@@ -362,14 +362,21 @@ class Frontier(_Base):
 
     def push(self, tasks: Iterable[CrawlTask]) -> int:
         """Queue tasks; returns how many created a new entry (queued or deferred)."""
-        chunks = _push_args(tasks)
-        if not chunks:
-            return 0
-        max_size = str(self.max_size or 0)
         pipe = self.redis.pipeline(transaction=False)
+        if not self.push_on(pipe, tasks):
+            return 0
+        return sum(int(n) for n in pipe.execute())
+
+    def push_on(self, pipe: redis.client.Pipeline, tasks: Iterable[CrawlTask]) -> int:
+        """:meth:`push`, queued on the caller's pipeline or transaction: the tasks are
+        on the frontier exactly when the caller's other writes are. Every task is
+        checked first (ValueError before anything is queued); returns how many script
+        calls were queued, whose replies (new entries) come with the caller's."""
+        chunks = _push_args(tasks)
+        max_size = str(self.max_size or 0)
         for chunk in chunks:
             self._push(self._script_keys, [self._prefix, max_size, *chunk], client=pipe)
-        return sum(int(n) for n in pipe.execute())
+        return len(chunks)
 
     def pop(self, worker: str, count: int = 1, now: int | None = None) -> list[CrawlTask]:
         """Take up to ``count`` tasks, verification lane first, leased to ``worker``."""

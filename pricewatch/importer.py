@@ -22,10 +22,10 @@ from typing import Any
 
 import msgspec
 
-from pricewatch.ingest.core import InvalidObservation, series_key, validate
+from pricewatch.ingest.core import InvalidObservation, validate
 from pricewatch.keys import DEFAULT_KEYS, Keys, partition_of
 from pricewatch.markets import MARKETS, get_market
-from pricewatch.models import Availability, Observation, Product, Source
+from pricewatch.models import Availability, Observation, Product, Source, series_text
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,6 @@ def _forget_cached_state(
     for market, asin, series in touched:
         pipe.hdel(
             keys.last_price(partition_of(market, asin, partitions)),
-            series_key(market, asin, series),
+            series_text(market, asin, series),
         )
     pipe.execute()

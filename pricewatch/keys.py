@@ -15,6 +15,11 @@ PRICE_CHANGES = "price-changes"
 PRICE_CORRECTIONS = "price-corrections"
 DEAD_LETTER = "dead-letter"
 
+# Kinds of entries on a stream that carries more than one model (an entry without a
+# kind holds the stream's own: an Observation, a PriceChange...). ``price-changes``
+# also carries the re-checks of subscriptions (``pricewatch.models.Recheck``).
+RECHECK = "recheck"
+
 # Consumer groups
 INGEST_GROUP = "ingest"
 ALERTS_GROUP = "alerts"
@@ -30,9 +35,13 @@ def partition_of(market: str, asin: str, partitions: int) -> int:
     return zlib.crc32(f"{market}:{asin}".encode()) % partitions
 
 
+# Prefix of every key of a deployment (PRICEWATCH_KEY_PREFIX overrides it).
+DEFAULT_PREFIX = "pw:"
+
+
 @dataclasses.dataclass(frozen=True)
 class Keys:
-    prefix: str = "pw:"
+    prefix: str = DEFAULT_PREFIX
 
     def stream(self, name: str, partition: int) -> str:
         return f"{self.prefix}{name}:{partition}"
@@ -42,9 +51,6 @@ class Keys:
 
     def price_changes(self, partition: int) -> str:
         return self.stream(PRICE_CHANGES, partition)
-
-    def price_corrections(self, partition: int) -> str:
-        return self.stream(PRICE_CORRECTIONS, partition)
 
     @property
     def dead_letter(self) -> str:
@@ -96,9 +102,6 @@ class Keys:
     def proxy_next_slot(self, proxy: str) -> str:
         return f"{self.prefix}politeness:{proxy}"
 
-    def proxy_ban(self, proxy: str) -> str:
-        return f"{self.prefix}proxy-ban:{proxy}"
-
     # ASINs the crawler has seen in one market (a set): discovery enqueues only others
     def known_products(self, market: str) -> str:
         return f"{self.prefix}known-products:{market}"
@@ -145,26 +148,26 @@ class Keys:
     def scheduler_pushed(self) -> str:
         return f"{self.prefix}scheduler:pushed"
 
-    # trust-but-verify (pricewatch.ingest.verify). Per series ("market:asin:series"):
+    # trust-but-verify (pricewatch.trust.store). Per series (``series_text``):
     # held reports awaiting verification (a hash by report id), recent reports (a
     # sorted set by observed_at, for agreement and conflicts) and reports accepted at
     # once that a verification crawl may still contradict (a hash by report id).
-    def trust_held(self, series_key: str) -> str:
-        return f"{self.prefix}trust:held:{series_key}"
+    def trust_held(self, series: str) -> str:
+        return f"{self.prefix}trust:held:{series}"
 
-    def trust_recent(self, series_key: str) -> str:
-        return f"{self.prefix}trust:recent:{series_key}"
+    def trust_recent(self, series: str) -> str:
+        return f"{self.prefix}trust:recent:{series}"
 
-    def trust_accepted(self, series_key: str) -> str:
-        return f"{self.prefix}trust:accepted:{series_key}"
+    def trust_accepted(self, series: str) -> str:
+        return f"{self.prefix}trust:accepted:{series}"
 
-    # "series key<TAB>report id" of every held report, scored by its deadline (ms)
+    # "series text<TAB>report id" of every held report, scored by its deadline (ms)
     @property
     def trust_deadlines(self) -> str:
         return f"{self.prefix}trust:deadlines"
 
     # a confirmed report re-published to the observations stream: the gate accepts
-    # it on sight. Only the gate writes these, so no client can mark its own report.
+    # it on sight. Only the trust store writes these, so no client can mark its own report.
     def trust_confirmed(self, report_id: str) -> str:
         return f"{self.prefix}trust:confirmed:{report_id}"
 

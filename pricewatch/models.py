@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
-from typing import Annotated, TypeVar
+from typing import Annotated, NamedTuple, TypeVar
 
 import msgspec
+
+from pricewatch.asin import ASIN_SHAPE
 
 
 class Availability(StrEnum):
@@ -43,7 +45,7 @@ class TaskKind(StrEnum):
     DISCOVER = "discover"
 
 
-Asin = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z]{10}$")]
+Asin = Annotated[str, msgspec.Meta(pattern=ASIN_SHAPE)]
 MarketCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z]{2}$")]
 Millis = Annotated[int, msgspec.Meta(ge=0)]
 # Up to 10**12 minor units: far above any real product, far below Int64 overflow.
@@ -70,6 +72,37 @@ def is_asin_shaped(value: str) -> bool:
 # gc=False: these hold only strings and numbers, so they can never be part of a
 # reference cycle; untracked, the batches of 100k+ that ingest builds cost the
 # garbage collector nothing.
+
+
+class LastState(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    """The last accepted sighting of one series: what ingest compares a new one with
+    (kept in Redis by its ``series_text``, read back from ClickHouse on a miss)."""
+
+    observed_at: int
+    price: int | None
+    availability: str
+
+
+class SeriesKey(NamedTuple):
+    """One price series of one product: what a last state, a history and trust records
+    belong to. A tuple, so ClickHouse takes it as a parameter and answers in kind."""
+
+    market: str
+    asin: str
+    series: str
+
+    @classmethod
+    def parse(cls, text: str) -> SeriesKey:
+        """The key back from its :func:`series_text`."""
+        market, asin, series = text.split(":", 2)
+        return cls(market, asin, series)
+
+
+def series_text(market: str, asin: str, series: str) -> str:
+    """A series key as "market:asin:series", where Redis needs text (hash fields, key
+    parts). Three strings rather than a :class:`SeriesKey`: ingest spells one per
+    observation, 100k+ a second, and building a tuple first costs as much again."""
+    return f"{market}:{asin}:{series}"
 
 
 class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
@@ -131,6 +164,29 @@ class PriceCorrection(msgspec.Struct, frozen=True, kw_only=True):
     # the price verified in its place, if known
     actual_price: Minor | None = None
     currency: Currency | None = None
+
+
+class Recheck(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A subscription that makes a new promise (created, resumed, its threshold moved,
+    its destination confirmed) meets the price already in force.
+
+    Nothing moved, so this is no :class:`PriceChange`: it names one subscription, and
+    only that one may fire on it. It travels on the product's ``price-changes``
+    partition (entry kind ``RECHECK``), in order with the product's changes.
+    """
+
+    # one per promise (``pricewatch.rechecks.recheck_id``): a repeated publish is one event
+    event_id: str
+    subscription_id: int
+    market: MarketCode
+    asin: Asin
+    series: Series
+    # the price in force, as the price store last accepted it
+    price: Minor
+    currency: Currency | None = None
+    availability: Availability = Availability.UNKNOWN
+    # when the re-check was asked for
+    checked_at: Millis
 
 
 class CrawlTask(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

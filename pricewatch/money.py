@@ -19,6 +19,10 @@ from price_parser import Price
 from pricewatch.markets import MARKETS, Market
 
 __all__ = [
+    "CURRENCY_SYMBOLS",
+    "DOLLAR_CURRENCIES",
+    "ISO_CURRENCY_CODES",
+    "WORD_CURRENCY_SYMBOLS",
     "Money",
     "exponent_of",
     "format_money",
@@ -42,11 +46,16 @@ _EXPONENTS: dict[str, int] = {m.currency: m.exponent for m in MARKETS.values()}
 _MARKET_BY_CURRENCY: dict[str, Market] = {}
 for _m in MARKETS.values():
     _MARKET_BY_CURRENCY.setdefault(_m.currency, _m)
-_DOLLAR_CURRENCIES = frozenset({"USD", "CAD", "AUD", "MXN", "SGD"})
+
+# The four currency tables below are public: the browser extension's build exports
+# them (extension/scripts/export_rules.py), so both readers of a price agree.
+
+# Currencies whose own marketplace prints a bare "$"; anywhere else "$" is USD.
+DOLLAR_CURRENCIES = frozenset({"USD", "CAD", "AUD", "MXN", "SGD"})
 
 # Symbols that name exactly one currency, longest first so that "CDN$" wins
-# over "$" and "R$" over "$". Word-like symbols ("TL", "kr") must stand alone.
-_SYMBOLS: list[tuple[str, str]] = sorted(
+# over "$" and "R$" over "$".
+CURRENCY_SYMBOLS: list[tuple[str, str]] = sorted(
     [
         ("CDN$", "CAD"),
         ("CA$", "CAD"),
@@ -74,10 +83,11 @@ _SYMBOLS: list[tuple[str, str]] = sorted(
     ],
     key=lambda pair: -len(pair[0]),
 )
-_WORD_SYMBOLS = {"TL": "TRY", "KR": "SEK", "YTL": "TRY"}
+# Word-like symbols, matched case-insensitively as whole words only.
+WORD_CURRENCY_SYMBOLS: dict[str, str] = {"TL": "TRY", "KR": "SEK", "YTL": "TRY"}
 # ISO codes printed as text ("EUR 12,50", "AED 330.00"): every marketplace
 # currency plus a few that show up in cross-border offers.
-_ISO_CODES = frozenset(_EXPONENTS) | {"CHF", "CNY", "DKK", "NOK", "CZK", "HUF"}
+ISO_CURRENCY_CODES = frozenset(_EXPONENTS) | {"CHF", "CNY", "DKK", "NOK", "CZK", "HUF"}
 _WORD_RE = re.compile(r"(?<![A-Za-z])([A-Za-z]{2,3})(?![A-Za-z])")
 
 # Arabic-Indic digits and separators as printed on amazon.sa / .eg / .ae.
@@ -99,17 +109,17 @@ def to_major(money: Money) -> Decimal:
 
 def currency_in_text(text: str, market: Market | None = None) -> str | None:
     """The currency a price text names, or ``None`` when it names none."""
-    for symbol, code in _SYMBOLS:
+    for symbol, code in CURRENCY_SYMBOLS:
         if symbol in text:
             return code
     for match in _WORD_RE.finditer(text):
         word = match.group(1).upper()
-        if word in _ISO_CODES and match.group(1).isupper():
+        if word in ISO_CURRENCY_CODES and match.group(1).isupper():
             return word
-        if word in _WORD_SYMBOLS:
-            return _WORD_SYMBOLS[word]
+        if word in WORD_CURRENCY_SYMBOLS:
+            return WORD_CURRENCY_SYMBOLS[word]
     if "$" in text:
-        if market is not None and market.currency in _DOLLAR_CURRENCIES:
+        if market is not None and market.currency in DOLLAR_CURRENCIES:
             return market.currency
         return "USD"
     return None
@@ -168,7 +178,10 @@ def parse_money(text: str | None, market: Market) -> Money | None:
 # What may surround the amount of a price typed or copied by someone: currency
 # symbols and codes, longest first, so that "CDN$" is taken whole.
 _CURRENCY_TOKENS = sorted(
-    {sym for sym, _ in _SYMBOLS} | set(_WORD_SYMBOLS) | _ISO_CODES | {"$", "kr", "TL"},
+    {sym for sym, _ in CURRENCY_SYMBOLS}
+    | set(WORD_CURRENCY_SYMBOLS)
+    | ISO_CURRENCY_CODES
+    | {"$", "kr", "TL"},
     key=len,
     reverse=True,
 )

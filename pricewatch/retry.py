@@ -38,3 +38,25 @@ def log_failed_round(
             exc,
             delay,
         )
+
+
+class FailedRounds:
+    """Failed rounds in a row of one loop: the wait before the next round, one log line
+    for each (:func:`log_failed_round`), and one when the loop goes on again."""
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self.log = log
+        self.what = what
+        self.count = 0
+
+    def failed(self, exc: BaseException) -> float:
+        """Count a failed round; returns the seconds to wait before the next one."""
+        self.count += 1
+        delay = retry_delay(self.count)
+        log_failed_round(self.log, self.what, exc, self.count, delay)
+        return delay
+
+    def ok(self) -> None:
+        if self.count:
+            self.log.info("%s goes on after %d failed attempts", self.what, self.count)
+            self.count = 0

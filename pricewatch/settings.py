@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pricewatch.keys import DEFAULT_PREFIX
+
 PREFIX = "PRICEWATCH_"
 
 # A reader turns the raw text of one variable (never empty) into the field's value;
@@ -250,7 +252,7 @@ class Settings:
     # A crawler process stops after the frontier has been empty this long; 0 = never.
     crawl_idle_close_s: int = setting(0)
     # Prefix of every Redis key (pricewatch.keys.Keys): several deployments, one Redis.
-    key_prefix: str = setting("pw:")
+    key_prefix: str = setting(DEFAULT_PREFIX)
     api_host: str = setting("127.0.0.1")
     api_port: int = setting(8000)
     # Where people reach the website and the API: the base of every link in e-mails

@@ -1,7 +1,8 @@
 """The scheduler's jobs: re-score products, refill the frontier, queue discovery.
 
-Scores are written to ClickHouse's ``crawl_schedule`` (the full schedule); Redis holds
-only the frontier's due-soon window, plus the scheduler's own small state:
+Scores are written to ClickHouse's ``crawl_schedule`` (the full schedule, through
+:class:`pricewatch.storage.clickhouse.ScheduleStore`); Redis holds only the frontier's
+due-soon window, plus the scheduler's own small state:
 
 - watermarks (:class:`scheduler.inputs.Watermarks`): what the last pass saw, so the
   next incremental pass re-scores only products with new price observations, new
@@ -36,6 +37,7 @@ from pricewatch.frontier import Frontier, discovery_tasks
 from pricewatch.keys import Keys
 from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask
+from pricewatch.storage.clickhouse import DueProduct, ScheduleStore
 from pricewatch.storage.sql import Db
 from scheduler.inputs import (
     ProductInputs,
@@ -63,7 +65,6 @@ from scheduler.scoring import (
 log = logging.getLogger(__name__)
 
 SHARED_GROUP = "*"
-_WRITE_CHUNK = 100_000
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -178,94 +179,6 @@ def score_products(
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class DueProduct:
-    market: str
-    asin: str
-    importance: float
-    change_rate: float
-    last_observed_ms: int
-    next_due_ms: int
-
-
-class ScheduleStore:
-    """The ``crawl_schedule`` table (migration 0006). Methods are blocking."""
-
-    def __init__(self, client: Client, database: str) -> None:
-        self.client = client
-        self.database = database
-
-    def write(self, scores: Scores, scored_at_ms: int) -> int:
-        n = len(scores.keys)
-        for start in range(0, n, _WRITE_CHUNK):
-            part = slice(start, min(start + _WRITE_CHUNK, n))
-            keys = scores.keys[part]
-            columns: list[Sequence[Any]] = [
-                [k[0] for k in keys],
-                [k[1] for k in keys],
-                scores.importance[part].tolist(),
-                scores.change_rate[part].tolist(),
-                scores.rate[part].tolist(),
-                scores.last_observed_ms[part].tolist(),
-                scores.next_due_ms[part].tolist(),
-                [scored_at_ms] * len(keys),
-            ]
-            self.client.insert(
-                f"{self.database}.crawl_schedule",
-                columns,
-                column_names=(
-                    "market",
-                    "asin",
-                    "importance",
-                    "change_rate",
-                    "rate",
-                    "last_observed",
-                    "next_due",
-                    "scored_at",
-                ),
-                column_oriented=True,
-            )
-        return n
-
-    def due(self, before_ms: int, now_ms: int, limit: int) -> list[DueProduct]:
-        """Up to ``limit`` products due before ``before_ms``, highest frontier priority
-        first (the formula of :func:`scheduler.scoring.priority`, uncapped, evaluated
-        here so that the limit keeps the best candidates rather than the first ones)."""
-        if limit <= 0:
-            return []
-        result = self.client.query(
-            f"""
-            SELECT market, asin, importance, change_rate,
-                   toUnixTimestamp64Milli(last_observed) AS seen,
-                   toUnixTimestamp64Milli(next_due)
-            FROM {self.database}.crawl_schedule FINAL
-            WHERE next_due <= fromUnixTimestamp64Milli({{before:Int64}}, 'UTC')
-            ORDER BY importance * change_rate
-                     * if(seen > 0, greatest({{now:Int64}} - seen, 0) / {DAY_MS},
-                          {UNKNOWN_AGE_DAYS}) DESC,
-                     market, asin
-            LIMIT {{limit:UInt64}}
-            """,
-            parameters={"before": before_ms, "now": now_ms, "limit": limit},
-        )
-        return [DueProduct(*row) for row in result.result_rows]
-
-    def scored(self) -> dict[ProductKey, dict[str, Any]]:
-        """Every product's current row (operators, tests)."""
-        result = self.client.query(
-            f"""
-            SELECT market, asin, importance, change_rate, rate,
-                   toUnixTimestamp64Milli(last_observed), toUnixTimestamp64Milli(next_due),
-                   toUnixTimestamp64Milli(scored_at)
-            FROM {self.database}.crawl_schedule FINAL
-            """
-        )
-        names = ("importance", "change_rate", "rate", "last_observed", "next_due", "scored_at")
-        return {
-            (row[0], row[1]): dict(zip(names, row[2:], strict=True)) for row in result.result_rows
-        }
-
-
 def refill_plan(
     due: Sequence[DueProduct], pushed_at: Mapping[ProductKey, int], room: int, now_ms: int
 ) -> list[CrawlTask]:
@@ -311,7 +224,7 @@ class CrawlScheduler:
         self.keys = keys
         self.frontier = frontier
         self.config = config
-        self.store = ScheduleStore(clickhouse, database)
+        self.store = ScheduleStore(clickhouse, database, unknown_age_days=UNKNOWN_AGE_DAYS)
         self._lock = asyncio.Lock()
 
     # -- state in Redis

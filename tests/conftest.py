@@ -16,6 +16,34 @@ CORPUS_DIR = Path(
 )
 
 
+# Which marker a test must carry when it uses a fixture that reaches a real service:
+# `-m "not postgres"` and the like must mean what they say, so a test that reaches a
+# service without saying so is a collection error, not a silent dependency.
+SERVICE_FIXTURES = {
+    "redis_url": "redis",
+    "clickhouse_client": "clickhouse",
+    "postgres_url": "postgres",
+    "corpus_dir": "corpus",
+    "browser": "browser",
+    "chromium_path": "browser",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = []
+    for item in items:
+        used = getattr(item, "fixturenames", ())
+        needed = {marker for fixture, marker in SERVICE_FIXTURES.items() if fixture in used}
+        missing = sorted(m for m in needed if item.get_closest_marker(m) is None)
+        if missing:
+            unmarked.append(f"{item.nodeid}: mark it {', '.join(missing)}")
+    if unmarked:
+        raise pytest.UsageError(
+            "tests that reach a service must carry its marker (pytestmark):\n  "
+            + "\n  ".join(unmarked)
+        )
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     given = os.environ.get("PRICEWATCH_TEST_REDIS_URL")
@@ -47,6 +75,17 @@ def postgres_url() -> Iterator[str]:
         return
     with services.private_dir("postgres") as workdir, services.postgres_server(workdir) as url:
         yield url
+
+
+@pytest.fixture
+def sql_url(tmp_path: Path) -> str:
+    """A migrated SQLite database of the test's own (tests/pricewatch/storage has its
+    own: empty, on SQLite and PostgreSQL)."""
+    from pricewatch.storage.sql import migrate_sql
+
+    url = f"sqlite+aiosqlite:///{tmp_path}/sql/pricewatch.db"
+    migrate_sql(url)
+    return url
 
 
 @pytest.fixture(scope="session")

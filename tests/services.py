@@ -176,7 +176,7 @@ def serve_app(app: object, name: str = "test-app", port: int | None = None) -> I
     import uvicorn
 
     port = port or free_port()
-    # no proxy headers, as api.service serves the API: the app reads X-Forwarded-For
+    # no proxy headers, as api.server serves the API: the app reads X-Forwarded-For
     # itself, behind trusted proxies only
     server = uvicorn.Server(
         uvicorn.Config(

@@ -15,6 +15,7 @@ import os
 import random
 import re
 import signal
+import sqlite3
 import string
 import subprocess
 import sys
@@ -31,7 +32,8 @@ import httpx
 import pytest
 import redis
 
-from pricewatch.marketplace import demo_catalog
+from pricewatch.devtools.marketplace import demo_catalog
+from pricewatch.keys import ALERTS_GROUP, DEFAULT_KEYS, INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES
 from tests.alerts.conftest import MailRecorder, smtp_server
 from tests.browser import chromium, own_origin_only
 from tests.services import free_port
@@ -40,7 +42,7 @@ pytestmark = [pytest.mark.slow]
 
 DEMO_PRODUCTS = 8
 PASSWORD = "correct horse battery staple"
-WAIT_S = 8.0
+PARTITIONS = 4  # pricewatch up's default
 
 
 # --- what the attacker aims at --------------------------------------------------------
@@ -188,19 +190,52 @@ def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
         time.sleep(0.3)
 
 
+def drained(store: redis.Redis, stream: str, group: str) -> bool:
+    """Every entry of ``stream``'s partitions read and acked by ``group``."""
+    for partition in range(PARTITIONS):
+        key = DEFAULT_KEYS.stream(stream, partition)
+        if not store.exists(key):
+            continue
+        found = [g for g in store.xinfo_groups(key) if g["name"] == group.encode()]
+        if not found or found[0]["pending"] or found[0]["lag"]:
+            return False
+    return True
+
+
 def random_asin(rng: random.Random) -> str:
     return "B0" + "".join(rng.choices(string.ascii_uppercase + string.digits, k=8))
 
 
 class Prober:
-    def __init__(self, base: str, store: redis.Redis, recorder: MailRecorder) -> None:
+    def __init__(
+        self, base: str, store: redis.Redis, recorder: MailRecorder, db_file: Path
+    ) -> None:
         self.base = base
         self.redis = store
+        self.db_file = db_file
         self.mail = recorder
         self.client = httpx.Client(base_url=base, timeout=15)
         self.report: list[tuple[str, str, list[str]]] = []
         self.demo = [(p.market, p.asin) for p in demo_catalog(DEMO_PRODUCTS, seed=0).products()]
         self.browser = Browser(base)
+
+    def settle(self) -> None:
+        """Wait until what the probe set off has run its course: every observation
+        ingested and every price change handled by alerts, and no notification still
+        waiting to go out (read from the instance's own SQLite file)."""
+
+        def quiet() -> bool:
+            pending = sqlite3.connect(f"file:{self.db_file}?mode=ro", uri=True).execute(
+                "SELECT count(*) FROM notifications WHERE status = 'pending'"
+            )
+            return (
+                drained(self.redis, OBSERVATIONS, INGEST_GROUP)
+                and drained(self.redis, PRICE_CHANGES, ALERTS_GROUP)
+                and pending.fetchone()[0] == 0
+            )
+
+        # twice in a row: an observation ingested just now may still make a change
+        assert wait_for(lambda: quiet() and (time.sleep(0.5) or quiet()), 60), "never settled"
 
     def record(self, name: str, tried: str, findings: list[str]) -> None:
         self.report.append((name, tried, findings))
@@ -279,7 +314,7 @@ def probe_ssrf(p: Prober, listener: Listener) -> None:
         )
         if made.status_code < 400:
             findings.append(f"webhook to {target} accepted ({made.status_code})")
-    time.sleep(WAIT_S)
+    p.settle()
     findings += [f"the loopback listener received {r}" for r in listener.requests]
     p.record("ssrf", f"{len(targets)} internal webhook targets", findings)
 
@@ -314,7 +349,7 @@ def probe_spam_relay(p: Prober) -> None:
             "notificationType": "EMAIL",
         },
     )
-    time.sleep(WAIT_S)
+    p.settle()
     for address in (victims["EMAIL"], "relay@example.org"):
         for message in mails_to(p.mail, address):
             if "drop" in str(message["Subject"]).lower():
@@ -392,7 +427,7 @@ def probe_reports(p: Prober) -> None:
             headers={"X-Install-Id": f"probe-flood-{i:04d}"},
             json={"asin": fake, "market": "us", "price": 9.99, "title": "flood"},
         )
-    time.sleep(WAIT_S)
+    p.settle()
     now = p.client.get(f"/products/{asin}", params={"market": market}).json()
     findings = []
     if now["title"] != title:
@@ -552,7 +587,7 @@ def test_the_running_service_withstands_the_probes(tmp_path: Path) -> None:
             smtp_server(recorder) as smtp_port,
             pricewatch_up(tmp_path, smtp_port) as (base, store),
         ):
-            prober = Prober(base, store, recorder)
+            prober = Prober(base, store, recorder, tmp_path / "data" / "pricewatch.db")
             # lookups first: later probes look up the demo's products, which would
             # spend this address's first crawls
             for probe in (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 
-from alerts.messages import Notice
+from alerts.notices import Notice
 
 
 class DeliveryError(Exception):

@@ -28,7 +28,8 @@ from alerts.channels.smtp_sessions import (
     SessionLost,
     SmtpReply,
 )
-from alerts.messages import BadAddress, Notice, address_of, email_bytes
+from alerts.notices import Notice
+from alerts.rendering import BadAddress, address_of, email_bytes
 
 log = logging.getLogger(__name__)
 

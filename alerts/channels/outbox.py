@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from alerts.channels.base import Channel, PermanentError, TransientError
-from alerts.messages import BadAddress, Notice, email_bytes
+from alerts.notices import Notice
+from alerts.rendering import BadAddress, email_bytes
 
 
 class OutboxChannel(Channel):

@@ -14,7 +14,8 @@ import logging
 import httpx
 
 from alerts.channels.base import Channel, PermanentError, TransientError, http_status_error
-from alerts.messages import Notice, sms_text
+from alerts.notices import Notice
+from alerts.rendering import sms_text
 from pricewatch.destinations import e164
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ from alerts.channels.base import (
     TransientError,
     http_status_error,
 )
-from alerts.messages import KEY_HEADER, NOTIFICATION_HEADER, SIGNATURE_HEADER, Notice, webhook_body
+from alerts.notices import Notice
+from alerts.rendering import KEY_HEADER, NOTIFICATION_HEADER, SIGNATURE_HEADER, webhook_body
 from pricewatch.egress import EgressError, EgressRefused, EgressResponse, HostBusy, SafeHttpClient
 
 

@@ -9,11 +9,10 @@ from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, QueryParameter
 
-from api.dependencies import client_ip, get_state
+from api.dependencies import Api, ClientIp
 from api.metrics import SKIP_REQUEST_METRICS
 from api.schemas import PriceHistoryOut, ProductOut, QueuedOut
 from api.services import products
-from api.services.history_cache import HistoryCache
 from api.services.lookups import Lookup
 from api.services.timefmt import parse_time
 from api.services.views import SOURCES
@@ -95,11 +94,11 @@ class ProductController(Controller):
         responses={404: _NOT_FOUND, 429: _LIMITED},
     )
     async def product(
-        self, request: Request[Any, Any, Any], asin: FromPath[str], market: MarketParam = "us"
+        self, api: Api, client_ip: ClientIp, asin: FromPath[str], market: MarketParam = "us"
     ) -> ProductOut | Response[QueuedOut]:
         found, asin = product_key(asin, market)
         try:
-            return await products.product_view(get_state(request), found, asin, client_ip(request))
+            return await products.product_view(api, found, asin, client_ip)
         except products.UnknownProduct as exc:
             return queued_response(exc)
 
@@ -125,6 +124,8 @@ class ProductController(Controller):
     async def price_history(
         self,
         request: Request[Any, Any, Any],
+        api: Api,
+        client_ip: ClientIp,
         asin: FromPath[str],
         market: MarketParam = "us",
         period: Annotated[Period | None, QueryParameter()] = None,
@@ -136,7 +137,6 @@ class ProductController(Controller):
         ] = None,
     ) -> Response[PriceHistoryOut]:
         found, asin = product_key(asin, market)
-        state = get_state(request)
         req = products.ChartRequest(
             market=found,
             asin=asin,
@@ -146,16 +146,13 @@ class ProductController(Controller):
             end_ms=_time_param("end", end),
         )
         source = client if client in SOURCES else "api"
-        cache: HistoryCache = request.app.state.history_cache
         try:
-            etag, body, _ = await products.history(state, cache, req, source, client_ip(request))
+            etag, body, _ = await products.history(api, req, source, client_ip)
         except products.UnknownProduct as exc:
             return queued_response(exc)  # type: ignore[return-value]
-        except ValueError as exc:
-            raise ValidationException(str(exc)) from None
         headers = {
             "ETag": f'"{etag}"',
-            "Cache-Control": f"public, max-age={state.settings.api_history_max_age_s}",
+            "Cache-Control": f"public, max-age={api.settings.api_history_max_age_s}",
         }
         # The body is a PriceHistoryOut encoded once, when it was cached; the return
         # annotation documents it in the OpenAPI schema.

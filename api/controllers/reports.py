@@ -3,22 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Controller, Request, post
-from litestar.di import NamedDependency
-from litestar.exceptions import ValidationException
+from litestar import Controller, post
 from litestar.params import HeaderParameter, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
 
-from api.dependencies import OPTIONAL_USER, client_ip, get_state
-from api.metrics import REPORTS
-from api.ratelimit import Limit, enforce
+from api.dependencies import OPTIONAL_USER, Api, ClientIp, MaybeMe
 from api.schemas import ReportAccepted, ReportIn
-from api.services import reports
-from api.services.lookups import request_first_crawl
-from api.services.views import count_view
-from pricewatch.storage.sql import User
+from api.services.report_intake import take_report
 
 
 class ReportController(Controller):
@@ -39,46 +32,12 @@ class ReportController(Controller):
     )
     async def report(
         self,
-        request: Request[Any, Any, Any],
+        api: Api,
+        client_ip: ClientIp,
         data: JSONBody[ReportIn],
-        user: NamedDependency[User | None],
+        user: MaybeMe,
         install_id: Annotated[
             str | None, HeaderParameter(name="x-install-id", max_length=64)
         ] = None,
     ) -> ReportAccepted:
-        state = get_state(request)
-        ip = client_ip(request)
-        settings = state.settings
-        now = state.clock()
-        try:
-            reporter = reports.reporter_for(
-                user.id if user else None, install_id, ip, settings.api_ip_hash_key
-            )
-        except reports.ReportError as exc:
-            raise ValidationException(str(exc)) from None
-        await enforce(
-            state.redis,
-            state.keys,
-            [
-                Limit("report-ip", ip, settings.api_report_ip_rate_per_min),
-                Limit("report", reporter, settings.api_report_rate_per_min),
-            ],
-            now,
-        )
-        try:
-            obs = reports.report_to_observation(data, reporter, now)
-        except reports.ReportError as exc:
-            REPORTS.labels("rejected").inc()
-            raise ValidationException(str(exc)) from None
-        REPORTS.labels("accepted").inc()
-        pipe = state.redis.pipeline(transaction=False)
-        reports.publish(pipe, state.keys, settings.stream_partitions, settings.stream_maxlen, obs)
-        count_view(pipe, state.keys, obs.market, obs.asin, "report")
-        reports.queue_tracked_check(pipe, state.keys, settings.stream_partitions, obs)
-        *_, tracked = await pipe.execute()
-        if not tracked:
-            # Ingest keeps no report of a product no crawl has seen; someone is looking
-            # at its page, though, so it may be worth a first crawl, within the limits
-            # every lookup has.
-            await request_first_crawl(state, obs.market, obs.asin, ip)
-        return ReportAccepted(reporter=reporter)
+        return await take_report(api, data, user.id if user else None, install_id, client_ip)

@@ -9,10 +9,11 @@ fixed, and how many go out is bounded per account, per address and per target.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+from collections.abc import Callable
 
-from api.ratelimit import Limit, RateLimited, enforce
+from api.ratelimit import Limit, RateLimited
+from api.services import limits, link_tokens
+from api.services.limits import DAY_S, HOUR_S, address_ident
 from api.state import ApiState
 from pricewatch.account_messages import (
     AccountMessage,
@@ -23,9 +24,7 @@ from pricewatch.account_messages import (
     reset_password_url,
     verify_email_url,
 )
-from pricewatch.models import encode
-from pricewatch.storage import sql
-from pricewatch.storage.redis import FIELD
+from pricewatch.storage import streams
 from pricewatch.storage.sql import AccountTokenPurpose, NotificationType, Target, User
 
 # One message per destination (a target, the account's e-mail) per this many seconds.
@@ -40,45 +39,11 @@ MESSAGES_PER_ADDRESS_PER_DAY = 5
 # same and send nothing, so the answer tells nobody whether the address has an account).
 RESETS_PER_EMAIL_PER_HOUR = 3
 
-HOUR_S = 3600
-DAY_S = 24 * HOUR_S
-
-
-def address_ident(kind: str, address: str) -> str:
-    """A Redis key part for an address that does not spell it out."""
-    return hashlib.sha256(f"{kind}:{address}".encode()).hexdigest()[:32]
-
 
 async def _enqueue(state: ApiState, message: AccountMessage) -> None:
-    await state.redis.xadd(
-        state.keys.account_messages,
-        {FIELD: encode(message)},
-        maxlen=state.settings.stream_maxlen,
-        approximate=True,
+    await streams.add(
+        state.redis, state.keys.account_messages, message, maxlen=state.settings.stream_maxlen
     )
-
-
-async def _token(
-    state: ApiState,
-    user_id: int,
-    purpose: AccountTokenPurpose,
-    ttl_s: int,
-    target_id: int | None = None,
-) -> tuple[str, int]:
-    """A new single-use token (stored by its hash only) and its expiry (ms)."""
-    token = secrets.token_urlsafe(32)
-    now = state.clock()
-    expires_at = now + ttl_s * 1000
-    await sql.create_account_token(
-        state.db,
-        user_id=user_id,
-        token_hash=sql.hash_token(token),
-        purpose=purpose.value,
-        expires_at=expires_at,
-        now=now,
-        target_id=target_id,
-    )
-    return token, expires_at
 
 
 async def hold_gap(state: ApiState, scope: str, ident: str, *, first: bool = False) -> None:
@@ -98,23 +63,39 @@ async def hold_gap(state: ApiState, scope: str, ident: str, *, first: bool = Fal
 
 async def limit_confirmation(state: ApiState, user_id: int, kind: str, address: str) -> None:
     """Count a confirmation message against its account and its address; 429 beyond."""
-    await enforce(
-        state.redis,
-        state.keys,
-        [
-            Limit("account-messages", str(user_id), MESSAGES_PER_ACCOUNT_PER_HOUR, HOUR_S),
-            Limit("messages-to", address_ident(kind, address), MESSAGES_PER_ADDRESS_PER_DAY, DAY_S),
-        ],
-        state.clock(),
+    await limits.within(
+        state,
+        Limit("account-messages", str(user_id), MESSAGES_PER_ACCOUNT_PER_HOUR, HOUR_S),
+        Limit("messages-to", address_ident(kind, address), MESSAGES_PER_ADDRESS_PER_DAY, DAY_S),
     )
 
 
 async def limit_new_target(state: ApiState, user_id: int) -> None:
-    await enforce(
-        state.redis,
-        state.keys,
-        [Limit("new-targets", str(user_id), NEW_TARGETS_PER_HOUR, HOUR_S)],
-        state.clock(),
+    await limits.within(state, Limit("new-targets", str(user_id), NEW_TARGETS_PER_HOUR, HOUR_S))
+
+
+async def _email_link(
+    state: ApiState,
+    user: User,
+    kind: MessageKind,
+    purpose: AccountTokenPurpose,
+    ttl_s: int,
+    url_of: Callable[[str, str], str],
+) -> None:
+    """E-mail the account a link carrying a new token for ``purpose``."""
+    token, expires_at = await link_tokens.issue(state, user.id, purpose, ttl_s)
+    await _enqueue(
+        state,
+        AccountMessage(
+            message_id=new_message_id(),
+            kind=kind,
+            channel=NotificationType.EMAIL.value,
+            recipient=user.email,
+            user_id=user.id,
+            link=url_of(state.settings.public_url, token),
+            expires_at=expires_at,
+            created_at=state.clock(),
+        ),
     )
 
 
@@ -122,57 +103,34 @@ async def send_verification(state: ApiState, user: User, *, first: bool = False)
     """E-mail the account a link that verifies its address (one per gap; the
     ``first``, at registration, whatever an account deleted before left behind)."""
     await hold_gap(state, "verify-email", str(user.id), first=first)
-    token, expires_at = await _token(
-        state, user.id, AccountTokenPurpose.VERIFY_EMAIL, state.settings.confirm_link_ttl_s
-    )
-    await _enqueue(
+    await _email_link(
         state,
-        AccountMessage(
-            message_id=new_message_id(),
-            kind=MessageKind.VERIFY_EMAIL,
-            channel=NotificationType.EMAIL.value,
-            recipient=user.email,
-            user_id=user.id,
-            link=verify_email_url(state.settings.public_url, token),
-            expires_at=expires_at,
-            created_at=state.clock(),
-        ),
+        user,
+        MessageKind.VERIFY_EMAIL,
+        AccountTokenPurpose.VERIFY_EMAIL,
+        state.settings.confirm_link_ttl_s,
+        verify_email_url,
     )
 
 
 async def send_password_reset(state: ApiState, user: User) -> bool:
     """E-mail a reset link, unless the address had its share this hour (then False)."""
     try:
-        await enforce(
-            state.redis,
-            state.keys,
-            [
-                Limit(
-                    "reset-email",
-                    address_ident("EMAIL", user.email),
-                    RESETS_PER_EMAIL_PER_HOUR,
-                    HOUR_S,
-                )
-            ],
-            state.clock(),
+        await limits.within(
+            state,
+            Limit(
+                "reset-email", address_ident("EMAIL", user.email), RESETS_PER_EMAIL_PER_HOUR, HOUR_S
+            ),
         )
     except RateLimited:
         return False
-    token, expires_at = await _token(
-        state, user.id, AccountTokenPurpose.RESET_PASSWORD, state.settings.password_reset_ttl_s
-    )
-    await _enqueue(
+    await _email_link(
         state,
-        AccountMessage(
-            message_id=new_message_id(),
-            kind=MessageKind.RESET_PASSWORD,
-            channel=NotificationType.EMAIL.value,
-            recipient=user.email,
-            user_id=user.id,
-            link=reset_password_url(state.settings.public_url, token),
-            expires_at=expires_at,
-            created_at=state.clock(),
-        ),
+        user,
+        MessageKind.RESET_PASSWORD,
+        AccountTokenPurpose.RESET_PASSWORD,
+        state.settings.password_reset_ttl_s,
+        reset_password_url,
     )
     return True
 
@@ -184,7 +142,7 @@ async def send_target_confirmation(state: ApiState, target: Target) -> None:
     if target.kind == NotificationType.WEBHOOK:
         challenge = new_challenge()
     else:
-        token, expires_at = await _token(
+        token, expires_at = await link_tokens.issue(
             state,
             target.user_id,
             AccountTokenPurpose.CONFIRM_TARGET,

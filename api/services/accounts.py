@@ -13,6 +13,7 @@ import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from litestar.exceptions import NotAuthorizedException, ValidationException
 
 from api.services.passwords import password_problem
 from pricewatch.destinations import email_address
@@ -25,7 +26,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a password of anyone")
 
 
-class BadCredentials(Exception):
+class BadCredentials(NotAuthorizedException):
     pass
 
 
@@ -44,15 +45,15 @@ async def verify_password(password_hash: str, password: str) -> bool:
 
 
 def check_new_password(password: str) -> None:
-    """ValueError with a sentence for a password that breaks the rule."""
+    """400 with a sentence for a password that breaks the rule."""
     problem = password_problem(password)
     if problem is not None:
-        raise ValueError(problem)
+        raise ValidationException(problem)
 
 
 async def register(db: Db, email: str, password: str, now_ms: int) -> User:
-    """Raises ``ValueError`` (not an e-mail address we can send to, a password that
-    breaks the rule) or ``sql.DuplicateEmailError``."""
+    """Raises ``ValueError`` (not an e-mail address we can send to), 400 (a password
+    that breaks the rule) or ``sql.DuplicateEmailError``."""
     address = email_address(email)
     check_new_password(password)
     return await sql.create_user(db, address, await hash_password(password), now=now_ms)

@@ -13,12 +13,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from litestar.exceptions import NotFoundException, ValidationException
+
 from api.ratelimit import RateLimited
-from api.services import account_mail
+from api.schemas import TargetOut
+from api.services import account_mail, limits, link_tokens
+from api.services.converters import from_row
 from api.services.egress_check import on_allow_list, vet_webhook_url
+from api.services.refusals import Conflict, client_input
 from api.state import ApiState
 from pricewatch.destinations import Destination, destination_of
-from pricewatch.rechecks import PriceKey, publish_rechecks
+from pricewatch.models import LastState, SeriesKey
+from pricewatch.rechecks import queue_rechecks
 from pricewatch.storage import sql
 from pricewatch.storage.sql import NotificationType, Subscription, SubscriptionStatus, Target, User
 
@@ -26,11 +32,11 @@ ACTIVE = SubscriptionStatus.ACTIVE.value
 UNCONFIRMED = SubscriptionStatus.UNCONFIRMED.value
 
 
-class NotYours(LookupError):
+class NotYours(NotFoundException):
     """No such target among the user's (someone else's reads the same)."""
 
 
-class AlreadyConfirmed(Exception):
+class AlreadyConfirmed(Conflict):
     pass
 
 
@@ -39,17 +45,6 @@ class Admission:
     # normalised; None means the account's e-mail
     target: str | None
     status: str
-
-
-async def use_link_token(
-    state: ApiState, token: str, purpose: sql.AccountTokenPurpose
-) -> sql.AccountToken | None:
-    """Spend the token of a link (single use); None when it is not valid (any more)."""
-    if not token or len(token) > 512:
-        return None
-    return await sql.use_account_token(
-        state.db, sql.hash_token(token), purpose.value, state.clock()
-    )
 
 
 async def _user(state: ApiState, user_id: int) -> User:
@@ -160,11 +155,12 @@ async def activated(state: ApiState, subs: list[Subscription]) -> int:
     """Re-check subscriptions that just became active, so that one whose threshold the
     current price already meets fires now; returns how many events went out."""
 
-    async def lookup(keys: list[PriceKey]) -> dict[PriceKey, tuple[int, int | None, str]]:
+    async def lookup(keys: list[SeriesKey]) -> dict[SeriesKey, LastState]:
         return await state.clickhouse(state.prices.last_accepted, keys)
 
-    return await publish_rechecks(
-        state.redis,
+    pipe = state.redis.pipeline(transaction=False)
+    count = await queue_rechecks(
+        pipe,
         state.keys,
         subs,
         lookup,
@@ -172,23 +168,37 @@ async def activated(state: ApiState, subs: list[Subscription]) -> int:
         maxlen=state.settings.stream_maxlen,
         now_ms=state.clock(),
     )
+    if count:
+        await pipe.execute()
+    return count
 
 
 # ------------------------------------------------------------------- the targets API
 
 
-async def add_target(state: ApiState, user_id: int, kind: str, address: str) -> Target:
+def target_out(target: Target) -> TargetOut:
+    return from_row(TargetOut, target, target_id=target.id, notification_type=target.kind)
+
+
+async def list_targets(state: ApiState, user_id: int) -> list[TargetOut]:
+    return [target_out(t) for t in await sql.list_targets(state.db, user_id)]
+
+
+async def add_target(state: ApiState, user_id: int, kind: str, address: str) -> TargetOut:
+    """A new target (or the user's existing one for the address); a bad address is a
+    400 saying why."""
     user = await _user(state, user_id)
-    destination = await resolve(state, user, kind, address)
-    if destination.is_account_email:
-        raise ValueError(
-            "That is your account's own e-mail address: alerts without a target go there "
-            "once you have verified it."
-        )
-    return await start_target(state, user, destination)
+    with client_input():
+        destination = await resolve(state, user, kind, address)
+        if destination.is_account_email:
+            raise ValidationException(
+                "That is your account's own e-mail address: alerts without a target go "
+                "there once you have verified it."
+            )
+        return target_out(await start_target(state, user, destination))
 
 
-async def resend(state: ApiState, user_id: int, target_id: int) -> Target:
+async def resend(state: ApiState, user_id: int, target_id: int) -> TargetOut:
     """Send the confirmation again: once per ``RESEND_GAP_S`` (429 with Retry-After),
     within the account's and the address's limits."""
     target = await sql.get_target(state.db, target_id, user_id)
@@ -214,7 +224,7 @@ async def resend(state: ApiState, user_id: int, target_id: int) -> Target:
     await account_mail.send_target_confirmation(state, target)
     refreshed = await sql.get_target(state.db, target_id, user_id)
     assert refreshed is not None
-    return refreshed
+    return target_out(refreshed)
 
 
 async def remove(state: ApiState, user_id: int, target_id: int) -> None:
@@ -222,15 +232,19 @@ async def remove(state: ApiState, user_id: int, target_id: int) -> None:
         raise NotYours(f"no target {target_id}")
 
 
-async def confirm_by_token(state: ApiState, token: str) -> Target:
-    """Confirm the target a link names (single use); ValueError when the link is not
-    valid any more. Its waiting subscriptions become active and are re-checked."""
-    used = await use_link_token(state, token, sql.AccountTokenPurpose.CONFIRM_TARGET)
+async def confirm_by_token(state: ApiState, client_ip: str, token: str) -> Target:
+    """Confirm the target a link names (single use), within the per-IP limit of link
+    tokens; 400 when the link is not valid any more. Its waiting subscriptions become
+    active and are re-checked."""
+    await limits.auth(state, client_ip)
+    used = await link_tokens.spend(state, token, sql.AccountTokenPurpose.CONFIRM_TARGET)
     if used is None or used.target_id is None:
-        raise ValueError("This link is not valid: it may have expired or been used already.")
+        raise ValidationException(
+            "This link is not valid: it may have expired or been used already."
+        )
     subs = await sql.confirm_target(state.db, used.target_id, state.clock())
     await activated(state, subs)
     target = await sql.get_target(state.db, used.target_id)
     if target is None:
-        raise ValueError("This link is not valid: the address was removed since.")
+        raise ValidationException("This link is not valid: the address was removed since.")
     return target

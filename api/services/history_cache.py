@@ -26,16 +26,16 @@ GEN_FIELD = "@gen"
 ETAG_LEN = 32
 
 # KEYS[1] hash; ARGV: new token, ttl seconds. Returns the token in force.
-_BEGIN = """
-if redis.call('HSETNX', KEYS[1], '@gen', ARGV[1]) == 1 then
+_BEGIN = f"""
+if redis.call('HSETNX', KEYS[1], '{GEN_FIELD}', ARGV[1]) == 1 then
   redis.call('EXPIRE', KEYS[1], ARGV[2])
 end
-return redis.call('HGET', KEYS[1], '@gen')
+return redis.call('HGET', KEYS[1], '{GEN_FIELD}')
 """
 
 # KEYS[1] hash; ARGV: token, field, value. 1 if stored.
-_STORE = """
-if redis.call('HGET', KEYS[1], '@gen') == ARGV[1] then
+_STORE = f"""
+if redis.call('HGET', KEYS[1], '{GEN_FIELD}') == ARGV[1] then
   redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
   return 1
 end

@@ -17,8 +17,9 @@ import msgspec
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS
 from api.schemas import GoodDeal, PriceHistoryOut, PricePoint, PriceStat, ProductOut, ProductStats
 from api.services import pricing
-from api.services.history_cache import HistoryCache, pack, unpack
+from api.services.history_cache import pack, unpack
 from api.services.lookups import LookupOutcome, request_first_crawl
+from api.services.refusals import client_input
 from api.services.timefmt import iso
 from api.state import ApiState
 from pricewatch.history import DAY_MS, Granularity
@@ -93,14 +94,16 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
 
 
 async def history(
-    state: ApiState, cache: HistoryCache, req: ChartRequest, view_source: str, client: str
+    state: ApiState, req: ChartRequest, view_source: str, client: str
 ) -> tuple[str, bytes, bool]:
     """(etag, JSON body, cache hit) of a chart; raises UnknownProduct (after asking for
-    a first crawl on behalf of ``client``, an IP) or ValueError (bad parameters)."""
+    a first crawl on behalf of ``client``, an IP); bad parameters are a 400."""
     now = state.clock()
-    pricing.check_request(
-        period=req.period, granularity=req.granularity, start_ms=req.start_ms, end_ms=req.end_ms
-    )
+    with client_input():
+        pricing.check_request(
+            period=req.period, granularity=req.granularity, start_ms=req.start_ms, end_ms=req.end_ms
+        )
+    cache = state.history
     field = pricing.cache_field(
         period=req.period,
         granularity=req.granularity,
@@ -128,7 +131,7 @@ async def history(
     flight = (key, field)
     pending = cache.inflight.get(flight)
     if pending is None:
-        pending = asyncio.ensure_future(_fill(state, cache, req, key, field, now, client))
+        pending = asyncio.ensure_future(_fill(state, req, key, field, now, client))
         cache.inflight[flight] = pending
         pending.add_done_callback(lambda _: cache.inflight.pop(flight, None))
     value = await asyncio.shield(pending)
@@ -138,17 +141,13 @@ async def history(
 
 
 async def _fill(
-    state: ApiState,
-    cache: HistoryCache,
-    req: ChartRequest,
-    key: str,
-    field: str,
-    now: int,
-    client: str,
+    state: ApiState, req: ChartRequest, key: str, field: str, now: int, client: str
 ) -> bytes:
     """The cached value (ETag + body) of a computed history, stored in Redis."""
+    cache = state.history
     token = await cache.begin_fill(key)
-    body = await state.clickhouse(_history_body, state.prices, req, now)
+    with client_input():  # a window that ends before it starts
+        body = await state.clickhouse(_history_body, state.prices, req, now)
     if body is None:
         lookup = await request_first_crawl(state, req.market.code, req.asin, client)
         raise UnknownProduct(req.market.code, req.asin, lookup)

@@ -19,12 +19,11 @@ import redis.asyncio
 from api.schemas import ReportIn
 from api.services.timefmt import parse_time
 from pricewatch.asin import extract_asin, is_valid_asin
-from pricewatch.ingest.core import series_key
-from pricewatch.keys import Keys, partition_of
+from pricewatch.keys import OBSERVATIONS, Keys, partition_of
 from pricewatch.markets import MARKETS, Market, market_for_host
-from pricewatch.models import Availability, Observation, Source, encode
+from pricewatch.models import Availability, Observation, Source, series_text
 from pricewatch.money import parse_price_exactly
-from pricewatch.storage.redis import FIELD
+from pricewatch.storage.streams import PartitionedStream
 
 MAX_MINOR = 10**12
 # Reports dated further ahead than this come from a broken clock.
@@ -142,7 +141,7 @@ def queue_tracked_check(
 ) -> None:
     """Queue on ``pipe`` a check of whether ingest tracks the report's series; its
     reply is true when a crawl has seen the product (see ``pricewatch.ingest.core``)."""
-    field = series_key(obs.market, obs.asin, obs.series)
+    field = series_text(obs.market, obs.asin, obs.series)
     pipe.hexists(keys.last_price(partition_of(obs.market, obs.asin, partitions)), field)
 
 
@@ -150,5 +149,4 @@ def publish(
     pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int, maxlen: int, obs: Observation
 ) -> None:
     """Queue the XADD of ``obs`` on its partition of ``observations`` on ``pipe``."""
-    stream = keys.observations(partition_of(obs.market, obs.asin, partitions))
-    pipe.xadd(stream, {FIELD: encode(obs)}, maxlen=maxlen, approximate=True)
+    PartitionedStream(keys, OBSERVATIONS, partitions, maxlen).add(pipe, obs.market, obs.asin, obs)

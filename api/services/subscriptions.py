@@ -5,30 +5,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import SubscriptionIn, SubscriptionOut, SubscriptionPatch
-from api.services import destinations
+from litestar.exceptions import NotFoundException
+
+from api.ratelimit import Limit
+from api.schemas import (
+    SubscriptionCreated,
+    SubscriptionIn,
+    SubscriptionOut,
+    SubscriptionPage,
+    SubscriptionPatch,
+)
+from api.services import destinations, limits
 from api.services.pricing import major_to_minor, to_major
+from api.services.refusals import Conflict, client_input
 from api.services.timefmt import iso
 from api.state import ApiState
-from pricewatch.keys import partition_of
 from pricewatch.markets import MARKETS, Market, get_market
-from pricewatch.models import Availability, CrawlTask, Series, encode
-from pricewatch.rechecks import recheck_event
+from pricewatch.models import Availability, CrawlTask, Series, SeriesKey
+from pricewatch.rechecks import add_recheck, recheck_event
 from pricewatch.storage import sql
-from pricewatch.storage.redis import FIELD
 from pricewatch.storage.sql import Subscription
 
 
-class PriceUnknown(ValueError):
-    pass
+class PriceUnknown(Conflict):
+    """A threshold in percent of a price that is not known yet."""
 
 
-class NoSuchProduct(LookupError):
+class NoSuchProduct(NotFoundException):
     """A crawl found no page for this ASIN: there is nothing to watch."""
 
 
-class TooManySubscriptions(Exception):
+class TooManySubscriptions(Conflict):
     """The account holds as many subscriptions as one may."""
+
+
+class NoSuchSubscription(NotFoundException):
+    """None of the user's: another user's subscription reads the same, so that ids
+    reveal nothing."""
+
+    def __init__(self, subscription_id: int) -> None:
+        super().__init__(f"no subscription {subscription_id}")
 
 
 def to_out(sub: Subscription) -> SubscriptionOut:
@@ -54,12 +70,11 @@ def to_out(sub: Subscription) -> SubscriptionOut:
 
 async def _current_price(state: ApiState, market: str, asin: str) -> tuple[int | None, str]:
     """(price, availability) in force for the product's buy box; price None if unknown."""
-    key = (market, asin, Series.BUYBOX.value)
-    found = await state.clickhouse(state.prices.last_accepted, [key])
-    if key not in found:
+    key = SeriesKey(market, asin, Series.BUYBOX.value)
+    last = (await state.clickhouse(state.prices.last_accepted, [key])).get(key)
+    if last is None:
         return None, Availability.UNKNOWN.value
-    _, price, availability = found[key]
-    return price, availability
+    return last.price, last.availability
 
 
 async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscription:
@@ -123,14 +138,14 @@ async def first_check(
     state: ApiState, sub: Subscription, price: int | None, availability: str
 ) -> None:
     """Make a new (or newly deliverable) subscription meet the current price: a re-check
-    event when the price is known, else a first crawl whose change event fires alerts."""
+    when the price is known, else a first crawl whose change event fires alerts."""
     if price is not None:
-        event = recheck_event(sub, price, availability, state.clock())
-        stream = state.keys.price_changes(
-            partition_of(sub.market, sub.asin, state.settings.stream_partitions)
-        )
-        await state.redis.xadd(
-            stream, {FIELD: encode(event)}, maxlen=state.settings.stream_maxlen, approximate=True
+        await add_recheck(
+            state.redis,
+            state.keys,
+            recheck_event(sub, price, availability, state.clock()),
+            partitions=state.settings.stream_partitions,
+            maxlen=state.settings.stream_maxlen,
         )
     else:
         await state.frontier.push(
@@ -185,3 +200,54 @@ def patch_changes(patch: SubscriptionPatch, market: Market) -> dict[str, Any]:
     if patch.status is not None:
         changes["status"] = patch.status
     return changes
+
+
+# ------------------------------------------------------------ the subscriptions API
+
+
+async def subscribe(state: ApiState, user_id: int, body: SubscriptionIn) -> SubscriptionCreated:
+    """``create`` within the account's hourly limit (429); bad input is a 400."""
+    await limits.within(
+        state, Limit("subscribe", str(user_id), state.settings.api_subscribe_rate_per_hour, 3600)
+    )
+    with client_input():
+        sub = await create(state, user_id, body)
+    return SubscriptionCreated(subscription_id=sub.id, status=sub.status)
+
+
+async def page_of(state: ApiState, user_id: int, limit: int, after_id: int) -> SubscriptionPage:
+    """The user's subscriptions after ``after_id``, oldest first, ``limit`` at most."""
+    # one more than asked tells whether another page follows
+    found = await sql.list_subscriptions(state.db, user_id, limit=limit + 1, after_id=after_id)
+    page = found[:limit]
+    return SubscriptionPage(
+        items=[to_out(s) for s in page], next_cursor=page[-1].id if len(found) > limit else None
+    )
+
+
+async def _own(state: ApiState, user_id: int, subscription_id: int) -> Subscription:
+    sub = await sql.get_subscription(state.db, subscription_id, user_id)
+    if sub is None:
+        raise NoSuchSubscription(subscription_id)
+    return sub
+
+
+async def one(state: ApiState, user_id: int, subscription_id: int) -> SubscriptionOut:
+    return to_out(await _own(state, user_id, subscription_id))
+
+
+async def change(
+    state: ApiState, user_id: int, subscription_id: int, patch: SubscriptionPatch
+) -> SubscriptionOut:
+    """``update`` one of the user's subscriptions; bad input is a 400."""
+    current = await _own(state, user_id, subscription_id)
+    with client_input():
+        sub = await update(state, user_id, current, patch)
+    if sub is None:
+        raise NoSuchSubscription(subscription_id)
+    return to_out(sub)
+
+
+async def remove(state: ApiState, user_id: int, subscription_id: int) -> None:
+    if not await sql.delete_subscription(state.db, subscription_id, user_id, now=state.clock()):
+        raise NoSuchSubscription(subscription_id)

@@ -16,6 +16,11 @@ def iso(ms: int) -> str:
     return text.replace("+00:00", "Z")
 
 
+def maybe_iso(ms: int | None) -> str | None:
+    """``iso`` of a time that may be unknown (None stays None)."""
+    return None if ms is None else iso(ms)
+
+
 def parse_time(value: str | float | int) -> int:
     """ISO 8601 (naive means UTC) or epoch seconds / milliseconds -> ms.
 

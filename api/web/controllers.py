@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, get
-from litestar.datastructures import CacheControlHeader
+from litestar import Controller, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
@@ -24,17 +23,16 @@ from litestar.status_codes import (
     HTTP_429_TOO_MANY_REQUESTS,
 )
 
-from api.dependencies import client_ip
-from api.schemas import ProductOut
+from api.dependencies import Api, ClientIp
+from api.schemas import NotificationType, ProductOut
 from api.services.lookups import Lookup
 from api.services.passwords import MIN_PASSWORD_LENGTH, PASSWORD_RULE
 from api.services.pricing import DEFAULT_PERIOD, PERIODS_MS
 from api.services.products import UnknownProduct, product_view
-from api.state import ApiState
+from api.web.pages import PRODUCT_CACHE, error_page, page
 from api.web.search import SearchError, resolve_query
 from pricewatch.asin import is_valid_asin
 from pricewatch.markets import MARKETS, UnknownMarket, get_market
-from pricewatch.storage.sql import NotificationType
 
 PERIODS = tuple(PERIODS_MS)
 CHANNELS = (
@@ -44,51 +42,26 @@ CHANNELS = (
 )
 MARKET_CHOICES = tuple((m.code, m.domain) for m in MARKETS.values())
 
-# Product pages change when a price does; a minute of staleness is cheap and absorbs
-# bursts (the home page shares the rule). Account and error pages hold no data (the
-# scripts fetch it) but are never cached, so sign-in state and fixes show at once.
-PRODUCT_CACHE = CacheControlHeader(public=True, max_age=60)
-NO_STORE = CacheControlHeader(no_store=True)
-
-
-def _page(
-    template: str,
-    context: dict[str, Any],
-    status_code: int = 200,
-    cache: CacheControlHeader = NO_STORE,
-) -> Template:
-    return Template(
-        template_name=template,
-        context=context,
-        status_code=status_code,
-        media_type=MediaType.HTML,
-        headers={cache.HEADER_NAME: cache.to_header()},
-    )
-
-
-def _error(heading: str, detail: str, status_code: int) -> Template:
-    return _page("error.html", {"heading": heading, "detail": detail}, status_code)
-
 
 def _unknown_product(exc: UnknownProduct, common: dict[str, Any]) -> Template:
     lookup = exc.lookup
     if lookup.status is Lookup.NOT_FOUND:
-        return _error(
+        return error_page(
             "No such product",
             f"{common['domain']} has no product {exc.asin}: its page was not found when we "
             "last looked. Check the ASIN or paste the product's URL.",
             HTTP_404_NOT_FOUND,
         )
     if lookup.status is Lookup.LIMITED:
-        page = _error(
+        limited = error_page(
             "Too many new products at once",
             f"We have not seen {exc.asin} yet, and we cannot look up more new products "
             f"right now. Try again in {max(1, lookup.retry_after_s // 60)} minute(s).",
             HTTP_429_TOO_MANY_REQUESTS,
         )
-        page.headers["Retry-After"] = str(lookup.retry_after_s)
-        return page
-    return _page("queued.html", common, HTTP_404_NOT_FOUND)
+        limited.headers["Retry-After"] = str(lookup.retry_after_s)
+        return limited
+    return page("queued.html", common, HTTP_404_NOT_FOUND)
 
 
 class WebsiteController(Controller):
@@ -96,7 +69,7 @@ class WebsiteController(Controller):
 
     @get("/", name="web:home")
     async def home(self) -> Template:
-        return _page(
+        return page(
             "home.html",
             {"query": "", "market": "us", "markets": MARKET_CHOICES, "error": None},
             cache=PRODUCT_CACHE,
@@ -110,7 +83,7 @@ class WebsiteController(Controller):
             ref = resolve_query(q, market)
         except SearchError as exc:
             # the visitor's text comes back in the box: nothing typed is lost
-            return _page(
+            return page(
                 "home.html",
                 {
                     "query": q,
@@ -125,7 +98,8 @@ class WebsiteController(Controller):
     @get("/p/{market:str}/{asin:str}", name="web:product")
     async def product(
         self,
-        request: Request[Any, Any, Any],
+        api: Api,
+        client_ip: ClientIp,
         market: FromPath[str],
         asin: FromPath[str],
         period: FromQuery[str] = DEFAULT_PERIOD,
@@ -133,33 +107,32 @@ class WebsiteController(Controller):
         try:
             found = get_market(market.lower())
         except UnknownMarket:
-            return _error(
+            return error_page(
                 "Unknown marketplace",
                 f"There is no Amazon marketplace {market!r}.",
                 HTTP_404_NOT_FOUND,
             )
         canonical = asin.strip().upper()
         if not is_valid_asin(canonical):
-            return _error("Not an ASIN", f"{asin!r} is not an Amazon ASIN.", HTTP_404_NOT_FOUND)
+            return error_page("Not an ASIN", f"{asin!r} is not an Amazon ASIN.", HTTP_404_NOT_FOUND)
         if period not in PERIODS:
-            return _error(
+            return error_page(
                 "Unknown period",
                 f"period must be one of {', '.join(PERIODS)}.",
                 HTTP_400_BAD_REQUEST,
             )
         if (found.code, canonical) != (market, asin):
             return Redirect(path=f"/p/{found.code}/{canonical}", status_code=301)
-        state: ApiState = request.app.state.api
         common = {
             "asin": canonical,
             "domain": found.domain,
             "amazon_url": found.product_url(canonical),
         }
         try:
-            product: ProductOut = await product_view(state, found, canonical, client_ip(request))
+            product: ProductOut = await product_view(api, found, canonical, client_ip)
         except UnknownProduct as exc:
             return _unknown_product(exc, common)
-        return _page(
+        return page(
             "product.html",
             {
                 **common,
@@ -173,7 +146,7 @@ class WebsiteController(Controller):
 
     @get("/signin", name="web:signin")
     async def signin(self) -> Template:
-        return _page(
+        return page(
             "signin.html",
             {"heading": "Sign in", "action": "signin", "min_password": 1, "password_rule": ""},
         )
@@ -181,7 +154,7 @@ class WebsiteController(Controller):
     # the form shows the API's own password rule, so the two never disagree
     @get("/register", name="web:register")
     async def register(self) -> Template:
-        return _page(
+        return page(
             "signin.html",
             {
                 "heading": "Register",
@@ -193,4 +166,4 @@ class WebsiteController(Controller):
 
     @get("/alerts", name="web:alerts")
     async def alerts(self) -> Template:
-        return _page("alerts.html", {})
+        return page("alerts.html", {})

@@ -9,27 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Router
-from litestar.datastructures import CacheControlHeader, ResponseHeader
+from litestar.datastructures import CacheControlHeader
 from litestar.static_files import create_static_files_router
 
+from api.page_headers import PAGE_HEADERS
 from api.web.account_pages import AccountPages
 from api.web.assets import STATIC_DIR, STATIC_PATH, AssetUrls
 from api.web.controllers import WebsiteController
 from api.web.stop import StopController
 from api.web.templating import template_config
 
-# Pages load only their own scripts, styles and JSON; uPlot styles its elements through
-# the CSSOM, which 'self' allows. frame-ancestors stops click-jacking of the forms.
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
-    "frame-ancestors 'none'"
-)
-SECURITY_HEADERS = [
-    ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY),
-    ResponseHeader(name="X-Content-Type-Options", value="nosniff"),
-    ResponseHeader(name="Referrer-Policy", value="same-origin"),
-]
 # asset URLs carry a content hash (see assets.py), so a year is safe
 STATIC_CACHE = CacheControlHeader(public=True, max_age=365 * 24 * 3600, immutable=True)
 
@@ -39,7 +28,7 @@ ROUTE_HANDLERS: list[Any] = [
     Router(
         path="/",
         route_handlers=[WebsiteController, StopController, AccountPages],
-        response_headers=SECURITY_HEADERS,
+        response_headers=PAGE_HEADERS,
         include_in_schema=False,
     ),
     create_static_files_router(

@@ -23,8 +23,6 @@ from crawler.parsing.page import ParsedPage, parse_page
 from pricewatch.markets import market_for_host
 from pricewatch.money import Money, to_major
 
-FIELDS = ("page_kind", "asin", "title", "price", "currency", "availability", "list_price")
-
 
 class TruthError(ValueError):
     """The truth directory cannot be evaluated (missing, unreadable, malformed)."""

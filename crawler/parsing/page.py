@@ -1,7 +1,7 @@
 """Pure Amazon product-page parser: ``parse_page(body, url) -> ParsedPage``.
 
 No Scrapy, no I/O: the crawler and the verification path both call it with the
-bytes they fetched. What to look for lives in :mod:`crawler.parsing.rules`;
+bytes they fetched. What to look for lives in :mod:`pricewatch.page_rules`;
 this module only knows HOW to apply those rules. The URL serves one purpose:
 naming the marketplace (number format, default currency). Nothing is read
 from its path, because redirects and saved pages make it unreliable.
@@ -21,7 +21,7 @@ from parsel import Selector
 from parsel.csstranslator import HTMLTranslator
 from w3lib.encoding import html_to_unicode
 
-from crawler.parsing import rules
+from pricewatch import page_rules
 from pricewatch.markets import Market, market_for_url
 from pricewatch.models import Availability
 from pricewatch.money import Money, is_price_range, parse_money
@@ -53,8 +53,8 @@ class ParsedPage(msgspec.Struct, frozen=True, kw_only=True):
     image: str | None = None
 
 
-_ASIN_RE = re.compile(rules.ASIN_PATTERN)
-_ASIN_IN_URL_RE = re.compile(rules.ASIN_IN_URL_PATTERN)
+_ASIN_RE = re.compile(page_rules.ASIN_PATTERN)
+_ASIN_IN_URL_RE = re.compile(page_rules.ASIN_IN_URL_PATTERN)
 _SPACE_RE = re.compile(r"\s+")
 # image attributes hold a URL or, for data-a-dynamic-image, JSON keyed by URLs
 _URL_RE = re.compile(r"(?:https?:)?//[^\s\"']+")
@@ -75,9 +75,9 @@ def _phrases(table: dict[str, list[str]]) -> list[str]:
     return [phrase for phrases in table.values() for phrase in phrases]
 
 
-_OUT_OF_STOCK = _phrases(rules.OUT_OF_STOCK_PHRASES)
-_PRE_ORDER = _phrases(rules.PRE_ORDER_PHRASES)
-_IN_STOCK = _phrases(rules.IN_STOCK_PHRASES)
+_OUT_OF_STOCK = _phrases(page_rules.OUT_OF_STOCK_PHRASES)
+_PRE_ORDER = _phrases(page_rules.PRE_ORDER_PHRASES)
+_IN_STOCK = _phrases(page_rules.IN_STOCK_PHRASES)
 
 
 def _csses(table: list[dict[str, str]]) -> Iterable[str]:
@@ -150,21 +150,21 @@ def _decode(body: bytes) -> Selector | None:
 
 
 def _is_captcha(root: _Page) -> bool:
-    if _any(root, rules.CAPTCHA_SELECTORS):
+    if _any(root, page_rules.CAPTCHA_SELECTORS):
         return True
     title = _collapse(" ".join(root.values("title::text"))).lower()
-    return any(phrase in title for phrase in rules.CAPTCHA_TITLE_PHRASES)
+    return any(phrase in title for phrase in page_rules.CAPTCHA_TITLE_PHRASES)
 
 
 def _is_not_found(root: _Page) -> bool:
-    if _any(root, rules.NOT_FOUND_SELECTORS):
+    if _any(root, page_rules.NOT_FOUND_SELECTORS):
         return True
     title = _collapse(" ".join(root.values("title::text"))).lower()
-    if any(phrase in title for phrase in rules.NOT_FOUND_PHRASES):
+    if any(phrase in title for phrase in page_rules.NOT_FOUND_PHRASES):
         return True
     body = root.css("body")
     text = _visible_text(body[0]).lower()[:5000] if body else ""
-    return any(phrase in text for phrase in rules.NOT_FOUND_PHRASES)
+    return any(phrase in text for phrase in page_rules.NOT_FOUND_PHRASES)
 
 
 # --- identity ----------------------------------------------------------------------
@@ -183,7 +183,7 @@ def _asin(root: _Page, table: list[dict[str, str]]) -> str | None:
 
 
 def _title(root: _Page) -> str | None:
-    for css in _csses(rules.TITLE_SELECTORS):
+    for css in _csses(page_rules.TITLE_SELECTORS):
         for el in root.css(css):
             text = _visible_text(el)
             if text:
@@ -192,7 +192,7 @@ def _title(root: _Page) -> str | None:
 
 
 def _image(root: _Page) -> str | None:
-    for css in _csses(rules.IMAGE_SELECTORS):
+    for css in _csses(page_rules.IMAGE_SELECTORS):
         for value in root.values(css):
             found = _URL_RE.search(value)
             if found:
@@ -213,7 +213,7 @@ def _first_text(el: Selector, css: str) -> str:
 
 def _price_text(el: Selector, market: Market) -> str:
     """The text of one price element, however the layout splits it."""
-    parts = rules.PRICE_TEXT_PARTS
+    parts = page_rules.PRICE_TEXT_PARTS
     for css in parts["offscreen"]:
         text = _first_text(el, css)
         if text:
@@ -247,7 +247,9 @@ def _money_at(root: _Page, table: list[dict[str, str]], market: Market) -> Money
 
 def _availability(root: _Page) -> Availability:
     text = " ".join(
-        _visible_text(el) for css in _csses(rules.AVAILABILITY_SELECTORS) for el in root.css(css)
+        _visible_text(el)
+        for css in _csses(page_rules.AVAILABILITY_SELECTORS)
+        for el in root.css(css)
     ).lower()
     if any(phrase in text for phrase in _OUT_OF_STOCK):
         return Availability.OUT_OF_STOCK
@@ -255,9 +257,9 @@ def _availability(root: _Page) -> Availability:
         return Availability.UNKNOWN
     if any(phrase in text for phrase in _IN_STOCK):
         return Availability.IN_STOCK
-    if _any(root, rules.CHOOSE_VARIATION_SELECTORS):
+    if _any(root, page_rules.CHOOSE_VARIATION_SELECTORS):
         return Availability.UNKNOWN
-    if _any(root, rules.PURCHASE_BUTTON_SELECTORS):
+    if _any(root, page_rules.PURCHASE_BUTTON_SELECTORS):
         return Availability.IN_STOCK
     return Availability.UNKNOWN
 
@@ -288,7 +290,7 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
     code = market.code if market else None
     if _is_captcha(root):
         return ParsedPage(page_kind=PageKind.CAPTCHA, market=code)
-    asin = _asin(root, rules.ASIN_SELECTORS)
+    asin = _asin(root, page_rules.ASIN_SELECTORS)
     title = _title(root)
     if asin is None or title is None:
         kind = PageKind.NOT_FOUND if _is_not_found(root) else PageKind.OTHER
@@ -296,11 +298,11 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
     availability = _availability(root)
     price = list_price = None
     if market is not None and availability is not Availability.OUT_OF_STOCK:
-        ranged = _any(root, rules.RANGE_SELECTORS)
+        ranged = _any(root, page_rules.RANGE_SELECTORS)
         if not ranged:
-            price = _money_at(root, rules.PRICE_SELECTORS, market)
+            price = _money_at(root, page_rules.PRICE_SELECTORS, market)
         if price is not None:
-            list_price = _money_at(root, rules.LIST_PRICE_SELECTORS, market)
+            list_price = _money_at(root, page_rules.LIST_PRICE_SELECTORS, market)
             # a "list price" at or below the price is another offer's price
             if list_price is not None and (
                 list_price.currency != price.currency or list_price.minor <= price.minor
@@ -310,7 +312,7 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
         page_kind=PageKind.PRODUCT,
         market=code,
         asin=asin,
-        offer_asin=_asin(root, rules.OFFER_ASIN_SELECTORS) or asin,
+        offer_asin=_asin(root, page_rules.OFFER_ASIN_SELECTORS) or asin,
         title=title,
         price=price,
         list_price=list_price,

@@ -2,7 +2,7 @@
 of processes and machines.
 
 Why this shape: the stack is scrapy-redis, and scrapy-redis is extended where it
-is meant to be. Its scheduler (``SCHEDULER``, :mod:`crawler.scheduler`) takes a
+is meant to be. Its scheduler (``SCHEDULER``, :mod:`crawler.frontier_scheduler`) takes a
 pluggable queue, and ours (:class:`crawler.queue.FrontierQueue`) is the frontier of
 :mod:`pricewatch.frontier` itself: two priority lanes, one entry per product,
 leases, acks and heartbeats. Its own queues (pickled requests under one key)

@@ -1,9 +1,10 @@
 """Print, as JSON, everything the extension must know to read a page like the crawler.
 
 The extension carries no hand-copied table: the build (build.mjs) runs this module
-and bundles its output, so a rule added to ``crawler.parsing.rules``, a marketplace
+and bundles its output, so a rule added to ``pricewatch.page_rules``, a marketplace
 added to ``pricewatch.markets`` or a currency symbol added to ``pricewatch.money``
-reaches the extension on the next build. Run from the repository root:
+reaches the extension on the next build. Everything read here is a public name of
+the shared core, the same tables the crawler's parser uses. Run from the repository root:
 ``python extension/scripts/export_rules.py > extension/src/generated/rules.json``.
 """
 
@@ -16,15 +17,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from crawler.parsing import rules  # noqa: E402
-from pricewatch import money  # noqa: E402
+from pricewatch import money, page_rules  # noqa: E402
 from pricewatch.markets import MARKETS  # noqa: E402
 
 
 def export() -> dict[str, Any]:
     """Rules, marketplaces and money tables, JSON-ready."""
     return {
-        "rules": rules.as_dict(),
+        "rules": page_rules.as_dict(),
         "markets": [
             {
                 "code": m.code,
@@ -36,13 +36,12 @@ def export() -> dict[str, Any]:
             }
             for m in MARKETS.values()
         ],
-        # The money module keeps these tables private; reading them here keeps the
-        # port exact (the symbol order matters: longest first).
+        # the symbol order matters (longest first): the port tries them in this order
         "money": {
-            "symbols": [list(pair) for pair in money._SYMBOLS],
-            "wordSymbols": money._WORD_SYMBOLS,
-            "isoCodes": sorted(money._ISO_CODES),
-            "dollarCurrencies": sorted(money._DOLLAR_CURRENCIES),
+            "symbols": [list(pair) for pair in money.CURRENCY_SYMBOLS],
+            "wordSymbols": money.WORD_CURRENCY_SYMBOLS,
+            "isoCodes": sorted(money.ISO_CURRENCY_CODES),
+            "dollarCurrencies": sorted(money.DOLLAR_CURRENCIES),
         },
     }
 

@@ -2,6 +2,7 @@
 // Content scripts and the options page send it messages ({type, ...}) and get
 // {ok, ...} answers; errors come back as {ok: false, error, down?} so that a page
 // can say what went wrong without ever breaking.
+import { historyUrl } from "pricewatch-shared-js/history.js";
 import { ApiDown, apiBase, call, reason } from "./api.js";
 
 const INSTALL_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -32,8 +33,7 @@ async function report({ report: payload }) {
 
 async function history({ asin, market, period = "1y" }) {
   const { apiUrl } = await settings();
-  const query = new URLSearchParams({ market, period });
-  const result = await call(apiUrl, `/products/${encodeURIComponent(asin)}/price?${query}`);
+  const result = await call(apiUrl, historyUrl(asin, market, period));
   if (result.status === 404 && result.body?.status === "queued") return { ok: true, queued: true };
   return result.ok ? { ok: true, history: result.body } : { ok: false, error: reason(result) };
 }

@@ -6,7 +6,7 @@
 // subscribe) telling people and tests what happened without reading the canvas.
 import uPlot from "uplot";
 import uplotCss from "uplot/dist/uPlot.min.css";
-import { parseHistory } from "../../api/web/frontend/src/history.js";
+import { parseHistory } from "pricewatch-shared-js/history.js";
 import { exponentOf, toMajor } from "./money.js";
 import { parseDocument } from "./parse.js";
 import panelCss from "./panel.css";

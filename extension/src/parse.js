@@ -1,5 +1,5 @@
 // Reads an Amazon product page the way the crawler does: a port of
-// crawler/parsing/page.py applying the SAME rules (crawler/parsing/rules.py, bundled
+// crawler/parsing/page.py applying the SAME rules (pricewatch/page_rules.py, bundled
 // from generated/rules.json). Pure: takes a Document and the page URL, touches
 // nothing, so it runs on the live page (content script) and on saved pages (tests).
 import generated from "./generated/rules.json";

@@ -9,12 +9,11 @@ state it produced yields nothing new, which is what makes crash replays safe.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from pricewatch.ingest.checks import Check, LastState, Verdict, accept_all
+from pricewatch.ingest.gate import Check, LastState, Outcome, Verdict, accept_all
 from pricewatch.markets import MARKETS
 from pricewatch.models import (
     Availability,
@@ -25,6 +24,7 @@ from pricewatch.models import (
     Source,
     change_event_id,
     is_asin_shaped,
+    series_text,
 )
 
 # An observation dated further than this in the future is a broken clock, not news.
@@ -33,10 +33,6 @@ MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000
 _decoder = msgspec.json.Decoder(Observation)
 _list_decoder = msgspec.json.Decoder(list[Observation])
 _raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
-
-
-def series_key(market: str, asin: str, series: str) -> str:
-    return f"{market}:{asin}:{series}"
 
 
 class InvalidObservation(ValueError):
@@ -69,30 +65,6 @@ def validate(obs: Observation, now_ms: int) -> None:
             raise InvalidObservation("an unavailable product cannot have a price")
     if obs.observed_at > now_ms + MAX_CLOCK_SKEW_MS:
         raise InvalidObservation(f"observed_at {obs.observed_at} is in the future")
-
-
-@dataclasses.dataclass
-class Outcome:
-    # accepted observations, in the order they should be stored
-    accepted: list[Observation] = dataclasses.field(default_factory=list)
-    changes: list[PriceChange] = dataclasses.field(default_factory=list)
-    products: dict[tuple[str, str], Product] = dataclasses.field(default_factory=dict)
-    # index of the message in the input batch, reason, offending payload
-    dead: list[tuple[int, str, bytes]] = dataclasses.field(default_factory=list)
-    # older than the series' state: to store unless the store already has them
-    late: list[Observation] = dataclasses.field(default_factory=list)
-    held: list[Observation] = dataclasses.field(default_factory=list)
-    rejected: list[Observation] = dataclasses.field(default_factory=list)
-    # extension reports on products no crawl has seen: never stored, never a product
-    # (only a crawl grows the catalogue; the API asks for one, within its limits)
-    unknown: list[Observation] = dataclasses.field(default_factory=list)
-    # crawls that found no page for a product never seen: forgotten, not catalogued
-    not_found: list[Observation] = dataclasses.field(default_factory=list)
-    # products seen for the first time in this batch
-    new_products: set[tuple[str, str]] = dataclasses.field(default_factory=set)
-    # series key -> new last state (only entries that moved)
-    state: dict[str, LastState] = dataclasses.field(default_factory=dict)
-    duplicates: int = 0
 
 
 def decode_batch(
@@ -187,7 +159,7 @@ def process(
             out.duplicates += 1
             continue
         seen.add(obs)
-        skey = f"{obs.market}:{obs.asin}:{obs.series}"
+        skey = series_text(obs.market, obs.asin, obs.series)
         last = current.get(skey) or state.get(skey)
         if last is None:
             if obs.source is _EXTENSION:

@@ -6,9 +6,10 @@ transaction that publishes the change events, moves the per-series state and
 acks the messages together. A crash before that transaction leaves the
 messages pending: the restarted worker (same consumer name) re-reads exactly
 its pending messages first, or another worker claims them once idle, and
-replays them. The ClickHouse insert carries a deduplication token derived
-from the message ids, so a replayed batch is not stored twice; since the
-state did not move, its changes are published exactly once.
+replays them (:class:`~pricewatch.storage.streams.GroupReader`). The ClickHouse
+insert carries a deduplication token derived from the message ids, so a
+replayed batch is not stored twice; since the state did not move, its changes
+are published exactly once.
 """
 
 from __future__ import annotations
@@ -24,19 +25,12 @@ import msgspec
 import redis
 
 from pricewatch.health import INGEST, HealthReporter
-from pricewatch.ingest.checks import AcceptAll, Gate, LastState
-from pricewatch.ingest.core import Outcome, decode_batch, process, series_key
-from pricewatch.keys import (
-    DEAD_LETTER,
-    INGEST_GROUP,
-    OBSERVATIONS,
-    PRICE_CHANGES,
-    Keys,
-    partition_of,
-)
-from pricewatch.models import Observation, Product, encode
-from pricewatch.retry import log_failed_round, retry_delay
-from pricewatch.storage.redis import Message, PartitionedStream, drop_histories
+from pricewatch.ingest.core import decode_batch, process
+from pricewatch.ingest.gate import AcceptAll, Gate, LastState, Outcome
+from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
+from pricewatch.models import Observation, Product, SeriesKey, series_text
+from pricewatch.storage.redis import drop_histories
+from pricewatch.storage.streams import Message, PartitionedStream, consume, dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -51,17 +45,16 @@ class HistoryStore(Protocol):
 
     def upsert_products(self, products: Sequence[Product]) -> int: ...
 
-    def last_accepted(
-        self, keys: Sequence[tuple[str, str, str]]
-    ) -> Mapping[tuple[str, str, str], tuple[int, int | None, str]]: ...
+    # (observed_at, price, availability) of the last accepted point per series
+    def last_accepted(self, keys: Sequence[SeriesKey]) -> Mapping[SeriesKey, LastState]: ...
 
     def existing_points(
         self, points: Sequence[tuple[str, str, str, int]]
     ) -> Mapping[tuple[str, str, str, int], int | None]: ...
 
     def last_accepted_before(
-        self, cutoffs: Mapping[tuple[str, str, str], int]
-    ) -> Mapping[tuple[str, str, str], tuple[int, int | None, str]]: ...
+        self, cutoffs: Mapping[SeriesKey, int]
+    ) -> Mapping[SeriesKey, LastState]: ...
 
 
 class BatchStats(msgspec.Struct):
@@ -74,11 +67,6 @@ class BatchStats(msgspec.Struct):
 
 
 _ABSENT = object()
-
-
-def _split_key(skey: str) -> tuple[str, str, str]:
-    market, asin, series = skey.split(":", 2)
-    return market, asin, series
 
 
 def batch_token(messages: Sequence[Message]) -> str:
@@ -114,60 +102,26 @@ class IngestWorker:
         self.store = store
         self.partitions = partitions
         self.consumer = consumer
-        self.batch_size = batch_size
-        self.batch_ms = batch_ms
-        self.claim_idle_ms = claim_idle_ms
         self.not_found_ttl_s = not_found_ttl_s
         self.gate: Gate = gate or AcceptAll()
         self.clock = clock
-        self.observations = PartitionedStream(client, keys, OBSERVATIONS, partitions, maxlen)
-        self.changes = PartitionedStream(client, keys, PRICE_CHANGES, partitions, maxlen)
-        self.observations.ensure_group(INGEST_GROUP)
-        self._recovered = False
-        self._last_claim = 0.0
+        self.changes = PartitionedStream(keys, PRICE_CHANGES, partitions, maxlen)
+        self.reader = PartitionedStream(keys, OBSERVATIONS, partitions).reader(
+            client,
+            INGEST_GROUP,
+            consumer,
+            count=batch_size,
+            wait_ms=batch_ms,
+            claim_idle_ms=claim_idle_ms,
+            # the whole batch a crash left pending comes back as one: its ClickHouse
+            # deduplication token is derived from its message ids
+            replay_count=10 * batch_size,
+        )
+        self.reader.ensure_group()
         self.health = HealthReporter(client, keys.health(INGEST))
 
-    # -- reading -----------------------------------------------------------
     def next_batch(self) -> list[Message]:
-        if not self._recovered:
-            self._recovered = True
-            pending = self.observations.read_own_pending(
-                INGEST_GROUP, self.consumer, count=10 * self.batch_size
-            )
-            if pending:
-                log.info(
-                    "replaying %d pending messages (read before a crash or a failed "
-                    "round, never acked)",
-                    len(pending),
-                )
-                return pending
-        now = time.monotonic()
-        if now - self._last_claim >= self.claim_idle_ms / 2000:
-            self._last_claim = now
-            claimed = self.observations.claim_idle(
-                INGEST_GROUP, self.consumer, self.claim_idle_ms, self.batch_size
-            )
-            if claimed:
-                log.info("claimed %d messages from a consumer presumed dead", len(claimed))
-                return claimed
-        batch: list[Message] = []
-        deadline = now + self.batch_ms / 1000
-        while len(batch) < self.batch_size:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
-                break
-            got = self.observations.read(
-                INGEST_GROUP,
-                self.consumer,
-                count=self.batch_size - len(batch),
-                block_ms=left_ms if not batch else None,
-            )
-            if not got:
-                if batch:
-                    break
-                continue
-            batch.extend(got)
-        return batch
+        return self.reader.next()
 
     # -- state -------------------------------------------------------------
     def load_state(
@@ -182,7 +136,7 @@ class IngestWorker:
         """
         earliest: dict[str, int] = {}
         for _, obs in decoded:
-            skey = series_key(obs.market, obs.asin, obs.series)
+            skey = series_text(obs.market, obs.asin, obs.series)
             if obs.observed_at < earliest.get(skey, obs.observed_at + 1):
                 earliest[skey] = obs.observed_at
         by_partition: dict[int, list[str]] = {}
@@ -203,15 +157,15 @@ class IngestWorker:
                 else:
                     state[field] = _state_decoder.decode(raw)
         if missing:
-            triples = [_split_key(k) for k in missing]
+            series = [SeriesKey.parse(k) for k in missing]
             if replay:
                 found = self.store.last_accepted_before(
-                    {t: earliest[k] for t, k in zip(triples, missing, strict=True)}
+                    {key: earliest[k] for key, k in zip(series, missing, strict=True)}
                 )
             else:
-                found = self.store.last_accepted(triples)
-            for (market, asin, series), (at, price, avail) in found.items():
-                state[series_key(market, asin, series)] = LastState(at, price, avail)
+                found = self.store.last_accepted(series)
+            for key, last in found.items():
+                state[series_text(*key)] = last
         return state
 
     # -- one round ---------------------------------------------------------
@@ -250,7 +204,8 @@ class IngestWorker:
     def commit(self, messages: Sequence[Message], outcome: Outcome) -> None:
         """Changes, state, dead letters and acks in one transaction."""
         pipe = self.client.pipeline(transaction=True)
-        self.changes.publish(((c.market, c.asin, encode(c)) for c in outcome.changes), pipe=pipe)
+        for change in outcome.changes:
+            self.changes.add(pipe, change.market, change.asin, change)
         by_partition: dict[int, dict[Any, bytes]] = {}
         for skey, st in outcome.state.items():
             market, asin, _ = skey.split(":", 2)
@@ -268,48 +223,29 @@ class IngestWorker:
         for market, asin in outcome.new_products:
             pipe.delete(self.keys.not_found(market, asin))
         for index, reason, payload in outcome.dead:
-            m = messages[index]
-            pipe.xadd(
-                self.keys.dead_letter,
-                {
-                    b"reason": reason.encode(),
-                    b"stream": m.stream.encode(),
-                    b"id": m.id,
-                    b"d": payload,
-                },
-                maxlen=100_000,
-                approximate=True,
-            )
+            dead_letter(pipe, self.keys, messages[index], reason, role=INGEST, payload=payload)
         self.gate.settle(outcome, pipe)
-        self.observations.ack(INGEST_GROUP, messages, pipe=pipe)
+        self.reader.ack(messages, pipe=pipe)
         pipe.execute()
 
     def run(self, stop: threading.Event) -> None:
         log.info("ingest consumer %s on %d partitions", self.consumer, self.partitions)
-        failures = 0
-        while not stop.is_set():
-            try:
-                batch = self.next_batch()
-                if batch:
-                    stats = self.process_batch(batch)
-                    log.debug("batch %s", stats)
-            except Exception as exc:
-                # Messages stay pending and are replayed first; never lose them, never spin.
-                failures += 1
-                self._recovered = False
-                delay = retry_delay(failures)
-                self._failed(exc, failures, delay)
-                stop.wait(delay)
-                continue
-            if failures:
-                log.info("ingest goes on after %d failed attempts", failures)
-                failures = 0
-            self.health.ok()
+        consume(
+            self.reader,
+            self._round,
+            stop,
+            log=log,
+            what="ingest batch",
+            on_ok=self.health.ok,
+            on_error=self._failed,
+        )
         self.health.withdraw()
 
-    def _failed(self, exc: Exception, failures: int, delay: float) -> None:
+    def _round(self, messages: Sequence[Message]) -> None:
+        log.debug("batch %s", self.process_batch(messages))
+
+    def _failed(self, exc: Exception) -> None:
         self.health.error(f"batch not written, kept pending: {type(exc).__name__}: {exc}")
-        log_failed_round(log, "ingest batch", exc, failures, delay)
 
 
-__all__ = ["DEAD_LETTER", "BatchStats", "IngestWorker", "batch_token"]
+__all__ = ["BatchStats", "HistoryStore", "IngestWorker", "batch_token"]

@@ -27,7 +27,14 @@ from pricewatch.storage.sql_engine import (
     downgrade_sql_async,
     migrate_sql,
     migrate_sql_async,
+    ping_sql,
     transaction,
+)
+from pricewatch.storage.sql_interest import (
+    Interest,
+    changed_subscriptions,
+    read_interest,
+    subscriptions_watermark,
 )
 from pricewatch.storage.sql_notifications import (
     CLAIM_LEASE_MS,
@@ -121,6 +128,10 @@ __all__ = [
     "set_password_hash",
     "subscriptions_of_user",
     "use_account_token",
+    "Interest",
+    "changed_subscriptions",
+    "read_interest",
+    "subscriptions_watermark",
     "armed_counts",
     "audit_log",
     "record_decisions",
@@ -168,6 +179,7 @@ __all__ = [
     "metadata",
     "migrate_sql",
     "migrate_sql_async",
+    "ping_sql",
     "normalize_email",
     "pending_notifications",
     "percent_threshold",

@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -34,6 +34,12 @@ async def transaction(db: Db) -> AsyncIterator[AsyncConnection]:
             yield conn
     else:
         yield db
+
+
+async def ping_sql(engine: AsyncEngine) -> None:
+    """Raise unless the database answers a query (health checks)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
 
 
 def create_engine(url: str, **overrides: Any) -> AsyncEngine:

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Select, Update, false, func, select, true, tuple_, update
 
+from pricewatch.asin import ASIN_SHAPE
 from pricewatch.markets import MARKETS
 from pricewatch.models import Series
 from pricewatch.storage.sql_engine import Db, transaction
@@ -23,7 +24,7 @@ from pricewatch.storage.sql_records import Subscription, from_result, from_row, 
 from pricewatch.storage.sql_schema import NotificationType, SubscriptionStatus, subscriptions
 
 MAX_PRICE = 10**12
-_ASIN = re.compile(r"^[0-9A-Z]{10}$")
+_ASIN = re.compile(ASIN_SHAPE)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 # keeps each statement well under SQLite's and asyncpg's 32,767 bind parameters
 _ID_CHUNK = 5_000

@@ -25,7 +25,7 @@ from alerts.worker import AlertsWorker, WorkerConfig
 from pricewatch.keys import Keys
 from pricewatch.storage import sql
 from tests import services
-from tests.services import free_port
+from tests.services import eventually, free_port
 
 SECRET = "test-secret"
 PUBLIC_URL = "https://pricewatch.test"
@@ -151,6 +151,12 @@ class RunningWorker:
     async def close(self) -> None:
         self.stop.set()
         await asyncio.wait_for(self.task, 15)
+
+    async def settled(self, sweeps: int = 2) -> None:
+        """Wait until ``sweeps`` more sweeps have run with nothing left to send: any
+        retry or duplicate that could still go out would have gone out by then."""
+        start = self.worker.sweeps
+        await eventually(lambda: self.worker.sweeps >= start + sweeps and self.worker.idle())
 
 
 @pytest.fixture

@@ -22,18 +22,18 @@ from alerts.channels.sms import LogSms
 from alerts.channels.webhook import verify_signature
 from pricewatch.account_messages import AccountMessage, MessageKind, verify_email_url
 from pricewatch.egress import EgressPolicy, SafeHttpClient
-from pricewatch.keys import ACCOUNT_MESSAGES_GROUP, Keys, partition_of
-from pricewatch.models import PriceChange, decode, encode
-from pricewatch.rechecks import PriceKey
+from pricewatch.keys import ACCOUNT_MESSAGES_GROUP, Keys
+from pricewatch.models import SeriesKey, encode
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.redis import FIELD
+from pricewatch.storage.streams import FIELD
 from tests.alerts.conftest import PUBLIC_URL, SECRET, SENDER, MailRecorder, smtp_channel
 from tests.api.conftest import seed_product
 from tests.http_targets import Answer, recording_server
 from tests.stand_in_dns import StandInDns
+from tests.streams import rechecks_on_stream
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 NOW = 1_700_000_000_000
 HOOK_HOST = "hooks.test"
@@ -71,7 +71,7 @@ MakeMailer = Callable[..., Awaitable[AccountMailer]]
 
 @pytest.fixture
 async def make_mailer(
-    aredis: Any,
+    redis_client: redis_lib.Redis,
     keys: Keys,
     db: AsyncEngine,
     http: SafeHttpClient,
@@ -80,8 +80,8 @@ async def make_mailer(
 ) -> AsyncIterator[MakeMailer]:
     channels = []
 
-    async def lookup(wanted: list[PriceKey]) -> dict[PriceKey, tuple[int, int | None, str]]:
-        return price_store.last_accepted(wanted)  # type: ignore[return-value]
+    async def lookup(wanted: list[SeriesKey]) -> Any:
+        return price_store.last_accepted(wanted)
 
     async def make(**config: Any) -> AccountMailer:
         values: dict[str, Any] = {
@@ -100,7 +100,7 @@ async def make_mailer(
         email = smtp_channel(smtp[1])
         channels.append(email)
         mailer = AccountMailer(
-            client=aredis,
+            client=redis_client,
             keys=keys,
             db=db,
             email=email,
@@ -309,9 +309,9 @@ async def test_a_webhook_that_echoes_its_signed_challenge_is_confirmed_and_reche
     assert confirmed is not None and confirmed.confirmed
     active = await sql.get_subscription(db, sub.id, user.id)
     assert active is not None and active.status == sql.SubscriptionStatus.ACTIVE
-    stream = keys.price_changes(partition_of("us", "B0HOOKME01", 2))
-    [event] = [decode(f[FIELD], PriceChange) for _, f in redis_client.xrange(stream)]
-    assert (event.event_id.startswith(f"recheck:{sub.id}:"), event.new_price) == (True, 1999)
+    [event] = rechecks_on_stream(redis_client, keys, "B0HOOKME01")
+    assert (event.event_id.startswith(f"recheck:{sub.id}:"), event.price) == (True, 1999)
+    assert event.subscription_id == sub.id
     assert await pending(aredis, keys) == 0
 
 
@@ -364,12 +364,17 @@ async def test_a_webhook_at_a_forbidden_address_is_never_called(
 
 
 async def test_without_smtp_the_email_lands_in_the_outbox(
-    db: AsyncEngine, aredis: Any, keys: Keys, http: SafeHttpClient, tmp_path: Path
+    db: AsyncEngine,
+    aredis: Any,
+    redis_client: redis_lib.Redis,
+    keys: Keys,
+    http: SafeHttpClient,
+    tmp_path: Path,
 ) -> None:
     user = await sql.create_user(db, "offline@example.com", "h")
     outbox = OutboxChannel(tmp_path / "outbox", SENDER)
     mailer = AccountMailer(
-        client=aredis,
+        client=redis_client,
         keys=keys,
         db=db,
         email=outbox,

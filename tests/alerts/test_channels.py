@@ -18,7 +18,7 @@ from alerts.channels.base import PermanentError, TransientError
 from alerts.channels.outbox import OutboxChannel
 from alerts.channels.sms import LogSms, TwilioSms
 from alerts.channels.webhook import WebhookChannel, verify_signature
-from alerts.messages import Links, Notice
+from alerts.notices import Links, Notice
 from pricewatch.egress import EgressPolicy, SafeHttpClient
 from pricewatch.storage.sql import NotificationKind, NotificationType
 

@@ -26,11 +26,13 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from alerts.matching import SubscriptionState, apply
+from alerts.matching import SubscriptionState
 from pricewatch.keys import PRICE_CHANGES, Keys
-from pricewatch.models import PriceChange, Series, Source, encode
+from pricewatch.models import PriceChange, Series, Source
 from pricewatch.storage import sql
-from pricewatch.storage.redis import PartitionedStream, connect
+from pricewatch.storage.redis import connect
+from pricewatch.storage.streams import PartitionedStream
+from tests.alerts.reference import apply
 from tests.services import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -165,13 +167,13 @@ def test_sigkilled_workers_send_every_notification_exactly_once(
         "PRICEWATCH_LOG_LEVEL": "WARNING",
     }
     log = tmp_path / "alerts.log"
-    stream = PartitionedStream(connect(redis_url), keys, PRICE_CHANGES, 2)
+    stream, client = PartitionedStream(keys, PRICE_CHANGES, 2), connect(redis_url)
     kills: list[float] = []
     worker = _start(env, log)
     try:
         # publish in small bursts while the worker is killed and restarted
         for i in range(0, len(events), 5):
-            stream.publish((e.market, e.asin, encode(e)) for e in events[i : i + 5])
+            stream.publish(client, ((e.market, e.asin, e) for e in events[i : i + 5]))
             time.sleep(0.05)
             if i % 25 == 20:
                 time.sleep(0.3)  # let it get going, then pull the plug mid-flight

@@ -10,9 +10,9 @@ import pytest
 
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import OBSERVATIONS
-from pricewatch.models import Availability, Observation, Source, encode
+from pricewatch.models import Availability, Observation, Source
 from pricewatch.storage import sql
-from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.streams import PartitionedStream
 from tests.alerts.conftest import PUBLIC_URL, MailRecorder, smtp_channel
 from tests.services import eventually
 
@@ -45,12 +45,12 @@ async def test_an_observed_drop_reaches_the_subscriber_by_email(
     ingest = IngestWorker(
         redis_client, keys, price_store, partitions=2, consumer="ingest-1", batch_ms=50
     )
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
-    observations = PartitionedStream(redis_client, keys, OBSERVATIONS, 2)
+    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    observations = PartitionedStream(keys, OBSERVATIONS, 2)
     base = 1_700_000_000_000
 
     async def ingest_one(obs: Observation) -> None:
-        observations.publish([(obs.market, obs.asin, encode(obs))])
+        observations.publish(redis_client, [(obs.market, obs.asin, obs)])
         batch = await asyncio.to_thread(ingest.next_batch)
         assert len(batch) == 1
         stats = await asyncio.to_thread(ingest.process_batch, batch)
@@ -59,7 +59,7 @@ async def test_an_observed_drop_reaches_the_subscriber_by_email(
     await ingest_one(observation(29_99, base))  # first sighting, above the threshold
     await ingest_one(observation(24_49, base + 60_000))  # the drop
     await eventually(lambda: len(recorder.messages) == 1)
-    await asyncio.sleep(0.2)
+    await running.settled()
     [message] = recorder.messages
     assert message["To"] == "eva@example.com"
     assert message["Subject"] == "Price drop: Wasserkocher Edelstahl is now 24,49\u00a0€"

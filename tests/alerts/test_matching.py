@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.matching import SubscriptionState, apply, fires, plan, rearms
-from pricewatch.models import PriceChange, Series, Source
+from alerts.matching import SubscriptionState, fires, fires_on_recheck, plan, rearms
+from pricewatch.models import PriceChange, Recheck, Series, Source
+from tests.alerts.reference import apply
 
 ASIN = "B000000001"
 
@@ -96,10 +97,27 @@ def test_sequences(prices: list[int | None], expected: list[bool]) -> None:
     assert run(prices, sub(1000)) == expected
 
 
-def test_a_recheck_with_equal_old_and_new_price_is_matched_like_any_change() -> None:
-    recheck = change(900, old=900)
-    assert fires(sub(1000), recheck)
-    assert not fires(sub(800), recheck)
+def test_a_change_to_the_same_price_is_matched_like_any_change() -> None:
+    same = change(900, old=900)
+    assert fires(sub(1000), same)
+    assert not fires(sub(800), same)
+
+
+def test_a_recheck_fires_an_armed_active_subscription_the_price_in_force_meets() -> None:
+    recheck = Recheck(
+        event_id="recheck:1:1",
+        subscription_id=1,
+        market="us",
+        asin=ASIN,
+        series=Series.BUYBOX,
+        price=900,
+        checked_at=1,
+    )
+    assert fires_on_recheck(sub(1000), recheck) and fires_on_recheck(sub(900), recheck)
+    assert not fires_on_recheck(sub(800), recheck)
+    assert not fires_on_recheck(sub(1000, armed=False), recheck)
+    assert not fires_on_recheck(sub(1000, active=False), recheck)
+    assert not fires_on_recheck(sub(1000, asin="B000000002"), recheck)
 
 
 def test_plan_of_a_missing_price_does_nothing() -> None:

@@ -13,8 +13,9 @@ import pytest
 from alerts.channels.base import PermanentError, TransientError
 from alerts.channels.email import SmtpChannel
 from alerts.channels.smtp_sessions import PipelinedSession, PlainSession, dot_stuffed
-from alerts.messages import KEY_HEADER, Links, Notice
-from pricewatch.marketplace.tls import self_signed_certificate
+from alerts.notices import Links, Notice
+from alerts.rendering import KEY_HEADER
+from pricewatch.devtools.tls import self_signed_certificate
 from pricewatch.storage.sql import NotificationKind, NotificationType
 from tests.alerts.conftest import MailRecorder, smtp_channel, smtp_server
 from tests.services import eventually, free_port

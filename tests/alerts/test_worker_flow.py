@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 
 import pytest
@@ -12,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.alert_links import verify_stop_token
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import PriceChange, PriceCorrection, Series, Source, encode
+from pricewatch.models import PriceChange, PriceCorrection, Series, Source
+from pricewatch.rechecks import add_recheck, recheck_event
 from pricewatch.storage import sql
-from pricewatch.storage.redis import PartitionedStream
 from pricewatch.storage.sql_alerts import lease_due_notifications
+from pricewatch.storage.streams import PartitionedStream
 from tests.alerts.conftest import PUBLIC_URL, SECRET, MailRecorder, smtp_channel
 from tests.services import eventually
 
@@ -49,8 +49,8 @@ def change(
 
 
 def publish(client: redis_lib.Redis, keys: Keys, *events: PriceChange) -> None:
-    stream = PartitionedStream(client, keys, PRICE_CHANGES, 2)
-    stream.publish((e.market, e.asin, encode(e)) for e in events)
+    stream = PartitionedStream(keys, PRICE_CHANGES, 2)
+    stream.publish(client, ((e.market, e.asin, e) for e in events))
 
 
 async def subscribe(
@@ -131,6 +131,42 @@ async def test_a_drop_sends_one_email_with_prices_threshold_and_links(
     await eventually(lambda: idle(redis_client, keys))
 
 
+async def test_a_recheck_fires_only_the_subscription_it_names_once_at_the_price_in_force(
+    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+) -> None:
+    recorder, port = smtp
+    # refused once: the message that arrives is the retry, rendered by the sweep
+    recorder.replies = ["451 4.3.0 try again later"]
+    [named, under, other] = await subscribe(db, "cleo@example.com", 100_00, 90_00, 100_00)
+    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    rechecks = [recheck_event(s, 95_00, "in_stock", 1_700_000_000_000) for s in (named, under)]
+    # the named one twice (a repeated publish), and one whose threshold the price misses
+    for recheck in [rechecks[0], *rechecks]:
+        add_recheck(redis_client, keys, recheck, partitions=2, maxlen=1_000)
+
+    await eventually(lambda: len(recorder.messages) == 1)
+    await eventually(lambda: idle(redis_client, keys))
+    await eventually(lambda: _all_sent(db, 1))
+    [message] = recorder.messages
+    assert recorder.attempts == 2
+    assert message["X-Pricewatch-Key"] == f"{named.id}:{rechecks[0].event_id}:alert"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    # the price in force, not a drop
+    assert f"Product {ASIN} is at $95.00." in text
+    assert not (await sql.get_subscription(db, named.id, named.user_id)).armed  # type: ignore[union-attr]
+    assert (await sql.get_subscription(db, under.id, under.user_id)).armed  # type: ignore[union-attr]
+    # not named, so untouched by a re-check: the change to that price fires it, and only it
+    assert (await sql.get_subscription(db, other.id, other.user_id)).armed  # type: ignore[union-attr]
+    publish(redis_client, keys, change(95_00, old=95_00))
+    await eventually(lambda: len(recorder.messages) == 2)
+    await eventually(lambda: idle(redis_client, keys))
+    await running.settled()
+    assert [m["X-Pricewatch-Key"].split(":")[0] for m in recorder.messages] == [
+        str(named.id),
+        str(other.id),
+    ]
+
+
 async def _all_sent(db: AsyncEngine, n: int) -> bool:
     rows = await statuses(db)
     return len(rows) == n and all(r[2] == "sent" for r in rows)
@@ -141,7 +177,7 @@ async def test_replayed_and_repeated_changes_send_once_and_rearm_above_the_thres
 ) -> None:
     recorder, port = smtp
     [sub] = await subscribe(db, "anna@example.com", 100_00)
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
     drop = change(90_00, old=110_00)
     publish(redis_client, keys, drop, drop)  # the same event delivered twice
     publish(redis_client, keys, change(90_00, old=90_00))  # a re-check: same price again
@@ -149,7 +185,7 @@ async def test_replayed_and_repeated_changes_send_once_and_rearm_above_the_thres
     publish(redis_client, keys, change(100_00, old=None))  # back, at the threshold: no re-arm
     await eventually(lambda: idle(redis_client, keys))
     await eventually(lambda: _all_sent(db, 1))
-    await asyncio.sleep(0.3)
+    await running.settled()
     assert recorder.keys() == [f"{sub.id}:{drop.event_id}:alert"]
 
     publish(redis_client, keys, change(100_01, old=100_00))  # above: re-armed
@@ -191,10 +227,10 @@ async def test_a_permanent_failure_fails_at_once(
     recorder, port = smtp
     recorder.replies = ["550 5.1.1 no such user"]
     await subscribe(db, "anna@example.com", 100_00)
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
     publish(redis_client, keys, change(90_00))
     await eventually(lambda: _status_is(db, "failed"))
-    await asyncio.sleep(0.3)  # several sweeps: nothing is retried
+    await running.settled()  # several sweeps: nothing is retried
     [(_, _, status, attempts)] = await statuses(db)
     assert (status, attempts, recorder.attempts, recorder.messages) == ("failed", 1, 1, [])
 
@@ -205,10 +241,10 @@ async def test_retries_are_bounded(
     recorder, port = smtp
     recorder.replies = ["421 4.7.0 busy"] * 10
     await subscribe(db, "anna@example.com", 100_00)
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)}, max_attempts=3)
+    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)}, max_attempts=3)
     publish(redis_client, keys, change(90_00))
     await eventually(lambda: _status_is(db, "failed"))
-    await asyncio.sleep(0.5)
+    await running.settled()
     [(_, _, status, attempts)] = await statuses(db)
     assert (status, attempts, recorder.attempts, recorder.messages) == ("failed", 3, 3, [])
 
@@ -259,7 +295,7 @@ async def test_corrections_reach_every_recipient_once(
     recorder, port = smtp
     told = await subscribe(db, "anna@example.com", 100_00, 95_00)
     [untold] = await subscribe(db, "bob@example.com", 50_00)
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
     false_drop = change(90_00, old=120_00)
     publish(redis_client, keys, false_drop)
     await eventually(lambda: _all_sent(db, 2))
@@ -273,10 +309,10 @@ async def test_corrections_reach_every_recipient_once(
         actual_price=119_00,
         currency="USD",
     )
-    corrections = PartitionedStream(redis_client, keys, PRICE_CORRECTIONS, 2)
-    corrections.publish([("us", ASIN, encode(correction))] * 2)  # replayed too
+    corrections = PartitionedStream(keys, PRICE_CORRECTIONS, 2)
+    corrections.publish(redis_client, [("us", ASIN, correction)] * 2)  # replayed too
     await eventually(lambda: len(recorder.messages) == 4)
-    await asyncio.sleep(0.3)
+    await running.settled()
     keys_seen = recorder.keys()
     assert sorted(k for k in keys_seen if k.endswith(":correction")) == sorted(
         f"{s.id}:{false_drop.event_id}:correction" for s in told
@@ -295,8 +331,8 @@ async def test_bad_events_go_to_the_dead_letter_stream_and_are_acked(
 ) -> None:
     _, port = smtp
     await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
-    stream = PartitionedStream(redis_client, keys, PRICE_CHANGES, 2)
-    stream.publish([("us", ASIN, b'{"not": "a change"}')])
+    stream = PartitionedStream(keys, PRICE_CHANGES, 2)
+    stream.publish(redis_client, [("us", ASIN, b'{"not": "a change"}')])
     await eventually(lambda: redis_client.xlen(keys.dead_letter) == 1)
     [(_, fields)] = redis_client.xrange(keys.dead_letter)
     assert fields[b"role"] == b"alerts" and b"PriceChange" in fields[b"reason"]

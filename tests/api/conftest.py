@@ -20,8 +20,7 @@ from pricewatch.keys import Keys
 from pricewatch.models import Availability, Observation, Product, Source, decode
 from pricewatch.settings import Settings, load_settings
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.redis import FIELD
-from pricewatch.storage.sql import migrate_sql_async
+from pricewatch.storage.streams import FIELD
 from tests.browser import chromium, collect_errors
 from tests.stand_in_dns import PUBLIC, StandInDns
 
@@ -33,13 +32,6 @@ DAY = 24 * HOUR
 def api_settings(tmp_path: Path) -> Settings:
     base = load_settings({"PRICEWATCH_DATA_DIR": str(tmp_path)})
     return dataclasses.replace(base, key_prefix="test:", stream_partitions=2)
-
-
-@pytest.fixture
-async def sql_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/api.db"
-    await migrate_sql_async(url)
-    return url
 
 
 @pytest.fixture

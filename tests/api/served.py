@@ -1,4 +1,4 @@
-"""The app served the way production serves it (``api.service.serve``: uvicorn,
+"""The app served the way production serves it (``api.server.serve``: uvicorn,
 no proxy headers) on a free port, in a thread of the test process."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from api.service import serve
+from api.server import serve
 from tests.services import free_port, wait_port
 
 

@@ -9,16 +9,15 @@ import csv
 import io
 from collections.abc import Callable
 
+import pytest
 import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from pricewatch.account_messages import MessageKind
 from pricewatch.keys import Keys, partition_of
-from pricewatch.models import PriceChange, decode
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.redis import FIELD
 from tests.api.conftest import (
     DAY,
     link_token,
@@ -28,17 +27,13 @@ from tests.api.conftest import (
     use_dns,
     verify_email,
 )
+from tests.clock import ManualClock
+from tests.streams import rechecks_on_stream
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 PASSWORD = "correct horse battery"
 NOW = 1_800_000_000_000
-
-
-class Clock:
-    def __init__(self, now: int = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> int:
-        return self.now
 
 
 async def messages_to(app: Litestar, recipient: str, kind: MessageKind) -> list[str]:
@@ -84,11 +79,11 @@ async def test_registering_sends_a_verification_link_that_works_once(
 
 
 async def test_a_verification_link_expires(make_app: Callable[..., Litestar]) -> None:
-    clock = Clock()
+    clock = ManualClock(NOW)
     async with AsyncTestClient(app=make_app(clock=clock, confirm_link_ttl_s=3600)) as client:
         await sign_up(client, "late@example.org", verify=False)
         [link] = await messages_to(client.app, "late@example.org", MessageKind.VERIFY_EMAIL)
-        clock.now += 3600 * 1000
+        clock.ms += 3600 * 1000
         assert (await client.get(link.removeprefix("http://127.0.0.1:8000"))).status_code == 400
         late = await client.post("/accounts/verify-email", json={"token": link_token(link)})
         assert late.status_code == 400
@@ -145,7 +140,9 @@ async def test_a_reset_request_answers_the_same_whoever_asks(
 
 async def test_reset_requests_are_limited_per_client_ip(make_app: Callable[..., Litestar]) -> None:
     # a pinned clock: the fixed window cannot roll over between the requests
-    async with AsyncTestClient(app=make_app(api_auth_rate_per_min=2, clock=Clock())) as client:
+    async with AsyncTestClient(
+        app=make_app(api_auth_rate_per_min=2, clock=ManualClock(NOW))
+    ) as client:
         codes = [
             (
                 await client.post("/accounts/password-reset", json={"email": f"x{i}@example.org"})
@@ -193,12 +190,12 @@ async def test_a_reset_sets_the_password_ends_every_session_and_verifies_the_ema
 
 
 async def test_a_reset_link_expires(make_app: Callable[..., Litestar]) -> None:
-    clock = Clock()
+    clock = ManualClock(NOW)
     async with AsyncTestClient(app=make_app(clock=clock, password_reset_ttl_s=600)) as client:
         await sign_up(client, "slow@example.org")
         await client.post("/accounts/password-reset", json={"email": "slow@example.org"})
         [link] = await messages_to(client.app, "slow@example.org", MessageKind.RESET_PASSWORD)
-        clock.now += 600 * 1000
+        clock.ms += 600 * 1000
         late = await client.post(
             "/accounts/password-reset/complete",
             json={"token": link_token(link), "password": "a new secret"},
@@ -259,7 +256,9 @@ async def test_signing_out_everywhere_revokes_every_token(
 async def test_registrations_are_limited_per_client_ip_per_hour(
     make_app: Callable[..., Litestar],
 ) -> None:
-    async with AsyncTestClient(app=make_app(api_register_rate_per_hour=2, clock=Clock())) as client:
+    async with AsyncTestClient(
+        app=make_app(api_register_rate_per_hour=2, clock=ManualClock(NOW))
+    ) as client:
         codes = [
             (
                 await client.post(
@@ -272,7 +271,7 @@ async def test_registrations_are_limited_per_client_ip_per_hour(
 
 
 async def test_sign_in_attempts_are_limited_per_account(make_app: Callable[..., Litestar]) -> None:
-    app = make_app(api_signin_account_rate_per_hour=3, clock=Clock())
+    app = make_app(api_signin_account_rate_per_hour=3, clock=ManualClock(NOW))
     async with AsyncTestClient(app=app) as client:
         await client.post("/accounts", json={"email": "target@example.org", "password": PASSWORD})
         codes = [
@@ -429,8 +428,8 @@ async def test_subscriptions_wait_for_the_account_email_and_fire_once_it_is_veri
     await verify_email(client, "wait@example.org")
     got = (await client.get(f"/subscriptions/{sub_id}", headers=headers)).json()
     assert got["status"] == "active"
-    [event] = [decode(f[FIELD], PriceChange) for _, f in redis_client.xrange(stream)]
-    assert (event.event_id.startswith(f"recheck:{sub_id}:"), event.new_price) == (True, 2000)
+    [event] = rechecks_on_stream(redis_client, keys, "B0WAITING1")
+    assert (event.event_id.startswith(f"recheck:{sub_id}:"), event.price) == (True, 2000)
 
 
 async def test_without_verification_every_destination_counts_as_confirmed(

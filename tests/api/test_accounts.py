@@ -2,10 +2,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from tests.api.conftest import sign_up
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 
 async def test_register_sign_in_me_sign_out(client: AsyncTestClient[Litestar]) -> None:

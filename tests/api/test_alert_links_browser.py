@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from alerts.messages import email_bytes
 from alerts.notices import LinkMaker, alert_notice
+from alerts.rendering import email_bytes
 from pricewatch import alert_links
 from pricewatch.models import Availability, Product
 from pricewatch.storage import sql
@@ -24,7 +24,7 @@ from pricewatch.storage.sql_alerts import subscriptions_by_id
 from tests.apps import ServedApp, served_app
 from tests.browser import own_origin_only
 
-pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
 ASIN = "B0LINKS001"
 TITLE = "Cast iron skillet, 26 cm"

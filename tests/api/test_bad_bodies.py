@@ -1,6 +1,6 @@
 """Hostile JSON bodies on every route that takes one: a 400 that says what is wrong,
 logged without the body, never a server error. Through the real server (uvicorn as
-``api.service`` runs it) over real Redis, chDB and SQLite."""
+``api.server`` runs it) over real Redis, chDB and SQLite."""
 
 from __future__ import annotations
 

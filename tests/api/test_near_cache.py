@@ -13,21 +13,14 @@ from api.services.near_cache import ENTRY_OVERHEAD, NearCache, follow_invalidati
 from api.services.views import ViewTally
 from pricewatch.keys import Keys
 from pricewatch.storage.redis import drop_histories
+from tests.clock import ManualClock
 from tests.services import eventually, free_port
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def live_cache(
-    max_bytes: int = 1 << 20, ttl_s: float = 60, clock: Clock | None = None
+    max_bytes: int = 1 << 20, ttl_s: float = 60, clock: ManualClock | None = None
 ) -> NearCache:
-    cache = NearCache(max_bytes, ttl_s, clock or Clock())
+    cache = NearCache(max_bytes, ttl_s, (clock or ManualClock(100_000)).seconds)
     cache.resume()
     return cache
 
@@ -62,12 +55,12 @@ def test_invalidate_drops_every_variant_of_the_product_only() -> None:
 
 
 def test_copies_expire() -> None:
-    clock = Clock()
+    clock = ManualClock(100_000)
     cache = live_cache(ttl_s=60, clock=clock)
     cache.put("h:a", "30d", b"v", cache.epoch)
-    clock.now += 59
+    clock.ms += 59_000
     assert cache.get("h:a", "30d") == b"v"
-    clock.now += 2
+    clock.ms += 2_000
     assert cache.get("h:a", "30d") is None
     assert cache.size_bytes == 0
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -21,9 +22,11 @@ from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, Keys
 from pricewatch.models import Observation, encode
 from pricewatch.settings import Settings
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.streams import PartitionedStream
 from tests.observations import observation
 from tests.services import eventually, free_port
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 
 async def test_healthz_ok(client: AsyncTestClient[Litestar]) -> None:
@@ -146,7 +149,7 @@ def _stored(store: PriceStore) -> list[tuple[Any, ...]]:
 
 
 def _pending(redis_client: redis_lib.Redis, keys: Keys) -> int:
-    stream = PartitionedStream(redis_client, keys, OBSERVATIONS, 2)
+    stream = PartitionedStream(keys, OBSERVATIONS, 2)
     return sum(redis_client.xpending(k, INGEST_GROUP)["pending"] for k in stream.stream_keys())
 
 
@@ -174,8 +177,9 @@ async def test_healthz_says_why_ingest_cannot_write_until_it_can(
     worker_log.addHandler(delays)
     disk = DiskFull(price_store)
     worker = IngestWorker(redis_client, keys, disk, partitions=2, consumer="c1", batch_ms=50)
-    PartitionedStream(redis_client, keys, OBSERVATIONS, 2).publish(
-        [("us", "B07CLN88MV", encode(observation(int(time.time() * 1000) - 1000, 1234)))]
+    PartitionedStream(keys, OBSERVATIONS, 2).publish(
+        redis_client,
+        [("us", "B07CLN88MV", encode(observation(int(time.time() * 1000) - 1000, 1234)))],
     )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)

@@ -4,6 +4,7 @@ import time
 from collections.abc import Callable
 
 import msgspec
+import pytest
 import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -15,7 +16,10 @@ from pricewatch.models import CrawlTask
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.redis import drop_histories
 from tests.api.conftest import DAY, HOUR, seed_product
+from tests.clock import ManualClock
 from tests.services import eventually
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 ASIN = "B0TEST0001"
 
@@ -54,11 +58,7 @@ async def test_lookups_queue_few_first_crawls_per_client_and_overall(
     make_app: Callable[..., Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     # one instant for every request: no limit window may roll over mid-test
-    instant = (now_ms() // 3_600_000) * 3_600_000 + 1_000
-
-    def clock() -> int:
-        return instant
-
+    clock = ManualClock((now_ms() // 3_600_000) * 3_600_000 + 1_000)
     app = make_app(
         api_lookup_crawls_per_ip_per_hour=5,
         api_lookup_crawl_budget_share=1.0,

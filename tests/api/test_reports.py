@@ -12,8 +12,10 @@ from litestar.testing import AsyncTestClient
 
 from pricewatch.keys import Keys, partition_of
 from pricewatch.models import Observation, Source, decode
-from pricewatch.storage.redis import FIELD
+from pricewatch.storage.streams import FIELD
 from tests.api.conftest import sign_up
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 ASIN = "B0REPORT01"
 INSTALL = {"X-Install-Id": "install-0123456789"}

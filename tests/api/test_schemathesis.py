@@ -13,10 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from litestar import Litestar
 
-from api.service import serve
+from api.server import serve
 from pricewatch.storage.clickhouse import PriceStore
 from tests.api.conftest import DAY, seed_product, use_dns
 from tests.services import free_port, wait_port
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 schemathesis = pytest.importorskip("schemathesis")
 

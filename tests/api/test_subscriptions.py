@@ -8,19 +8,15 @@ import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from pricewatch.keys import Keys, partition_of
-from pricewatch.models import PriceChange, decode
+from pricewatch.keys import Keys
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.redis import FIELD
 from pricewatch.storage.sql import migrate_sql_async
 from tests.api.conftest import DAY, seed_product, sign_up
+from tests.streams import rechecks_on_stream
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 ASIN = "B0SUBS0001"
-
-
-def changes_on_stream(redis_client: redis_lib.Redis, keys: Keys, asin: str) -> list[PriceChange]:
-    stream = keys.price_changes(partition_of("us", asin, 2))
-    return [decode(fields[FIELD], PriceChange) for _, fields in redis_client.xrange(stream)]
 
 
 async def test_create_publishes_a_recheck_of_the_current_price(
@@ -40,9 +36,9 @@ async def test_create_publishes_a_recheck_of_the_current_price(
     body = created.json()
     assert body["status"] == "active"
     sub_id = body["subscriptionID"]
-    [event] = changes_on_stream(redis_client, keys, ASIN)
+    [event] = rechecks_on_stream(redis_client, keys, ASIN)
     assert event.event_id.startswith(f"recheck:{sub_id}:")
-    assert event.old_price == event.new_price == 2599
+    assert (event.subscription_id, event.price) == (sub_id, 2599)
     assert (event.market, event.asin, event.currency) == ("us", ASIN, "USD")
 
     got = (await client.get(f"/subscriptions/{sub_id}", headers=headers)).json()
@@ -65,7 +61,7 @@ async def test_unknown_price_publishes_nothing_and_queues_a_crawl(
         },
     )
     assert created.status_code == 201
-    assert changes_on_stream(redis_client, keys, ASIN) == []
+    assert rechecks_on_stream(redis_client, keys, ASIN) == []
     assert redis_client.zcard(keys.frontier) == 1
     percent = await client.post(
         "/subscriptions",
@@ -313,15 +309,15 @@ async def test_a_new_threshold_or_a_resume_meets_the_price_in_force_at_once(
     headers = await sign_up(client, "moves@example.org")
     created = await client.post("/subscriptions", headers=headers, json=body_for(ASIN, 20))
     sub_id = created.json()["subscriptionID"]
-    assert len(changes_on_stream(redis_client, keys, ASIN)) == 1
+    assert len(rechecks_on_stream(redis_client, keys, ASIN)) == 1
     # raised above the current price: it must fire now, not at the next price change
     raised = await client.patch(f"/subscriptions/{sub_id}", headers=headers, json={"threshold": 30})
     assert raised.status_code == 200
-    events = changes_on_stream(redis_client, keys, ASIN)
+    events = rechecks_on_stream(redis_client, keys, ASIN)
     assert len(events) == 2 and events[0].event_id != events[1].event_id
-    assert events[1].new_price == 2599
+    assert events[1].price == 2599
     # pausing asks for nothing; resuming does
     await client.patch(f"/subscriptions/{sub_id}", headers=headers, json={"status": "paused"})
-    assert len(changes_on_stream(redis_client, keys, ASIN)) == 2
+    assert len(rechecks_on_stream(redis_client, keys, ASIN)) == 2
     await client.patch(f"/subscriptions/{sub_id}", headers=headers, json={"status": "active"})
-    assert len(changes_on_stream(redis_client, keys, ASIN)) == 3
+    assert len(rechecks_on_stream(redis_client, keys, ASIN)) == 3

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from pricewatch.account_messages import MessageKind
 from pricewatch.keys import Keys, partition_of
-from pricewatch.models import PriceChange, decode
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.redis import FIELD
 from tests.api.conftest import DAY, link_token, queued_messages, seed_product, sign_up, use_dns
+from tests.streams import rechecks_on_stream
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 NOW = 1_800_000_000_000
 
@@ -123,8 +125,8 @@ async def test_opening_a_confirmation_link_confirms_nothing_pressing_the_button_
     assert target["confirmed"] is True
     got = await client.get(f"/subscriptions/{sub_id}", headers=headers)
     assert got.json()["status"] == "active"
-    [event] = [decode(f[FIELD], PriceChange) for _, f in redis_client.xrange(stream)]
-    assert (event.event_id.startswith(f"recheck:{sub_id}:"), event.new_price) == (True, 1500)
+    [event] = rechecks_on_stream(redis_client, keys, "B0TARGET01")
+    assert (event.event_id.startswith(f"recheck:{sub_id}:"), event.price) == (True, 1500)
     assert (await client.post("/targets/confirm", json={"token": token})).status_code == 400
     assert (await client.get(f"/confirm?token={token}")).status_code == 400
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
-import redis.asyncio
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -22,10 +21,10 @@ from alerts.channels.sms import LogSms
 from alerts.worker import AlertsWorker
 from pricewatch.egress import EgressPolicy, SafeHttpClient
 from pricewatch.keys import PRICE_CHANGES, Keys
-from pricewatch.models import PriceChange, Series, Source, encode
+from pricewatch.models import PriceChange, Series, Source
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.streams import PartitionedStream
 from tests.alerts.conftest import (
     SECRET,
     SENDER,
@@ -47,8 +46,20 @@ ACCOUNT_MESSAGE = "X-Pricewatch-Account-Message"
 class Roles:
     """The alerts role's two loops, running in this test's event loop."""
 
-    def __init__(self, recorder: MailRecorder) -> None:
+    def __init__(
+        self, recorder: MailRecorder, worker: AlertsWorker, redis_client: Any, keys: Keys
+    ) -> None:
         self.recorder = recorder
+        self.worker = worker
+        self.redis = redis_client
+        self.keys = keys
+
+    async def settled(self) -> None:
+        """Every price change read and acked, then two sweeps with nothing to send:
+        an alert that could still go out would have gone out by then."""
+        await drained(self.redis, self.keys)
+        start = self.worker.sweeps
+        await eventually(lambda: self.worker.sweeps >= start + 2 and self.worker.idle())
 
     def alerts(self) -> list[EmailMessage]:
         return [m for m in self.recorder.messages if m[ACCOUNT_MESSAGE] is None]
@@ -61,12 +72,11 @@ class Roles:
 
 @pytest.fixture
 async def roles(
-    redis_url: str, redis_client: redis_lib.Redis, keys: Keys, sql_url: str, price_store: PriceStore
+    redis_client: redis_lib.Redis, keys: Keys, sql_url: str, price_store: PriceStore
 ) -> AsyncIterator[Roles]:
     recorder = MailRecorder()
     with smtp_server(recorder) as port:
         engine = sql.create_engine(sql_url)
-        aredis = redis.asyncio.Redis.from_url(redis_url)
         worker_email, mailer_email = smtp_channel(port), smtp_channel(port)
         http = SafeHttpClient(
             EgressPolicy(),
@@ -88,7 +98,7 @@ async def roles(
             config=make_config(),
         )
         mailer = AccountMailer(
-            client=aredis,
+            client=redis_client,
             keys=keys,
             db=engine,
             email=mailer_email,
@@ -108,7 +118,7 @@ async def roles(
         stop = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(mailer.run(stop))]
         try:
-            yield Roles(recorder)
+            yield Roles(recorder, worker, redis_client, keys)
         finally:
             stop.set()
             await asyncio.wait_for(asyncio.gather(*tasks), 15)
@@ -116,7 +126,6 @@ async def roles(
                 worker_email.aclose(),
                 mailer_email.aclose(),
                 http.aclose(),
-                aredis.aclose(),
                 engine.dispose(),
             ):
                 with contextlib.suppress(Exception):
@@ -125,33 +134,24 @@ async def roles(
 
 def the_drop(redis_client: redis_lib.Redis, keys: Keys) -> None:
     """What ingest publishes when the price falls from 30.00 to 20.00."""
-    PartitionedStream(redis_client, keys, PRICE_CHANGES, 2).publish(
-        [
-            (
-                "us",
-                ASIN,
-                encode(
-                    PriceChange(
-                        event_id="drop-1",
-                        market="us",
-                        asin=ASIN,
-                        series=Series.BUYBOX,
-                        observed_at=NOW,
-                        source=Source.CRAWLER,
-                        new_price=2000,
-                        old_price=3000,
-                        currency="USD",
-                        title="Kettle",
-                    )
-                ),
-            )
-        ]
+    drop = PriceChange(
+        event_id="drop-1",
+        market="us",
+        asin=ASIN,
+        series=Series.BUYBOX,
+        observed_at=NOW,
+        source=Source.CRAWLER,
+        new_price=2000,
+        old_price=3000,
+        currency="USD",
+        title="Kettle",
     )
+    PartitionedStream(keys, PRICE_CHANGES, 2).publish(redis_client, [("us", ASIN, drop)])
 
 
 async def drained(redis_client: redis_lib.Redis, keys: Keys) -> None:
     """Wait until the alerts consumer has read and acked every price change."""
-    stream = PartitionedStream(redis_client, keys, PRICE_CHANGES, 2)
+    stream = PartitionedStream(keys, PRICE_CHANGES, 2)
 
     def done() -> bool:
         groups = [redis_client.xinfo_groups(k) for k in stream.stream_keys()]
@@ -203,12 +203,12 @@ async def test_alerts_wait_for_confirmation_then_reach_each_confirmed_address_on
     # the messages asking for confirmation arrived; no alert went anywhere
     [verify] = await eventually(lambda: roles.account_mail("owner@example.org"))
     [confirm] = await eventually(lambda: roles.account_mail("friend@example.org"))
-    await asyncio.sleep(0.3)
+    await roles.settled()
     assert roles.alerts() == []
 
     # opening the link (a mail scanner would) changes nothing
     token = await open_link(client, link_in(verify))
-    await asyncio.sleep(0.3)
+    await roles.settled()
     assert roles.alerts() == []
     assert (await client.post("/accounts/verify-email", json={"token": token})).status_code == 200
     [alert] = await eventually(lambda: roles.alerts())
@@ -216,11 +216,11 @@ async def test_alerts_wait_for_confirmation_then_reach_each_confirmed_address_on
     assert str(alert["Subject"]).startswith("Price drop:")
 
     token = await open_link(client, link_in(confirm))
-    await asyncio.sleep(0.3)
+    await roles.settled()
     assert len(roles.alerts()) == 1
     assert (await client.post("/targets/confirm", json={"token": token})).status_code == 200
     await eventually(lambda: len(roles.alerts()) == 2)
-    await asyncio.sleep(0.3)
+    await roles.settled()
     assert sorted(str(m["To"]) for m in roles.alerts()) == [
         "friend@example.org",
         "owner@example.org",

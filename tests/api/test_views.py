@@ -6,9 +6,11 @@ from collections.abc import Sequence
 import pytest
 import redis.asyncio
 
-from api.services.views import SOURCES, flush_views, view_rows
+from api.services.views import SOURCES
 from pricewatch.keys import Keys
-from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.clickhouse import PriceStore, flush_views, view_rows
+
+pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
 DAY = 86_400_000
 

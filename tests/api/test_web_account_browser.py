@@ -26,7 +26,7 @@ from tests.alerts.conftest import MailRecorder, smtp_server
 from tests.apps import ServedApp, served_app
 from tests.browser import own_origin_only
 
-pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
 PASSWORD = "correct horse battery"
 

@@ -25,7 +25,7 @@ from pricewatch.models import Availability, Product
 from tests.apps import served_app
 from tests.browser import own_origin_only
 
-pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
 ASIN = "B0WEBTEST1"
 XSS_ASIN = "B0WEBXSS01"

@@ -21,7 +21,7 @@ from api.web.assets import STATIC_DIR, missing_bundles
 from tests.apps import served_app
 from tests.browser import collect_errors
 
-pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
 PASSWORD = "correct horse battery"
 PRODUCT_PATH = "/p/us/B0EDGE0001"

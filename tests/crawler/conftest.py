@@ -15,7 +15,7 @@ import redis as redis_lib
 
 from pricewatch.keys import OBSERVATIONS, Keys
 from pricewatch.models import Observation, decode
-from pricewatch.storage.redis import FIELD, PartitionedStream
+from pricewatch.storage.streams import FIELD, PartitionedStream
 
 REPO = Path(__file__).resolve().parents[2]
 # a warning as Python prints it, or as Scrapy logs it (py.warnings): "<file>.py:<line>: XWarning: "
@@ -85,7 +85,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 
 def read_observations(client: redis_lib.Redis, keys: Keys, partitions: int) -> list[Observation]:
     """Every observation on the stream, decoded (and so validated)."""
-    stream = PartitionedStream(client, keys, OBSERVATIONS, partitions)
+    stream = PartitionedStream(keys, OBSERVATIONS, partitions)
     found = []
     for key in stream.stream_keys():
         for _id, fields in client.xrange(key):

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
+from pricewatch.devtools.marketplace import Catalog, Marketplace, demo_catalog
+from pricewatch.devtools.proxies import ProxyPool
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
-from pricewatch.marketplace import Catalog, Marketplace, ProxyPool, demo_catalog
 from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask
 from tests.crawler.conftest import WARNING_LINE, Workers, min_gap_per_ip, read_observations

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.parsing import PageKind, ParsedPage, parse_page, rules
+from crawler.parsing import PageKind, ParsedPage, parse_page
+from pricewatch import page_rules
 from pricewatch.models import Availability
 from pricewatch.money import Money
 
@@ -171,7 +172,7 @@ def test_market_from_canonical_when_url_is_not_amazon() -> None:
 
 
 def test_rules_are_plain_json_data() -> None:
-    data = json.loads(json.dumps(rules.as_dict()))
+    data = json.loads(json.dumps(page_rules.as_dict()))
     assert data["price_selectors"][0]["css"].startswith("#corePriceDisplay")
     assert all(rule["why"] for rule in data["price_selectors"])
     assert "en" in data["out_of_stock_phrases"]

@@ -22,16 +22,17 @@ import pytest
 import redis as redis_lib
 from playwright import sync_api as playwright_sync
 
+from pricewatch.devtools.marketplace import Catalog, Marketplace
+from pricewatch.devtools.tls import self_signed_certificate
 from pricewatch.history import DAY_MS
 from pricewatch.keys import Keys
-from pricewatch.marketplace import Catalog, Marketplace, self_signed_certificate
 from pricewatch.models import Availability, Observation, Product, Source, decode
-from pricewatch.storage.redis import FIELD
+from pricewatch.storage.streams import FIELD
 from tests.apps import served_app
 from tests.browser import HEADLESS_ARGS
 from tests.services import free_port
 
-pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
 ASIN = "B0EXTTEST1"  # on amazon.com, with 60 days of history
 DE_ASIN = "B0EXTTEST2"  # on amazon.de, never seen by Pricewatch

@@ -20,9 +20,7 @@ from crawler.parsing import evaluate
 from tests.browser import HEADLESS_ARGS
 from tests.extension.conftest import GENERATED_RULES, PARSER_BUNDLE
 
-pytestmark = [pytest.mark.slow]
-
-FIELDS = ("page_kind", "asin", "title", "price", "currency", "availability", "list_price")
+pytestmark = [pytest.mark.browser, pytest.mark.corpus, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +99,9 @@ def test_generated_rules_are_the_crawlers_rules(built_extension: Path) -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     generated = json.loads(GENERATED_RULES.read_text(encoding="utf-8"))
-    from crawler.parsing import rules
+    from pricewatch import page_rules
 
-    assert generated["rules"] == json.loads(json.dumps(rules.as_dict()))
+    assert generated["rules"] == json.loads(json.dumps(page_rules.as_dict()))
     assert generated == json.loads(json.dumps(module.export()))
 
 

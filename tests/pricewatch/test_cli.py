@@ -14,7 +14,7 @@ import redis
 from pricewatch.frontier import Frontier
 from pricewatch.keys import DEFAULT_KEYS, OBSERVATIONS, PRICE_CHANGES
 from pricewatch.models import Observation, PriceChange, decode, encode
-from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.streams import PartitionedStream
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -117,7 +117,7 @@ def test_up_runs_redis_and_ingest_until_stopped(env, tmp_path):
         # API serves it; a later change reaches the served chart at once, through
         # each cache (the chart may be kept for Cache-Control's 60 s otherwise)
         chart = f"http://127.0.0.1:{env['PRICEWATCH_API_PORT']}/products/B07CLN88MV/price"
-        changes = PartitionedStream(client, DEFAULT_KEYS, PRICE_CHANGES, 4)
+        changes = PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, 4)
         for expected_changes, price in [(1, 1234), (2, 999)]:
             observation = Observation(
                 market="us",
@@ -128,10 +128,10 @@ def test_up_runs_redis_and_ingest_until_stopped(env, tmp_path):
                 price=price,
                 currency="USD",
             )
-            PartitionedStream(client, DEFAULT_KEYS, OBSERVATIONS, 4).publish(
-                [("us", "B07CLN88MV", encode(observation))]
+            PartitionedStream(DEFAULT_KEYS, OBSERVATIONS, 4).publish(
+                client, [("us", "B07CLN88MV", encode(observation))]
             )
-            while changes.length() < expected_changes:
+            while changes.length(client) < expected_changes:
                 assert time.monotonic() < deadline + 30, "ingest did not publish the change"
                 time.sleep(0.2)
             shown = time.monotonic() + 10
@@ -171,11 +171,11 @@ def test_up_demo_crawls_the_local_marketplace_into_price_changes(env, tmp_path):
             assert time.monotonic() < deadline, "pricewatch up did not start Redis"
             time.sleep(0.2)
         client = redis.Redis.from_url(url_file.read_text().strip())
-        changes = PartitionedStream(client, DEFAULT_KEYS, PRICE_CHANGES, 4)
+        changes = PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, 4)
         # every demo product crawled, parsed, ingested: a first price change each
-        while changes.length() < 6:
+        while changes.length(client) < 6:
             assert proc.poll() is None
-            assert time.monotonic() < deadline, f"only {changes.length()} changes"
+            assert time.monotonic() < deadline, f"only {changes.length(client)} changes"
             time.sleep(0.5)
         products = set()
         for key in changes.stream_keys():

@@ -17,7 +17,7 @@ import redis
 from pricewatch.keys import ALERTS_GROUP, DEFAULT_KEYS, OBSERVATIONS, PRICE_CHANGES, partition_of
 from pricewatch.models import Observation, encode
 from pricewatch.storage.local_redis import server_binary
-from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.streams import PartitionedStream
 from tests.services import free_port
 
 pytestmark = pytest.mark.slow
@@ -105,8 +105,8 @@ def publish(client, asin, price):
         price=price,
         currency="USD",
     )
-    PartitionedStream(client, DEFAULT_KEYS, OBSERVATIONS, 4).publish(
-        [("us", asin, encode(observation))]
+    PartitionedStream(DEFAULT_KEYS, OBSERVATIONS, 4).publish(
+        client, [("us", asin, encode(observation))]
     )
 
 
@@ -158,7 +158,7 @@ def test_up_starts_a_killed_redis_again_and_every_role_recovers(env, tmp_path):
             lambda: redis_pid(client) not in (None, old_pid), SETTLE_S, "Redis started again", proc
         )
         assert (tmp_path / "data" / "redis" / "url").read_text().endswith(f":{port}/0")
-        assert PartitionedStream(client, DEFAULT_KEYS, PRICE_CHANGES, 4).length() == 1
+        assert PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, 4).length(client) == 1
 
         wait_until(lambda: healthy(env), SETTLE_S, "a healthy API after the restart", proc)
         # the API subscribed again to the invalidations its near cache depends on

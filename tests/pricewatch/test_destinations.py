@@ -6,6 +6,7 @@ import pytest
 
 from pricewatch.destinations import Destination, destination_of, e164, email_address
 from pricewatch.egress import EgressPolicy
+from pricewatch.models import LastState, SeriesKey
 from pricewatch.rechecks import recheck_events
 from pricewatch.storage.sql import NotificationType, Subscription, SubscriptionStatus
 
@@ -105,10 +106,10 @@ def _sub(sub_id: int, asin: str = "B0RECHECK1") -> Subscription:
 def test_rechecks_only_for_products_with_a_price() -> None:
     priced, out_of_stock, unseen = _sub(1, "B0RECHECK1"), _sub(2, "B0RECHECK2"), _sub(3, "B0X")
     prices = {
-        ("us", "B0RECHECK1", "buybox"): (5, 950, "in_stock"),
-        ("us", "B0RECHECK2", "buybox"): (5, None, "out_of_stock"),
+        SeriesKey("us", "B0RECHECK1", "buybox"): LastState(5, 950, "in_stock"),
+        SeriesKey("us", "B0RECHECK2", "buybox"): LastState(5, None, "out_of_stock"),
     }
     events = recheck_events([priced, out_of_stock, unseen], prices, 77)
-    assert [(e.event_id, e.new_price, e.old_price, e.observed_at) for e in events] == [
-        ("recheck:1:1", 950, 950, 77)
+    assert [(e.event_id, e.subscription_id, e.price, e.checked_at) for e in events] == [
+        ("recheck:1:1", 1, 950, 77)
     ]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
 import pytest
 
+from pricewatch.devtools.tls import self_signed_certificate
 from pricewatch.egress import (
     EgressError,
     EgressPolicy,
@@ -25,7 +26,6 @@ from pricewatch.egress import (
     system_resolver,
 )
 from pricewatch.host_gate import HostGate, Outcome
-from pricewatch.marketplace.tls import self_signed_certificate
 from pricewatch.settings import load_settings
 from tests.http_targets import Answer, recording_server, tarpit
 from tests.services import eventually, free_port

@@ -3,9 +3,9 @@
 import msgspec
 import pytest
 
-from pricewatch.ingest.checks import LastState, Verdict
-from pricewatch.ingest.core import decode_batch, process, series_key
-from pricewatch.models import encode
+from pricewatch.ingest.core import decode_batch, process
+from pricewatch.ingest.gate import LastState, Verdict
+from pricewatch.models import encode, series_text
 from tests.observations import observation
 
 NOW = 1_800_000_000_000
@@ -29,7 +29,7 @@ def test_first_sighting_emits_a_change_from_nothing():
     assert [o.price for o in out.accepted] == [1999]
     [change] = out.changes
     assert (change.old_price, change.new_price) == (None, 1999)
-    assert out.state[series_key("us", "B07CLN88MV", "buybox")] == LastState(
+    assert out.state[series_text("us", "B07CLN88MV", "buybox")] == LastState(
         NOW - 10_000, 1999, "in_stock"
     )
 
@@ -47,7 +47,7 @@ def test_changes_only_when_price_moves_in_time_order():
 
 
 def test_unavailable_is_recorded_and_is_a_change():
-    state = {series_key("us", "B07CLN88MV", "buybox"): LastState(NOW - 90_000, 1999, "in_stock")}
+    state = {series_text("us", "B07CLN88MV", "buybox"): LastState(NOW - 90_000, 1999, "in_stock")}
     out = run([obs(price=None, availability="unavailable")], state)
     assert out.accepted[0].availability == "unavailable"
     [change] = out.changes
@@ -98,7 +98,7 @@ def test_check_can_hold_or_reject():
 
 
 def test_late_sample_is_history_but_not_news():
-    state = {series_key("us", "B07CLN88MV", "buybox"): LastState(NOW - 1000, 1500, "in_stock")}
+    state = {series_text("us", "B07CLN88MV", "buybox"): LastState(NOW - 1000, 1500, "in_stock")}
     out = run([obs(at=NOW - 50_000, price=1800)], state)
     assert [o.price for o in out.late] == [1800] and out.accepted == []
     assert out.changes == [] and out.state == {}
@@ -106,7 +106,7 @@ def test_late_sample_is_history_but_not_news():
 
 @pytest.mark.parametrize("series", ["buybox", "used"])
 def test_series_are_independent(series):
-    state = {series_key("us", "B07CLN88MV", "buybox"): LastState(NOW - 90_000, 1999, "in_stock")}
+    state = {series_text("us", "B07CLN88MV", "buybox"): LastState(NOW - 90_000, 1999, "in_stock")}
     out = run([obs(series=series, price=1999)], state)
     assert len(out.changes) == (0 if series == "buybox" else 1)
 

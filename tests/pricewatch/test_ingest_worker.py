@@ -6,9 +6,9 @@ import msgspec
 import pytest
 
 from pricewatch.ingest.worker import IngestWorker
-from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES
+from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES
 from pricewatch.models import Observation, PriceChange, decode, encode
-from pricewatch.storage.redis import PartitionedStream
+from pricewatch.storage.streams import PartitionedStream
 from tests.observations import observation
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
@@ -21,19 +21,19 @@ def obs(asin="B07CLN88MV", at=NOW - 60_000, price=1999, **kw):
 
 
 def publish(redis_client, keys, observations, partitions=2):
-    PartitionedStream(redis_client, keys, OBSERVATIONS, partitions).publish(
-        (o.market, o.asin, o if isinstance(o, bytes) else encode(o)) for o in observations
+    PartitionedStream(keys, OBSERVATIONS, partitions).publish(
+        redis_client, ((o.market, o.asin, o) for o in observations)
     )
 
 
 def raw_publish(redis_client, keys, payloads, partitions=2):
-    PartitionedStream(redis_client, keys, OBSERVATIONS, partitions).publish(
-        ("us", "B07CLN88MV", p) for p in payloads
+    PartitionedStream(keys, OBSERVATIONS, partitions).publish(
+        redis_client, (("us", "B07CLN88MV", p) for p in payloads)
     )
 
 
 def changes(redis_client, keys, partitions=2):
-    stream = PartitionedStream(redis_client, keys, PRICE_CHANGES, partitions)
+    stream = PartitionedStream(keys, PRICE_CHANGES, partitions)
     out = []
     for key in stream.stream_keys():
         for _, fields in redis_client.xrange(key):
@@ -94,7 +94,7 @@ def test_observations_become_history_and_changes(redis_client, keys, price_store
     assert got == [("B07CLN88MV", None, 1999), ("B07CLN88MV", 1999, 1499)]
     product = price_store.product("us", "B07CLN88MV")
     assert product.last_price == 1499
-    assert w.observations.pending_count(INGEST_GROUP) == 0
+    assert w.reader.pending_count() == 0
 
 
 def test_bad_messages_go_to_dead_letters_and_never_stop_the_worker(redis_client, keys, price_store):
@@ -105,6 +105,7 @@ def test_bad_messages_go_to_dead_letters_and_never_stop_the_worker(redis_client,
     reasons = sorted(fields[b"reason"].decode() for _, fields in dead)
     assert len(reasons) == 2 and any("currency EUR" in r for r in reasons)
     assert all(fields[b"d"] for _, fields in dead)  # the payload is kept, not lost
+    assert {fields[b"role"] for _, fields in dead} == {b"ingest"}
     assert stored(price_store) == [(NOW - 60_000, 1999)]
 
 
@@ -153,11 +154,10 @@ def test_dead_consumers_messages_are_claimed(redis_client, keys, price_store):
     dead = worker(redis_client, keys, price_store, consumer="dead")
     assert len(dead.next_batch()) == 5  # read, then the process "dies"
     alive = worker(redis_client, keys, price_store, consumer="alive", claim_idle_ms=10)
-    alive._recovered = True
     time.sleep(0.05)
     drain(alive)
     assert len(changes(redis_client, keys)) == 5
-    assert alive.observations.pending_count(INGEST_GROUP) == 0
+    assert alive.reader.pending_count() == 0
 
 
 def test_cold_state_is_read_back_from_clickhouse(redis_client, keys, price_store):

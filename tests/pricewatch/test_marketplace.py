@@ -16,16 +16,15 @@ from pathlib import Path
 import parsel
 import pytest
 
-from pricewatch.marketplace import (
+from pricewatch.devtools.marketplace import (
     Catalog,
-    CertBundle,
     Marketplace,
-    ProxyPool,
     WalkRules,
     demo_catalog,
     format_price,
-    self_signed_certificate,
 )
+from pricewatch.devtools.proxies import ProxyPool
+from pricewatch.devtools.tls import CertBundle, self_signed_certificate
 from pricewatch.markets import UnknownMarket, get_market
 from pricewatch.models import Availability
 
@@ -520,7 +519,7 @@ def test_command_line_serves_a_demo_catalog(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "pricewatch.marketplace",
+            "pricewatch.devtools.marketplace",
             "--port",
             "0",
             "--tls-port",

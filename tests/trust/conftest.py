@@ -5,43 +5,25 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
 from pricewatch.frontier import Frontier
-from pricewatch.ingest.verify import BlockingSql, TrustGate
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import Observation, PriceChange, PriceCorrection, decode, encode
+from pricewatch.models import Observation, PriceChange, PriceCorrection, decode
 from pricewatch.storage import sql
-from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.clickhouse_trust import all_time_lows
-from pricewatch.storage.redis import PartitionedStream
-from pricewatch.trust import TrustPolicy
+from pricewatch.storage.clickhouse import PriceStore, all_time_lows
+from pricewatch.storage.sql_blocking import BlockingSql
+from pricewatch.storage.streams import PartitionedStream
+from pricewatch.trust import TrustGate, TrustPolicy
+from tests.clock import ManualClock
 from tests.observations import observation
 
 PARTITIONS = 2
 ASIN = "B07CLN88MV"
-
-
-class Clock:
-    """The time every component of one test reads (seconds, like time.time)."""
-
-    def __init__(self) -> None:
-        self.ms = int(time.time() * 1000) - 3_600_000
-
-    def __call__(self) -> float:
-        return self.ms / 1000
-
-
-@pytest.fixture
-def sql_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/sql/pricewatch.db"
-    sql.migrate_sql(url)
-    return url
 
 
 @pytest.fixture
@@ -57,7 +39,8 @@ class Env:
     keys: Keys
     store: PriceStore
     sql: BlockingSql
-    clock: Clock
+    # the time every component of one test reads
+    clock: ManualClock
     gate: TrustGate
     worker: IngestWorker
     frontier: Frontier
@@ -80,8 +63,8 @@ class Env:
         )
 
     def publish(self, *observations: Observation) -> None:
-        PartitionedStream(self.client, self.keys, OBSERVATIONS, PARTITIONS).publish(
-            (o.market, o.asin, encode(o)) for o in observations
+        PartitionedStream(self.keys, OBSERVATIONS, PARTITIONS).publish(
+            self.client, ((o.market, o.asin, o) for o in observations)
         )
 
     def drain(self) -> int:
@@ -94,9 +77,7 @@ class Env:
         return held
 
     def unread(self) -> bool:
-        for key in PartitionedStream(
-            self.client, self.keys, OBSERVATIONS, PARTITIONS
-        ).stream_keys():
+        for key in PartitionedStream(self.keys, OBSERVATIONS, PARTITIONS).stream_keys():
             if not self.client.exists(key):
                 continue
             last = self.client.xinfo_stream(key)["last-generated-id"]
@@ -112,7 +93,7 @@ class Env:
 
     def _stream(self, name: str, type_: Any) -> list[Any]:
         out = []
-        for key in PartitionedStream(self.client, self.keys, name, PARTITIONS).stream_keys():
+        for key in PartitionedStream(self.keys, name, PARTITIONS).stream_keys():
             out += [decode(f[b"d"], type_) for _, f in self.client.xrange(key)]
         return out
 
@@ -170,7 +151,7 @@ def make_env(
     made: list[TrustGate] = []
 
     def make(policy: TrustPolicy | None = None, **gate_kw: Any) -> Env:
-        clock = Clock()
+        clock = ManualClock(int(time.time() * 1000) - 3_600_000)
         gate = TrustGate(
             redis_client,
             keys,
@@ -179,7 +160,7 @@ def make_env(
             lows=lambda series: all_time_lows(price_store, series),
             frontier=Frontier(redis_client, keys),
             policy=policy or TrustPolicy(),
-            clock=clock,
+            clock=clock.seconds,
             **gate_kw,
         )
         made.append(gate)
@@ -192,7 +173,7 @@ def make_env(
             batch_size=1000,
             batch_ms=5,
             gate=gate,
-            clock=clock,
+            clock=clock.seconds,
         )
         return Env(
             redis_client,

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from bench import adversarial as bench
+
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse, pytest.mark.slow]
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "adversarial.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("bench_adversarial", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    # dataclasses look their module up in sys.modules
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_malicious_reporters_cause_no_false_change_and_honest_drops_all_land(
     redis_client, keys, price_store, tmp_path
 ):
-    bench = load_bench()
     scenario = bench.Scenario(
         products=12, popular=6, honest=60, duration_s=25 * 60, visit_rate=0.06, seed=3
     )

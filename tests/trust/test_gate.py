@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pricewatch.ingest.verify import BlockingSql, TrustGate
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.models import Source, TaskKind, change_event_id
+from pricewatch.storage.sql_blocking import BlockingSql
 from pricewatch.storage.sql_trust import AuditVerdict, audit_log
-from pricewatch.trust import TrustPolicy, report_id
+from pricewatch.trust import TrustGate, TrustPolicy, report_id
 from tests.trust.conftest import ASIN, PARTITIONS, Env
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
@@ -25,7 +25,7 @@ def with_history(env: Env, price: int = 10_000) -> None:
 
 
 def audit(env: Env) -> list:
-    env.gate.maintain()
+    env.gate.sweeps.maintain()
     return env.sql.run(lambda db: audit_log(db))
 
 
@@ -124,9 +124,9 @@ def test_an_unverified_report_expires_as_rejected_exactly_once(make_env):
     with_history(env)
     env.subscribe(threshold=9_000)
     env.ingest(env.obs(8_000))
-    assert env.gate.expire_pending(env.clock.ms + 599_000) == 0
-    assert env.gate.expire_pending(env.clock.ms + 601_000) == 1
-    assert env.gate.expire_pending(env.clock.ms + 601_000) == 0
+    assert env.gate.sweeps.expire_pending(env.clock.ms + 599_000) == 0
+    assert env.gate.sweeps.expire_pending(env.clock.ms + 601_000) == 1
+    assert env.gate.sweeps.expire_pending(env.clock.ms + 601_000) == 0
     [record] = audit(env)
     assert record.verdict is AuditVerdict.EXPIRED
     # a verification arriving too late decides nothing more
@@ -289,9 +289,9 @@ def test_flushing_decisions_twice_counts_reputation_once(make_env):
     env.ingest(env.obs(8_900, source="verification"), step_ms=60_000)
     saved = env.client.hgetall(env.keys.trust_outbox)
     assert len(saved) == 1
-    assert env.gate.flush_decisions() == 1
+    assert env.gate.sweeps.flush_decisions() == 1
     # a crash between the SQL commit and the clean-up leaves the entry behind
     env.client.hset(env.keys.trust_outbox, mapping=saved)
-    assert env.gate.flush_decisions() == 0
+    assert env.gate.sweeps.flush_decisions() == 0
     assert env.client.hlen(env.keys.trust_outbox) == 0
     assert env.reporter("install:aaaaaaaa:ip1").confirmed == 1

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pricewatch.ingest.checks import Verdict
+from pricewatch.ingest.gate import Verdict
 from pricewatch.models import Observation
-from pricewatch.trust import (
+from pricewatch.trust.rules import (
     Identity,
     PeerReport,
     Reason,

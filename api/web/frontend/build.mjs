@@ -2,7 +2,11 @@
 // product chart), site.js (forms, sign-in, my alerts), site.css (our styles plus
 // uPlot's) and docs.js / docs.css (Swagger UI for the API documentation at /schema).
 // Run with `npm run build`; `make` runs it through mk/web.mk.
+// "pricewatch-shared-js/..." imports resolve to ../../shared-js (api/shared-js), the
+// browser code the website shares with the extension (whose build names it the same way).
 import * as esbuild from "esbuild";
+
+const here = new URL(".", import.meta.url).pathname;
 
 await esbuild.build({
   entryPoints: [
@@ -14,6 +18,7 @@ await esbuild.build({
     { in: "src/docs.css", out: "docs" },
   ],
   outdir: "../static",
+  alias: { "pricewatch-shared-js": `${here}../../shared-js` },
   bundle: true,
   minify: true,
   format: "iife",

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pricewatch.history import DAY_MS, HOUR_MS, Granularity
-from pricewatch.models import Availability, Observation, Product, Series, Source
+from pricewatch.models import Availability, LastState, Observation, Product, Series, Source
 from pricewatch.schema.clickhouse_migrations import applied_versions, load_migrations, migrate
 from pricewatch.storage.clickhouse import (
     PRICE_COLUMNS,
@@ -216,7 +216,7 @@ def test_columnar_insert(price_store: PriceStore) -> None:
     columns = {name: [row[i] for row in rows] for i, name in enumerate(PRICE_COLUMNS)}
     assert price_store.insert_prices(columns) == 3
     assert price_store.last_accepted([("us", "B000000001", "buybox")]) == {
-        ("us", "B000000001", "buybox"): (T0 + 2, 1002, "in_stock")
+        ("us", "B000000001", "buybox"): LastState(T0 + 2, 1002, "in_stock")
     }
 
 
@@ -269,9 +269,9 @@ def test_last_accepted_for_a_batch_of_keys(price_store: PriceStore) -> None:
         ]
     )
     assert got == {
-        ("us", "B000000001", "buybox"): (T0 + 2000, 1500, "in_stock"),
-        ("us", "B000000001", "used"): (T0 + 3000, 800, "in_stock"),
-        ("us", "B000000002", "buybox"): (T0 + 5000, None, "out_of_stock"),
+        ("us", "B000000001", "buybox"): LastState(T0 + 2000, 1500, "in_stock"),
+        ("us", "B000000001", "used"): LastState(T0 + 3000, 800, "in_stock"),
+        ("us", "B000000002", "buybox"): LastState(T0 + 5000, None, "out_of_stock"),
     }
     assert price_store.last_accepted([]) == {}
 

@@ -6,7 +6,7 @@
 // data-state="ready" and data-points="<n>" so that people (and tests) can tell what is
 // shown without reading the canvas.
 import uPlot from "uplot";
-import { historyUrl, parseHistory } from "./history.js";
+import { historyUrl, parseHistory } from "pricewatch-shared-js/history.js";
 
 const BAND_FILL = "rgba(37, 99, 235, 0.15)";
 const LINE = "#1d4ed8";

@@ -1,0 +1,90 @@
+"""One client function for both ClickHouse variants, chosen by URL.
+
+``get_clickhouse(url)`` returns a clickhouse-connect client for either
+``chdb:///abs/path`` (an embedded engine in this process, the single-machine default)
+or ``http(s)://user:password@host:port/database`` (a server or cluster). The SQL is the
+same for both. chDB runs one engine per process and a shared client serialises
+queries; it has no async client, so async callers use ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from pricewatch.schema.clickhouse_migrations import DEFAULT_DATABASE, check_database_name
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ClickHouseTarget:
+    """Where a ClickHouse URL points: an embedded data directory or a server."""
+
+    kind: str  # "chdb" or "http"
+    path: Path | None = None
+    host: str | None = None
+    port: int | None = None
+    username: str = "default"
+    password: str = ""
+    database: str | None = None
+    secure: bool = False
+
+
+def parse_clickhouse_url(url: str) -> ClickHouseTarget:
+    """``chdb:///abs/path`` or ``http(s)://user:pass@host:port/database`` -> target."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "chdb":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise ValueError(f"chDB URL must be chdb:///absolute/path, got {url!r}")
+        return ClickHouseTarget(kind="chdb", path=Path(unquote(parts.path)))
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise ValueError(f"ClickHouse URL has no host: {url!r}")
+        secure = scheme == "https"
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"ClickHouse URL has an invalid port: {url!r}") from exc
+        database = unquote(parts.path.strip("/")) or None
+        if database is not None:
+            check_database_name(database)
+        return ClickHouseTarget(
+            kind="http",
+            host=parts.hostname,
+            port=port or (8443 if secure else 8123),
+            username=unquote(parts.username) if parts.username else "default",
+            password=unquote(parts.password) if parts.password else "",
+            database=database,
+            secure=secure,
+        )
+    raise ValueError(f"unsupported ClickHouse URL scheme {parts.scheme!r} in {url!r}")
+
+
+def database_from_url(url: str) -> str:
+    """The database a URL names, or the default one (chDB URLs name a directory only)."""
+    return parse_clickhouse_url(url).database or DEFAULT_DATABASE
+
+
+def get_clickhouse(url: str) -> Client:
+    """A clickhouse-connect client for ``url`` (see ``parse_clickhouse_url``).
+
+    For chDB the data directory is created. The client is not bound to the URL's
+    database: the database may not exist before ``migrate`` runs, and all our SQL
+    qualifies table names anyway.
+    """
+    target = parse_clickhouse_url(url)
+    if target.kind == "chdb":
+        assert target.path is not None
+        target.path.mkdir(parents=True, exist_ok=True)
+        return clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
+    return clickhouse_connect.get_client(
+        host=target.host,
+        port=target.port,
+        username=target.username,
+        password=target.password,
+        secure=target.secure,
+    )

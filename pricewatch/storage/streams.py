@@ -1,0 +1,352 @@
+"""Redis streams: how every role publishes, consumes and dead-letters entries.
+
+A logical stream (``observations``, ``price-changes``...) is split into ``partitions``
+Redis streams by a stable hash of (market, asin): one product always lands in one
+partition, so per-product order holds while consumers scale out, one per partition
+at most.
+
+An entry holds the msgspec JSON of one model in field ``d``. A stream that carries
+more than one model marks the others with their kind in field ``k``
+(``pricewatch.keys.RECHECK``); an entry without one holds the stream's own model.
+Every write is :func:`add`, on a client or a pipeline, sync or asyncio alike.
+
+A consumer (:class:`GroupReader`) reads in a consumer group, each round from the
+first of: its own pending entries (read before a crash or a failed round, never
+acked), entries a dead consumer left idle, new entries. :func:`consume` and
+:func:`consume_async` run the rounds and wait longer after each failed one. An entry
+no handler will ever take goes to the dead-letter stream (:func:`dead_letter`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+import msgspec
+import redis
+
+from pricewatch.keys import Keys, partition_of
+from pricewatch.models import encode
+from pricewatch.retry import FailedRounds
+
+log = logging.getLogger(__name__)
+
+FIELD = b"d"
+KIND = b"k"
+DEFAULT_MAXLEN = 1_000_000
+DEAD_LETTER_MAXLEN = 100_000
+
+# a model, or its JSON already encoded (and checked) by the caller
+Payload = bytes | msgspec.Struct
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Message:
+    stream: str
+    id: bytes
+    data: bytes
+    # how many times this entry has been delivered (1 for a fresh read)
+    deliveries: int = 1
+    # what the entry holds when it is not the stream's own model ("" when it is)
+    kind: str = ""
+
+
+def add(target: Any, stream: str, payload: Payload, *, maxlen: int, kind: str = "") -> Any:
+    """XADD one entry to ``stream``, bounded by an approximate MAXLEN.
+
+    ``target`` is a client or a pipeline, sync or asyncio (a pipeline queues the
+    command without I/O either way); its reply is returned as it comes, so an
+    asyncio client's is awaited by the caller.
+    """
+    fields = {FIELD: payload if isinstance(payload, bytes) else encode(payload)}
+    if kind:
+        fields[KIND] = kind.encode()
+    return target.xadd(stream, fields, maxlen=maxlen, approximate=True)
+
+
+def dead_letter(
+    target: Any, keys: Keys, message: Message, reason: str, *, role: str, payload: bytes = b""
+) -> Any:
+    """XADD the record of an entry no handler will ever take: why, which role gave up
+    on it, where it was, and what it held (``payload``, when only part of the entry
+    is bad). ``target`` as for :func:`add`."""
+    fields = {
+        b"reason": reason.encode(),
+        b"role": role.encode(),
+        b"stream": message.stream.encode(),
+        b"id": message.id,
+        FIELD: payload or message.data,
+    }
+    return target.xadd(keys.dead_letter, fields, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class PartitionedStream:
+    keys: Keys
+    name: str
+    partitions: int
+    maxlen: int = DEFAULT_MAXLEN
+
+    def stream_keys(self) -> list[str]:
+        return [self.keys.stream(self.name, p) for p in range(self.partitions)]
+
+    def key_for(self, market: str, asin: str) -> str:
+        return self.keys.stream(self.name, partition_of(market, asin, self.partitions))
+
+    def add(self, target: Any, market: str, asin: str, payload: Payload, kind: str = "") -> Any:
+        """:func:`add` to the product's partition."""
+        return add(target, self.key_for(market, asin), payload, maxlen=self.maxlen, kind=kind)
+
+    def publish(self, client: redis.Redis, items: Iterable[tuple[str, str, Payload]]) -> None:
+        """XADD (market, asin, payload) items in one round trip."""
+        pipe = client.pipeline(transaction=False)
+        for market, asin, payload in items:
+            self.add(pipe, market, asin, payload)
+        pipe.execute()
+
+    def length(self, client: redis.Redis) -> int:
+        return sum(int(client.xlen(k)) for k in self.stream_keys())
+
+    def reader(self, client: redis.Redis, group: str, consumer: str, **options: Any) -> GroupReader:
+        return GroupReader(client, self.stream_keys(), group, consumer, name=self.name, **options)
+
+
+class GroupReader:
+    """One consumer of a consumer group over some streams (a sync client).
+
+    Each :meth:`next` is one round, from the first of: this consumer's own pending
+    entries (at start and after :meth:`rewind`), taken in id order until none is
+    left; entries left pending and idle ``claim_idle_ms`` (by a consumer that died,
+    or by one that leaves them to try again later, this one included), looked for
+    every ``claim_idle_ms / 2``; new entries, up to ``count``, waiting at most
+    ``wait_ms`` for the first.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        streams: Sequence[str],
+        group: str,
+        consumer: str,
+        *,
+        count: int,
+        wait_ms: int,
+        claim_idle_ms: int,
+        replay_count: int | None = None,
+        name: str = "",
+    ) -> None:
+        self.client = client
+        self.streams = list(streams)
+        # what the logs call the streams
+        self.name = name or ", ".join(self.streams)
+        self.group = group
+        self.consumer = consumer
+        self.count = count
+        self.wait_ms = wait_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.replay_count = replay_count or count
+        # stream -> id of the last entry replayed; None once nothing is left to replay
+        self._replay_from: dict[Any, Any] | None = None
+        self._last_claim = float("-inf")
+        self.rewind()
+
+    def ensure_group(self, start: str = "0") -> None:
+        for key in self.streams:
+            try:
+                self.client.xgroup_create(key, self.group, id=start, mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def rewind(self) -> None:
+        """Replay this consumer's own pending entries first: after a failed round what
+        it held was never acked."""
+        self._replay_from = dict.fromkeys(self.streams, b"0")
+
+    def next(self) -> list[Message]:
+        if self._replay_from is not None:
+            replayed = self.replay_own_pending()
+            if replayed:
+                log.info(
+                    "%s/%s: replaying %d pending entries (read before a crash or a failed "
+                    "round, never acked)",
+                    self.name,
+                    self.group,
+                    len(replayed),
+                )
+                return replayed
+            self._replay_from = None
+        now = time.monotonic()
+        if now - self._last_claim >= self.claim_idle_ms / 2000:
+            self._last_claim = now
+            claimed = self.claim_idle()
+            if claimed:
+                log.info("%s/%s: claimed %d entries left idle", self.name, self.group, len(claimed))
+                return claimed
+        return self.read_new()
+
+    def replay_own_pending(self) -> list[Message]:
+        """The next of this consumer's own pending entries, after those replayed so far."""
+        cursors = self._replay_from if self._replay_from is not None else {}
+        while cursors:
+            reply = self.client.xreadgroup(
+                self.group, self.consumer, cursors, count=self.replay_count
+            )
+            entries = _entries(reply)
+            if not entries:
+                return []
+            for stream, entry_id, _ in entries:
+                cursors[stream] = entry_id
+            messages = self._keep(entries)
+            if messages:
+                return self._with_deliveries(messages)
+        return []
+
+    def claim_idle(self) -> list[Message]:
+        """Take over the entries left pending and idle ``claim_idle_ms``."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in self.streams:
+            pipe.xautoclaim(key, self.group, self.consumer, self.claim_idle_ms, "0-0", self.count)
+        entries: list[tuple[str, bytes, dict[bytes, bytes] | None]] = []
+        gone: list[tuple[str, bytes, None]] = []
+        # each reply: [next start, [(id, fields), ...], ids deleted while pending]
+        for key, (_, claimed, deleted) in zip(self.streams, pipe.execute(), strict=True):
+            entries += [(key, entry_id, fields) for entry_id, fields in claimed]
+            gone += [(key, entry_id, None) for entry_id in deleted]
+        self._keep(gone)
+        return self._with_deliveries(self._keep(entries))
+
+    def read_new(self) -> list[Message]:
+        """New entries: up to ``count``, waiting at most ``wait_ms`` for the first."""
+        batch: list[Message] = []
+        deadline = time.monotonic() + self.wait_ms / 1000
+        while len(batch) < self.count:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            reply = self.client.xreadgroup(
+                self.group,
+                self.consumer,
+                dict.fromkeys(self.streams, ">"),
+                count=self.count - len(batch),
+                block=None if batch or left_ms <= 0 else left_ms,
+            )
+            got = self._keep(_entries(reply))
+            batch += got
+            if not got and (batch or left_ms <= 0):
+                break
+        return batch
+
+    def ack(self, messages: Sequence[Message], pipe: redis.client.Pipeline | None = None) -> None:
+        """XACK ``messages``; on ``pipe`` to make it part of the caller's transaction."""
+        by_stream: dict[str, list[bytes]] = {}
+        for m in messages:
+            by_stream.setdefault(m.stream, []).append(m.id)
+        p = self.client.pipeline(transaction=False) if pipe is None else pipe
+        for stream, ids in by_stream.items():
+            p.xack(stream, self.group, *ids)
+        if pipe is None:
+            p.execute()
+
+    def pending_count(self) -> int:
+        total = 0
+        for key in self.streams:
+            with contextlib.suppress(redis.ResponseError):
+                total += int(self.client.xpending(key, self.group)["pending"])
+        return total
+
+    def _keep(
+        self, entries: Sequence[tuple[str, bytes, dict[bytes, bytes] | None]]
+    ) -> list[Message]:
+        """The entries as messages. Those trimmed away while pending (redis-py reads
+        them with no fields) hold nothing left to handle, and are acked."""
+        trimmed = [Message(s, i, b"") for s, i, fields in entries if not fields]
+        if trimmed:
+            self.ack(trimmed)
+        return [
+            Message(s, i, fields.get(FIELD, b""), 1, fields.get(KIND, b"").decode())
+            for s, i, fields in entries
+            if fields
+        ]
+
+    def _with_deliveries(self, messages: list[Message]) -> list[Message]:
+        """``messages`` with how often each was delivered (replays and claims only: both
+        are rare, and a sender that gives up after some attempts needs the count)."""
+        if not messages:
+            return messages
+        pipe = self.client.pipeline(transaction=False)
+        for m in messages:
+            pipe.xpending_range(m.stream, self.group, min=m.id, max=m.id, count=1)
+        counts = [int(found[0]["times_delivered"]) if found else 2 for found in pipe.execute()]
+        # at least 2: a replay is a replay, whatever the server counted
+        return [
+            dataclasses.replace(m, deliveries=max(2, n))
+            for m, n in zip(messages, counts, strict=True)
+        ]
+
+
+def _entries(reply: Any) -> list[tuple[str, bytes, dict[bytes, bytes] | None]]:
+    # redis-py (RESP2): [[stream, [(id, {field: value} or None), ...]], ...]
+    out: list[tuple[str, bytes, dict[bytes, bytes] | None]] = []
+    for stream, entries in reply or []:
+        name = stream.decode() if isinstance(stream, bytes) else stream
+        out += [(name, entry_id, fields) for entry_id, fields in entries]
+    return out
+
+
+def consume(
+    reader: GroupReader,
+    handle: Callable[[list[Message]], object],
+    stop: threading.Event,
+    *,
+    log: logging.Logger,
+    what: str,
+    on_ok: Callable[[], None] | None = None,
+    on_error: Callable[[Exception], None] | None = None,
+) -> None:
+    """Run rounds until ``stop`` is set: read, then ``handle`` the entries (it acks what
+    it is done with). A failed round leaves its entries pending; the next round, after
+    a wait that grows while the failures last, replays them."""
+    rounds = FailedRounds(log, what)
+    while not stop.is_set():
+        try:
+            messages = reader.next()
+            if messages:
+                handle(messages)
+        except Exception as exc:
+            reader.rewind()
+            if on_error is not None:
+                on_error(exc)
+            stop.wait(rounds.failed(exc))
+            continue
+        rounds.ok()
+        if on_ok is not None:
+            on_ok()
+
+
+async def consume_async(
+    reader: GroupReader,
+    handle: Callable[[list[Message]], Awaitable[object]],
+    stop: asyncio.Event,
+    *,
+    log: logging.Logger,
+    what: str,
+) -> None:
+    """:func:`consume` in an asyncio role. The reads run on a worker thread: the
+    client is sync, and a blocking read must not hold up the event loop."""
+    rounds = FailedRounds(log, what)
+    while not stop.is_set():
+        try:
+            messages = await asyncio.to_thread(reader.next)
+            if messages:
+                await handle(messages)
+        except Exception as exc:
+            reader.rewind()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=rounds.failed(exc))
+            continue
+        rounds.ok()
