@@ -35,6 +35,7 @@ from alerts.account_texts import email_bytes, sms_text, webhook_challenge_body
 from alerts.channels.base import DeliveryError, PermanentError, TransientError
 from alerts.channels.sms import SmsChannel
 from alerts.channels.webhook import post_signed
+from alerts.config import SenderConfig
 from pricewatch.account_messages import AccountMessage, MessageKind
 from pricewatch.egress import SafeHttpClient
 from pricewatch.keys import ACCOUNT_MESSAGES_GROUP, Keys
@@ -55,8 +56,7 @@ class EmailSender(Protocol):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class MailerConfig:
-    consumer: str
+class MailerConfig(SenderConfig):
     # the From of the e-mails (Settings.mail_from)
     sender: str
     # signs webhook challenges like alerts (X-Pricewatch-Signature)
@@ -64,21 +64,18 @@ class MailerConfig:
     # where re-checks of newly active subscriptions go
     partitions: int
     stream_maxlen: int = 1_000_000
-    max_attempts: int = 5
     # a failed entry is tried again after it has been idle this long
     retry_ms: int = 30_000
-    send_timeout_s: float = 15.0
     read_count: int = 20
     block_ms: int = 1_000
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.retry_ms < 2 * self.send_timeout_s * 1000:
             raise ValueError(
                 "retry_ms must be at least two send timeouts: an entry being "
                 "sent must not be claimed by another consumer meanwhile"
             )
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
 
 
 class ChallengeFailed(PermanentError):
@@ -89,31 +86,25 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+@dataclasses.dataclass(kw_only=True, eq=False)
 class AccountMailer:
-    def __init__(
-        self,
-        *,
-        client: redis.Redis,
-        keys: Keys,
-        db: AsyncEngine,
-        email: EmailSender,
-        sms: SmsChannel,
-        http: SafeHttpClient,
-        config: MailerConfig,
-        prices: PriceLookup | None = None,
-    ) -> None:
-        self.client = client
-        self.keys = keys
-        self.db = db
-        self.email = email
-        self.sms = sms
-        self.http = http
-        self.config = config
-        # None: re-checks are left to the next price change (no price store here)
-        self.prices = prices
+    client: redis.Redis
+    keys: Keys
+    db: AsyncEngine
+    email: EmailSender
+    sms: SmsChannel
+    http: SafeHttpClient
+    config: MailerConfig
+    # None: re-checks are left to the next price change (no price store here)
+    prices: PriceLookup | None = None
+    reader: GroupReader = dataclasses.field(init=False)
+    sender_domain: str = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        config = self.config
         self.reader = GroupReader(
-            client,
-            [keys.account_messages],
+            self.client,
+            [self.keys.account_messages],
             ACCOUNT_MESSAGES_GROUP,
             config.consumer,
             count=config.read_count,

@@ -11,6 +11,7 @@ enough for a correct, if plainer, message.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from pricewatch import alert_links
 from pricewatch.models import PriceChange, PriceCorrection, Recheck
@@ -79,6 +80,24 @@ def recipient_of(sub: Subscription, emails: dict[int, str]) -> str:
     return ""
 
 
+def _addressed(
+    notification_id: int, sub: Subscription, recipient: str, links: LinkMaker, event_id: str
+) -> dict[str, Any]:
+    """The fields of a notice that say who gets it and about which event; the
+    builders below add what the kind of event says."""
+    return {
+        "notification_id": notification_id,
+        "notification_type": sub.notification_type,
+        "subscription_id": sub.id,
+        "event_id": event_id,
+        "market": sub.market,
+        "asin": sub.asin,
+        "threshold": sub.threshold,
+        "recipient": recipient,
+        "links": links.links(sub),
+    }
+
+
 def alert_notice(
     notification_id: int,
     sub: Subscription,
@@ -90,17 +109,9 @@ def alert_notice(
     price: int | None,
 ) -> Notice:
     return Notice(
-        notification_id=notification_id,
+        **_addressed(notification_id, sub, recipient, links, event_id),
         kind=NotificationKind.ALERT,
-        notification_type=sub.notification_type,
-        subscription_id=sub.id,
-        event_id=event_id,
-        market=sub.market,
-        asin=sub.asin,
         currency=(change.currency if change and change.currency else sub.currency),
-        threshold=sub.threshold,
-        recipient=recipient,
-        links=links.links(sub),
         title=change.title if change else None,
         new_price=change.new_price if change else price,
         old_price=change.old_price if change else None,
@@ -122,11 +133,14 @@ def recheck_notice(
     after, so it reads as that price, not as a drop. (A re-check carries the
     subscription's own currency.)"""
     in_force = recheck.price if recheck else price
-    notice = alert_notice(
-        notification_id, sub, recipient, links, event_id=event_id, change=None, price=in_force
+    return Notice(
+        **_addressed(notification_id, sub, recipient, links, event_id),
+        kind=NotificationKind.ALERT,
+        currency=sub.currency,
+        new_price=in_force,
+        old_price=in_force,
+        observed_at=recheck.checked_at if recheck else None,
     )
-    at = recheck.checked_at if recheck else None
-    return dataclasses.replace(notice, old_price=in_force, observed_at=at)
 
 
 def correction_notice(
@@ -140,17 +154,9 @@ def correction_notice(
     price: int | None,
 ) -> Notice:
     return Notice(
-        notification_id=notification_id,
+        **_addressed(notification_id, sub, recipient, links, event_id),
         kind=NotificationKind.CORRECTION,
-        notification_type=sub.notification_type,
-        subscription_id=sub.id,
-        event_id=event_id,
-        market=sub.market,
-        asin=sub.asin,
         currency=(correction.currency if correction and correction.currency else sub.currency),
-        threshold=sub.threshold,
-        recipient=recipient,
-        links=links.links(sub),
         refuted_price=correction.refuted_price if correction else sub.last_fired_price,
         actual_price=correction.actual_price if correction else price,
     )

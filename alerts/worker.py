@@ -55,6 +55,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from alerts import matching
 from alerts.channels.base import Channel, Deferred, DeliveryError, PermanentError, TransientError
+from alerts.config import SenderConfig
 from alerts.notices import (
     LinkMaker,
     Notice,
@@ -104,15 +105,12 @@ DEFER_JITTER_MS = 1_000
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
-class WorkerConfig:
+class WorkerConfig(SenderConfig):
     public_url: str
     secret: str
-    consumer: str
     partitions: int = 4
-    max_attempts: int = 5
     retry_base_ms: int = 30_000
     lease_ms: int = 60_000
-    send_timeout_s: float = 15.0
     sweep_ms: int = 1_000
     # senders per notification type
     concurrency: int = 64
@@ -125,13 +123,12 @@ class WorkerConfig:
     event_ttl_s: int = 7 * 24 * 3600
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.lease_ms < 3 * self.send_timeout_s * 1000:
             raise ValueError(
                 f"the lease ({self.lease_ms} ms) must be at least three send timeouts "
                 f"({self.send_timeout_s} s)"
             )
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -27,9 +27,10 @@ import sys
 from pathlib import Path
 
 # Run as `python bench/api.py`, this file's directory comes first on sys.path and the
-# file itself would shadow the `api` package.
+# file itself would shadow the `api` package: the repository root takes its place (and
+# makes `bench.common` importable).
 if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
-    sys.path.pop(0)
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
@@ -37,7 +38,6 @@ import dataclasses  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
-import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
@@ -50,12 +50,12 @@ import redis  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS  # noqa: E402
 from api.server import serve  # noqa: E402
+from bench.common import chdb_store, p50_p99, scratch  # noqa: E402
 from pricewatch.history import DAY_MS, HOUR_MS, Granularity, RollupRow, fill_buckets  # noqa: E402
 from pricewatch.keys import Keys  # noqa: E402
 from pricewatch.models import Availability, Product  # noqa: E402
 from pricewatch.settings import load_settings  # noqa: E402
-from pricewatch.storage.clickhouse import PRICE_COLUMNS, PriceStore, get_clickhouse, migrate  # noqa: E402
-from pricewatch.storage.local_redis import local_redis  # noqa: E402
+from pricewatch.storage.clickhouse import PRICE_COLUMNS, PriceStore  # noqa: E402
 from pricewatch.storage.redis import drop_histories  # noqa: E402
 from pricewatch.storage.sql import migrate_sql  # noqa: E402
 
@@ -148,18 +148,13 @@ def raw_history(store: PriceStore, asin: str, start_ms: int, end_ms: int) -> lis
     )
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def time_queries(fn, asins: list[str]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     times = []
     for asin in asins:
         t0 = time.perf_counter()
         fn(asin)
         times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times), percentile(times, 0.99)
+    return p50_p99(times)
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -294,14 +289,10 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        local_redis(Path(tmp) / "redis", persist=False) as redis_url,
-    ):
+    with scratch() as (tmp, redis_url):
         now = time.time_ns() // 1_000_000
-        client = get_clickhouse(f"chdb://{tmp}/chdb")
-        migrate(client, DATABASE)
-        store = PriceStore(client, DATABASE)
+        store = chdb_store(tmp / "chdb", DATABASE)
+        client = store.client
         t0 = time.perf_counter()
         rows = load_history(store, args.products, now)
         print(
@@ -325,7 +316,9 @@ def main() -> None:
             )
 
         settings = dataclasses.replace(
-            load_settings({"PRICEWATCH_DATA_DIR": tmp}), key_prefix=KEYS.prefix, log_level="WARNING"
+            load_settings({"PRICEWATCH_DATA_DIR": str(tmp)}),
+            key_prefix=KEYS.prefix,
+            log_level="WARNING",
         )
         migrate_sql(settings.database_url)
         port = 18000 + random.randrange(1000)

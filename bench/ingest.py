@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import random
-import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -23,10 +23,16 @@ import msgspec
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
 from pricewatch.models import Observation, encode
-from pricewatch.storage.clickhouse import PRICE_COLUMNS, PriceStore, get_clickhouse, migrate
-from pricewatch.storage.local_redis import local_redis
+from pricewatch.storage.clickhouse import PRICE_COLUMNS, migrate
 from pricewatch.storage.redis import connect
 from pricewatch.storage.streams import PartitionedStream
+
+# Run as a script, this file's folder (bench/) comes first on sys.path: the repository
+# root takes its place, so that ``bench.common`` imports.
+if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench.common import chdb_store, scratch, sighting  # noqa: E402
 
 PARTITIONS = 4
 
@@ -41,17 +47,7 @@ def make_observations(n: int, products: int, seed: int = 1) -> list[Observation]
         asin = asins[i % products]
         if rng.random() < 0.1:  # one sighting in ten sees a new price
             prices[asin] = max(100, prices[asin] + rng.randint(-500, 500))
-        out.append(
-            Observation(
-                market="us",
-                asin=asin,
-                observed_at=start + i * 10,
-                availability="in_stock",
-                source="crawler",
-                price=prices[asin],
-                currency="USD",
-            )
-        )
+        out.append(sighting(asin, prices[asin], start + i * 10))
     return out
 
 
@@ -104,13 +100,9 @@ def main() -> None:
             last[o.asin] = o.price
     payloads = group_payloads(observations, args.per_message)
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        local_redis(Path(tmp) / "redis", persist=False) as url,
-    ):
-        client = get_clickhouse(f"chdb://{tmp}/ch")
-        migrate(client, "bench")
-        store = PriceStore(client, "bench")
+    with scratch() as (tmp, url):
+        store = chdb_store(tmp / "ch", "bench")
+        client = store.client
         redis_client = connect(url)
         worker = IngestWorker(
             redis_client,

@@ -7,6 +7,8 @@ from pricewatch.models import Availability, CrawlTask, Observation, Source, Task
 
 # Statuses that mean "this product page is gone", whatever the body says.
 GONE_STATUSES = frozenset({404, 410})
+# What a page that is gone says, whatever else it shows: "unavailable", nothing more.
+_GONE = ParsedPage(page_kind=PageKind.NOT_FOUND, availability=Availability.UNAVAILABLE)
 
 
 def observation_for(
@@ -25,14 +27,8 @@ def observation_for(
     if page.page_kind is PageKind.CAPTCHA:
         return None
     if status in GONE_STATUSES or page.page_kind is PageKind.NOT_FOUND:
-        return Observation(
-            market=task.market,
-            asin=task.asin,
-            observed_at=now_ms,
-            availability=Availability.UNAVAILABLE,
-            source=source,
-        )
-    if page.page_kind is not PageKind.PRODUCT:
+        page = _GONE
+    elif page.page_kind is not PageKind.PRODUCT:
         return None
     price, list_price = page.price, page.list_price
     return Observation(

@@ -66,29 +66,23 @@ class Attempt:
     wait_s: float
 
 
+@dataclasses.dataclass(eq=False)
 class IpSlots:
-    def __init__(
-        self,
-        client: redis.Redis,
-        keys: Keys,
-        interval_s: float,
-        margin_s: float = 0.05,
-        jitter_s: float = 0.0,
-        hold_s: float = 60.0,
-    ) -> None:
-        if interval_s <= 0 or hold_s <= interval_s:
-            raise ValueError(f"need 0 < interval_s < hold_s, got {interval_s}, {hold_s}")
-        self.client = client
-        self.keys = keys
-        self.interval_s = interval_s
-        self.margin_s = margin_s
-        self.jitter_s = jitter_s
-        self.hold_s = hold_s
+    client: redis.Redis
+    keys: Keys
+    interval_s: float
+    margin_s: float = 0.05
+    jitter_s: float = 0.0
+    hold_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0 or self.hold_s <= self.interval_s:
+            raise ValueError(f"need 0 < interval_s < hold_s, got {self.interval_s}, {self.hold_s}")
         # a grant of Politeness sets the IP's next slot one "interval" ahead: here,
         # the hold, ended early by release()
-        self._grants = Politeness(client, keys, interval_s=hold_s, margin_s=0.0)
-        self._release = client.register_script(_RELEASE)
-        self._block = client.register_script(_BLOCK)
+        self._grants = Politeness(self.client, self.keys, interval_s=self.hold_s, margin_s=0.0)
+        self._release = self.client.register_script(_RELEASE)
+        self._block = self.client.register_script(_BLOCK)
 
     def try_acquire(self, ips: Sequence[str]) -> Attempt:
         """Hold the first of ``ips`` that is free now, else say how long to wait."""

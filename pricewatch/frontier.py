@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 import redis
@@ -295,12 +295,25 @@ def _now_arg(now: int | None) -> str:
     return "" if now is None else str(int(now))
 
 
-class _Base:
-    def __init__(self, keys: Keys, lease_ms: int, max_size: int | None) -> None:
+_Client = TypeVar("_Client", redis.Redis, redis.asyncio.Redis)
+
+
+class _Base(Generic[_Client]):
+    """What the sync and async frontiers share: the keys and arguments of the same
+    Lua scripts, over either client."""
+
+    def __init__(
+        self,
+        redis_client: _Client,
+        keys: Keys,
+        lease_ms: int = DEFAULT_LEASE_MS,
+        max_size: int | None = None,
+    ) -> None:
         if lease_ms <= 0:
             raise ValueError(f"lease_ms must be positive, got {lease_ms}")
         if max_size is not None and max_size <= 0:
             raise ValueError(f"max_size must be positive or None, got {max_size}")
+        self.redis: _Client = redis_client
         self.keys = keys
         self.lease_ms = lease_ms
         self.max_size = max_size
@@ -313,15 +326,13 @@ class _Base:
             keys.frontier_deferred,
         ]
         self._prefix = keys.frontier_worker_prefix
-
-    def _register_scripts(self, client: redis.Redis | redis.asyncio.Redis) -> None:
         # The sync and async clients both hand back callables for the same scripts.
-        self._push: Any = client.register_script(_PUSH)
-        self._pop: Any = client.register_script(_POP)
-        self._ack: Any = client.register_script(_ACK)
-        self._nack: Any = client.register_script(_NACK)
-        self._heartbeat: Any = client.register_script(_HEARTBEAT)
-        self._requeue: Any = client.register_script(_REQUEUE)
+        self._push: Any = redis_client.register_script(_PUSH)
+        self._pop: Any = redis_client.register_script(_POP)
+        self._ack: Any = redis_client.register_script(_ACK)
+        self._nack: Any = redis_client.register_script(_NACK)
+        self._heartbeat: Any = redis_client.register_script(_HEARTBEAT)
+        self._requeue: Any = redis_client.register_script(_REQUEUE)
 
     # Script arguments, shared by the sync and async clients.
     def _pop_args(self, worker: str, count: int, now: int | None) -> list[_Arg]:
@@ -341,24 +352,13 @@ class _Base:
         return [decode(p, CrawlTask) for p in payloads]
 
 
-class Frontier(_Base):
+class Frontier(_Base[redis.Redis]):
     """The crawl frontier over a synchronous Redis client.
 
     ``max_size`` bounds the ordinary lane: after each push the lowest priorities
     beyond it are dropped (the scheduler re-queues them when due again). The
     verification lane is never trimmed.
     """
-
-    def __init__(
-        self,
-        redis_client: redis.Redis,
-        keys: Keys,
-        lease_ms: int = DEFAULT_LEASE_MS,
-        max_size: int | None = None,
-    ) -> None:
-        super().__init__(keys, lease_ms, max_size)
-        self.redis = redis_client
-        self._register_scripts(redis_client)
 
     def push(self, tasks: Iterable[CrawlTask]) -> int:
         """Queue tasks; returns how many created a new entry (queued or deferred)."""
@@ -431,19 +431,8 @@ class Frontier(_Base):
         return tasks
 
 
-class AsyncFrontier(_Base):
+class AsyncFrontier(_Base[redis.asyncio.Redis]):
     """:class:`Frontier` over ``redis.asyncio``: the same scripts, awaited."""
-
-    def __init__(
-        self,
-        redis_client: redis.asyncio.Redis,
-        keys: Keys,
-        lease_ms: int = DEFAULT_LEASE_MS,
-        max_size: int | None = None,
-    ) -> None:
-        super().__init__(keys, lease_ms, max_size)
-        self.redis = redis_client
-        self._register_scripts(redis_client)
 
     async def push(self, tasks: Iterable[CrawlTask]) -> int:
         total = 0

@@ -23,6 +23,7 @@ the heartbeat and the staleness limit.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -45,25 +46,20 @@ OK = "ok"
 ERROR = "error"
 
 
+@dataclasses.dataclass(eq=False)
 class HealthReporter:
     """Writes one role's record: at once when its status or detail changes, else
     at most every ``heartbeat_s``. Best effort: when Redis itself is down or
     refusing writes, ``/healthz``'s own Redis check says so."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        key: str,
-        *,
-        heartbeat_s: float = HEARTBEAT_S,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.client = client
-        self.key = key
-        self.heartbeat_s = heartbeat_s
-        self.clock = clock
-        self._said: tuple[str, str] | None = None
-        self._said_at = 0.0
+    client: redis.Redis
+    key: str
+    _: dataclasses.KW_ONLY
+    heartbeat_s: float = HEARTBEAT_S
+    clock: Callable[[], float] = time.time
+    # what was last written, and when
+    _said: tuple[str, str] | None = dataclasses.field(default=None, init=False)
+    _said_at: float = dataclasses.field(default=0.0, init=False)
 
     def ok(self) -> None:
         self._say(OK, "")

@@ -7,7 +7,10 @@ host several deployments (and tests can isolate themselves).
 from __future__ import annotations
 
 import dataclasses
+import string
 import zlib
+from collections.abc import Callable
+from typing import Generic, ParamSpec, Self, TypeVar, cast, overload
 
 # Stream names (per partition: "<prefix>observations:<n>")
 OBSERVATIONS = "observations"
@@ -38,6 +41,67 @@ def partition_of(market: str, asin: str, partitions: int) -> int:
 # Prefix of every key of a deployment (PRICEWATCH_KEY_PREFIX overrides it).
 DEFAULT_PREFIX = "pw:"
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _format_literal(text: str) -> str:
+    """``text`` as literal characters of a ``str.format`` template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+class _Spelled(Generic[T]):
+    """A ``Keys`` attribute (a key, or the function that spells one), made on first
+    use and kept on the instance (a ``Keys`` never changes its prefix): reading it
+    again costs one attribute lookup."""
+
+    def __set_name__(self, owner: type, attribute: str) -> None:
+        self.attribute = attribute
+
+    @overload
+    def __get__(self, keys: None, owner: type) -> Self: ...
+    @overload
+    def __get__(self, keys: Keys, owner: type) -> T: ...
+    def __get__(self, keys: Keys | None, owner: type) -> T | Self:
+        if keys is None:
+            return self
+        value = keys.__dict__[self.attribute] = self.spell(keys.prefix)
+        return value
+
+    def spell(self, prefix: str) -> T:
+        raise NotImplementedError
+
+
+class _Key(_Spelled[str]):
+    """A key without parts: ``dead_letter = _Key("dead-letter")`` makes
+    ``keys.dead_letter`` ``"<prefix>dead-letter"``. The template is ``str.format``'s,
+    like :class:`_KeyOf`'s (``{{`` is a literal brace)."""
+
+    def __init__(self, template: str) -> None:
+        self.name = template.format()
+
+    def spell(self, prefix: str) -> str:
+        return prefix + self.name
+
+
+class _KeyOf(_Spelled[Callable[P, str]], Generic[P]):
+    """A key with parts, typed by them: ``views = _KeyOf[[str, str]]("views:{market}:{asin}")``
+    makes ``keys.views(market, asin)`` ``"<prefix>views:<market>:<asin>"``.
+
+    The template is ``str.format``'s, its fields named for the reader and filled in
+    order (``{{`` is a literal brace). What a ``Keys`` keeps is the bound ``format`` of
+    the prefixed template: spelling a key runs no Python code of its own.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = "".join(
+            _format_literal(literal) + ("" if field is None else "{}")
+            for literal, field, _, _ in string.Formatter().parse(template)
+        )
+
+    def spell(self, prefix: str) -> Callable[P, str]:
+        return cast("Callable[P, str]", (_format_literal(prefix) + self.template).format)
+
 
 @dataclasses.dataclass(frozen=True)
 class Keys:
@@ -46,156 +110,94 @@ class Keys:
     def stream(self, name: str, partition: int) -> str:
         return f"{self.prefix}{name}:{partition}"
 
-    def observations(self, partition: int) -> str:
-        return self.stream(OBSERVATIONS, partition)
-
-    def price_changes(self, partition: int) -> str:
-        return self.stream(PRICE_CHANGES, partition)
-
-    @property
-    def dead_letter(self) -> str:
-        return f"{self.prefix}{DEAD_LETTER}"
+    # stream(OBSERVATIONS, partition) and stream(PRICE_CHANGES, partition)
+    observations = _KeyOf[[int]](OBSERVATIONS + ":{partition}")
+    price_changes = _KeyOf[[int]](PRICE_CHANGES + ":{partition}")
+    dead_letter = _Key(DEAD_LETTER)
 
     # ingest: last accepted state per (market, asin, series), a hash field per product
-    def last_price(self, partition: int) -> str:
-        return f"{self.prefix}last-price:{partition}"
+    last_price = _KeyOf[[int]]("last-price:{partition}")
 
     # crawl frontier: two sorted sets of task keys by priority (verification lane
     # first), payloads in a hash, leases of popped tasks. The "{frontier}" hash tag
     # puts every frontier key in one Redis Cluster slot, which the Lua scripts
-    # that touch several of them at once require.
-    @property
-    def frontier(self) -> str:
-        return f"{self.prefix}{{frontier}}"
-
-    @property
-    def frontier_tasks(self) -> str:
-        return f"{self.prefix}{{frontier}}:tasks"
-
-    @property
-    def frontier_verify(self) -> str:
-        return f"{self.prefix}{{frontier}}:verify"
-
+    # that touch several of them at once require (its braces are doubled here:
+    # every key is a str.format template).
+    frontier = _Key("{{frontier}}")
+    frontier_tasks = _Key("{{frontier}}:tasks")
+    frontier_verify = _Key("{{frontier}}:verify")
     # lease deadlines (ms) of popped tasks, a sorted set by deadline
-    @property
-    def frontier_inflight(self) -> str:
-        return f"{self.prefix}{{frontier}}:inflight"
-
+    frontier_inflight = _Key("{{frontier}}:inflight")
     # owner, rank and payload of each popped task
-    @property
-    def frontier_inflight_tasks(self) -> str:
-        return f"{self.prefix}{{frontier}}:inflight:tasks"
-
+    frontier_inflight_tasks = _Key("{{frontier}}:inflight:tasks")
     # tasks pushed while the same key was in flight, queued once it is acked
-    @property
-    def frontier_deferred(self) -> str:
-        return f"{self.prefix}{{frontier}}:deferred"
+    frontier_deferred = _Key("{{frontier}}:deferred")
+    # the task keys one worker holds, for heartbeats; the Lua scripts append the
+    # worker's name to frontier_worker_prefix
+    frontier_worker = _KeyOf[[str]]("{{frontier}}:worker:{worker}")
+    frontier_worker_prefix = _Key("{{frontier}}:worker:")
 
-    # the task keys one worker holds, for heartbeats
-    def frontier_worker(self, worker: str) -> str:
-        return f"{self.prefix}{{frontier}}:worker:{worker}"
-
-    @property
-    def frontier_worker_prefix(self) -> str:
-        return self.frontier_worker("")
-
-    def proxy_next_slot(self, proxy: str) -> str:
-        return f"{self.prefix}politeness:{proxy}"
+    proxy_next_slot = _KeyOf[[str]]("politeness:{proxy}")
 
     # ASINs the crawler has seen in one market (a set): discovery enqueues only others
-    def known_products(self, market: str) -> str:
-        return f"{self.prefix}known-products:{market}"
+    known_products = _KeyOf[[str]]("known-products:{market}")
 
-    def views(self, market: str, asin: str) -> str:
-        return f"{self.prefix}views:{market}:{asin}"
+    views = _KeyOf[[str, str]]("views:{market}:{asin}")
+    views_dirty = _Key("views:dirty")
 
-    @property
-    def views_dirty(self) -> str:
-        return f"{self.prefix}views:dirty"
+    # Hash of computed chart histories for one product, a field per
+    # variant. One key per product so that ingest can drop all of them with one DEL
+    # when the product's price changes.
+    history_cache = _KeyOf[[str, str]]("history:{market}:{asin}")
+    # Pub/sub channel: the history_cache key of each product whose histories were
+    # just dropped, for the API processes' in-memory copies.
+    history_invalidations = _Key("history-invalidations")
 
-    def history_cache(self, market: str, asin: str) -> str:
-        """Hash of computed chart histories for one product, a field per variant.
-
-        One key per product so that ingest can drop all of them with one DEL
-        when the product's price changes.
-        """
-        return f"{self.prefix}history:{market}:{asin}"
-
-    @property
-    def history_invalidations(self) -> str:
-        """Pub/sub channel: the ``history_cache`` key of each product whose
-        histories were just dropped, for the API processes' in-memory copies."""
-        return f"{self.prefix}history-invalidations"
-
-    def rate_limit(self, scope: str, ident: str) -> str:
-        return f"{self.prefix}rate:{scope}:{ident}"
+    rate_limit = _KeyOf[[str, str]]("rate:{scope}:{ident}")
 
     # alerts: the event a notification row refers to (a PriceChange or a
     # PriceCorrection), kept for a while so a retried or orphaned notification
     # renders the same message as the first attempt would have
-    def alert_event(self, kind: str, event_id: str) -> str:
-        return f"{self.prefix}alert-event:{kind}:{event_id}"
+    alert_event = _KeyOf[[str, str]]("alert-event:{kind}:{event_id}")
 
     # scheduler: a hash of its watermarks (what the last re-scoring saw) and water
     # levels (one per budget group), so a restart re-scores incrementally
-    @property
-    def scheduler_state(self) -> str:
-        return f"{self.prefix}scheduler:state"
-
+    scheduler_state = _Key("scheduler:state")
     # scheduler: product key -> when it was last pushed to the frontier (ms), a sorted
     # set; a pushed product is not pushed again until observed or the entry expires
-    @property
-    def scheduler_pushed(self) -> str:
-        return f"{self.prefix}scheduler:pushed"
+    scheduler_pushed = _Key("scheduler:pushed")
 
     # trust-but-verify (pricewatch.trust.store). Per series (``series_text``):
     # held reports awaiting verification (a hash by report id), recent reports (a
     # sorted set by observed_at, for agreement and conflicts) and reports accepted at
     # once that a verification crawl may still contradict (a hash by report id).
-    def trust_held(self, series: str) -> str:
-        return f"{self.prefix}trust:held:{series}"
-
-    def trust_recent(self, series: str) -> str:
-        return f"{self.prefix}trust:recent:{series}"
-
-    def trust_accepted(self, series: str) -> str:
-        return f"{self.prefix}trust:accepted:{series}"
-
+    trust_held = _KeyOf[[str]]("trust:held:{series}")
+    trust_recent = _KeyOf[[str]]("trust:recent:{series}")
+    trust_accepted = _KeyOf[[str]]("trust:accepted:{series}")
     # "series text<TAB>report id" of every held report, scored by its deadline (ms)
-    @property
-    def trust_deadlines(self) -> str:
-        return f"{self.prefix}trust:deadlines"
-
-    # a confirmed report re-published to the observations stream: the gate accepts
-    # it on sight. Only the trust store writes these, so no client can mark its own report.
-    def trust_confirmed(self, report_id: str) -> str:
-        return f"{self.prefix}trust:confirmed:{report_id}"
-
+    trust_deadlines = _Key("trust:deadlines")
+    # a confirmed report re-published to the observations stream: the
+    # gate accepts it on sight. Only the trust store writes these, so no client can
+    # mark its own report.
+    trust_confirmed = _KeyOf[[str]]("trust:confirmed:{report_id}")
     # decided reports (a hash by report id) waiting to be written to the SQL audit
     # log and reputations; Redis holds them first so that the decision commits with
     # the ingest batch, and SQL gets it exactly once after
-    @property
-    def trust_outbox(self) -> str:
-        return f"{self.prefix}trust:outbox"
+    trust_outbox = _Key("trust:outbox")
 
-    # the public edge: a product someone looked up that is queued for its first crawl
-    # (a string with a TTL, so a burst of lookups queues it once), and an ASIN whose
-    # page turned out not to exist (a string with a TTL: not queued again meanwhile)
-    def lookup_crawl(self, market: str, asin: str) -> str:
-        return f"{self.prefix}lookup-crawl:{market}:{asin}"
-
-    def not_found(self, market: str, asin: str) -> str:
-        return f"{self.prefix}not-found:{market}:{asin}"
+    # the public edge: a product someone looked up that is queued for
+    # its first crawl (a string with a TTL, so a burst of lookups queues it once), and
+    # an ASIN whose page turned out not to exist (a string with a TTL: not queued
+    # again meanwhile)
+    lookup_crawl = _KeyOf[[str, str]]("lookup-crawl:{market}:{asin}")
+    not_found = _KeyOf[[str, str]]("not-found:{market}:{asin}")
 
     # messages about an account rather than a price (confirm an e-mail or a target,
     # reset a password): the API adds them, the alerts role sends them
-    @property
-    def account_messages(self) -> str:
-        return f"{self.prefix}account-messages"
+    account_messages = _Key("account-messages")
 
     # a role's last word on its own health (a hash: status, detail, at), read by /healthz
-    def health(self, role: str) -> str:
-        return f"{self.prefix}health:{role}"
+    health = _KeyOf[[str]]("health:{role}")
 
 
 DEFAULT_KEYS = Keys()

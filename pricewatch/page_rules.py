@@ -7,7 +7,8 @@ the shared core, because neither app may import the other. Plain data only
 bundles :func:`as_dict` (``extension/scripts/export_rules.py``).
 Each list is ORDERED: the first rule that yields a value wins. Every entry says
 why it exists and which layout era it serves, so that a layout change can be
-met by adding a rule rather than by rewriting code.
+met by adding a rule rather than by rewriting code. Selector rules are written
+as (selector, why) pairs; both readers get them as ``{"css": ..., "why": ...}``.
 
 Selectors are CSS (as understood by parsel/cssselect and by
 ``document.querySelectorAll``). Phrases are matched case-insensitively on text
@@ -20,22 +21,29 @@ from typing import Any
 
 from pricewatch import asin
 
+
+def _rules(*rules: tuple[str, str]) -> list[dict[str, str]]:
+    """Rules given as (selector, why it is there): the dicts both parsers read,
+    ``{"css": selector, "why": ...}``."""
+    return [{"css": css, "why": why} for css, why in rules]
+
+
 # --- page kind -----------------------------------------------------------------
 
 # Robot-check pages are bans, never products: the form posts to
 # /errors/validateCaptcha and has a characters field (2015-2025 unchanged).
-CAPTCHA_SELECTORS: list[dict[str, str]] = [
-    {"css": "form[action*='validateCaptcha']", "why": "captcha form, every era"},
-    {"css": "#captchacharacters", "why": "the captcha text input"},
-    {"css": "input[name='amzn-r']", "why": "return path field only captcha forms carry"},
-]
+CAPTCHA_SELECTORS = _rules(
+    ("form[action*='validateCaptcha']", "captcha form, every era"),
+    ("#captchacharacters", "the captcha text input"),
+    ("input[name='amzn-r']", "return path field only captcha forms carry"),
+)
 CAPTCHA_TITLE_PHRASES: list[str] = ["robot check", "bot check"]
 
 # Amazon's 404 "dog" pages: links tagged cs_404 and a localized apology.
-NOT_FOUND_SELECTORS: list[dict[str, str]] = [
-    {"css": "a[href*='cs_404']", "why": "every link on the 404 page carries ref=cs_404_*"},
-    {"css": "img[alt*='Dogs of Amazon']", "why": "the dog picture of the 404 page"},
-]
+NOT_FOUND_SELECTORS = _rules(
+    ("a[href*='cs_404']", "every link on the 404 page carries ref=cs_404_*"),
+    ("img[alt*='Dogs of Amazon']", "the dog picture of the 404 page"),
+)
 NOT_FOUND_PHRASES: list[str] = [
     "sorry! we couldn't find that page",
     "sorry, we couldn't find that page",
@@ -56,45 +64,45 @@ NOT_FOUND_PHRASES: list[str] = [
 
 # --- identity ------------------------------------------------------------------
 
-ASIN_SELECTORS: list[dict[str, str]] = [
-    {
-        "css": "input[name='ASIN']::attr(value), input[name='ASIN.0']::attr(value)",
-        "why": "the page's first hidden ASIN field, in document order (ASIN.0 is the "
+ASIN_SELECTORS = _rules(
+    (
+        "input[name='ASIN']::attr(value), input[name='ASIN.0']::attr(value)",
+        "the page's first hidden ASIN field, in document order (ASIN.0 is the "
         "2019 Kindle one-click form). On 2018-2019 variation pages the variation "
         "widget's field (the family's ASIN) precedes the buy-box field (the "
         "pre-selected child's); the first one is the page's identity",
-    },
-    {"css": "link[rel='canonical']::attr(href)", "why": "canonical /dp/<ASIN> link"},
-    {"css": "#dp[data-asin]::attr(data-asin)", "why": "main container attribute"},
-    {"css": "[data-csa-c-asin]::attr(data-csa-c-asin)", "why": "2023+ widget telemetry"},
-]
+    ),
+    ("link[rel='canonical']::attr(href)", "canonical /dp/<ASIN> link"),
+    ("#dp[data-asin]::attr(data-asin)", "main container attribute"),
+    ("[data-csa-c-asin]::attr(data-csa-c-asin)", "2023+ widget telemetry"),
+)
 # The ASIN of the offer in the buy box (what the shown price belongs to).
-OFFER_ASIN_SELECTORS: list[dict[str, str]] = [
-    {"css": "#addToCart input#ASIN::attr(value)", "why": "add-to-cart form of the buy box"},
-    {"css": "input#ASIN::attr(value)", "why": "buy-box hidden field outside a form"},
-    {"css": "input[name='ASIN.0']::attr(value)", "why": "Kindle one-click form (2019)"},
-]
+OFFER_ASIN_SELECTORS = _rules(
+    ("#addToCart input#ASIN::attr(value)", "add-to-cart form of the buy box"),
+    ("input#ASIN::attr(value)", "buy-box hidden field outside a form"),
+    ("input[name='ASIN.0']::attr(value)", "Kindle one-click form (2019)"),
+)
 # A bare value must be exactly an ASIN; in a URL it follows /dp/ or /product/.
 ASIN_PATTERN = asin.ASIN_SHAPE
 ASIN_IN_URL_PATTERN = r"/(?:dp|product)/([0-9A-Z]{10})(?:[/?#]|$)"
 
-TITLE_SELECTORS: list[dict[str, str]] = [
-    {"css": "#productTitle", "why": "every product layout"},
-    {"css": "#ebooksProductTitle", "why": "Kindle layout (2019)"},
-    {"css": "#btAsinTitle", "why": "pre-2015 layout"},
-    {"css": "#title", "why": "wrapper used when the inner span is missing"},
-]
+TITLE_SELECTORS = _rules(
+    ("#productTitle", "every product layout"),
+    ("#ebooksProductTitle", "Kindle layout (2019)"),
+    ("#btAsinTitle", "pre-2015 layout"),
+    ("#title", "wrapper used when the inner span is missing"),
+)
 
-IMAGE_SELECTORS: list[dict[str, str]] = [
-    {"css": "#landingImage::attr(data-old-hires)", "why": "full-size main image"},
-    {"css": "#landingImage::attr(src)", "why": "main image as first rendered"},
-    {"css": "#landingImage::attr(data-a-dynamic-image)", "why": "JSON of sizes (2016+)"},
-    {"css": "#imgBlkFront::attr(data-a-dynamic-image)", "why": "books cover sizes"},
-    {"css": "#imgBlkFront::attr(src)", "why": "books cover"},
-    {"css": "#ebooksImgBlkFront::attr(src)", "why": "Kindle cover"},
-    {"css": "#main-image::attr(src)", "why": "older media layouts"},
-    {"css": "meta[property='og:image']::attr(content)", "why": "social-card fallback"},
-]
+IMAGE_SELECTORS = _rules(
+    ("#landingImage::attr(data-old-hires)", "full-size main image"),
+    ("#landingImage::attr(src)", "main image as first rendered"),
+    ("#landingImage::attr(data-a-dynamic-image)", "JSON of sizes (2016+)"),
+    ("#imgBlkFront::attr(data-a-dynamic-image)", "books cover sizes"),
+    ("#imgBlkFront::attr(src)", "books cover"),
+    ("#ebooksImgBlkFront::attr(src)", "Kindle cover"),
+    ("#main-image::attr(src)", "older media layouts"),
+    ("meta[property='og:image']::attr(content)", "social-card fallback"),
+)
 
 # --- price -------------------------------------------------------------------
 
@@ -102,51 +110,48 @@ IMAGE_SELECTORS: list[dict[str, str]] = [
 # whose text holds one amount wins; a range there means "no single price".
 # Every selector is scoped to the centre column or the buy box: carousels
 # elsewhere on the page are full of other products' prices.
-PRICE_SELECTORS: list[dict[str, str]] = [
-    {
-        "css": "#corePriceDisplay_desktop_feature_div .priceToPay",
-        "why": "2022+ centre-column price block",
-    },
-    {
-        "css": "#corePriceDisplay_desktop_feature_div .apexPriceToPay",
-        "why": "2022+ centre-column price block, apex variant",
-    },
-    {"css": "#corePrice_desktop .apexPriceToPay", "why": "2021-2023 apex price table"},
-    {"css": "#corePrice_desktop .priceToPay", "why": "2021-2023 apex price table"},
-    {"css": "#corePrice_feature_div .a-price", "why": "2021+ buy-box price"},
-    {"css": "#priceblock_dealprice", "why": "2015-2021 deal price (beats our price)"},
-    {"css": "#priceblock_saleprice", "why": "2015-2021 sale price"},
-    {
-        "css": "#priceblock_ourprice:not(.a-text-strike)",
-        "why": "2015-2021 regular price; struck through it is the previous price",
-    },
-    {"css": "#kindle-price", "why": "Kindle price (2020+)"},
-    {"css": ".kindle-price td.a-color-price", "why": "Kindle price table row (2019)"},
-    {"css": "#booksHeaderSection .header-price", "why": "books single new offer (2023+)"},
-    {"css": "#buyNewSection .offer-price", "why": "books/media new-offer accordion"},
-    {"css": "#newOfferAccordionRow .header-price", "why": "new-offer accordion (2020+)"},
-    {"css": "#price_inside_buybox", "why": "buy-box copy of the price (2017-2021)"},
-    {"css": "#newBuyBoxPrice", "why": "buy-box new price (2016-2019)"},
-    {
-        "css": "#usedOnlyBuybox .priceToPay",
-        "why": "buy box offering only a used copy (2023+): that is what one pays",
-    },
-    {"css": "#usedBuySection .offer-price", "why": "used-only buy box (2018-2020)"},
-]
+PRICE_SELECTORS = _rules(
+    ("#corePriceDisplay_desktop_feature_div .priceToPay", "2022+ centre-column price block"),
+    (
+        "#corePriceDisplay_desktop_feature_div .apexPriceToPay",
+        "2022+ centre-column price block, apex variant",
+    ),
+    ("#corePrice_desktop .apexPriceToPay", "2021-2023 apex price table"),
+    ("#corePrice_desktop .priceToPay", "2021-2023 apex price table"),
+    ("#corePrice_feature_div .a-price", "2021+ buy-box price"),
+    ("#priceblock_dealprice", "2015-2021 deal price (beats our price)"),
+    ("#priceblock_saleprice", "2015-2021 sale price"),
+    (
+        "#priceblock_ourprice:not(.a-text-strike)",
+        "2015-2021 regular price; struck through it is the previous price",
+    ),
+    ("#kindle-price", "Kindle price (2020+)"),
+    (".kindle-price td.a-color-price", "Kindle price table row (2019)"),
+    ("#booksHeaderSection .header-price", "books single new offer (2023+)"),
+    ("#buyNewSection .offer-price", "books/media new-offer accordion"),
+    ("#newOfferAccordionRow .header-price", "new-offer accordion (2020+)"),
+    ("#price_inside_buybox", "buy-box copy of the price (2017-2021)"),
+    ("#newBuyBoxPrice", "buy-box new price (2016-2019)"),
+    (
+        "#usedOnlyBuybox .priceToPay",
+        "buy box offering only a used copy (2023+): that is what one pays",
+    ),
+    ("#usedBuySection .offer-price", "used-only buy box (2018-2020)"),
+)
 
 # A price element in any of these containers holding a range is a variation
 # parent: no single price until a size/colour is chosen.
-RANGE_SELECTORS: list[dict[str, str]] = [
-    {"css": "#corePrice_desktop .a-price-range", "why": "apex range 'R$169,00 - R$199,90'"},
-    {"css": "#corePriceDisplay_desktop_feature_div .a-price-range", "why": "2022+ range"},
-    {"css": "#priceblock_ourprice .a-price-range", "why": "older range"},
-]
+RANGE_SELECTORS = _rules(
+    ("#corePrice_desktop .a-price-range", "apex range 'R$169,00 - R$199,90'"),
+    ("#corePriceDisplay_desktop_feature_div .a-price-range", "2022+ range"),
+    ("#priceblock_ourprice .a-price-range", "older range"),
+)
 
 # The buy box asks the shopper to choose a variation first: no price, and
 # nothing is purchasable yet, so availability stays unknown.
-CHOOSE_VARIATION_SELECTORS: list[dict[str, str]] = [
-    {"css": "#partialStateBuybox", "why": "'To buy, select Size' buy box (2021+)"}
-]
+CHOOSE_VARIATION_SELECTORS = _rules(
+    ("#partialStateBuybox", "'To buy, select Size' buy box (2021+)")
+)
 
 # How the text of one price element is read, in order (see _price_text in crawler/parsing/page.py).
 PRICE_TEXT_PARTS: dict[str, Any] = {
@@ -165,37 +170,37 @@ PRICE_TEXT_PARTS: dict[str, Any] = {
 }
 
 # Strikethrough / list / RRP prices, best first, scoped like PRICE_SELECTORS.
-LIST_PRICE_SELECTORS: list[dict[str, str]] = [
-    {
-        "css": "#corePriceDisplay_desktop_feature_div .basisPrice .a-price",
-        "why": "2022+ 'List Price:' under the price",
-    },
-    {
-        "css": "#corePriceDisplay_desktop_feature_div .a-text-price",
-        "why": "2022+ strikethrough next to the price",
-    },
-    {"css": "#corePrice_desktop .a-text-price", "why": "apex table 'De:' / 'List Price:'"},
-    {"css": "#price .a-text-strike", "why": "2015-2021 price table strike (RRP, Önceki Fiyat)"},
-    {"css": ".priceBlockStrikePriceString", "why": "2015-2021 list price string"},
-    {"css": "#listPrice", "why": "list price id (2016-2019)"},
-    {"css": "#print-list-price .a-text-strike", "why": "Kindle: print list price (2020+)"},
-    {"css": "#print-list-price", "why": "Kindle: print list price cell (2020+)"},
-    {"css": ".print-list-price .a-text-strike", "why": "Kindle: print list price row (2019)"},
-    {"css": "#buyBoxInner .a-text-strike", "why": "books accordion 'List Price'/'RRP'"},
-    {"css": "#buyNewSection .a-text-strike", "why": "books new-offer strike"},
-    {
-        "css": "#newBooksAdditionalPriceInfo_feature_div .listPriceSection",
-        "why": "books 'RRP:' / 'Preço recomendado:' under the buy-box price (2023+)",
-    },
-]
+LIST_PRICE_SELECTORS = _rules(
+    (
+        "#corePriceDisplay_desktop_feature_div .basisPrice .a-price",
+        "2022+ 'List Price:' under the price",
+    ),
+    (
+        "#corePriceDisplay_desktop_feature_div .a-text-price",
+        "2022+ strikethrough next to the price",
+    ),
+    ("#corePrice_desktop .a-text-price", "apex table 'De:' / 'List Price:'"),
+    ("#price .a-text-strike", "2015-2021 price table strike (RRP, Önceki Fiyat)"),
+    (".priceBlockStrikePriceString", "2015-2021 list price string"),
+    ("#listPrice", "list price id (2016-2019)"),
+    ("#print-list-price .a-text-strike", "Kindle: print list price (2020+)"),
+    ("#print-list-price", "Kindle: print list price cell (2020+)"),
+    (".print-list-price .a-text-strike", "Kindle: print list price row (2019)"),
+    ("#buyBoxInner .a-text-strike", "books accordion 'List Price'/'RRP'"),
+    ("#buyNewSection .a-text-strike", "books new-offer strike"),
+    (
+        "#newBooksAdditionalPriceInfo_feature_div .listPriceSection",
+        "books 'RRP:' / 'Preço recomendado:' under the buy-box price (2023+)",
+    ),
+)
 
 # --- availability --------------------------------------------------------------
 
-AVAILABILITY_SELECTORS: list[dict[str, str]] = [
-    {"css": "#outOfStock", "why": "out-of-stock buy box (2022+)"},
-    {"css": "#availability", "why": "availability line, every era"},
-    {"css": "#availabilityInsideBuyBox_feature_div", "why": "buy-box copy (2019+)"},
-]
+AVAILABILITY_SELECTORS = _rules(
+    ("#outOfStock", "out-of-stock buy box (2022+)"),
+    ("#availability", "availability line, every era"),
+    ("#availabilityInsideBuyBox_feature_div", "buy-box copy (2019+)"),
+)
 
 # Checked in this order: out-of-stock phrases contain in-stock ones
 # ("nicht auf Lager" / "auf Lager"), and a pre-order is neither.
@@ -251,12 +256,12 @@ IN_STOCK_PHRASES: dict[str, list[str]] = {
 
 # With no availability line (Kindle, used-only buy boxes), a purchase button
 # means the item can be bought now.
-PURCHASE_BUTTON_SELECTORS: list[dict[str, str]] = [
-    {"css": "#add-to-cart-button", "why": "new offer add to cart"},
-    {"css": "#add-to-cart-button-ubb", "why": "used-offer add to cart"},
-    {"css": "#buy-now-button", "why": "buy now"},
-    {"css": "#one-click-button", "why": "Kindle 1-Click"},
-]
+PURCHASE_BUTTON_SELECTORS = _rules(
+    ("#add-to-cart-button", "new offer add to cart"),
+    ("#add-to-cart-button-ubb", "used-offer add to cart"),
+    ("#buy-now-button", "buy now"),
+    ("#one-click-button", "Kindle 1-Click"),
+)
 
 
 def as_dict() -> dict[str, Any]:

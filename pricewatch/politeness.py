@@ -55,22 +55,17 @@ class Grant:
     wait_s: float
 
 
+@dataclasses.dataclass(eq=False)
 class Politeness:
-    def __init__(
-        self,
-        client: redis.Redis,
-        keys: Keys,
-        interval_s: float = 1.0,
-        margin_s: float = 0.05,
-        jitter_s: float = 0.0,
-    ) -> None:
-        self.client = client
-        self.keys = keys
-        self.interval_s = interval_s
-        self.margin_s = margin_s
-        # jitter makes a single home IP look less robotic; spacing stays >= interval
-        self.jitter_s = jitter_s
-        self._script = client.register_script(_ACQUIRE)
+    client: redis.Redis
+    keys: Keys
+    interval_s: float = 1.0
+    margin_s: float = 0.05
+    # jitter makes a single home IP look less robotic; spacing stays >= interval
+    jitter_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._script = self.client.register_script(_ACQUIRE)
 
     def try_acquire(self, ips: Sequence[str]) -> Grant:
         """Grant the first IP free to send now, else say how long until one is."""

@@ -16,6 +16,7 @@ processes at their count, pausing longer each time one dies young.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import socket
@@ -140,24 +141,18 @@ def listen_problem(host: str, port: int) -> str | None:
     return None
 
 
+@dataclasses.dataclass(eq=False)
 class RedisKeeper:
     """Starts the Redis server this command owns again when it dies.
 
     Same port and directory: clients reconnect to the URL they hold, and the
     append-only file brings back the streams, consumer groups and frontier."""
 
-    def __init__(
-        self,
-        server: LocalRedis,
-        supervisor: Supervisor,
-        *,
-        attempts: int = 5,
-        first_pause_s: float = 0.5,
-    ) -> None:
-        self.server = server
-        self.supervisor = supervisor
-        self.attempts = attempts
-        self.first_pause_s = first_pause_s
+    server: LocalRedis
+    supervisor: Supervisor
+    _: dataclasses.KW_ONLY
+    attempts: int = 5
+    first_pause_s: float = 0.5
 
     def check(self) -> None:
         """Call often from the supervising thread; returns at once while Redis lives."""

@@ -26,11 +26,11 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import redis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.util import undefined
 from clickhouse_connect.driver.client import Client
 
 from pricewatch.frontier import Frontier, discovery_tasks
@@ -203,34 +203,29 @@ def refill_plan(
     ]
 
 
+@dataclasses.dataclass(kw_only=True, eq=False)
 class CrawlScheduler:
     """The jobs, over real stores. Async; blocking calls run on worker threads."""
 
-    def __init__(
-        self,
-        *,
-        clickhouse: Client,
-        database: str,
-        db: Db,
-        redis_client: redis.Redis,
-        keys: Keys,
-        frontier: Frontier,
-        config: SchedulerConfig,
-    ) -> None:
-        self.clickhouse = clickhouse
-        self.database = database
-        self.db = db
-        self.redis = redis_client
-        self.keys = keys
-        self.frontier = frontier
-        self.config = config
-        self.store = ScheduleStore(clickhouse, database, unknown_age_days=UNKNOWN_AGE_DAYS)
-        self._lock = asyncio.Lock()
+    clickhouse: Client
+    database: str
+    db: Db
+    redis_client: redis.Redis
+    keys: Keys
+    frontier: Frontier
+    config: SchedulerConfig
+    store: ScheduleStore = dataclasses.field(init=False)
+    _lock: asyncio.Lock = dataclasses.field(init=False, default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self.store = ScheduleStore(
+            self.clickhouse, self.database, unknown_age_days=UNKNOWN_AGE_DAYS
+        )
 
     # -- state in Redis
 
     def _load_state(self) -> tuple[Watermarks, dict[str, float]] | None:
-        raw = self.redis.hgetall(self.keys.scheduler_state)
+        raw = self.redis_client.hgetall(self.keys.scheduler_state)
         fields = {_text(k): _text(v) for k, v in raw.items()}
         marks = Watermarks.from_fields({k: int(v) for k, v in fields.items() if k[:3] == "wm:"})
         levels = {k[6:]: float(v) for k, v in fields.items() if k.startswith("level:")}
@@ -239,7 +234,7 @@ class CrawlScheduler:
         return marks, levels
 
     def _save_state(self, marks: Watermarks, levels: Mapping[str, float] | None) -> None:
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis_client.pipeline(transaction=True)
         if levels is not None:
             pipe.delete(self.keys.scheduler_state)
             pipe.hset(
@@ -298,13 +293,13 @@ class CrawlScheduler:
         if room <= 0:
             return 0
         pushed_key = self.keys.scheduler_pushed
-        self.redis.zremrangebyscore(
+        self.redis_client.zremrangebyscore(
             pushed_key, "-inf", now_ms - int(self.config.repush_after_s * 1000)
         )
-        pending = int(self.redis.zcard(pushed_key))
+        pending = int(self.redis_client.zcard(pushed_key))
         due = self.store.due(now_ms + int(self.config.window_s * 1000), now_ms, room + pending)
         members = [f"{d.market}:{d.asin}" for d in due]
-        scores = self.redis.zmscore(pushed_key, members) if members else []
+        scores = self.redis_client.zmscore(pushed_key, members) if members else []
         pushed_at = {
             (d.market, d.asin): int(s) for d, s in zip(due, scores, strict=True) if s is not None
         }
@@ -312,7 +307,7 @@ class CrawlScheduler:
         if not tasks:
             return 0
         self.frontier.push(tasks)
-        self.redis.zadd(pushed_key, {t.product_key: now_ms for t in tasks})
+        self.redis_client.zadd(pushed_key, {t.product_key: now_ms for t in tasks})
         return len(tasks)
 
     async def discover(self) -> int:
@@ -363,28 +358,26 @@ def add_jobs(
     async def discover() -> None:
         await scheduler.discover()
 
-    common: dict[str, Any] = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+    def every(
+        seconds: float, job: Callable[[], Awaitable[None]], job_id: str, at_once: bool
+    ) -> None:
+        aps.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            # APScheduler's default (undefined) is one interval from now
+            next_run_time=_now(aps) if at_once else undefined,
+        )
+
     # the first incremental pass runs at once (a full one on a fresh start), then refill
-    aps.add_job(
-        rescore_changed,
-        "interval",
-        seconds=intervals.rescore_s,
-        id="rescore",
-        next_run_time=_now(aps),
-        **common,
-    )
-    aps.add_job(
-        rescore_all, "interval", seconds=intervals.full_rescore_s, id="full-rescore", **common
-    )
-    aps.add_job(refill, "interval", seconds=intervals.refill_s, id="refill", **common)
-    aps.add_job(
-        discover,
-        "interval",
-        seconds=intervals.discovery_s,
-        id="discovery",
-        next_run_time=_now(aps),
-        **common,
-    )
+    every(intervals.rescore_s, rescore_changed, "rescore", at_once=True)
+    every(intervals.full_rescore_s, rescore_all, "full-rescore", at_once=False)
+    every(intervals.refill_s, refill, "refill", at_once=False)
+    every(intervals.discovery_s, discover, "discovery", at_once=True)
 
 
 def _waits_for_redis(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

@@ -3,15 +3,27 @@ a chDB database of its own, SQLite, uvicorn on a free port."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.web.assets import STATIC_DIR, missing_bundles
+from pricewatch.keys import Keys
+from pricewatch.models import Availability, Product
 from pricewatch.settings import Settings, load_settings
 from tests.services import free_port, serve_app
+from tests.sql_store import engine_on
+
+T = TypeVar("T")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,6 +31,70 @@ class ServedApp:
     url: str
     database_url: str
     settings: Settings
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.settings.key_prefix)
+
+    def client(self) -> httpx.Client:
+        """An HTTP client of the served app."""
+        return httpx.Client(base_url=self.url, timeout=10)
+
+    def on_database(self, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+        """``work(engine)`` on the app's database, run to its end in a thread of its own
+        (Playwright's sync API keeps an event loop running in the test's thread)."""
+
+        async def run() -> T:
+            async with engine_on(self.database_url) as engine:
+                return await work(engine)
+
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
+
+
+def no_history(store: Any, now_ms: int) -> None:
+    """Load nothing: a site whose products are all unknown."""
+
+
+def store_price_rows(store: Any, title: str, rows: list[list[Any]]) -> None:
+    """Store ``rows`` (prices_raw rows, oldest first, of one US product) and the
+    product's catalogue row, in stock at the last price."""
+    store.insert_prices(rows)
+    product = Product(
+        market="us",
+        asin=rows[-1][1],
+        title=title,
+        currency="USD",
+        last_price=rows[-1][4],
+        availability=Availability.IN_STOCK,
+        first_seen=rows[0][3],
+        last_seen=rows[-1][3],
+    )
+    store.upsert_products([product])
+
+
+def site_fixture(name: str, load_history: Callable[[Any, int], None] = no_history) -> Any:
+    """A module's ``site`` fixture: the website served as :func:`served_app` serves it,
+    with the history ``load_history`` loads; its front-end bundles must be built."""
+
+    @pytest.fixture(scope="module")
+    def site(
+        tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
+    ) -> Iterator[ServedApp]:
+        require_web_bundles()
+        workdir = tmp_path_factory.mktemp(name)
+        yield from served_app(name, workdir, redis_url, clickhouse_client, load_history)
+
+    return site
+
+
+def require_web_bundles() -> None:
+    """Fail, naming the command that builds them, unless the front-end bundles are built."""
+    missing = missing_bundles()
+    if missing:
+        pytest.fail(
+            f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): run `make web`"
+        )
 
 
 def served_app(

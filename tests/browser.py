@@ -55,6 +55,23 @@ def own_origin_only(context: Any, *origins: str) -> None:
     )
 
 
+@contextlib.contextmanager
+def own_origin_page(
+    browser: Any, url: str, timeout_ms: int = 10_000, **options: Any
+) -> Iterator[Any]:
+    """A page in a new context of ``browser`` (``options`` configure the context) on the
+    site at ``url``, its base URL and the only origin it may reach; it waits
+    ``timeout_ms`` for anything, and closes with its context after the block."""
+    context = browser.new_context(base_url=url, **options)
+    own_origin_only(context, url)
+    page = context.new_page()
+    page.set_default_timeout(timeout_ms)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
 def collect_errors(page: Any) -> list[str]:
     """Console errors and uncaught exceptions of ``page``, as they happen."""
     errors: list[str] = []

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -44,14 +49,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    given = os.environ.get("PRICEWATCH_TEST_REDIS_URL")
+def _session_server(
+    variable: str, name: str, start: Callable[[Path], contextlib.AbstractContextManager[str]]
+) -> Iterator[str]:
+    """The URL of the server the environment names in ``variable``, else of one
+    ``start`` runs for the session in a private dir."""
+    given = os.environ.get(variable)
     if given:
         yield given
         return
-    with services.private_dir("redis") as workdir, services.redis_server(workdir) as url:
+    with services.private_dir(name) as workdir, start(workdir) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    yield from _session_server("PRICEWATCH_TEST_REDIS_URL", "redis", services.redis_server)
 
 
 @pytest.fixture
@@ -69,12 +82,25 @@ def keys() -> Keys:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    given = os.environ.get("PRICEWATCH_TEST_POSTGRES_URL")
-    if given:
-        yield given
-        return
-    with services.private_dir("postgres") as workdir, services.postgres_server(workdir) as url:
-        yield url
+    yield from _session_server("PRICEWATCH_TEST_POSTGRES_URL", "postgres", services.postgres_server)
+
+
+def _run(coro: Coroutine[Any, Any, None]) -> None:
+    # session fixtures may be set up from inside a test's running loop
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str) -> Iterator[str]:
+    """Name of a migrated database that per-test databases are copied from."""
+    from pricewatch.storage.sql import migrate_sql
+
+    name = f"pw_template_{uuid.uuid4().hex}"
+    _run(services.postgres_admin(postgres_url, f'CREATE DATABASE "{name}"'))
+    migrate_sql(services.database_url(postgres_url, name))
+    yield name
+    _run(services.postgres_admin(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

@@ -1,17 +1,22 @@
-"""Observations for tests: a US buy-box price by the crawler unless told otherwise."""
+"""Observations, price changes and raw price rows for tests (a US buy-box price by the
+crawler unless told otherwise), and products seeded into the price store with a
+history of them."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pricewatch.models import Observation
+from pricewatch.models import Availability, Observation, PriceChange, Product, Series, Source
+from pricewatch.storage.clickhouse import PriceStore
+
+ASIN = "B07CLN88MV"
 
 
 def observation(at: int, price: int | None = 1999, **fields: Any) -> Observation:
     """No price means out of stock, with no currency (as the parser reports it)."""
     values: dict[str, Any] = {
         "market": "us",
-        "asin": "B07CLN88MV",
+        "asin": ASIN,
         "observed_at": at,
         "source": "crawler",
         "price": price,
@@ -20,3 +25,65 @@ def observation(at: int, price: int | None = 1999, **fields: Any) -> Observation
     }
     values.update(fields)
     return Observation(**values)
+
+
+def price_row(
+    asin: str,
+    at: int,
+    price: int | None,
+    *,
+    availability: str = "in_stock",
+    source: str = "crawler",
+    market: str = "us",
+) -> list[Any]:
+    """A prices_raw row: ``asin``'s buy-box on ``market`` at ``price`` cents at ``at``."""
+    return [market, asin, "buybox", at, price, "USD", availability, source, ""]
+
+
+def price_change(new: int | None, old: int | None = None, **fields: Any) -> PriceChange:
+    """What ingest publishes when the accepted price moves from ``old`` to ``new``
+    (no ``old``: a first sighting; ``new`` None: out of stock)."""
+    values: dict[str, Any] = {
+        "event_id": f"ev-{new}-{old}",
+        "market": "us",
+        "asin": ASIN,
+        "series": Series.BUYBOX,
+        "observed_at": 1,
+        "source": Source.CRAWLER,
+        "new_price": new,
+        "old_price": old,
+        "currency": "USD",
+    }
+    values.update(fields)
+    return PriceChange(**values)
+
+
+def seed_product(
+    store: PriceStore,
+    *,
+    asin: str,
+    prices: list[tuple[int, int | None]],
+    market: str = "us",
+    title: str | None = "Widget",
+    currency: str = "USD",
+) -> None:
+    """Store a price history [(observed_at_ms, minor|None)] and its catalogue row."""
+    observations = [
+        observation(
+            at, price, market=market, asin=asin, currency=currency if price is not None else None
+        )
+        for at, price in prices
+    ]
+    store.insert_observations(observations)
+    first, last = observations[0], observations[-1]
+    product = Product(
+        market=market,
+        asin=asin,
+        title=title,
+        currency=currency,
+        last_price=last.price,
+        availability=Availability(last.availability),
+        first_seen=first.observed_at,
+        last_seen=last.observed_at,
+    )
+    store.upsert_products([product])

@@ -165,6 +165,18 @@ def postgres_server(workdir: Path) -> Iterator[str]:
         proc.wait(20)
 
 
+@contextlib.contextmanager
+def own_server(
+    name: str, start: Callable[[Path], contextlib.AbstractContextManager[str]]
+) -> Iterator[tuple[str, Callable[[], None]]]:
+    """A server of the caller's own, started by ``start`` (:func:`redis_server`,
+    :func:`postgres_server`) in a private dir, for a test that stops it half-way (the
+    session's must stay up for the other tests): its URL, and what stops it."""
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(start(stack.enter_context(private_dir(name))))
+        yield url, stack.close
+
+
 def serve_app(app: object, name: str = "test-app", port: int | None = None) -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a thread (on ``port``, else a free one);
     yields its base URL.

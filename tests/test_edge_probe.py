@@ -10,15 +10,12 @@ line per probe with what it tried, and fails on any finding. Run it alone with
 from __future__ import annotations
 
 import contextlib
-import html
-import os
 import random
 import re
 import signal
 import sqlite3
 import string
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,8 +31,9 @@ import redis
 
 from pricewatch.devtools.marketplace import demo_catalog
 from pricewatch.keys import ALERTS_GROUP, DEFAULT_KEYS, INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES
-from tests.alerts.conftest import MailRecorder, smtp_server
-from tests.browser import chromium, own_origin_only
+from tests import up
+from tests.browser import chromium, own_origin_page
+from tests.mail import MailRecorder, links_in, smtp_server
 from tests.services import free_port
 
 pytestmark = [pytest.mark.slow]
@@ -81,67 +79,30 @@ class Listener:
 
 @contextlib.contextmanager
 def pricewatch_up(tmp_path: Path, smtp_port: int) -> Iterator[tuple[str, redis.Redis]]:
-    api_port = free_port()
-    env = {
-        **os.environ,
-        "PRICEWATCH_DATA_DIR": str(tmp_path / "data"),
-        "PRICEWATCH_API_PORT": str(api_port),
-        "PRICEWATCH_SMTP_HOST": "127.0.0.1",
-        "PRICEWATCH_SMTP_PORT": str(smtp_port),
-        "PRICEWATCH_SMTP_TLS": "none",
-        "PRICEWATCH_LOG_LEVEL": "WARNING",
-    }
-    log = (tmp_path / "up.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pricewatch.cli",
-            "up",
-            "--demo",
-            str(DEMO_PRODUCTS),
-            "--crawlers",
-            "1",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    env = up.environment(
+        tmp_path / "data",
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=str(smtp_port),
+        SMTP_TLS="none",
+        LOG_LEVEL="WARNING",
     )
-    base = f"http://127.0.0.1:{api_port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, (tmp_path / "up.log").read_text()
-            assert time.monotonic() < deadline, "pricewatch up did not serve /healthz"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.3)
-        url = (tmp_path / "data" / "redis" / "url").read_text().strip()
-        yield base, redis.Redis.from_url(url)
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with (tmp_path / "up.log").open("w") as log:
+        proc = up.start(env, "--demo", str(DEMO_PRODUCTS), "--crawlers", "1", stdout=log)
         try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            try:
+                store = up.ready(proc, env)
+            except AssertionError as failed:
+                raise AssertionError(f"{failed}{(tmp_path / 'up.log').read_text()}") from None
+            yield f"http://127.0.0.1:{env['PRICEWATCH_API_PORT']}", store
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 # --- acting as a person -----------------------------------------------------------------
-
-
-def links_in(message: EmailMessage) -> list[str]:
-    found: list[str] = []
-    for part in message.walk():
-        if part.get_content_maintype() != "text":
-            continue
-        text = part.get_content()
-        for link in re.findall(r"https?://[^\s\"'<>]+", text):
-            link = html.unescape(link)
-            if link not in found:
-                found.append(link)
-    return found
 
 
 class Browser:
@@ -155,11 +116,7 @@ class Browser:
 
     def follow(self, link: str) -> str:
         """Open ``link``, press the page's button if it has one; the page's text after."""
-        context = self._browser.new_context()
-        own_origin_only(context, self.base)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        try:
+        with own_origin_page(self._browser, self.base, timeout_ms=15_000) as page:
             page.goto(link)
             button = page.locator("main form button[type=submit]")
             if button.count() == 1:
@@ -170,15 +127,9 @@ class Browser:
                     "&& !m.textContent.endsWith('…'); }"
                 )
             return str(page.locator("main").inner_text())
-        finally:
-            context.close()
 
     def close(self) -> None:
         self._running.__exit__(None, None, None)
-
-
-def mails_to(recorder: MailRecorder, address: str) -> list[EmailMessage]:
-    return [m for m in list(recorder.messages) if address in str(m["To"])]
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 60.0) -> Any:
@@ -254,7 +205,7 @@ class Prober:
         created = self.patiently("POST", "/accounts", json={"email": address, "password": PASSWORD})
         assert created.status_code == 201, created.text
         if verify:
-            message = wait_for(lambda: mails_to(self.mail, address), 30)
+            message = wait_for(lambda: self.mail.to(address), 30)
             assert message, f"no verification e-mail reached {address}"
             for link in links_in(message[0]):
                 if link.startswith(self.base):
@@ -262,6 +213,16 @@ class Prober:
         token = self.patiently("POST", "/auth/token", json={"email": address, "password": PASSWORD})
         assert token.status_code == 200, token.text
         return {"Authorization": f"Bearer {token.json()['token']}"}
+
+    def subscribe(
+        self, headers: dict[str, str], market: str, asin: str, threshold: float, **fields: str
+    ) -> httpx.Response:
+        """POST /subscriptions: an e-mail alert unless ``fields`` (notificationType,
+        target) say otherwise."""
+        body = {"productID": asin, "market": market, "threshold": threshold}
+        return self.client.post(
+            "/subscriptions", headers=headers, json={**body, "notificationType": "EMAIL", **fields}
+        )
 
     def priced_product(self) -> tuple[str, str, float]:
         def find() -> tuple[str, str, float] | None:
@@ -301,16 +262,8 @@ def probe_ssrf(p: Prober, listener: Listener) -> None:
     ]
     findings = []
     for target in targets:
-        made = p.client.post(
-            "/subscriptions",
-            headers=headers,
-            json={
-                "productID": asin,
-                "market": market,
-                "threshold": price + 100,
-                "notificationType": "WEBHOOK",
-                "target": target,
-            },
+        made = p.subscribe(
+            headers, market, asin, price + 100, notificationType="WEBHOOK", target=target
         )
         if made.status_code < 400:
             findings.append(f"webhook to {target} accepted ({made.status_code})")
@@ -325,33 +278,14 @@ def probe_spam_relay(p: Prober) -> None:
     victims = {"EMAIL": "victim@third-party.example", "SMS": "+15555550199"}
     findings = []
     for kind, target in victims.items():
-        made = p.client.post(
-            "/subscriptions",
-            headers=headers,
-            json={
-                "productID": asin,
-                "market": market,
-                "threshold": price + 100,
-                "notificationType": kind,
-                "target": target,
-            },
-        )
+        made = p.subscribe(headers, market, asin, price + 100, notificationType=kind, target=target)
         if made.status_code >= 500:
             findings.append(f"{kind} subscription answered {made.status_code}")
     # the account's own, unverified address
-    p.client.post(
-        "/subscriptions",
-        headers=headers,
-        json={
-            "productID": asin,
-            "market": market,
-            "threshold": price + 100,
-            "notificationType": "EMAIL",
-        },
-    )
+    p.subscribe(headers, market, asin, price + 100)
     p.settle()
     for address in (victims["EMAIL"], "relay@example.org"):
-        for message in mails_to(p.mail, address):
+        for message in p.mail.to(address):
             if "drop" in str(message["Subject"]).lower():
                 findings.append(f"an alert reached unconfirmed {address}: {message['Subject']}")
     p.record(
@@ -366,16 +300,7 @@ def probe_subscription_cap(p: Prober) -> None:
     market, asin, price = p.priced_product()
     created = 0
     for i in range(1000):
-        made = p.client.post(
-            "/subscriptions",
-            headers=headers,
-            json={
-                "productID": asin,
-                "market": market,
-                "threshold": round(price / 2 + i / 100, 2),
-                "notificationType": "EMAIL",
-            },
-        )
+        made = p.subscribe(headers, market, asin, round(price / 2 + i / 100, 2))
         if made.status_code >= 400:
             break
         created += 1
@@ -526,20 +451,11 @@ def probe_stop_link(p: Prober) -> None:
     address = "stopper@example.org"
     headers = p.account(address)
     market, asin, price = p.priced_product()
-    made = p.client.post(
-        "/subscriptions",
-        headers=headers,
-        json={
-            "productID": asin,
-            "market": market,
-            "threshold": price + 100,
-            "notificationType": "EMAIL",
-        },
-    )
+    made = p.subscribe(headers, market, asin, price + 100)
     assert made.status_code == 201, made.text
 
     def alert() -> EmailMessage | None:
-        for message in mails_to(p.mail, address):
+        for message in p.mail.to(address):
             if message["List-Unsubscribe"]:
                 return message
         return None

@@ -16,6 +16,7 @@ every message: it is a server or configuration problem, not the recipient's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 import aiosmtplib
@@ -41,39 +42,33 @@ def _from_reply(reply: SmtpReply) -> DeliveryError:
     return error_type(str(reply))
 
 
+@dataclasses.dataclass(kw_only=True, eq=False)
 class SmtpChannel(Channel):
-    def __init__(
-        self,
-        *,
-        host: str,
-        port: int,
-        sender: str,
-        tls: str = "starttls",
-        user: str | None = None,
-        password: str | None = None,
-        ca_file: str | None = None,
-        connections: int = 8,
-        timeout: float = 15.0,
-        pipelining: bool = True,
-    ) -> None:
-        if tls not in TLS_MODES:
-            raise ValueError(f"tls must be one of {TLS_MODES}, got {tls!r}")
-        if connections < 1:
-            raise ValueError(f"connections must be at least 1, got {connections}")
-        self.host = host
-        self.port = port
-        self.sender = sender
-        self.envelope_from = address_of(sender)
-        self.tls = tls
-        self.user = user
-        self.password = password
-        self.ca_file = ca_file
-        self.connections = connections
-        self.timeout = timeout
-        self.pipelining = pipelining
-        self._sessions: list[Session] = []
-        self._opening = 0
-        self._opened = asyncio.Condition()
+    host: str
+    port: int
+    # the From of every message; its address is the envelope sender
+    sender: str
+    tls: str = "starttls"
+    user: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+    ca_file: str | None = None
+    # sessions at most in the pool
+    connections: int = 8
+    timeout: float = 15.0
+    # use RFC 2920 pipelining where the server offers it
+    pipelining: bool = True
+    envelope_from: str = dataclasses.field(init=False)
+    _sessions: list[Session] = dataclasses.field(init=False, default_factory=list)
+    # sessions being opened right now; each holds a place in the pool
+    _opening: int = dataclasses.field(init=False, default=0)
+    _opened: asyncio.Condition = dataclasses.field(init=False, default_factory=asyncio.Condition)
+
+    def __post_init__(self) -> None:
+        if self.tls not in TLS_MODES:
+            raise ValueError(f"tls must be one of {TLS_MODES}, got {self.tls!r}")
+        if self.connections < 1:
+            raise ValueError(f"connections must be at least 1, got {self.connections}")
+        self.envelope_from = address_of(self.sender)
 
     async def _open(self) -> Session:
         client = aiosmtplib.SMTP(

@@ -14,6 +14,7 @@ from api.metrics import SKIP_REQUEST_METRICS
 from api.schemas import PriceHistoryOut, ProductOut, QueuedOut
 from api.services import products
 from api.services.lookups import Lookup
+from api.services.pricing import ChartWindow
 from api.services.timefmt import parse_time
 from api.services.views import SOURCES
 from pricewatch.asin import is_valid_asin
@@ -137,14 +138,10 @@ class ProductController(Controller):
         ] = None,
     ) -> Response[PriceHistoryOut]:
         found, asin = product_key(asin, market)
-        req = products.ChartRequest(
-            market=found,
-            asin=asin,
-            period=period,
-            granularity=granularity,
-            start_ms=_time_param("start", start),
-            end_ms=_time_param("end", end),
+        window = ChartWindow(
+            period, granularity, _time_param("start", start), _time_param("end", end)
         )
+        req = products.ChartRequest(found, asin, window)
         source = client if client in SOURCES else "api"
         try:
             etag, body, _ = await products.history(api, req, source, client_ip)

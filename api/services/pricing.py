@@ -47,65 +47,63 @@ class Window:
     granularity: Granularity
 
 
-def check_request(
-    *, period: str | None, granularity: str, start_ms: int | None, end_ms: int | None
-) -> None:
-    """Refuse contradictory or unknown chart parameters (``ValueError`` with the reason)."""
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}")
-    if start_ms is not None or end_ms is not None:
-        if period is not None:
-            raise ValueError("give either period or start/end, not both")
-        if start_ms is None:
-            raise ValueError("end needs a start")
-        if end_ms is not None and end_ms <= start_ms:
-            raise ValueError("end must be after start")
-    elif period is not None and period not in PERIODS_MS:
-        raise ValueError(f"period must be one of {', '.join(PERIODS_MS)}")
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChartWindow:
+    """What a chart request asks for: a ``period`` relative to now, or an explicit
+    ``start_ms`` (and ``end_ms``, else now); and a ``granularity`` ("auto" picks one
+    for the span)."""
 
+    period: str | None
+    granularity: str
+    start_ms: int | None
+    end_ms: int | None
 
-def cache_field(
-    *, period: str | None, granularity: str, start_ms: int | None, end_ms: int | None, now_ms: int
-) -> str:
-    """The field naming one variant of a product's history in its cache hash.
+    def check(self) -> None:
+        """Refuse contradictory or unknown parameters (``ValueError`` with the reason)."""
+        if self.granularity not in GRANULARITIES:
+            raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}")
+        if self.start_ms is not None or self.end_ms is not None:
+            if self.period is not None:
+                raise ValueError("give either period or start/end, not both")
+            if self.start_ms is None:
+                raise ValueError("end needs a start")
+            if self.end_ms is not None and self.end_ms <= self.start_ms:
+                raise ValueError("end must be after start")
+        elif self.period is not None and self.period not in PERIODS_MS:
+            raise ValueError(f"period must be one of {', '.join(PERIODS_MS)}")
 
-    A window relative to now carries the hour it was computed in: when the clock
-    enters a new hour the window has slid and a new variant is computed, whatever the
-    cache TTL. An explicit, closed range names itself.
-    """
-    hour = floor_bucket(now_ms, Granularity.HOURLY)
-    if start_ms is not None:
-        end_tag = str(end_ms) if end_ms is not None else f"now{hour}"
-        return f"r:{start_ms}:{end_tag}:{granularity}"
-    return f"p:{period or DEFAULT_PERIOD}:{granularity}:{hour}"
+    def cache_field(self, now_ms: int) -> str:
+        """The field naming this variant of a product's history in its cache hash.
 
+        A window relative to now carries the hour it was computed in: when the clock
+        enters a new hour the window has slid and a new variant is computed, whatever
+        the cache TTL. An explicit, closed range names itself.
+        """
+        hour = floor_bucket(now_ms, Granularity.HOURLY)
+        if self.start_ms is not None:
+            end_tag = str(self.end_ms) if self.end_ms is not None else f"now{hour}"
+            return f"r:{self.start_ms}:{end_tag}:{self.granularity}"
+        return f"p:{self.period or DEFAULT_PERIOD}:{self.granularity}:{hour}"
 
-def resolve_window(
-    *,
-    period: str | None,
-    granularity: str,
-    start_ms: int | None,
-    end_ms: int | None,
-    now_ms: int,
-    first_seen_ms: int | None,
-) -> Window:
-    """The time range and bucket size a chart request asks for (checked first with
-    ``check_request``). ``first_seen_ms`` is only needed for ``period="all"``."""
-    check_request(period=period, granularity=granularity, start_ms=start_ms, end_ms=end_ms)
-    if start_ms is not None:
-        start, end = start_ms, now_ms if end_ms is None else end_ms
-        if end <= start:
-            raise ValueError("end must be after start")
-    else:
-        span = PERIODS_MS[period or DEFAULT_PERIOD]
-        if span is None:
-            first = first_seen_ms if first_seen_ms is not None else now_ms - DAY_MS
-            start = min(first, now_ms - HOUR_MS)
+    def resolve(self, now_ms: int, first_seen_ms: int | None) -> Window:
+        """The time range and bucket size asked for (checked first, as by ``check``).
+        ``first_seen_ms`` is only needed for ``period="all"``."""
+        self.check()
+        if self.start_ms is not None:
+            start, end = self.start_ms, now_ms if self.end_ms is None else self.end_ms
+            if end <= start:
+                raise ValueError("end must be after start")
         else:
-            start = now_ms - span
-        start, end = max(start, 0), now_ms
-    gran = auto_granularity(end - start) if granularity == "auto" else Granularity(granularity)
-    return Window(start, end, gran)
+            span = PERIODS_MS[self.period or DEFAULT_PERIOD]
+            if span is None:
+                first = first_seen_ms if first_seen_ms is not None else now_ms - DAY_MS
+                start = min(first, now_ms - HOUR_MS)
+            else:
+                start = now_ms - span
+            start, end = max(start, 0), now_ms
+        if self.granularity == "auto":
+            return Window(start, end, auto_granularity(end - start))
+        return Window(start, end, Granularity(self.granularity))
 
 
 def to_major(minor: int | None, market: Market) -> float | None:

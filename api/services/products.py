@@ -44,10 +44,7 @@ class UnknownProduct(LookupError):
 class ChartRequest:
     market: Market
     asin: str
-    period: str | None
-    granularity: str
-    start_ms: int | None
-    end_ms: int | None
+    window: pricing.ChartWindow
 
 
 def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes | None:
@@ -55,14 +52,7 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
     product = prices.product(req.market.code, req.asin)
     if product is None:
         return None
-    window = pricing.resolve_window(
-        period=req.period,
-        granularity=req.granularity,
-        start_ms=req.start_ms,
-        end_ms=req.end_ms,
-        now_ms=now_ms,
-        first_seen_ms=product.first_seen,
-    )
+    window = req.window.resolve(now_ms, product.first_seen)
     buckets = prices.history(
         req.market.code,
         req.asin,
@@ -100,17 +90,9 @@ async def history(
     a first crawl on behalf of ``client``, an IP); bad parameters are a 400."""
     now = state.clock()
     with client_input():
-        pricing.check_request(
-            period=req.period, granularity=req.granularity, start_ms=req.start_ms, end_ms=req.end_ms
-        )
+        req.window.check()
     cache = state.history
-    field = pricing.cache_field(
-        period=req.period,
-        granularity=req.granularity,
-        start_ms=req.start_ms,
-        end_ms=req.end_ms,
-        now_ms=now,
-    )
+    field = req.window.cache_field(now)
     key = state.keys.history_cache(req.market.code, req.asin)
     state.views.add(req.market.code, req.asin, view_source)
     local, epoch = cache.recall(key, field)

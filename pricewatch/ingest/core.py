@@ -81,22 +81,7 @@ def decode_batch(
     good: list[tuple[int, Observation]] = []
     dead: list[tuple[int, str, bytes]] = []
     for i, raw in enumerate(payloads):
-        items: list[Observation] | None = None
-        if raw[:1] == b"[":
-            try:
-                items = _list_decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError):
-                items = None
-        if items is None:
-            for one in _split(raw, i, dead):
-                try:
-                    items_one = _decoder.decode(one)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    dead.append((i, str(exc), one))
-                    continue
-                _keep(i, items_one, now_ms, good, dead)
-            continue
-        for obs in items:
+        for obs in _decode(raw, i, dead):
             try:
                 validate(obs, now_ms)
             except InvalidObservation as exc:
@@ -106,30 +91,34 @@ def decode_batch(
     return good, dead
 
 
-def _split(raw: bytes, index: int, dead: list[tuple[int, str, bytes]]) -> list[bytes]:
-    """A message's items as separate payloads, to find which ones are bad."""
-    if raw[:1] != b"[":
-        return [raw]
+def _decode(raw: bytes, index: int, dead: list[tuple[int, str, bytes]]) -> list[Observation]:
+    """A message's observations, in one decode call; what does not decode is
+    dead-lettered."""
+    is_array = raw[:1] == b"["
+    try:
+        return _list_decoder.decode(raw) if is_array else [_decoder.decode(raw)]
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        if not is_array:
+            dead.append((index, str(exc), raw))
+            return []
+    # some item of the array is bad: each is decoded alone, so that only the bad die
+    items: list[Observation] = []
+    for one in _array_items(raw, index, dead):
+        try:
+            items.append(_decoder.decode(one))
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            dead.append((index, str(exc), one))
+    return items
+
+
+def _array_items(raw: bytes, index: int, dead: list[tuple[int, str, bytes]]) -> list[bytes]:
+    """The items of an array message as separate payloads; none when the message is not
+    even JSON (then it is dead-lettered whole)."""
     try:
         return [bytes(item) for item in _raw_list_decoder.decode(raw)]
     except msgspec.DecodeError as exc:
         dead.append((index, str(exc), raw))
         return []
-
-
-def _keep(
-    index: int,
-    obs: Observation,
-    now_ms: int,
-    good: list[tuple[int, Observation]],
-    dead: list[tuple[int, str, bytes]],
-) -> None:
-    try:
-        validate(obs, now_ms)
-    except InvalidObservation as exc:
-        dead.append((index, str(exc), msgspec.json.encode(obs)))
-        return
-    good.append((index, obs))
 
 
 def _observed_at(item: tuple[int, Observation]) -> int:

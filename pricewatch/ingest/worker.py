@@ -14,6 +14,7 @@ are published exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
@@ -80,45 +81,37 @@ def batch_token(messages: Sequence[Message]) -> str:
     return h.hexdigest()
 
 
+@dataclasses.dataclass(eq=False)
 class IngestWorker:
-    def __init__(
-        self,
-        client: redis.Redis,
-        keys: Keys,
-        store: HistoryStore,
-        *,
-        partitions: int,
-        consumer: str,
-        batch_size: int = 20_000,
-        batch_ms: int = 200,
-        claim_idle_ms: int = 30_000,
-        maxlen: int = 1_000_000,
-        not_found_ttl_s: int = 7 * 86400,
-        gate: Gate | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.client = client
-        self.keys = keys
-        self.store = store
-        self.partitions = partitions
-        self.consumer = consumer
-        self.not_found_ttl_s = not_found_ttl_s
-        self.gate: Gate = gate or AcceptAll()
-        self.clock = clock
-        self.changes = PartitionedStream(keys, PRICE_CHANGES, partitions, maxlen)
-        self.reader = PartitionedStream(keys, OBSERVATIONS, partitions).reader(
-            client,
+    client: redis.Redis
+    keys: Keys
+    store: HistoryStore
+    _: dataclasses.KW_ONLY
+    partitions: int
+    consumer: str
+    batch_size: int = 20_000
+    batch_ms: int = 200
+    claim_idle_ms: int = 30_000
+    maxlen: int = 1_000_000
+    not_found_ttl_s: int = 7 * 86400
+    gate: Gate = dataclasses.field(default_factory=AcceptAll)
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        self.changes = PartitionedStream(self.keys, PRICE_CHANGES, self.partitions, self.maxlen)
+        self.reader = PartitionedStream(self.keys, OBSERVATIONS, self.partitions).reader(
+            self.client,
             INGEST_GROUP,
-            consumer,
-            count=batch_size,
-            wait_ms=batch_ms,
-            claim_idle_ms=claim_idle_ms,
+            self.consumer,
+            count=self.batch_size,
+            wait_ms=self.batch_ms,
+            claim_idle_ms=self.claim_idle_ms,
             # the whole batch a crash left pending comes back as one: its ClickHouse
             # deduplication token is derived from its message ids
-            replay_count=10 * batch_size,
+            replay_count=10 * self.batch_size,
         )
         self.reader.ensure_group()
-        self.health = HealthReporter(client, keys.health(INGEST))
+        self.health = HealthReporter(self.client, self.keys.health(INGEST))
 
     def next_batch(self) -> list[Message]:
         return self.reader.next()

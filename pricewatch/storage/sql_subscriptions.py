@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from sqlalchemy import Select, Update, false, func, select, true, tuple_, update
 
@@ -81,30 +81,49 @@ def _check_target(target: str | None) -> None:
         raise ValueError("target must be 1 to 2048 characters (or None for the account default)")
 
 
-def new_subscription_values(
-    *,
-    user_id: int,
-    market: str,
-    asin: str,
-    notification_type: str,
-    threshold: int | None = None,
-    threshold_percent: float | None = None,
-    base_price: int | None = None,
-    currency: str | None = None,
-    target: str | None = None,
-    series: str = Series.BUYBOX.value,
-    status: str = SubscriptionStatus.ACTIVE.value,
-    now: int,
-) -> dict[str, Any]:
+class NewSubscription(TypedDict, total=False):
+    """What a new subscription is made of. ``currency`` defaults to the market's,
+    ``series`` to the buy box, ``status`` to ``active`` (``unconfirmed`` while its
+    destination is not confirmed); exactly one of ``threshold`` and
+    ``threshold_percent`` (under ``base_price``) is given."""
+
+    user_id: Required[int]
+    market: Required[str]
+    asin: Required[str]
+    notification_type: Required[str]
+    threshold: int | None
+    threshold_percent: float | None
+    base_price: int | None
+    currency: str | None
+    target: str | None
+    series: str
+    status: str
+
+
+_FIELDS = NewSubscription.__required_keys__ | NewSubscription.__optional_keys__
+
+
+def new_subscription_values(*, now: int, **fields: Unpack[NewSubscription]) -> dict[str, Any]:
     """Validate a new subscription and compute its stored columns (pure)."""
+    # what a signature spelling out every field would refuse
+    unknown, missing = fields.keys() - _FIELDS, NewSubscription.__required_keys__ - fields.keys()
+    if unknown or missing:
+        raise TypeError(
+            f"subscription fields unknown: {sorted(unknown)}, missing: {sorted(missing)}"
+        )
+    market, asin = fields["market"], fields["asin"]
+    series = fields.get("series", Series.BUYBOX.value)
+    threshold, threshold_percent = fields.get("threshold"), fields.get("threshold_percent")
+    base_price, target = fields.get("base_price"), fields.get("target")
+    status = fields.get("status", SubscriptionStatus.ACTIVE.value)
     if market not in MARKETS:
         raise ValueError(f"unknown market {market!r}; expected one of {sorted(MARKETS)}")
     if not isinstance(asin, str) or not _ASIN.match(asin):
         raise ValueError(f"ASIN must be 10 upper-case letters or digits, got {asin!r}")
     if series not in {s.value for s in Series}:
         raise ValueError(f"unknown series {series!r}; expected one of {[s.value for s in Series]}")
-    kind = _notification_type(notification_type)
-    currency = currency or MARKETS[market].currency
+    kind = _notification_type(fields["notification_type"])
+    currency = fields.get("currency") or MARKETS[market].currency
     if not _CURRENCY.match(currency):
         raise ValueError(f"currency must be a 3-letter ISO code, got {currency!r}")
     _check_target(target)
@@ -120,7 +139,7 @@ def new_subscription_values(
     _check_price("threshold", threshold)
     _check_status(status)
     return {
-        "user_id": user_id,
+        "user_id": fields["user_id"],
         "market": market,
         "asin": asin,
         "series": series,
@@ -138,39 +157,12 @@ def new_subscription_values(
 
 
 async def create_subscription(
-    db: Db,
-    *,
-    user_id: int,
-    market: str,
-    asin: str,
-    notification_type: str,
-    threshold: int | None = None,
-    threshold_percent: float | None = None,
-    base_price: int | None = None,
-    currency: str | None = None,
-    target: str | None = None,
-    series: str = Series.BUYBOX.value,
-    status: str = SubscriptionStatus.ACTIVE.value,
-    now: int | None = None,
+    db: Db, *, now: int | None = None, **fields: Unpack[NewSubscription]
 ) -> Subscription:
     """Subscribe to "price at or below ``threshold``" (or ``threshold_percent`` under
-    ``base_price``). ``currency`` defaults to the market's; ``status`` is ``active``
-    or, while its destination is not confirmed, ``unconfirmed``. Bad input raises
-    ``ValueError`` naming the field."""
-    values = new_subscription_values(
-        user_id=user_id,
-        market=market,
-        asin=asin,
-        notification_type=notification_type,
-        threshold=threshold,
-        threshold_percent=threshold_percent,
-        base_price=base_price,
-        currency=currency,
-        target=target,
-        series=series,
-        status=status,
-        now=now_ms() if now is None else now,
-    )
+    ``base_price``): see :class:`NewSubscription`. Bad input raises ``ValueError``
+    naming the field."""
+    values = new_subscription_values(now=now_ms() if now is None else now, **fields)
     async with transaction(db) as conn:
         row = await conn.execute(subscriptions.insert().values(**values).returning(subscriptions))
         return from_row(row.one(), Subscription)

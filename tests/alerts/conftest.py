@@ -1,96 +1,42 @@
 """Fixtures for the alerts role: a real SMTP server (aiosmtpd) whose answers a
-test can script, a migrated database on SQLite and on PostgreSQL, and a
-running alerts worker over the session's real Redis."""
+test can script, a migrated database on SQLite and on PostgreSQL, a running
+alerts worker over the session's real Redis, and what the worker is fed (price
+changes, subscriptions) and sends (notifications, e-mails)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email
-import email.policy
-import threading
+import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as redis_lib
-from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alerts.account_mail import AccountMailer, MailerConfig
 from alerts.channels.base import Channel
 from alerts.channels.email import SmtpChannel
+from alerts.channels.sms import LogSms
+from alerts.notices import Links, Notice
 from alerts.worker import AlertsWorker, WorkerConfig
-from pricewatch.keys import Keys
+from pricewatch.egress import SafeHttpClient
+from pricewatch.keys import PRICE_CHANGES, Keys
+from pricewatch.models import PriceChange
 from pricewatch.storage import sql
-from tests import services
-from tests.services import eventually, free_port
+from pricewatch.storage.streams import PartitionedStream
+from tests import sql_store
+from tests.mail import MailRecorder, plain_text, smtp_server
+from tests.observations import price_change
+from tests.services import eventually
 
 SECRET = "test-secret"
 PUBLIC_URL = "https://pricewatch.test"
 SENDER = "Pricewatch <alerts@pricewatch.test>"
-
-
-class MailRecorder:
-    """aiosmtpd handler: keeps every accepted message; ``replies`` scripts the
-    answers to the next DATA commands (e.g. ["451 try later"]), ``refused``
-    holds addresses whose RCPT is answered 550. With ``pipelining`` the EHLO
-    reply offers PIPELINING (aiosmtpd reads commands line by line, so it
-    serves pipelined clients as they are)."""
-
-    def __init__(self, *, pipelining: bool = True) -> None:
-        self.messages: list[EmailMessage] = []
-        self.raw: list[bytes] = []
-        self.replies: list[str] = []
-        self.refused: set[str] = set()
-        self.pipelining = pipelining
-        self.attempts = 0
-        self.lock = threading.Lock()
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        if self.pipelining:
-            responses.insert(-1, "250-PIPELINING")
-        return responses
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
-    ) -> str:
-        if address in self.refused:
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        with self.lock:
-            self.attempts += 1
-            if self.replies:
-                return self.replies.pop(0)
-            message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            assert isinstance(message, EmailMessage)
-            self.messages.append(message)
-            self.raw.append(envelope.original_content)
-        return "250 OK"
-
-    def keys(self) -> list[str]:
-        with self.lock:
-            return [str(m["X-Pricewatch-Key"]) for m in self.messages]
-
-
-@contextlib.contextmanager
-def smtp_server(recorder: MailRecorder, **params: Any) -> Iterator[int]:
-    """aiosmtpd on a free port, with ``recorder`` as its handler; ``params``
-    go to aiosmtpd's SMTP (TLS, timeouts)."""
-    port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port, **params)
-    controller.start()
-    try:
-        yield port
-    finally:
-        controller.stop()
+# the product the worker tests subscribe to and publish changes of
+ASIN = "B0ALERT001"
 
 
 @pytest.fixture
@@ -100,24 +46,21 @@ def smtp() -> Iterator[tuple[MailRecorder, int]]:
         yield recorder, port
 
 
+@pytest.fixture
+def mail(smtp: tuple[MailRecorder, int]) -> MailRecorder:
+    """What reached the test's SMTP server (whose answers the test may script)."""
+    return smtp[0]
+
+
 # --- relational store on both backends ------------------------------------------------
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+async def db(request: pytest.FixtureRequest) -> AsyncIterator[AsyncEngine]:
     """A freshly migrated database of the test's own, SQLite or PostgreSQL."""
-    if request.param == "sqlite":
-        engine = sql.create_engine(f"sqlite+aiosqlite:///{tmp_path}/alerts.db")
-        await sql.migrate_sql_async(engine)
-        yield engine
-        await engine.dispose()
-        return
-    server_url: str = request.getfixturevalue("postgres_url")
-    async with services.postgres_database(server_url, prefix="pw_alerts") as url:
-        engine = sql.create_engine(url)
-        await sql.migrate_sql_async(engine)
-        yield engine
-        await engine.dispose()
+    async for url in sql_store.database_on(request.param, request, migrated=True):
+        async with sql_store.engine_on(url) as engine:
+            yield engine
 
 
 # --- a running worker --------------------------------------------------------------------
@@ -204,3 +147,149 @@ def smtp_channel(port: int, **options: Any) -> SmtpChannel:
     }
     values.update(options)
     return SmtpChannel(**values)
+
+
+@pytest.fixture
+def start_mailing(
+    start_worker: Callable[..., Awaitable[RunningWorker]], smtp: tuple[MailRecorder, int]
+) -> Callable[..., Awaitable[RunningWorker]]:
+    """Start the alerts worker with e-mail through the test's SMTP server as its only
+    channel; keyword arguments override its WorkerConfig."""
+
+    async def start(**config: Any) -> RunningWorker:
+        return await start_worker({sql.NotificationType.EMAIL: smtp_channel(smtp[1])}, **config)
+
+    return start
+
+
+def account_mailer(
+    client: redis_lib.Redis,
+    keys: Keys,
+    db: AsyncEngine,
+    email: Any,
+    http: SafeHttpClient,
+    *,
+    prices: Any = None,
+    **options: Any,
+) -> AccountMailer:
+    """The account-message sender over the test's Redis and database, sending e-mail
+    through ``email``, webhooks through ``http`` and looking up the prices of re-checks
+    with ``prices``; ``options`` override the test's MailerConfig."""
+    config = {
+        "consumer": "test-mailer",
+        "sender": SENDER,
+        "webhook_secret": SECRET,
+        "partitions": 2,
+        "block_ms": 10,
+        **options,
+    }
+    return AccountMailer(
+        client=client,
+        keys=keys,
+        db=db,
+        email=email,
+        sms=LogSms(),
+        http=http,
+        prices=prices,
+        config=MailerConfig(**config),
+    )
+
+
+# --- what the worker reads and writes -------------------------------------------------------
+
+_events = itertools.count(1)
+
+
+def change(
+    new: int | None,
+    old: int | None = None,
+    *,
+    asin: str = ASIN,
+    event_id: str | None = None,
+    title: str = "Espresso Machine",
+) -> PriceChange:
+    """A price change of ``asin`` with an event id and a moment of its own."""
+    n = next(_events)
+    return price_change(
+        new,
+        old,
+        event_id=event_id or f"ev{n}",
+        asin=asin,
+        observed_at=1_700_000_000_000 + n,
+        title=title,
+    )
+
+
+def publish(client: redis_lib.Redis, keys: Keys, *events: PriceChange) -> None:
+    """Put ``events`` on the price-changes stream, as ingest does."""
+    stream = PartitionedStream(keys, PRICE_CHANGES, 2)
+    stream.publish(client, ((e.market, e.asin, e) for e in events))
+
+
+async def subscribe(
+    db: AsyncEngine,
+    email: str,
+    *thresholds: int,
+    asin: str = ASIN,
+    kind: str = "EMAIL",
+    target: str | None = None,
+) -> list[sql.Subscription]:
+    """Alerts at ``thresholds`` on ``asin`` for the account of ``email`` (made if new)."""
+    user = await sql.get_user_by_email(db, email) or await sql.create_user(db, email, "h")
+    return [
+        await sql_store.subscribe(db, user, asin, t, notification_type=kind, target=target)
+        for t in thresholds
+    ]
+
+
+async def statuses(db: AsyncEngine) -> list[tuple[int, str, str, int]]:
+    """(subscription, event, status, attempts) of every notification, oldest first."""
+    async with db.connect() as conn:
+        rows = await conn.exec_driver_sql(
+            "SELECT subscription_id, event_id, status, attempts FROM notifications ORDER BY id"
+        )
+        return [tuple(r) for r in rows]  # type: ignore[misc]
+
+
+async def notifications_are(db: AsyncEngine, status: str, count: int | None = None) -> bool:
+    """There are notifications (``count`` of them, if given), all in ``status``."""
+    rows = await statuses(db)
+    counted = count is None or len(rows) == count
+    return bool(rows) and counted and all(r[2] == status for r in rows)
+
+
+def notice(recipient: str, kind: sql.NotificationType) -> Notice:
+    """An alert about a tea pot on the UK market, for ``recipient`` by ``kind``."""
+    return Notice(
+        notification_id=5,
+        kind=sql.NotificationKind.ALERT,
+        notification_type=kind,
+        subscription_id=9,
+        event_id="ev9",
+        market="uk",
+        asin="B000000009",
+        currency="GBP",
+        threshold=20_00,
+        recipient=recipient,
+        links=Links(
+            "https://p.test/p/uk/B000000009",
+            "https://www.amazon.co.uk/dp/B000000009",
+            "https://p.test/alerts/9/stop?token=x",
+        ),
+        title="Tea Pot",
+        new_price=18_50,
+        old_price=24_00,
+    )
+
+
+def assert_price_drop_email(
+    message: EmailMessage, title: str, *, now: str, was: str, threshold: str
+) -> str:
+    """``message`` tells of ``title`` dropping to ``now`` (from ``was``) under the
+    alert's ``threshold``, prices as the reader's market writes them; its plain text,
+    for further checks."""
+    assert message["Subject"] == f"Price drop: {title} is now {now}"
+    text = plain_text(message)
+    assert f"{title} dropped to {now} (was {was})." in text
+    assert f"Your alert threshold: {threshold}." in text
+    return text

@@ -4,8 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,21 +15,23 @@ import redis as redis_lib
 import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.account_mail import AccountMailer, MailerConfig
+from alerts.account_mail import AccountMailer
+from alerts.channels.email import SmtpChannel
 from alerts.channels.outbox import OutboxChannel
-from alerts.channels.sms import LogSms
 from alerts.channels.webhook import verify_signature
 from pricewatch.account_messages import AccountMessage, MessageKind, verify_email_url
-from pricewatch.egress import EgressPolicy, SafeHttpClient
+from pricewatch.egress import SafeHttpClient
 from pricewatch.keys import ACCOUNT_MESSAGES_GROUP, Keys
 from pricewatch.models import SeriesKey, encode
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.streams import FIELD
-from tests.alerts.conftest import PUBLIC_URL, SECRET, SENDER, MailRecorder, smtp_channel
-from tests.api.conftest import seed_product
+from tests.alerts.conftest import PUBLIC_URL, SECRET, SENDER, account_mailer, smtp_channel
+from tests.egress import safe_client
 from tests.http_targets import Answer, recording_server
-from tests.stand_in_dns import StandInDns
+from tests.mail import MailRecorder, parse_email, plain_text
+from tests.observations import seed_product
+from tests.sql_store import subscribe
 from tests.streams import rechecks_on_stream
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -42,23 +43,15 @@ RETRY_MS = 2_000
 
 
 @pytest.fixture
-async def aredis(redis_url: str, redis_client: redis_lib.Redis) -> AsyncIterator[Any]:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
 async def http() -> AsyncIterator[SafeHttpClient]:
     # hooks.test stands for a receiver on this machine: its address is reachable (the
     # loopback range is allowed) but the name is not on the allow-list, so it is
     # challenged like any public host
-    policy = EgressPolicy(("127.0.0.0/8",), resolver=StandInDns({HOOK_HOST: ["127.0.0.1"]}))
-    client = SafeHttpClient(
-        policy,
+    client = safe_client(
+        ("127.0.0.0/8",),
+        {HOOK_HOST: ["127.0.0.1"]},
         connect_timeout_s=1,
         read_timeout_s=1,
-        host_concurrency=4,
         breaker_failures=100,
         breaker_cooldown_s=1,
     )
@@ -66,68 +59,68 @@ async def http() -> AsyncIterator[SafeHttpClient]:
     await client.aclose()
 
 
-MakeMailer = Callable[..., Awaitable[AccountMailer]]
+@dataclasses.dataclass
+class Mailroom:
+    """What the account-message sender works with in one test: the database, the
+    account-messages stream (read through ``aredis``), and the SMTP server's
+    ``mail``; ``make_mailer(**config)`` makes a sender mailing to that server."""
+
+    db: AsyncEngine
+    aredis: Any
+    keys: Keys
+    mail: MailRecorder
+    make_mailer: Callable[..., Awaitable[AccountMailer]]
+
+    async def user(self, email: str) -> sql.User:
+        return await sql.create_user(self.db, email, "h")
+
+    async def queue(self, message: AccountMessage | bytes) -> None:
+        data = message if isinstance(message, bytes) else encode(message)
+        await self.aredis.xadd(self.keys.account_messages, {FIELD: data})
+
+    async def pending(self) -> int:
+        info = await self.aredis.xpending(self.keys.account_messages, ACCOUNT_MESSAGES_GROUP)
+        return int(info["pending"])
+
+    async def dead_letters(self) -> list[str]:
+        entries = await self.aredis.xrange(self.keys.dead_letter)
+        return [fields[b"reason"].decode() for _, fields in entries]
 
 
 @pytest.fixture
-async def make_mailer(
+async def mailroom(
+    redis_url: str,
     redis_client: redis_lib.Redis,
     keys: Keys,
     db: AsyncEngine,
     http: SafeHttpClient,
     smtp: tuple[MailRecorder, int],
     price_store: PriceStore,
-) -> AsyncIterator[MakeMailer]:
-    channels = []
+) -> AsyncIterator[Mailroom]:
+    channels: list[SmtpChannel] = []
 
     async def lookup(wanted: list[SeriesKey]) -> Any:
         return price_store.last_accepted(wanted)
 
     async def make(**config: Any) -> AccountMailer:
-        values: dict[str, Any] = {
-            "consumer": "test-mailer",
-            "sender": SENDER,
-            "webhook_secret": SECRET,
-            "partitions": 2,
+        channels.append(smtp_channel(smtp[1]))
+        # the send timeout is generous: under a loaded machine an SMTP round trip can
+        # take a while, and a timeout would turn a refusal (550) into a retry
+        config = {
             "max_attempts": 3,
             "retry_ms": RETRY_MS,
-            # generous: under a loaded machine an SMTP round trip can take a while, and
-            # a timeout would turn a refusal (550) into a retry
             "send_timeout_s": RETRY_MS / 2000,
-            "block_ms": 10,
+            **config,
         }
-        values.update(config)
-        email = smtp_channel(smtp[1])
-        channels.append(email)
-        mailer = AccountMailer(
-            client=redis_client,
-            keys=keys,
-            db=db,
-            email=email,
-            sms=LogSms(),
-            http=http,
-            prices=lookup,
-            config=MailerConfig(**values),
-        )
+        mailer = account_mailer(redis_client, keys, db, channels[-1], http, prices=lookup, **config)
         await mailer.ensure_group()
         return mailer
 
-    yield make
+    aredis = redis.asyncio.Redis.from_url(redis_url)
+    yield Mailroom(db, aredis, keys, smtp[0], make)
+    await aredis.aclose()
     for channel in channels:
         await channel.aclose()
-
-
-async def queue(aredis: Any, keys: Keys, message: AccountMessage | bytes) -> None:
-    data = message if isinstance(message, bytes) else encode(message)
-    await aredis.xadd(keys.account_messages, {FIELD: data})
-
-
-async def pending(aredis: Any, keys: Keys) -> int:
-    return int((await aredis.xpending(keys.account_messages, ACCOUNT_MESSAGES_GROUP))["pending"])
-
-
-async def dead_letters(aredis: Any, keys: Keys) -> list[str]:
-    return [fields[b"reason"].decode() for _, fields in await aredis.xrange(keys.dead_letter)]
 
 
 def verification(user: sql.User, message_id: str = "m1") -> AccountMessage:
@@ -143,48 +136,32 @@ def verification(user: sql.User, message_id: str = "m1") -> AccountMessage:
     )
 
 
-async def test_a_verification_email_is_sent_once_with_its_link(
-    db: AsyncEngine,
-    make_mailer: MakeMailer,
-    aredis: Any,
-    keys: Keys,
-    smtp: tuple[MailRecorder, int],
-) -> None:
-    recorder, _ = smtp
-    user = await sql.create_user(db, "ann@example.com", "h")
-    mailer = await make_mailer()
-    await queue(aredis, keys, verification(user))
+async def test_a_verification_email_is_sent_once_with_its_link(mailroom: Mailroom) -> None:
+    user = await mailroom.user("ann@example.com")
+    mailer = await mailroom.make_mailer()
+    await mailroom.queue(verification(user))
     assert await mailer.step() == 1
-    [mail] = recorder.messages
+    [mail] = mailroom.mail.messages
     assert mail["To"] == "ann@example.com"
     assert mail["Subject"] == "Confirm your e-mail address for Pricewatch"
-    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert f"{PUBLIC_URL}/verify-email?token=tok" in text
-    assert await pending(aredis, keys) == 0
+    assert f"{PUBLIC_URL}/verify-email?token=tok" in plain_text(mail)
+    assert await mailroom.pending() == 0
     assert await mailer.step() == 0
-    assert len(recorder.messages) == 1
+    assert len(mailroom.mail.messages) == 1
 
 
-async def test_what_is_no_longer_needed_is_not_sent(
-    db: AsyncEngine,
-    make_mailer: MakeMailer,
-    aredis: Any,
-    keys: Keys,
-    smtp: tuple[MailRecorder, int],
-) -> None:
-    recorder, _ = smtp
-    verified = await sql.create_user(db, "done@example.com", "h")
+async def test_what_is_no_longer_needed_is_not_sent(mailroom: Mailroom) -> None:
+    db = mailroom.db
+    verified = await mailroom.user("done@example.com")
     await sql.mark_email_verified(db, verified.id, NOW)
-    other = await sql.create_user(db, "other@example.com", "h")
+    other = await mailroom.user("other@example.com")
     target, _ = await sql.add_target(
         db, other.id, "EMAIL", "gone@example.com", confirmed=False, now=NOW
     )
     await sql.delete_target(db, target.id, other.id, NOW)
-    mailer = await make_mailer()
-    await queue(aredis, keys, verification(verified))
-    await queue(
-        aredis,
-        keys,
+    mailer = await mailroom.make_mailer()
+    await mailroom.queue(verification(verified))
+    await mailroom.queue(
         AccountMessage(
             message_id="m2",
             kind=MessageKind.CONFIRM_TARGET,
@@ -194,82 +171,65 @@ async def test_what_is_no_longer_needed_is_not_sent(
             target_id=target.id,
             link=f"{PUBLIC_URL}/confirm?token=x",
             created_at=NOW,
-        ),
+        )
     )
     await mailer.step()
-    assert recorder.messages == []
-    assert await pending(aredis, keys) == 0
+    assert mailroom.mail.messages == []
+    assert await mailroom.pending() == 0
 
 
 async def test_a_refused_message_is_retried_then_sent_and_bad_ones_are_dead_lettered(
-    db: AsyncEngine,
-    make_mailer: MakeMailer,
-    aredis: Any,
-    keys: Keys,
-    smtp: tuple[MailRecorder, int],
+    mailroom: Mailroom,
 ) -> None:
-    recorder, _ = smtp
-    user = await sql.create_user(db, "retry@example.com", "h")
-    mailer = await make_mailer()
+    recorder = mailroom.mail
+    user = await mailroom.user("retry@example.com")
+    mailer = await mailroom.make_mailer()
     recorder.replies = ["451 4.3.0 try again later"]
-    await queue(aredis, keys, verification(user))
+    await mailroom.queue(verification(user))
     await mailer.step()
-    assert recorder.messages == [] and await pending(aredis, keys) == 1
+    assert recorder.messages == [] and await mailroom.pending() == 1
     # not again before it has waited retry_ms
     await mailer.step()
     assert recorder.attempts == 1
     await asyncio.sleep(RETRY_MS / 1000 + 0.05)
     await mailer.step()
     assert len(recorder.messages) == 1 and recorder.attempts == 2
-    assert await pending(aredis, keys) == 0
+    assert await mailroom.pending() == 0
 
     recorder.refused.add("nobody@example.com")
-    nobody = await sql.create_user(db, "nobody@example.com", "h")
-    await queue(aredis, keys, verification(nobody, "m3"))
-    await queue(aredis, keys, b"{not json")
+    nobody = await mailroom.user("nobody@example.com")
+    await mailroom.queue(verification(nobody, "m3"))
+    await mailroom.queue(b"{not json")
     await mailer.step()
-    reasons = await dead_letters(aredis, keys)
+    reasons = await mailroom.dead_letters()
     assert len(reasons) == 2
     assert any("550" in r for r in reasons) and any("not an AccountMessage" in r for r in reasons)
-    assert await pending(aredis, keys) == 0
+    assert await mailroom.pending() == 0
 
 
-async def test_retries_are_bounded(
-    db: AsyncEngine,
-    make_mailer: MakeMailer,
-    aredis: Any,
-    keys: Keys,
-    smtp: tuple[MailRecorder, int],
-) -> None:
-    recorder, _ = smtp
-    user = await sql.create_user(db, "flaky@example.com", "h")
-    mailer = await make_mailer(max_attempts=2)
-    recorder.replies = ["451 busy"] * 5
-    await queue(aredis, keys, verification(user))
+async def test_retries_are_bounded(mailroom: Mailroom) -> None:
+    user = await mailroom.user("flaky@example.com")
+    mailer = await mailroom.make_mailer(max_attempts=2)
+    mailroom.mail.replies = ["451 busy"] * 5
+    await mailroom.queue(verification(user))
     for _ in range(3):
         await mailer.step()
         await asyncio.sleep(RETRY_MS / 1000 + 0.05)
     await mailer.step()
-    assert recorder.attempts == 2
-    assert await dead_letters(aredis, keys) == ["gave up after 2 attempts"]
-    assert await pending(aredis, keys) == 0
+    assert mailroom.mail.attempts == 2
+    assert await mailroom.dead_letters() == ["gave up after 2 attempts"]
+    assert await mailroom.pending() == 0
 
 
 async def _webhook_target(
-    db: AsyncEngine, port: int
+    mailroom: Mailroom, port: int
 ) -> tuple[sql.User, sql.Target, sql.Subscription]:
-    user = await sql.create_user(db, "hooks@example.com", "h")
+    user = await mailroom.user("hooks@example.com")
     url = f"http://{HOOK_HOST}:{port}/in"
-    target, _ = await sql.add_target(db, user.id, "WEBHOOK", url, confirmed=False, now=NOW)
-    sub = await sql.create_subscription(
-        db,
-        user_id=user.id,
-        market="us",
-        asin="B0HOOKME01",
-        notification_type="WEBHOOK",
-        threshold=2500,
-        target=url,
-        status=sql.SubscriptionStatus.UNCONFIRMED.value,
+    target, _ = await sql.add_target(mailroom.db, user.id, "WEBHOOK", url, confirmed=False, now=NOW)
+    waiting = {"target": url, "status": sql.SubscriptionStatus.UNCONFIRMED.value}
+    sub = await subscribe(
+        mailroom.db, user, "B0HOOKME01", 2500, notification_type="WEBHOOK", **waiting
     )
     return user, target, sub
 
@@ -288,31 +248,26 @@ def challenge_for(user: sql.User, target: sql.Target, challenge: str) -> Account
 
 
 async def test_a_webhook_that_echoes_its_signed_challenge_is_confirmed_and_rechecked(
-    db: AsyncEngine,
-    make_mailer: MakeMailer,
-    aredis: Any,
-    keys: Keys,
-    price_store: PriceStore,
-    redis_client: redis_lib.Redis,
+    mailroom: Mailroom, price_store: PriceStore, redis_client: redis_lib.Redis
 ) -> None:
     seed_product(price_store, asin="B0HOOKME01", prices=[(NOW, 1999)])
     with recording_server() as (receiver, port):
-        user, target, sub = await _webhook_target(db, port)
+        user, target, sub = await _webhook_target(mailroom, port)
         receiver.default = Answer(200, json.dumps({"challenge": "chal-123"}).encode())
-        mailer = await make_mailer()
-        await queue(aredis, keys, challenge_for(user, target, "chal-123"))
+        mailer = await mailroom.make_mailer()
+        await mailroom.queue(challenge_for(user, target, "chal-123"))
         await mailer.step()
         [seen] = receiver.seen
     assert json.loads(seen.body) == {"type": "verification", "challenge": "chal-123"}
     assert verify_signature(seen.body, seen.headers["X-Pricewatch-Signature"], SECRET)
-    confirmed = await sql.get_target(db, target.id)
+    confirmed = await sql.get_target(mailroom.db, target.id)
     assert confirmed is not None and confirmed.confirmed
-    active = await sql.get_subscription(db, sub.id, user.id)
+    active = await sql.get_subscription(mailroom.db, sub.id, user.id)
     assert active is not None and active.status == sql.SubscriptionStatus.ACTIVE
-    [event] = rechecks_on_stream(redis_client, keys, "B0HOOKME01")
+    [event] = rechecks_on_stream(redis_client, mailroom.keys, "B0HOOKME01")
     assert (event.event_id.startswith(f"recheck:{sub.id}:"), event.price) == (True, 1999)
     assert event.subscription_id == sub.id
-    assert await pending(aredis, keys) == 0
+    assert await mailroom.pending() == 0
 
 
 @pytest.mark.parametrize(
@@ -324,74 +279,50 @@ async def test_a_webhook_that_echoes_its_signed_challenge_is_confirmed_and_reche
     ],
 )
 async def test_a_webhook_that_does_not_echo_is_not_confirmed(
-    db: AsyncEngine,
-    make_mailer: MakeMailer,
-    aredis: Any,
-    keys: Keys,
-    answer: Answer,
-    outcome: str | None,
+    mailroom: Mailroom, answer: Answer, outcome: str | None
 ) -> None:
     with recording_server() as (receiver, port):
-        user, target, sub = await _webhook_target(db, port)
+        user, target, sub = await _webhook_target(mailroom, port)
         receiver.default = answer
-        mailer = await make_mailer()
-        await queue(aredis, keys, challenge_for(user, target, "chal-123"))
+        mailer = await mailroom.make_mailer()
+        await mailroom.queue(challenge_for(user, target, "chal-123"))
         await mailer.step()
         assert len(receiver.seen) == 1
-    still = await sql.get_target(db, target.id)
+    still = await sql.get_target(mailroom.db, target.id)
     assert still is not None and not still.confirmed
-    waiting = await sql.get_subscription(db, sub.id, user.id)
+    waiting = await sql.get_subscription(mailroom.db, sub.id, user.id)
     assert waiting is not None and waiting.status == sql.SubscriptionStatus.UNCONFIRMED
-    reasons = await dead_letters(aredis, keys)
+    reasons = await mailroom.dead_letters()
     if outcome is None:  # a server error is worth another try later
-        assert reasons == [] and await pending(aredis, keys) == 1
+        assert reasons == [] and await mailroom.pending() == 1
     else:
         assert len(reasons) == 1 and outcome in reasons[0]
-        assert await pending(aredis, keys) == 0
+        assert await mailroom.pending() == 0
 
 
-async def test_a_webhook_at_a_forbidden_address_is_never_called(
-    db: AsyncEngine, make_mailer: MakeMailer, aredis: Any, keys: Keys, http: SafeHttpClient
-) -> None:
-    user = await sql.create_user(db, "sneaky@example.com", "h")
+async def test_a_webhook_at_a_forbidden_address_is_never_called(mailroom: Mailroom) -> None:
+    user = await mailroom.user("sneaky@example.com")
     url = "http://10.0.0.7/admin"
-    target, _ = await sql.add_target(db, user.id, "WEBHOOK", url, confirmed=False, now=NOW)
-    mailer = await make_mailer()
-    await queue(aredis, keys, challenge_for(user, target, "c"))
+    target, _ = await sql.add_target(mailroom.db, user.id, "WEBHOOK", url, confirmed=False, now=NOW)
+    mailer = await mailroom.make_mailer()
+    await mailroom.queue(challenge_for(user, target, "c"))
     await mailer.step()
-    [reason] = await dead_letters(aredis, keys)
+    [reason] = await mailroom.dead_letters()
     assert "private address" in reason
 
 
 async def test_without_smtp_the_email_lands_in_the_outbox(
-    db: AsyncEngine,
-    aredis: Any,
-    redis_client: redis_lib.Redis,
-    keys: Keys,
-    http: SafeHttpClient,
-    tmp_path: Path,
+    mailroom: Mailroom, redis_client: redis_lib.Redis, http: SafeHttpClient, tmp_path: Path
 ) -> None:
-    user = await sql.create_user(db, "offline@example.com", "h")
+    user = await mailroom.user("offline@example.com")
     outbox = OutboxChannel(tmp_path / "outbox", SENDER)
-    mailer = AccountMailer(
-        client=redis_client,
-        keys=keys,
-        db=db,
-        email=outbox,
-        sms=LogSms(),
-        http=http,
-        config=MailerConfig(
-            consumer="outbox-mailer",
-            sender=SENDER,
-            webhook_secret=SECRET,
-            partitions=2,
-            block_ms=10,
-        ),
+    mailer = account_mailer(
+        redis_client, mailroom.keys, mailroom.db, outbox, http, consumer="outbox-mailer"
     )
     await mailer.ensure_group()
-    await queue(aredis, keys, verification(user, "m-outbox"))
+    await mailroom.queue(verification(user, "m-outbox"))
     await mailer.step()
     [path] = (tmp_path / "outbox").iterdir()
     assert path.name == "account-m-outbox.eml"
-    mail = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    mail = parse_email(path.read_bytes())
     assert mail["To"] == "offline@example.com"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-from email.message import EmailMessage
 
 import pytest
 
 from alerts.account_texts import email_bytes, sms_text, webhook_challenge_body
 from pricewatch.account_messages import AccountMessage, MessageKind, confirm_target_url
+from tests.mail import parse_email, plain_text
 
 SENDER = "Pricewatch <alerts@pricewatch.test>"
 LINK = confirm_target_url("https://pricewatch.test", "tok-en_1")
@@ -32,22 +30,16 @@ def message(kind: MessageKind = MessageKind.CONFIRM_TARGET, **fields: object) ->
     return AccountMessage(**values)  # type: ignore[arg-type]
 
 
-def parsed(data: bytes) -> EmailMessage:
-    mail = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(mail, EmailMessage)
-    return mail
-
-
 @pytest.mark.parametrize("kind", list(MessageKind))
 def test_an_email_is_the_same_bytes_every_time_with_the_link_and_no_more(kind: MessageKind) -> None:
     data = email_bytes(message(kind), SENDER, "pricewatch.test")
     assert data == email_bytes(message(kind), SENDER, "pricewatch.test")
     assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
-    mail = parsed(data)
+    mail = parse_email(data)
     assert mail["To"] == "friend@example.org"
     assert mail["Message-ID"] == "<pw.account.0123abcd@pricewatch.test>"
     assert mail["Auto-Submitted"] == "auto-generated"
-    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = plain_text(mail)
     html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert LINK in text and LINK.replace("&", "&amp;") in html
     assert "until 2023-11-15 22:13 UTC" in text
@@ -57,8 +49,8 @@ def test_no_text_comes_from_a_user() -> None:
     """Whatever the account or the target is called, the words are ours: only the
     envelope names the recipient."""
     odd = "buy-cheap-pills@example.org"
-    mail = parsed(email_bytes(message(recipient=odd), SENDER, "pricewatch.test"))
-    body = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    mail = parse_email(email_bytes(message(recipient=odd), SENDER, "pricewatch.test"))
+    body = plain_text(mail)
     assert "pills" not in body and "pills" not in str(mail["Subject"])
     assert sms_text(message(channel="SMS", recipient="+15555550100")).count("+1555") == 0
 

@@ -4,8 +4,6 @@ subscriber's webhook and for a Twilio-shaped SMS provider, a folder outbox."""
 from __future__ import annotations
 
 import base64
-import email
-import email.policy
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,9 +16,11 @@ from alerts.channels.base import PermanentError, TransientError
 from alerts.channels.outbox import OutboxChannel
 from alerts.channels.sms import LogSms, TwilioSms
 from alerts.channels.webhook import WebhookChannel, verify_signature
-from alerts.notices import Links, Notice
-from pricewatch.egress import EgressPolicy, SafeHttpClient
-from pricewatch.storage.sql import NotificationKind, NotificationType
+from pricewatch.egress import SafeHttpClient
+from pricewatch.storage.sql import NotificationType
+from tests.alerts.conftest import notice
+from tests.egress import safe_client
+from tests.mail import parse_email
 
 
 class Endpoint:
@@ -56,40 +56,9 @@ def endpoint() -> Iterator[tuple[Endpoint, str]]:
         server.server_close()
 
 
-def loopback_client(**options: float) -> SafeHttpClient:
+def loopback_client() -> SafeHttpClient:
     """A safe client that may reach the local endpoint (the operator's allow-list)."""
-    values = {
-        "connect_timeout_s": 2.0,
-        "read_timeout_s": 5.0,
-        "host_concurrency": 4,
-        "breaker_failures": 5,
-        "breaker_cooldown_s": 60.0,
-    }
-    values.update(options)
-    return SafeHttpClient(EgressPolicy(allow=("127.0.0.1",)), **values)  # type: ignore[arg-type]
-
-
-def notice(recipient: str, kind: NotificationType) -> Notice:
-    return Notice(
-        notification_id=5,
-        kind=NotificationKind.ALERT,
-        notification_type=kind,
-        subscription_id=9,
-        event_id="ev9",
-        market="uk",
-        asin="B000000009",
-        currency="GBP",
-        threshold=20_00,
-        recipient=recipient,
-        links=Links(
-            "https://p.test/p/uk/B000000009",
-            "https://www.amazon.co.uk/dp/B000000009",
-            "https://p.test/alerts/9/stop?token=x",
-        ),
-        title="Tea Pot",
-        new_price=18_50,
-        old_price=24_00,
-    )
+    return safe_client(allow=("127.0.0.1",))
 
 
 async def test_webhook_posts_signed_json(endpoint: tuple[Endpoint, str]) -> None:
@@ -183,7 +152,7 @@ async def test_outbox_writes_one_eml_per_notification(tmp_path: Path) -> None:
     await channel.send(alert)  # a resend rewrites the same file
     [path] = list((tmp_path / "outbox").iterdir())
     assert path.name == "alert-5.eml"
-    message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    message = parse_email(path.read_bytes())
     assert message["To"] == "kim@example.com"
     assert message["Subject"] == "Price drop: Tea Pot is now £18.50"
     with pytest.raises(PermanentError):

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import email
-import email.policy
 import os
 import signal
 import subprocess
@@ -24,16 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from alerts.matching import SubscriptionState
 from pricewatch.keys import PRICE_CHANGES, Keys
-from pricewatch.models import PriceChange, Series, Source
+from pricewatch.models import PriceChange
 from pricewatch.storage import sql
 from pricewatch.storage.redis import connect
 from pricewatch.storage.streams import PartitionedStream
 from tests.alerts.reference import apply
-from tests.services import free_port
+from tests.mail import parse_email, smtp_server
+from tests.observations import price_change
+from tests.sql_store import engine_on, subscribe
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
@@ -52,7 +51,7 @@ class Arrivals:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(0.005)  # a server that takes a moment, as real ones do
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message = parse_email(envelope.content)
         with self.lock:
             self.seen.append((str(message["X-Pricewatch-Key"]), time.monotonic()))
         return "250 OK"
@@ -65,24 +64,14 @@ class Arrivals:
 async def _setup(url: str) -> dict[int, tuple[str, int]]:
     """Subscriptions by id -> (asin, threshold)."""
     await sql.migrate_sql_async(url)
-    engine = sql.create_engine(url)
     subs: dict[int, tuple[str, int]] = {}
-    try:
+    async with engine_on(url) as engine:
         user = await sql.create_user(engine, "crash@example.com", "h")
         for p in range(PRODUCTS):
             asin = f"B0CRASH{p:03d}"
             for threshold in THRESHOLDS:
-                s = await sql.create_subscription(
-                    engine,
-                    user_id=user.id,
-                    market="us",
-                    asin=asin,
-                    notification_type="EMAIL",
-                    threshold=threshold,
-                )
+                s = await subscribe(engine, user, asin, threshold)
                 subs[s.id] = (asin, threshold)
-    finally:
-        await engine.dispose()
     return subs
 
 
@@ -92,16 +81,12 @@ def _events() -> list[PriceChange]:
         for p in range(PRODUCTS):
             old = PRICES[step - 1] if step else None
             events.append(
-                PriceChange(
+                price_change(
+                    price,
+                    old,
                     event_id=f"crash-{p}-{step}",
-                    market="us",
                     asin=f"B0CRASH{p:03d}",
-                    series=Series.BUYBOX,
                     observed_at=1_700_000_000_000 + step,
-                    source=Source.CRAWLER,
-                    new_price=price,
-                    old_price=old,
-                    currency="USD",
                     title=f"Product {p}",
                 )
             )
@@ -144,51 +129,48 @@ def test_sigkilled_workers_send_every_notification_exactly_once(
     assert len(expected) > 100  # the run is worth something
 
     arrivals = Arrivals()
-    port = free_port()
-    controller = Controller(arrivals, hostname="127.0.0.1", port=port)
-    controller.start()
-    env = {
-        **os.environ,
-        "PRICEWATCH_DATA_DIR": str(tmp_path / "data"),
-        "PRICEWATCH_DATABASE_URL": db_url,
-        "PRICEWATCH_REDIS_URL": redis_url,
-        "PRICEWATCH_KEY_PREFIX": keys.prefix,
-        "PRICEWATCH_STREAM_PARTITIONS": "2",
-        "PRICEWATCH_SMTP_HOST": "127.0.0.1",
-        "PRICEWATCH_SMTP_PORT": str(port),
-        "PRICEWATCH_SMTP_TLS": "none",
-        "PRICEWATCH_ALERTS_CONSUMER": "alerts-crash",
-        "PRICEWATCH_ALERT_SEND_TIMEOUT_S": "0.5",
-        "PRICEWATCH_ALERT_LEASE_MS": "1500",
-        "PRICEWATCH_ALERT_SWEEP_MS": "100",
-        "PRICEWATCH_ALERT_RETRY_BASE_MS": "100",
-        "PRICEWATCH_CLAIM_IDLE_MS": "1000",
-        "PRICEWATCH_ALERT_SECRET": "s",
-        "PRICEWATCH_LOG_LEVEL": "WARNING",
-    }
-    log = tmp_path / "alerts.log"
-    stream, client = PartitionedStream(keys, PRICE_CHANGES, 2), connect(redis_url)
-    kills: list[float] = []
-    worker = _start(env, log)
-    try:
-        # publish in small bursts while the worker is killed and restarted
-        for i in range(0, len(events), 5):
-            stream.publish(client, ((e.market, e.asin, e) for e in events[i : i + 5]))
-            time.sleep(0.05)
-            if i % 25 == 20:
-                time.sleep(0.3)  # let it get going, then pull the plug mid-flight
-                worker.send_signal(signal.SIGKILL)
-                worker.wait()
-                kills.append(time.monotonic())
-                worker = _start(env, log)
-        deadline = time.monotonic() + 60
-        while set(arrivals.keys()) != expected and time.monotonic() < deadline:
-            time.sleep(0.1)
-        time.sleep(2.0)  # leases run out: anything sent twice would show up now
-    finally:
-        worker.terminate()
-        worker.wait(15)
-        controller.stop()
+    with smtp_server(arrivals) as port:
+        env = {
+            **os.environ,
+            "PRICEWATCH_DATA_DIR": str(tmp_path / "data"),
+            "PRICEWATCH_DATABASE_URL": db_url,
+            "PRICEWATCH_REDIS_URL": redis_url,
+            "PRICEWATCH_KEY_PREFIX": keys.prefix,
+            "PRICEWATCH_STREAM_PARTITIONS": "2",
+            "PRICEWATCH_SMTP_HOST": "127.0.0.1",
+            "PRICEWATCH_SMTP_PORT": str(port),
+            "PRICEWATCH_SMTP_TLS": "none",
+            "PRICEWATCH_ALERTS_CONSUMER": "alerts-crash",
+            "PRICEWATCH_ALERT_SEND_TIMEOUT_S": "0.5",
+            "PRICEWATCH_ALERT_LEASE_MS": "1500",
+            "PRICEWATCH_ALERT_SWEEP_MS": "100",
+            "PRICEWATCH_ALERT_RETRY_BASE_MS": "100",
+            "PRICEWATCH_CLAIM_IDLE_MS": "1000",
+            "PRICEWATCH_ALERT_SECRET": "s",
+            "PRICEWATCH_LOG_LEVEL": "WARNING",
+        }
+        log = tmp_path / "alerts.log"
+        stream, client = PartitionedStream(keys, PRICE_CHANGES, 2), connect(redis_url)
+        kills: list[float] = []
+        worker = _start(env, log)
+        try:
+            # publish in small bursts while the worker is killed and restarted
+            for i in range(0, len(events), 5):
+                stream.publish(client, ((e.market, e.asin, e) for e in events[i : i + 5]))
+                time.sleep(0.05)
+                if i % 25 == 20:
+                    time.sleep(0.3)  # let it get going, then pull the plug mid-flight
+                    worker.send_signal(signal.SIGKILL)
+                    worker.wait()
+                    kills.append(time.monotonic())
+                    worker = _start(env, log)
+            deadline = time.monotonic() + 60
+            while set(arrivals.keys()) != expected and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(2.0)  # leases run out: anything sent twice would show up now
+        finally:
+            worker.terminate()
+            worker.wait(15)
 
     counts = arrivals.keys()
     assert len(kills) >= 3

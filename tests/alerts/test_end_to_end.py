@@ -10,27 +10,24 @@ import pytest
 
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import OBSERVATIONS
-from pricewatch.models import Availability, Observation, Source
+from pricewatch.models import Observation
 from pricewatch.storage import sql
 from pricewatch.storage.streams import PartitionedStream
-from tests.alerts.conftest import PUBLIC_URL, MailRecorder, smtp_channel
+from tests.alerts.conftest import PUBLIC_URL, assert_price_drop_email, smtp_channel
+from tests.mail import MailRecorder
+from tests.observations import observation
 from tests.services import eventually
+from tests.sql_store import subscribed
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
 ASIN = "B0E2E00001"
 
 
-def observation(price: int, at: int) -> Observation:
-    return Observation(
-        market="de",
-        asin=ASIN,
-        observed_at=at,
-        availability=Availability.IN_STOCK,
-        source=Source.CRAWLER,
-        price=price,
-        currency="EUR",
-        title="Wasserkocher Edelstahl",
+def observed(price: int, at: int) -> Observation:
+    """The crawler's sighting of the kettle on amazon.de at ``price`` euro cents."""
+    return observation(
+        at, price, market="de", asin=ASIN, currency="EUR", title="Wasserkocher Edelstahl"
     )
 
 
@@ -38,10 +35,7 @@ async def test_an_observed_drop_reaches_the_subscriber_by_email(
     db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys, price_store
 ) -> None:
     recorder, port = smtp
-    user = await sql.create_user(db, "eva@example.com", "h")
-    sub = await sql.create_subscription(
-        db, user_id=user.id, market="de", asin=ASIN, notification_type="EMAIL", threshold=25_00
-    )
+    sub = await subscribed(db, "eva@example.com", ASIN, 25_00, market="de")
     ingest = IngestWorker(
         redis_client, keys, price_store, partitions=2, consumer="ingest-1", batch_ms=50
     )
@@ -56,16 +50,19 @@ async def test_an_observed_drop_reaches_the_subscriber_by_email(
         stats = await asyncio.to_thread(ingest.process_batch, batch)
         assert stats.changes == 1
 
-    await ingest_one(observation(29_99, base))  # first sighting, above the threshold
-    await ingest_one(observation(24_49, base + 60_000))  # the drop
+    await ingest_one(observed(29_99, base))  # first sighting, above the threshold
+    await ingest_one(observed(24_49, base + 60_000))  # the drop
     await eventually(lambda: len(recorder.messages) == 1)
     await running.settled()
     [message] = recorder.messages
     assert message["To"] == "eva@example.com"
-    assert message["Subject"] == "Price drop: Wasserkocher Edelstahl is now 24,49\u00a0€"
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Wasserkocher Edelstahl dropped to 24,49\u00a0€ (was 29,99\u00a0€)." in text
-    assert "Your alert threshold: 25,00\u00a0€." in text
+    text = assert_price_drop_email(
+        message,
+        "Wasserkocher Edelstahl",
+        now="24,49\u00a0€",
+        was="29,99\u00a0€",
+        threshold="25,00\u00a0€",
+    )
     assert f"{PUBLIC_URL}/p/de/{ASIN}" in text
     assert f"https://www.amazon.de/dp/{ASIN}" in text
     assert f"{PUBLIC_URL}/alerts/{sub.id}/stop?token=" in text

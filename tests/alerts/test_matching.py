@@ -3,26 +3,9 @@ from __future__ import annotations
 import pytest
 
 from alerts.matching import SubscriptionState, fires, fires_on_recheck, plan, rearms
-from pricewatch.models import PriceChange, Recheck, Series, Source
+from pricewatch.models import Recheck, Series
 from tests.alerts.reference import apply
-
-ASIN = "B000000001"
-
-
-def change(new: int | None, old: int | None = None, **kw: object) -> PriceChange:
-    values: dict[str, object] = {
-        "event_id": f"ev-{new}-{old}",
-        "market": "us",
-        "asin": ASIN,
-        "series": Series.BUYBOX,
-        "observed_at": 1,
-        "source": Source.CRAWLER,
-        "new_price": new,
-        "old_price": old,
-        "currency": "USD",
-    }
-    values.update(kw)
-    return PriceChange(**values)  # type: ignore[arg-type]
+from tests.observations import ASIN, price_change
 
 
 def sub(threshold: int = 1000, **kw: object) -> SubscriptionState:
@@ -52,7 +35,7 @@ def sub(threshold: int = 1000, **kw: object) -> SubscriptionState:
     ],
 )
 def test_fires(state: SubscriptionState, price: int | None, expected: bool) -> None:
-    assert fires(state, change(price)) is expected
+    assert fires(state, price_change(price)) is expected
 
 
 @pytest.mark.parametrize(
@@ -67,13 +50,13 @@ def test_fires(state: SubscriptionState, price: int | None, expected: bool) -> N
     ],
 )
 def test_rearms(state: SubscriptionState, price: int | None, expected: bool) -> None:
-    assert rearms(state, change(price)) is expected
+    assert rearms(state, price_change(price)) is expected
 
 
 def run(prices: list[int | None], state: SubscriptionState) -> list[bool]:
     fired = []
     for price in prices:
-        state, did = apply(state, change(price))
+        state, did = apply(state, price_change(price))
         fired.append(did)
     return fired
 
@@ -98,7 +81,7 @@ def test_sequences(prices: list[int | None], expected: list[bool]) -> None:
 
 
 def test_a_change_to_the_same_price_is_matched_like_any_change() -> None:
-    same = change(900, old=900)
+    same = price_change(900, old=900)
     assert fires(sub(1000), same)
     assert not fires(sub(800), same)
 
@@ -121,5 +104,5 @@ def test_a_recheck_fires_an_armed_active_subscription_the_price_in_force_meets()
 
 
 def test_plan_of_a_missing_price_does_nothing() -> None:
-    assert plan(change(None)).fire_at is None and plan(change(None)).rearm_above is None
-    assert (plan(change(700)).fire_at, plan(change(700)).rearm_above) == (700, 700)
+    assert plan(price_change(None)).fire_at is None and plan(price_change(None)).rearm_above is None
+    assert (plan(price_change(700)).fire_at, plan(price_change(700)).rearm_above) == (700, 700)

@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-import email
-import email.policy
 import json
-from email.message import EmailMessage
 
 import pytest
 
@@ -16,6 +13,7 @@ from pricewatch.storage.sql import (
     Subscription,
     SubscriptionStatus,
 )
+from tests.mail import parse_email, plain_text
 
 LINKS = LinkMaker("https://p.test", "secret")
 
@@ -45,14 +43,8 @@ def notice(**kw: object) -> Notice:
     return Notice(**values)  # type: ignore[arg-type]
 
 
-def parse(data: bytes) -> EmailMessage:
-    message = email.message_from_bytes(data, policy=email.policy.default)
-    assert isinstance(message, EmailMessage)
-    return message
-
-
 def test_alert_email_is_multipart_with_prices_threshold_and_links() -> None:
-    message = parse(email_bytes(notice(), "Pricewatch <alerts@p.test>"))
+    message = parse_email(email_bytes(notice(), "Pricewatch <alerts@p.test>"))
     assert message["To"] == "anna@example.com"
     assert message["Subject"] == "Price drop: Kaffeemaschine „Crème“ 1,5 l is now 899,99\u00a0€"
     assert message["X-Pricewatch-Notification"] == "7"
@@ -77,7 +69,7 @@ def test_alert_email_is_multipart_with_prices_threshold_and_links() -> None:
 
 
 def test_html_escapes_the_title() -> None:
-    message = parse(email_bytes(notice(title="<script>x</script>"), "a@p.test"))
+    message = parse_email(email_bytes(notice(title="<script>x</script>"), "a@p.test"))
     html = message.get_body(("html",))
     assert html is not None
     assert "<script>" not in html.get_content()
@@ -92,7 +84,7 @@ def test_correction_email_names_the_refuted_and_actual_price() -> None:
         refuted_price=89_999,
         actual_price=124_900,
     )
-    message = parse(email_bytes(correction, "a@p.test"))
+    message = parse_email(email_bytes(correction, "a@p.test"))
     assert message["Subject"].startswith("Correction: ")
     assert message["X-Pricewatch-Key"] == "3:abc123:correction"
     plain = message.get_body(("plain",))
@@ -163,8 +155,8 @@ def test_address_of_refuses_what_is_not_an_address(recipient: str) -> None:
 def test_a_price_already_in_force_is_not_told_as_a_drop() -> None:
     # a new alert meets the current price through a re-check: a "change" from the
     # price to itself, which must not read "dropped to 899,99 € (was 899,99 €)"
-    message = parse(email_bytes(notice(old_price=89_999), "Pricewatch <alerts@p.test>"))
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    message = parse_email(email_bytes(notice(old_price=89_999), "Pricewatch <alerts@p.test>"))
+    text = plain_text(message)
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "is at 899,99\u00a0€." in text and "was" not in text
     assert "<s>" not in html and "is at" in html

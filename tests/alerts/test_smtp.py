@@ -17,7 +17,8 @@ from alerts.notices import Links, Notice
 from alerts.rendering import KEY_HEADER
 from pricewatch.devtools.tls import self_signed_certificate
 from pricewatch.storage.sql import NotificationKind, NotificationType
-from tests.alerts.conftest import MailRecorder, smtp_channel, smtp_server
+from tests.alerts.conftest import smtp_channel
+from tests.mail import MailRecorder, smtp_server
 from tests.services import eventually, free_port
 
 MODES = [pytest.param(True, id="pipelined"), pytest.param(False, id="plain")]

@@ -7,44 +7,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.channels.base import Deferred, PermanentError
 from alerts.channels.webhook import WebhookChannel, verify_signature
-from pricewatch.egress import EgressPolicy, IPAddress, SafeHttpClient
 from pricewatch.storage import sql
-from tests.alerts.conftest import MailRecorder, smtp_channel
-from tests.alerts.test_channels import notice
-from tests.alerts.test_worker_flow import change, publish, statuses, subscribe
+from tests.alerts.conftest import (
+    change,
+    notice,
+    notifications_are,
+    publish,
+    smtp_channel,
+    statuses,
+    subscribe,
+)
+from tests.egress import safe_client
 from tests.http_targets import Answer, recording_server, tarpit
+from tests.mail import MailRecorder
 from tests.services import eventually
 
 SECRET = "hook-secret"
-
-
-def safe_client(
-    allow: Sequence[str] = (), table: dict[str, str] | None = None, **options: float
-) -> SafeHttpClient:
-    async def resolve(host: str, port: int) -> list[IPAddress]:
-        if table is None or host not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [ipaddress.ip_address(table[host])]
-
-    values = {
-        "connect_timeout_s": 2.0,
-        "read_timeout_s": 5.0,
-        "host_concurrency": 4,
-        "breaker_failures": 5,
-        "breaker_cooldown_s": 60.0,
-    }
-    values.update(options)
-    return SafeHttpClient(EgressPolicy(allow, resolve), **values)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -85,7 +71,7 @@ FORBIDDEN_HOSTS = [
 
 
 async def test_forbidden_forms_of_a_local_address_receive_nothing(webhooks) -> None:
-    channel = webhooks(table={"internal.test": "127.0.0.1"})
+    channel = webhooks(table={"internal.test": ["127.0.0.1"]})
     with recording_server() as (recorder, port):
         for host in FORBIDDEN_HOSTS:
             url = f"http://{host}:{port}/hook?query=1"
@@ -95,7 +81,7 @@ async def test_forbidden_forms_of_a_local_address_receive_nothing(webhooks) -> N
 
 
 async def test_an_allowed_address_receives_the_signed_post(webhooks) -> None:
-    channel = webhooks(allow=("127.0.0.2",), table={"hooks.lan": "127.0.0.2"})
+    channel = webhooks(allow=("127.0.0.2",), table={"hooks.lan": ["127.0.0.2"]})
     with recording_server() as (recorder, port):
         await channel.send(notice(f"http://127.0.0.2:{port}/h", sql.NotificationType.WEBHOOK))
         await channel.send(notice(f"http://hooks.lan:{port}/h", sql.NotificationType.WEBHOOK))
@@ -149,17 +135,12 @@ async def test_a_failing_targets_answer_is_never_stored_nor_logged(
         with caplog.at_level(logging.DEBUG):
             await start_worker({sql.NotificationType.WEBHOOK: channel}, max_attempts=2)
             publish(redis_client, keys, change(90_00))
-            await eventually(lambda: _statuses_are(db, "failed"))
+            await eventually(lambda: notifications_are(db, "failed"))
         assert len(recorder.seen) == 2
     async with db.connect() as conn:
         [error] = (await conn.exec_driver_sql("SELECT last_error FROM notifications")).all()
     assert error[0] == "TransientError: HTTP 500: Internal Server Error"
     assert "SECRET" not in caplog.text and "root:x" not in caplog.text
-
-
-async def _statuses_are(db: AsyncEngine, status: str) -> bool:
-    rows = await statuses(db)
-    return bool(rows) and all(r[2] == status for r in rows)
 
 
 WEBHOOKS = 300
@@ -189,7 +170,7 @@ async def test_a_tarpit_does_not_delay_another_users_email(
             SECRET,
             client=safe_client(
                 allow=("127.0.0.2",),
-                table=dict.fromkeys(names, "127.0.0.2"),
+                table=dict.fromkeys(names, ["127.0.0.2"]),
                 host_concurrency=host_concurrency,
                 read_timeout_s=60,
             ),

@@ -3,85 +3,31 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import redis as redis_lib
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.alert_links import verify_stop_token
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import PriceChange, PriceCorrection, Series, Source
+from pricewatch.models import PriceCorrection, Series
 from pricewatch.rechecks import add_recheck, recheck_event
 from pricewatch.storage import sql
 from pricewatch.storage.sql_alerts import lease_due_notifications
 from pricewatch.storage.streams import PartitionedStream
-from tests.alerts.conftest import PUBLIC_URL, SECRET, MailRecorder, smtp_channel
+from tests.alerts.conftest import (
+    ASIN,
+    PUBLIC_URL,
+    SECRET,
+    assert_price_drop_email,
+    change,
+    notifications_are,
+    publish,
+    statuses,
+    subscribe,
+)
+from tests.mail import plain_text
 from tests.services import eventually
 
 pytestmark = pytest.mark.redis
-
-ASIN = "B0ALERT001"
-_events = itertools.count(1)
-
-
-def change(
-    new: int | None,
-    old: int | None = None,
-    *,
-    asin: str = ASIN,
-    event_id: str | None = None,
-    title: str = "Espresso Machine",
-) -> PriceChange:
-    n = next(_events)
-    return PriceChange(
-        event_id=event_id or f"ev{n}",
-        market="us",
-        asin=asin,
-        series=Series.BUYBOX,
-        observed_at=1_700_000_000_000 + n,
-        source=Source.CRAWLER,
-        new_price=new,
-        old_price=old,
-        currency="USD",
-        title=title,
-    )
-
-
-def publish(client: redis_lib.Redis, keys: Keys, *events: PriceChange) -> None:
-    stream = PartitionedStream(keys, PRICE_CHANGES, 2)
-    stream.publish(client, ((e.market, e.asin, e) for e in events))
-
-
-async def subscribe(
-    db: AsyncEngine,
-    email: str,
-    *thresholds: int,
-    asin: str = ASIN,
-    kind: str = "EMAIL",
-    target: str | None = None,
-) -> list[sql.Subscription]:
-    user = await sql.get_user_by_email(db, email) or await sql.create_user(db, email, "h")
-    return [
-        await sql.create_subscription(
-            db,
-            user_id=user.id,
-            market="us",
-            asin=asin,
-            notification_type=kind,
-            threshold=t,
-            target=target,
-        )
-        for t in thresholds
-    ]
-
-
-async def statuses(db: AsyncEngine) -> list[tuple[int, str, str, int]]:
-    async with db.connect() as conn:
-        rows = await conn.exec_driver_sql(
-            "SELECT subscription_id, event_id, status, attempts FROM notifications ORDER BY id"
-        )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
 async def idle(client: redis_lib.Redis, keys: Keys) -> bool:
@@ -99,22 +45,20 @@ async def idle(client: redis_lib.Redis, keys: Keys) -> bool:
 
 
 async def test_a_drop_sends_one_email_with_prices_threshold_and_links(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
     [below, above] = await subscribe(db, "anna@example.com", 100_00, 50_00)
     [other] = await subscribe(db, "bob@example.com", 120_00, target="bob.alerts@example.com")
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    await start_mailing()
     publish(redis_client, keys, change(99_50, old=129_99))
 
-    await eventually(lambda: len(recorder.messages) == 2)
-    by_to = {m["To"]: m for m in recorder.messages}
+    await eventually(lambda: len(mail.messages) == 2)
+    by_to = {m["To"]: m for m in mail.messages}
     assert set(by_to) == {"anna@example.com", "bob.alerts@example.com"}
     message = by_to["anna@example.com"]
-    assert message["Subject"] == "Price drop: Espresso Machine is now $99.50"
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    assert "Espresso Machine dropped to $99.50 (was $129.99)." in text
-    assert "Your alert threshold: $100.00." in text
+    text = assert_price_drop_email(
+        message, "Espresso Machine", now="$99.50", was="$129.99", threshold="$100.00"
+    )
     assert f"{PUBLIC_URL}/p/us/{ASIN}" in text
     assert f"https://www.amazon.com/dp/{ASIN}" in text
     stop = f"{PUBLIC_URL}/alerts/{below.id}/stop?token="
@@ -124,7 +68,7 @@ async def test_a_drop_sends_one_email_with_prices_threshold_and_links(
     assert message["X-Pricewatch-Key"].startswith(f"{below.id}:")
 
     # both marked sent, the fired ones disarmed, the one above its threshold untouched
-    await eventually(lambda: _all_sent(db, 2))
+    await eventually(lambda: notifications_are(db, "sent", 2))
     assert not (await sql.get_subscription(db, below.id, below.user_id)).armed  # type: ignore[union-attr]
     assert (await sql.get_subscription(db, above.id, above.user_id)).armed  # type: ignore[union-attr]
     assert not (await sql.get_subscription(db, other.id, other.user_id)).armed  # type: ignore[union-attr]
@@ -132,25 +76,24 @@ async def test_a_drop_sends_one_email_with_prices_threshold_and_links(
 
 
 async def test_a_recheck_fires_only_the_subscription_it_names_once_at_the_price_in_force(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
     # refused once: the message that arrives is the retry, rendered by the sweep
-    recorder.replies = ["451 4.3.0 try again later"]
+    mail.replies = ["451 4.3.0 try again later"]
     [named, under, other] = await subscribe(db, "cleo@example.com", 100_00, 90_00, 100_00)
-    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    running = await start_mailing()
     rechecks = [recheck_event(s, 95_00, "in_stock", 1_700_000_000_000) for s in (named, under)]
     # the named one twice (a repeated publish), and one whose threshold the price misses
     for recheck in [rechecks[0], *rechecks]:
         add_recheck(redis_client, keys, recheck, partitions=2, maxlen=1_000)
 
-    await eventually(lambda: len(recorder.messages) == 1)
+    await eventually(lambda: len(mail.messages) == 1)
     await eventually(lambda: idle(redis_client, keys))
-    await eventually(lambda: _all_sent(db, 1))
-    [message] = recorder.messages
-    assert recorder.attempts == 2
+    await eventually(lambda: notifications_are(db, "sent", 1))
+    [message] = mail.messages
+    assert mail.attempts == 2
     assert message["X-Pricewatch-Key"] == f"{named.id}:{rechecks[0].event_id}:alert"
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = plain_text(message)
     # the price in force, not a drop
     assert f"Product {ASIN} is at $95.00." in text
     assert not (await sql.get_subscription(db, named.id, named.user_id)).armed  # type: ignore[union-attr]
@@ -158,106 +101,84 @@ async def test_a_recheck_fires_only_the_subscription_it_names_once_at_the_price_
     # not named, so untouched by a re-check: the change to that price fires it, and only it
     assert (await sql.get_subscription(db, other.id, other.user_id)).armed  # type: ignore[union-attr]
     publish(redis_client, keys, change(95_00, old=95_00))
-    await eventually(lambda: len(recorder.messages) == 2)
+    await eventually(lambda: len(mail.messages) == 2)
     await eventually(lambda: idle(redis_client, keys))
     await running.settled()
-    assert [m["X-Pricewatch-Key"].split(":")[0] for m in recorder.messages] == [
+    assert [m["X-Pricewatch-Key"].split(":")[0] for m in mail.messages] == [
         str(named.id),
         str(other.id),
     ]
 
 
-async def _all_sent(db: AsyncEngine, n: int) -> bool:
-    rows = await statuses(db)
-    return len(rows) == n and all(r[2] == "sent" for r in rows)
-
-
 async def test_replayed_and_repeated_changes_send_once_and_rearm_above_the_threshold(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
     [sub] = await subscribe(db, "anna@example.com", 100_00)
-    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    running = await start_mailing()
     drop = change(90_00, old=110_00)
     publish(redis_client, keys, drop, drop)  # the same event delivered twice
     publish(redis_client, keys, change(90_00, old=90_00))  # a re-check: same price again
     publish(redis_client, keys, change(None, old=90_00))  # out of stock
     publish(redis_client, keys, change(100_00, old=None))  # back, at the threshold: no re-arm
     await eventually(lambda: idle(redis_client, keys))
-    await eventually(lambda: _all_sent(db, 1))
+    await eventually(lambda: notifications_are(db, "sent", 1))
     await running.settled()
-    assert recorder.keys() == [f"{sub.id}:{drop.event_id}:alert"]
+    assert mail.keys() == [f"{sub.id}:{drop.event_id}:alert"]
 
     publish(redis_client, keys, change(100_01, old=100_00))  # above: re-armed
     second = change(95_00, old=100_01)
     publish(redis_client, keys, second)
-    await eventually(lambda: len(recorder.messages) == 2)
-    assert recorder.keys()[1] == f"{sub.id}:{second.event_id}:alert"
+    await eventually(lambda: len(mail.messages) == 2)
+    assert mail.keys()[1] == f"{sub.id}:{second.event_id}:alert"
 
 
 async def test_first_price_already_below_the_threshold_fires(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
     [sub] = await subscribe(db, "anna@example.com", 100_00)
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    await start_mailing()
     # the re-check published when a subscription is created: old == new
     publish(redis_client, keys, change(80_00, old=80_00))
-    await eventually(lambda: len(recorder.messages) == 1)
-    assert recorder.messages[0]["X-Pricewatch-Key"].startswith(f"{sub.id}:")
+    await eventually(lambda: len(mail.messages) == 1)
+    assert mail.messages[0]["X-Pricewatch-Key"].startswith(f"{sub.id}:")
 
 
 async def test_a_transient_smtp_failure_is_retried_and_sent_once(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
-    recorder.replies = ["451 4.3.0 try again later"]
+    mail.replies = ["451 4.3.0 try again later"]
     await subscribe(db, "anna@example.com", 100_00)
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    await start_mailing()
     publish(redis_client, keys, change(90_00))
-    await eventually(lambda: len(recorder.messages) == 1)
-    await eventually(lambda: _all_sent(db, 1))
+    await eventually(lambda: len(mail.messages) == 1)
+    await eventually(lambda: notifications_are(db, "sent", 1))
     [(_, _, status, attempts)] = await statuses(db)
-    assert (status, attempts, recorder.attempts) == ("sent", 1, 2)
+    assert (status, attempts, mail.attempts) == ("sent", 1, 2)
 
 
-async def test_a_permanent_failure_fails_at_once(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+@pytest.mark.parametrize(
+    ("replies", "attempts"),
+    [
+        pytest.param(["550 5.1.1 no such user"], 1, id="a-permanent-one-at-once"),
+        pytest.param(["421 4.7.0 busy"] * 10, 3, id="a-transient-one-after-max-attempts"),
+    ],
+)
+async def test_a_failure_ends_as_failed_and_is_tried_no_more(
+    replies: list[str], attempts: int, db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
-    recorder.replies = ["550 5.1.1 no such user"]
+    mail.replies = list(replies)  # a copy: every run of the test gets the whole script
     await subscribe(db, "anna@example.com", 100_00)
-    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    running = await start_mailing(max_attempts=3)
     publish(redis_client, keys, change(90_00))
-    await eventually(lambda: _status_is(db, "failed"))
-    await running.settled()  # several sweeps: nothing is retried
-    [(_, _, status, attempts)] = await statuses(db)
-    assert (status, attempts, recorder.attempts, recorder.messages) == ("failed", 1, 1, [])
-
-
-async def test_retries_are_bounded(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
-) -> None:
-    recorder, port = smtp
-    recorder.replies = ["421 4.7.0 busy"] * 10
-    await subscribe(db, "anna@example.com", 100_00)
-    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)}, max_attempts=3)
-    publish(redis_client, keys, change(90_00))
-    await eventually(lambda: _status_is(db, "failed"))
-    await running.settled()
-    [(_, _, status, attempts)] = await statuses(db)
-    assert (status, attempts, recorder.attempts, recorder.messages) == ("failed", 3, 3, [])
-
-
-async def _status_is(db: AsyncEngine, status: str) -> bool:
-    rows = await statuses(db)
-    return bool(rows) and all(r[2] == status for r in rows)
+    await eventually(lambda: notifications_are(db, "failed"))
+    await running.settled()  # several sweeps: nothing more is tried
+    [(_, _, status, tried)] = await statuses(db)
+    assert (status, tried, mail.attempts, mail.messages) == ("failed", attempts, attempts, [])
 
 
 async def test_notifications_left_pending_by_a_crash_are_sent_by_the_sweep(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
     subs = await subscribe(db, "anna@example.com", 100_00, 120_00)
     lost = change(90_00, old=130_00, title="Kettle")
     # a worker claimed (and disarmed) and died before sending: rows pending, lease over
@@ -271,12 +192,12 @@ async def test_notifications_left_pending_by_a_crash_are_sent_by_the_sweep(
     await db.dispose()  # nothing of the dead worker survives but its rows
     async with db.begin() as conn:
         await conn.exec_driver_sql("UPDATE notifications SET next_attempt_at = 0")
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
-    await eventually(lambda: len(recorder.messages) == 2)
-    assert sorted(recorder.keys()) == sorted(f"{s.id}:{lost.event_id}:alert" for s in subs)
+    await start_mailing()
+    await eventually(lambda: len(mail.messages) == 2)
+    assert sorted(mail.keys()) == sorted(f"{s.id}:{lost.event_id}:alert" for s in subs)
     # rendered from the event kept in Redis, as the first attempt would have been
-    assert all(m["Subject"] == "Price drop: Kettle is now $90.00" for m in recorder.messages)
-    await eventually(lambda: _all_sent(db, 2))
+    assert all(m["Subject"] == "Price drop: Kettle is now $90.00" for m in mail.messages)
+    await eventually(lambda: notifications_are(db, "sent", 2))
 
 
 async def test_a_lease_keeps_other_sweepers_away(db) -> None:
@@ -290,15 +211,14 @@ async def test_a_lease_keeps_other_sweepers_away(db) -> None:
 
 
 async def test_corrections_reach_every_recipient_once(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, mail, start_mailing, redis_client, keys
 ) -> None:
-    recorder, port = smtp
     told = await subscribe(db, "anna@example.com", 100_00, 95_00)
     [untold] = await subscribe(db, "bob@example.com", 50_00)
-    running = await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    running = await start_mailing()
     false_drop = change(90_00, old=120_00)
     publish(redis_client, keys, false_drop)
-    await eventually(lambda: _all_sent(db, 2))
+    await eventually(lambda: notifications_are(db, "sent", 2))
 
     correction = PriceCorrection(
         refuted_event_id=false_drop.event_id,
@@ -311,15 +231,15 @@ async def test_corrections_reach_every_recipient_once(
     )
     corrections = PartitionedStream(keys, PRICE_CORRECTIONS, 2)
     corrections.publish(redis_client, [("us", ASIN, correction)] * 2)  # replayed too
-    await eventually(lambda: len(recorder.messages) == 4)
+    await eventually(lambda: len(mail.messages) == 4)
     await running.settled()
-    keys_seen = recorder.keys()
+    keys_seen = mail.keys()
     assert sorted(k for k in keys_seen if k.endswith(":correction")) == sorted(
         f"{s.id}:{false_drop.event_id}:correction" for s in told
     )
     assert not any(k.startswith(f"{untold.id}:") for k in keys_seen)
-    message = next(m for m in recorder.messages if m["X-Pricewatch-Key"].endswith("correction"))
-    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    message = next(m for m in mail.messages if m["X-Pricewatch-Key"].endswith("correction"))
+    text = plain_text(message)
     assert "$90.00" in text and "The verified price is $119.00." in text
     # the false price disarmed them; the real one re-arms them
     for s in told:
@@ -327,10 +247,9 @@ async def test_corrections_reach_every_recipient_once(
 
 
 async def test_bad_events_go_to_the_dead_letter_stream_and_are_acked(
-    db, smtp: tuple[MailRecorder, int], start_worker, redis_client, keys
+    db, start_mailing, redis_client, keys
 ) -> None:
-    _, port = smtp
-    await start_worker({sql.NotificationType.EMAIL: smtp_channel(port)})
+    await start_mailing()
     stream = PartitionedStream(keys, PRICE_CHANGES, 2)
     stream.publish(redis_client, [("us", ASIN, b'{"not": "a change"}')])
     await eventually(lambda: redis_client.xlen(keys.dead_letter) == 1)

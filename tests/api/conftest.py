@@ -6,7 +6,6 @@ import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis as redis_lib
@@ -14,13 +13,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from api.app import create_app
-from pricewatch.account_messages import AccountMessage, MessageKind
 from pricewatch.egress import EgressPolicy
 from pricewatch.keys import Keys
-from pricewatch.models import Availability, Observation, Product, Source, decode
 from pricewatch.settings import Settings, load_settings
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.streams import FIELD
 from tests.browser import chromium, collect_errors
 from tests.stand_in_dns import PUBLIC, StandInDns
 
@@ -84,92 +80,6 @@ def use_dns(
     app.state.api.egress = EgressPolicy(allow, resolver=StandInDns(names))
 
 
-def seed_product(
-    store: PriceStore,
-    *,
-    asin: str,
-    prices: list[tuple[int, int | None]],
-    market: str = "us",
-    title: str | None = "Widget",
-    currency: str = "USD",
-) -> None:
-    """Store a price history [(observed_at_ms, minor|None)] and its catalogue row."""
-    observations = [
-        Observation(
-            market=market,
-            asin=asin,
-            observed_at=at,
-            availability=Availability.IN_STOCK if price is not None else Availability.OUT_OF_STOCK,
-            source=Source.CRAWLER,
-            price=price,
-            currency=currency if price is not None else None,
-        )
-        for at, price in prices
-    ]
-    store.insert_observations(observations)
-    last_at, last_price = prices[-1]
-    store.upsert_products(
-        [
-            Product(
-                market=market,
-                asin=asin,
-                title=title,
-                currency=currency,
-                last_price=last_price,
-                availability=(
-                    Availability.IN_STOCK if last_price is not None else Availability.OUT_OF_STOCK
-                ),
-                first_seen=prices[0][0],
-                last_seen=last_at,
-            )
-        ]
-    )
-
-
-async def queued_messages(app: Litestar) -> list[AccountMessage]:
-    """The messages the API queued for the alerts role to send, oldest first."""
-    state = app.state.api
-    # the app's own client belongs to the test client's event loop, not to this one
-    where = state.redis.connection_pool.connection_kwargs
-    with redis_lib.Redis(host=where["host"], port=where["port"], db=where.get("db", 0)) as r:
-        entries = r.xrange(state.keys.account_messages)
-    return [decode(fields[FIELD], AccountMessage) for _, fields in entries]
-
-
-def link_token(link: str) -> str:
-    return parse_qs(urlsplit(link).query)["token"][0]
-
-
-async def verify_email(client: AsyncTestClient[Litestar], email: str) -> None:
-    """Open the verification link the account was sent, as its owner would."""
-    [message] = [
-        m
-        for m in await queued_messages(client.app)
-        if m.kind == MessageKind.VERIFY_EMAIL and m.recipient == email.lower()
-    ][-1:]
-    assert message.link is not None
-    done = await client.post("/accounts/verify-email", json={"token": link_token(message.link)})
-    assert done.status_code == 200, done.text
-
-
-async def sign_up(
-    client: AsyncTestClient[Litestar],
-    email: str,
-    password: str = "correct horse battery",
-    *,
-    verify: bool = True,
-) -> dict[str, str]:
-    """Register and sign in; the Authorization header of the new account. With
-    ``verify`` the account's e-mail is verified first, so alerts may go to it."""
-    created = await client.post("/accounts", json={"email": email, "password": password})
-    assert created.status_code == 201, created.text
-    if verify:
-        await verify_email(client, email)
-    signed = await client.post("/auth/token", json={"email": email, "password": password})
-    assert signed.status_code == 200, signed.text
-    return {"Authorization": f"Bearer {signed.json()['token']}"}
-
-
 # --- the browser tests (Debian's Chromium; each module serves its own site) ---------
 
 
@@ -177,6 +87,15 @@ async def sign_up(
 def browser() -> Iterator[Any]:
     with chromium() as found:
         yield found
+
+
+def register_in_page(page: Any, email: str, password: str) -> None:
+    """Register on the site's page, as a person does, and land on the alerts page."""
+    page.goto("/register")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_url("**/alerts")
 
 
 @pytest.fixture

@@ -18,16 +18,18 @@ from pricewatch.account_messages import MessageKind
 from pricewatch.keys import Keys, partition_of
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
-from tests.api.conftest import (
-    DAY,
+from tests.api.calls import (
     link_token,
+    post_subscription,
+    post_target,
     queued_messages,
-    seed_product,
     sign_up,
-    use_dns,
     verify_email,
 )
+from tests.api.conftest import DAY, use_dns
 from tests.clock import ManualClock
+from tests.observations import seed_product
+from tests.sql_store import engine_on
 from tests.streams import rechecks_on_stream
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -302,23 +304,10 @@ async def test_export_holds_the_account_targets_subscriptions_and_notifications(
     seed_product(price_store, asin="B0EXPORT01", prices=[(NOW - DAY, 2599)])
     headers = await sign_up(client, "export@example.org")
     await sign_up(client, "someone@example.org")
-    sub = (
-        await client.post(
-            "/subscriptions",
-            headers=headers,
-            json={
-                "productID": "B0EXPORT01",
-                "threshold": 30,
-                "notificationType": "SMS",
-                "target": "+1 555 555 0100",
-            },
-        )
-    ).json()
-    engine = sql.create_engine(sql_url)
-    try:
+    by_sms = {"notificationType": "SMS", "target": "+1 555 555 0100"}
+    sub = (await post_subscription(client, headers, "B0EXPORT01", 30, **by_sms)).json()
+    async with engine_on(sql_url) as engine:
         await sql.claim_notification(engine, sub["subscriptionID"], "ev-1", "alert", 2599)
-    finally:
-        await engine.dispose()
 
     response = await client.get("/accounts/me/export", headers=headers)
     assert response.status_code == 200
@@ -362,15 +351,8 @@ async def test_deleting_the_account_needs_the_password_and_takes_everything(
     headers = await sign_up(client, "leaving@example.org")
     other = await sign_up(client, "staying@example.org")
     for who in (headers, other):
-        created = await client.post(
-            "/subscriptions",
-            headers=who,
-            json={"productID": "B0LEAVE001", "threshold": 10, "notificationType": "EMAIL"},
-        )
-        assert created.status_code == 201
-    await client.post(
-        "/targets", headers=headers, json={"notificationType": "SMS", "address": "+15555550100"}
-    )
+        assert (await post_subscription(client, who, "B0LEAVE001")).status_code == 201
+    await post_target(client, headers, "SMS", "+15555550100")
     me_before = await me(client, headers)
 
     wrong = await client.request(
@@ -387,8 +369,7 @@ async def test_deleting_the_account_needs_the_password_and_takes_everything(
             "/auth/token", json={"email": "leaving@example.org", "password": PASSWORD}
         )
     ).status_code == 401
-    engine = sql.create_engine(sql_url)
-    try:
+    async with engine_on(sql_url) as engine:
         user_id = int(str(me_before["userID"]))
         assert await sql.get_user(engine, user_id) is None
         assert await sql.subscriptions_of_user(engine, user_id) == []
@@ -396,8 +377,6 @@ async def test_deleting_the_account_needs_the_password_and_takes_everything(
         staying = await sql.get_user_by_email(engine, "staying@example.org")
         assert staying is not None
         assert len(await sql.list_subscriptions(engine, staying.id)) == 1
-    finally:
-        await engine.dispose()
 
 
 async def test_subscriptions_wait_for_the_account_email_and_fire_once_it_is_verified(
@@ -408,11 +387,7 @@ async def test_subscriptions_wait_for_the_account_email_and_fire_once_it_is_veri
 ) -> None:
     seed_product(price_store, asin="B0WAITING1", prices=[(NOW - DAY, 2000)])
     headers = await sign_up(client, "wait@example.org", verify=False)
-    created = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={"productID": "B0WAITING1", "threshold": 25, "notificationType": "EMAIL"},
-    )
+    created = await post_subscription(client, headers, "B0WAITING1", 25)
     assert created.status_code == 201 and created.json()["status"] == "unconfirmed"
     sub_id = created.json()["subscriptionID"]
     got = (await client.get(f"/subscriptions/{sub_id}", headers=headers)).json()
@@ -444,15 +419,8 @@ async def test_without_verification_every_destination_counts_as_confirmed(
             ("SMS", "+15555550100"),
             ("WEBHOOK", "https://hooks.example.org/"),
         ):
-            created = await client.post(
-                "/subscriptions",
-                headers=headers,
-                json={
-                    "productID": "B0PRIVATE1",
-                    "threshold": 10,
-                    "notificationType": kind,
-                    "target": target,
-                },
+            created = await post_subscription(
+                client, headers, "B0PRIVATE1", notificationType=kind, target=target
             )
             assert created.status_code == 201 and created.json()["status"] == "active", kind
         targets = (await client.get("/targets", headers=headers)).json()

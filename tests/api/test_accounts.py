@@ -6,7 +6,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.conftest import sign_up
+from tests.api.calls import sign_up
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 

@@ -3,13 +3,10 @@ page in Chromium, and its stop link stops the alert (button, or RFC 8058 one-cli
 
 from __future__ import annotations
 
-import asyncio
-import email
-import email.policy
 import re
 import uuid
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -18,11 +15,12 @@ import pytest
 from alerts.notices import LinkMaker, alert_notice
 from alerts.rendering import email_bytes
 from pricewatch import alert_links
-from pricewatch.models import Availability, Product
-from pricewatch.storage import sql
 from pricewatch.storage.sql_alerts import subscriptions_by_id
-from tests.apps import ServedApp, served_app
-from tests.browser import own_origin_only
+from tests.apps import ServedApp, served_app, store_price_rows
+from tests.browser import own_origin_page
+from tests.mail import parse_email
+from tests.observations import price_row
+from tests.sql_store import subscribed
 
 pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
@@ -31,35 +29,9 @@ TITLE = "Cast iron skillet, 26 cm"
 
 
 def _history(store: Any, now_ms: int) -> None:
-    rows = [
-        [
-            "us",
-            ASIN,
-            "buybox",
-            now_ms - (10 - i) * 3_600_000,
-            3_000 - i * 100,
-            "USD",
-            "in_stock",
-            "crawler",
-            "",
-        ]
-        for i in range(10)
-    ]
-    store.insert_prices(rows)
-    store.upsert_products(
-        [
-            Product(
-                market="us",
-                asin=ASIN,
-                title=TITLE,
-                currency="USD",
-                last_price=2_100,
-                availability=Availability.IN_STOCK,
-                first_seen=rows[0][3],
-                last_seen=rows[-1][3],
-            )
-        ]
-    )
+    """Ten hours of a price falling from 30.00 to 21.00."""
+    rows = [price_row(ASIN, now_ms - (10 - i) * 3_600_000, 3_000 - i * 100) for i in range(10)]
+    store_price_rows(store, TITLE, rows)
 
 
 @pytest.fixture(scope="module")
@@ -71,50 +43,22 @@ def site(
     )
 
 
-def _run(coro: Coroutine[Any, Any, Any]) -> Any:
-    # Playwright's sync API runs an event loop on this thread: use another one
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-def _mail(site: ServedApp) -> tuple[email.message.EmailMessage, int]:
+def _mail(site: ServedApp) -> tuple[EmailMessage, int]:
     """The alert e-mail the alerts role renders for a new subscription on ASIN."""
-
-    async def make() -> tuple[bytes, int]:
-        engine = sql.create_engine(site.database_url)
-        try:
-            user = await sql.create_user(engine, f"{uuid.uuid4().hex}@example.org", "h")
-            sub = await sql.create_subscription(
-                engine,
-                user_id=user.id,
-                market="us",
-                asin=ASIN,
-                notification_type="EMAIL",
-                threshold=2_500,
-            )
-        finally:
-            await engine.dispose()
-        links = LinkMaker(site.url, alert_links.alert_secret(site.settings))
-        notice = alert_notice(
-            1, sub, "reader@example.org", links, event_id="e1", change=None, price=2_100
-        )
-        return email_bytes(notice, "Pricewatch <alerts@example.org>"), sub.id
-
-    raw, sub_id = _run(make())
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, email.message.EmailMessage)
-    return message, sub_id
+    reader = f"{uuid.uuid4().hex}@example.org"
+    sub = site.on_database(lambda engine: subscribed(engine, reader, ASIN, 2_500))
+    links = LinkMaker(site.url, alert_links.alert_secret(site.settings))
+    notice = alert_notice(
+        1, sub, "reader@example.org", links, event_id="e1", change=None, price=2_100
+    )
+    return parse_email(email_bytes(notice, "Pricewatch <alerts@example.org>")), sub.id
 
 
 def _status(site: ServedApp, sub_id: int) -> str:
-    async def read() -> str:
-        engine = sql.create_engine(site.database_url)
-        try:
-            return (await subscriptions_by_id(engine, [sub_id]))[sub_id].status.value
-        finally:
-            await engine.dispose()
+    async def read(engine: Any) -> str:
+        return (await subscriptions_by_id(engine, [sub_id]))[sub_id].status.value
 
-    return str(_run(read()))
+    return site.on_database(read)
 
 
 def test_every_link_of_an_alert_opens_a_page_and_stop_stops(site: ServedApp, browser: Any) -> None:
@@ -123,23 +67,19 @@ def test_every_link_of_an_alert_opens_a_page_and_stop_stops(site: ServedApp, bro
     links = re.findall(r'href="([^"]+)"', html)
     ours = [link.replace("&amp;", "&") for link in links if link.startswith(site.url)]
     assert len(ours) == 2, links  # the price history and the stop link
-    context = browser.new_context()
-    own_origin_only(context, site.url)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    for link in ours:
-        response = page.goto(link)
-        assert response is not None and response.status == 200, link
-        assert response.headers["content-type"].startswith("text/html"), link
-    history, stop = ours
-    page.goto(history)
-    assert page.locator("h1").inner_text() == TITLE
-    page.goto(stop)
-    assert _status(site, sub_id) == "active"
-    page.get_by_role("button", name="Stop this alert").click()
-    page.wait_for_selector("[data-stopped]")
-    assert "Alert stopped" in page.locator("h1").inner_text()
-    context.close()
+    with own_origin_page(browser, site.url) as page:
+        for link in ours:
+            response = page.goto(link)
+            assert response is not None and response.status == 200, link
+            assert response.headers["content-type"].startswith("text/html"), link
+        history, stop = ours
+        page.goto(history)
+        assert page.locator("h1").inner_text() == TITLE
+        page.goto(stop)
+        assert _status(site, sub_id) == "active"
+        page.get_by_role("button", name="Stop this alert").click()
+        page.wait_for_selector("[data-stopped]")
+        assert "Alert stopped" in page.locator("h1").inner_text()
     assert _status(site, sub_id) == "paused"
 
 

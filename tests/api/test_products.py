@@ -3,7 +3,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import msgspec
 import pytest
 import redis as redis_lib
 from litestar import Litestar
@@ -15,8 +14,9 @@ from pricewatch.keys import Keys
 from pricewatch.models import CrawlTask
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.redis import drop_histories
-from tests.api.conftest import DAY, HOUR, seed_product
+from tests.api.conftest import DAY, HOUR
 from tests.clock import ManualClock
+from tests.observations import observation, seed_product
 from tests.services import eventually
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -204,7 +204,7 @@ async def test_history_is_cached_until_the_price_changes(
     assert 0 < redis_client.ttl(cache_key) <= 600
 
     # a new price stored behind the cache's back is not seen: the cached bytes are served
-    price_store.insert_observations([msgspec.structs.replace(_obs(now - HOUR, 800))])
+    price_store.insert_observations([observation(now - HOUR, 800, asin=ASIN)])
     assert (await client.get(url)).content == first.content
 
     # ingest drops the hash, and this process's copy, when it publishes the change
@@ -217,20 +217,6 @@ async def test_history_is_cached_until_the_price_changes(
         return bool((await client.get(url)).json()["history"][-1]["price"] == 8.0)
 
     await eventually(sees_new_price)
-
-
-def _obs(at: int, price: int):  # type: ignore[no-untyped-def]
-    from pricewatch.models import Availability, Observation, Source
-
-    return Observation(
-        market="us",
-        asin=ASIN,
-        observed_at=at,
-        availability=Availability.IN_STOCK,
-        source=Source.CRAWLER,
-        price=price,
-        currency="USD",
-    )
 
 
 async def test_chart_loads_count_as_views(

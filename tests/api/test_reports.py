@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 from pricewatch.keys import Keys, partition_of
 from pricewatch.models import Observation, Source, decode
 from pricewatch.storage.streams import FIELD
-from tests.api.conftest import sign_up
+from tests.api.calls import sign_up
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 

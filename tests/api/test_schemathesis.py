@@ -15,7 +15,8 @@ from litestar import Litestar
 
 from api.server import serve
 from pricewatch.storage.clickhouse import PriceStore
-from tests.api.conftest import DAY, seed_product, use_dns
+from tests.api.conftest import DAY, use_dns
+from tests.observations import seed_product
 from tests.services import free_port, wait_port
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import re
@@ -16,14 +15,13 @@ import pytest
 from litestar import Litestar, get
 from litestar.testing import AsyncTestClient
 
-from api.app import create_app
 from api.errors import RETRY_AFTER_S
-from pricewatch.keys import Keys
-from pricewatch.settings import Settings
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import migrate_sql_async
-from tests.api.conftest import DAY, seed_product, sign_up
-from tests.services import postgres_server, private_dir, redis_server
+from tests.api.calls import sign_up
+from tests.api.conftest import DAY
+from tests.observations import seed_product
+from tests.services import own_server, postgres_server, redis_server
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -97,63 +95,19 @@ class Outage:
     stop_store: Callable[[], None]
 
 
-@contextlib.asynccontextmanager
-async def app_on(
-    settings: Settings,
-    redis_url: str,
-    database_url: str,
-    clickhouse: Any,
-    database: str,
-    keys: Keys,
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    app = create_app(
-        settings,
-        redis_url=redis_url,
-        clickhouse_client=clickhouse,
-        clickhouse_database=database,
-        database_url=database_url,
-        keys=keys,
-        view_flush_s=0,
-    )
-    async with AsyncTestClient(app=app) as client:
-        yield client
+@pytest.fixture
+async def redis_outage(make_app: Callable[..., Litestar]) -> AsyncIterator[Outage]:
+    with own_server("redis-down", redis_server) as (url, stop):
+        async with AsyncTestClient(app=make_app(redis=url)) as client:
+            yield Outage(client, stop)
 
 
 @pytest.fixture
-async def redis_outage(
-    api_settings: Settings,
-    sql_url: str,
-    clickhouse_client: Any,
-    clickhouse_database: str,
-    keys: Keys,
-) -> AsyncIterator[Outage]:
-    # a Redis of this test's own: the session's must stay up for the other tests
-    with contextlib.ExitStack() as redis:
-        workdir = redis.enter_context(private_dir("redis-down"))
-        url = redis.enter_context(redis_server(workdir))
-        async with app_on(
-            api_settings, url, sql_url, clickhouse_client, clickhouse_database, keys
-        ) as client:
-            yield Outage(client, redis.close)
-
-
-@pytest.fixture
-async def sql_outage(
-    api_settings: Settings,
-    redis_url: str,
-    clickhouse_client: Any,
-    clickhouse_database: str,
-    keys: Keys,
-) -> AsyncIterator[Outage]:
-    # a PostgreSQL of this test's own: the session's must stay up for the other tests
-    with contextlib.ExitStack() as postgres:
-        workdir = postgres.enter_context(private_dir("postgres-down"))
-        server_url = postgres.enter_context(postgres_server(workdir))
+async def sql_outage(make_app: Callable[..., Litestar]) -> AsyncIterator[Outage]:
+    with own_server("postgres-down", postgres_server) as (server_url, stop):
         await migrate_sql_async(server_url)
-        async with app_on(
-            api_settings, redis_url, server_url, clickhouse_client, clickhouse_database, keys
-        ) as client:
-            yield Outage(client, postgres.close)
+        async with AsyncTestClient(app=make_app(database_url=server_url)) as client:
+            yield Outage(client, stop)
 
 
 def assert_unavailable(response: Any, caplog: pytest.LogCaptureFixture, store: str) -> None:

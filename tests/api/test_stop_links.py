@@ -15,7 +15,9 @@ from pricewatch.settings import Settings
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql_alerts import subscriptions_by_id
-from tests.api.conftest import DAY, seed_product
+from tests.api.conftest import DAY
+from tests.observations import seed_product
+from tests.sql_store import engine_on, subscribed
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -26,28 +28,15 @@ ONE_CLICK = {
 }
 
 
-async def subscribed(sql_url: str, email: str = "stop@example.org") -> sql.Subscription:
-    engine = sql.create_engine(sql_url)
-    try:
-        user = await sql.create_user(engine, email, "h")
-        return await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin=ASIN,
-            notification_type="EMAIL",
-            threshold=20_00,
-        )
-    finally:
-        await engine.dispose()
+async def new_alert(sql_url: str, email: str = "stop@example.org") -> sql.Subscription:
+    """A new account's e-mail alert on ASIN, for the test to stop."""
+    async with engine_on(sql_url) as engine:
+        return await subscribed(engine, email, ASIN, 20_00)
 
 
 async def status_of(sql_url: str, sub_id: int) -> str:
-    engine = sql.create_engine(sql_url)
-    try:
+    async with engine_on(sql_url) as engine:
         return (await subscriptions_by_id(engine, [sub_id]))[sub_id].status.value
-    finally:
-        await engine.dispose()
 
 
 def stop_path(settings: Settings, sub_id: int) -> str:
@@ -61,7 +50,7 @@ async def test_a_get_asks_and_a_one_click_post_stops(
     seed_product(
         price_store, asin=ASIN, title="Desk lamp", prices=[(time.time_ns() // 10**6 - DAY, 25_00)]
     )
-    sub = await subscribed(sql_url)
+    sub = await new_alert(sql_url)
     path = stop_path(api_settings, sub.id)
     assert path.startswith(f"/alerts/{sub.id}/stop?token=")
 
@@ -86,8 +75,8 @@ async def test_a_get_asks_and_a_one_click_post_stops(
 async def test_a_forged_link_stops_nothing(
     make_app: Callable[..., Litestar], api_settings: Settings, sql_url: str, forge: str
 ) -> None:
-    mine = await subscribed(sql_url, "mine@example.org")
-    theirs = await subscribed(sql_url, "theirs@example.org")
+    mine = await new_alert(sql_url, "mine@example.org")
+    theirs = await new_alert(sql_url, "theirs@example.org")
     token = stop_path(api_settings, mine.id).split("token=", 1)[1]
     path = {
         "token": f"/alerts/{theirs.id}/stop?token=AAAAAAAAAAAAAAAAAAAAAA",

@@ -9,9 +9,14 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from pricewatch.keys import Keys
+from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import migrate_sql_async
-from tests.api.conftest import DAY, seed_product, sign_up
+from tests.api.calls import post_subscription, sign_up
+from tests.api.conftest import DAY
+from tests.observations import seed_product
+from tests.services import own_server, postgres_database, redis_server
+from tests.sql_store import engine_on, subscribed
 from tests.streams import rechecks_on_stream
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -19,19 +24,18 @@ pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 ASIN = "B0SUBS0001"
 
 
-async def test_create_publishes_a_recheck_of_the_current_price(
-    client: AsyncTestClient[Litestar],
-    price_store: PriceStore,
-    redis_client: redis_lib.Redis,
-    keys: Keys,
-) -> None:
+@pytest.fixture
+def priced(price_store: PriceStore) -> None:
+    """ASIN was last crawled a day ago, at 25.99."""
     seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 2599)])
+
+
+@pytest.mark.usefixtures("priced")
+async def test_create_publishes_a_recheck_of_the_current_price(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
     headers = await sign_up(client, "a@example.org")
-    created = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={"productID": ASIN, "market": "us", "threshold": 25.99, "notificationType": "EMAIL"},
-    )
+    created = await post_subscription(client, headers, ASIN, 25.99, market="us")
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["status"] == "active"
@@ -50,24 +54,13 @@ async def test_unknown_price_publishes_nothing_and_queues_a_crawl(
     client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     headers = await sign_up(client, "b@example.org")
-    created = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={
-            "productID": ASIN,
-            "threshold": 10,
-            "notificationType": "WEBHOOK",
-            "target": "https://hooks.example.org/x",
-        },
+    created = await post_subscription(
+        client, headers, ASIN, notificationType="WEBHOOK", target="https://hooks.example.org/x"
     )
     assert created.status_code == 201
     assert rechecks_on_stream(redis_client, keys, ASIN) == []
     assert redis_client.zcard(keys.frontier) == 1
-    percent = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={"productID": ASIN, "thresholdPercent": 10, "notificationType": "EMAIL"},
-    )
+    percent = await post_subscription(client, headers, ASIN, None, thresholdPercent=10)
     assert percent.status_code == 409
     assert "current price" in percent.json()["detail"]
 
@@ -77,16 +70,8 @@ async def test_percent_threshold_is_taken_off_the_current_price(
 ) -> None:
     seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 1999)])
     headers = await sign_up(client, "c@example.org")
-    created = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={
-            "productID": ASIN,
-            "thresholdPercent": 10,
-            "notificationType": "SMS",
-            "target": "+15555550100",
-        },
-    )
+    by_sms = {"notificationType": "SMS", "target": "+15555550100"}
+    created = await post_subscription(client, headers, ASIN, None, thresholdPercent=10, **by_sms)
     assert created.status_code == 201
     got = (
         await client.get(f"/subscriptions/{created.json()['subscriptionID']}", headers=headers)
@@ -123,11 +108,7 @@ async def test_subscriptions_need_a_token(client: AsyncTestClient[Litestar]) -> 
 async def _idor(client: AsyncTestClient[Litestar]) -> None:
     alice = await sign_up(client, "alice@example.org")
     bob = await sign_up(client, "bob@example.org")
-    created = await client.post(
-        "/subscriptions",
-        headers=alice,
-        json={"productID": ASIN, "threshold": 50, "notificationType": "EMAIL"},
-    )
+    created = await post_subscription(client, alice, ASIN, 50)
     sub_id = created.json()["subscriptionID"]
 
     assert (await client.get(f"/subscriptions/{sub_id}", headers=bob)).status_code == 404
@@ -158,23 +139,10 @@ async def test_another_users_subscription_is_always_404(client: AsyncTestClient[
 async def test_another_users_subscription_is_always_404_on_postgres(
     make_app: Callable[..., Litestar], postgres_url: str
 ) -> None:
-    import uuid
-
-    import asyncpg
-
-    name = f"api_{uuid.uuid4().hex[:12]}"
-    admin = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f"CREATE DATABASE {name}")
-    await conn.close()
-    url = postgres_url.rsplit("/", 1)[0] + "/" + name
-    await migrate_sql_async(url)
-    async with AsyncTestClient(app=make_app(database_url=url)) as client:
-        await _idor(client)
-
-
-def body_for(asin: str, threshold: float = 10) -> dict[str, object]:
-    return {"productID": asin, "threshold": threshold, "notificationType": "EMAIL"}
+    async with postgres_database(postgres_url, prefix="api") as url:
+        await migrate_sql_async(url)
+        async with AsyncTestClient(app=make_app(database_url=url)) as client:
+            await _idor(client)
 
 
 async def test_an_account_holds_a_bounded_number_of_subscriptions(
@@ -184,45 +152,34 @@ async def test_an_account_holds_a_bounded_number_of_subscriptions(
     async with AsyncTestClient(app=app) as client:
         headers = await sign_up(client, "many@example.org")
         codes = [
-            (
-                await client.post("/subscriptions", headers=headers, json=body_for(f"B0CAP0000{i}"))
-            ).status_code
+            (await post_subscription(client, headers, f"B0CAP0000{i}")).status_code
             for i in range(5)
         ]
         assert codes == [201, 201, 201, 409, 409]
-        refused = await client.post("/subscriptions", headers=headers, json=body_for(ASIN))
+        refused = await post_subscription(client, headers, ASIN)
         assert "may hold 3 alerts" in refused.json()["detail"]
         # deleting one makes room; another account is not affected
         first = (await client.get("/subscriptions", headers=headers)).json()["items"][0]
         await client.delete(f"/subscriptions/{first['subscriptionID']}", headers=headers)
-        again = await client.post("/subscriptions", headers=headers, json=body_for(ASIN))
+        again = await post_subscription(client, headers, ASIN)
         assert again.status_code == 201
         other = await sign_up(client, "other@example.org")
-        assert (
-            await client.post("/subscriptions", headers=other, json=body_for(ASIN))
-        ).status_code == 201
+        assert (await post_subscription(client, other, ASIN)).status_code == 201
 
 
 async def test_subscribing_is_rate_limited_per_account(make_app: Callable[..., Litestar]) -> None:
     async with AsyncTestClient(app=make_app(api_subscribe_rate_per_hour=2)) as client:
         headers = await sign_up(client, "fast@example.org")
-        codes = [
-            (await client.post("/subscriptions", headers=headers, json=body_for(ASIN))).status_code
-            for _ in range(3)
-        ]
+        codes = [(await post_subscription(client, headers, ASIN)).status_code for _ in range(3)]
         assert codes == [201, 201, 429]
         other = await sign_up(client, "slow@example.org")
-        assert (
-            await client.post("/subscriptions", headers=other, json=body_for(ASIN))
-        ).status_code == 201
+        assert (await post_subscription(client, other, ASIN)).status_code == 201
 
 
 async def test_the_list_comes_in_pages(client: AsyncTestClient[Litestar]) -> None:
     headers = await sign_up(client, "pages@example.org")
     made = [
-        (
-            await client.post("/subscriptions", headers=headers, json=body_for(f"B0PAGE000{i}"))
-        ).json()["subscriptionID"]
+        (await post_subscription(client, headers, f"B0PAGE000{i}")).json()["subscriptionID"]
         for i in range(5)
     ]
     seen: list[int] = []
@@ -243,71 +200,47 @@ async def test_an_asin_a_crawl_found_missing_cannot_be_subscribed(
 ) -> None:
     redis_client.set(keys.not_found("us", "B0NOTREAL1"), b"1", ex=60)
     headers = await sign_up(client, "ghost@example.org")
-    response = await client.post("/subscriptions", headers=headers, json=body_for("B0NOTREAL1"))
+    response = await post_subscription(client, headers, "B0NOTREAL1")
     assert response.status_code == 404 and "not found" in response.json()["detail"]
 
 
+@pytest.mark.usefixtures("priced")
 async def test_a_subscription_is_kept_only_with_its_first_check(
-    make_app: Callable[..., Litestar], price_store: PriceStore, sql_url: str
+    make_app: Callable[..., Litestar], sql_url: str
 ) -> None:
     # Redis gone between sign-in and subscribing: the answer is 503 and no armed row is
     # left behind that no re-check will ever fire
-    from pricewatch.storage.sql import create_engine, get_user_by_email, list_subscriptions
-    from tests.services import private_dir, redis_server
-
-    seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 2599)])
-    with private_dir("redis-doomed") as workdir:
-        server = redis_server(workdir)
-        url = server.__enter__()
+    with own_server("redis-doomed", redis_server) as (url, stop_redis):
         async with AsyncTestClient(app=make_app(redis=url)) as client:
             headers = await sign_up(client, "doomed@example.org")
-            server.__exit__(None, None, None)
-            response = await client.post("/subscriptions", headers=headers, json=body_for(ASIN, 30))
+            stop_redis()
+            response = await post_subscription(client, headers, ASIN, 30)
             assert response.status_code == 503, response.text
             assert int(response.headers["retry-after"]) > 0
-    engine = create_engine(sql_url)
-    try:
-        user = await get_user_by_email(engine, "doomed@example.org")
+    async with engine_on(sql_url) as engine:
+        user = await sql.get_user_by_email(engine, "doomed@example.org")
         assert user is not None
-        assert await list_subscriptions(engine, user.id) == []
-    finally:
-        await engine.dispose()
+        assert await sql.list_subscriptions(engine, user.id) == []
 
 
 async def test_without_verification_nothing_waits_for_a_confirmation(
     make_app: Callable[..., Litestar], sql_url: str
 ) -> None:
-    from pricewatch.storage import sql
-
-    engine = sql.create_engine(sql_url)
-    try:
-        user = await sql.create_user(engine, "private@example.org", "h")
-        waiting = await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin=ASIN,
-            notification_type="EMAIL",
-            threshold=100,
-            target="friend@example.org",
-            status=sql.SubscriptionStatus.UNCONFIRMED.value,
-        )
+    async with engine_on(sql_url) as engine:
+        to_a_friend = {"target": "friend@example.org", "status": "unconfirmed"}
+        waiting = await subscribed(engine, "private@example.org", ASIN, 100, **to_a_friend)
         async with AsyncTestClient(app=make_app(verify_targets=False)):
             pass
-        assert (await sql.get_subscription(engine, waiting.id, user.id)).status.value == "active"
-    finally:
-        await engine.dispose()
+        found = await sql.get_subscription(engine, waiting.id, waiting.user_id)
+        assert found is not None and found.status.value == "active"
 
 
+@pytest.mark.usefixtures("priced")
 async def test_a_new_threshold_or_a_resume_meets_the_price_in_force_at_once(
-    client: AsyncTestClient[Litestar],
-    price_store: PriceStore,
-    redis_client: redis_lib.Redis,
-    keys: Keys,
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    seed_product(price_store, asin=ASIN, prices=[(time.time_ns() // 10**6 - DAY, 2599)])
     headers = await sign_up(client, "moves@example.org")
-    created = await client.post("/subscriptions", headers=headers, json=body_for(ASIN, 20))
+    created = await post_subscription(client, headers, ASIN, 20)
     sub_id = created.json()["subscriptionID"]
     assert len(rechecks_on_stream(redis_client, keys, ASIN)) == 1
     # raised above the current price: it must fire now, not at the next price change

@@ -13,7 +13,9 @@ from litestar.testing import AsyncTestClient
 from pricewatch.account_messages import MessageKind
 from pricewatch.keys import Keys, partition_of
 from pricewatch.storage.clickhouse import PriceStore
-from tests.api.conftest import DAY, link_token, queued_messages, seed_product, sign_up, use_dns
+from tests.api.calls import link_token, post_subscription, post_target, queued_messages, sign_up
+from tests.api.conftest import DAY, use_dns
+from tests.observations import seed_product
 from tests.streams import rechecks_on_stream
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -35,11 +37,7 @@ async def test_a_new_target_gets_a_confirmation_and_only_its_owner_sees_it(
 ) -> None:
     ann = await sign_up(client, "ann@example.org")
     bob = await sign_up(client, "bob@example.org")
-    added = await client.post(
-        "/targets",
-        headers=ann,
-        json={"notificationType": "EMAIL", "address": "  Friend@Example.org "},
-    )
+    added = await post_target(client, ann, "EMAIL", "  Friend@Example.org ")
     assert added.status_code == 201, added.text
     target = added.json()
     assert (target["address"], target["confirmed"]) == ("friend@example.org", False)
@@ -48,9 +46,7 @@ async def test_a_new_target_gets_a_confirmation_and_only_its_owner_sees_it(
     assert link.startswith("http://127.0.0.1:8000/confirm?token=")
 
     # the same address again is the same target, and no second message
-    again = await client.post(
-        "/targets", headers=ann, json={"notificationType": "EMAIL", "address": "friend@example.org"}
-    )
+    again = await post_target(client, ann, "EMAIL", "friend@example.org")
     assert again.json()["targetID"] == target["targetID"]
     assert len(await confirmations(client.app, "friend@example.org")) == 1
 
@@ -77,9 +73,7 @@ async def test_what_cannot_be_a_destination_is_refused_with_a_reason(
         ("WEBHOOK", "https://nowhere.example.org/", "does not resolve"),
         ("WEBHOOK", "file:///etc/passwd", "only http"),
     ):
-        response = await client.post(
-            "/targets", headers=headers, json={"notificationType": kind, "address": address}
-        )
+        response = await post_target(client, headers, kind, address)
         assert response.status_code == 400, (address, response.text)
         assert reason in response.json()["detail"], (address, response.json())
     assert await queued_messages(client.app) == [
@@ -95,15 +89,8 @@ async def test_opening_a_confirmation_link_confirms_nothing_pressing_the_button_
 ) -> None:
     seed_product(price_store, asin="B0TARGET01", prices=[(NOW - DAY, 1500)])
     headers = await sign_up(client, "owner@example.org")
-    created = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={
-            "productID": "B0TARGET01",
-            "threshold": 20,
-            "notificationType": "EMAIL",
-            "target": "Friend@Example.org",
-        },
+    created = await post_subscription(
+        client, headers, "B0TARGET01", 20, target="Friend@Example.org"
     )
     assert created.status_code == 201 and created.json()["status"] == "unconfirmed"
     sub_id = created.json()["subscriptionID"]
@@ -137,26 +124,14 @@ async def test_resending_waits_ten_minutes_and_new_targets_are_few_per_hour(
     async with AsyncTestClient(app=make_app(clock=lambda: NOW)) as client:
         use_dns(client.app)
         headers = await sign_up(client, "busy@example.org")
-        first = (
-            await client.post(
-                "/targets",
-                headers=headers,
-                json={"notificationType": "SMS", "address": "+15555550100"},
-            )
-        ).json()
+        first = (await post_target(client, headers, "SMS", "+15555550100")).json()
         resend = await client.post(f"/targets/{first['targetID']}/resend", headers=headers)
         assert resend.status_code == 429
         assert int(resend.headers["retry-after"]) == 600
         assert len(await confirmations(client.app, "+15555550100")) == 1
 
         codes = [
-            (
-                await client.post(
-                    "/targets",
-                    headers=headers,
-                    json={"notificationType": "SMS", "address": f"+1555555020{i}"},
-                )
-            ).status_code
+            (await post_target(client, headers, "SMS", f"+1555555020{i}")).status_code
             for i in range(5)
         ]
         assert codes == [201, 201, 201, 201, 429]
@@ -167,13 +142,7 @@ async def test_a_resend_goes_out_once_the_gap_has_passed(make_app: Callable[...,
     now = [NOW]
     async with AsyncTestClient(app=make_app(clock=lambda: now[0])) as client:
         headers = await sign_up(client, "patient@example.org")
-        target = (
-            await client.post(
-                "/targets",
-                headers=headers,
-                json={"notificationType": "EMAIL", "address": "slow@example.org"},
-            )
-        ).json()
+        target = (await post_target(client, headers, "EMAIL", "slow@example.org")).json()
         now[0] += 10 * 60 * 1000
         resend = await client.post(f"/targets/{target['targetID']}/resend", headers=headers)
         assert resend.status_code == 202, resend.text
@@ -197,13 +166,7 @@ async def test_one_address_gets_few_confirmations_whoever_asks(
         for i in range(6):
             headers = await sign_up(client, f"spammer{i}@example.org")
             codes.append(
-                (
-                    await client.post(
-                        "/targets",
-                        headers=headers,
-                        json={"notificationType": "EMAIL", "address": "victim@example.org"},
-                    )
-                ).status_code
+                (await post_target(client, headers, "EMAIL", "victim@example.org")).status_code
             )
         assert codes == [201] * 5 + [429]
         assert len(await confirmations(client.app, "victim@example.org")) == 5
@@ -219,11 +182,7 @@ async def test_webhooks_confirm_by_challenge_unless_the_operator_allowed_the_hos
             allow=("nas.lan", "192.168.1.0/24"),
         )
         headers = await sign_up(client, "hooks@example.org")
-        allowed = await client.post(
-            "/targets",
-            headers=headers,
-            json={"notificationType": "WEBHOOK", "address": "http://NAS.lan:8080/pricewatch"},
-        )
+        allowed = await post_target(client, headers, "WEBHOOK", "http://NAS.lan:8080/pricewatch")
         assert allowed.status_code == 201
         assert (allowed.json()["address"], allowed.json()["confirmed"]) == (
             "http://nas.lan:8080/pricewatch",
@@ -232,25 +191,13 @@ async def test_webhooks_confirm_by_challenge_unless_the_operator_allowed_the_hos
         assert await confirmations(client.app, "http://nas.lan:8080/pricewatch") == []
 
         # reachable (its address is in an allowed range) but not itself allowed: challenged
-        challenged = await client.post(
-            "/targets",
-            headers=headers,
-            json={"notificationType": "WEBHOOK", "address": "http://hooks.lan/in"},
-        )
+        challenged = await post_target(client, headers, "WEBHOOK", "http://hooks.lan/in")
         assert challenged.status_code == 201 and challenged.json()["confirmed"] is False
         [challenge] = await confirmations(client.app, "http://hooks.lan/in")
         assert len(challenge) >= 24
 
-        public = await client.post(
-            "/subscriptions",
-            headers=headers,
-            json={
-                "productID": "B0HOOKS001",
-                "threshold": 10,
-                "notificationType": "WEBHOOK",
-                "target": "https://hooks.example.org/x",
-            },
-        )
+        hook = {"notificationType": "WEBHOOK", "target": "https://hooks.example.org/x"}
+        public = await post_subscription(client, headers, "B0HOOKS001", **hook)
         assert public.status_code == 201 and public.json()["status"] == "unconfirmed"
         assert len(await confirmations(client.app, "https://hooks.example.org/x")) == 1
 
@@ -259,11 +206,7 @@ async def test_changing_a_subscriptions_target_starts_its_confirmation(
     client: AsyncTestClient[Litestar],
 ) -> None:
     headers = await sign_up(client, "mover@example.org")
-    created = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={"productID": "B0MOVE0001", "threshold": 10, "notificationType": "EMAIL"},
-    )
+    created = await post_subscription(client, headers, "B0MOVE0001")
     assert created.json()["status"] == "active"
     path = f"/subscriptions/{created.json()['subscriptionID']}"
 

@@ -16,24 +16,17 @@ import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from alerts.account_mail import AccountMailer, MailerConfig
-from alerts.channels.sms import LogSms
 from alerts.worker import AlertsWorker
-from pricewatch.egress import EgressPolicy, SafeHttpClient
 from pricewatch.keys import PRICE_CHANGES, Keys
-from pricewatch.models import PriceChange, Series, Source
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.streams import PartitionedStream
-from tests.alerts.conftest import (
-    SECRET,
-    SENDER,
-    MailRecorder,
-    make_config,
-    smtp_channel,
-    smtp_server,
-)
-from tests.api.conftest import DAY, link_token, seed_product, sign_up
+from tests.alerts.conftest import account_mailer, make_config, publish, smtp_channel
+from tests.api.calls import link_token, post_subscription, sign_up
+from tests.api.conftest import DAY
+from tests.egress import safe_client
+from tests.mail import MailRecorder, link_in, smtp_server
+from tests.observations import price_change, seed_product
 from tests.services import eventually
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
@@ -78,13 +71,8 @@ async def roles(
     with smtp_server(recorder) as port:
         engine = sql.create_engine(sql_url)
         worker_email, mailer_email = smtp_channel(port), smtp_channel(port)
-        http = SafeHttpClient(
-            EgressPolicy(),
-            connect_timeout_s=1,
-            read_timeout_s=1,
-            host_concurrency=1,
-            breaker_failures=5,
-            breaker_cooldown_s=1,
+        http = safe_client(
+            connect_timeout_s=1, read_timeout_s=1, host_concurrency=1, breaker_cooldown_s=1
         )
 
         async def prices(wanted: list[Any]) -> Any:
@@ -97,23 +85,16 @@ async def roles(
             channels={sql.NotificationType.EMAIL: worker_email},
             config=make_config(),
         )
-        mailer = AccountMailer(
-            client=redis_client,
-            keys=keys,
-            db=engine,
-            email=mailer_email,
-            sms=LogSms(),
-            http=http,
+        mailer = account_mailer(
+            redis_client,
+            keys,
+            engine,
+            mailer_email,
+            http,
             prices=prices,
-            config=MailerConfig(
-                consumer="test-mailer",
-                sender=SENDER,
-                webhook_secret=SECRET,
-                partitions=2,
-                retry_ms=2_000,
-                send_timeout_s=1.0,
-                block_ms=50,
-            ),
+            retry_ms=2_000,
+            send_timeout_s=1.0,
+            block_ms=50,
         )
         stop = asyncio.Event()
         tasks = [asyncio.create_task(worker.run(stop)), asyncio.create_task(mailer.run(stop))]
@@ -134,19 +115,8 @@ async def roles(
 
 def the_drop(redis_client: redis_lib.Redis, keys: Keys) -> None:
     """What ingest publishes when the price falls from 30.00 to 20.00."""
-    drop = PriceChange(
-        event_id="drop-1",
-        market="us",
-        asin=ASIN,
-        series=Series.BUYBOX,
-        observed_at=NOW,
-        source=Source.CRAWLER,
-        new_price=2000,
-        old_price=3000,
-        currency="USD",
-        title="Kettle",
-    )
-    PartitionedStream(keys, PRICE_CHANGES, 2).publish(redis_client, [("us", ASIN, drop)])
+    drop = price_change(2000, 3000, event_id="drop-1", asin=ASIN, observed_at=NOW, title="Kettle")
+    publish(redis_client, keys, drop)
 
 
 async def drained(redis_client: redis_lib.Redis, keys: Keys) -> None:
@@ -160,12 +130,6 @@ async def drained(redis_client: redis_lib.Redis, keys: Keys) -> None:
     await eventually(done, timeout=15)
 
 
-def link_in(mail: EmailMessage) -> str:
-    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    [line] = [ln for ln in text.splitlines() if ln.startswith("http")]
-    return line
-
-
 async def open_link(client: AsyncTestClient[Litestar], link: str) -> str:
     """Open the link as a browser would (a GET of its page); its token."""
     page = await client.get(link.removeprefix("http://127.0.0.1:8000"))
@@ -176,11 +140,7 @@ async def open_link(client: AsyncTestClient[Litestar], link: str) -> str:
 async def subscribe(
     client: AsyncTestClient[Litestar], headers: dict[str, str], target: str | None
 ) -> int:
-    created = await client.post(
-        "/subscriptions",
-        headers=headers,
-        json={"productID": ASIN, "threshold": 25, "notificationType": "EMAIL", "target": target},
-    )
+    created = await post_subscription(client, headers, ASIN, 25, target=target)
     assert created.status_code == 201, created.text
     sub_id: int = created.json()["subscriptionID"]
     return sub_id

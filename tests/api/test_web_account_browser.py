@@ -4,27 +4,24 @@ server (aiosmtpd), and the links followed as they arrive in those e-mails."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from alerts import service as alerts_service
-from api.web.assets import STATIC_DIR, missing_bundles
 from pricewatch.storage import sql
-from tests.alerts.conftest import MailRecorder, smtp_server
-from tests.apps import ServedApp, served_app
-from tests.browser import own_origin_only
+from tests.api.conftest import register_in_page
+from tests.apps import ServedApp, no_history, require_web_bundles, served_app
+from tests.browser import own_origin_page
+from tests.mail import MailRecorder, link_in, smtp_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
@@ -32,13 +29,10 @@ PASSWORD = "correct horse battery"
 
 
 @dataclasses.dataclass(frozen=True)
-class Site:
-    url: str
-    database_url: str
-    mail: MailRecorder
+class Site(ServedApp):
+    """The served site, and what its alerts role mailed."""
 
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
+    mail: MailRecorder
 
     def mail_to(self, address: str, kind: str, timeout: float = 15.0) -> EmailMessage:
         """The newest account e-mail of ``kind`` to ``address``, once it arrives."""
@@ -56,30 +50,16 @@ class Site:
             time.sleep(0.05)
 
 
-def link_in(mail: EmailMessage) -> str:
-    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-    [link] = [line for line in text.splitlines() if line.startswith("http")]
-    return link
-
-
-def _no_history(store: Any, now_ms: int) -> None:
-    pass
-
-
 @pytest.fixture(scope="module")
 def site(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
 ) -> Iterator[Site]:
-    missing = missing_bundles()
-    if missing:
-        pytest.fail(
-            f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): run `make web`"
-        )
+    require_web_bundles()
     recorder = MailRecorder()
     served: ServedApp
     with smtp_server(recorder) as smtp_port:
         for served in served_app(
-            "account", tmp_path_factory.mktemp("account"), redis_url, clickhouse_client, _no_history
+            "account", tmp_path_factory.mktemp("account"), redis_url, clickhouse_client, no_history
         ):
             # the alerts role as `pricewatch up` runs it, mailing to the local SMTP server
             settings = dataclasses.replace(
@@ -100,7 +80,7 @@ def site(
             )
             role.start()
             try:
-                yield Site(url=served.url, database_url=served.database_url, mail=recorder)
+                yield Site(served.url, served.database_url, served.settings, recorder)
             finally:
                 stop.set()
                 role.join(20)
@@ -108,12 +88,8 @@ def site(
 
 @pytest.fixture
 def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(base_url=site.url, accept_downloads=True)
-    own_origin_only(context, site.url)
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
+    with own_origin_page(browser, site.url, accept_downloads=True) as tab:
+        yield tab
 
 
 def unexpected(errors: list[str]) -> list[str]:
@@ -121,21 +97,12 @@ def unexpected(errors: list[str]) -> list[str]:
     return [e for e in errors if "status of 400 (Bad Request)" not in e]
 
 
-def _user(database_url: str, email: str) -> sql.User | None:
-    async def read() -> sql.User | None:
-        engine = sql.create_engine(database_url)
-        try:
-            return await sql.get_user_by_email(engine, email)
-        finally:
-            await engine.dispose()
-
-    # Playwright's sync API keeps an event loop running in this thread
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(read())).result()
+def _user(site: Site, email: str) -> sql.User | None:
+    return site.on_database(lambda engine: sql.get_user_by_email(engine, email))
 
 
 def _verified(site: Site, email: str) -> bool:
-    user = _user(site.database_url, email)
+    user = _user(site, email)
     assert user is not None
     return user.email_verified
 
@@ -162,7 +129,7 @@ def test_register_then_verify_the_email_with_the_link_it_was_sent(
     page.get_by_role("button", name="Register").click()
     page.wait_for_url("**/alerts")
     token = page.evaluate("() => localStorage.getItem('pricewatch.token')")
-    with site.api() as client:
+    with site.client() as client:
         created = client.post(
             "/subscriptions",
             headers={"Authorization": f"Bearer {token}"},
@@ -199,7 +166,7 @@ def test_forgot_password_reset_it_and_sign_in_with_the_new_one(
     page: Any, page_errors: list[str], site: Site
 ) -> None:
     email = _new_email("forgot")
-    with site.api() as client:
+    with site.client() as client:
         client.post("/accounts", json={"email": email, "password": PASSWORD}).raise_for_status()
 
     page.goto("/signin")
@@ -223,7 +190,7 @@ def test_forgot_password_reset_it_and_sign_in_with_the_new_one(
     page.wait_for_url("**/alerts")
     assert page.locator("[data-account-email]").inner_text() == email
 
-    with site.api() as client:
+    with site.client() as client:
         old = client.post("/auth/token", json={"email": email, "password": PASSWORD})
         assert old.status_code == 401
     # the reset link reached the inbox: the address counts as verified
@@ -238,11 +205,7 @@ def test_the_account_page_manages_targets_password_export_and_deletion(
     page: Any, site: Site, tmp_path: Path
 ) -> None:
     email = _new_email("account")
-    page.goto("/register")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Register").click()
-    page.wait_for_url("**/alerts")
+    register_in_page(page, email, PASSWORD)
     page.goto("/account")
     page.wait_for_selector('#account-page[data-verified="false"]')
     assert page.locator('[data-field="email"]').inner_text() == email
@@ -280,9 +243,9 @@ def test_the_account_page_manages_targets_password_export_and_deletion(
     page.get_by_label("Password", exact=True).fill("another good secret")
     page.get_by_role("button", name="Delete my account").click()
     assert "Tick the box" in page.locator("#account-page-message.error").inner_text()
-    assert _user(site.database_url, email) is not None
+    assert _user(site, email) is not None
     page.get_by_label("I understand that this cannot be undone").check()
     page.get_by_role("button", name="Delete my account").click()
     page.wait_for_url(site.url + "/")
-    assert _user(site.database_url, email) is None
+    assert _user(site, email) is None
     assert page.evaluate("() => localStorage.getItem('pricewatch.token')") is None

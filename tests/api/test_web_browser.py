@@ -8,22 +8,19 @@ missing piece fails with the command that fixes it.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from api.web.assets import STATIC_DIR, missing_bundles
 from pricewatch.history import DAY_MS, HOUR_MS
-from pricewatch.models import Availability, Product
-from tests.apps import served_app
-from tests.browser import own_origin_only
+from pricewatch.models import Availability
+from tests.api.conftest import register_in_page
+from tests.apps import ServedApp, site_fixture, store_price_rows
+from tests.browser import own_origin_page
+from tests.observations import price_row
 
 pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
@@ -46,7 +43,7 @@ def _price_rows(asin: str, now_ms: int, days: int) -> list[list[Any]]:
         out_of_stock = 40 * 4 <= i < 42 * 4
         price = None if out_of_stock else 5_000 + (i * 7_919 % 23) * 50
         availability = Availability.OUT_OF_STOCK if out_of_stock else Availability.IN_STOCK
-        rows.append(["us", asin, "buybox", at, price, "USD", availability.value, "crawler", ""])
+        rows.append(price_row(asin, at, price, availability=availability.value))
     return rows
 
 
@@ -55,56 +52,16 @@ def _load_history(store: Any, now_ms: int) -> None:
         (ASIN, "Stainless Steel Kettle, 1.7 l", HISTORY_DAYS),
         (XSS_ASIN, XSS_TITLE, 10),
     ):
-        rows = _price_rows(asin, now_ms, days)
-        store.insert_prices(rows)
-        store.upsert_products(
-            [
-                Product(
-                    market="us",
-                    asin=asin,
-                    title=title,
-                    currency="USD",
-                    last_price=rows[-1][4],
-                    availability=Availability.IN_STOCK,
-                    first_seen=rows[0][3],
-                    last_seen=rows[-1][3],
-                )
-            ]
-        )
+        store_price_rows(store, title, _price_rows(asin, now_ms, days))
 
 
-@dataclasses.dataclass(frozen=True)
-class Site:
-    url: str
-    database_url: str
-
-    def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
-
-
-@pytest.fixture(scope="module")
-def site(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
-) -> Iterator[Site]:
-    missing = missing_bundles()
-    if missing:
-        pytest.fail(
-            f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): run `make web`"
-        )
-    for served in served_app(
-        "web", tmp_path_factory.mktemp("web"), redis_url, clickhouse_client, _load_history
-    ):
-        yield Site(url=served.url, database_url=served.database_url)
+site = site_fixture("web", _load_history)
 
 
 @pytest.fixture
-def page(browser: Any, site: Site) -> Iterator[Any]:
-    context = browser.new_context(base_url=site.url, viewport={"width": 1100, "height": 900})
-    own_origin_only(context, site.url)
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    yield tab
-    context.close()
+def page(browser: Any, site: ServedApp) -> Iterator[Any]:
+    with own_origin_page(browser, site.url, viewport={"width": 1100, "height": 900}) as tab:
+        yield tab
 
 
 def _wait_chart(page: Any, period: str) -> int:
@@ -117,15 +74,15 @@ def _wait_chart(page: Any, period: str) -> int:
     return int(chart.get_attribute("data-points"))
 
 
-def _api_history(site: Site, asin: str, period: str) -> list[dict[str, Any]]:
-    with site.api() as client:
+def _api_history(site: ServedApp, asin: str, period: str) -> list[dict[str, Any]]:
+    with site.client() as client:
         response = client.get(f"/products/{asin}/price", params={"market": "us", "period": period})
     response.raise_for_status()
     return response.json()["history"]
 
 
 def test_chart_draws_the_api_points_and_period_buttons_change_them(
-    page: Any, page_errors: list[str], site: Site, tmp_path: Path
+    page: Any, page_errors: list[str], site: ServedApp, tmp_path: Path
 ) -> None:
     page.goto(f"/p/us/{ASIN}")
     drawn = {"30d": _wait_chart(page, "30d")}
@@ -157,8 +114,8 @@ def test_chart_draws_the_api_points_and_period_buttons_change_them(
     assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
 
 
-def test_product_page_shows_the_api_stats(page: Any, site: Site) -> None:
-    with site.api() as client:
+def test_product_page_shows_the_api_stats(page: Any, site: ServedApp) -> None:
+    with site.client() as client:
         product = client.get(f"/products/{ASIN}", params={"market": "us"}).json()
     page.goto(f"/p/us/{ASIN}")
     assert page.locator("h1").inner_text() == "Stainless Steel Kettle, 1.7 l"
@@ -171,42 +128,28 @@ def test_product_page_shows_the_api_stats(page: Any, site: Site) -> None:
     assert page.locator("[data-good-deal]").count() == int(product["deal"]["isGoodDeal"])
 
 
-def _register(page: Any, email: str, password: str) -> None:
-    page.goto("/register")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Register").click()
-    page.wait_for_url("**/alerts")
+def _subscriptions_in_db(site: ServedApp, email: str) -> list[Any]:
+    from pricewatch.storage.sql import get_user_by_email, list_subscriptions
 
+    async def read(engine: Any) -> list[Any]:
+        user = await get_user_by_email(engine, email)
+        assert user is not None
+        return await list_subscriptions(engine, user.id)
 
-def _subscriptions_in_db(database_url: str, email: str) -> list[Any]:
-    from pricewatch.storage.sql import create_engine, get_user_by_email, list_subscriptions
-
-    async def read() -> list[Any]:
-        engine = create_engine(database_url)
-        try:
-            user = await get_user_by_email(engine, email)
-            assert user is not None
-            return await list_subscriptions(engine, user.id)
-        finally:
-            await engine.dispose()
-
-    # Playwright's sync API keeps an event loop running in this thread
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(lambda: asyncio.run(read())).result()
+    return site.on_database(read)
 
 
 def test_register_sign_in_subscribe_and_manage_alerts(
-    page: Any, page_errors: list[str], site: Site, tmp_path: Path
+    page: Any, page_errors: list[str], site: ServedApp, tmp_path: Path
 ) -> None:
     email, password = f"web-{uuid.uuid4().hex[:8]}@example.org", "correct horse battery"
-    _register(page, email, password)
+    register_in_page(page, email, password)
     first_token = page.evaluate("() => localStorage.getItem('pricewatch.token')")
     assert page.locator("[data-account-email]").inner_text() == email
     page.get_by_role("button", name="Sign out").click()
     page.wait_for_url(site.url + "/")
     assert page.evaluate("() => localStorage.getItem('pricewatch.token')") is None
-    with site.api() as client:
+    with site.client() as client:
         me = client.get("/accounts/me", headers={"Authorization": f"Bearer {first_token}"})
     assert me.status_code == 401  # signing out revoked the token on the server too
 
@@ -224,13 +167,13 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     page.locator("#subscribe-message").get_by_text("Alert created").wait_for()
 
     token = page.evaluate("() => localStorage.getItem('pricewatch.token')")
-    with site.api() as client:
+    with site.client() as client:
         listed = client.get("/subscriptions", headers={"Authorization": f"Bearer {token}"})
     assert listed.status_code == 200
     [sub] = listed.json()["items"]
     assert (sub["productID"], sub["market"], sub["threshold"]) == (ASIN, "us", 42.5)
     assert sub["notificationType"] == "EMAIL"
-    [stored] = _subscriptions_in_db(site.database_url, email)
+    [stored] = _subscriptions_in_db(site, email)
     assert (stored.asin, stored.threshold) == (ASIN, 4_250)
 
     page.goto("/alerts")
@@ -240,7 +183,7 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     row.get_by_label("New threshold").fill("39.99")
     row.get_by_role("button", name="Save").click()
     page.locator("#alerts-message").get_by_text("Threshold saved").wait_for()
-    [stored] = _subscriptions_in_db(site.database_url, email)
+    [stored] = _subscriptions_in_db(site, email)
     assert stored.threshold == 3_999
     page.screenshot(path=str(tmp_path / "alerts.png"))
 
@@ -249,19 +192,19 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     ).click()
     page.locator("#alerts-message").get_by_text("Alert deleted").wait_for()
     assert page.locator("#alerts-table tbody tr").count() == 0
-    assert _subscriptions_in_db(site.database_url, email) == []
+    assert _subscriptions_in_db(site, email) == []
     assert page_errors == []
 
 
-def test_percent_alert_and_a_refused_threshold_say_why(page: Any, site: Site) -> None:
+def test_percent_alert_and_a_refused_threshold_say_why(page: Any, site: ServedApp) -> None:
     email = f"web-{uuid.uuid4().hex[:8]}@example.org"
-    _register(page, email, "another long password")
+    register_in_page(page, email, "another long password")
     page.goto(f"/p/us/{ASIN}")
     page.get_by_label("when it falls by a percentage").check()
     page.get_by_label("Percent below the current price").fill("15")
     page.get_by_role("button", name="Create alert").click()
     page.locator("#subscribe-message").get_by_text("Alert created").wait_for()
-    [stored] = _subscriptions_in_db(site.database_url, email)
+    [stored] = _subscriptions_in_db(site, email)
     assert stored.threshold_percent == 15
 
     # a threshold the API refuses comes back as the API's reason, and nothing is stored
@@ -271,7 +214,7 @@ def test_percent_alert_and_a_refused_threshold_say_why(page: Any, site: Site) ->
     message = page.locator("#subscribe-message.error")
     message.wait_for()
     assert "threshold" in message.inner_text().lower()
-    assert len(_subscriptions_in_db(site.database_url, email)) == 1
+    assert len(_subscriptions_in_db(site, email)) == 1
 
 
 def test_a_script_title_stays_text(page: Any) -> None:
@@ -303,8 +246,8 @@ def test_search_goes_to_the_product_page(page: Any) -> None:
     )
 
 
-def test_an_unknown_product_is_queued(site: Site) -> None:
-    with site.api() as client:
+def test_an_unknown_product_is_queued(site: ServedApp) -> None:
+    with site.client() as client:
         response = client.get(f"/p/de/{UNKNOWN_ASIN}")
         assert response.status_code == 404
         assert response.headers["content-type"].startswith("text/html")
@@ -324,15 +267,17 @@ def test_an_unknown_product_is_queued(site: Site) -> None:
         ("/search?q=hello", 400, "No ASIN found"),
     ],
 )
-def test_bad_input_gets_a_page_saying_why(site: Site, path: str, status: int, text: str) -> None:
-    with site.api() as client:
+def test_bad_input_gets_a_page_saying_why(
+    site: ServedApp, path: str, status: int, text: str
+) -> None:
+    with site.client() as client:
         response = client.get(path)
     assert response.status_code == status
     assert text in response.text
 
 
-def test_pages_and_bundles_headers(site: Site) -> None:
-    with site.api() as client:
+def test_pages_and_bundles_headers(site: ServedApp) -> None:
+    with site.client() as client:
         page = client.get(f"/p/us/{ASIN.lower()}", follow_redirects=True)
         assert page.url.path == f"/p/us/{ASIN}"
         assert "script-src 'self'" in page.headers["content-security-policy"]

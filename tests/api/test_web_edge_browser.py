@@ -14,11 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-import httpx
 import pytest
 
-from api.web.assets import STATIC_DIR, missing_bundles
-from tests.apps import served_app
+from tests.apps import ServedApp, site_fixture
 from tests.browser import collect_errors
 
 pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
@@ -28,32 +26,12 @@ PRODUCT_PATH = "/p/us/B0EDGE0001"
 DOC_PAGES = ("/schema", "/schema/swagger")
 
 
-@dataclasses.dataclass(frozen=True)
-class Site:
-    url: str
-
-    def origin(self, url: str) -> str:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.netloc}"
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
-@pytest.fixture(scope="module")
-def site(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
-) -> Iterator[Site]:
-    missing = missing_bundles()
-    if missing:
-        pytest.fail(
-            f"front-end bundles not built in {STATIC_DIR} ({', '.join(missing)}): run `make web`"
-        )
-    for served in served_app(
-        "edge",
-        tmp_path_factory.mktemp("edge"),
-        redis_url,
-        clickhouse_client,
-        lambda store, now_ms: None,
-    ):
-        yield Site(served.url)
+site = site_fixture("edge")
 
 
 @dataclasses.dataclass
@@ -64,14 +42,14 @@ class Tab:
 
 
 @pytest.fixture
-def tab(browser: Any, site: Site) -> Iterator[Tab]:
+def tab(browser: Any, site: ServedApp) -> Iterator[Tab]:
     context = browser.new_context(base_url=site.url, viewport={"width": 1200, "height": 900})
     requests: list[str] = []
 
     def route(handle: Any) -> None:
         requests.append(handle.request.url)
         # the site is the only thing a page may reach: no test touches the internet
-        if site.origin(handle.request.url) == site.url:
+        if origin(handle.request.url) == site.url:
             handle.continue_()
         else:
             handle.abort()
@@ -88,7 +66,7 @@ def tab(browser: Any, site: Site) -> Iterator[Tab]:
 
 @pytest.mark.parametrize("path", DOC_PAGES)
 def test_the_api_docs_render_from_our_own_origin(
-    tab: Tab, site: Site, path: str, tmp_path: Path
+    tab: Tab, site: ServedApp, path: str, tmp_path: Path
 ) -> None:
     tab.page.goto(path)
     tab.page.locator(".opblock").first.wait_for()
@@ -108,13 +86,13 @@ def test_the_api_docs_render_from_our_own_origin(
     assert shot.stat().st_size > 10_000  # drawn and styled, not a blank page
 
     assert tab.requests, "the page made no request at all"
-    assert [url for url in tab.requests if site.origin(url) != site.url] == []
+    assert [url for url in tab.requests if origin(url) != site.url] == []
     assert any("/static/docs.js" in url for url in tab.requests)
     assert tab.errors == []
 
 
-def test_the_docs_pages_forbid_other_origins(site: Site) -> None:
-    with httpx.Client(base_url=site.url, timeout=10) as client:
+def test_the_docs_pages_forbid_other_origins(site: ServedApp) -> None:
+    with site.client() as client:
         for path in DOC_PAGES:
             page = client.get(path)
             assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -136,10 +114,10 @@ def test_the_docs_pages_forbid_other_origins(site: Site) -> None:
 
 
 @pytest.fixture(scope="module")
-def email(site: Site) -> str:
+def email(site: ServedApp) -> str:
     """One account for every sign-in: registrations per client IP are limited."""
     address = f"edge-{uuid.uuid4().hex[:8]}@example.org"
-    with httpx.Client(base_url=site.url, timeout=10) as client:
+    with site.client() as client:
         created = client.post("/accounts", json={"email": address, "password": PASSWORD})
     assert created.status_code == 201, created.text
     return address
@@ -167,21 +145,21 @@ def _sign_in(tab: Tab, next_value: str, email: str) -> None:
     ],
 )
 def test_sign_in_never_leads_to_another_host(
-    tab: Tab, site: Site, email: str, next_value: str
+    tab: Tab, site: ServedApp, email: str, next_value: str
 ) -> None:
     _sign_in(tab, next_value, email)
     tab.page.wait_for_url(f"{site.url}/alerts")
     assert tab.page.evaluate("() => localStorage.getItem('pricewatch.token')")
-    assert [url for url in tab.requests if site.origin(url) != site.url] == []
+    assert [url for url in tab.requests if origin(url) != site.url] == []
     assert tab.page.evaluate("() => window.location.origin") == site.url
 
 
-def test_sign_in_returns_to_a_page_of_the_site(tab: Tab, site: Site, email: str) -> None:
+def test_sign_in_returns_to_a_page_of_the_site(tab: Tab, site: ServedApp, email: str) -> None:
     _sign_in(tab, f"{PRODUCT_PATH}?period=90d", email)
     tab.page.wait_for_url(f"{site.url}{PRODUCT_PATH}?period=90d")
 
 
-def test_register_link_keeps_where_to_go_next(tab: Tab, site: Site) -> None:
+def test_register_link_keeps_where_to_go_next(tab: Tab, site: ServedApp) -> None:
     tab.page.goto(f"/signin?next={quote(PRODUCT_PATH, safe='')}")
     register = tab.page.locator("main").get_by_role("link", name="Register")
     assert register.get_attribute("href") == f"/register?next={quote(PRODUCT_PATH, safe='')}"

@@ -4,6 +4,7 @@ configures, and a worker taking its tasks through it from a real Redis."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import pytest
 import redis as redis_lib
@@ -58,16 +59,23 @@ def crawler_for(redis_url: str, keys: Keys, **overrides: object) -> Crawler:
     return get_crawler(ProductSpider, settings_dict=settings)
 
 
+class Worker(NamedTuple):
+    spider: ProductSpider
+    scheduler: FrontierScheduler
+    frontier: Frontier
+
+
 @pytest.fixture
-def worker(redis_url: str, keys: Keys) -> Iterator[tuple[ProductSpider, FrontierScheduler]]:
-    """A worker's spider and the scheduler the engine would build for it."""
+def worker(redis_url: str, redis_client: redis_lib.Redis, keys: Keys) -> Iterator[Worker]:
+    """A worker's spider, the scheduler the engine would build for it, and the frontier
+    they take tasks from (in the session's Redis, emptied for the test)."""
     crawler = crawler_for(redis_url, keys)
     spider = ProductSpider.from_crawler(crawler)
     crawler.spider = spider
     scheduler = build_from_crawler(load_object(crawler.settings["SCHEDULER"]), crawler)
     assert isinstance(scheduler, FrontierScheduler)
     scheduler.open(spider)
-    yield spider, scheduler
+    yield Worker(spider, scheduler, Frontier(redis_client, keys))
     spider.leases.release_all()
 
 
@@ -77,11 +85,10 @@ def held_by(client: redis_lib.Redis, keys: Keys, worker: str) -> set[str]:
 
 @pytest.mark.redis
 def test_a_worker_pops_leased_tasks_through_the_scheduler(
-    worker: tuple[ProductSpider, FrontierScheduler], redis_client: redis_lib.Redis, keys: Keys
+    worker: Worker, redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    spider, scheduler = worker
+    spider, scheduler, frontier = worker
     assert isinstance(scheduler.queue, FrontierQueue)
-    frontier = Frontier(redis_client, keys)
     frontier.push(
         [
             CrawlTask(market="us", asin="B0SCHED001", priority=9.0),
@@ -124,11 +131,8 @@ def test_a_worker_pops_leased_tasks_through_the_scheduler(
 
 
 @pytest.mark.redis
-def test_follow_ups_stay_with_the_worker_and_new_tasks_go_to_the_frontier(
-    worker: tuple[ProductSpider, FrontierScheduler], redis_client: redis_lib.Redis, keys: Keys
-) -> None:
-    spider, scheduler = worker
-    frontier = Frontier(redis_client, keys)
+def test_follow_ups_stay_with_the_worker_and_new_tasks_go_to_the_frontier(worker: Worker) -> None:
+    _, scheduler, frontier = worker
     frontier.push([CrawlTask(market="us", asin="B0SCHED003")])
     request = scheduler.next_request()
     assert request is not None
@@ -155,11 +159,8 @@ def test_follow_ups_stay_with_the_worker_and_new_tasks_go_to_the_frontier(
 
 
 @pytest.mark.redis
-def test_a_task_no_request_can_serve_is_given_up_and_the_next_one_served(
-    worker: tuple[ProductSpider, FrontierScheduler], redis_client: redis_lib.Redis, keys: Keys
-) -> None:
-    spider, scheduler = worker
-    frontier = Frontier(redis_client, keys)
+def test_a_task_no_request_can_serve_is_given_up_and_the_next_one_served(worker: Worker) -> None:
+    _, scheduler, frontier = worker
     frontier.push(
         [
             CrawlTask(market="zz", asin="B0SCHED005", priority=5.0),
@@ -174,13 +175,9 @@ def test_a_task_no_request_can_serve_is_given_up_and_the_next_one_served(
 
 @pytest.mark.redis
 def test_closing_a_worker_never_clears_the_frontier(
-    worker: tuple[ProductSpider, FrontierScheduler],
-    redis_client: redis_lib.Redis,
-    redis_url: str,
-    keys: Keys,
+    worker: Worker, redis_url: str, keys: Keys
 ) -> None:
-    _, scheduler = worker
-    frontier = Frontier(redis_client, keys)
+    _, scheduler, frontier = worker
     frontier.push([CrawlTask(market="us", asin=f"B0SCHED10{i}") for i in range(3)])
     assert scheduler.next_request() is not None
     scheduler.close("finished")
@@ -195,24 +192,22 @@ def test_closing_a_worker_never_clears_the_frontier(
 
 
 @pytest.mark.redis
-def test_idle_close_waits_for_the_fleet_frontier_to_stay_empty(
-    worker: tuple[ProductSpider, FrontierScheduler], redis_client: redis_lib.Redis, keys: Keys
-) -> None:
+def test_idle_close_waits_for_the_fleet_frontier_to_stay_empty(worker: Worker) -> None:
     from scrapy.exceptions import DontCloseSpider
 
-    spider, _ = worker
+    spider, _, frontier = worker
     assert spider.max_idle_time == 0
     with pytest.raises(DontCloseSpider):  # a fleet worker waits for work forever
         spider.spider_idle()
     spider.max_idle_time = 5
     # a task leased anywhere in the fleet keeps the worker up, and so does an empty
     # frontier that has not been empty that long
-    Frontier(redis_client, keys).push([CrawlTask(market="us", asin="B0SCHED200")])
-    Frontier(redis_client, keys).pop("another-worker", 1)
+    frontier.push([CrawlTask(market="us", asin="B0SCHED200")])
+    frontier.pop("another-worker", 1)
     spider.spider_idle_start_time -= 60
     with pytest.raises(DontCloseSpider):
         spider.spider_idle()
-    Frontier(redis_client, keys).ack("another-worker", ["us:B0SCHED200"])
+    frontier.ack("another-worker", ["us:B0SCHED200"])
     with pytest.raises(DontCloseSpider):
         spider.spider_idle()
     # empty for longer than that: RedisMixin lets the engine close the spider

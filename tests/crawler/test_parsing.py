@@ -179,18 +179,10 @@ def test_rules_are_plain_json_data() -> None:
 
 
 def _truth_entry(file: str, marketplace: str, **fields: object) -> dict:
-    base = dict(
-        file=file,
-        marketplace=marketplace,
-        asin=None,
-        title=None,
-        price=None,
-        currency=None,
-        availability="unknown",
-        list_price=None,
-        page_kind="product",
-    )
-    return {**base, **fields}
+    """A truth.json entry: a product page of which nothing is known but what ``fields`` say."""
+    unknown = dict.fromkeys(("asin", "title", "price", "currency", "list_price"))
+    base = {"file": file, "marketplace": marketplace, "availability": "unknown", **unknown}
+    return {**base, "page_kind": "product", **fields}
 
 
 def test_evaluate_command_on_fixture_truth(tmp_path: Path) -> None:

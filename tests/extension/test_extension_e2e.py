@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import redis as redis_lib
 from playwright import sync_api as playwright_sync
@@ -25,11 +24,11 @@ from playwright import sync_api as playwright_sync
 from pricewatch.devtools.marketplace import Catalog, Marketplace
 from pricewatch.devtools.tls import self_signed_certificate
 from pricewatch.history import DAY_MS
-from pricewatch.keys import Keys
-from pricewatch.models import Availability, Observation, Product, Source, decode
+from pricewatch.models import Availability, Observation, Source, decode
 from pricewatch.storage.streams import FIELD
-from tests.apps import served_app
-from tests.browser import HEADLESS_ARGS
+from tests.apps import ServedApp, served_app, store_price_rows
+from tests.browser import HEADLESS_ARGS, own_origin_only
+from tests.observations import price_row
 from tests.services import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
@@ -42,54 +41,21 @@ HISTORY_DAYS = 60
 PANEL = "#pricewatch-panel"
 
 
-@dataclasses.dataclass(frozen=True)
-class Api:
-    url: str
-    keys: Keys
-    partitions: int
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10)
-
-
 def _load_history(store: Any, now_ms: int) -> None:
     """One crawled price a day for HISTORY_DAYS days, moving every day."""
-    times = [now_ms - (HISTORY_DAYS - day) * DAY_MS for day in range(HISTORY_DAYS)]
-    prices = [1_500 - (day % 5) * 50 for day in range(HISTORY_DAYS)]
-    store.insert_prices(
-        [
-            ["us", ASIN, "buybox", at, price, "USD", Availability.IN_STOCK.value, "crawler", ""]
-            for at, price in zip(times, prices, strict=True)
-        ]
-    )
-    store.upsert_products(
-        [
-            Product(
-                market="us",
-                asin=ASIN,
-                title="Acme Stainless Kettle 1.7 L",
-                currency="USD",
-                last_price=prices[-1],
-                availability=Availability.IN_STOCK,
-                first_seen=times[0],
-                last_seen=times[-1],
-            )
-        ]
-    )
+    rows = [
+        price_row(ASIN, now_ms - (HISTORY_DAYS - day) * DAY_MS, 1_500 - (day % 5) * 50)
+        for day in range(HISTORY_DAYS)
+    ]
+    store_price_rows(store, "Acme Stainless Kettle 1.7 L", rows)
 
 
 @pytest.fixture(scope="module")
 def api(
     tmp_path_factory: pytest.TempPathFactory, redis_url: str, clickhouse_client: Any
-) -> Iterator[Api]:
-    for served in served_app(
-        "ext", tmp_path_factory.mktemp("extension-api"), redis_url, clickhouse_client, _load_history
-    ):
-        yield Api(
-            url=served.url,
-            keys=Keys(served.settings.key_prefix),
-            partitions=served.settings.stream_partitions,
-        )
+) -> Iterator[ServedApp]:
+    workdir = tmp_path_factory.mktemp("extension-api")
+    yield from served_app("ext", workdir, redis_url, clickhouse_client, _load_history)
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +82,7 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def browser(
-    built_extension: Path, chromium_path: str, marketplace: Marketplace, api: Api
+    built_extension: Path, chromium_path: str, marketplace: Marketplace, api: ServedApp
 ) -> Iterator[Browser]:
     port = marketplace.tls_port
     rules = f"MAP www.amazon.com 127.0.0.1:{port}, MAP www.amazon.de 127.0.0.1:{port}"
@@ -141,18 +107,8 @@ def browser(
         )
         context.set_default_timeout(15_000)
         # only the marketplace and the API are reachable: no test touches the internet
-        allowed = (
-            "https://www.amazon.com/",
-            "https://www.amazon.de/",
-            api.url,
-            "chrome-extension://",
-        )
-        context.route(
-            "**/*",
-            lambda route: (
-                route.continue_() if route.request.url.startswith(allowed) else route.abort()
-            ),
-        )
+        marketplaces = ("https://www.amazon.com/", "https://www.amazon.de/")
+        own_origin_only(context, *marketplaces, api.url, "chrome-extension://")
         worker = (
             context.service_workers[0]
             if context.service_workers
@@ -165,11 +121,11 @@ def browser(
         context.close()
 
 
-def _reports(api: Api, redis_url: str, asin: str) -> list[Observation]:
+def _reports(api: ServedApp, redis_url: str, asin: str) -> list[Observation]:
     client = redis_lib.Redis.from_url(redis_url)
     try:
         found = []
-        for partition in range(api.partitions):
+        for partition in range(api.settings.stream_partitions):
             entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(  # type: ignore[assignment]
                 api.keys.observations(partition)
             )
@@ -197,7 +153,7 @@ def _panel_text(page: Any) -> str:
 
 
 def test_report_chart_and_subscribe_on_amazon_com(
-    browser: Browser, api: Api, redis_url: str, tmp_path: Path
+    browser: Browser, api: ServedApp, redis_url: str, tmp_path: Path
 ) -> None:
     with api.client() as client:
         history = client.get(
@@ -257,7 +213,7 @@ def test_report_chart_and_subscribe_on_amazon_com(
 
 
 def test_report_in_euros_on_amazon_de_for_a_product_without_history(
-    browser: Browser, api: Api, redis_url: str
+    browser: Browser, api: ServedApp, redis_url: str
 ) -> None:
     page = _open_product(browser, f"https://www.amazon.de/dp/{DE_ASIN}")
     panel = page.locator(PANEL)
@@ -272,7 +228,7 @@ def test_report_in_euros_on_amazon_de_for_a_product_without_history(
 
 
 def test_captcha_page_reports_nothing_and_says_so(
-    browser: Browser, api: Api, redis_url: str, marketplace: Marketplace
+    browser: Browser, api: ServedApp, redis_url: str, marketplace: Marketplace
 ) -> None:
     before = len(_reports(api, redis_url, ASIN))
     marketplace.captcha_ips.add("127.0.0.1")
@@ -288,7 +244,7 @@ def test_captcha_page_reports_nothing_and_says_so(
 
 
 def test_api_down_leaves_the_page_alone_and_says_so(
-    browser: Browser, api: Api, redis_url: str
+    browser: Browser, api: ServedApp, redis_url: str
 ) -> None:
     browser.storage(apiUrl=f"http://127.0.0.1:{free_port()}")
     try:

@@ -13,29 +13,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright import sync_api as playwright_sync
 from w3lib.encoding import html_to_unicode
 
 from crawler.parsing import evaluate
-from tests.browser import HEADLESS_ARGS
+from tests.browser import chromium
 from tests.extension.conftest import GENERATED_RULES, PARSER_BUNDLE
 
 pytestmark = [pytest.mark.browser, pytest.mark.corpus, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def parser_page(built_extension: Path, chromium_path: str) -> Iterator[Any]:
-    with playwright_sync.sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium_path, args=[*HEADLESS_ARGS, "--headless"]
-        )
+def parser_page(built_extension: Path) -> Iterator[Any]:
+    with chromium() as browser:
         page = browser.new_page()
         # nothing to fetch: the parser reads strings handed to it
         page.route("**/*", lambda route: route.abort())
         page.set_content("<!doctype html><title>parser</title>")
         page.add_script_tag(path=str(PARSER_BUNDLE))
         yield page
-        browser.close()
 
 
 def _js_parse(page: Any, body: bytes, url: str) -> dict[str, Any]:

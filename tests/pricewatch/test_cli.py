@@ -1,21 +1,15 @@
 """The ``pricewatch`` command as a user runs it: subprocesses on a temp data dir."""
 
-import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
-import redis
 
 from pricewatch.frontier import Frontier
-from pricewatch.keys import DEFAULT_KEYS, OBSERVATIONS, PRICE_CHANGES
-from pricewatch.models import Observation, PriceChange, decode, encode
+from pricewatch.keys import DEFAULT_KEYS, PRICE_CHANGES
+from pricewatch.models import PriceChange, decode
 from pricewatch.storage.streams import PartitionedStream
-from tests.services import free_port
+from tests import up
 
 pytestmark = pytest.mark.slow
 
@@ -29,14 +23,6 @@ def run(args, env, timeout=120, check=True):
         timeout=timeout,
         check=check,
     )
-
-
-@pytest.fixture
-def env(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PRICEWATCH_")}
-    clean["PRICEWATCH_DATA_DIR"] = str(tmp_path / "data")
-    clean["PRICEWATCH_API_PORT"] = str(free_port())
-    return clean
 
 
 def test_migrate_is_idempotent(env):
@@ -87,23 +73,10 @@ def test_import_csv_without_required_columns_fails_clearly(env, tmp_path):
     assert "missing column(s) market, observed_at" in result.stderr
 
 
-def test_up_runs_redis_and_ingest_until_stopped(env, tmp_path):
-    proc = subprocess.Popen(
-        # no crawler: tests never reach Amazon (the demo test below crawls locally)
-        [sys.executable, "-m", "pricewatch.cli", "up", "--crawlers", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def test_up_runs_redis_and_ingest_until_stopped(env):
+    proc = up.start(env)
     try:
-        url_file = tmp_path / "data" / "redis" / "url"
-        deadline = time.monotonic() + 90
-        while not url_file.exists():
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "pricewatch up did not start Redis"
-            time.sleep(0.2)
-        client = redis.Redis.from_url(url_file.read_text().strip())
+        client = up.redis_client(proc, env)
         client.ping()
         # other commands on this machine find the Redis that `up` started
         track = run(
@@ -116,67 +89,34 @@ def test_up_runs_redis_and_ingest_until_stopped(env, tmp_path):
         # ingest runs inside `up`: an observation becomes a price change, and the
         # API serves it; a later change reaches the served chart at once, through
         # each cache (the chart may be kept for Cache-Control's 60 s otherwise)
-        chart = f"http://127.0.0.1:{env['PRICEWATCH_API_PORT']}/products/B07CLN88MV/price"
-        changes = PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, 4)
+        changes = PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, up.PARTITIONS)
         for expected_changes, price in [(1, 1234), (2, 999)]:
-            observation = Observation(
-                market="us",
-                asin="B07CLN88MV",
-                observed_at=int(time.time() * 1000),
-                availability="in_stock",
-                source="crawler",
-                price=price,
-                currency="USD",
+            up.publish_price(client, "B07CLN88MV", price)
+            up.wait_until(
+                lambda n=expected_changes: changes.length(client) >= n,
+                up.SETTLE_S,
+                "ingest publishing the change",
+                proc,
             )
-            PartitionedStream(DEFAULT_KEYS, OBSERVATIONS, 4).publish(
-                client, [("us", "B07CLN88MV", encode(observation))]
+            up.wait_until(
+                lambda p=price: up.chart_price(env, "B07CLN88MV") == p / 100,
+                10,
+                f"the chart showing {price / 100}",
             )
-            while changes.length(client) < expected_changes:
-                assert time.monotonic() < deadline + 30, "ingest did not publish the change"
-                time.sleep(0.2)
-            shown = time.monotonic() + 10
-            while _last_chart_price(chart) != price / 100:
-                assert time.monotonic() < shown, f"the chart never showed {price / 100}"
-                time.sleep(0.1)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
+        output = up.stop(proc)
     assert proc.returncode == 0, output
     assert "Pricewatch is up" in output
-    assert not (tmp_path / "data" / "redis" / "url").exists()
+    assert not up.redis_url_file(env).exists()
 
 
-def _last_chart_price(url):
+def test_up_demo_crawls_the_local_marketplace_into_price_changes(env):
+    proc = up.start(env, "--demo", "6", "--crawlers", "1")
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            history = json.load(response)["history"]
-    except OSError:  # the API is still starting
-        return None
-    return history[-1]["price"] if history else None
-
-
-def test_up_demo_crawls_the_local_marketplace_into_price_changes(env, tmp_path):
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pricewatch.cli", "up", "--demo", "6", "--crawlers", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        url_file = tmp_path / "data" / "redis" / "url"
-        deadline = time.monotonic() + 120
-        while not url_file.exists():
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "pricewatch up did not start Redis"
-            time.sleep(0.2)
-        client = redis.Redis.from_url(url_file.read_text().strip())
-        changes = PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, 4)
+        client = up.redis_client(proc, env)
+        changes = PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, up.PARTITIONS)
         # every demo product crawled, parsed, ingested: a first price change each
-        while changes.length(client) < 6:
-            assert proc.poll() is None
-            assert time.monotonic() < deadline, f"only {changes.length(client)} changes"
-            time.sleep(0.5)
+        up.wait_until(lambda: changes.length(client) >= 6, up.STARTUP_S, "a change a product", proc)
         products = set()
         for key in changes.stream_keys():
             for _, fields in client.xrange(key):
@@ -185,6 +125,5 @@ def test_up_demo_crawls_the_local_marketplace_into_price_changes(env, tmp_path):
                 products.add((change.market, change.asin))
         assert len(products) == 6
     finally:
-        proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=60)
+        output = up.stop(proc)
     assert proc.returncode == 0, output

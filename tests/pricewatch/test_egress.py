@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,6 @@ from pricewatch.egress import (
     EgressRefused,
     HostBusy,
     IPAddress,
-    Resolver,
     SafeHttpClient,
     is_public,
     non_public_reason,
@@ -27,8 +27,10 @@ from pricewatch.egress import (
 )
 from pricewatch.host_gate import HostGate, Outcome
 from pricewatch.settings import load_settings
+from tests.egress import safe_client
 from tests.http_targets import Answer, recording_server, tarpit
 from tests.services import eventually, free_port
+from tests.stand_in_dns import StandInDns
 
 # --- check_url: syntax only ----------------------------------------------------------------
 
@@ -293,20 +295,9 @@ def test_reasons_name_the_range_and_the_embedded_address() -> None:
 # --- vet: DNS, simulated --------------------------------------------------------------------
 
 
-def resolver(table: Mapping[str, Sequence[str]], calls: list[str] | None = None) -> Resolver:
-    async def resolve(host: str, port: int) -> list[IPAddress]:
-        if calls is not None:
-            calls.append(host)
-        if host not in table:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [ipaddress.ip_address(a) for a in table[host]]
-
-    return resolve
-
-
 async def test_vet_needs_every_address_public() -> None:
     policy = EgressPolicy(
-        resolver=resolver(
+        resolver=StandInDns(
             {
                 "hooks.example.org": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
                 "split.example.org": ["93.184.215.14", "10.0.0.7"],
@@ -351,7 +342,7 @@ async def test_vet_lets_allowed_names_and_ranges_through() -> None:
         "printer.lan": ["192.168.2.9"],
         "box.lan": ["192.168.1.6"],
     }
-    policy = EgressPolicy(allow=("nas.lan", "192.168.1.0/24"), resolver=resolver(table))
+    policy = EgressPolicy(allow=("nas.lan", "192.168.1.0/24"), resolver=StandInDns(table))
     assert len((await policy.vet("http://nas.lan:8123/hook")).addresses) == 2
     assert [str(a) for a in (await policy.vet("http://box.lan/")).addresses] == ["192.168.1.6"]
     with pytest.raises(EgressRefused, match="192.168.2.9, a private address"):
@@ -420,30 +411,13 @@ def test_an_untried_trial_lets_the_next_request_try() -> None:
 # --- the client against real listeners ---------------------------------------------------------
 
 
-def client(
-    allow: Sequence[str] = ("127.0.0.2",),
-    table: Mapping[str, Sequence[str]] | None = None,
-    calls: list[str] | None = None,
-    **options: object,
-) -> SafeHttpClient:
-    values: dict[str, object] = {
-        "connect_timeout_s": 2.0,
-        "read_timeout_s": 5.0,
-        "host_concurrency": 4,
-        "breaker_failures": 5,
-        "breaker_cooldown_s": 60.0,
-    }
-    values.update(options)
-    policy = EgressPolicy(allow=allow, resolver=resolver(table or {}, calls))
-    return SafeHttpClient(policy, **values)  # type: ignore[arg-type]
-
-
 @pytest.fixture
 async def make_client() -> AsyncIterator[Callable[..., SafeHttpClient]]:
     made: list[SafeHttpClient] = []
 
-    def make(*args: object, **kwargs: object) -> SafeHttpClient:
-        made.append(client(*args, **kwargs))  # type: ignore[arg-type]
+    def make(allow: Sequence[str] = ("127.0.0.2",), **options: Any) -> SafeHttpClient:
+        """A client that may reach 127.0.0.2 (or ``allow``), closed after the test."""
+        made.append(safe_client(allow, **options))
         return made[-1]
 
     yield make

@@ -65,11 +65,17 @@ def test_unreadable_proxy_file_is_a_clear_error(tmp_path):
         ("PROXY_INTERVAL_S", "-1", "must be positive"),
         ("TRUST_DROP_SHARE", "half", "must be a number"),
         ("TRUST_DROP_SHARE", "1.5", "must be a share between 0 and 1"),
+        ("PUBLIC_URL", "ftp://example.org", "must be an http"),
+        ("SMTP_TLS", "maybe", "must be one of starttls, tls, none"),
+        ("DIRECT_JITTER_S", "0", "must be positive"),
     ],
 )
-def test_bad_floats_and_shares_are_clear_errors(name, raw, message):
+def test_a_bad_value_is_a_clear_error_naming_its_variable(name, raw, message):
     with pytest.raises(ValueError, match=f"PRICEWATCH_{name} {message}"):
         load_settings({f"PRICEWATCH_{name}": raw})
+
+
+def test_the_trust_drop_share_defaults_to_a_quarter():
     assert load_settings({}).trust_drop_share == 0.25
 
 
@@ -86,16 +92,3 @@ def test_every_field_with_a_default_has_a_reader():
     from pricewatch.settings import _fields_to_read
 
     assert len(_fields_to_read()) > 70
-
-
-@pytest.mark.parametrize(
-    ("name", "raw", "message"),
-    [
-        ("PUBLIC_URL", "ftp://example.org", "must be an http"),
-        ("SMTP_TLS", "maybe", "must be one of starttls, tls, none"),
-        ("DIRECT_JITTER_S", "0", "must be positive"),
-    ],
-)
-def test_bad_values_name_their_variable(name, raw, message):
-    with pytest.raises(ValueError, match=f"PRICEWATCH_{name} {message}"):
-        load_settings({f"PRICEWATCH_{name}": raw})

@@ -35,12 +35,6 @@ async def user_id(sql_db: AsyncEngine) -> int:
     return user.id
 
 
-def price_row(
-    asin: str, at: int, price: int | None, source: str = "crawler", market: str = "us"
-) -> list[Any]:
-    return [market, asin, "buybox", at, price, "USD", "in_stock", source, ""]
-
-
 @pytest.fixture
 def make_scheduler(
     price_store: PriceStore, sql_db: AsyncEngine, redis_client: redis_lib.Redis, keys: Keys

@@ -10,7 +10,8 @@ from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import create_subscription, delete_subscription
 from scheduler.inputs import Watermarks, changed_since, current_watermarks, gather_inputs, proximity
 from scheduler.scoring import censored_changes
-from tests.scheduler.conftest import DAY, NOW, price_row
+from tests.observations import price_row
+from tests.scheduler.conftest import DAY, NOW
 
 pytestmark = [pytest.mark.clickhouse]
 

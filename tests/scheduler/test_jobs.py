@@ -14,7 +14,8 @@ from pricewatch.models import Product, TaskKind
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import create_subscription, update_subscription
 from scheduler.jobs import SHARED_GROUP, DueProduct, SchedulerConfig, Scores, refill_plan
-from tests.scheduler.conftest import DAY, NOW, price_row
+from tests.observations import price_row
+from tests.scheduler.conftest import DAY, NOW
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 

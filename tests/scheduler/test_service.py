@@ -17,7 +17,7 @@ from pricewatch.models import TaskKind
 from pricewatch.settings import load_settings
 from pricewatch.storage.clickhouse import PriceStore, migrate
 from scheduler.service import config_from_settings, run
-from tests.scheduler.conftest import price_row
+from tests.observations import price_row
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 

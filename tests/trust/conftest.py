@@ -21,6 +21,7 @@ from pricewatch.storage.streams import PartitionedStream
 from pricewatch.trust import TrustGate, TrustPolicy
 from tests.clock import ManualClock
 from tests.observations import observation
+from tests.sql_store import subscribed
 
 PARTITIONS = 2
 ASIN = "B07CLN88MV"
@@ -116,16 +117,8 @@ class Env:
 
     def subscribe(self, threshold: int, asin: str = ASIN, email: str | None = None) -> int:
         async def work(db: Any) -> int:
-            user = await sql.create_user(db, email or f"{threshold}-{asin}@example.com", "x")
-            sub = await sql.create_subscription(
-                db,
-                user_id=user.id,
-                market="us",
-                asin=asin,
-                notification_type="EMAIL",
-                threshold=threshold,
-            )
-            return sub.id
+            address = email or f"{threshold}-{asin}@example.com"
+            return (await subscribed(db, address, asin, threshold)).id
 
         return self.sql.run(work)
 
@@ -138,6 +131,24 @@ class Env:
 
     def reporter(self, reporter: str) -> Any:
         return self.sql.run(lambda db: sql.get_reporter(db, reporter))
+
+
+def ingest_worker(
+    client: redis.Redis, keys: Keys, store: PriceStore, gate: TrustGate, clock: ManualClock
+) -> IngestWorker:
+    """The ingest worker of the trust tests (consumer c1, batches as they come) with
+    ``gate`` in front of ``store``, on the test's clock."""
+    return IngestWorker(
+        client,
+        keys,
+        store,
+        partitions=PARTITIONS,
+        consumer="c1",
+        batch_size=1000,
+        batch_ms=5,
+        gate=gate,
+        clock=clock.seconds,
+    )
 
 
 @pytest.fixture
@@ -164,27 +175,9 @@ def make_env(
             **gate_kw,
         )
         made.append(gate)
-        worker = IngestWorker(
-            redis_client,
-            keys,
-            price_store,
-            partitions=PARTITIONS,
-            consumer="c1",
-            batch_size=1000,
-            batch_ms=5,
-            gate=gate,
-            clock=clock.seconds,
-        )
-        return Env(
-            redis_client,
-            keys,
-            price_store,
-            blocking_sql,
-            clock,
-            gate,
-            worker,
-            Frontier(redis_client, keys),
-        )
+        worker = ingest_worker(redis_client, keys, price_store, gate, clock)
+        frontier = Frontier(redis_client, keys)
+        return Env(redis_client, keys, price_store, blocking_sql, clock, gate, worker, frontier)
 
     yield make
     for gate in made:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pricewatch.ingest.worker import IngestWorker
 from pricewatch.models import Source, TaskKind, change_event_id
 from pricewatch.storage.sql_blocking import BlockingSql
 from pricewatch.storage.sql_trust import AuditVerdict, audit_log
 from pricewatch.trust import TrustGate, TrustPolicy, report_id
-from tests.trust.conftest import ASIN, PARTITIONS, Env
+from tests.trust.conftest import ASIN, PARTITIONS, Env, ingest_worker
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -22,6 +21,14 @@ def with_history(env: Env, price: int = 10_000) -> None:
         env.obs(price, source="crawler", at=env.clock.ms - 2 * HOUR),
         env.obs(price, source="crawler", at=env.clock.ms - HOUR),
     )
+
+
+def watched(env: Env) -> Env:
+    """``env`` with crawled history at 100.00 and an alert at 90.00: a report under
+    90.00 would fire it, so the gate holds such a report."""
+    with_history(env)
+    env.subscribe(threshold=9_000)
+    return env
 
 
 def audit(env: Env) -> list:
@@ -52,9 +59,7 @@ def test_an_ordinary_report_is_accepted_at_once(make_env):
 
 
 def test_a_report_that_would_fire_an_alert_is_held_then_confirmed_with_its_own_time(make_env):
-    env = make_env()
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env())
     report = env.obs(8_900, reporter="install:aaaaaaaa:ip1")
     assert env.ingest(report) == 1
     assert [c.new_price for c in env.changes()] == [10_000]
@@ -85,9 +90,7 @@ def test_a_report_that_would_fire_an_alert_is_held_then_confirmed_with_its_own_t
 
 
 def test_a_refuted_report_never_reaches_history_and_costs_reputation(make_env):
-    env = make_env()
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env())
     fake = env.obs(4_000, reporter="install:bbbbbbbb:ip2")
     assert env.ingest(fake) == 1
     env.ingest(env.obs(10_000, source="verification"), step_ms=60_000)
@@ -109,9 +112,7 @@ def test_a_refuted_report_never_reaches_history_and_costs_reputation(make_env):
 
 
 def test_a_report_made_after_the_crawl_waits_for_the_next_one(make_env):
-    env = make_env()
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env())
     crawl_time = env.clock.ms + 500
     assert env.ingest(env.obs(8_000, at=crawl_time + 30_000)) == 1
     env.ingest(env.obs(10_000, source="verification", at=crawl_time))
@@ -120,9 +121,7 @@ def test_a_report_made_after_the_crawl_waits_for_the_next_one(make_env):
 
 
 def test_an_unverified_report_expires_as_rejected_exactly_once(make_env):
-    env = make_env(TrustPolicy(pending_ttl_ms=600_000))
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env(TrustPolicy(pending_ttl_ms=600_000)))
     env.ingest(env.obs(8_000))
     assert env.gate.sweeps.expire_pending(env.clock.ms + 599_000) == 0
     assert env.gate.sweeps.expire_pending(env.clock.ms + 601_000) == 1
@@ -138,9 +137,7 @@ def test_an_unverified_report_expires_as_rejected_exactly_once(make_env):
 
 
 def test_a_quorum_of_independent_trusted_reporters_accepts_without_a_crawl(make_env):
-    env = make_env()
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env())
     trio = ["install:aaaaaaaa:ip1", "install:bbbbbbbb:ip2", "user:77"]
     for r in trio:
         env.vouch(r)
@@ -157,9 +154,7 @@ def test_a_quorum_of_independent_trusted_reporters_accepts_without_a_crawl(make_
 
 
 def test_a_swarm_of_installs_behind_one_ip_is_no_quorum(make_env):
-    env = make_env()
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env())
     swarm = [f"install:swarm{i:04d}:ipX" for i in range(6)]
     for r in swarm:
         env.vouch(r)
@@ -228,9 +223,7 @@ class CrashInSettle(TrustGate):
 def test_a_crash_before_commit_neither_loses_nor_doubles_a_held_report(
     make_env, redis_client, keys, price_store, sql_url
 ):
-    env = make_env()
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env())
     crashing = CrashInSettle(
         redis_client,
         keys,
@@ -238,19 +231,9 @@ def test_a_crash_before_commit_neither_loses_nor_doubles_a_held_report(
         sql=BlockingSql(sql_url),
         lows=env.gate.lows,
         frontier=env.frontier,
-        clock=env.clock,
+        clock=env.clock.seconds,
     )
-    worker = IngestWorker(
-        redis_client,
-        keys,
-        price_store,
-        partitions=PARTITIONS,
-        consumer="c1",
-        batch_size=1000,
-        batch_ms=5,
-        gate=crashing,
-        clock=env.clock,
-    )
+    worker = ingest_worker(redis_client, keys, price_store, crashing, env.clock)
     try:
         env.publish(env.obs(8_000))
         with pytest.raises(RuntimeError, match="crash"):
@@ -261,17 +244,7 @@ def test_a_crash_before_commit_neither_loses_nor_doubles_a_held_report(
     assert env.frontier.size() == 0
 
     # the restarted worker (same consumer) replays its pending batch
-    restarted = IngestWorker(
-        redis_client,
-        keys,
-        price_store,
-        partitions=PARTITIONS,
-        consumer="c1",
-        batch_size=1000,
-        batch_ms=5,
-        gate=env.gate,
-        clock=env.clock,
-    )
+    restarted = ingest_worker(redis_client, keys, price_store, env.gate, env.clock)
     assert restarted.process_batch(restarted.next_batch()).held == 1
     assert restarted.next_batch() == []
     assert env.client.hlen(env.keys.trust_held(f"us:{ASIN}:buybox")) == 1
@@ -280,9 +253,7 @@ def test_a_crash_before_commit_neither_loses_nor_doubles_a_held_report(
 
 
 def test_flushing_decisions_twice_counts_reputation_once(make_env):
-    env = make_env()
-    with_history(env)
-    env.subscribe(threshold=9_000)
+    env = watched(make_env())
     env.ingest(env.obs(8_900))
     outbox_before = env.client.hgetall(env.keys.trust_outbox)
     assert outbox_before == {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from alembic.migration import MigrationContext
@@ -19,17 +18,13 @@ from pricewatch.storage.sql_trust import (
     record_decisions,
     reporter_counts,
 )
-from tests import services
+from tests.sql_store import database_on, engine_on, subscribe
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+async def db_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     """An empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/trust.db"
-        return
-    server: str = request.getfixturevalue("postgres_url")
-    async with services.postgres_database(server, prefix="pw_trust") as url:
+    async for url in database_on(request.param, request):
         yield url
 
 
@@ -61,8 +56,7 @@ def record(
 
 async def test_the_migration_creates_and_drops_the_audit_table(db_url: str):
     await sql.migrate_sql_async(db_url, "0002")
-    eng = sql.create_engine(db_url)
-    try:
+    async with engine_on(db_url) as eng:
         async with eng.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
             head = await conn.run_sync(
@@ -81,8 +75,6 @@ async def test_the_migration_creates_and_drops_the_audit_table(db_url: str):
         async with eng.connect() as conn:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert "report_audit" not in tables and "reporters" in tables
-    finally:
-        await eng.dispose()
 
 
 async def test_decisions_are_recorded_once_and_move_reputation_once(engine: AsyncEngine):
@@ -109,25 +101,10 @@ async def test_armed_counts_follow_the_alerts_rules_and_stop_at_the_cap(engine: 
     user = await sql.create_user(engine, "a@example.com", "x")
     ids = []
     for threshold in (5_000, 6_000, 7_000, 8_000, 9_000):
-        sub = await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin="B000000001",
-            notification_type="EMAIL",
-            threshold=threshold,
-        )
-        ids.append(sub.id)
+        ids.append((await subscribe(engine, user, "B000000001", threshold)).id)
     await sql.disarm(engine, [ids[4]], 8_500, 1)
     await sql.update_subscription(engine, ids[3], user.id, status="paused")
-    other = await sql.create_subscription(
-        engine,
-        user_id=user.id,
-        market="de",
-        asin="B000000001",
-        notification_type="EMAIL",
-        threshold=99_000,
-    )
+    other = await subscribe(engine, user, "B000000001", 99_000, market="de")
     assert other.id
     items = [("us", "B000000001", "buybox", p) for p in (4_000, 6_500, 10_000)]
     assert await armed_counts(engine, items, cap=100) == {items[0]: 3, items[1]: 1, items[2]: 0}

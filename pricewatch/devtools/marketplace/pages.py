@@ -8,7 +8,9 @@ form), so the real parser can be tested against it end to end.
 
 Prices are printed here rather than with the project's own money formatter on
 purpose: this module plays the website, and a page printed by the same code
-that reads it back would hide a bug both sides share.
+that reads it back would hide a bug both sides share. Only the digit grouping
+(:func:`pricewatch.money.group_digits`) is shared: it prints, and no reader
+uses it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Sequence
 from html import escape
 
 from pricewatch.markets import Market
+from pricewatch.money import group_digits
 
 from .catalog import CatalogProduct
 
@@ -53,26 +56,13 @@ _CURRENCY_STYLE: dict[str, tuple[str, str]] = {
 LISTING_TITLES = {"bestsellers": "Best Sellers", "new-releases": "Hot New Releases"}
 
 
-def _group(digits: str, sep: str, indian: bool) -> str:
-    if len(digits) <= 3:
-        return digits
-    head, tail = digits[:-3], digits[-3:]
-    # India groups lakhs and crores: 1,29,999
-    size = 2 if indian else 3
-    groups: list[str] = []
-    while head:
-        groups.insert(0, head[-size:])
-        head = head[:-size]
-    return sep.join([*groups, tail])
-
-
 def price_parts(market: Market, minor: int) -> tuple[str, str, str, str]:
     """(symbol before, whole part with grouping, fraction, symbol after)."""
     if minor < 0:
         raise ValueError(f"a price cannot be negative, got {minor}")
     whole, frac = divmod(minor, 10**market.exponent)
     before, after = _CURRENCY_STYLE.get(market.currency, (f"{market.currency}\u00a0", ""))
-    grouped = _group(str(whole), market.group_sep, indian=market.currency == "INR")
+    grouped = group_digits(str(whole), market.group_sep, indian=market.currency == "INR")
     fraction = f"{frac:0{market.exponent}d}" if market.exponent else ""
     return before, grouped, fraction, after
 
@@ -82,6 +72,11 @@ def format_price(market: Market, minor: int) -> str:
     before, whole, fraction, after = price_parts(market, minor)
     number = f"{whole}{market.decimal_sep}{fraction}" if fraction else whole
     return f"{before}{number}{after}"
+
+
+def _site_name(market: Market) -> str:
+    """How the marketplace names itself in page titles: "Amazon.de", "Amazon.co.uk"."""
+    return f"Amazon.{market.domain[7:]}"
 
 
 def _page(market: Market, title: str, body: str, *, head: str = "") -> str:
@@ -167,9 +162,7 @@ def render_product(market: Market, product: CatalogProduct, *, origin: str) -> s
     parts.append(f'<div id="availability" class="a-section a-spacing-base">{availability}</div>')
     parts.append("</div></div>")
     head = f'<link rel="canonical" href="{escape(canonical)}">\n'
-    return _page(
-        market, f"{product.title} : Amazon.{market.domain[7:]}", "\n".join(parts), head=head
-    )
+    return _page(market, f"{product.title} : {_site_name(market)}", "\n".join(parts), head=head)
 
 
 def render_listing(
@@ -213,50 +206,53 @@ def render_listing(
         + "".join(nav)
         + "</div>"
     )
-    return _page(market, f"Amazon.{market.domain[7:]} {name}: The most popular items", body)
+    return _page(market, f"{_site_name(market)} {name}: The most popular items", body)
+
+
+# The pages that read the same whatever was asked for.
+_HOME_BODY = (
+    '<div id="home"><a href="/gp/bestsellers/">Best Sellers</a> '
+    '<a href="/gp/new-releases/">New Releases</a></div>'
+)
+_NOT_FOUND_BODY = (
+    '<div id="g"><h1>Sorry! We couldn\'t find that page.</h1>'
+    "<p>The address may be mistyped, or the page may have moved. "
+    '<a href="/">Return to the home page</a>.</p></div>'
+)
+_CAPTCHA_BODY = (
+    '<div class="a-container a-padding-double-large">'
+    '<div class="a-box a-alert a-alert-info a-spacing-base"><div class="a-box-inner">'
+    "<h4>Enter the characters you see below</h4>"
+    "<p>Automated access looks like yours is being checked. Please confirm you are a person "
+    "to continue shopping.</p></div></div>"
+    '<form method="get" action="/errors/validateCaptcha" name="">'
+    '<input type="hidden" name="amzn" value="pw-local">'
+    '<div class="a-row a-text-center"><img src="/captcha/image.jpg" alt="captcha"></div>'
+    '<div class="a-row a-spacing-large"><label for="captchacharacters">'
+    "Type the characters you see in this image:</label>"
+    '<input autocomplete="off" spellcheck="false" placeholder="Type characters" '
+    'id="captchacharacters" name="field-keywords" type="text"></div>'
+    '<button type="submit" class="a-button-text">Continue shopping</button>'
+    "</form></div>"
+)
+_THROTTLED_BODY = (
+    "<h1>Service Unavailable</h1><p>Too many requests from your network. "
+    "Please try again later.</p>"
+)
 
 
 def render_home(market: Market) -> str:
-    body = (
-        '<div id="home"><a href="/gp/bestsellers/">Best Sellers</a> '
-        '<a href="/gp/new-releases/">New Releases</a></div>'
-    )
-    return _page(market, f"Amazon.{market.domain[7:]}", body)
+    return _page(market, _site_name(market), _HOME_BODY)
 
 
 def render_not_found(market: Market) -> str:
-    body = (
-        '<div id="g"><h1>Sorry! We couldn\'t find that page.</h1>'
-        "<p>The address may be mistyped, or the page may have moved. "
-        '<a href="/">Return to the home page</a>.</p></div>'
-    )
-    return _page(market, "Page Not Found", body)
+    return _page(market, "Page Not Found", _NOT_FOUND_BODY)
 
 
 def render_captcha(market: Market) -> str:
     """The robot check a flagged client gets instead of any page (with status 200)."""
-    body = (
-        '<div class="a-container a-padding-double-large">'
-        '<div class="a-box a-alert a-alert-info a-spacing-base"><div class="a-box-inner">'
-        "<h4>Enter the characters you see below</h4>"
-        "<p>Automated access looks like yours is being checked. Please confirm you are a person "
-        "to continue shopping.</p></div></div>"
-        '<form method="get" action="/errors/validateCaptcha" name="">'
-        '<input type="hidden" name="amzn" value="pw-local">'
-        '<div class="a-row a-text-center"><img src="/captcha/image.jpg" alt="captcha"></div>'
-        '<div class="a-row a-spacing-large"><label for="captchacharacters">'
-        "Type the characters you see in this image:</label>"
-        '<input autocomplete="off" spellcheck="false" placeholder="Type characters" '
-        'id="captchacharacters" name="field-keywords" type="text"></div>'
-        '<button type="submit" class="a-button-text">Continue shopping</button>'
-        "</form></div>"
-    )
-    return _page(market, f"Amazon.{market.domain[7:]}", body)
+    return _page(market, _site_name(market), _CAPTCHA_BODY)
 
 
 def render_throttled(market: Market) -> str:
-    body = (
-        "<h1>Service Unavailable</h1><p>Too many requests from your network. "
-        "Please try again later.</p>"
-    )
-    return _page(market, "503 - Service Unavailable", body)
+    return _page(market, "503 - Service Unavailable", _THROTTLED_BODY)

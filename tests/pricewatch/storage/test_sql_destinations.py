@@ -18,6 +18,7 @@ from pricewatch.storage.sql_schema import (
     users,
 )
 from pricewatch.storage.sql_trust import AuditRecord, AuditVerdict, report_audit
+from tests.sql_store import subscribe
 
 MINUTE = 60_000
 UNCONFIRMED = sql.SubscriptionStatus.UNCONFIRMED.value
@@ -31,15 +32,23 @@ async def _sub(
     status: str = UNCONFIRMED,
     asin: str = "B0DEST0001",
 ) -> sql.Subscription:
-    return await sql.create_subscription(
+    return await subscribe(
+        db, user, asin, 1000, notification_type=kind, target=target, status=status
+    )
+
+
+async def _account_token(
+    db: AsyncEngine, user: sql.User, token_hash: str, purpose: str, expires_at: int, **fields: int
+) -> None:
+    """Issue ``user`` an account token at time 0 (``fields``: its target_id)."""
+    await sql.create_account_token(
         db,
         user_id=user.id,
-        market="us",
-        asin=asin,
-        notification_type=kind,
-        threshold=1000,
-        target=target,
-        status=status,
+        token_hash=token_hash,
+        purpose=purpose,
+        expires_at=expires_at,
+        now=0,
+        **fields,
     )
 
 
@@ -161,24 +170,10 @@ async def test_account_tokens_work_once_and_until_they_expire(sql_engine: AsyncE
     verify = sql.AccountTokenPurpose.VERIFY_EMAIL.value
     reset = sql.AccountTokenPurpose.RESET_PASSWORD.value
     token_hash = sql.hash_token("link-token")
-    await sql.create_account_token(
-        sql_engine,
-        user_id=user.id,
-        token_hash=token_hash,
-        purpose=verify,
-        expires_at=10 * MINUTE,
-        now=0,
-    )
+    await _account_token(sql_engine, user, token_hash, verify, 10 * MINUTE)
     # the raw token is refused, never stored
     with pytest.raises(ValueError, match="SHA-256"):
-        await sql.create_account_token(
-            sql_engine,
-            user_id=user.id,
-            token_hash="link-token",
-            purpose=verify,
-            expires_at=1,
-            now=0,
-        )
+        await _account_token(sql_engine, user, "link-token", verify, 1)
     assert await sql.peek_account_token(sql_engine, token_hash, verify, MINUTE) is not None
     assert await sql.use_account_token(sql_engine, token_hash, reset, MINUTE) is None
     used = await sql.use_account_token(sql_engine, token_hash, verify, 2 * MINUTE)
@@ -187,9 +182,7 @@ async def test_account_tokens_work_once_and_until_they_expire(sql_engine: AsyncE
     assert await sql.peek_account_token(sql_engine, token_hash, verify, 3 * MINUTE) is None
 
     late = sql.hash_token("late-token")
-    await sql.create_account_token(
-        sql_engine, user_id=user.id, token_hash=late, purpose=reset, expires_at=10 * MINUTE, now=0
-    )
+    await _account_token(sql_engine, user, late, reset, 10 * MINUTE)
     assert await sql.use_account_token(sql_engine, late, reset, 10 * MINUTE) is None
     assert await sql.delete_expired_account_tokens(sql_engine, 10 * MINUTE) == 2
 
@@ -198,27 +191,12 @@ async def test_a_confirm_token_names_its_target_and_goes_with_it(sql_engine: Asy
     user = await sql.create_user(sql_engine, "t@example.com", "h")
     confirm = sql.AccountTokenPurpose.CONFIRM_TARGET.value
     with pytest.raises(ValueError, match="names its target"):
-        await sql.create_account_token(
-            sql_engine,
-            user_id=user.id,
-            token_hash=sql.hash_token("x"),
-            purpose=confirm,
-            expires_at=MINUTE,
-            now=0,
-        )
+        await _account_token(sql_engine, user, sql.hash_token("x"), confirm, MINUTE)
     target, _ = await sql.add_target(
         sql_engine, user.id, "EMAIL", "x@example.org", confirmed=False, now=0
     )
     token_hash = sql.hash_token("confirm-x")
-    await sql.create_account_token(
-        sql_engine,
-        user_id=user.id,
-        token_hash=token_hash,
-        purpose=confirm,
-        expires_at=MINUTE,
-        now=0,
-        target_id=target.id,
-    )
+    await _account_token(sql_engine, user, token_hash, confirm, MINUTE, target_id=target.id)
     await sql.delete_target(sql_engine, target.id, user.id, now=1)
     assert await sql.use_account_token(sql_engine, token_hash, confirm, 2) is None
 
@@ -232,14 +210,9 @@ async def _account_with_everything(db: AsyncEngine, email: str) -> sql.User:
     user = await sql.create_user(db, email, "h")
     await sql.create_token(db, user.id, sql.hash_token(f"bearer-{email}"), 10**13)
     target, _ = await sql.add_target(db, user.id, "SMS", "+15555550100", confirmed=False, now=0)
-    await sql.create_account_token(
-        db,
-        user_id=user.id,
-        token_hash=sql.hash_token(f"confirm-{email}"),
-        purpose=sql.AccountTokenPurpose.CONFIRM_TARGET.value,
-        expires_at=10**13,
-        now=0,
-        target_id=target.id,
+    confirm = sql.AccountTokenPurpose.CONFIRM_TARGET.value
+    await _account_token(
+        db, user, sql.hash_token(f"confirm-{email}"), confirm, 10**13, target_id=target.id
     )
     sub = await _sub(db, user, status="active")
     await sql.claim_notification(db, sub.id, "event-1", "alert", 900)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.storage import sql
 from pricewatch.storage.sql_alerts import subscriptions_by_id
+from tests.sql_store import engine_on, subscribe
 
 TABLES = {
     "users",
@@ -64,12 +65,8 @@ async def test_migrate_is_idempotent_and_downgrade_base_drops_everything(sql_eng
 async def test_blocking_migrate_works_inside_a_running_event_loop(sql_url: str):
     sql.migrate_sql(sql_url)
     sql.migrate_sql(sql_url)
-    engine = sql.create_engine(sql_url)
-    try:
-        async with engine.connect() as conn:
-            assert await conn.run_sync(_tables) >= TABLES
-    finally:
-        await engine.dispose()
+    async with engine_on(sql_url) as engine, engine.connect() as conn:
+        assert await conn.run_sync(_tables) >= TABLES
     sql.downgrade_sql(sql_url)
 
 
@@ -88,42 +85,25 @@ def test_blocking_migrate_without_an_event_loop_creates_the_directory(tmp_path: 
 
 
 async def test_sqlite_connections_enforce_foreign_keys(tmp_path: Path):
-    engine = sql.create_engine(f"sqlite+aiosqlite:///{tmp_path}/fk.db")
-    try:
-        async with engine.connect() as conn:
-            assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
-            assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
-    finally:
-        await engine.dispose()
+    url = f"sqlite+aiosqlite:///{tmp_path}/fk.db"
+    async with engine_on(url) as engine, engine.connect() as conn:
+        assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
+        assert (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
 
 
 async def test_0003_keeps_every_row_both_ways(sql_url: str):
     """0003 rebuilds ``subscriptions`` on SQLite: the rows pointing at it (notifications,
     ON DELETE CASCADE) must survive the rebuild, up and down."""
     await sql.migrate_sql_async(sql_url, "0002")
-    engine = sql.create_engine(sql_url)
-    try:
+    async with engine_on(sql_url) as engine:
         user = await sql.create_user(engine, "keep@example.com", "hash")
-        sub = await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin="B0KEEP0001",
-            notification_type="EMAIL",
-            threshold=100,
-        )
+        sub = await subscribe(engine, user, "B0KEEP0001", 100)
         await sql.claim_notification(engine, sub.id, "event-1", "alert", 90)
 
         await sql.migrate_sql_async(engine)
         assert await sql.get_notification(engine, 1) is not None
-        waiting = await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin="B0KEEP0002",
-            notification_type="EMAIL",
-            threshold=100,
-            status=sql.SubscriptionStatus.UNCONFIRMED.value,
+        waiting = await subscribe(
+            engine, user, "B0KEEP0002", 100, status=sql.SubscriptionStatus.UNCONFIRMED.value
         )
         async with engine.connect() as conn:
             assert (await conn.run_sync(_head)) == "0003"
@@ -139,39 +119,19 @@ async def test_0003_keeps_every_row_both_ways(sql_url: str):
             assert [tuple(r) for r in rows] == [(sub.id, "active"), (waiting.id, "paused")]
             assert (await conn.exec_driver_sql("SELECT count(*) FROM notifications")).scalar() == 1
             assert (await conn.exec_driver_sql("SELECT count(*) FROM users")).scalar() == 1
-    finally:
-        await engine.dispose()
 
 
 async def test_0003_keeps_own_addresses_alerting_and_holds_strangers_addresses(sql_url: str):
     # before 0003 an alert went wherever its target said; after it, a target must be
     # confirmed first, while the account's own address keeps getting its alerts
     await sql.migrate_sql_async(sql_url, "0002")
-    engine = sql.create_engine(sql_url)
-    try:
+    async with engine_on(sql_url) as engine:
         user = await sql.create_user(engine, "old@example.com", "hash", now=1_000)
-        own = await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin="B0OWNADDR1",
-            notification_type="EMAIL",
-            threshold=100,
-        )
-        stranger = await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin="B0OWNADDR1",
-            notification_type="EMAIL",
-            threshold=100,
-            target="victim@example.net",
-        )
+        own = await subscribe(engine, user, "B0OWNADDR1", 100)
+        stranger = await subscribe(engine, user, "B0OWNADDR1", 100, target="victim@example.net")
         await sql.migrate_sql_async(engine)
         found = await subscriptions_by_id(engine, [own.id, stranger.id])
         assert found[own.id].status.value == "active"
         assert found[stranger.id].status.value == "unconfirmed"
         migrated = await sql.get_user(engine, user.id)
         assert migrated is not None and migrated.email_verified
-    finally:
-        await engine.dispose()

@@ -6,23 +6,14 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.storage import sql
+from tests.sql_store import subscribe
 
 ASIN = "B000000001"
 
 
 async def _subscriptions(engine: AsyncEngine, n: int) -> list[sql.Subscription]:
     user = await sql.create_user(engine, "n@example.com", "h")
-    return [
-        await sql.create_subscription(
-            engine,
-            user_id=user.id,
-            market="us",
-            asin=ASIN,
-            notification_type="EMAIL",
-            threshold=1000,
-        )
-        for _ in range(n)
-    ]
+    return [await subscribe(engine, user, ASIN, 1000) for _ in range(n)]
 
 
 async def test_an_event_is_claimed_once_per_subscription_and_kind(sql_engine: AsyncEngine):

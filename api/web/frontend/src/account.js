@@ -3,28 +3,11 @@
 // address, confirm a target). The same habits as site.js: every text goes in with
 // textContent, the bearer token comes from localStorage (api.js), and each part looks
 // for its own elements and does nothing on pages without them.
-import { ApiError, call, download, session } from "./api.js";
+import { call, download, session } from "./api.js";
+import { handleForm, say, sayFailure, sayWithLink } from "./page.js";
 import { ROUTES } from "./routes.js";
 
 const KIND_NAMES = { EMAIL: "E-mail", SMS: "SMS", WEBHOOK: "Webhook" };
-
-function say(element, text, isError = false) {
-  element.textContent = text;
-  element.classList.toggle("error", isError);
-}
-
-function errorText(error) {
-  return error instanceof ApiError ? error.message : `Network problem: ${error.message}`;
-}
-
-// "text " followed by a link, in a message element
-function sayWithLink(element, text, href, linkText) {
-  element.classList.remove("error");
-  const link = document.createElement("a");
-  link.href = href;
-  link.textContent = linkText;
-  element.replaceChildren(text, link);
-}
 
 function linkToken() {
   return new URLSearchParams(window.location.search).get("token") || "";
@@ -68,11 +51,8 @@ async function accountPage() {
   if (!page) return;
   const message = document.getElementById("account-page-message");
   if (!session.token) {
-    message.replaceChildren("Sign in to see your account: ");
-    const link = document.createElement("a");
-    link.href = `/signin?next=${encodeURIComponent("/account")}`;
-    link.textContent = "sign in";
-    message.append(link);
+    const signIn = `/signin?next=${encodeURIComponent("/account")}`;
+    sayWithLink(message, "Sign in to see your account: ", signIn, "sign in");
     return;
   }
   const table = document.getElementById("targets-table");
@@ -84,7 +64,7 @@ async function accountPage() {
     try {
       [me, targets] = await Promise.all([call("GET", ROUTES.me), call("GET", ROUTES.targets)]);
     } catch (error) {
-      say(message, errorText(error), true);
+      sayFailure(message, error);
       return;
     }
     page.querySelector('[data-field="email"]').textContent = me.email;
@@ -103,7 +83,7 @@ async function accountPage() {
     try {
       await request;
     } catch (error) {
-      say(message, errorText(error), true);
+      sayFailure(message, error);
       return false;
     }
     await load(done);
@@ -113,57 +93,50 @@ async function accountPage() {
   page.querySelector('[data-action="resend-verification"]').addEventListener("click", () =>
     act(call("POST", ROUTES.verificationEmail), "A new link is on its way to your e-mail."));
 
-  const targetForm = document.getElementById("target-form");
-  targetForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const address = targetForm.address.value.trim();
+  handleForm("target-form", "account-page-message", async (form) => {
+    const address = form.address.value.trim();
     if (!address) {
       say(message, "Enter an address.", true);
       return;
     }
     const added = await act(
-      call("POST", ROUTES.targets, { notificationType: targetForm.kind.value, address }),
+      call("POST", ROUTES.targets, { notificationType: form.kind.value, address }),
       "Added. It receives alerts once it is confirmed.");
-    if (added) targetForm.reset();
+    if (added) form.reset();
   });
 
-  const passwordForm = document.getElementById("password-form");
-  passwordForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const body = { currentPassword: passwordForm.current.value, newPassword: passwordForm.new.value };
+  handleForm("password-form", "account-page-message", async (form) => {
+    const body = { currentPassword: form.current.value, newPassword: form.new.value };
     if (await act(call("POST", ROUTES.password, body),
-      "Password changed. Your other sessions are signed out.")) passwordForm.reset();
+      "Password changed. Your other sessions are signed out.")) form.reset();
   });
 
   page.querySelector('[data-action="sign-out-everywhere"]').addEventListener("click", async () => {
     try {
       await call("DELETE", ROUTES.allTokens);
     } catch (error) {
-      say(message, errorText(error), true);
+      sayFailure(message, error);
       return;
     }
     session.clear();
     window.location.assign("/signin");
   });
 
+  const downloadFailed = (error) => sayFailure(message, error);
   page.querySelector('[data-action="export-json"]').addEventListener("click", () =>
-    download(ROUTES.exportJson, "pricewatch-export.json").catch(
-      (error) => say(message, errorText(error), true)));
+    download(ROUTES.exportJson, "pricewatch-export.json").catch(downloadFailed));
   page.querySelector('[data-action="export-csv"]').addEventListener("click", () =>
-    download(ROUTES.exportCsv, "pricewatch-subscriptions.csv").catch(
-      (error) => say(message, errorText(error), true)));
+    download(ROUTES.exportCsv, "pricewatch-subscriptions.csv").catch(downloadFailed));
 
-  const deleteForm = document.getElementById("delete-form");
-  deleteForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!deleteForm.sure.checked) {
+  handleForm("delete-form", "account-page-message", async (form) => {
+    if (!form.sure.checked) {
       say(message, "Tick the box to confirm that you want your account deleted.", true);
       return;
     }
     try {
-      await call("DELETE", ROUTES.me, { password: deleteForm.password.value });
+      await call("DELETE", ROUTES.me, { password: form.password.value });
     } catch (error) {
-      say(message, errorText(error), true);
+      sayFailure(message, error);
       return;
     }
     session.clear();
@@ -173,71 +146,53 @@ async function accountPage() {
   await load();
 }
 
-function forgotForm() {
-  const form = document.getElementById("forgot-form");
-  if (!form) return;
-  const message = document.getElementById("forgot-message");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const email = form.email.value.trim();
-    if (!email) {
-      say(message, "Enter your e-mail address.", true);
-      return;
-    }
-    say(message, "Sending…");
-    try {
-      const answer = await call("POST", ROUTES.passwordReset, { email });
-      say(message, answer.detail);
-    } catch (error) {
-      say(message, errorText(error), true);
-    }
-  });
+async function askForReset(form, message) {
+  const email = form.email.value.trim();
+  if (!email) {
+    say(message, "Enter your e-mail address.", true);
+    return;
+  }
+  say(message, "Sending…");
+  try {
+    const answer = await call("POST", ROUTES.passwordReset, { email });
+    say(message, answer.detail);
+  } catch (error) {
+    sayFailure(message, error);
+  }
 }
 
-function resetForm() {
-  const form = document.getElementById("reset-form");
-  if (!form) return;
-  const message = document.getElementById("reset-message");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    say(message, "Saving…");
-    try {
-      await call("POST", ROUTES.passwordResetComplete,
-        { token: linkToken(), password: form.password.value });
-    } catch (error) {
-      say(message, errorText(error), true);
-      return;
-    }
-    // every session of the account ended with the reset, this browser's too
-    session.clear();
-    form.querySelector("button").hidden = true;
-    sayWithLink(message, "Your password is changed. ", "/signin", "Sign in with it");
-  });
+async function resetPassword(form, message) {
+  say(message, "Saving…");
+  try {
+    await call("POST", ROUTES.passwordResetComplete,
+      { token: linkToken(), password: form.password.value });
+  } catch (error) {
+    sayFailure(message, error);
+    return;
+  }
+  // every session of the account ended with the reset, this browser's too
+  session.clear();
+  form.querySelector("button").hidden = true;
+  sayWithLink(message, "Your password is changed. ", "/signin", "Sign in with it");
 }
 
 // The page a verification or confirmation link opens: the button sends the token.
-function linkForm() {
-  const form = document.getElementById("link-form");
-  if (!form) return;
-  const message = document.getElementById("link-message");
+async function sendLinkToken(form, message) {
   const route = form.dataset.action === "verify-email" ? ROUTES.verifyEmail : ROUTES.targetConfirm;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    say(message, "Confirming…");
-    try {
-      const answer = await call("POST", route, { token: linkToken() });
-      form.hidden = true;
-      say(message, answer.detail);
-      form.dataset.state = "done";
-    } catch (error) {
-      say(message, errorText(error), true);
-    }
-  });
+  say(message, "Confirming…");
+  try {
+    const answer = await call("POST", route, { token: linkToken() });
+    form.hidden = true;
+    say(message, answer.detail);
+    form.dataset.state = "done";
+  } catch (error) {
+    sayFailure(message, error);
+  }
 }
 
 export function accountPages() {
   accountPage();
-  forgotForm();
-  resetForm();
-  linkForm();
+  handleForm("forgot-form", "forgot-message", askForReset);
+  handleForm("reset-form", "reset-message", resetPassword);
+  handleForm("link-form", "link-message", sendLinkToken);
 }

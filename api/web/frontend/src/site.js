@@ -2,17 +2,9 @@
 // the subscribe form and "my alerts". Each part looks for its own elements and does
 // nothing on pages without them.
 import { accountPages, createdText, statusText } from "./account.js";
-import { ApiError, call, session } from "./api.js";
+import { call, session } from "./api.js";
+import { handleForm, say, sayFailure, sayWithLink } from "./page.js";
 import { ROUTES } from "./routes.js";
-
-function say(element, text, isError = false) {
-  element.textContent = text;
-  element.classList.toggle("error", isError);
-}
-
-function errorText(error) {
-  return error instanceof ApiError ? error.message : `Network problem: ${error.message}`;
-}
 
 function showSession() {
   const email = session.email;
@@ -69,30 +61,24 @@ function keepNextOnAccountLinks() {
   }
 }
 
-function accountForm() {
-  const form = document.getElementById("account-form");
-  if (!form) return;
-  const message = document.getElementById("account-message");
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const email = form.email.value.trim();
-    const password = form.password.value;
-    if (!email || !password) {
-      say(message, "Enter your e-mail and password.", true);
-      return;
+async function signInOrRegister(form, message) {
+  const email = form.email.value.trim();
+  const password = form.password.value;
+  if (!email || !password) {
+    say(message, "Enter your e-mail and password.", true);
+    return;
+  }
+  say(message, form.dataset.action === "register" ? "Creating your account…" : "Signing in…");
+  try {
+    if (form.dataset.action === "register") {
+      await call("POST", ROUTES.register, { email, password });
     }
-    say(message, form.dataset.action === "register" ? "Creating your account…" : "Signing in…");
-    try {
-      if (form.dataset.action === "register") {
-        await call("POST", ROUTES.register, { email, password });
-      }
-      const signedIn = await call("POST", ROUTES.token, { email, password });
-      session.save(signedIn.token, email);
-      window.location.assign(nextPath());
-    } catch (error) {
-      say(message, errorText(error), true);
-    }
-  });
+    const signedIn = await call("POST", ROUTES.token, { email, password });
+    session.save(signedIn.token, email);
+    window.location.assign(nextPath());
+  } catch (error) {
+    sayFailure(message, error);
+  }
 }
 
 function signInLink() {
@@ -100,59 +86,52 @@ function signInLink() {
   return `/signin?next=${encodeURIComponent(here)}`;
 }
 
+// The subscribe form's kind of threshold: "threshold" (a price) or "percent"
+function thresholdKind(form) {
+  return form.querySelector('input[name="kind"]:checked').value;
+}
+
+async function subscribe(form, message) {
+  if (!session.token) {
+    sayWithLink(message, "Sign in first: ", signInLink(), "sign in or register", true);
+    return;
+  }
+  const body = {
+    productID: form.dataset.asin,
+    market: form.dataset.market,
+    notificationType: form.channel.value,
+  };
+  const percent = thresholdKind(form) === "percent";
+  const field = percent ? form.percent : form.threshold;
+  const value = Number(field.value);
+  if (field.value.trim() === "" || !Number.isFinite(value) || value < 0) {
+    say(message, "Enter a number.", true);
+    field.focus();
+    return;
+  }
+  if (percent) body.thresholdPercent = value;
+  else body.threshold = value;
+  const target = form.target.value.trim();
+  if (target) body.target = target;
+  say(message, "Creating your alert…");
+  try {
+    const created = await call("POST", ROUTES.subscriptions, body);
+    form.dataset.subscriptionId = String(created.subscriptionID);
+    sayWithLink(message, createdText(created), "/alerts", "See my alerts");
+  } catch (error) {
+    sayFailure(message, error);
+  }
+}
+
 function subscribeForm() {
-  const form = document.getElementById("subscribe-form");
+  const form = handleForm("subscribe-form", "subscribe-message", subscribe);
   if (!form) return;
-  const message = document.getElementById("subscribe-message");
   const kindFields = form.querySelectorAll("[data-kind]");
-  const kind = () => form.querySelector('input[name="kind"]:checked').value;
   const showKind = () => {
-    for (const field of kindFields) field.hidden = field.dataset.kind !== kind();
+    for (const field of kindFields) field.hidden = field.dataset.kind !== thresholdKind(form);
   };
   form.addEventListener("change", showKind);
   showKind();
-
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (!session.token) {
-      message.classList.add("error");
-      message.replaceChildren("Sign in first: ");
-      const link = document.createElement("a");
-      link.href = signInLink();
-      link.textContent = "sign in or register";
-      message.append(link);
-      return;
-    }
-    const body = {
-      productID: form.dataset.asin,
-      market: form.dataset.market,
-      notificationType: form.channel.value,
-    };
-    const field = kind() === "percent" ? form.percent : form.threshold;
-    const value = Number(field.value);
-    if (field.value.trim() === "" || !Number.isFinite(value) || value < 0) {
-      say(message, "Enter a number.", true);
-      field.focus();
-      return;
-    }
-    if (kind() === "percent") body.thresholdPercent = value;
-    else body.threshold = value;
-    const target = form.target.value.trim();
-    if (target) body.target = target;
-    say(message, "Creating your alert…");
-    try {
-      const created = await call("POST", ROUTES.subscriptions, body);
-      form.dataset.subscriptionId = String(created.subscriptionID);
-      message.classList.remove("error");
-      message.replaceChildren(createdText(created));
-      const link = document.createElement("a");
-      link.href = "/alerts";
-      link.textContent = "See my alerts";
-      message.append(link);
-    } catch (error) {
-      say(message, errorText(error), true);
-    }
-  });
 }
 
 function alertRow(template, subscription, onChange) {
@@ -192,11 +171,7 @@ async function alertsPage() {
   const message = document.getElementById("alerts-message");
   const template = document.getElementById("alert-row");
   if (!session.token) {
-    message.replaceChildren("Sign in to see your alerts: ");
-    const link = document.createElement("a");
-    link.href = signInLink();
-    link.textContent = "sign in";
-    message.append(link);
+    sayWithLink(message, "Sign in to see your alerts: ", signInLink(), "sign in");
     return;
   }
 
@@ -211,7 +186,7 @@ async function alertsPage() {
         cursor = page.nextCursor;
       } while (cursor !== null && cursor !== undefined);
     } catch (error) {
-      say(message, errorText(error), true);
+      sayFailure(message, error);
       return;
     }
     const rows = list.map((s) => alertRow(template, s, change));
@@ -229,7 +204,7 @@ async function alertsPage() {
     try {
       await request;
     } catch (error) {
-      say(message, errorText(error), true);
+      sayFailure(message, error);
       return;
     }
     await load(done);
@@ -240,7 +215,7 @@ async function alertsPage() {
 
 showSession();
 keepNextOnAccountLinks();
-accountForm();
+handleForm("account-form", "account-message", signInOrRegister);
 subscribeForm();
 alertsPage();
 accountPages();
