@@ -2,14 +2,20 @@
 
     python bench/parser.py [CORPUS_DIR] [--seconds N]
 
-The last line is ``parser_pages_per_s=N``.
+Then the peak memory one parse takes, page by page: each page is parsed in a
+child forked for it, and the child's peak resident size above what it held
+before parsing is that page's cost (the HTML engine allocates outside Python,
+where tracemalloc cannot see). The last line is ``parser_pages_per_s=N``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
+import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -22,6 +28,31 @@ DEFAULT_CORPUS = Path(
     os.environ.get("PRICEWATCH_CORPUS")
     or Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "amazon"
 )
+
+
+def _peak_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def _parse_once(body: bytes, url: str, out: mp.SimpleQueue) -> None:  # type: ignore[type-arg]
+    before = _peak_kib()
+    parse_page(body, url)
+    out.put(_peak_kib() - before)
+
+
+def peak_mib_per_page(pages: list[tuple[bytes, str]]) -> list[float]:
+    """Peak memory of one parse for each page, in MiB."""
+    context = mp.get_context("fork")
+    # touch the parser once so that imports and caches are not counted
+    parse_page(pages[0][0], pages[0][1])
+    peaks = []
+    for body, url in pages:
+        out = context.SimpleQueue()
+        child = context.Process(target=_parse_once, args=(body, url, out))
+        child.start()
+        child.join()
+        peaks.append(out.get() / 1024)
+    return peaks
 
 
 def main() -> int:
@@ -38,6 +69,7 @@ def main() -> int:
         for e in json.loads(truth_path.read_text(encoding="utf-8"))
     ]
     megabytes = sum(len(body) for body, _ in pages) / 1e6
+    peaks = peak_mib_per_page(pages)
     parsed = 0
     start = time.perf_counter()
     while time.perf_counter() - start < args.seconds:
@@ -47,6 +79,10 @@ def main() -> int:
     elapsed = time.perf_counter() - start
     print(f"pages={len(pages)} corpus_mb={megabytes:.1f} rounds={parsed // len(pages)}")
     print(f"seconds={elapsed:.2f} mb_per_s={megabytes * parsed / len(pages) / elapsed:.1f}")
+    print(
+        f"peak_mib_per_page median={statistics.median(peaks):.1f} max={max(peaks):.1f}"
+        f" page_mb_max={max(len(body) for body, _ in pages) / 1e6:.1f}"
+    )
     print(f"parser_pages_per_s={parsed / elapsed:.1f}")
     return 0
 

@@ -44,5 +44,5 @@ def observation_for(
         if list_price and price and list_price.currency == price.currency
         else None,
         title=page.title,
-        image=page.image,
+        image=page.image_url,
     )

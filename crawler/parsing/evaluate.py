@@ -2,7 +2,10 @@
 
 DIR holds ``truth.json`` (a list of entries with ``file``, ``marketplace``,
 ``asin``, ``title``, ``price``, ``currency``, ``availability``, ``list_price``,
-``page_kind``) and the files it names. The parser gets only the marketplace's
+``page_kind``, and, judged when present, ``new_offers_from``,
+``new_offers_count``, ``used_from``, ``used_and_new_from``, ``sales_rank``,
+``sales_rank_category``, ``image_url``, ``sold_by``, ``rating``,
+``review_count``) and the files it names. The parser gets only the marketplace's
 home URL, as the crawler would know nothing more about a saved page. One line
 per wrong field, then ``pages_correct=P/Q fields_correct=K/N``.
 """
@@ -118,6 +121,40 @@ def compare(entry: dict[str, Any], page: ParsedPage) -> Iterator[tuple[str, Any,
     )
     listed, got_listed = _number(entry.get("list_price")), _major(page.list_price)
     yield "list_price", entry.get("list_price"), got_listed, listed == got_listed
+    for field in _EXTRA_FIELDS:
+        if field in entry:
+            expected, got = entry[field], _comparable(getattr(page, field))
+            yield field, expected, got, _same(expected, got)
+
+
+# Judged only when truth.json has them: money and decimals as decimal strings,
+# counts as integers, names as text.
+_EXTRA_FIELDS = (
+    "new_offers_from",
+    "new_offers_count",
+    "used_from",
+    "used_and_new_from",
+    "sales_rank",
+    "sales_rank_category",
+    "image_url",
+    "sold_by",
+    "rating",
+    "review_count",
+)
+
+
+def _comparable(value: Any) -> Any:
+    return to_major(value) if isinstance(value, Money) else value
+
+
+def _same(expected: Any, got: Any) -> bool:
+    if expected is None or got is None:
+        return expected is None and got is None
+    if isinstance(got, Decimal):
+        return _number(expected) == got
+    if isinstance(got, str):
+        return _norm_title(expected) == _norm_title(got)
+    return bool(expected == got)
 
 
 def evaluate(directory: Path) -> Score:

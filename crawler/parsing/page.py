@@ -9,18 +9,17 @@ from its path, because redirects and saved pages make it unreliable.
 
 from __future__ import annotations
 
-import functools
 import re
-from collections.abc import Iterable
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 import msgspec
-from lxml import etree
-from parsel import Selector
-from parsel.csstranslator import HTMLTranslator
-from w3lib.encoding import html_to_unicode
 
+from crawler.parsing.details import read_details
+from crawler.parsing.document import Document, Node, read_document, text_of, within
+from crawler.parsing.offers import read_offers
+from crawler.parsing.units import UNIT_CONTAINERS, is_unit_amount, without_unit_price
 from pricewatch import page_rules
 from pricewatch.markets import Market, market_for_url
 from pricewatch.models import Availability
@@ -50,25 +49,26 @@ class ParsedPage(msgspec.Struct, frozen=True, kw_only=True):
     price: Money | None = None
     list_price: Money | None = None
     availability: Availability = Availability.UNKNOWN
-    image: str | None = None
+    image_url: str | None = None
+    # offer summaries: the lowest other new offer (and how many there are),
+    # the lowest used copy, and "N used & new from" when the page lumps them
+    new_offers_from: Money | None = None
+    new_offers_count: int | None = None
+    used_from: Money | None = None
+    used_and_new_from: Money | None = None
+    # the product's first (main) Best Sellers Rank and its category
+    sales_rank: int | None = None
+    sales_rank_category: str | None = None
+    # the seller of the offer in the buy box
+    sold_by: str | None = None
+    # the average star rating in this marketplace and how many rated it
+    rating: Decimal | None = None
+    review_count: int | None = None
 
 
 _ASIN_RE = re.compile(page_rules.ASIN_PATTERN)
 _ASIN_IN_URL_RE = re.compile(page_rules.ASIN_IN_URL_PATTERN)
-_SPACE_RE = re.compile(r"\s+")
-# image attributes hold a URL or, for data-a-dynamic-image, JSON keyed by URLs
-_URL_RE = re.compile(r"(?:https?:)?//[^\s\"']+")
-# control characters lxml refuses (NUL in binary bodies, form feeds...)
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
-_VISIBLE_TEXT = ".//text()[not(ancestor::script) and not(ancestor::style)]"
-
-
-def _collapse(text: str) -> str:
-    return _SPACE_RE.sub(" ", text).strip()
-
-
-def _visible_text(sel: Selector) -> str:
-    return _collapse(" ".join(sel.xpath(_VISIBLE_TEXT).getall()))
+_IMAGE_URL_RE = re.compile(page_rules.IMAGE_URL_PATTERN, re.IGNORECASE)
 
 
 def _phrases(table: dict[str, list[str]]) -> list[str]:
@@ -80,99 +80,37 @@ _PRE_ORDER = _phrases(page_rules.PRE_ORDER_PHRASES)
 _IN_STOCK = _phrases(page_rules.IN_STOCK_PHRASES)
 
 
-def _csses(table: list[dict[str, str]]) -> Iterable[str]:
-    return (rule["css"] for rule in table)
-
-
-_ID_LED_RE = re.compile(r"^#([\w-]+)(.*)$", re.S)
-_TRANSLATOR = HTMLTranslator()
-
-
-@functools.lru_cache(maxsize=512)
-def _rest_xpath(rest: str) -> str:
-    """XPath for what follows ``#id`` in a selector, relative to that element:
-    descendants after a space, the element itself for a compound (``:not()``,
-    ``::attr()``)."""
-    if rest[:1].isspace():
-        return _TRANSLATOR.css_to_xpath(rest.strip(), prefix="descendant::")
-    return _TRANSLATOR.css_to_xpath("*" + rest, prefix="self::")
-
-
-class _Page:
-    """A parsed document plus an index of its ``id`` attributes.
-
-    Amazon pages are ~1 MB; every ``#id`` selector would otherwise scan the
-    whole tree. Selectors that start with an id are answered from the index
-    (all elements carrying it: Amazon repeats ids); the rest go to parsel.
-    """
-
-    def __init__(self, root: Selector) -> None:
-        self.root = root
-        self._ids: dict[str, list[Any]] = {}
-        for element in root.root.xpath("//*[@id]"):
-            self._ids.setdefault(element.get("id"), []).append(element)
-
-    def css(self, css: str) -> list[Selector]:
-        match = _ID_LED_RE.match(css)
-        if match is None or "," in css:
-            return list(self.root.css(css))
-        elements = [Selector(root=el, type="html") for el in self._ids.get(match.group(1), [])]
-        rest = match.group(2)
-        if not rest:
-            return elements
-        xpath = _rest_xpath(rest)
-        return [found for element in elements for found in element.xpath(xpath)]
-
-    def values(self, css: str) -> list[str]:
-        return [str(found.get()) for found in self.css(css)]
-
-
-def _any(page: _Page, table: list[dict[str, str]]) -> bool:
-    return any(page.css(css) for css in _csses(table))
-
-
-def _decode(body: bytes) -> Selector | None:
-    if not body or not body.strip():
-        return None
-    try:
-        _, text = html_to_unicode(None, body)
-        if _CONTROL_RE.search(text):
-            text = _CONTROL_RE.sub("", text)
-        if "<" not in text:
-            return None
-        root = Selector(text=text)
-    except (ValueError, TypeError, LookupError, etree.LxmlError):
-        return None
-    return root if root.root is not None else None
+def _csses(table: list[dict[str, str]]) -> list[str]:
+    return [rule["css"] for rule in table]
 
 
 # --- page kind -------------------------------------------------------------------
 
 
-def _is_captcha(root: _Page) -> bool:
-    if _any(root, page_rules.CAPTCHA_SELECTORS):
+def _is_captcha(doc: Document) -> bool:
+    if doc.any(_csses(page_rules.CAPTCHA_SELECTORS)):
         return True
-    title = _collapse(" ".join(root.values("title::text"))).lower()
+    title = doc.head_title()
     return any(phrase in title for phrase in page_rules.CAPTCHA_TITLE_PHRASES)
 
 
-def _is_not_found(root: _Page) -> bool:
-    if _any(root, page_rules.NOT_FOUND_SELECTORS):
+def _is_not_found(doc: Document) -> bool:
+    if doc.any(_csses(page_rules.NOT_FOUND_SELECTORS)):
         return True
-    title = _collapse(" ".join(root.values("title::text"))).lower()
+    title = doc.head_title()
     if any(phrase in title for phrase in page_rules.NOT_FOUND_PHRASES):
         return True
-    body = root.css("body")
-    text = _visible_text(body[0]).lower()[:5000] if body else ""
+    body = doc.css("body")
+    text = text_of(body[0]).lower()[:5000] if body else ""
     return any(phrase in text for phrase in page_rules.NOT_FOUND_PHRASES)
 
 
 # --- identity ----------------------------------------------------------------------
 
 
-def _asin(root: _Page, table: list[dict[str, str]]) -> str | None:
+def _asin(doc: Document, table: list[dict[str, str]]) -> str | None:
     for css in _csses(table):
-        for value in root.values(css):
+        for value in doc.values(css):
             value = value.strip()
             if _ASIN_RE.match(value):
                 return value
@@ -182,36 +120,36 @@ def _asin(root: _Page, table: list[dict[str, str]]) -> str | None:
     return None
 
 
-def _title(root: _Page) -> str | None:
+def _title(doc: Document) -> str | None:
     for css in _csses(page_rules.TITLE_SELECTORS):
-        for el in root.css(css):
-            text = _visible_text(el)
+        for el in doc.css(css):
+            text = text_of(el)
             if text:
                 return text
     return None
 
 
-def _image(root: _Page) -> str | None:
+def _image(doc: Document) -> str | None:
     for css in _csses(page_rules.IMAGE_SELECTORS):
-        for value in root.values(css):
-            found = _URL_RE.search(value)
+        for value in doc.values(css):
+            found = _IMAGE_URL_RE.search(value)
             if found:
-                return found.group(0)
+                return found.group(1)
     return None
 
 
 # --- prices ------------------------------------------------------------------------
 
 
-def _first_text(el: Selector, css: str) -> str:
-    for part in el.css(css):
-        text = _visible_text(part)
+def _first_text(el: Node, css: str) -> str:
+    for part in within(el, css):
+        text = text_of(part)
         if text:
             return text
     return ""
 
 
-def _price_text(el: Selector, market: Market) -> str:
+def _price_text(el: Node, market: Market) -> str:
     """The text of one price element, however the layout splits it."""
     parts = page_rules.PRICE_TEXT_PARTS
     for css in parts["offscreen"]:
@@ -225,15 +163,19 @@ def _price_text(el: Selector, market: Market) -> str:
             symbol = _first_text(el, split["symbol"])
             number = f"{whole}{market.decimal_sep}{fraction}" if fraction else whole
             return f"{symbol} {number}"
-    return _visible_text(el)
+    return text_of(el)
 
 
-def _money_at(root: _Page, table: list[dict[str, str]], market: Market) -> Money | None:
+def _money_at(doc: Document, table: list[dict[str, str]], market: Market) -> Money | None:
     """First element of ``table`` holding exactly one amount. A range in the
     winning element means there is no single price."""
     for css in _csses(table):
-        for el in root.css(css):
-            text = _price_text(el, market)
+        for el in doc.css(css):
+            if is_unit_amount(el):
+                continue
+            text = without_unit_price(_price_text(el, market))
+            if text is None:
+                continue
             if is_price_range(text):
                 return None
             money = parse_money(text, market)
@@ -245,11 +187,9 @@ def _money_at(root: _Page, table: list[dict[str, str]], market: Market) -> Money
 # --- availability --------------------------------------------------------------------
 
 
-def _availability(root: _Page) -> Availability:
+def _availability(doc: Document) -> Availability:
     text = " ".join(
-        _visible_text(el)
-        for css in _csses(page_rules.AVAILABILITY_SELECTORS)
-        for el in root.css(css)
+        text_of(el) for css in _csses(page_rules.AVAILABILITY_SELECTORS) for el in doc.css(css)
     ).lower()
     if any(phrase in text for phrase in _OUT_OF_STOCK):
         return Availability.OUT_OF_STOCK
@@ -257,9 +197,9 @@ def _availability(root: _Page) -> Availability:
         return Availability.UNKNOWN
     if any(phrase in text for phrase in _IN_STOCK):
         return Availability.IN_STOCK
-    if _any(root, page_rules.CHOOSE_VARIATION_SELECTORS):
+    if doc.any(_csses(page_rules.CHOOSE_VARIATION_SELECTORS)):
         return Availability.UNKNOWN
-    if _any(root, page_rules.PURCHASE_BUTTON_SELECTORS):
+    if doc.any(_csses(page_rules.PURCHASE_BUTTON_SELECTORS)):
         return Availability.IN_STOCK
     return Availability.UNKNOWN
 
@@ -267,8 +207,8 @@ def _availability(root: _Page) -> Availability:
 # --- entry point -------------------------------------------------------------------
 
 
-def _market_from_page(root: _Page) -> Market | None:
-    for href in root.values("link[rel='canonical']::attr(href)"):
+def _market_from_page(doc: Document) -> Market | None:
+    for href in doc.values("link[rel='canonical']::attr(href)"):
         market = market_for_url(href.strip())
         if market is not None:
             return market
@@ -282,27 +222,26 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
     not an Amazon URL the page's canonical link is tried instead.
     """
     market = market_for_url(url)
-    decoded = _decode(body)
-    if decoded is None:
+    doc = read_document(body, drop=UNIT_CONTAINERS)
+    if doc is None:
         return ParsedPage(page_kind=PageKind.OTHER, market=market.code if market else None)
-    root = _Page(decoded)
-    market = market or _market_from_page(root)
+    market = market or _market_from_page(doc)
     code = market.code if market else None
-    if _is_captcha(root):
+    if _is_captcha(doc):
         return ParsedPage(page_kind=PageKind.CAPTCHA, market=code)
-    asin = _asin(root, page_rules.ASIN_SELECTORS)
-    title = _title(root)
+    asin = _asin(doc, page_rules.ASIN_SELECTORS)
+    title = _title(doc)
     if asin is None or title is None:
-        kind = PageKind.NOT_FOUND if _is_not_found(root) else PageKind.OTHER
+        kind = PageKind.NOT_FOUND if _is_not_found(doc) else PageKind.OTHER
         return ParsedPage(page_kind=kind, market=code, asin=asin, title=title)
-    availability = _availability(root)
+    availability = _availability(doc)
     price = list_price = None
     if market is not None and availability is not Availability.OUT_OF_STOCK:
-        ranged = _any(root, page_rules.RANGE_SELECTORS)
+        ranged = doc.any(_csses(page_rules.RANGE_SELECTORS))
         if not ranged:
-            price = _money_at(root, page_rules.PRICE_SELECTORS, market)
+            price = _money_at(doc, page_rules.PRICE_SELECTORS, market)
         if price is not None:
-            list_price = _money_at(root, page_rules.LIST_PRICE_SELECTORS, market)
+            list_price = _money_at(doc, page_rules.LIST_PRICE_SELECTORS, market)
             # a "list price" at or below the price is another offer's price
             if list_price is not None and (
                 list_price.currency != price.currency or list_price.minor <= price.minor
@@ -312,10 +251,24 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
         page_kind=PageKind.PRODUCT,
         market=code,
         asin=asin,
-        offer_asin=_asin(root, page_rules.OFFER_ASIN_SELECTORS) or asin,
+        offer_asin=_asin(doc, page_rules.OFFER_ASIN_SELECTORS) or asin,
         title=title,
         price=price,
         list_price=list_price,
         availability=availability,
-        image=_image(root),
+        image_url=_image(doc),
+        **_offer_fields(doc, market),
+        **msgspec.structs.asdict(read_details(doc)),
     )
+
+
+def _offer_fields(doc: Document, market: Market | None) -> dict[str, Any]:
+    if market is None:
+        return {}
+    offers = read_offers(doc, market)
+    return {
+        "new_offers_from": offers.new_from,
+        "new_offers_count": offers.new_count,
+        "used_from": offers.used_from,
+        "used_and_new_from": offers.used_and_new_from,
+    }

@@ -33,7 +33,7 @@ CASES = [
             price=Money(129995, "EUR"),
             list_price=Money(149900, "EUR"),
             availability=Availability.IN_STOCK,
-            image="https://images.example.invalid/teekanne.jpg",
+            image_url="https://images.example.invalid/teekanne.jpg",
         ),
     ),
     (

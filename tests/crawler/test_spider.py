@@ -163,7 +163,7 @@ def test_a_product_page_makes_a_priced_observation() -> None:
         price=Money(1234, "USD"),
         list_price=Money(1999, "USD"),
         availability=Availability.IN_STOCK,
-        image="https://m.media/k.jpg",
+        image_url="https://m.media/k.jpg",
     )
     obs = observation_for(TASK, page, 200, 1_700_000_000_000)
     assert obs is not None
