@@ -1,9 +1,15 @@
-"""Parsed page + the task that asked for it -> Observation. Pure, no Scrapy."""
+"""Parsed page + the task that asked for it -> Observations, one per price
+series the page speaks of (:mod:`pricewatch.page_series`). Pure, no Scrapy."""
 
 from __future__ import annotations
 
+import msgspec
+
 from crawler.parsing import PageKind, ParsedPage
-from pricewatch.models import Availability, CrawlTask, Observation, Source, TaskKind
+from pricewatch.markets import get_market
+from pricewatch.models import Availability, CrawlTask, Observation, Series, Source, TaskKind
+from pricewatch.money import Money
+from pricewatch.page_series import PageFacts, series_availability, series_values
 
 # Statuses that mean "this product page is gone", whatever the body says.
 GONE_STATUSES = frozenset({404, 410})
@@ -11,15 +17,38 @@ GONE_STATUSES = frozenset({404, 410})
 _GONE = ParsedPage(page_kind=PageKind.NOT_FOUND, availability=Availability.UNAVAILABLE)
 
 
-def observation_for(
+def page_facts(page: ParsedPage, currency: str) -> PageFacts:
+    """The page's prices as minor units of ``currency``; a price in another
+    currency (a foreign offer, a list price in dollars) says nothing."""
+
+    def minor(money: Money | None) -> int | None:
+        return money.minor if money is not None and money.currency == currency else None
+
+    return PageFacts(
+        availability=page.availability,
+        price=minor(page.price),
+        buybox_used=page.buybox_used,
+        sold_by=page.sold_by,
+        # a strikethrough price only means something next to a price
+        list_price=minor(page.list_price) if page.price else None,
+        new_offers_from=minor(page.new_offers_from),
+        used_from=minor(page.used_from),
+        sales_rank=page.sales_rank,
+    )
+
+
+def observations_for(
     task: CrawlTask, page: ParsedPage, status: int, now_ms: int
-) -> Observation | None:
-    """The observation a fetched product page makes, or None when it makes none.
+) -> list[Observation] | None:
+    """The observations a fetched product page makes, or None when it makes none.
 
     A robot check or an unrecognised page says nothing about the product: None
     (the caller decides between retrying and giving up). A page that is gone is
-    an "unavailable" observation without a price. The product is the task's:
-    the page was fetched at its /dp/ URL, which is what a shopper sees for it.
+    "unavailable" in every series. The product is the task's: the page was
+    fetched at its /dp/ URL, which is what a shopper sees for it. The buy-box
+    observation also carries the page's title and attributes. Prices are in
+    the buy box's currency (ingest refuses one that is not the marketplace's),
+    else in the marketplace's.
     """
     if task.asin is None:
         raise ValueError(f"a product observation needs a task with an asin: {task!r}")
@@ -30,19 +59,36 @@ def observation_for(
         page = _GONE
     elif page.page_kind is not PageKind.PRODUCT:
         return None
+    currency = page.price.currency if page.price else get_market(task.market).currency
+    observations = []
+    for series, value in series_values(page_facts(page, currency)).items():
+        obs = Observation(
+            market=task.market,
+            asin=task.asin,
+            observed_at=now_ms,
+            availability=series_availability(series, value, page.availability),
+            source=source,
+            series=series,
+            price=value,
+            currency=None if series is Series.SALES_RANK or value is None else currency,
+        )
+        if series is Series.BUYBOX:
+            obs = _with_product_fields(obs, page)
+        observations.append(obs)
+    return observations
+
+
+def _with_product_fields(obs: Observation, page: ParsedPage) -> Observation:
+    """The buy-box observation also says what the page says of the product."""
     price, list_price = page.price, page.list_price
-    return Observation(
-        market=task.market,
-        asin=task.asin,
-        observed_at=now_ms,
-        availability=page.availability,
-        source=source,
-        price=price.minor if price else None,
-        currency=price.currency if price else None,
-        # a strikethrough price only means something next to a price of the same currency
+    return msgspec.structs.replace(
+        obs,
         list_price=list_price.minor
         if list_price and price and list_price.currency == price.currency
         else None,
         title=page.title,
         image=page.image_url,
+        sold_by=page.sold_by,
+        rating=page.rating,
+        review_count=page.review_count,
     )

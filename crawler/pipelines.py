@@ -1,4 +1,4 @@
-"""Item pipeline: Observations onto the partitioned ``observations`` stream.
+"""Item pipeline: a page's Observations onto the partitioned ``observations`` stream.
 
 The crawler never writes prices anywhere else; ingest consumes the stream.
 Publishing is at-least-once: the spider acks the frontier task only after the
@@ -39,16 +39,20 @@ class ObservationPipeline:
     def process_item(self, item: object) -> object:
         if not isinstance(item, ObservationItem):
             return item
-        obs = item.observation
-        payload = encode(obs)
+        observations = list(item.observations)
+        if not observations:
+            raise DropItem(f"no observation for {item.task_key}")
+        # one entry for the page (an array): its series are stored together or not at all
+        payload = encode(observations)
         try:
             # Structs do not validate on construction; ingest would reject the message
-            decode(payload, Observation)
+            decode(payload, list[Observation])
         except msgspec.ValidationError as exc:
-            raise DropItem(f"invalid observation {obs!r}: {exc}") from None
+            raise DropItem(f"invalid observations for {item.task_key}: {exc}") from None
+        first = observations[0]
         pipe = self.client.pipeline(transaction=False)
-        self.stream.add(pipe, obs.market, obs.asin, payload)
+        self.stream.add(pipe, first.market, first.asin, payload)
         # a product observed is a product known: discovery will not enqueue it again
-        pipe.sadd(self.keys.known_products(obs.market), obs.asin)
+        pipe.sadd(self.keys.known_products(first.market), first.asin)
         pipe.execute()
         return item

@@ -2,7 +2,7 @@
 # the unpacked extension to load (chrome://extensions -> "Load unpacked", or
 # --load-extension). The build runs extension/scripts/export_rules.py with the
 # virtualenv's Python, so the page rules, marketplaces and money tables it bundles are
-# the ones the crawler reads (pricewatch/page_rules.py, markets.py, money.py); it reruns
+# the ones the crawler reads (pricewatch/page_rules/, markets.py, money.py); it reruns
 # whenever one of those modules, or the browser code shared with the website
 # (api/shared-js), changes.
 # Included from the Makefile after mk/web.mk (it reuses web-deps for Node.js):
@@ -14,7 +14,7 @@ EXT_OUTPUTS := $(EXT_DIR)/dist/manifest.json $(EXT_DIR)/dist/content.js \
   $(EXT_DIR)/build/parser.js $(EXT_DIR)/src/generated/rules.json
 # SHARED_JS (the browser code shared with the website) is set in mk/web.mk
 EXT_SOURCES := $(wildcard $(EXT_DIR)/src/*.*) $(EXT_DIR)/build.mjs $(EXT_DIR)/manifest.json \
-  $(EXT_DIR)/scripts/export_rules.py pricewatch/page_rules.py pricewatch/markets.py \
+  $(EXT_DIR)/scripts/export_rules.py $(wildcard pricewatch/page_rules/*.py) pricewatch/markets.py \
   pricewatch/money.py $(SHARED_JS)
 # npm ci rewrites this file on every install: it stands for "node_modules is current"
 EXT_NODE_MODULES := $(EXT_DIR)/node_modules/.package-lock.json

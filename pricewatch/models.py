@@ -9,6 +9,7 @@ exact in ClickHouse ``DateTime64(3, 'UTC')``.
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, NamedTuple, TypeVar
 
@@ -33,10 +34,27 @@ class Source(StrEnum):
 
 
 class Series(StrEnum):
+    """The kinds of price a product page shows, each kept as its own history
+    (how a page yields them: :mod:`pricewatch.page_series`)."""
+
+    # the buy-box price, whoever sells it: the product's current price
     BUYBOX = "buybox"
+    # the buy box when Amazon itself sells
     AMAZON = "amazon"
+    # the lowest third-party new offer (the buy box's or the offers box's)
     NEW = "new"
+    # the lowest used offer
     USED = "used"
+    # the list price (strikethrough / RRP)
+    LIST = "list"
+    # the cheapest new price, min(amazon, new): what an alert watches by default
+    CHEAPEST_NEW = "cheapest_new"
+    # the main Best Sellers Rank: an integer in the price column, no currency
+    SALES_RANK = "sales_rank"
+
+
+# The series whose values are money (all but the sales rank).
+PRICE_SERIES = frozenset(s for s in Series if s is not Series.SALES_RANK)
 
 
 class TaskKind(StrEnum):
@@ -57,6 +75,10 @@ Currency = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")]
 AsinField = Annotated[str, msgspec.Meta(min_length=10, max_length=10)]
 MarketField = Annotated[str, msgspec.Meta(min_length=2, max_length=2)]
 CurrencyField = Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+# an average star rating, "4.4" on the wire (msgspec bounds no Decimal: ingest's
+# validate checks 0..5)
+Rating = Decimal
+Count = Annotated[int, msgspec.Meta(ge=0, le=10**10)]
 
 
 def is_asin_shaped(value: str) -> bool:
@@ -124,6 +146,10 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
     list_price: Minor | None = None
     title: str | None = None
     image: str | None = None
+    # the product's current attributes, read from its page (buy-box observations only)
+    sold_by: str | None = None
+    rating: Rating | None = None
+    review_count: Count | None = None
     # who said so: a user id, or install id + hashed IP for extension reports
     reporter: str | None = None
 
@@ -212,6 +238,9 @@ class Product(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     asin: Asin
     title: str | None = None
     image: str | None = None
+    sold_by: str | None = None
+    rating: Rating | None = None
+    review_count: Count | None = None
     currency: Currency | None = None
     last_price: Minor | None = None
     availability: Availability = Availability.UNKNOWN
@@ -233,7 +262,7 @@ _ENCODER = msgspec.json.Encoder()
 _DECODERS: dict[type, msgspec.json.Decoder] = {}
 
 
-def encode(obj: msgspec.Struct) -> bytes:
+def encode(obj: object) -> bytes:
     return _ENCODER.encode(obj)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 from w3lib.encoding import html_body_declared_encoding, html_to_unicode, read_bom
 
 Node = LexborNode
@@ -43,8 +43,43 @@ def within(node: Node, css: str) -> list[Node]:
     """Elements matching ``css`` among ``node`` and its descendants."""
     try:
         return list(node.css(css))
-    except ValueError:
-        return []  # a selector the engine cannot read matches nothing
+    except (ValueError, SelectolaxError):
+        return []  # a selector the engine cannot read matches nothing, as a missing one would
+
+
+def _descendant_steps(rest: str) -> tuple[str, list[str]] | None:
+    """What follows ``#id`` as (a compound on the element itself, then the
+    compounds of a descendant chain); ``None`` for any other combinator (the
+    whole tree answers those)."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for at, char in enumerate(rest):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[(":
+            depth += 1
+        elif char in "])":
+            depth -= 1
+        elif depth == 0 and char in ">+~":
+            return None
+        elif depth == 0 and char.isspace():
+            parts.append(rest[start:at])
+            start = at + 1
+    parts.append(rest[start:])
+    own = parts[0]
+    return own, [part for part in parts[1:] if part]
+
+
+def _unique(nodes: Iterable[Node]) -> list[Node]:
+    seen: set[int] = set()
+    found = []
+    for node in nodes:
+        if node.mem_id not in seen:
+            seen.add(node.mem_id)
+            found.append(node)
+    return found
 
 
 class Document:
@@ -57,19 +92,24 @@ class Document:
             self._ids.setdefault(node.id or "", []).append(node)
 
     def css(self, css: str) -> list[Node]:
+        """Elements matching ``css``, in document order, as a browser finds them."""
         match = _ID_LED_RE.match(css)
-        if match is None or "," in css:
+        steps = _descendant_steps(match.group(2)) if match and "," not in css else None
+        if match is None or steps is None:
             root = self.tree.root
             return within(root, css) if root is not None else []
-        elements = self._ids.get(match.group(1), [])
-        rest = match.group(2)
-        if not rest:
-            return list(elements)
-        if not rest[:1].isspace():
-            return [el for el in elements if _matches(el, "*" + rest)]
-        found: list[Node] = []
-        for element in elements:
-            found.extend(node for node in within(element, rest.strip()) if node != element)
+        own, chain = steps
+        found = self._ids.get(match.group(1), [])
+        if own:
+            found = [element for element in found if _matches(element, "*" + own)]
+        if not chain:
+            return list(found)
+        for compound in chain:
+            # descendants of what the previous step found: each compound is matched
+            # alone, so no ancestor outside the chain can take part in a match
+            found = _unique(
+                node for element in found for node in within(element, compound) if node != element
+            )
         return found
 
     def values(self, css: str) -> list[str]:

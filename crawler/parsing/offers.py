@@ -36,6 +36,7 @@ _CENTS_RE = re.compile(rules.CENTS_PATTERN)
 # what may not touch a Latin-script condition word for it to be a whole word
 _LATIN_RE = re.compile(r"[a-zà-ɏ0-9]", re.I)
 _DIGIT_RE = re.compile(r"\d")
+_GROUP_SEP_RE = re.compile(r"[., ]")
 _LINK_KINDS: dict[str, Kind] = {"new": "new", "used": "used", "all": "all"}
 
 
@@ -106,7 +107,7 @@ def _count(text: str, market: Market) -> tuple[int | None, str]:
     "outras 2 ofertas", "1.033" on amazon.com.br), and the text without it."""
     for found in _NUMBER_RE.finditer(text):
         number = found.group(0)
-        groups = re.split(r"[.,]", number)
+        groups = _GROUP_SEP_RE.split(number)
         if len(groups) > 1 and (
             market.decimal_sep in number or any(len(group) != 3 for group in groups[1:])
         ):

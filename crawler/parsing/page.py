@@ -48,6 +48,8 @@ class ParsedPage(msgspec.Struct, frozen=True, kw_only=True):
     title: str | None = None
     price: Money | None = None
     list_price: Money | None = None
+    # the buy box offers a used copy (no new offer holds it): ``price`` is that copy's
+    buybox_used: bool = False
     availability: Availability = Availability.UNKNOWN
     image_url: str | None = None
     # offer summaries: the lowest other new offer (and how many there are),
@@ -236,10 +238,14 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
         return ParsedPage(page_kind=kind, market=code, asin=asin, title=title)
     availability = _availability(doc)
     price = list_price = None
+    buybox_used = False
     if market is not None and availability is not Availability.OUT_OF_STOCK:
         ranged = doc.any(_csses(page_rules.RANGE_SELECTORS))
         if not ranged:
             price = _money_at(doc, page_rules.PRICE_SELECTORS, market)
+            if price is None:
+                price = _money_at(doc, page_rules.USED_BUYBOX_PRICE_SELECTORS, market)
+                buybox_used = price is not None
         if price is not None:
             list_price = _money_at(doc, page_rules.LIST_PRICE_SELECTORS, market)
             # a "list price" at or below the price is another offer's price
@@ -255,6 +261,7 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
         title=title,
         price=price,
         list_price=list_price,
+        buybox_used=buybox_used,
         availability=availability,
         image_url=_image(doc),
         **_offer_fields(doc, market),

@@ -44,7 +44,7 @@ from crawler.discovery import enqueue_new_products
 from crawler.items import ObservationItem
 from crawler.leases import WorkerLeases, worker_name
 from crawler.listing import parse_listing
-from crawler.observations import GONE_STATUSES, observation_for
+from crawler.observations import GONE_STATUSES, observations_for
 from crawler.parsing import PageKind, parse_page
 from crawler.redis_support import keys_from_settings, redis_from_settings
 from crawler.task_requests import TASK, TASK_KEY
@@ -158,8 +158,8 @@ class ProductSpider(RedisSpider):
             self.logger.info("robot check for %s through %s", key, response.meta.get("proxy"))
             self.leases.finish(key, done=False, stat="retried/captcha")
             return
-        observation = observation_for(task, page, response.status, now_ms())
-        if observation is None:
+        observations = observations_for(task, page, response.status, now_ms())
+        if observations is None:
             self.logger.warning(
                 "giving up %s: unrecognised page (%s, status %d)",
                 key,
@@ -168,7 +168,7 @@ class ProductSpider(RedisSpider):
             )
             self.leases.finish(key, done=True, stat="given_up/unrecognised_page")
             return
-        yield ObservationItem(observation, key)
+        yield ObservationItem(tuple(observations), key)
 
     def parse_listing(self, response: Response) -> None:
         task: CrawlTask = response.meta[TASK]

@@ -1,15 +1,23 @@
 // Reads an Amazon product page the way the crawler does: a port of
-// crawler/parsing/page.py applying the SAME rules (pricewatch/page_rules.py, bundled
-// from generated/rules.json). Pure: takes a Document and the page URL, touches
-// nothing, so it runs on the live page (content script) and on saved pages (tests).
+// crawler/parsing/page.py applying the SAME rules (pricewatch/page_rules/, bundled
+// from generated/rules.json). Pure: takes a Document and the page URL and never
+// changes the page: it reads a copy (see parseDocument), so it runs on the live page
+// (content script) and on saved pages (tests). This module reads the page kind,
+// identity, prices and availability; offers.js the offer summaries, details.js the
+// sales rank, seller and reviews, units.js what makes a price a unit price.
 import generated from "./generated/rules.json";
 import { isPriceRange, marketForUrl, parseMoney } from "./money.js";
+import { PyRegex } from "./pyre.js";
+import { readDocument, strip, textOf, within } from "./document.js";
+import { readDetails } from "./details.js";
+import { readOffers } from "./offers.js";
+import { UNIT_CONTAINERS, isUnitAmount, withoutUnitPrice } from "./units.js";
 
 const RULES = generated.rules;
-const ASIN_RE = new RegExp(RULES.asin_pattern);
-const ASIN_IN_URL_RE = new RegExp(RULES.asin_in_url_pattern);
-const URL_RE = /(?:https?:)?\/\/[^\s"']+/;
-const ATTR_RE = /::attr\(([\w-]+)\)\s*$/;
+const ASIN_RE = new PyRegex(RULES.asin_pattern);
+const ASIN_IN_URL_RE = new PyRegex(RULES.asin_in_url_pattern);
+const IMAGE_URL_RE = new PyRegex(RULES.image_url_pattern, { ignoreCase: true });
+const NOT_DIGIT_ALL = /\P{Nd}/gu;
 
 const phrases = (table) => Object.values(table).flat();
 const OUT_OF_STOCK = phrases(RULES.out_of_stock_phrases);
@@ -17,73 +25,32 @@ const PRE_ORDER = phrases(RULES.pre_order_phrases);
 const IN_STOCK = phrases(RULES.in_stock_phrases);
 const csses = (table) => table.map((rule) => rule.css);
 
-const collapse = (text) => text.replace(/\s+/g, " ").trim();
-
-/** Text of `el` a reader sees: every text node outside <script>/<style>, collapsed. */
-function visibleText(el) {
-  const doc = el.ownerDocument || el;
-  const walker = doc.createTreeWalker(el, NodeFilter.SHOW_TEXT);
-  const parts = [];
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    if (!node.parentElement?.closest("script, style")) parts.push(node.data);
-  }
-  return collapse(parts.join(" "));
-}
-
-// parsel applies a selector to an element's descendants AND the element itself
-function within(el, css) {
-  const found = [...el.querySelectorAll(css)];
-  return el.matches?.(css) ? [el, ...found] : found;
-}
-
-function all(doc, css) {
-  try {
-    return [...doc.querySelectorAll(css)];
-  } catch {
-    return []; // a selector this browser cannot read matches nothing, as a missing one would
-  }
-}
-
-/** Values of a selector that may end in ::attr(name) (parsel's syntax); text otherwise. */
-function values(doc, css) {
-  const parts = css.split(",").map((part) => part.trim());
-  const attrs = parts.map((part) => ATTR_RE.exec(part)?.[1] ?? null);
-  if (attrs.every((a) => a === null)) return all(doc, css).map((el) => el.textContent);
-  if (new Set(attrs).size !== 1) return parts.flatMap((part) => values(doc, part));
-  const bare = parts.map((part) => part.replace(ATTR_RE, "")).join(", ");
-  return all(doc, bare)
-    .map((el) => el.getAttribute(attrs[0]))
-    .filter((value) => value !== null);
-}
-
-const anyMatch = (doc, table) => csses(table).some((css) => all(doc, css).length > 0);
-
-function titleText(doc) {
-  return collapse(all(doc, "title").map((el) => el.textContent).join(" ")).toLowerCase();
-}
+// --- page kind ---------------------------------------------------------------------
 
 function isCaptcha(doc) {
-  if (anyMatch(doc, RULES.captcha_selectors)) return true;
-  const title = titleText(doc);
+  if (doc.any(csses(RULES.captcha_selectors))) return true;
+  const title = doc.headTitle();
   return RULES.captcha_title_phrases.some((phrase) => title.includes(phrase));
 }
 
 function isNotFound(doc) {
-  if (anyMatch(doc, RULES.not_found_selectors)) return true;
-  const title = titleText(doc);
+  if (doc.any(csses(RULES.not_found_selectors))) return true;
+  const title = doc.headTitle();
   if (RULES.not_found_phrases.some((phrase) => title.includes(phrase))) return true;
-  const body = doc.querySelector("body");
-  const text = body ? visibleText(body).toLowerCase().slice(0, 5000) : "";
+  const body = doc.css("body");
+  const text = body.length > 0 ? textOf(body[0]).toLowerCase().slice(0, 5000) : "";
   return RULES.not_found_phrases.some((phrase) => text.includes(phrase));
 }
 
+// --- identity ----------------------------------------------------------------------
+
 function asinOf(doc, table) {
   for (const css of csses(table)) {
-    for (let value of values(doc, css)) {
-      value = value.trim();
-      if (ASIN_RE.test(value)) return value;
-      const found = ASIN_IN_URL_RE.exec(value);
-      if (found) return found[1];
+    for (let value of doc.values(css)) {
+      value = strip(value);
+      if (ASIN_RE.match(value)) return value;
+      const found = ASIN_IN_URL_RE.search(value);
+      if (found) return found.group(1);
     }
   }
   return null;
@@ -91,8 +58,8 @@ function asinOf(doc, table) {
 
 function titleOf(doc) {
   for (const css of csses(RULES.title_selectors)) {
-    for (const el of all(doc, css)) {
-      const text = visibleText(el);
+    for (const el of doc.css(css)) {
+      const text = textOf(el);
       if (text) return text;
     }
   }
@@ -101,17 +68,19 @@ function titleOf(doc) {
 
 function imageOf(doc) {
   for (const css of csses(RULES.image_selectors)) {
-    for (const value of values(doc, css)) {
-      const found = URL_RE.exec(value);
-      if (found) return found[0];
+    for (const value of doc.values(css)) {
+      const found = IMAGE_URL_RE.search(value);
+      if (found) return found.group(1);
     }
   }
   return null;
 }
 
+// --- prices ------------------------------------------------------------------------
+
 function firstText(el, css) {
   for (const part of within(el, css)) {
-    const text = visibleText(part);
+    const text = textOf(part);
     if (text) return text;
   }
   return "";
@@ -125,21 +94,23 @@ function priceText(el, market) {
     if (text) return text;
   }
   for (const split of parts.split) {
-    const whole = firstText(el, split.whole).replace(/\D/g, "");
-    const fraction = firstText(el, split.fraction).replace(/\D/g, "");
+    const whole = firstText(el, split.whole).replace(NOT_DIGIT_ALL, "");
+    const fraction = firstText(el, split.fraction).replace(NOT_DIGIT_ALL, "");
     if (whole) {
       const symbol = firstText(el, split.symbol);
       return `${symbol} ${fraction ? `${whole}${market.decimalSep}${fraction}` : whole}`;
     }
   }
-  return visibleText(el);
+  return textOf(el);
 }
 
 // first element of `table` holding exactly one amount; a range there means no price
 function moneyAt(doc, table, market) {
   for (const css of csses(table)) {
-    for (const el of all(doc, css)) {
-      const text = priceText(el, market);
+    for (const el of doc.css(css)) {
+      if (isUnitAmount(el)) continue;
+      const text = withoutUnitPrice(priceText(el, market));
+      if (text === null) continue;
       if (isPriceRange(text)) return null;
       const money = parseMoney(text, market);
       if (money !== null) return money;
@@ -148,40 +119,59 @@ function moneyAt(doc, table, market) {
   return null;
 }
 
+// --- availability --------------------------------------------------------------------
+
 function availabilityOf(doc) {
   const text = csses(RULES.availability_selectors)
-    .flatMap((css) => all(doc, css).map(visibleText))
+    .flatMap((css) => doc.css(css).map(textOf))
     .join(" ")
     .toLowerCase();
   if (OUT_OF_STOCK.some((phrase) => text.includes(phrase))) return "out_of_stock";
   if (PRE_ORDER.some((phrase) => text.includes(phrase))) return "unknown";
   if (IN_STOCK.some((phrase) => text.includes(phrase))) return "in_stock";
-  if (anyMatch(doc, RULES.choose_variation_selectors)) return "unknown";
-  if (anyMatch(doc, RULES.purchase_button_selectors)) return "in_stock";
+  if (doc.any(csses(RULES.choose_variation_selectors))) return "unknown";
+  if (doc.any(csses(RULES.purchase_button_selectors))) return "in_stock";
   return "unknown";
 }
 
+// --- entry point ---------------------------------------------------------------------
+
 function marketFromPage(doc) {
-  for (const href of values(doc, "link[rel='canonical']::attr(href)")) {
-    const market = marketForUrl(href.trim());
+  for (const href of doc.values("link[rel='canonical']::attr(href)")) {
+    const market = marketForUrl(strip(href));
     if (market) return market;
   }
   return null;
 }
 
-/**
- * Parse one product page. Never throws. Returns {pageKind: "product" | "captcha" |
- * "not_found" | "other", market, asin, offerAsin, title, price: {minor, currency} |
- * null, listPrice, availability: "in_stock" | "out_of_stock" | "unknown", image}.
- * `url` only names the marketplace; the page's canonical link is the fallback.
- */
-export function parseDocument(doc, url) {
+const EMPTY = {
+  market: null,
+  asin: null,
+  offerAsin: null,
+  title: null,
+  price: null,
+  listPrice: null,
+  buyboxUsed: false,
+  availability: "unknown",
+  imageUrl: null,
+  newOffersFrom: null,
+  newOffersCount: null,
+  usedFrom: null,
+  usedAndNewFrom: null,
+  salesRank: null,
+  salesRankCategory: null,
+  soldBy: null,
+  rating: null,
+  reviewCount: null,
+};
+
+// `page` is a DOM document this function may change (a copy, or one of its own)
+function parseOwnDocument(page, url) {
   let market = marketForUrl(url);
-  const base = { market: market?.code ?? null, asin: null, offerAsin: null, title: null,
-    price: null, listPrice: null, availability: "unknown", image: null };
-  if (!doc?.documentElement) return { ...base, pageKind: "other" };
+  const doc = readDocument(page, UNIT_CONTAINERS);
+  if (doc === null) return { ...EMPTY, pageKind: "other", market: market?.code ?? null };
   market = market || marketFromPage(doc);
-  base.market = market?.code ?? null;
+  const base = { ...EMPTY, market: market?.code ?? null };
   if (isCaptcha(doc)) return { ...base, pageKind: "captcha" };
   const asin = asinOf(doc, RULES.asin_selectors);
   const title = titleOf(doc);
@@ -191,8 +181,15 @@ export function parseDocument(doc, url) {
   const availability = availabilityOf(doc);
   let price = null;
   let listPrice = null;
+  let buyboxUsed = false;
   if (market !== null && availability !== "out_of_stock") {
-    if (!anyMatch(doc, RULES.range_selectors)) price = moneyAt(doc, RULES.price_selectors, market);
+    if (!doc.any(csses(RULES.range_selectors))) {
+      price = moneyAt(doc, RULES.price_selectors, market);
+      if (price === null) {
+        price = moneyAt(doc, RULES.used_buybox_price_selectors, market);
+        buyboxUsed = price !== null;
+      }
+    }
     if (price !== null) {
       listPrice = moneyAt(doc, RULES.list_price_selectors, market);
       // a "list price" at or below the price is another offer's price
@@ -201,6 +198,7 @@ export function parseDocument(doc, url) {
       }
     }
   }
+  const offers = market === null ? {} : readOffers(doc, market);
   return {
     ...base,
     pageKind: "product",
@@ -209,15 +207,43 @@ export function parseDocument(doc, url) {
     title,
     price,
     listPrice,
+    buyboxUsed,
     availability,
-    image: imageOf(doc),
+    imageUrl: imageOf(doc),
+    newOffersFrom: offers.newFrom ?? null,
+    newOffersCount: offers.newCount ?? null,
+    usedFrom: offers.usedFrom ?? null,
+    usedAndNewFrom: offers.usedAndNewFrom ?? null,
+    ...readDetails(doc),
   };
+}
+
+/**
+ * Parse one product page. Never throws on a page's content, never changes `doc`.
+ * Returns {pageKind: "product" | "captcha" | "not_found" | "other", market, asin,
+ * offerAsin, title, price, listPrice, buyboxUsed, availability: "in_stock" |
+ * "out_of_stock" | "unknown", imageUrl, newOffersFrom, newOffersCount, usedFrom,
+ * usedAndNewFrom, salesRank, salesRankCategory, soldBy, rating ("4.4", a decimal
+ * string), reviewCount}; amounts are {minor, currency} or null.
+ * `url` only names the marketplace; the page's canonical link is the fallback.
+ *
+ * Unit prices: the crawler removes their containers from its tree before reading.
+ * Here the page is cloned and the containers (with scripts and styles, which the
+ * crawler drops too) removed from the clone: the very tree the crawler reads, so
+ * every rule (text of an element, "the node after this amount") needs no second
+ * version that skips nodes inside unit containers.
+ */
+export function parseDocument(doc, url) {
+  if (!doc?.documentElement) return { ...EMPTY, pageKind: "other", market: marketForUrl(url)?.code ?? null };
+  return parseOwnDocument(doc.cloneNode(true), url);
 }
 
 /** Parse saved HTML (scripts stay inert, as for the crawler's parser). */
 export function parseHtml(html, url) {
-  return parseDocument(new DOMParser().parseFromString(html, "text/html"), url);
+  return parseOwnDocument(new DOMParser().parseFromString(html, "text/html"), url);
 }
 
 // the money reader too, for callers (and tests) that hold a price text
 export { MARKETS, isPriceRange, parseMoney } from "./money.js";
+// how rule patterns are read, for the tests comparing them with Python's re
+export { PyRegex, asciiDigits } from "./pyre.js";

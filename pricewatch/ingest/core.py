@@ -42,6 +42,7 @@ class InvalidObservation(ValueError):
 _CURRENCY = {code: m.currency for code, m in MARKETS.items()}
 _UNAVAILABLE = Availability.UNAVAILABLE
 _BUYBOX = Series.BUYBOX
+_SALES_RANK = Series.SALES_RANK
 _EXTENSION = Source.EXTENSION
 # sources that fetched the page themselves: only they may name a product or find it gone
 _CRAWLS = frozenset({Source.CRAWLER, Source.VERIFICATION})
@@ -54,7 +55,10 @@ def validate(obs: Observation, now_ms: int) -> None:
         raise InvalidObservation(f"unknown market {obs.market!r}")
     if not is_asin_shaped(obs.asin):
         raise InvalidObservation(f"{obs.asin!r} is not an ASIN (10 digits or capitals)")
-    if obs.price is not None:
+    if obs.series is _SALES_RANK:
+        if obs.currency is not None:
+            raise InvalidObservation("a sales rank has no currency")
+    elif obs.price is not None:
         if obs.currency != currency:
             raise InvalidObservation(
                 "price without currency"
@@ -63,6 +67,8 @@ def validate(obs: Observation, now_ms: int) -> None:
             )
         if obs.availability is _UNAVAILABLE:
             raise InvalidObservation("an unavailable product cannot have a price")
+    if obs.rating is not None and not (obs.rating.is_finite() and 0 <= obs.rating <= 5):
+        raise InvalidObservation(f"rating {obs.rating} is not between 0 and 5")
     if obs.observed_at > now_ms + MAX_CLOCK_SKEW_MS:
         raise InvalidObservation(f"observed_at {obs.observed_at} is in the future")
 
@@ -137,12 +143,12 @@ def process(
     # frozen Structs hash by value: an exact duplicate is an equal Observation
     seen: set[Observation] = set()
     current: dict[str, LastState] = {}
-    # per product: first and latest accepted sighting, latest buy box, title, image
+    # per product: first and latest accepted sighting, latest buy box, and what its
+    # page says of it (title, image, seller, rating), newest last
     first: dict[tuple[str, str], int] = {}
     latest: dict[tuple[str, str], Observation] = {}
     buybox: dict[tuple[str, str], Observation] = {}
-    titles: dict[tuple[str, str], str] = {}
-    images: dict[tuple[str, str], str] = {}
+    described: dict[tuple[str, str], Observation] = {}
     for _, obs in ordered:
         if obs in seen:
             out.duplicates += 1
@@ -151,6 +157,11 @@ def process(
         skey = series_text(obs.market, obs.asin, obs.series)
         last = current.get(skey) or state.get(skey)
         if last is None:
+            if obs.price is None and obs.series is not _BUYBOX:
+                # A series the product has never shown (no used copy, no rank):
+                # nothing to keep until it shows one.
+                out.duplicates += 1
+                continue
             if obs.source is _EXTENSION:
                 # Anyone can report any ASIN: a report alone never creates a product.
                 out.unknown.append(obs)
@@ -198,19 +209,22 @@ def process(
             buybox[pkey] = obs
         # A product's name and picture come from its page, never from a report: a
         # reporter could otherwise rename any product (and the alerts that quote it).
-        if obs.source is not _EXTENSION:
-            if obs.title:
-                titles[pkey] = obs.title
-            if obs.image:
-                images[pkey] = obs.image
+        if obs.source is not _EXTENSION and obs.series is _BUYBOX:
+            described[pkey] = obs
     out.state = current
     for pkey, obs in latest.items():
         bb = buybox.get(pkey)
+        page = described.get(pkey)
         out.products[pkey] = Product(
             market=obs.market,
             asin=obs.asin,
-            title=titles.get(pkey),
-            image=images.get(pkey),
+            # None keeps what the catalogue knew (a page that lost its picture
+            # for a moment does not erase it)
+            title=page.title if page else None,
+            image=page.image if page else None,
+            sold_by=page.sold_by if page else None,
+            rating=page.rating if page else None,
+            review_count=page.review_count if page else None,
             currency=_CURRENCY[obs.market],
             # a sighting of another series says nothing of the buy box
             last_price=None if bb is None else bb.price,

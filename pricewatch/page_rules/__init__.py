@@ -59,6 +59,7 @@ from pricewatch.page_rules.price import (
     UNIT_AFTER_PATTERN,
     UNIT_PRICE_PATTERNS,
     UNIT_PRICE_SELECTORS,
+    USED_BUYBOX_PRICE_SELECTORS,
 )
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "UNIT_AFTER_PATTERN",
     "UNIT_PRICE_PATTERNS",
     "UNIT_PRICE_SELECTORS",
+    "USED_BUYBOX_PRICE_SELECTORS",
     "as_dict",
 ]
 

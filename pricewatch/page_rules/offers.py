@@ -68,8 +68,9 @@ OFFER_PRICE_SELECTORS = rules(
 # condition=new|used|all on the offer-listing link; other values (collectible,
 # the used_olp of format popovers) decide nothing
 LINK_CONDITION_PATTERN = r"[?&]condition=(new|used|all)(?:&|$)"
-# a number as printed: digits with grouping or decimal separators inside
-NUMBER_PATTERN = r"\d+(?:[.,]\d+)*"
+# a number as printed: digits with grouping or decimal separators inside; a space
+# groups thousands too ("1 033" on amazon.fr, .pl, .se), when whole groups of three follow
+NUMBER_PATTERN = r"\d{1,3}(?: \d{3})+(?![\d.,])|\d+(?:[.,]\d+)*"
 # an amount with cents in a summary's own text, when no price element holds it
 CENTS_PATTERN = r"\d[.,]\d\d(?:\D|$)"
 

@@ -32,10 +32,12 @@ PRICE_SELECTORS = rules(
     ("#newOfferAccordionRow .header-price", "new-offer accordion (2020+)"),
     ("#price_inside_buybox", "buy-box copy of the price (2017-2021)"),
     ("#newBuyBoxPrice", "buy-box new price (2016-2019)"),
-    (
-        "#usedOnlyBuybox .priceToPay",
-        "buy box offering only a used copy (2023+): that is what one pays",
-    ),
+)
+
+# When no new offer holds the buy box, a used copy may: that is what one pays
+# now (the page's price), and the buy box is then a used offer.
+USED_BUYBOX_PRICE_SELECTORS = rules(
+    ("#usedOnlyBuybox .priceToPay", "buy box offering only a used copy (2023+)"),
     ("#usedBuySection .offer-price", "used-only buy box (2018-2020)"),
 )
 

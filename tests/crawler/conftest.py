@@ -14,7 +14,7 @@ import pytest
 import redis as redis_lib
 
 from pricewatch.keys import OBSERVATIONS, Keys
-from pricewatch.models import Observation, decode
+from pricewatch.models import Observation, Series, decode
 from pricewatch.storage.streams import FIELD, PartitionedStream
 
 REPO = Path(__file__).resolve().parents[2]
@@ -83,14 +83,21 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
     pool.stop()
 
 
-def read_observations(client: redis_lib.Redis, keys: Keys, partitions: int) -> list[Observation]:
-    """Every observation on the stream, decoded (and so validated)."""
+def read_observations(
+    client: redis_lib.Redis, keys: Keys, partitions: int, series: Series | None = Series.BUYBOX
+) -> list[Observation]:
+    """Every observation on the stream of one series (all with ``None``), decoded
+    (and so validated). A crawled page is one entry: an array, a series each."""
     stream = PartitionedStream(keys, OBSERVATIONS, partitions)
     found = []
     for key in stream.stream_keys():
         for _id, fields in client.xrange(key):
-            found.append(decode(fields[FIELD], Observation))
-    return found
+            payload = fields[FIELD]
+            if payload[:1] == b"[":
+                found.extend(decode(payload, list[Observation]))
+            else:
+                found.append(decode(payload, Observation))
+    return [obs for obs in found if series is None or obs.series is series]
 
 
 def min_gap_per_ip(records: list) -> dict[str, float]:

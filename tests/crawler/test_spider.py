@@ -4,6 +4,7 @@ and one worker process crawling the local marketplace directly (no proxies)."""
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from crawler.bans import AmazonBanPolicy, looks_like_captcha
 from crawler.discovery import enqueue_new_products
 from crawler.listing import parse_listing
 from crawler.middlewares import PolitenessGate, RotatingProxies, candidates, proxy_ip
-from crawler.observations import observation_for
+from crawler.observations import observations_for
 from crawler.parsing import PageKind, ParsedPage
 from crawler.slots import IpSlots
 from crawler.urls import amazon_url, fetch_url, product_url
@@ -27,7 +28,7 @@ from pricewatch.devtools.marketplace import Catalog, Marketplace, pages
 from pricewatch.frontier import Frontier, discovery_tasks
 from pricewatch.keys import Keys
 from pricewatch.markets import get_market
-from pricewatch.models import Availability, CrawlTask, Source, TaskKind
+from pricewatch.models import Availability, CrawlTask, Observation, Series, Source, TaskKind
 from pricewatch.money import Money
 from pricewatch.settings import load_settings
 from tests.crawler.conftest import WARNING_LINE, Workers, min_gap_per_ip, read_observations
@@ -154,7 +155,12 @@ def test_discovery_tasks_name_both_listings_of_each_market() -> None:
 TASK = CrawlTask(market="us", asin="B0TEST0001")
 
 
-def test_a_product_page_makes_a_priced_observation() -> None:
+def _by_series(observations: list[Observation] | None) -> dict[Series, Observation]:
+    assert observations is not None
+    return {obs.series: obs for obs in observations}
+
+
+def test_a_product_page_makes_an_observation_per_series() -> None:
     page = ParsedPage(
         page_kind=PageKind.PRODUCT,
         market="us",
@@ -164,37 +170,69 @@ def test_a_product_page_makes_a_priced_observation() -> None:
         list_price=Money(1999, "USD"),
         availability=Availability.IN_STOCK,
         image_url="https://m.media/k.jpg",
+        sold_by="Amazon.com",
+        new_offers_from=Money(1100, "USD"),
+        used_from=Money(800, "USD"),
+        sales_rank=4321,
+        rating=Decimal("4.5"),
+        review_count=120,
     )
-    obs = observation_for(TASK, page, 200, 1_700_000_000_000)
-    assert obs is not None
-    assert (obs.market, obs.asin, obs.price, obs.currency, obs.list_price) == (
+    found = _by_series(observations_for(TASK, page, 200, 1_700_000_000_000))
+    assert {series: obs.price for series, obs in found.items()} == {
+        Series.BUYBOX: 1234,
+        Series.AMAZON: 1234,
+        Series.NEW: 1100,
+        Series.USED: 800,
+        Series.LIST: 1999,
+        Series.CHEAPEST_NEW: 1100,
+        Series.SALES_RANK: 4321,
+    }
+    buybox = found[Series.BUYBOX]
+    assert (buybox.market, buybox.asin, buybox.currency, buybox.list_price) == (
         "us",
         "B0TEST0001",
-        1234,
         "USD",
         1999,
     )
-    assert (obs.title, obs.image, obs.source, obs.observed_at) == (
+    assert (buybox.title, buybox.image, buybox.source, buybox.observed_at) == (
         "Kettle",
         "https://m.media/k.jpg",
         Source.CRAWLER,
         1_700_000_000_000,
     )
+    assert (buybox.sold_by, buybox.rating, buybox.review_count) == (
+        "Amazon.com",
+        Decimal("4.5"),
+        120,
+    )
+    # the product's words travel once, with the buy box; a rank has no currency
+    assert all(obs.title is None for obs in found.values() if obs is not buybox)
+    assert found[Series.SALES_RANK].currency is None
+    assert found[Series.USED].currency == "USD"
     verify = CrawlTask(market="us", asin="B0TEST0001", kind=TaskKind.VERIFY)
-    assert observation_for(verify, page, 200, 1).source is Source.VERIFICATION
+    assert all(
+        obs.source is Source.VERIFICATION for obs in observations_for(verify, page, 200, 1) or []
+    )
 
 
-def test_gone_pages_are_unavailable_without_price_and_captchas_are_nothing() -> None:
+def test_gone_pages_are_unavailable_without_price_in_every_series_and_captchas_are_nothing() -> (
+    None
+):
     for page, status in [
         (ParsedPage(page_kind=PageKind.NOT_FOUND), 404),
         (ParsedPage(page_kind=PageKind.OTHER), 404),
         (ParsedPage(page_kind=PageKind.NOT_FOUND), 200),
     ]:
-        obs = observation_for(TASK, page, status, 5)
-        assert obs is not None
-        assert (obs.availability, obs.price, obs.currency) == (Availability.UNAVAILABLE, None, None)
-    assert observation_for(TASK, ParsedPage(page_kind=PageKind.CAPTCHA), 200, 5) is None
-    assert observation_for(TASK, ParsedPage(page_kind=PageKind.OTHER), 200, 5) is None
+        found = _by_series(observations_for(TASK, page, status, 5))
+        assert set(found) == set(Series)
+        for obs in found.values():
+            assert (obs.availability, obs.price, obs.currency) == (
+                Availability.UNAVAILABLE,
+                None,
+                None,
+            )
+    assert observations_for(TASK, ParsedPage(page_kind=PageKind.CAPTCHA), 200, 5) is None
+    assert observations_for(TASK, ParsedPage(page_kind=PageKind.OTHER), 200, 5) is None
 
 
 def test_market_origins_replace_amazon_and_come_back() -> None:

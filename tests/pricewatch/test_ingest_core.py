@@ -140,3 +140,38 @@ def test_a_message_may_carry_many_observations_and_bad_items_die_alone():
     assert [o.price for o in out.accepted] == [10, 20, 30]
     assert [(i, payload[:1]) for i, _, payload in out.dead] == [(1, b"{"), (2, b"[")]
     assert "currency EUR" in out.dead[0][1]
+
+
+def test_a_series_the_product_never_showed_is_not_kept_until_it_shows_one():
+    out = run([obs(series="used", price=None, currency=None)])
+    assert out.accepted == [] and out.changes == [] and out.new_products == set()
+    shown = run([obs(series="used", price=700)])
+    assert [(c.series, c.new_price) for c in shown.changes] == [("used", 700)]
+
+
+def test_a_sales_rank_is_an_integer_series_without_currency():
+    out = run([obs(series="sales_rank", price=4321, currency=None)])
+    assert [(c.series, c.new_price) for c in out.changes] == [("sales_rank", 4321)]
+    with_currency = run([obs(series="sales_rank", price=4321)])
+    assert with_currency.accepted == []
+    assert "a sales rank has no currency" in with_currency.dead[0][1]
+
+
+def test_product_attributes_come_from_the_page_never_from_a_report():
+    from decimal import Decimal
+
+    crawled = obs(at=NOW - 2, sold_by="Amazon.com", rating=Decimal("4.5"), review_count=120)
+    report = obs(at=NOW - 1, source="extension", sold_by="Spiked", rating=Decimal("1.0"))
+    state = {series_text("us", "B07CLN88MV", "buybox"): LastState(NOW - 90_000, 1999, "in_stock")}
+    product = run([crawled, report], state).products[("us", "B07CLN88MV")]
+    assert (product.sold_by, product.rating, product.review_count) == (
+        "Amazon.com",
+        Decimal("4.5"),
+        120,
+    )
+
+
+@pytest.mark.parametrize("rating", ["5.5", "-1", "NaN", "Infinity"])
+def test_a_rating_is_between_0_and_5(rating):
+    out = run([msgspec.json.encode({**msgspec.to_builtins(obs()), "rating": rating})])
+    assert out.accepted == [] and "rating" in out.dead[0][1]

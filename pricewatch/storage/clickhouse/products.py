@@ -21,6 +21,9 @@ _PRODUCT_COLUMNS = (
     "asin",
     "title",
     "image",
+    "sold_by",
+    "rating",
+    "review_count",
     "currency",
     "last_price",
     "availability",
@@ -67,6 +70,9 @@ class Catalogue(Tables):
                     merged.asin,
                     merged.title,
                     merged.image,
+                    merged.sold_by,
+                    merged.rating,
+                    merged.review_count,
                     merged.currency,
                     merged.last_price,
                     str(merged.availability),
@@ -91,7 +97,8 @@ class Catalogue(Tables):
             return {}
         result = self.client.query(
             f"""
-            SELECT market, asin, title, image, currency, last_price, availability,
+            SELECT market, asin, title, image, sold_by, rating, review_count, currency,
+                   last_price, availability,
                    toUnixTimestamp64Milli(first_seen), toUnixTimestamp64Milli(last_seen)
             FROM {self.database}.products FINAL
             WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}}
@@ -120,6 +127,9 @@ def _merge_product(stored: Product | None, update: Product) -> Product:
         asin=update.asin,
         title=newer.title if newer.title is not None else older.title,
         image=newer.image if newer.image is not None else older.image,
+        sold_by=newer.sold_by if newer.sold_by is not None else older.sold_by,
+        rating=newer.rating if newer.rating is not None else older.rating,
+        review_count=newer.review_count if newer.review_count is not None else older.review_count,
         currency=newer.currency if newer.currency is not None else older.currency,
         last_price=newer.last_price,
         availability=newer.availability,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -288,6 +289,9 @@ def test_upsert_products_merges_sparse_updates(price_store: PriceStore) -> None:
                 asin="B000000001",
                 title="Kettle",
                 image="https://img/1.jpg",
+                sold_by="Amazon.com",
+                rating=Decimal("4.5"),
+                review_count=1234,
                 currency="USD",
                 last_price=2999,
                 availability=Availability.IN_STOCK,
@@ -315,6 +319,9 @@ def test_upsert_products_merges_sparse_updates(price_store: PriceStore) -> None:
         asin="B000000001",
         title="Kettle",
         image="https://img/1.jpg",
+        sold_by="Amazon.com",
+        rating=Decimal("4.5"),
+        review_count=1234,
         currency="USD",
         last_price=None,
         availability=Availability.OUT_OF_STOCK,
