@@ -2,20 +2,27 @@
 events become one (pure). ``alerts.rendering`` turns a Notice into an e-mail, an
 SMS text or a webhook body.
 
-The notification row says who and which event; the event itself (title, old
-price, refuted price) comes from the stream message or, for a retry, from the
-copy kept in Redis. Without that copy (expired) the row's own price is
-enough for a correct, if plainer, message.
+The notification row says who and which event; the subscription says what it
+watches (a series' price, or the product back in stock); the event itself (the
+product's title, image, seller and rating, old price, refuted price) comes from the
+stream message or, for a retry, from the copy kept in Redis. Without that copy
+(expired) the row's own price is enough for a correct, if plainer, message.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 from typing import Any
 
 from pricewatch import alert_links
 from pricewatch.models import PriceChange, PriceCorrection, Recheck
-from pricewatch.storage.sql import NotificationKind, NotificationType, Subscription
+from pricewatch.storage.sql import (
+    NotificationKind,
+    NotificationType,
+    Subscription,
+    SubscriptionKind,
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -37,11 +44,20 @@ class Notice:
     market: str
     asin: str
     currency: str
-    threshold: int
+    # what the subscription watches: a series' price, or (back in stock) the product's
+    # availability, which has no threshold
+    series: str
+    alert_kind: SubscriptionKind
+    threshold: int | None
     # e-mail address, phone number or webhook URL
     recipient: str
     links: Links
+    # the product, as its page showed it (the image URL is vetted when rendered)
     title: str | None = None
+    image: str | None = None
+    sold_by: str | None = None
+    rating: Decimal | None = None
+    review_count: int | None = None
     # alert: the new price (and the one before it)
     new_price: int | None = None
     old_price: int | None = None
@@ -92,9 +108,24 @@ def _addressed(
         "event_id": event_id,
         "market": sub.market,
         "asin": sub.asin,
+        "series": sub.series,
+        "alert_kind": sub.kind,
         "threshold": sub.threshold,
         "recipient": recipient,
         "links": links.links(sub),
+    }
+
+
+def _described(event: PriceChange | Recheck | None) -> dict[str, Any]:
+    """The product's description an event carries (nothing without the event)."""
+    if event is None:
+        return {}
+    return {
+        "title": event.title,
+        "image": event.image,
+        "sold_by": event.sold_by,
+        "rating": event.rating,
+        "review_count": event.review_count,
     }
 
 
@@ -110,9 +141,9 @@ def alert_notice(
 ) -> Notice:
     return Notice(
         **_addressed(notification_id, sub, recipient, links, event_id),
+        **_described(change),
         kind=NotificationKind.ALERT,
         currency=(change.currency if change and change.currency else sub.currency),
-        title=change.title if change else None,
         new_price=change.new_price if change else price,
         old_price=change.old_price if change else None,
         observed_at=change.observed_at if change else None,
@@ -135,6 +166,7 @@ def recheck_notice(
     in_force = recheck.price if recheck else price
     return Notice(
         **_addressed(notification_id, sub, recipient, links, event_id),
+        **_described(recheck),
         kind=NotificationKind.ALERT,
         currency=sub.currency,
         new_price=in_force,

@@ -15,10 +15,13 @@ import json
 import re
 from email.header import Header
 from email.utils import formatdate, parseaddr
+from urllib.parse import urlsplit
 
 from alerts.notices import Notice
+from pricewatch.models import Series
 from pricewatch.money import format_money
-from pricewatch.storage.sql import NotificationKind
+from pricewatch.series_names import series_name
+from pricewatch.storage.sql import NotificationKind, SubscriptionKind
 
 # Headers a receiving end (or a test) can use to recognise one notification.
 NOTIFICATION_HEADER = "X-Pricewatch-Notification"
@@ -36,8 +39,32 @@ def _money_text(minor: int, currency: str) -> str:
     return format_money(minor, currency)
 
 
+# The only hosts a product image is shown from: Amazon's own image servers, over
+# https. A page (or a forged report) can name any URL as a product's image; a mail
+# client would fetch it on opening, telling that host who read what and when.
+IMAGE_ORIGINS = frozenset(
+    {
+        "m.media-amazon.com",
+        "images-na.ssl-images-amazon.com",
+        "images-eu.ssl-images-amazon.com",
+        "images-fe.ssl-images-amazon.com",
+    }
+)
+# Who sells is the buy box's seller: said only of alerts on what the buy box offers
+# (the seller of the cheapest used or third-party offer is not known).
+_BUYBOX_SERIES = frozenset({Series.BUYBOX, Series.AMAZON})
+
+
 def _product(notice: Notice) -> str:
     return notice.title or f"Product {notice.asin}"
+
+
+def _back_in_stock(notice: Notice) -> bool:
+    return notice.alert_kind == SubscriptionKind.BACK_IN_STOCK
+
+
+def _series_name(notice: Notice) -> str:
+    return series_name(notice.series)
 
 
 def _dropped(notice: Notice) -> bool:
@@ -50,27 +77,118 @@ def _movement(notice: Notice) -> str:
     return "dropped to" if _dropped(notice) else "is at"
 
 
+def image_url(notice: Notice) -> str | None:
+    """The product's image when it is an https URL on one of Amazon's image hosts
+    (:data:`IMAGE_ORIGINS`); None otherwise."""
+    if not notice.image:
+        return None
+    try:
+        parts = urlsplit(notice.image)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or parts.hostname not in IMAGE_ORIGINS:
+        return None
+    # userinfo or a port would make the same host another server
+    if port is not None or "@" in parts.netloc or parts.netloc != parts.hostname:
+        return None
+    return notice.image
+
+
+def _seller(notice: Notice) -> str | None:
+    if notice.sold_by and (_back_in_stock(notice) or notice.series in _BUYBOX_SERIES):
+        return notice.sold_by
+    return None
+
+
+def _rating(notice: Notice) -> str | None:
+    if notice.rating is None:
+        return None
+    text = f"{notice.rating:.1f} out of 5 stars"
+    if notice.review_count is not None:
+        plural = "" if notice.review_count == 1 else "s"
+        text += f" ({notice.review_count:,} rating{plural})"
+    return text
+
+
+def _below(notice: Notice) -> str:
+    """ "below your $20.00" (or "at your $20.00" when the price is the threshold)."""
+    at = notice.new_price is not None and notice.new_price == notice.threshold
+    return f"{'at' if at else 'below'} your {_money(notice, notice.threshold)}"
+
+
 def subject(notice: Notice) -> str:
+    name = _product(notice)
     if notice.kind == NotificationKind.CORRECTION:
-        return f"Correction: {_product(notice)} was not {_money(notice, notice.refuted_price)}"
-    return f"Price drop: {_product(notice)} is now {_money(notice, notice.new_price)}"
+        if _back_in_stock(notice) and notice.actual_price is None:
+            return f"Correction: {name} is not back in stock"
+        return f"Correction: {name} was not {_money(notice, notice.refuted_price)}"
+    if _back_in_stock(notice):
+        if notice.new_price is None:
+            return f"Back in stock: {name}"
+        return f"Back in stock: {name} at {_money(notice, notice.new_price)}"
+    return (
+        f"{_series_name(notice)} of {name} is at {_money(notice, notice.new_price)}, "
+        f"{_below(notice)}"
+    )
+
+
+def _told(notice: Notice) -> str:
+    """What a correction says we told (the product named by the caller)."""
+    refuted = _money(notice, notice.refuted_price)
+    if _back_in_stock(notice):
+        if notice.refuted_price is None:
+            return "was back in stock"
+        return f"was back in stock at {refuted}"
+    return f"dropped to {refuted}"
+
+
+def _headline(notice: Notice) -> tuple[str, str, str]:
+    """The first sentence of an alert as (before the product, after it, then the
+    price part) so that the HTML can set the product and price in bold."""
+    now = _money(notice, notice.new_price)
+    if _back_in_stock(notice):
+        return "", " is back in stock", "" if notice.new_price is None else f" at {now}"
+    lead = f"{_series_name(notice)} of "
+    return lead, f" {_movement(notice)} ", now
+
+
+def _facts(notice: Notice) -> list[str]:
+    """Seller and rating, when known."""
+    facts = []
+    seller = _seller(notice)
+    if seller:
+        facts.append(f"Sold by: {seller}")
+    rating = _rating(notice)
+    if rating:
+        facts.append(f"Rating: {rating}")
+    return facts
+
+
+def _alert_line(notice: Notice) -> str:
+    if _back_in_stock(notice):
+        return "You asked to be told when it is back in stock."
+    return (
+        f"Your alert: {_series_name(notice).lower()} at or below "
+        f"{_money(notice, notice.threshold)}."
+    )
 
 
 def plain_text(notice: Notice) -> str:
     name = _product(notice)
     if notice.kind == NotificationKind.CORRECTION:
         lines = [
-            f"We told you that {name} dropped to {_money(notice, notice.refuted_price)}.",
-            "That price turned out to be wrong; sorry for the false alarm.",
+            f"We told you that {name} {_told(notice)}.",
+            "That turned out to be wrong; sorry for the false alarm.",
         ]
         if notice.actual_price is not None:
             lines.append(f"The verified price is {_money(notice, notice.actual_price)}.")
     else:
-        lines = [
-            f"{name} {_movement(notice)} {_money(notice, notice.new_price)}"
-            + ("." if not _dropped(notice) else f" (was {_money(notice, notice.old_price)})."),
-            f"Your alert threshold: {_money(notice, notice.threshold)}.",
-        ]
+        lead, verb, price = _headline(notice)
+        was = f" (was {_money(notice, notice.old_price)})" if _dropped(notice) else ""
+        if _back_in_stock(notice):
+            was = ""
+        lines = [f"{lead}{name}{verb}{price}{was}.", _alert_line(notice), *_facts(notice)]
     lines += [
         "",
         f"Price history: {notice.links.product_page}",
@@ -86,18 +204,22 @@ def html_text(notice: Notice) -> str:
     name = e(_product(notice))
     if notice.kind == NotificationKind.CORRECTION:
         body = (
-            f"<p>We told you that <b>{name}</b> dropped to "
-            f"{e(_money(notice, notice.refuted_price))}.</p>"
-            "<p>That price turned out to be wrong; sorry for the false alarm.</p>"
+            f"<p>We told you that <b>{name}</b> {e(_told(notice))}.</p>"
+            "<p>That turned out to be wrong; sorry for the false alarm.</p>"
         )
         if notice.actual_price is not None:
             body += f"<p>The verified price is {e(_money(notice, notice.actual_price))}.</p>"
     else:
-        was = f" <s>{e(_money(notice, notice.old_price))}</s>" if _dropped(notice) else ""
+        lead, verb, price = _headline(notice)
+        was = ""
+        if _dropped(notice) and not _back_in_stock(notice):
+            was = f" <s>{e(_money(notice, notice.old_price))}</s>"
+        image = image_url(notice)
         body = (
-            f"<p><b>{name}</b> {_movement(notice)} "
-            f"<b>{e(_money(notice, notice.new_price))}</b>{was}.</p>"
-            f"<p>Your alert threshold: {e(_money(notice, notice.threshold))}.</p>"
+            (f'<p><img src="{e(image)}" alt="" width="160"></p>' if image else "")
+            + f"<p>{e(lead)}<b>{name}</b>{e(verb)}<b>{e(price)}</b>{was}.</p>"
+            + f"<p>{e(_alert_line(notice))}</p>"
+            + "".join(f"<p>{e(fact)}</p>" for fact in _facts(notice))
         )
     links = notice.links
     return (
@@ -111,17 +233,27 @@ def html_text(notice: Notice) -> str:
 
 
 def sms_text(notice: Notice) -> str:
+    name = _product(notice)[:60]
     if notice.kind == NotificationKind.CORRECTION:
-        text = (
-            f"Correction: {_product(notice)[:60]} was not {_money(notice, notice.refuted_price)}."
-        )
+        if _back_in_stock(notice) and notice.actual_price is None:
+            text = f"Correction: {name} is not back in stock."
+        else:
+            text = f"Correction: {name} was not {_money(notice, notice.refuted_price)}."
+    elif _back_in_stock(notice):
+        at = "" if notice.new_price is None else f" at {_money(notice, notice.new_price)}"
+        text = f"Back in stock: {name}{at}."
     else:
-        text = f"Price drop: {_product(notice)[:60]} now {_money(notice, notice.new_price)}."
+        text = (
+            f"{_series_name(notice)} of {name} is at {_money(notice, notice.new_price)}, "
+            f"{_below(notice)}."
+        )
     return f"{text} {notice.links.product_page}"
 
 
 def webhook_body(notice: Notice) -> bytes:
-    """The JSON a webhook receives (camelCase, like the API)."""
+    """The JSON a webhook receives (camelCase, like the API). ``kind`` says what the
+    message is (an alert or a correction), ``alertKind`` what the subscription watches
+    (``price`` of its ``series``, or ``back_in_stock``), as the API names them."""
     payload = {
         "notificationId": notice.notification_id,
         "kind": notice.kind.value,
@@ -129,7 +261,13 @@ def webhook_body(notice: Notice) -> bytes:
         "eventId": notice.event_id,
         "market": notice.market,
         "asin": notice.asin,
+        "series": notice.series,
+        "alertKind": notice.alert_kind.value,
         "title": notice.title,
+        "image": image_url(notice),
+        "soldBy": notice.sold_by,
+        "rating": None if notice.rating is None else float(notice.rating),
+        "reviewCount": notice.review_count,
         "currency": notice.currency,
         "threshold": notice.threshold,
         "newPrice": notice.new_price,

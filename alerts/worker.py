@@ -3,10 +3,13 @@
 For each ``PriceChange`` read from the ``price-changes`` streams (consumer
 group ``alerts``, read by :class:`pricewatch.storage.streams.GroupReader`):
 
-1. one transaction re-arms the product's fired subscriptions whose threshold
-   is now below the price, selects the armed ones at or above it (keyset
-   pages over ``ix_subscriptions_due``), claims a notification row per
-   subscription (unique on subscription, event, kind) and disarms them;
+1. one transaction re-arms the series' fired price alerts whose threshold is
+   now below the price (and, when the buy box is out of stock or gone, the
+   product's back-in-stock alerts), selects the armed ones at or above it
+   (keyset pages over ``ix_subscriptions_due``), claims a notification row per
+   subscription (unique on subscription, event, kind) and disarms them; a buy
+   box in stock claims and disarms the product's armed back-in-stock alerts
+   the same way, page by page;
 2. the stream message is acked only after every page is committed;
 3. the claimed notifications are sent; a group commit marks them sent.
 
@@ -29,8 +32,10 @@ small UPDATE, and every message carries a stable Message-ID (and a
 ``X-Pricewatch-Key`` header) by which receivers can drop the duplicate.
 
 A ``Recheck`` on the same streams (a subscription that made a new promise)
-fires the one subscription it names, when the price in force meets its
-threshold: claimed and disarmed in one transaction, like a change.
+fires the one subscription it names, when the state in force meets it (the
+price at or below its threshold; back in stock: armed and in stock): claimed
+and disarmed in one transaction, like a change. A back-in-stock alert that
+meets a product out of stock is armed by it instead.
 
 ``PriceCorrection`` events (``price-corrections``) give every subscriber who
 was sent the refuted price a correction, claimed and sent the same way;
@@ -157,7 +162,12 @@ def _state(sub: sql.Subscription) -> matching.SubscriptionState:
         threshold=sub.threshold,
         armed=sub.armed,
         active=sub.status == sql.SubscriptionStatus.ACTIVE,
+        kind=sub.kind.value,
     )
+
+
+# one page of due subscriptions after the given one (None: the first page)
+PageReader = Callable[[sql.Db, sql.Subscription | None], Awaitable[list[sql.Subscription]]]
 
 
 class SentRecorder:
@@ -321,28 +331,60 @@ class AlertsWorker:
         """Claim and disarm what ``change`` fires, re-arm what it lifts, and
         queue the claimed notifications for sending; returns how many."""
         plan = matching.plan(change)
-        if plan.fire_at is None:
+        if plan.empty:
             return 0
-        page_size = self.config.page_size
-        key = (change.market, change.asin, change.series)
-        # The re-arm comes first so that, on SQLite, the transaction takes the
-        # write lock at its first statement (a read first could not upgrade).
-        async with self.db.begin() as conn:
-            if plan.rearm_above is not None:
-                await sql.rearm_above(conn, *key, plan.rearm_above)
-            page = await sql.due_subscriptions(conn, *key, plan.fire_at, limit=page_size)
-            jobs = await self._claim_alerts(conn, change, page)
-        # Handed over page by page: a big fan-out starts sending at once, and
-        # the bounded queue holds claiming back to the pace of sending.
-        count = await self._enqueue(jobs)
-        while len(page) == page_size:
-            page = await sql.due_subscriptions(
-                self.db, *key, plan.fire_at, limit=page_size, after=page[-1]
-            )
+        size = self.config.page_size
+        market, asin, series = change.market, change.asin, change.series
+        count = 0
+        page: list[sql.Subscription] = []
+        if plan.fire_at is not None or plan.rearm_in_stock:
+            # The re-arms come first so that, on SQLite, the transaction takes the
+            # write lock at its first statement (a read first could not upgrade).
             async with self.db.begin() as conn:
+                if plan.rearm_above is not None:
+                    await sql.rearm_above(conn, market, asin, series, plan.rearm_above)
+                if plan.rearm_in_stock:
+                    await sql.rearm_out_of_stock(conn, market, asin)
+                if plan.fire_at is not None:
+                    page = await sql.due_subscriptions(
+                        conn, market, asin, series, plan.fire_at, limit=size
+                    )
                 jobs = await self._claim_alerts(conn, change, page)
             count += await self._enqueue(jobs)
+        fire_at = plan.fire_at
+        if fire_at is not None and len(page) == size:
+
+            async def priced(db: sql.Db, after: sql.Subscription | None) -> list[sql.Subscription]:
+                return await sql.due_subscriptions(
+                    db, market, asin, series, fire_at, limit=size, after=after
+                )
+
+            count += await self._claim_pages(change, priced, page[-1])
+        if plan.fire_in_stock:
+
+            async def back(db: sql.Db, after: sql.Subscription | None) -> list[sql.Subscription]:
+                return await sql.due_in_stock(db, market, asin, limit=size, after=after)
+
+            count += await self._claim_pages(change, back, None)
         return count
+
+    async def _claim_pages(
+        self, change: PriceChange, read: PageReader, after: sql.Subscription | None
+    ) -> int:
+        """Claim what ``change`` fires, page after page of ``read`` from ``after``: each
+        page read on its own, then claimed in a transaction whose first statement
+        writes. Handed over page by page: a big fan-out starts sending at once, and
+        the bounded queue holds claiming back to the pace of sending."""
+        count = 0
+        while True:
+            page = await read(self.db, after)
+            if page:
+                async with self.db.begin() as conn:
+                    jobs = await self._claim_alerts(conn, change, page)
+                count += await self._enqueue(jobs)
+            if len(page) < self.config.page_size:
+                return count
+            after = page[-1]
 
     async def _enqueue(self, jobs: Sequence[Job]) -> int:
         # Each type's queue holds claiming back to the pace of its own senders.
@@ -356,7 +398,6 @@ class AlertsWorker:
         due = [s for s in page if matching.fires(_state(s), change)]
         if not due:
             return []
-        assert change.new_price is not None
         await self._remember(CHANGE, change.event_id, change)
         now = now_ms()
         deadline = now + self.config.lease_ms
@@ -390,15 +431,20 @@ class AlertsWorker:
 
     # -- re-checks -------------------------------------------------------------------
     async def handle_recheck(self, recheck: Recheck) -> int:
-        """Fire the subscription ``recheck`` names when the price in force meets its
-        threshold, and queue the notification; returns how many (0 or 1).
+        """Fire the subscription ``recheck`` names when the state in force meets it,
+        and queue the notification; returns how many (0 or 1). A back-in-stock alert
+        that meets its product out of stock is armed instead.
 
         At most once per promise: the claim is unique per (subscription, event), and
         it stands only if this transaction is what disarms the subscription (a change
         that fired it first leaves nothing to fire)."""
         sid = recheck.subscription_id
-        if sid not in await subscriptions_by_id(self.db, [sid]):
+        found = (await subscriptions_by_id(self.db, [sid])).get(sid)
+        if found is None:
             return 0  # deleted since: nothing may point at it
+        if matching.arms_on_recheck(_state(found), recheck):
+            await sql.arm_in_stock_alert(self.db, sid)
+            return 0
         now = now_ms()
         deadline = now + self.config.lease_ms
         try:

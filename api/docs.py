@@ -18,7 +18,7 @@ from typing import Any
 from litestar import Request, Router
 from litestar.openapi.plugins import JsonRenderPlugin, OpenAPIRenderPlugin, YamlRenderPlugin
 
-from api.page_headers import PAGE_HEADERS
+from api.page_headers import DOCS_PAGE_HEADERS
 
 DOCS_PATH = "/schema"
 
@@ -68,7 +68,11 @@ def render_plugins(asset: AssetUrl | None) -> list[OpenAPIRenderPlugin]:
 
 def docs_router() -> Router:
     """The router the documentation is mounted on: every page under ``/schema`` gets
-    the site's security headers (nothing may come from elsewhere)."""
+    the documentation's security headers (nothing may come from elsewhere, not even
+    the product pictures the website's pages show)."""
     return Router(
-        path=DOCS_PATH, route_handlers=[], response_headers=PAGE_HEADERS, include_in_schema=False
+        path=DOCS_PATH,
+        route_handlers=[],
+        response_headers=DOCS_PAGE_HEADERS,
+        include_in_schema=False,
     )

@@ -17,9 +17,11 @@ from api.services.passwords import MAX_PASSWORD_LENGTH, PASSWORD_RULE
 from pricewatch.asin import ASIN_SHAPE
 from pricewatch.models import Availability
 from pricewatch.storage.sql import (
+    ALERT_SERIES,
     NotificationKind,
     NotificationStatus,
     NotificationType,
+    SubscriptionKind,
     SubscriptionStatus,
 )
 
@@ -55,6 +57,7 @@ class Out(msgspec.Struct, rename="camel", kw_only=True):
 
 
 class PriceStat(Out, kw_only=True):
+    # major units of the currency; for the sales rank, the rank (an integer)
     price: float
     date: str
 
@@ -65,6 +68,8 @@ class ProductStats(Out, kw_only=True):
     ``average`` is time-weighted at daily resolution: every day in the window on which
     the product had a price counts once, with the price in force at the end of that
     day (an average of samples would over-weight days that were crawled more often).
+    For the sales rank, ``lowest`` is the best rank (the smallest number) and the
+    average is rounded to a whole rank.
     """
 
     window_days: int
@@ -78,11 +83,29 @@ class GoodDeal(Out, kw_only=True):
     rule: str
 
 
+class SeriesOut(Out, kw_only=True):
+    """One price series of a product (``buybox``, ``amazon``, ``new``, ``used``, ``list``,
+    ``cheapest_new``, ``sales_rank``): its value now (null: the page shows none now) and
+    its statistics, as the product's own are for the buy box."""
+
+    current: float | None
+    stats: ProductStats
+    all_time: ProductStats
+
+
 class ProductOut(Out, kw_only=True):
+    """A product; ``price``, ``availability``, ``stats``, ``allTime`` and ``deal`` speak
+    of the buy box, ``series`` of every series the product has ever shown."""
+
     asin: str
     market: str
     title: str | None
     image: str | None
+    # the buy box's seller as the page names it ("Amazon.com", a third-party shop)
+    sold_by: str | None
+    # the average star rating out of 5, one decimal, and how many ratings it averages
+    rating: float | None
+    review_count: int | None
     currency: str
     # decimal places of the currency's minor unit, for clients that want exact integers
     exponent: int
@@ -93,6 +116,7 @@ class ProductOut(Out, kw_only=True):
     stats: ProductStats
     all_time: ProductStats
     deal: GoodDeal
+    series: dict[str, SeriesOut]
 
 
 class PricePoint(Out, kw_only=True):
@@ -102,9 +126,20 @@ class PricePoint(Out, kw_only=True):
     max: float | None
 
 
+class PriceLine(Out, kw_only=True):
+    """One series on the chart: money in major units of the chart's ``currency``, or a
+    sales rank (``unit`` "rank", lower is better), in the same buckets as ``history``."""
+
+    series: str
+    unit: Literal["money", "rank"]
+    points: list[PricePoint]
+
+
 class PriceHistoryOut(Out, kw_only=True):
     """A step-function chart: each point is a bucket; ``price`` is the price in force at
-    the bucket's end, ``min``/``max`` the band it moved in (``null``: no buy-box price)."""
+    the bucket's end, ``min``/``max`` the band it moved in (``null``: no price then).
+    ``history`` is the buy box; ``lines`` every series with data in the window (the buy
+    box among them), each from its first observation on."""
 
     asin: str
     market: str
@@ -114,6 +149,7 @@ class PriceHistoryOut(Out, kw_only=True):
     start: str
     end: str
     history: list[PricePoint]
+    lines: list[PriceLine]
 
 
 class QueuedOut(Out, kw_only=True):
@@ -213,12 +249,33 @@ class TargetOut(Out, kw_only=True):
 # -------------------------------------------------------------------- subscriptions
 
 
+# The series an alert may watch (the sales rank is no price). Text checked by the
+# service, which says why a value is refused; the schema lists the choices (null, as
+# when left out, is the kind's default).
+AlertSeriesText = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=32,
+        description=(
+            "The price series watched: cheapest_new (the default for a price alert), "
+            "amazon, new (third-party new), used, list or buybox. A back_in_stock alert "
+            "watches the buy box's availability: buybox or left out."
+        ),
+        extra_json_schema={"extra": {"enum": [*ALERT_SERIES, None]}},
+    ),
+]
+
+
 class SubscriptionIn(Wire, kw_only=True):
-    """Exactly one of ``threshold`` (a price in the market's currency, major units)
-    and ``thresholdPercent`` (percent under the current price) is required."""
+    """A ``price`` alert (the default) needs exactly one of ``threshold`` (a price in
+    the market's currency, major units) and ``thresholdPercent`` (percent under the
+    current value of its ``series``). A ``back_in_stock`` alert takes neither: it fires
+    when the product is in stock again after being out of stock."""
 
     product_id: AsinText = msgspec.field(name="productID")
     market: MarketText = "us"
+    kind: SubscriptionKind = SubscriptionKind.PRICE
+    series: AlertSeriesText | None = None
     threshold: MajorPrice | None = None
     threshold_percent: Percent | None = None
     notification_type: NotificationType
@@ -227,8 +284,12 @@ class SubscriptionIn(Wire, kw_only=True):
 
 
 class SubscriptionPatch(Wire, kw_only=True):
-    """Fields to change; absent fields keep their value."""
+    """Fields to change; absent fields keep their value. A new ``kind`` takes its own
+    default ``series`` unless one is given; becoming a price alert needs a threshold
+    (or percent) in the same change."""
 
+    kind: SubscriptionKind | None = None
+    series: AlertSeriesText | None = None
     threshold: MajorPrice | None = None
     threshold_percent: Percent | None = None
     notification_type: NotificationType | None = None
@@ -246,13 +307,17 @@ class SubscriptionOut(Out, kw_only=True):
     product_id: str = msgspec.field(name="productID")
     market: str
     currency: str
-    threshold: float
+    kind: SubscriptionKind
+    series: str
+    # null for a back_in_stock alert
+    threshold: float | None
     threshold_percent: float | None
     base_price: float | None
     notification_type: NotificationType
     target: str | None
     status: SubscriptionStatus
     # false after an alert fired, until the price goes back above the threshold
+    # (back_in_stock: true while the product is out of stock)
     armed: bool
     created_at: str
     updated_at: str
@@ -300,22 +365,40 @@ class ExportOut(Out, kw_only=True):
 # -------------------------------------------------------------------------- reports
 
 
+ReportedPrice = float | Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class ReportPage(Wire, kw_only=True):
+    """The rest of what the page showed, as the extension's parser reads it: who sells
+    the buy box, whether it is a used copy, the list price, the lowest new and used
+    offers, the sales rank. Prices are written like ``price``; null: not shown. With
+    it, a report speaks for every price series of the product, not just the buy box."""
+
+    sold_by: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    buybox_used: bool = False
+    list_price: ReportedPrice | None = None
+    new_offers_from: ReportedPrice | None = None
+    used_from: ReportedPrice | None = None
+    sales_rank: Annotated[int, msgspec.Meta(ge=1, le=10**9)] | None = None
+
+
 class ReportIn(Wire, kw_only=True):
     """A price seen by the extension on an Amazon product page.
 
     ``price`` is a number in major units ("12.99") or the text as printed on the page
     ("1.299,00 €"); null with an out-of-stock availability. ``observedAt`` is ISO 8601
-    or epoch seconds/milliseconds.
+    or epoch seconds/milliseconds. ``page`` carries the page's other prices.
     """
 
     asin: Annotated[str, msgspec.Meta(max_length=64)]
     market: Annotated[str, msgspec.Meta(max_length=8)]
     availability: Availability = Availability.IN_STOCK
-    price: float | Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    price: ReportedPrice | None = None
     currency: Annotated[str, msgspec.Meta(max_length=8)] | None = None
     title: Annotated[str, msgspec.Meta(max_length=1000)] | None = None
     url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
     observed_at: float | Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    page: ReportPage | None = None
 
 
 class ReportAccepted(Out, kw_only=True):

@@ -247,6 +247,7 @@ class Simulation:
                     user_id=user.id,
                     market=MARKET,
                     asin=asin,
+                    series="buybox",
                     notification_type="EMAIL",
                     threshold=threshold,
                 )

@@ -139,6 +139,8 @@ async def seed_subscriptions(
                 user_id=user.id,
                 market=MARKET,
                 asin=asin,
+                # the benches publish buy-box changes
+                series="buybox",
                 notification_type=notification_type,
                 threshold=threshold,
                 target=None if targets is None else targets[i],

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricewatch.keys import Keys
+from pricewatch.models import Series
 from pricewatch.settings import Settings, child_environment, load_settings
 from pricewatch.supervision import RedisKeeper, Respawner, Supervisor, listen_problem
 
@@ -391,7 +392,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="crawl a local demo marketplace instead of Amazon",
     )
     up.set_defaults(func=cmd_up)
-    imp = sub.add_parser("import-csv", help="bulk-load price history from a CSV file")
+    imp = sub.add_parser(
+        "import-csv",
+        help="bulk-load price history from a CSV file",
+        description="Columns: market, asin, observed_at, price, and optionally currency, "
+        f"availability and series ({', '.join(Series)}; empty: buybox). A sales_rank "
+        "row's price is the rank, with no currency.",
+    )
     imp.add_argument("file")
     imp.add_argument("--market", default=None, help="market for rows that name none")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")

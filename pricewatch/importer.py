@@ -4,8 +4,15 @@ Columns (header required, order free): ``market, asin, observed_at, price``
 and optionally ``currency, availability, series``. ``observed_at`` is ISO 8601
 (naive means UTC) or Unix seconds/milliseconds; ``price`` is a decimal in the
 market's major unit ("12.99") or a price text ("12,99 €"); an empty price
-means out of stock. Rows go straight to ClickHouse in large inserts: a
-backfill is history, not news, so it publishes no price changes.
+means out of stock. ``series`` is any of ``pricewatch.models.Series`` (empty:
+``buybox``); a ``sales_rank`` row's price is the rank ("1234", "#1,234"), with no
+currency. Rows go straight to ClickHouse in large inserts: a backfill is history,
+not news, so it publishes no price changes.
+
+The catalogue row of a product follows its buy box only: its price and
+availability are the buy box's, and the other series say nothing of them. Its
+first sighting is the earliest row of any series, so that charts over "all"
+time start with the imported history.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import msgspec
 from pricewatch.ingest.core import InvalidObservation, validate
 from pricewatch.keys import DEFAULT_KEYS, Keys, partition_of
 from pricewatch.markets import MARKETS, get_market
-from pricewatch.models import Availability, Observation, Product, Source, series_text
+from pricewatch.models import Availability, Observation, Product, Series, Source, series_text
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +79,38 @@ def parse_price(text: str, market_code: str) -> int | None:
         return money.minor
 
 
+def parse_rank(text: str) -> int | None:
+    """A sales rank as printed ("1234", "#1,234", "1.234"); empty means none shown."""
+    digits = text.strip().lstrip("#").replace(",", "").replace(".", "").replace(" ", "")
+    if not digits:
+        return None
+    if not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"no sales rank in {text!r}")
+    return int(digits)
+
+
+def _series(text: str) -> Series:
+    try:
+        return Series(text.strip() or Series.BUYBOX)
+    except ValueError:
+        known = ", ".join(s.value for s in Series)
+        raise ValueError(f"unknown series {text.strip()!r} (known: {known})") from None
+
+
 def row_to_observation(row: dict[str, str], default_market: str | None, now_ms: int) -> Observation:
     market = (row.get("market") or default_market or "").strip().lower()
     if market not in MARKETS:
         raise ValueError(f"unknown market {market!r}")
-    price = parse_price(row.get("price") or "", market)
+    series = _series(row.get("series") or "")
+    currency = (row.get("currency") or "").strip().upper() or None
+    if series is Series.SALES_RANK:
+        price = parse_rank(row.get("price") or "")
+        if currency is not None:
+            raise ValueError("a sales rank has no currency")
+    else:
+        price = parse_price(row.get("price") or "", market)
+        if currency is None and price is not None:
+            currency = MARKETS[market].currency
     availability = (row.get("availability") or "").strip() or (
         Availability.IN_STOCK if price is not None else Availability.OUT_OF_STOCK
     )
@@ -86,10 +120,9 @@ def row_to_observation(row: dict[str, str], default_market: str | None, now_ms: 
         "observed_at": parse_time(row.get("observed_at") or ""),
         "availability": availability,
         "source": Source.IMPORT,
-        "series": (row.get("series") or "").strip() or "buybox",
+        "series": series,
         "price": price,
-        "currency": (row.get("currency") or "").strip().upper()
-        or (MARKETS[market].currency if price is not None else None),
+        "currency": currency,
     }
     obs = msgspec.convert(fields, Observation)
     validate(obs, now_ms)
@@ -138,6 +171,7 @@ def import_csv(
     chunk: list[Observation] = []
     touched: set[tuple[str, str, str]] = set()
     latest: dict[tuple[str, str], Product] = {}
+    earliest: dict[tuple[str, str], int] = {}
     for line_no, row in enumerate(reader, start=2):
         try:
             obs = row_to_observation(row, default_market, now_ms)
@@ -148,10 +182,12 @@ def import_csv(
             continue
         chunk.append(obs)
         touched.add((obs.market, obs.asin, obs.series))
-        if obs.series == "buybox":
-            p = latest.get((obs.market, obs.asin))
+        pkey = (obs.market, obs.asin)
+        earliest[pkey] = min(earliest.get(pkey, obs.observed_at), obs.observed_at)
+        if obs.series is Series.BUYBOX:
+            p = latest.get(pkey)
             if p is None or (p.last_seen or 0) <= obs.observed_at:
-                latest[(obs.market, obs.asin)] = Product(
+                latest[pkey] = Product(
                     market=obs.market,
                     asin=obs.asin,
                     currency=obs.currency,
@@ -169,7 +205,9 @@ def import_csv(
     if bar is not None:
         bar.close()
     if latest:
-        store.upsert_products(list(latest.values()))
+        store.upsert_products(
+            [msgspec.structs.replace(p, first_seen=earliest[k]) for k, p in latest.items()]
+        )
     result.series = len(touched)
     if redis_url and touched:
         _forget_cached_state(redis_url, keys, partitions, touched)
@@ -179,8 +217,11 @@ def import_csv(
 def _forget_cached_state(
     redis_url: str, keys: Keys, partitions: int, touched: set[tuple[str, str, str]]
 ) -> None:
-    """Ingest caches the last price per series; make it re-read ClickHouse."""
+    """Ingest caches the last price per series; make it re-read ClickHouse. The API
+    caches charts, which the imported history changes: drop them too."""
     import redis
+
+    from pricewatch.storage.redis import drop_histories
 
     client = redis.Redis.from_url(redis_url)
     pipe = client.pipeline(transaction=False)
@@ -189,4 +230,5 @@ def _forget_cached_state(
             keys.last_price(partition_of(market, asin, partitions)),
             series_text(market, asin, series),
         )
+    drop_histories(pipe, keys, {(market, asin) for market, asin, _ in touched})
     pipe.execute()

@@ -159,7 +159,12 @@ class Observation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
 
 
 class PriceChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, gc=False):
-    """The accepted price of a (market, asin, series) moved."""
+    """The accepted price of a (market, asin, series) moved (or, for the buy box, the
+    product's availability did: a back-in-stock alert needs to hear of it even when
+    the price shown stayed the same).
+
+    The product's description (title, image, seller, rating) comes along, as its page
+    showed it, so that a message about any series can name the product."""
 
     event_id: str
     market: MarketCode
@@ -173,6 +178,10 @@ class PriceChange(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True,
     old_availability: Availability | None = None
     new_availability: Availability = Availability.UNKNOWN
     title: str | None = None
+    image: str | None = None
+    sold_by: str | None = None
+    rating: Rating | None = None
+    review_count: Count | None = None
 
     @property
     def product_key(self) -> str:
@@ -207,12 +216,19 @@ class Recheck(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     market: MarketCode
     asin: Asin
     series: Series
-    # the price in force, as the price store last accepted it
-    price: Minor
+    # the price in force, as the price store last accepted it (None: none shown, as
+    # when a back-in-stock alert meets a product out of stock)
+    price: Minor | None
     currency: Currency | None = None
     availability: Availability = Availability.UNKNOWN
     # when the re-check was asked for
     checked_at: Millis
+    # the product as the catalogue describes it, when known
+    title: str | None = None
+    image: str | None = None
+    sold_by: str | None = None
+    rating: Rating | None = None
+    review_count: Count | None = None
 
 
 class CrawlTask(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

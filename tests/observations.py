@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pricewatch.models import Availability, Observation, PriceChange, Product, Series, Source
+from pricewatch.page_series import PageFacts, series_availability, series_values
 from pricewatch.storage.clickhouse import PriceStore
 
 ASIN = "B07CLN88MV"
@@ -87,3 +88,26 @@ def seed_product(
         last_seen=last.observed_at,
     )
     store.upsert_products([product])
+
+
+def page_observations(
+    at: int, facts: PageFacts, asin: str = ASIN, **attributes: Any
+) -> list[Observation]:
+    """What the crawler makes of one US product page saying ``facts`` at ``at``: an
+    observation per series (``pricewatch.page_series``); the buy box's also carries the
+    seller and the product's ``attributes`` (title, image, rating, review_count)."""
+    described = {"sold_by": facts.sold_by, **attributes}
+    return [
+        Observation(
+            market="us",
+            asin=asin,
+            observed_at=at,
+            availability=series_availability(series, value, facts.availability),
+            source=Source.CRAWLER,
+            series=series,
+            price=value,
+            currency=None if series is Series.SALES_RANK or value is None else "USD",
+            **(described if series is Series.BUYBOX else {}),
+        )
+        for series, value in series_values(facts).items()
+    ]

@@ -45,19 +45,20 @@ async def engine_on(url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def subscribe(
-    db: sql.Db, user: sql.User, asin: str, threshold: int, **fields: Any
+    db: sql.Db, user: sql.User, asin: str, threshold: int | None, **fields: Any
 ) -> sql.Subscription:
     """``user``'s alert for ``asin`` at or below ``threshold`` (minor units): on the US
-    market, by e-mail, unless ``fields`` (market, notification_type, target, status,
-    ...) say otherwise; they go to ``sql.create_subscription`` as they are."""
-    given = {"market": "us", "notification_type": "EMAIL", **fields}
+    market's buy box, by e-mail, unless ``fields`` (market, series, notification_type,
+    target, status, ...) say otherwise; they go to ``sql.create_subscription`` as they
+    are."""
+    given = {"market": "us", "series": "buybox", "notification_type": "EMAIL", **fields}
     return await sql.create_subscription(
         db, user_id=user.id, asin=asin, threshold=threshold, **given
     )
 
 
 async def subscribed(
-    db: sql.Db, email: str, asin: str, threshold: int, **fields: Any
+    db: sql.Db, email: str, asin: str, threshold: int | None, **fields: Any
 ) -> sql.Subscription:
     """A new account for ``email`` holding one alert, as :func:`subscribe` makes it."""
     user = await sql.create_user(db, email, "h")

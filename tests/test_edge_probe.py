@@ -217,9 +217,9 @@ class Prober:
     def subscribe(
         self, headers: dict[str, str], market: str, asin: str, threshold: float, **fields: str
     ) -> httpx.Response:
-        """POST /subscriptions: an e-mail alert unless ``fields`` (notificationType,
-        target) say otherwise."""
-        body = {"productID": asin, "market": market, "threshold": threshold}
+        """POST /subscriptions: an e-mail alert on the buy box (the price the probes
+        read off the product) unless ``fields`` (notificationType, target) say otherwise."""
+        body = {"productID": asin, "market": market, "series": "buybox", "threshold": threshold}
         return self.client.post(
             "/subscriptions", headers=headers, json={**body, "notificationType": "EMAIL", **fields}
         )
@@ -286,7 +286,7 @@ def probe_spam_relay(p: Prober) -> None:
     p.settle()
     for address in (victims["EMAIL"], "relay@example.org"):
         for message in p.mail.to(address):
-            if "drop" in str(message["Subject"]).lower():
+            if str(message["X-Pricewatch-Key"] or "").endswith(":alert"):
                 findings.append(f"an alert reached unconfirmed {address}: {message['Subject']}")
     p.record(
         "spam relay",

@@ -91,7 +91,7 @@ class ProductController(Controller):
 
     @get(
         "/{asin:str}",
-        summary="A product with its current price, statistics and good-deal flag",
+        summary="A product: its price, statistics, good-deal flag and every price series",
         responses={404: _NOT_FOUND, 429: _LIMITED},
     )
     async def product(
@@ -110,7 +110,9 @@ class ProductController(Controller):
             "Prices are JSON numbers in major units of `currency` (`exponent` gives the "
             "decimal places of its minor unit). Each point is a bucket starting at "
             "`timestamp`: `price` is the price in force at its end, `min`/`max` the band "
-            "it moved in, null when there was no buy-box price. Give `period` (relative "
+            "it moved in, null when there was no buy-box price. `lines` holds every price "
+            "series with data in the window the same way (the buy box, Amazon, new, used, "
+            "list, cheapest new, and the sales rank, an integer). Give `period` (relative "
             "to now) or `start`/`end` (ISO 8601 or epoch seconds/milliseconds). "
             "Responses carry an ETag; send it back in If-None-Match for a 304. Set "
             "X-Pricewatch-Client to web or extension so the view counts as interest."

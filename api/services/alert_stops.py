@@ -11,8 +11,14 @@ from api.services.pricing import to_major
 from api.state import ApiState
 from pricewatch import alert_links
 from pricewatch.markets import MARKETS
+from pricewatch.series_names import series_name
 from pricewatch.storage import sql
-from pricewatch.storage.sql import NotificationType, Subscription, SubscriptionStatus
+from pricewatch.storage.sql import (
+    NotificationType,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+)
 from pricewatch.storage.sql_alerts import subscriptions_by_id
 
 _BY = {
@@ -33,6 +39,10 @@ class StoppableAlert:
     product_name: str
     product_url: str
     domain: str
+    # what it watches: "back in stock", or a series' price ("used price") at or below
+    # ``threshold``
+    back_in_stock: bool
+    watching: str
     threshold: float | None
     currency: str
     exponent: int
@@ -64,6 +74,8 @@ async def _describe(state: ApiState, sub: Subscription) -> StoppableAlert:
         product_name=(product.title if product and product.title else f"Product {sub.asin}"),
         product_url=f"/p/{sub.market}/{sub.asin}",
         domain=market.domain,
+        back_in_stock=sub.kind is SubscriptionKind.BACK_IN_STOCK,
+        watching=series_name(sub.series).lower(),
         threshold=to_major(sub.threshold, market),
         currency=sub.currency,
         exponent=market.exponent,

@@ -4,10 +4,12 @@ statistics and the "good deal" flag. No I/O, no clock: callers pass ``now``."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 from pricewatch.history import DAY_MS, HOUR_MS, Bucket, Granularity, floor_bucket
 from pricewatch.markets import Market
+from pricewatch.models import Series
 
 PERIODS_MS: dict[str, int | None] = {
     "7d": 7 * DAY_MS,
@@ -19,6 +21,8 @@ PERIODS_MS: dict[str, int | None] = {
 }
 GRANULARITIES = ("auto", "hourly", "daily", "weekly", "monthly")
 DEFAULT_PERIOD = "30d"
+
+T = TypeVar("T")
 
 # The "good deal" rule, in words served with the flag so clients need not guess.
 DEAL_WINDOW_DAYS = 90
@@ -114,6 +118,24 @@ def to_major(minor: int | None, market: Market) -> float | None:
     return minor / 10**market.exponent if market.exponent else float(minor)
 
 
+def is_rank(series: str) -> bool:
+    """Whether a series holds a sales rank (an integer, lower is better) rather than money."""
+    return series == Series.SALES_RANK
+
+
+def wire_value(value: int | None, series: str, market: Market) -> float | None:
+    """A stored value on the wire: money in major units, a sales rank as the integer it is."""
+    if value is None or is_rank(series):
+        return value
+    return to_major(value, market)
+
+
+def in_series_order(found: Mapping[str, T]) -> list[tuple[Series, T]]:
+    """The known series of ``found`` in the order of ``Series`` (buy box first), the way
+    the API lists them; a name that is no series is left out."""
+    return [(series, found[series.value]) for series in Series if series.value in found]
+
+
 def major_to_minor(value: float, market: Market, field: str) -> int:
     """A major-unit number from a client -> minor units; refuses sub-cent precision."""
     scaled = round(value * 10**market.exponent, 6)
@@ -129,6 +151,14 @@ class Stats:
     lowest: tuple[int, int] | None  # (minor, bucket start ms)
     highest: tuple[int, int] | None
     average: float | None  # minor units, time-weighted at daily resolution
+
+
+def since(buckets: Sequence[Bucket], start_ms: int) -> Sequence[Bucket]:
+    """The daily buckets from the one containing ``start_ms`` on: what a daily history
+    starting at ``start_ms`` holds (a bucket carries the price in force into it, so an
+    earlier start changes none of the later buckets)."""
+    first = floor_bucket(start_ms, Granularity.DAILY)
+    return [bucket for bucket in buckets if bucket.start_ms >= first]
 
 
 def daily_stats(buckets: Sequence[Bucket]) -> Stats:

@@ -15,14 +15,23 @@ from typing import cast
 import msgspec
 
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS
-from api.schemas import GoodDeal, PriceHistoryOut, PricePoint, PriceStat, ProductOut, ProductStats
+from api.schemas import (
+    GoodDeal,
+    PriceHistoryOut,
+    PriceLine,
+    PricePoint,
+    PriceStat,
+    ProductOut,
+    ProductStats,
+    SeriesOut,
+)
 from api.services import pricing
 from api.services.history_cache import pack, unpack
 from api.services.lookups import LookupOutcome, request_first_crawl
 from api.services.refusals import client_input
 from api.services.timefmt import iso
 from api.state import ApiState
-from pricewatch.history import DAY_MS, Granularity
+from pricewatch.history import DAY_MS, Bucket, Granularity
 from pricewatch.markets import Market
 from pricewatch.models import Availability, Product, Series
 from pricewatch.storage.clickhouse import PriceStore
@@ -47,21 +56,37 @@ class ChartRequest:
     window: pricing.ChartWindow
 
 
+def _points(buckets: list[Bucket], series: str, market: Market) -> list[PricePoint]:
+    return [
+        PricePoint(
+            timestamp=iso(b.start_ms),
+            price=pricing.wire_value(b.close, series, market),
+            min=pricing.wire_value(b.min, series, market),
+            max=pricing.wire_value(b.max, series, market),
+        )
+        for b in buckets
+    ]
+
+
 def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes | None:
-    """The chart JSON, or None when the product was never seen (blocking)."""
+    """The chart JSON, or None when the product was never seen (blocking). Every series
+    comes from one ClickHouse query; the body is cached whole, lines and all."""
     product = prices.product(req.market.code, req.asin)
     if product is None:
         return None
     window = req.window.resolve(now_ms, product.first_seen)
-    buckets = prices.history(
-        req.market.code,
-        req.asin,
-        Series.BUYBOX.value,
-        window.start_ms,
-        window.end_ms,
-        window.granularity,
-    )
     market = req.market
+    found = prices.histories(
+        market.code, req.asin, window.start_ms, window.end_ms, window.granularity
+    )
+    lines = [
+        PriceLine(
+            series=series.value,
+            unit="rank" if pricing.is_rank(series) else "money",
+            points=_points(buckets, series, market),
+        )
+        for series, buckets in pricing.in_series_order(found)
+    ]
     out = PriceHistoryOut(
         asin=req.asin,
         market=market.code,
@@ -70,15 +95,8 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
         granularity=window.granularity.value,
         start=iso(window.start_ms),
         end=iso(window.end_ms),
-        history=[
-            PricePoint(
-                timestamp=iso(b.start_ms),
-                price=pricing.to_major(b.close, market),
-                min=pricing.to_major(b.min, market),
-                max=pricing.to_major(b.max, market),
-            )
-            for b in buckets
-        ],
+        history=next((line.points for line in lines if line.series == Series.BUYBOX), []),
+        lines=lines,
     )
     return _encoder.encode(out)
 
@@ -138,57 +156,72 @@ async def _fill(
     return value
 
 
-def _stats_out(stats: pricing.Stats, market: Market, days: int) -> ProductStats:
+def _stats_out(stats: pricing.Stats, series: str, market: Market, days: int) -> ProductStats:
     def stat(found: tuple[int, int] | None) -> PriceStat | None:
         if found is None:
             return None
-        price = pricing.to_major(found[0], market)
-        assert price is not None
-        return PriceStat(price=price, date=iso(found[1])[:10])
+        value = pricing.wire_value(found[0], series, market)
+        assert value is not None
+        return PriceStat(price=value, date=iso(found[1])[:10])
 
-    average = None
+    average: float | None = None
     if stats.average is not None:
-        average = round(stats.average / 10**market.exponent, market.exponent)
+        if pricing.is_rank(series):
+            average = round(stats.average)
+        else:
+            average = round(stats.average / 10**market.exponent, market.exponent)
     return ProductStats(
         window_days=days, lowest=stat(stats.lowest), highest=stat(stats.highest), average=average
     )
+
+
+_NO_STATS = pricing.Stats(None, None, None)
 
 
 def _product_view(prices: PriceStore, market: Market, asin: str, now_ms: int) -> ProductOut | None:
     product: Product | None = prices.product(market.code, asin)
     if product is None:
         return None
-    series = Series.BUYBOX.value
     window_days = pricing.DEAL_WINDOW_DAYS
-    recent = pricing.daily_stats(
-        prices.history(
-            market.code, asin, series, now_ms - window_days * DAY_MS, now_ms, Granularity.DAILY
-        )
-    )
     first = product.first_seen if product.first_seen is not None else now_ms - DAY_MS
     first = min(first, now_ms - DAY_MS)
     all_days = max(1, -(-(now_ms - first) // DAY_MS))
-    all_time = pricing.daily_stats(
-        prices.history(market.code, asin, series, first, now_ms, Granularity.DAILY)
-    )
+    # one query for every series over all time; the deal window is its last days
+    found = prices.histories(market.code, asin, first, now_ms, Granularity.DAILY)
+    series: dict[str, SeriesOut] = {}
+    recent = all_time = _NO_STATS
+    for name, buckets in pricing.in_series_order(found):
+        window = pricing.daily_stats(pricing.since(buckets, now_ms - window_days * DAY_MS))
+        ever = pricing.daily_stats(buckets)
+        if name is Series.BUYBOX:
+            recent, all_time = window, ever
+        series[name.value] = SeriesOut(
+            current=pricing.wire_value(buckets[-1].close, name, market),
+            stats=_stats_out(window, name, market, window_days),
+            all_time=_stats_out(ever, name, market, all_days),
+        )
     in_stock = product.availability == Availability.IN_STOCK
     return ProductOut(
         asin=asin,
         market=market.code,
         title=product.title,
         image=product.image,
+        sold_by=product.sold_by,
+        rating=round(float(product.rating), 1) if product.rating is not None else None,
+        review_count=product.review_count,
         currency=product.currency or market.currency,
         exponent=market.exponent,
         price=pricing.to_major(product.last_price, market),
         availability=product.availability,
         last_checked=iso(product.last_seen) if product.last_seen is not None else None,
         first_seen=iso(product.first_seen) if product.first_seen is not None else None,
-        stats=_stats_out(recent, market, window_days),
-        all_time=_stats_out(all_time, market, all_days),
+        stats=_stats_out(recent, Series.BUYBOX, market, window_days),
+        all_time=_stats_out(all_time, Series.BUYBOX, market, all_days),
         deal=GoodDeal(
             is_good_deal=pricing.is_good_deal(product.last_price, in_stock, recent),
             rule=pricing.DEAL_RULE,
         ),
+        series=series,
     )
 
 

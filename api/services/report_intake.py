@@ -33,13 +33,16 @@ async def take_report(
         Limit("report", reporter, settings.api_report_rate_per_min),
     )
     try:
-        obs = reports.report_to_observation(report, reporter, now)
+        observations = reports.report_to_observations(report, reporter, now)
     except reports.ReportError as exc:
         REPORTS.labels("rejected").inc()
         raise ValidationException(str(exc)) from None
     REPORTS.labels("accepted").inc()
+    obs = observations[0]  # the buy box
     pipe = state.redis.pipeline(transaction=False)
-    reports.publish(pipe, state.keys, settings.stream_partitions, settings.stream_maxlen, obs)
+    reports.publish(
+        pipe, state.keys, settings.stream_partitions, settings.stream_maxlen, observations
+    )
     count_view(pipe, state.keys, obs.market, obs.asin, "report")
     reports.queue_tracked_check(pipe, state.keys, settings.stream_partitions, obs)
     *_, tracked = await pipe.execute()

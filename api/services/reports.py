@@ -1,8 +1,11 @@
 """Extension price reports -> observations on the ``observations`` stream.
 
-``report_to_observation`` is the pure gate: anything wrong is refused with a reason
-and nothing is published. Trust-but-verify happens later, in ingest; here we only
-make sure a report is well-formed and means what it says.
+``report_to_observations`` is the pure gate: anything wrong is refused with a reason
+and nothing is published. A report is one observation of the buy box, and, when it
+carries the rest of the page, one per price series the page speaks of
+(:mod:`pricewatch.page_series`, as for a crawled page). Trust-but-verify happens
+later, in ingest; here we only make sure a report is well-formed and means what it
+says.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from urllib.parse import urlsplit
 
 import redis.asyncio
 
-from api.schemas import ReportIn
+from api.schemas import ReportedPrice, ReportIn, ReportPage
 from api.services.timefmt import parse_time
 from pricewatch.asin import extract_asin, is_valid_asin
 from pricewatch.keys import OBSERVATIONS, Keys, partition_of
 from pricewatch.markets import MARKETS, Market, market_for_host
-from pricewatch.models import Availability, Observation, Source, series_text
+from pricewatch.models import Availability, Observation, Series, Source, encode, series_text
 from pricewatch.money import parse_price_exactly
+from pricewatch.page_series import PageFacts, series_availability, series_values
 from pricewatch.storage.streams import PartitionedStream
 
 MAX_MINOR = 10**12
@@ -78,8 +82,9 @@ def _price_minor(value: float | str, market: Market) -> tuple[int, str | None]:
     return int(scaled), None
 
 
-def report_to_observation(report: ReportIn, reporter: str, now_ms: int) -> Observation:
-    """Validate a report; raises ReportError naming what is wrong."""
+def report_to_observations(report: ReportIn, reporter: str, now_ms: int) -> list[Observation]:
+    """Validate a report; raises ReportError naming what is wrong. The buy box's
+    observation comes first."""
     market = MARKETS.get(report.market.strip().lower())
     if market is None:
         raise ReportError(f"unknown market {report.market!r}; known: {', '.join(MARKETS)}")
@@ -123,7 +128,7 @@ def report_to_observation(report: ReportIn, reporter: str, now_ms: int) -> Obser
         if observed_at < now_ms - MAX_AGE_MS:
             raise ReportError("observedAt is more than 7 days ago")
     title = report.title.strip() if report.title else None
-    return Observation(
+    buybox = Observation(
         market=market.code,
         asin=asin,
         observed_at=observed_at,
@@ -133,6 +138,49 @@ def report_to_observation(report: ReportIn, reporter: str, now_ms: int) -> Obser
         currency=market.currency if price is not None else None,
         title=title or None,
         reporter=reporter,
+    )
+    if report.page is None:
+        return [buybox]
+    facts = _page_facts(report.page, report.availability, price, market)
+    return [buybox] + [
+        Observation(
+            market=market.code,
+            asin=asin,
+            observed_at=observed_at,
+            availability=series_availability(series, value, report.availability),
+            source=Source.EXTENSION,
+            series=series,
+            price=value,
+            currency=None if series is Series.SALES_RANK or value is None else market.currency,
+            reporter=reporter,
+        )
+        for series, value in series_values(facts).items()
+        if series is not Series.BUYBOX
+    ]
+
+
+def _page_facts(
+    page: ReportPage, availability: Availability, price: int | None, market: Market
+) -> PageFacts:
+    def minor(name: str, value: ReportedPrice | None) -> int | None:
+        if value is None:
+            return None
+        amount, named = _price_minor(value, market)
+        if named is not None and named != market.currency:
+            raise ReportError(f"page.{name} is in {named}, not in {market.currency}")
+        if not 0 < amount <= MAX_MINOR:
+            raise ReportError(f"page.{name} must be above zero and plausible")
+        return amount
+
+    return PageFacts(
+        availability=availability,
+        price=price,
+        buybox_used=page.buybox_used,
+        sold_by=(page.sold_by.strip() or None) if page.sold_by else None,
+        list_price=minor("listPrice", page.list_price),
+        new_offers_from=minor("newOffersFrom", page.new_offers_from),
+        used_from=minor("usedFrom", page.used_from),
+        sales_rank=page.sales_rank,
     )
 
 
@@ -146,7 +194,14 @@ def queue_tracked_check(
 
 
 def publish(
-    pipe: redis.asyncio.client.Pipeline, keys: Keys, partitions: int, maxlen: int, obs: Observation
+    pipe: redis.asyncio.client.Pipeline,
+    keys: Keys,
+    partitions: int,
+    maxlen: int,
+    observations: list[Observation],
 ) -> None:
-    """Queue the XADD of ``obs`` on its partition of ``observations`` on ``pipe``."""
-    PartitionedStream(keys, OBSERVATIONS, partitions, maxlen).add(pipe, obs.market, obs.asin, obs)
+    """Queue on ``pipe`` the XADD of a report's observations, as one entry (an array)
+    on their product's partition of ``observations``."""
+    first = observations[0]
+    stream = PartitionedStream(keys, OBSERVATIONS, partitions, maxlen)
+    stream.add(pipe, first.market, first.asin, encode(observations))

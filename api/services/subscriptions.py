@@ -1,5 +1,7 @@
-"""Subscriptions for the signed-in user, plus the re-check that makes a new
-subscription fire at once when the price is already at or below its threshold."""
+"""Subscriptions for the signed-in user (price alerts on a series, back-in-stock
+alerts), plus the re-check that makes a new promise meet the state in force at once:
+a price alert fires when the price of its series is already at or below its
+threshold, a back-in-stock alert is armed when the product is out of stock."""
 
 from __future__ import annotations
 
@@ -21,10 +23,10 @@ from api.services.refusals import Conflict, client_input
 from api.services.timefmt import iso
 from api.state import ApiState
 from pricewatch.markets import MARKETS, Market, get_market
-from pricewatch.models import Availability, CrawlTask, Series, SeriesKey
-from pricewatch.rechecks import add_recheck, recheck_event
+from pricewatch.models import CrawlTask, LastState, SeriesKey
+from pricewatch.rechecks import add_recheck, can_recheck, recheck_event, watched
 from pricewatch.storage import sql
-from pricewatch.storage.sql import Subscription
+from pricewatch.storage.sql import Subscription, SubscriptionKind
 
 
 class PriceUnknown(Conflict):
@@ -49,14 +51,14 @@ class NoSuchSubscription(NotFoundException):
 
 def to_out(sub: Subscription) -> SubscriptionOut:
     market = MARKETS[sub.market]
-    threshold = to_major(sub.threshold, market)
-    assert threshold is not None
     return SubscriptionOut(
         subscription_id=sub.id,
         product_id=sub.asin,
         market=sub.market,
         currency=sub.currency,
-        threshold=threshold,
+        kind=sub.kind,
+        series=sub.series,
+        threshold=to_major(sub.threshold, market),
         threshold_percent=sub.threshold_percent,
         base_price=to_major(sub.base_price, market),
         notification_type=sub.notification_type,
@@ -68,40 +70,56 @@ def to_out(sub: Subscription) -> SubscriptionOut:
     )
 
 
-async def _current_price(state: ApiState, market: str, asin: str) -> tuple[int | None, str]:
-    """(price, availability) in force for the product's buy box; price None if unknown."""
-    key = SeriesKey(market, asin, Series.BUYBOX.value)
-    last = (await state.clickhouse(state.prices.last_accepted, [key])).get(key)
-    if last is None:
-        return None, Availability.UNKNOWN.value
-    return last.price, last.availability
+async def _in_force(state: ApiState, key: SeriesKey) -> LastState | None:
+    """The last accepted state of a series (price and availability); None if never seen."""
+    return (await state.clickhouse(state.prices.last_accepted, [key])).get(key)
+
+
+def _price_unknown(series: str) -> PriceUnknown:
+    return PriceUnknown(
+        f"thresholdPercent needs the current price of the {series} series, which is not "
+        "known yet; give a threshold, or retry after the first crawl"
+    )
+
+
+def _kind_and_series(kind: SubscriptionKind, series: str | None, thresholds: bool) -> str:
+    """The series an alert of ``kind`` watches; ValueError (a 400) saying what is wrong."""
+    if kind is SubscriptionKind.BACK_IN_STOCK and thresholds:
+        raise ValueError(
+            "a back_in_stock alert takes no threshold nor thresholdPercent: it tells you "
+            "when the product is in stock again"
+        )
+    return sql.alert_series(kind, series)
 
 
 async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscription:
     """Raises ValueError (bad input), PriceUnknown (percent of an unknown price),
     NoSuchProduct or TooManySubscriptions.
 
-    The subscription and its first check (a re-check of the current price, or a first
+    The subscription and its first check (a re-check of the state in force, or a first
     crawl) are written together: the row commits only once Redis has taken the check,
     so a subscription never sits armed waiting for a check that was never queued.
     """
     market = get_market(body.market)
-    if (body.threshold is None) == (body.threshold_percent is None):
-        raise ValueError("give exactly one of threshold and thresholdPercent")
+    kind = SubscriptionKind(body.kind)
+    given = body.threshold is not None or body.threshold_percent is not None
+    series = _kind_and_series(kind, body.series, given)
+    if kind is SubscriptionKind.PRICE and (body.threshold is None) == (
+        body.threshold_percent is None
+    ):
+        raise ValueError("a price alert needs exactly one of threshold and thresholdPercent")
     if await state.redis.exists(state.keys.not_found(market.code, body.product_id)):
         raise NoSuchProduct(
             f"{market.domain} has no product {body.product_id}: its page was not found "
             "when last crawled"
         )
-    price, availability = await _current_price(state, market.code, body.product_id)
+    last = await _in_force(state, SeriesKey(market.code, body.product_id, series))
+    price = None if last is None else last.price
     threshold = (
         major_to_minor(body.threshold, market, "threshold") if body.threshold is not None else None
     )
     if body.threshold_percent is not None and price is None:
-        raise PriceUnknown(
-            "thresholdPercent needs the current price, which is not known yet; "
-            "give a threshold, or retry after the first crawl"
-        )
+        raise _price_unknown(series)
     # refused before any confirmation is sent for it, and again in the transaction
     await _check_room(state, state.db, user_id)
     # the destination: normalised, confirmation started, active only once confirmed
@@ -113,16 +131,18 @@ async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscri
             user_id=user_id,
             market=market.code,
             asin=body.product_id,
+            kind=kind.value,
+            series=series,
             notification_type=body.notification_type.value,
             threshold=threshold,
             threshold_percent=body.threshold_percent,
-            base_price=price,
+            base_price=price if kind is SubscriptionKind.PRICE else None,
             target=admission.target,
             status=admission.status,
             now=state.clock(),
         )
         # inside the transaction: if Redis cannot take it, the row is not kept either
-        await first_check(state, sub, price, availability)
+        await first_check(state, sub, last)
     return sub
 
 
@@ -134,16 +154,16 @@ async def _check_room(state: ApiState, db: sql.Db, user_id: int) -> None:
         )
 
 
-async def first_check(
-    state: ApiState, sub: Subscription, price: int | None, availability: str
-) -> None:
-    """Make a new (or newly deliverable) subscription meet the current price: a re-check
-    when the price is known, else a first crawl whose change event fires alerts."""
-    if price is not None:
+async def first_check(state: ApiState, sub: Subscription, last: LastState | None) -> None:
+    """Make a new (or newly deliverable) subscription meet the state in force of what it
+    watches (``last``): a re-check when that state tells it something (a price; for a
+    back-in-stock alert, any sighting), else a first crawl whose change event will."""
+    if last is not None and can_recheck(sub, last):
+        product = await state.clickhouse(state.prices.product, sub.market, sub.asin)
         await add_recheck(
             state.redis,
             state.keys,
-            recheck_event(sub, price, availability, state.clock()),
+            recheck_event(sub, last.price, last.availability, state.clock(), product),
             partitions=state.settings.stream_partitions,
             maxlen=state.settings.stream_maxlen,
         )
@@ -162,33 +182,61 @@ async def first_check(
 async def update(
     state: ApiState, user_id: int, current: Subscription, patch: SubscriptionPatch
 ) -> Subscription | None:
-    """Apply a PATCH; None when the subscription is not the user's. Raises ValueError.
+    """Apply a PATCH; None when the subscription is not the user's. Raises ValueError,
+    or PriceUnknown (a percent of a series whose price is not known).
 
-    A subscription that now makes a new promise (it became active, or its threshold
-    moved) meets the price in force at once, as a new one does; the change and that
-    re-check commit together."""
+    A subscription that now makes a new promise (it became active, or its threshold,
+    series or kind moved) meets the state in force at once, as a new one does; the
+    change and that re-check commit together."""
     changes = patch_changes(patch, MARKETS[current.market])
+    kind, series = sql.patched_kind_series(current, changes)
+    if kind is SubscriptionKind.PRICE and (
+        "threshold_percent" in changes or (kind, series) != (current.kind, current.series)
+    ):
+        # a percent threshold is taken off the current value of the series it watches
+        base = await _in_force(state, SeriesKey(current.market, current.asin, series))
+        if base is not None and base.price is not None:
+            changes["base_price"] = base.price
     changes = await destinations.admit_changes(state, user_id, current, changes)
     async with state.db.begin() as conn:
-        sub = await sql.update_subscription(conn, current.id, user_id, now=state.clock(), **changes)
+        try:
+            sub = await sql.update_subscription(
+                conn, current.id, user_id, now=state.clock(), **changes
+            )
+        except sql.BasePriceUnknown:
+            raise _price_unknown(series) from None
         if sub is not None and _new_promise(current, sub):
-            price, availability = await _current_price(state, sub.market, sub.asin)
-            if price is not None:
-                await first_check(state, sub, price, availability)
+            # nothing to meet yet: the next change event of the series will do
+            last = await _in_force(state, watched(sub))
+            if can_recheck(sub, last):
+                await first_check(state, sub, last)
     return sub
 
 
 def _new_promise(before: Subscription, after: Subscription) -> bool:
-    return (
-        after.status == sql.SubscriptionStatus.ACTIVE
-        and after.armed
-        and (before.status != sql.SubscriptionStatus.ACTIVE or before.threshold != after.threshold)
+    """Whether an edit asks the subscription to meet the state in force again: it
+    became active, or it watches anew (another kind, series or threshold)."""
+    if after.status != sql.SubscriptionStatus.ACTIVE:
+        return False
+    became = before.status != sql.SubscriptionStatus.ACTIVE
+    moved = (before.kind, before.series, before.threshold) != (
+        after.kind,
+        after.series,
+        after.threshold,
     )
+    # a back-in-stock alert's re-check may arm it; a price alert's can only fire it
+    if after.kind is SubscriptionKind.BACK_IN_STOCK:
+        return became or moved
+    return after.armed and (became or moved)
 
 
 def patch_changes(patch: SubscriptionPatch, market: Market) -> dict[str, Any]:
     """The store's change set for a PATCH body (absent or null fields are left alone)."""
     changes: dict[str, Any] = {}
+    if patch.kind is not None:
+        changes["kind"] = patch.kind.value
+    if patch.series is not None:
+        changes["series"] = patch.series
     if patch.threshold is not None:
         changes["threshold"] = major_to_minor(patch.threshold, market, "threshold")
     if patch.threshold_percent is not None:

@@ -1,4 +1,5 @@
-// GET /products/{asin}/price answers -> uPlot's columnar data (pure, no DOM).
+// GET /products/{asin}/price answers -> uPlot's columnar data (pure, no DOM):
+// parseLines reads every series on one time axis.
 //
 // Shared by the website's chart (api/web/frontend/src/chart.js) and the extension
 // (extension/src/background.js asks for the history, extension/src/content.js draws
@@ -27,20 +28,32 @@ function toNumber(price) {
   return value;
 }
 
-export function parseHistory(body) {
+// Every line of the answer (the API's `lines`: one per series with data in the window)
+// on one time axis, the union of their buckets. A line is null where it has no bucket
+// (before its first observation) or no value (no such price then): a gap. Money is in
+// major units of `currency`; a line with unit "rank" holds sales ranks (lower is better).
+// An answer without `lines` (cached before the API sent them) is its buy box alone.
+export function parseLines(body) {
   if (!body || !Array.isArray(body.history)) throw new Error("the answer has no history");
-  const xs = [];
-  const close = [];
-  const low = [];
-  const high = [];
-  for (const point of body.history) {
-    xs.push(toSeconds(point.timestamp));
-    close.push(toNumber(point.price));
-    low.push(toNumber(point.min));
-    high.push(toNumber(point.max));
-  }
+  const lines = Array.isArray(body.lines)
+    ? body.lines
+    : [{ series: "buybox", unit: "money", points: body.history }];
+  const byLine = lines.map((line) => {
+    if (!line || typeof line.series !== "string" || !Array.isArray(line.points)) {
+      throw new Error("the answer has a malformed line");
+    }
+    const values = new Map();
+    for (const point of line.points) values.set(toSeconds(point.timestamp), toNumber(point.price));
+    return { series: line.series, unit: line.unit === "rank" ? "rank" : "money", values };
+  });
+  const xs = [...new Set(byLine.flatMap((line) => [...line.values.keys()]))].sort((a, b) => a - b);
   return {
-    data: [xs, close, low, high],
+    xs,
+    lines: byLine.map(({ series, unit, values }) => ({
+      series,
+      unit,
+      values: xs.map((x) => (values.has(x) ? values.get(x) : null)),
+    })),
     currency: body.currency || "USD",
     granularity: body.granularity || "",
   };

@@ -14,6 +14,8 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 from api.web.assets import AssetUrls
+from api.web.images import shown_image
+from pricewatch.series_names import SERIES_LABELS, series_label
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
@@ -29,6 +31,25 @@ def money(value: float | None, currency: str, exponent: int = 2) -> str:
 def amount(value: float, exponent: int = 2) -> str:
     """A price as a form field value: ``57.0, 2`` -> ``"57.00"`` (no grouping, no currency)."""
     return f"{value:.{exponent}f}"
+
+
+def number(value: float | None, exponent: int = 2) -> str:
+    """A price without its currency, for a table that names it once: ``1234.5, 2`` ->
+    ``"1,234.50"``."""
+    return "–" if value is None else f"{value:,.{exponent}f}"
+
+
+def rank(value: float | None) -> str:
+    """A sales rank as Amazon prints it: ``1234`` -> ``"#1,234"``."""
+    return "–" if value is None else f"#{int(value):,}"
+
+
+def stars(rating: float | None) -> str:
+    """Five stars, as many filled as the rating rounds to (4.4 -> ★★★★☆)."""
+    if rating is None:
+        return ""
+    filled = max(0, min(5, int(rating + 0.5)))
+    return "★" * filled + "☆" * (5 - filled)
 
 
 def day(iso_time: str | None) -> str:
@@ -48,7 +69,13 @@ def build_environment(assets: AssetUrls, template_dir: Path = TEMPLATE_DIR) -> E
     env.filters["money"] = money
     env.filters["amount"] = amount
     env.filters["day"] = day
+    env.filters["number"] = number
+    env.filters["rank"] = rank
+    env.filters["stars"] = stars
+    env.filters["series_label"] = series_label
+    env.filters["shown_image"] = shown_image
     env.globals["asset"] = assets
+    env.globals["series_labels"] = SERIES_LABELS
     return env
 
 

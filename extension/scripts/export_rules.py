@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from pricewatch import money, page_rules  # noqa: E402
 from pricewatch.markets import MARKETS  # noqa: E402
+from pricewatch.series_names import SERIES_LABELS  # noqa: E402
 
 
 def export() -> dict[str, Any]:
@@ -36,6 +37,8 @@ def export() -> dict[str, Any]:
             }
             for m in MARKETS.values()
         ],
+        # what each price series is called, as the website and the e-mails call it
+        "seriesLabels": SERIES_LABELS,
         # the symbol order matters (longest first): the port tries them in this order
         "money": {
             "symbols": [list(pair) for pair in money.CURRENCY_SYMBOLS],

@@ -62,13 +62,17 @@ async function signOut() {
   return { ok: true };
 }
 
-async function subscribe({ asin, market, threshold }) {
+// A price alert on one series (threshold in major units), or a back-in-stock alert.
+async function subscribe({ asin, market, kind = "price", series = null, threshold = null }) {
   const { apiUrl, token } = await settings();
   if (!token) return { ok: false, error: "sign in first (extension options)", signIn: true };
+  const body = kind === "back_in_stock"
+    ? { productID: asin, market, kind, notificationType: "EMAIL" }
+    : { productID: asin, market, kind, series, threshold, notificationType: "EMAIL" };
   const result = await call(apiUrl, "/subscriptions", {
     method: "POST",
     headers: { Authorization: `Bearer ${token}` },
-    body: { productID: asin, market, threshold, notificationType: "EMAIL" },
+    body,
   });
   if (result.status === 401) {
     await chrome.storage.local.remove(["token"]);

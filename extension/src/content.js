@@ -6,8 +6,10 @@
 // subscribe) telling people and tests what happened without reading the canvas.
 import uPlot from "uplot";
 import uplotCss from "uplot/dist/uPlot.min.css";
-import { parseHistory } from "pricewatch-shared-js/history.js";
-import { exponentOf, toMajor } from "./money.js";
+import { parseLines } from "pricewatch-shared-js/history.js";
+import { inLegendOrder, styleOf, visibleSeries } from "pricewatch-shared-js/series.js";
+import generated from "./generated/rules.json";
+import { MARKETS, exponentOf, toMajor } from "./money.js";
 import { parseDocument } from "./parse.js";
 import panelCss from "./panel.css";
 
@@ -47,11 +49,21 @@ function line(panel, className = "status") {
   };
 }
 
-/** The report the API expects: the price in major units of the market's currency. */
+// a price of the page in major units, only in the buy box's currency (else it says nothing)
+function majorIn(money, currency) {
+  return money && money.currency === currency ? toMajor(money.minor, money.currency) : null;
+}
+
+/**
+ * The report the API expects: the price in major units of the market's currency, and
+ * the rest of the page (seller, list price, lowest new and used offers, sales rank), so
+ * that the report speaks for every price series as a crawl of the page would.
+ */
 export function reportOf(page, url, now = new Date()) {
   const asin = page.offerAsin || page.asin;
   // the API refuses a URL naming another ASIN (variation pages name the family)
   const named = /\/(?:dp|product)\/([0-9A-Z]{10})(?:[/?#]|$)/.exec(url)?.[1];
+  const currency = page.price?.currency ?? MARKETS.find((m) => m.code === page.market)?.currency;
   return {
     asin,
     market: page.market,
@@ -61,6 +73,14 @@ export function reportOf(page, url, now = new Date()) {
     title: page.title ? page.title.slice(0, 1000) : null,
     url: !named || named === asin ? url.slice(0, 2048) : null,
     observedAt: now.toISOString(),
+    page: {
+      soldBy: page.soldBy ? page.soldBy.slice(0, 200) : null,
+      buyboxUsed: Boolean(page.buyboxUsed),
+      listPrice: page.price ? majorIn(page.listPrice, currency) : null,
+      newOffersFrom: majorIn(page.newOffersFrom, currency),
+      usedFrom: majorIn(page.usedFrom, currency),
+      salesRank: page.salesRank ?? null,
+    },
   };
 }
 
@@ -85,26 +105,45 @@ function formatter(currency) {
   }
 }
 
-function draw(container, history) {
-  const { data, currency } = history;
-  const money = formatter(currency);
+// The panel's chart: a step line per price series (a price holds until it changes, a
+// gap where a series shows no price), styled and chosen as on the website; uPlot's
+// legend toggles a line on click. The sales rank stays on the website: the panel is
+// too narrow for a second axis. The host records what is drawn and shown
+// (data-lines, data-visible), so that people and tests can tell without the canvas.
+function draw(container, chart, host) {
+  const money = formatter(chart.currency);
+  const lines = inLegendOrder(chart.lines.filter((line) => line.unit === "money"));
+  const visible = visibleSeries(lines);
   const stepped = uPlot.paths.stepped({ align: 1 });
   const width = Math.max(Math.min(container.clientWidth || 600, 620), 280);
-  return new uPlot({
+  const shown = (u) => lines.filter((line, i) => u.series[i + 1].show).map((line) => line.series);
+  host.dataset.lines = lines.map((line) => line.series).join(" ");
+  const plot = new uPlot({
     width,
-    height: 180,
-    legend: { show: false },
+    height: 200,
+    legend: { live: true },
     cursor: { drag: { x: false, y: false } },
     scales: { x: { time: true } },
     series: [
       {},
-      { label: "Price", stroke: "#1d4ed8", width: 2, paths: stepped, value: (u, v) => money(v) },
-      { label: "Low", stroke: "transparent", paths: stepped, points: { show: false } },
-      { label: "High", stroke: "transparent", paths: stepped, points: { show: false } },
+      ...lines.map((line) => {
+        const style = styleOf(line.series);
+        return {
+          label: generated.seriesLabels[line.series] || line.series,
+          stroke: style.color,
+          width: 2,
+          dash: style.dash,
+          paths: stepped,
+          show: visible.has(line.series),
+          value: (u, v) => money(v),
+        };
+      }),
     ],
-    bands: [{ series: [3, 2], fill: "rgba(37, 99, 235, 0.15)" }],
     axes: [{}, { values: (u, ticks) => ticks.map(money), size: 70 }],
-  }, data, container);
+    hooks: { setSeries: [(u) => { host.dataset.visible = shown(u).join(" "); }] },
+  }, [chart.xs, ...lines.map((line) => line.values)], container);
+  host.dataset.visible = shown(plot).join(" ");
+  return plot;
 }
 
 async function showHistory(page, host, panel) {
@@ -126,28 +165,42 @@ async function showHistory(page, host, panel) {
   }
   let history;
   try {
-    history = parseHistory(answer.history);
+    history = parseLines(answer.history);
   } catch (error) {
     host.dataset.chart = "error";
     say(`Unreadable price history: ${error.message}.`, true);
     return null;
   }
-  const points = history.data[0].length;
-  if (points > 0) draw(chart, history);
+  const points = history.xs.length;
+  if (points > 0) draw(chart, history, host);
   host.dataset.points = String(points);
   host.dataset.chart = points > 0 ? "ready" : "empty";
   say(points > 0 ? `Price history, last 12 months (${points} points).` : "No prices recorded in the last 12 months.");
-  return answer.history;
+  return history;
 }
 
-function suggestedThreshold(page, currency) {
-  if (!page.price) return "";
+// The prices a panel alert can watch, the cheapest new price first (the default), each
+// with its latest value on the chart (major units; null when none is known): the
+// server's reading of the product's series, not a second one made here.
+const ALERT_SERIES = ["cheapest_new", "amazon", "new", "used", "buybox"];
+
+function alertSeries(history) {
+  const latest = (series) => {
+    const line = history?.lines.find((l) => l.series === series);
+    const values = line ? line.values.filter((v) => v != null) : [];
+    return values.length ? values[values.length - 1] : null;
+  };
+  return ALERT_SERIES.map((series) => [series, latest(series)]);
+}
+
+function suggestedThreshold(major, currency) {
+  if (major == null) return "";
   const exponent = exponentOf(currency);
-  // 10% under today's price, in whole units of the currency's smallest coin
-  return toMajor(Math.floor(page.price.minor * 0.9), currency).toFixed(exponent);
+  // 10% under the latest price, in whole units of the currency's smallest coin
+  return (Math.floor(major * 0.9 * 10 ** exponent) / 10 ** exponent).toFixed(exponent);
 }
 
-async function offerSubscribe(page, host, panel) {
+async function offerSubscribe(page, host, panel, history) {
   const state = await ask({ type: "status" });
   if (!state.ok) return;
   if (!state.signedIn) {
@@ -162,27 +215,47 @@ async function offerSubscribe(page, host, panel) {
     host.dataset.subscribe = "signed-out";
     return;
   }
-  const currency = page.price?.currency || "";
+  const currency = page.price?.currency
+    || MARKETS.find((m) => m.code === page.market)?.currency || "";
+  const choices = alertSeries(history);
+  const labels = generated.seriesLabels;
+  const select = el("select", { name: "series", "aria-label": "Which price" },
+    ...choices.map(([series, major]) => el("option", { value: series },
+      major == null ? labels[series] : `${labels[series]}: ${major.toFixed(exponentOf(currency))}`)),
+    el("option", { value: "back_in_stock" }, "Back in stock"));
   const input = el("input", { type: "number", min: "0", step: "any", name: "threshold",
-    "aria-label": `Alert threshold (${currency})`, value: suggestedThreshold(page, currency) });
+    "aria-label": `Alert threshold (${currency})`, value: suggestedThreshold(choices[0][1] ?? (page.price && toMajor(page.price.minor, currency)), currency) });
   const button = el("button", { type: "submit" }, "Alert me");
-  const form = el("form", {}, el("label", {}, `Alert me when the price drops below (${currency})`), input, button);
+  const label = el("label", {}, `Alert me when the price drops below (${currency})`);
+  const form = el("form", {}, el("label", {}, "Which price"), select, label, input, button);
   panel.append(form);
   const say = line(panel);
   host.dataset.subscribe = "ready";
+  select.addEventListener("change", () => {
+    const stock = select.value === "back_in_stock";
+    label.hidden = input.hidden = stock;
+    if (!stock) input.value = suggestedThreshold(choices.find(([s]) => s === select.value)[1], currency);
+  });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
+    const stock = select.value === "back_in_stock";
     const threshold = Number(input.value);
-    if (!Number.isFinite(threshold) || threshold <= 0) {
+    if (!stock && (!Number.isFinite(threshold) || threshold <= 0)) {
       say("Enter a price above zero.", true);
       return;
     }
     button.disabled = true;
     host.dataset.subscribe = "sending";
-    const answer = await ask({ type: "subscribe", asin: page.asin, market: page.market, threshold });
+    const request = stock
+      ? { type: "subscribe", asin: page.asin, market: page.market, kind: "back_in_stock" }
+      : { type: "subscribe", asin: page.asin, market: page.market, kind: "price", series: select.value, threshold };
+    const answer = await ask(request);
     button.disabled = false;
     host.dataset.subscribe = answer.ok ? "done" : "error";
-    say(answer.ok ? "Alert created: you will get an e-mail when the price drops." : `Alert not created: ${answer.error}`, !answer.ok);
+    const done = stock
+      ? "Alert created: you will get an e-mail when it is back in stock."
+      : `Alert created: you will get an e-mail when the ${labels[select.value].toLowerCase()} price drops.`;
+    say(answer.ok ? done : `Alert not created: ${answer.error}`, !answer.ok);
   });
 }
 
@@ -200,8 +273,8 @@ async function main() {
   host.dataset.asin = page.asin;
   host.dataset.market = page.market;
   await sendReport(page, host, line(panel));
-  await showHistory(page, host, panel);
-  await offerSubscribe(page, host, panel);
+  const history = await showHistory(page, host, panel);
+  await offerSubscribe(page, host, panel, history);
 }
 
 main().catch((error) => {

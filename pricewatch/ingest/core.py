@@ -149,6 +149,9 @@ def process(
     latest: dict[tuple[str, str], Observation] = {}
     buybox: dict[tuple[str, str], Observation] = {}
     described: dict[tuple[str, str], Observation] = {}
+    # what moved, with the state it moved from (events are made once the batch's
+    # pages have described their products)
+    moved: list[tuple[Observation, LastState | None]] = []
     for _, obs in ordered:
         if obs in seen:
             out.duplicates += 1
@@ -196,8 +199,14 @@ def process(
             out.late.append(obs)
             continue
         out.accepted.append(obs)
-        if last is None or last.price != obs.price:
-            out.changes.append(_change(obs, last))
+        if (
+            last is None
+            or last.price != obs.price
+            # the buy box's availability is the product's: back-in-stock alerts hear of
+            # it even when the price shown stays the same
+            or (obs.series is _BUYBOX and last.availability != obs.availability)
+        ):
+            moved.append((obs, last))
         # Availability is a str enum: stored as it is, it compares equal to the str
         # a LastState read back from Redis holds.
         current[skey] = LastState(obs.observed_at, obs.price, obs.availability)
@@ -212,6 +221,9 @@ def process(
         if obs.source is not _EXTENSION and obs.series is _BUYBOX:
             described[pkey] = obs
     out.state = current
+    out.changes.extend(
+        _change(obs, last, described.get((obs.market, obs.asin))) for obs, last in moved
+    )
     for pkey, obs in latest.items():
         bb = buybox.get(pkey)
         page = described.get(pkey)
@@ -235,7 +247,13 @@ def process(
     return out
 
 
-def _change(obs: Observation, last: LastState | None) -> PriceChange:
+def _change(obs: Observation, last: LastState | None, page: Observation | None) -> PriceChange:
+    """The event of ``obs`` moving from ``last``. The product is named as a page showed
+    it: ``obs`` itself when it is a crawled buy box, else ``page``, the batch's latest
+    crawled buy box of the product (a used-price change names the product too); never
+    in a reporter's words."""
+    if obs.source is not _EXTENSION and obs.series is _BUYBOX:
+        page = obs
     return PriceChange(
         event_id=change_event_id(obs.market, obs.asin, obs.series, obs.observed_at, obs.price),
         market=obs.market,
@@ -248,5 +266,9 @@ def _change(obs: Observation, last: LastState | None) -> PriceChange:
         currency=obs.currency or MARKETS[obs.market].currency,
         old_availability=None if last is None else Availability(last.availability),
         new_availability=obs.availability,
-        title=None if obs.source is _EXTENSION else obs.title,
+        title=None if page is None else page.title,
+        image=None if page is None else page.image,
+        sold_by=None if page is None else page.sold_by,
+        rating=None if page is None else page.rating,
+        review_count=None if page is None else page.review_count,
     )

@@ -45,6 +45,14 @@ OFFER_LINK_SELECTORS = rules(
         "('20 New from CDN$ 74.54'); the other swatches are other ASINs",
     ),
     (
+        "#mediaNoAccordion a[href*='offer-listing']",
+        "2018-2019 books buy box with a single new offer: '40 New from $47.75'",
+    ),
+    (
+        "#mediaOlp a[href*='offer-listing']",
+        "2018-2019 books 'More buying choices' line: '68 used & new from $43.76'",
+    ),
+    (
         "#twister .selected-row a[href*='offer-listing']",
         "older DVD/media format table: the selected row's 'New from' / 'Used from' columns",
     ),
@@ -124,7 +132,8 @@ OFFER_CONDITION_PHRASES: dict[str, dict[str, list[str]]] = {
         "sv": ["ny", "nya", "nytt"],
     },
     "used": {
-        "en": ["used"],
+        # an opened, returned item is sold under the used conditions
+        "en": ["used", "open box"],
         "de": ["gebraucht", "gebrauchte"],
         "fr": ["d'occasion", "d’occasion", "occasion"],
         "it": ["usato", "usati", "usata", "usate"],

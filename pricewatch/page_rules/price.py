@@ -29,6 +29,7 @@ PRICE_SELECTORS = rules(
     (".kindle-price td.a-color-price", "Kindle price table row (2019)"),
     ("#booksHeaderSection .header-price", "books single new offer (2023+)"),
     ("#buyNewSection .offer-price", "books/media new-offer accordion"),
+    ("#mediaNoAccordion .header-price", "2018-2019 books buy box with a single new offer"),
     ("#newOfferAccordionRow .header-price", "new-offer accordion (2020+)"),
     ("#price_inside_buybox", "buy-box copy of the price (2017-2021)"),
     ("#newBuyBoxPrice", "buy-box new price (2016-2019)"),
@@ -86,8 +87,10 @@ LIST_PRICE_SELECTORS = rules(
     ("#print-list-price .a-text-strike", "Kindle: print list price (2020+)"),
     ("#print-list-price", "Kindle: print list price cell (2020+)"),
     (".print-list-price .a-text-strike", "Kindle: print list price row (2019)"),
+    (".digital-list-price .a-text-strike", "Kindle: digital list price row (2019)"),
     ("#buyBoxInner .a-text-strike", "books accordion 'List Price'/'RRP'"),
     ("#buyNewSection .a-text-strike", "books new-offer strike"),
+    ("#mediaNoAccordion .a-text-strike", "2018-2019 single-offer books buy box 'List Price:'"),
     (
         "#newBooksAdditionalPriceInfo_feature_div .listPriceSection",
         "books 'RRP:' / 'Preço recomendado:' under the buy-box price (2023+)",

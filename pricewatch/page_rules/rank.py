@@ -23,7 +23,7 @@ _PRE = "(?:#|nr\\.?|n\\.?\\s?º|n\\.?\\s?°|n\\.|no\\.|pozycja)?\\s*"
 # between number and category: Kindle's "Paid"/"Free" (localized), then the preposition
 _IN = (
     "(?:(?:paid|free|bezahlt|gratis|kostenlos|payants?|gratuits?|de pago|a pagamento"
-    "|pagos?|gratuito)\\s+)?(?:in|en|em|dans|nel|nella|i|w kategorii|w|op|في)"
+    "|pagos?|gratuito|betaald|płatne|betald)\\s+)?(?:in|en|em|dans|nel|nella|i|w kategorii|w|op|في)"
 )
 # where the first category ends: "(See Top 100 ...)", the next "#N in" entry,
 # a Japanese " - " separator, or the end of the row
@@ -64,7 +64,12 @@ SALES_RANK_LABELS: dict[str, list[str]] = {
         "المرتبة الأكثر مبيعاً",
     ],
     "ja": ["売れ筋ランキング"],
-    "nl": ["plaats in bestsellerlijst", "bestsellers gerangschikt"],
+    "nl": [
+        "plaats op amazon-bestsellerlijst",
+        "plaats in amazon-bestsellerlijst",
+        "plaats in bestsellerlijst",
+        "bestsellers gerangschikt",
+    ],
     "pl": ["ranking najlepiej sprzedających się", "ranking bestsellerów"],
     "sv": ["rangordning för bästsäljare", "bästsäljarrang", "rangordning bästsäljare"],
 }
@@ -78,6 +83,12 @@ SALES_RANK_PATTERNS: list[dict[str, Any]] = [
         "why": "number first: '#16,222 in Kitchen (See Top 100...)', ': Nr. 1,184 in "
         "Bücher', \"d'Amazon : 142 740 en Livres\", '#10,214 Paid in Kindle Store', "
         "'Pozycja 5 w kategorii X', '#١٬٤٣١ في X' (a label's tail 'de Amazon:' is skipped)",
+    },
+    {
+        "re": f"^[\\s:-]*(?:sıralama\\s*:?\\s*)?{_NUM}\\s*-\\s*kategori\\s*:\\s*(.+?){_END}",
+        "rank": 1,
+        "category": 2,
+        "why": "Turkish before 2020: 'Sıralama: 5 - Kategori: Elektrikli Diş Fırçaları'",
     },
     {
         "re": f"^[\\s:-]*(.+?)\\s+kategorisinde\\s+{_NUM}\\.?\\s*sırada",

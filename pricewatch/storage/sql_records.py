@@ -16,6 +16,7 @@ from pricewatch.storage.sql_schema import (
     NotificationKind,
     NotificationStatus,
     NotificationType,
+    SubscriptionKind,
     SubscriptionStatus,
 )
 
@@ -78,7 +79,9 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     market: str
     asin: str
     series: str
-    threshold: int
+    kind: SubscriptionKind
+    # None for a back-in-stock alert
+    threshold: int | None
     threshold_percent: float | None
     base_price: int | None
     currency: str

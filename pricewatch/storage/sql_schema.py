@@ -47,6 +47,13 @@ class SubscriptionStatus(StrEnum):
     UNCONFIRMED = "unconfirmed"
 
 
+class SubscriptionKind(StrEnum):
+    # the series' price at or below a threshold
+    PRICE = "price"
+    # the product's buy box back in stock (no threshold)
+    BACK_IN_STOCK = "back_in_stock"
+
+
 class AccountTokenPurpose(StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
@@ -114,10 +121,12 @@ subscriptions = Table(
     Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("market", String(2), nullable=False),
     Column("asin", String(10), nullable=False),
-    Column("series", String(16), nullable=False, server_default=text("'buybox'")),
+    # rows made before alerts chose a series watch the buy box (migration 0004)
+    Column("series", String(16), nullable=False, server_default=text("'cheapest_new'")),
+    Column("kind", String(16), nullable=False, server_default=text("'price'")),
     # For a percent subscription this is computed from base_price at creation,
-    # so the alerts query never does arithmetic per row.
-    Column("threshold", BigInteger, nullable=False),
+    # so the alerts query never does arithmetic per row. None for back in stock.
+    Column("threshold", BigInteger, nullable=True),
     Column("threshold_percent", Float, nullable=True),
     Column("base_price", BigInteger, nullable=True),
     Column("currency", String(3), nullable=False),
@@ -125,6 +134,7 @@ subscriptions = Table(
     Column("target", String(2048), nullable=True),
     Column("status", String(16), nullable=False, server_default=text("'active'")),
     # false once an alert fired; true again when the price climbs back above the threshold
+    # (back in stock: true while the product is out of stock, waiting for its return)
     Column("armed", Boolean, nullable=False, server_default=true()),
     Column("last_fired_price", BigInteger, nullable=True),
     Column("last_fired_at", BigInteger, nullable=True),
@@ -137,11 +147,19 @@ subscriptions = Table(
     ),
     CheckConstraint(_in("notification_type", NotificationType), name="notification_type"),
     CheckConstraint(_in("status", SubscriptionStatus), name="status"),
-    # The alerts hot path: equality on the product, a range on threshold, then id
-    # as the tie-breaker so pages of (threshold, id) are read straight off the
-    # index with no sort, however many subscribers a product has. Re-arming
-    # ("threshold < :price") uses the same index from the other end.
-    Index("ix_subscriptions_due", "market", "asin", "series", "threshold", "id"),
+    CheckConstraint(_in("kind", SubscriptionKind), name="kind"),
+    # a price alert has a threshold, a back-in-stock alert none
+    CheckConstraint(
+        "(kind = 'price' AND threshold IS NOT NULL) "
+        "OR (kind = 'back_in_stock' AND threshold IS NULL)",
+        name="kind_threshold",
+    ),
+    # The alerts hot path: equality on the product and the kind, a range on
+    # threshold, then id as the tie-breaker so pages of (threshold, id) are read
+    # straight off the index with no sort, however many subscribers a product has.
+    # Re-arming ("threshold < :price") uses the same index from the other end.
+    # Back-in-stock rows (threshold NULL) are one run of the index in id order.
+    Index("ix_subscriptions_due", "market", "asin", "series", "kind", "threshold", "id"),
     Index(None, "user_id"),
 )
 

@@ -1,4 +1,5 @@
-"""Price-drop subscriptions: the user's CRUD and the alerts' hot path.
+"""Subscriptions (price alerts per series, back-in-stock alerts): the user's CRUD and
+the alerts' hot path.
 
 Every user-facing function takes ``user_id`` and filters on it in SQL, so one
 user can never read or change another's subscription (an id from someone
@@ -18,10 +19,15 @@ from sqlalchemy import Select, Update, false, func, select, true, tuple_, update
 
 from pricewatch.asin import ASIN_SHAPE
 from pricewatch.markets import MARKETS
-from pricewatch.models import Series
+from pricewatch.models import PRICE_SERIES, Series
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_records import Subscription, from_result, from_row, now_ms
-from pricewatch.storage.sql_schema import NotificationType, SubscriptionStatus, subscriptions
+from pricewatch.storage.sql_schema import (
+    NotificationType,
+    SubscriptionKind,
+    SubscriptionStatus,
+    subscriptions,
+)
 
 MAX_PRICE = 10**12
 _ASIN = re.compile(ASIN_SHAPE)
@@ -31,6 +37,14 @@ _ID_CHUNK = 5_000
 
 _sub = subscriptions.c
 _LIVE = _sub.status != SubscriptionStatus.DELETED.value
+_PRICE = SubscriptionKind.PRICE.value
+_BACK_IN_STOCK = SubscriptionKind.BACK_IN_STOCK.value
+# what a new price alert watches unless told; a back-in-stock alert always watches the
+# buy box, whose availability is the product's
+DEFAULT_SERIES = Series.CHEAPEST_NEW.value
+STOCK_SERIES = Series.BUYBOX.value
+# the series an alert may watch: money, not the sales rank
+ALERT_SERIES = tuple(s.value for s in Series if s in PRICE_SERIES)
 
 
 def percent_threshold(base_price: int, percent: float) -> int:
@@ -81,11 +95,60 @@ def _check_target(target: str | None) -> None:
         raise ValueError("target must be 1 to 2048 characters (or None for the account default)")
 
 
+def _kind(value: str) -> SubscriptionKind:
+    try:
+        return SubscriptionKind(value)
+    except ValueError:
+        raise ValueError(
+            f"kind must be one of {[k.value for k in SubscriptionKind]}, got {value!r}"
+        ) from None
+
+
+_NO_THRESHOLD = (
+    "a back_in_stock alert takes no threshold nor threshold_percent: it tells when the "
+    "product is in stock again"
+)
+
+
+class BasePriceUnknown(ValueError):
+    """A percent threshold on a series whose current value is not known."""
+
+
+def alert_series(kind: SubscriptionKind, series: str | None) -> str:
+    """The series an alert of ``kind`` watches, ``series`` if given (validated)."""
+    if kind is SubscriptionKind.BACK_IN_STOCK:
+        if series not in (None, STOCK_SERIES):
+            raise ValueError(
+                f"a back_in_stock alert watches the buy box's availability: series must be "
+                f"{STOCK_SERIES!r} or left out, got {series!r}"
+            )
+        return STOCK_SERIES
+    if series is None:
+        return DEFAULT_SERIES
+    if series == Series.SALES_RANK:
+        raise ValueError(
+            f"series {series!r} is a rank, not a price: a price alert watches one of "
+            f"{list(ALERT_SERIES)}"
+        )
+    if series not in ALERT_SERIES:
+        raise ValueError(
+            f"unknown series {series!r} for a price alert; expected one of {list(ALERT_SERIES)}"
+        )
+    return series
+
+
 class NewSubscription(TypedDict, total=False):
-    """What a new subscription is made of. ``currency`` defaults to the market's,
-    ``series`` to the buy box, ``status`` to ``active`` (``unconfirmed`` while its
-    destination is not confirmed); exactly one of ``threshold`` and
-    ``threshold_percent`` (under ``base_price``) is given."""
+    """What a new subscription is made of. ``kind`` defaults to ``price``,
+    ``currency`` to the market's, ``series`` to the cheapest new price (a back-in-stock
+    alert watches the buy box), ``status`` to ``active`` (``unconfirmed`` while its
+    destination is not confirmed). A price alert has exactly one of ``threshold`` and
+    ``threshold_percent`` (under ``base_price``, the series' value when it was made); a
+    back-in-stock alert neither.
+
+    A price alert starts armed: its first check (a re-check of the price in force)
+    fires it at once if that price already meets it. A back-in-stock alert starts
+    disarmed: its first check arms it only if the product is out of stock then, so one
+    made while the product is in stock has nothing to tell until it goes out."""
 
     user_id: Required[int]
     market: Required[str]
@@ -96,7 +159,8 @@ class NewSubscription(TypedDict, total=False):
     base_price: int | None
     currency: str | None
     target: str | None
-    series: str
+    series: str | None
+    kind: str
     status: str
 
 
@@ -112,7 +176,7 @@ def new_subscription_values(*, now: int, **fields: Unpack[NewSubscription]) -> d
             f"subscription fields unknown: {sorted(unknown)}, missing: {sorted(missing)}"
         )
     market, asin = fields["market"], fields["asin"]
-    series = fields.get("series", Series.BUYBOX.value)
+    alert = _kind(fields.get("kind", _PRICE))
     threshold, threshold_percent = fields.get("threshold"), fields.get("threshold_percent")
     base_price, target = fields.get("base_price"), fields.get("target")
     status = fields.get("status", SubscriptionStatus.ACTIVE.value)
@@ -120,13 +184,43 @@ def new_subscription_values(*, now: int, **fields: Unpack[NewSubscription]) -> d
         raise ValueError(f"unknown market {market!r}; expected one of {sorted(MARKETS)}")
     if not isinstance(asin, str) or not _ASIN.match(asin):
         raise ValueError(f"ASIN must be 10 upper-case letters or digits, got {asin!r}")
-    if series not in {s.value for s in Series}:
-        raise ValueError(f"unknown series {series!r}; expected one of {[s.value for s in Series]}")
+    series = alert_series(alert, fields.get("series"))
     kind = _notification_type(fields["notification_type"])
     currency = fields.get("currency") or MARKETS[market].currency
     if not _CURRENCY.match(currency):
         raise ValueError(f"currency must be a 3-letter ISO code, got {currency!r}")
     _check_target(target)
+    if alert is SubscriptionKind.BACK_IN_STOCK:
+        if threshold is not None or threshold_percent is not None:
+            raise ValueError(_NO_THRESHOLD)
+        base_price = None
+    else:
+        threshold = _price_threshold(threshold, threshold_percent, base_price)
+    _check_status(status)
+    return {
+        "user_id": fields["user_id"],
+        "market": market,
+        "asin": asin,
+        "series": series,
+        "kind": alert.value,
+        "threshold": threshold,
+        "threshold_percent": threshold_percent,
+        "base_price": base_price,
+        "currency": currency,
+        "notification_type": kind.value,
+        "target": target,
+        "status": status,
+        "armed": alert is SubscriptionKind.PRICE,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def _price_threshold(
+    threshold: int | None, threshold_percent: float | None, base_price: int | None
+) -> int:
+    """A price alert's threshold: ``threshold``, or ``threshold_percent`` under
+    ``base_price``; exactly one of the two."""
     if (threshold is None) == (threshold_percent is None):
         raise ValueError("give exactly one of threshold and threshold_percent")
     if base_price is not None:
@@ -137,23 +231,7 @@ def new_subscription_values(*, now: int, **fields: Unpack[NewSubscription]) -> d
         threshold = percent_threshold(base_price, threshold_percent)
     assert threshold is not None
     _check_price("threshold", threshold)
-    _check_status(status)
-    return {
-        "user_id": fields["user_id"],
-        "market": market,
-        "asin": asin,
-        "series": series,
-        "threshold": threshold,
-        "threshold_percent": threshold_percent,
-        "base_price": base_price,
-        "currency": currency,
-        "notification_type": kind.value,
-        "target": target,
-        "status": status,
-        "armed": True,
-        "created_at": now,
-        "updated_at": now,
-    }
+    return threshold
 
 
 async def create_subscription(
@@ -212,32 +290,57 @@ async def count_subscriptions(db: Db, user_id: int) -> int:
         return int((await conn.execute(stmt)).scalar_one())
 
 
-UPDATABLE = frozenset({"threshold", "threshold_percent", "notification_type", "target", "status"})
+UPDATABLE = frozenset(
+    {
+        "kind",
+        "series",
+        "threshold",
+        "threshold_percent",
+        "base_price",
+        "notification_type",
+        "target",
+        "status",
+    }
+)
 
 
 def subscription_changes(
     current: Subscription, changes: dict[str, Any], now: int
 ) -> dict[str, Any]:
-    """Validate user edits and compute the columns to write (pure)."""
+    """Validate user edits and compute the columns to write (pure).
+
+    ``base_price`` is the current value of the series the alert watches after the edit,
+    which a percent threshold is taken from: needed when ``threshold_percent`` is given
+    or a percent alert moves to another series (ignored otherwise). A new kind takes
+    its own default series unless ``series`` says otherwise; a price alert needs its
+    threshold (or percent) when it becomes one, a back-in-stock alert takes none.
+    """
     unknown = set(changes) - UPDATABLE
     if unknown:
         raise ValueError(f"cannot change {sorted(unknown)}; updatable: {sorted(UPDATABLE)}")
     values: dict[str, Any] = {"updated_at": now}
-    if "threshold" in changes and "threshold_percent" in changes:
-        raise ValueError("give at most one of threshold and threshold_percent")
-    if "threshold" in changes:
-        _check_price("threshold", changes["threshold"])
-        values.update(threshold=changes["threshold"], threshold_percent=None)
-    if "threshold_percent" in changes:
-        if current.base_price is None:
-            raise ValueError("this subscription has no base_price to take a percentage of")
-        percent = changes["threshold_percent"]
-        values.update(
-            threshold=percent_threshold(current.base_price, percent), threshold_percent=percent
-        )
-    if values.get("threshold", current.threshold) != current.threshold:
-        # a new threshold is a new promise: it may fire again
-        values["armed"] = True
+    alert, series = patched_kind_series(current, changes)
+    new_kind = alert != current.kind
+    given = "threshold" in changes or "threshold_percent" in changes
+    if alert is SubscriptionKind.BACK_IN_STOCK:
+        if given:
+            raise ValueError(_NO_THRESHOLD)
+        if new_kind:
+            # no promise until its first check finds the product out of stock
+            values.update(threshold=None, threshold_percent=None, base_price=None, armed=False)
+    else:
+        values.update(_price_changes(current, changes, new_kind, series != current.series))
+        if (
+            new_kind
+            or series != current.series
+            or (values.get("threshold", current.threshold) != current.threshold)
+        ):
+            # a new threshold (or series, or kind) is a new promise: it may fire again
+            values["armed"] = True
+    if new_kind:
+        values["kind"] = alert.value
+    if series != current.series:
+        values["series"] = series
     if "notification_type" in changes:
         values["notification_type"] = _notification_type(changes["notification_type"]).value
     if "target" in changes:
@@ -247,6 +350,47 @@ def subscription_changes(
         _check_status(changes["status"])
         values["status"] = changes["status"]
     return values
+
+
+def patched_kind_series(
+    current: Subscription, changes: dict[str, Any]
+) -> tuple[SubscriptionKind, str]:
+    """The kind and series of ``current`` after ``changes`` (pure): a new kind takes its
+    own default series unless ``series`` is given; the same kind keeps its series."""
+    alert = _kind(changes.get("kind", current.kind.value))
+    kept = None if alert != current.kind else current.series
+    return alert, alert_series(alert, changes.get("series") or kept)
+
+
+def _price_changes(
+    current: Subscription, changes: dict[str, Any], new_kind: bool, new_series: bool
+) -> dict[str, Any]:
+    """The threshold columns of a price alert after ``changes``."""
+    if "threshold" in changes and "threshold_percent" in changes:
+        raise ValueError("give at most one of threshold and threshold_percent")
+    if "threshold" in changes:
+        _check_price("threshold", changes["threshold"])
+        return {"threshold": changes["threshold"], "threshold_percent": None}
+    percent = changes.get("threshold_percent")
+    if percent is None:
+        if new_kind:
+            raise ValueError("a price alert needs a threshold or threshold_percent")
+        if not (new_series and current.threshold_percent is not None):
+            return {}
+        # a percent alert moved to another series: the same percent of that one's value
+        percent = current.threshold_percent
+    # the value the alert was made under, while it watches the same series
+    base = current.base_price if not (new_series or new_kind) else None
+    if base is None:
+        base = changes.get("base_price")
+    if base is None:
+        raise BasePriceUnknown("a percent threshold needs the current value of its series")
+    _check_price("base_price", base)
+    return {
+        "threshold": percent_threshold(base, percent),
+        "threshold_percent": percent,
+        "base_price": base,
+    }
 
 
 async def update_subscription(
@@ -316,10 +460,11 @@ def due_query(
         _sub.market == market,
         _sub.asin == asin,
         _sub.series == series,
+        _sub.kind == _PRICE,
         _sub.status == SubscriptionStatus.ACTIVE.value,
         _sub.armed == true(),
     )
-    if after is None:
+    if after is None or after.threshold is None:
         stmt = stmt.where(_sub.threshold >= price)
     else:
         # The plain lower bound is repeated at the cursor so both databases
@@ -383,10 +528,12 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
         yield batch
 
 
-async def disarm(db: Db, ids: Iterable[int], price: int, at: int) -> int:
+async def disarm(db: Db, ids: Iterable[int], price: int | None, at: int) -> int:
     """Mark subscriptions as fired at ``price``/``at`` so the same drop does not
-    alert them again; returns how many were armed."""
-    _check_price("price", price)
+    alert them again; returns how many were armed. (A product back in stock may show
+    no price: ``price`` None.)"""
+    if price is not None:
+        _check_price("price", price)
     count = 0
     async with transaction(db) as conn:
         for chunk in _chunks(ids):
@@ -408,6 +555,7 @@ def rearm_statement(market: str, asin: str, series: str, price: int) -> Update:
             _sub.market == market,
             _sub.asin == asin,
             _sub.series == series,
+            _sub.kind == _PRICE,
             _sub.threshold < price,
             _sub.armed == false(),
             _LIVE,
@@ -422,3 +570,77 @@ async def rearm_above(db: Db, market: str, asin: str, series: str, price: int) -
     async with transaction(db) as conn:
         result = await conn.execute(rearm_statement(market, asin, series, price))
     return result.rowcount
+
+
+# --- back in stock ----------------------------------------------------------------------
+# A back-in-stock alert is armed while the product is out of stock (or gone) and fires
+# when its buy box is in stock again. Its rows have no threshold, so in
+# ``ix_subscriptions_due`` they are one run per product ordered by id: pages of them are
+# read straight off the index like price alerts' pages are.
+
+
+def _in_stock_alerts(market: str, asin: str) -> list[Any]:
+    return [
+        _sub.market == market,
+        _sub.asin == asin,
+        _sub.series == STOCK_SERIES,
+        _sub.kind == _BACK_IN_STOCK,
+        _sub.threshold.is_(None),
+    ]
+
+
+def due_in_stock_query(
+    market: str, asin: str, *, limit: int = 1000, after: Subscription | None = None
+) -> Select[Any]:
+    """The statement behind :func:`due_in_stock` (pure; tests EXPLAIN it)."""
+    if limit <= 0:
+        raise ValueError(f"limit must be positive, got {limit}")
+    stmt = select(subscriptions).where(
+        *_in_stock_alerts(market, asin),
+        _sub.status == SubscriptionStatus.ACTIVE.value,
+        _sub.armed == true(),
+    )
+    if after is not None:
+        stmt = stmt.where(_sub.id > after.id)
+    # ordered as the index is (threshold is NULL throughout): no sort
+    return stmt.order_by(_sub.threshold, _sub.id).limit(limit)
+
+
+async def due_in_stock(
+    db: Db, market: str, asin: str, *, limit: int = 1000, after: Subscription | None = None
+) -> list[Subscription]:
+    """One page of the product's armed, active back-in-stock alerts, by id, after
+    ``after`` (the last row of the previous page)."""
+    stmt = due_in_stock_query(market, asin, limit=limit, after=after)
+    async with transaction(db) as conn:
+        return from_result(await conn.execute(stmt), Subscription)
+
+
+def rearm_in_stock_statement(market: str, asin: str) -> Update:
+    """The statement behind :func:`rearm_out_of_stock` (pure; tests EXPLAIN it)."""
+    return (
+        update(subscriptions)
+        .where(*_in_stock_alerts(market, asin), _sub.armed == false(), _LIVE)
+        .values(armed=True)
+    )
+
+
+async def rearm_out_of_stock(db: Db, market: str, asin: str) -> int:
+    """Arm every disarmed back-in-stock alert of the product (it went out of stock or
+    its page is gone: its return is news again); returns how many."""
+    async with transaction(db) as conn:
+        return (await conn.execute(rearm_in_stock_statement(market, asin))).rowcount
+
+
+async def arm_in_stock_alert(db: Db, subscription_id: int) -> bool:
+    """Arm one back-in-stock alert (its first check found the product out of stock);
+    False when it was armed already (or is no such alert)."""
+    stmt = (
+        update(subscriptions)
+        .where(
+            _sub.id == subscription_id, _sub.kind == _BACK_IN_STOCK, _sub.armed == false(), _LIVE
+        )
+        .values(armed=True)
+    )
+    async with transaction(db) as conn:
+        return (await conn.execute(stmt)).rowcount > 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import msgspec
 from sqlalchemy import (
@@ -30,12 +31,20 @@ from sqlalchemy import (
     literal,
     select,
     true,
+    union_all,
 )
 
 from pricewatch.storage.sql_dialect import upsert_insert
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_reporters import record_verdict
-from pricewatch.storage.sql_schema import SubscriptionStatus, metadata, reporters, subscriptions
+from pricewatch.storage.sql_schema import (
+    SubscriptionKind,
+    SubscriptionStatus,
+    metadata,
+    reporters,
+    subscriptions,
+)
+from pricewatch.storage.sql_subscriptions import STOCK_SERIES
 
 
 class AuditVerdict(enum.StrEnum):
@@ -170,21 +179,35 @@ def armed_count_query(market: str, asin: str, series: str, price: int, cap: int)
     The same range as the alerts' due query, so it reads ``ix_subscriptions_due``
     (product equality, then ``threshold >= price``). The cap bounds the cost on a
     product with 100,000 subscribers: the rules only ask "more than N?".
+
+    A buy-box price is also the product in stock: the armed back-in-stock alerts count
+    too (armed means the product was out of stock when last seen), so a report that
+    makes an out-of-stock product "available" is judged by who it would tell.
     """
-    inner = (
-        select(literal(1).label("one"))
-        .where(
-            _sub.market == market,
-            _sub.asin == asin,
-            _sub.series == series,
-            _sub.threshold >= price,
-            _sub.armed == true(),
-            _sub.status == SubscriptionStatus.ACTIVE.value,
+
+    def armed(*where: Any) -> Select:
+        return (
+            select(literal(1).label("one"))
+            .where(
+                _sub.market == market,
+                _sub.asin == asin,
+                _sub.series == series,
+                *where,
+                _sub.armed == true(),
+                _sub.status == SubscriptionStatus.ACTIVE.value,
+            )
+            .limit(cap)
         )
-        .limit(cap)
-        .subquery()
-    )
-    return select(func.count()).select_from(inner)
+
+    counted = armed(_sub.kind == SubscriptionKind.PRICE.value, _sub.threshold >= price)
+    if series == STOCK_SERIES:
+        in_stock = armed(
+            _sub.kind == SubscriptionKind.BACK_IN_STOCK.value, _sub.threshold.is_(None)
+        )
+        # each part a subquery: SQLite takes no LIMIT on the members of a compound
+        both = union_all(counted.subquery().select(), in_stock.subquery().select()).limit(cap)
+        return select(func.count()).select_from(both.subquery())
+    return select(func.count()).select_from(counted.subquery())
 
 
 async def armed_counts(

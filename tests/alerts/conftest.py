@@ -269,6 +269,8 @@ def notice(recipient: str, kind: sql.NotificationType) -> Notice:
         market="uk",
         asin="B000000009",
         currency="GBP",
+        series="buybox",
+        alert_kind=sql.SubscriptionKind.PRICE,
         threshold=20_00,
         recipient=recipient,
         links=Links(
@@ -285,11 +287,11 @@ def notice(recipient: str, kind: sql.NotificationType) -> Notice:
 def assert_price_drop_email(
     message: EmailMessage, title: str, *, now: str, was: str, threshold: str
 ) -> str:
-    """``message`` tells of ``title`` dropping to ``now`` (from ``was``) under the
-    alert's ``threshold``, prices as the reader's market writes them; its plain text,
-    for further checks."""
-    assert message["Subject"] == f"Price drop: {title} is now {now}"
+    """``message`` tells of the buy-box price of ``title`` dropping to ``now`` (from
+    ``was``) below the alert's ``threshold``, prices as the reader's market writes them;
+    its plain text, for further checks."""
+    assert message["Subject"] == f"Price of {title} is at {now}, below your {threshold}"
     text = plain_text(message)
-    assert f"{title} dropped to {now} (was {was})." in text
-    assert f"Your alert threshold: {threshold}." in text
+    assert f"Price of {title} dropped to {now} (was {was})." in text
+    assert f"Your alert: price at or below {threshold}." in text
     return text

@@ -134,7 +134,7 @@ async def test_sms_goes_to_a_twilio_shaped_api(endpoint: tuple[Endpoint, str]) -
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:tok").decode()
     form = parse_qs(body.decode())
     assert form["To"] == ["+447700900123"] and form["From"] == ["+15550001111"]
-    assert form["Body"][0].startswith("Price drop: Tea Pot now £18.50.")
+    assert form["Body"][0].startswith("Price of Tea Pot is at £18.50, below your £20.00.")
 
 
 async def test_sms_needs_a_phone_number(caplog: pytest.LogCaptureFixture) -> None:
@@ -154,6 +154,6 @@ async def test_outbox_writes_one_eml_per_notification(tmp_path: Path) -> None:
     assert path.name == "alert-5.eml"
     message = parse_email(path.read_bytes())
     assert message["To"] == "kim@example.com"
-    assert message["Subject"] == "Price drop: Tea Pot is now £18.50"
+    assert message["Subject"] == "Price of Tea Pot is at £18.50, below your £20.00"
     with pytest.raises(PermanentError):
         await channel.send(notice("not-an-address", NotificationType.EMAIL))

@@ -1,6 +1,8 @@
 """Exactly once across crashes: the alerts worker runs as a separate process
-and is killed with SIGKILL several times while 100 price changes flow through;
-every expected notification must reach the SMTP server, and none twice.
+and is killed with SIGKILL several times while 200 changes flow through (the buy
+box going out of and back into stock, the used price moving); every notification
+the rules expect (price alerts on either series, back-in-stock alerts) must reach
+the SMTP server, and none twice.
 
 SMTP leaves one window no protocol can close: the server accepted a message
 and the worker died before recording it. Such a message is sent again, so a
@@ -25,7 +27,7 @@ import pytest
 
 from alerts.matching import SubscriptionState
 from pricewatch.keys import PRICE_CHANGES, Keys
-from pricewatch.models import PriceChange
+from pricewatch.models import Availability, PriceChange, Series
 from pricewatch.storage import sql
 from pricewatch.storage.redis import connect
 from pricewatch.storage.streams import PartitionedStream
@@ -38,8 +40,12 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTS = 20
-PRICES = [90_00, 120_00, 80_00, 130_00, 70_00]  # 5 changes a product: 100 events
+# 5 steps a product, each a change of the buy box and one of the used price: 200 events.
+# The buy box goes out of stock and back twice (None: out of stock).
+BUYBOX = [None, 90_00, None, 80_00, 70_00]
+USED = [90_00, 120_00, 80_00, 130_00, 70_00]
 THRESHOLDS = [100_00, 85_00, 75_00]
+SERIES = {Series.BUYBOX: BUYBOX, Series.USED: USED}
 # a first copy accepted this long before a kill may not have been recorded yet
 WINDOW_S = 1.0
 
@@ -61,44 +67,61 @@ class Arrivals:
             return collections.Counter(k for k, _ in self.seen)
 
 
-async def _setup(url: str) -> dict[int, tuple[str, int]]:
-    """Subscriptions by id -> (asin, threshold)."""
+async def _setup(url: str) -> dict[int, SubscriptionState]:
+    """Subscriptions by id, as the matching rules see them when made."""
     await sql.migrate_sql_async(url)
-    subs: dict[int, tuple[str, int]] = {}
+    subs: dict[int, SubscriptionState] = {}
     async with engine_on(url) as engine:
         user = await sql.create_user(engine, "crash@example.com", "h")
         for p in range(PRODUCTS):
             asin = f"B0CRASH{p:03d}"
-            for threshold in THRESHOLDS:
-                s = await subscribe(engine, user, asin, threshold)
-                subs[s.id] = (asin, threshold)
+            made = [
+                await subscribe(engine, user, asin, threshold, series=series.value)
+                for series in SERIES
+                for threshold in THRESHOLDS
+            ]
+            made.append(await subscribe(engine, user, asin, None, kind="back_in_stock"))
+            for s in made:
+                subs[s.id] = SubscriptionState(
+                    market="us",
+                    asin=asin,
+                    series=s.series,
+                    threshold=s.threshold,
+                    armed=s.armed,
+                    kind=s.kind.value,
+                )
     return subs
+
+
+def _availability(price: int | None) -> Availability:
+    return Availability.IN_STOCK if price is not None else Availability.OUT_OF_STOCK
 
 
 def _events() -> list[PriceChange]:
     events = []
-    for step, price in enumerate(PRICES):
+    for step in range(len(BUYBOX)):
         for p in range(PRODUCTS):
-            old = PRICES[step - 1] if step else None
-            events.append(
-                price_change(
-                    price,
-                    old,
-                    event_id=f"crash-{p}-{step}",
-                    asin=f"B0CRASH{p:03d}",
-                    observed_at=1_700_000_000_000 + step,
-                    title=f"Product {p}",
+            for series, prices in SERIES.items():
+                old = prices[step - 1] if step else None
+                events.append(
+                    price_change(
+                        prices[step],
+                        old,
+                        event_id=f"crash-{p}-{step}-{series.value}",
+                        asin=f"B0CRASH{p:03d}",
+                        series=series,
+                        observed_at=1_700_000_000_000 + step,
+                        new_availability=_availability(prices[step]),
+                        old_availability=_availability(old) if step else None,
+                        title=f"Product {p}",
+                    )
                 )
-            )
     return events
 
 
-def _expected(subs: dict[int, tuple[str, int]], events: list[PriceChange]) -> set[str]:
+def _expected(subs: dict[int, SubscriptionState], events: list[PriceChange]) -> set[str]:
     """What the matching rules say must be sent, one key per notification."""
-    states = {
-        sid: SubscriptionState(market="us", asin=asin, series="buybox", threshold=threshold)
-        for sid, (asin, threshold) in subs.items()
-    }
+    states = dict(subs)
     keys = set()
     for event in events:
         for sid, state in states.items():
@@ -126,7 +149,9 @@ def test_sigkilled_workers_send_every_notification_exactly_once(
     subs = asyncio.run(_setup(db_url))
     events = _events()
     expected = _expected(subs, events)
-    assert len(expected) > 100  # the run is worth something
+    assert len(expected) > 200  # the run is worth something
+    # back-in-stock alerts among them: two returns of each product
+    assert sum(subs[int(k.split(":")[0])].kind == "back_in_stock" for k in expected) == 40
 
     arrivals = Arrivals()
     with smtp_server(arrivals) as port:

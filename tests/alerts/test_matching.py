@@ -1,9 +1,19 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from alerts.matching import SubscriptionState, fires, fires_on_recheck, plan, rearms
-from pricewatch.models import Recheck, Series
+from alerts.matching import (
+    BACK_IN_STOCK,
+    SubscriptionState,
+    arms_on_recheck,
+    fires,
+    fires_on_recheck,
+    plan,
+    rearms,
+)
+from pricewatch.models import Availability, PriceChange, Recheck, Series
 from tests.alerts.reference import apply
 from tests.observations import ASIN, price_change
 
@@ -106,3 +116,177 @@ def test_a_recheck_fires_an_armed_active_subscription_the_price_in_force_meets()
 def test_plan_of_a_missing_price_does_nothing() -> None:
     assert plan(price_change(None)).fire_at is None and plan(price_change(None)).rearm_above is None
     assert (plan(price_change(700)).fire_at, plan(price_change(700)).rearm_above) == (700, 700)
+
+
+# --- series and back in stock ------------------------------------------------------------
+
+
+PRICE_SERIES = ["buybox", "amazon", "new", "used", "list", "cheapest_new"]
+IN, OUT, GONE, UNKNOWN = (
+    Availability.IN_STOCK,
+    Availability.OUT_OF_STOCK,
+    Availability.UNAVAILABLE,
+    Availability.UNKNOWN,
+)
+
+
+def back(**kw: object) -> SubscriptionState:
+    """A back-in-stock alert, as made: disarmed until the product is seen out of stock."""
+    values: dict[str, object] = {"threshold": None, "kind": BACK_IN_STOCK, "armed": False}
+    values.update(kw)
+    return sub(**values)
+
+
+def seen(availability: Availability, series: str = "buybox", **kw: object) -> PriceChange:
+    """A change of ``series`` showing ``availability`` (a price when in stock)."""
+    price = 5_400 if availability == IN else None
+    return price_change(price, series=Series(series), new_availability=availability, **kw)
+
+
+@pytest.mark.parametrize("series", PRICE_SERIES)
+def test_a_price_alert_fires_and_rearms_on_its_own_series_only(series: str) -> None:
+    armed, told = sub(1000, series=series), sub(1000, series=series, armed=False)
+    for other in PRICE_SERIES:
+        assert fires(armed, price_change(900, series=Series(other))) is (other == series)
+        assert rearms(told, price_change(1100, series=Series(other))) is (other == series)
+    # a price alert on the buy box is no back-in-stock alert: availability alone is nothing
+    assert not fires(
+        sub(1000, armed=False), price_change(1100, new_availability=Availability.IN_STOCK)
+    )
+
+
+@pytest.mark.parametrize(
+    ("state", "change", "expected"),
+    [
+        (back(armed=True), seen(IN), True),
+        (back(armed=True), seen(IN, old_availability=UNKNOWN), True),
+        (back(armed=False), seen(IN), False),  # made while in stock: nothing to tell
+        (back(armed=True, active=False), seen(IN), False),  # paused
+        (back(armed=True), seen(OUT), False),
+        (back(armed=True), seen(UNKNOWN), False),
+        (back(armed=True), seen(IN, series="used"), False),  # a used copy is not the product
+        (back(armed=True), seen(IN, asin="B000000002"), False),
+        # in stock without a price shown (a choice of sizes): in stock all the same
+        (back(armed=True), price_change(None, new_availability=IN), True),
+    ],
+)
+def test_back_in_stock_fires(state: SubscriptionState, change: PriceChange, expected: bool) -> None:
+    assert fires(state, change) is expected
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (seen(OUT), True),
+        (seen(GONE), True),
+        (seen(UNKNOWN), False),  # a page that would not say is no news
+        (seen(IN), False),
+        (seen(OUT, series="new"), False),
+    ],
+)
+def test_back_in_stock_rearms_when_the_product_goes(change: PriceChange, expected: bool) -> None:
+    assert rearms(back(), change) is expected
+    assert not rearms(back(armed=True), change)
+
+
+def test_a_back_in_stock_recheck_arms_out_of_stock_and_fires_in_stock() -> None:
+    def recheck(availability: Availability, price: int | None = None) -> Recheck:
+        return Recheck(
+            event_id="recheck:1:1",
+            subscription_id=1,
+            market="us",
+            asin=ASIN,
+            series=Series.BUYBOX,
+            price=price,
+            availability=availability,
+            checked_at=1,
+        )
+
+    # made while out of stock: armed (not fired); made while in stock: nothing at all
+    assert arms_on_recheck(back(), recheck(OUT)) and arms_on_recheck(back(), recheck(GONE))
+    assert not fires_on_recheck(back(), recheck(OUT))
+    assert not arms_on_recheck(back(), recheck(IN, 5_400))
+    assert not fires_on_recheck(back(), recheck(IN, 5_400))
+    assert not arms_on_recheck(back(), recheck(UNKNOWN))
+    # resumed after the product came back while paused: told now
+    assert fires_on_recheck(back(armed=True), recheck(IN, 5_400))
+    assert not fires_on_recheck(back(armed=True, active=False), recheck(IN, 5_400))
+    # a price alert is armed when made: re-checks never arm one
+    assert not arms_on_recheck(sub(1000, armed=False), recheck(OUT))
+    assert not fires_on_recheck(sub(1000), recheck(OUT))  # no price in force
+
+
+def test_plan_of_the_buy_box_says_what_back_in_stock_alerts_do() -> None:
+    assert (plan(seen(OUT)).rearm_in_stock, plan(seen(OUT)).fire_in_stock) == (True, False)
+    assert (plan(seen(IN)).rearm_in_stock, plan(seen(IN)).fire_in_stock) == (False, True)
+    assert plan(seen(UNKNOWN)).empty
+    assert plan(seen(IN, series="used")).fire_in_stock is False
+    assert plan(seen(OUT, series="used")).empty
+
+
+# Hypothesis: long runs of changes of every series, applied one at a time.
+
+prices = st.one_of(st.none(), st.integers(0, 2_000))
+availabilities = st.sampled_from([IN, OUT, GONE, UNKNOWN])
+changes = st.lists(
+    st.tuples(st.sampled_from(PRICE_SERIES), prices, availabilities), min_size=1, max_size=60
+)
+
+
+def _changes(steps: list[tuple[str, int | None, Availability]]) -> list[PriceChange]:
+    return [
+        price_change(price, series=Series(series), new_availability=availability, observed_at=i)
+        for i, (series, price, availability) in enumerate(steps)
+    ]
+
+
+@given(series=st.sampled_from(PRICE_SERIES), threshold=st.integers(0, 2_000), steps=changes)
+def test_a_price_alert_fires_once_per_crossing_of_its_series(
+    series: str, threshold: int, steps: list[tuple[str, int | None, Availability]]
+) -> None:
+    state = sub(threshold, series=series)
+    # the prices of its series, in order; None says nothing and is left out
+    own: list[int] = []
+    for change in _changes(steps):
+        before = state
+        state, fired = apply(state, change)
+        mine = change.series == series and change.new_price is not None
+        if not mine:
+            # another series' change (or no price) neither fires nor moves it
+            assert not fired and state == before
+            continue
+        assert change.new_price is not None
+        price = change.new_price
+        # it fires exactly when the price is at or below the threshold and it was not
+        # already there: at the first price seen, or after one above the threshold
+        crossed = price <= threshold and (not own or own[-1] > threshold)
+        # ... or when it has not told of this stay below yet (armed at creation, or
+        # re-armed above): the same thing said over the prices seen
+        assert fired is crossed
+        own.append(price)
+        # told means disarmed, above means armed, and nothing else moves it
+        assert state.armed is (price > threshold)
+        assert not apply(state, change)[1]  # the same change again: never twice
+
+
+@given(steps=changes)
+def test_back_in_stock_fires_once_per_return_after_going_out(
+    steps: list[tuple[str, int | None, Availability]],
+) -> None:
+    state = back()
+    gone_since_told = False
+    for change in _changes(steps):
+        before = state
+        state, fired = apply(state, change)
+        if change.series != "buybox":
+            assert not fired and state == before  # only the buy box's availability counts
+            continue
+        availability = change.new_availability
+        # in stock after having been out (or gone) since it last told: told, once
+        assert fired is (availability == IN and gone_since_told)
+        if availability in (OUT, GONE):
+            gone_since_told = True
+        elif fired:
+            gone_since_told = False
+        assert state.armed is gone_since_told
+        assert not apply(state, change)[1]  # a replay of the same change: never twice

@@ -16,7 +16,7 @@ from alerts.channels.smtp_sessions import PipelinedSession, PlainSession, dot_st
 from alerts.notices import Links, Notice
 from alerts.rendering import KEY_HEADER
 from pricewatch.devtools.tls import self_signed_certificate
-from pricewatch.storage.sql import NotificationKind, NotificationType
+from pricewatch.storage.sql import NotificationKind, NotificationType, SubscriptionKind
 from tests.alerts.conftest import smtp_channel
 from tests.mail import MailRecorder, smtp_server
 from tests.services import eventually, free_port
@@ -34,6 +34,8 @@ def notice(n: int, recipient: str | None = None) -> Notice:
         market="us",
         asin="B000000001",
         currency="USD",
+        series="buybox",
+        alert_kind=SubscriptionKind.PRICE,
         threshold=100_00,
         recipient=recipient or f"user{n}@example.com",
         links=Links(

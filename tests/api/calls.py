@@ -67,11 +67,11 @@ async def post_subscription(
     threshold: float | None = 10,
     **fields: object,
 ) -> Response:
-    """POST /subscriptions asking for an e-mail alert on ``asin`` at or below
+    """POST /subscriptions asking for an e-mail alert on ``asin``'s buy box at or below
     ``threshold`` (major units; None leaves it out); ``fields`` add to the body or
-    replace what it holds, in the API's names (market, notificationType, target,
-    thresholdPercent)."""
-    body: dict[str, object] = {"productID": asin, "notificationType": "EMAIL"}
+    replace what it holds, in the API's names (market, series, kind, notificationType,
+    target, thresholdPercent)."""
+    body: dict[str, object] = {"productID": asin, "series": "buybox", "notificationType": "EMAIL"}
     if threshold is not None:
         body["threshold"] = threshold
     return await client.post("/subscriptions", headers=headers, json={**body, **fields})

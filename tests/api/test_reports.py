@@ -11,9 +11,10 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from pricewatch.keys import Keys, partition_of
-from pricewatch.models import Observation, Source, decode
+from pricewatch.models import Observation, Series, Source
 from pricewatch.storage.streams import FIELD
 from tests.api.calls import sign_up
+from tests.streams import observations_in
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
@@ -21,12 +22,15 @@ ASIN = "B0REPORT01"
 INSTALL = {"X-Install-Id": "install-0123456789"}
 
 
-def observations(redis_client: redis_lib.Redis, keys: Keys) -> list[Observation]:
+def observations(
+    redis_client: redis_lib.Redis, keys: Keys, series: Series | None = Series.BUYBOX
+) -> list[Observation]:
+    """The reported observations of one series (all with ``None``)."""
     found = []
     for partition in range(2):
         for _, fields in redis_client.xrange(keys.observations(partition)):
-            found.append(decode(fields[FIELD], Observation))
-    return found
+            found.extend(observations_in(fields[FIELD]))
+    return [obs for obs in found if series is None or obs.series is series]
 
 
 def report(**overrides: Any) -> dict[str, Any]:
@@ -80,6 +84,42 @@ async def test_out_of_stock_report_without_price(
     assert obs.price is None and obs.availability == "out_of_stock"
 
 
+async def test_a_report_with_the_page_speaks_for_every_series(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
+    page = {
+        "soldBy": "Amazon.de",
+        "listPrice": "1.499,00 €",
+        "newOffersFrom": 1250.5,
+        "usedFrom": "999,99",
+        "salesRank": 321,
+    }
+    response = await client.post("/reports", json=report(page=page), headers=INSTALL)
+    assert response.status_code == 202, response.text
+    found = {obs.series: obs for obs in observations(redis_client, keys, series=None)}
+    assert {series: obs.price for series, obs in found.items()} == {
+        Series.BUYBOX: 129900,
+        Series.AMAZON: 129900,
+        Series.NEW: 125050,
+        Series.USED: 99999,
+        Series.LIST: 149900,
+        Series.CHEAPEST_NEW: 125050,
+        Series.SALES_RANK: 321,
+    }
+    # one entry for the whole page; only the buy box carries the (reported) title
+    assert sum(redis_client.xlen(keys.observations(p)) for p in range(2)) == 1
+    assert all(obs.reporter == found[Series.BUYBOX].reporter for obs in found.values())
+    assert [s for s, obs in found.items() if obs.title] == [Series.BUYBOX]
+    assert found[Series.SALES_RANK].currency is None
+
+
+async def test_a_report_without_the_page_speaks_for_the_buy_box_only(
+    client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
+) -> None:
+    assert (await client.post("/reports", json=report(), headers=INSTALL)).status_code == 202
+    assert [obs.series for obs in observations(redis_client, keys, series=None)] == [Series.BUYBOX]
+
+
 BAD_REPORTS: dict[str, tuple[Any, str]] = {
     "negative price": (report(price=-5), "negative"),
     "NaN as text": (report(price="NaN"), "is not a price"),
@@ -104,6 +144,10 @@ BAD_REPORTS: dict[str, tuple[Any, str]] = {
     "bad availability": (report(availability="maybe"), "availability"),
     "unknown field": (report(admin=True), "admin"),
     "price as object": (report(price={"amount": 1}), "price"),
+    "page price in another currency": (report(page={"usedFrom": "$5.00"}), "page.usedFrom"),
+    "page price zero": (report(page={"listPrice": 0}), "page.listPrice"),
+    "page rank zero": (report(page={"salesRank": 0}), "salesRank"),
+    "page unknown field": (report(page={"secret": 1}), "secret"),
 }
 
 

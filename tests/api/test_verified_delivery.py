@@ -173,7 +173,7 @@ async def test_alerts_wait_for_confirmation_then_reach_each_confirmed_address_on
     assert (await client.post("/accounts/verify-email", json={"token": token})).status_code == 200
     [alert] = await eventually(lambda: roles.alerts())
     assert alert["To"] == "owner@example.org"
-    assert str(alert["Subject"]).startswith("Price drop:")
+    assert str(alert["Subject"]).startswith("Price of ")
 
     token = await open_link(client, link_in(confirm))
     await roles.settled()

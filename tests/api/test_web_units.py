@@ -6,9 +6,20 @@ from pathlib import Path
 
 import pytest
 
+from api.page_headers import AMAZON_IMAGE_HOSTS, CONTENT_SECURITY_POLICY
 from api.web.assets import AssetUrls, MissingAssetsError, missing_bundles
+from api.web.images import shown_image
 from api.web.search import ProductRef, SearchError, resolve_query
-from api.web.templating import amount, build_environment, day, money
+from api.web.templating import (
+    amount,
+    build_environment,
+    day,
+    money,
+    number,
+    rank,
+    series_label,
+    stars,
+)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +109,44 @@ def test_missing_bundles_are_named_with_the_fix(tmp_path: Path) -> None:
     assert missing_bundles(tmp_path) == ["chart.js", "site.js", "docs.js", "docs.css"]
     with pytest.raises(MissingAssetsError, match="chart.js is missing.*npm run build"):
         AssetUrls(tmp_path)("chart.js")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://m.media-amazon.com/images/I/71abc+def._AC_SL1500_.jpg", True),
+        ("https://images-na.ssl-images-amazon.com/images/I/41x.jpg", True),
+        ("https://images-eu.ssl-images-amazon.com/images/I/41x.jpg", True),
+        ("https://images-fe.ssl-images-amazon.com/images/I/41x.jpg", True),
+        # the demo marketplace's pictures, on its local origin
+        ("http://127.0.0.1:8001/images/I/B0TEST0001.jpg", False),
+        ("http://m.media-amazon.com/images/I/71abc.jpg", False),
+        ("https://m.media-amazon.com.example.org/images/I/71abc.jpg", False),
+        ("https://example.org@m.media-amazon.com/images/I/71abc.jpg", False),
+        ("https://m.media-amazon.com:8443/images/I/71abc.jpg", False),
+        ("https://media-amazon.com/images/I/71abc.jpg", False),
+        ("//m.media-amazon.com/images/I/71abc.jpg", False),
+        ("https://m.media-amazon.com/images/I/71 abc.jpg", False),
+        ("javascript:alert(1)", False),
+        ("data:image/png;base64,AAAA", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_pictures_on_amazons_image_hosts_are_shown(url: str | None, shown: bool) -> None:
+    assert shown_image(url) == (url if shown else None)
+
+
+def test_the_csp_allows_exactly_the_image_hosts_pages_show() -> None:
+    directives = dict(d.strip().split(" ", 1) for d in CONTENT_SECURITY_POLICY.split(";"))
+    sources = directives["img-src"].split()
+    assert sources == ["'self'", "data:", *(f"https://{host}" for host in AMAZON_IMAGE_HOSTS)]
+    for host in AMAZON_IMAGE_HOSTS:
+        assert shown_image(f"https://{host}/images/I/x.jpg")
+
+
+def test_series_filters() -> None:
+    assert rank(1234) == "#1,234" and rank(None) == "–"
+    assert number(1234.5, 2) == "1,234.50" and number(1299.0, 0) == "1,299"
+    assert stars(4.4) == "★★★★☆" and stars(4.5) == "★★★★★" and stars(0.2) == "☆☆☆☆☆"
+    assert series_label("sales_rank") == "Sales rank" and series_label("other") == "other"

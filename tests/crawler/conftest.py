@@ -14,8 +14,9 @@ import pytest
 import redis as redis_lib
 
 from pricewatch.keys import OBSERVATIONS, Keys
-from pricewatch.models import Observation, Series, decode
+from pricewatch.models import Observation, Series
 from pricewatch.storage.streams import FIELD, PartitionedStream
+from tests.streams import observations_in
 
 REPO = Path(__file__).resolve().parents[2]
 # a warning as Python prints it, or as Scrapy logs it (py.warnings): "<file>.py:<line>: XWarning: "
@@ -92,11 +93,7 @@ def read_observations(
     found = []
     for key in stream.stream_keys():
         for _id, fields in client.xrange(key):
-            payload = fields[FIELD]
-            if payload[:1] == b"[":
-                found.extend(decode(payload, list[Observation]))
-            else:
-                found.append(decode(payload, Observation))
+            found.extend(observations_in(fields[FIELD]))
     return [obs for obs in found if series is None or obs.series is series]
 
 

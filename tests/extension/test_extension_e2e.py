@@ -24,12 +24,13 @@ from playwright import sync_api as playwright_sync
 from pricewatch.devtools.marketplace import Catalog, Marketplace
 from pricewatch.devtools.tls import self_signed_certificate
 from pricewatch.history import DAY_MS
-from pricewatch.models import Availability, Observation, Source, decode
+from pricewatch.models import Availability, Observation, Series, Source
 from pricewatch.storage.streams import FIELD
 from tests.apps import ServedApp, served_app, store_price_rows
 from tests.browser import HEADLESS_ARGS, own_origin_only
 from tests.observations import price_row
 from tests.services import free_port
+from tests.streams import observations_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.clickhouse, pytest.mark.redis, pytest.mark.slow]
 
@@ -41,12 +42,20 @@ HISTORY_DAYS = 60
 PANEL = "#pricewatch-panel"
 
 
+# the series the product's history has besides the buy box, each a little apart from it
+OTHER_SERIES = {"amazon": 0, "new": -75, "used": -400, "cheapest_new": -75}
+
+
 def _load_history(store: Any, now_ms: int) -> None:
-    """One crawled price a day for HISTORY_DAYS days, moving every day."""
-    rows = [
-        price_row(ASIN, now_ms - (HISTORY_DAYS - day) * DAY_MS, 1_500 - (day % 5) * 50)
-        for day in range(HISTORY_DAYS)
-    ]
+    """One crawl a day for HISTORY_DAYS days, prices moving every day, in the buy box
+    and in the other series of the page."""
+    rows = []
+    for series, offset in [*OTHER_SERIES.items(), ("buybox", 0)]:
+        for day in range(HISTORY_DAYS):
+            row = price_row(ASIN, now_ms - (HISTORY_DAYS - day) * DAY_MS, 1_500 - (day % 5) * 50)
+            row[2], row[4] = series, row[4] + offset
+            rows.append(row)
+    # the buy box last: the catalogue row takes the last row's price
     store_price_rows(store, "Acme Stainless Kettle 1.7 L", rows)
 
 
@@ -121,7 +130,10 @@ def browser(
         context.close()
 
 
-def _reports(api: ServedApp, redis_url: str, asin: str) -> list[Observation]:
+def _reports(
+    api: ServedApp, redis_url: str, asin: str, every_series: bool = False
+) -> list[Observation]:
+    """The reported observations of ``asin``: the buy box's, or all of them."""
     client = redis_lib.Redis.from_url(redis_url)
     try:
         found = []
@@ -130,9 +142,11 @@ def _reports(api: ServedApp, redis_url: str, asin: str) -> list[Observation]:
                 api.keys.observations(partition)
             )
             for _, fields in entries:
-                obs = decode(fields[FIELD], Observation)
-                if obs.asin == asin:
-                    found.append(obs)
+                found.extend(
+                    obs
+                    for obs in observations_in(fields[FIELD])
+                    if obs.asin == asin and (every_series or obs.series is Series.BUYBOX)
+                )
         return found
     finally:
         client.close()
@@ -165,8 +179,17 @@ def test_report_chart_and_subscribe_on_amazon_com(
     assert panel.get_attribute("data-chart") == "ready"
     assert int(panel.get_attribute("data-points")) == len(history) >= HISTORY_DAYS
     assert panel.locator("canvas").count() >= 1
+    # a line per price series; Amazon, new and used on, the buy box and cheapest new off
+    assert set(panel.get_attribute("data-lines").split()) == {*OTHER_SERIES, "buybox"}
+    assert panel.get_attribute("data-visible").split() == ["amazon", "new", "used"]
     shot = panel.screenshot(path=str(tmp_path / "panel.png"))
     assert shot.startswith(b"\x89PNG") and len(shot) > 5_000
+    # a click on a legend entry hides its line, another shows it again
+    used = panel.locator(".u-legend .u-series", has_text="Used")
+    used.click()
+    page.wait_for_selector(f"{PANEL}[data-visible='amazon new']")
+    used.click()
+    page.wait_for_selector(f"{PANEL}[data-visible='amazon new used']")
     # not signed in: the panel points to the sign-in
     assert panel.get_attribute("data-subscribe") == "signed-out"
     assert page.locator(f"{PANEL} a[href='{api.url}/signin']").count() == 1
@@ -174,6 +197,9 @@ def test_report_chart_and_subscribe_on_amazon_com(
     reports = _reports(api, redis_url, ASIN)
     assert len(reports) == 1
     report = reports[0]
+    # the report speaks for the page's other series too (the marketplace shows offers)
+    series = {obs.series for obs in _reports(api, redis_url, ASIN, every_series=True)}
+    assert {Series.BUYBOX, Series.NEW, Series.USED, Series.CHEAPEST_NEW} <= series
     install_id = browser.stored()["installId"]
     assert report.source == Source.EXTENSION
     assert (report.market, report.price, report.currency) == ("us", US_PRICE, "USD")
@@ -200,7 +226,29 @@ def test_report_chart_and_subscribe_on_amazon_com(
     page = _open_product(browser, f"https://www.amazon.com/dp/{ASIN}")
     panel = page.locator(PANEL)
     assert panel.get_attribute("data-subscribe") == "ready"
+    # the cheapest new price is the default; every alertable price is offered, and back in stock
+    options = panel.locator("select[name='series'] option")
+    assert options.evaluate_all("os => os.map(o => o.value)") == [
+        "cheapest_new",
+        "amazon",
+        "new",
+        "used",
+        "buybox",
+        "back_in_stock",
+    ]
+    # 10% under the latest cheapest new price on the chart, in whole cents
+    latest = 1_500 - ((HISTORY_DAYS - 1) % 5) * 50 + OTHER_SERIES["cheapest_new"]
+    expected = f"{latest * 9 // 10 / 100:.2f}"
+    assert panel.locator("input[name='threshold']").input_value() == expected
     panel.locator("input[name='threshold']").fill("11.50")
+    panel.get_by_role("button", name="Alert me").click()
+    page.wait_for_selector(f"{PANEL}[data-subscribe='done']")
+    panel.locator("select[name='series']").select_option("used")
+    panel.locator("input[name='threshold']").fill("9.00")
+    panel.get_by_role("button", name="Alert me").click()
+    page.wait_for_selector(f"{PANEL}[data-subscribe='done']")
+    panel.locator("select[name='series']").select_option("back_in_stock")
+    assert panel.locator("input[name='threshold']").is_hidden()
     panel.get_by_role("button", name="Alert me").click()
     page.wait_for_selector(f"{PANEL}[data-subscribe='done']")
     with api.client() as client:
@@ -208,7 +256,12 @@ def test_report_chart_and_subscribe_on_amazon_com(
         mine = client.get(
             "/subscriptions", headers={"Authorization": f"Bearer {token['token']}"}
         ).json()["items"]
-    assert [(s["productID"], s["market"], s["threshold"]) for s in mine] == [(ASIN, "us", 11.5)]
+    assert sorted((s["kind"], s["series"], s["threshold"]) for s in mine) == [
+        ("back_in_stock", "buybox", None),
+        ("price", "cheapest_new", 11.5),
+        ("price", "used", 9.0),
+    ]
+    assert {(s["productID"], s["market"]) for s in mine} == {(ASIN, "us")}
     page.close()
 
 

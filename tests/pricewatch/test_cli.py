@@ -65,6 +65,36 @@ def test_import_csv_loads_history_and_reports_bad_lines(env, tmp_path):
     assert out.strip() == "[('de', 1299), ('us', 1750), ('us', 1999), ('us', None)]"
 
 
+def test_import_csv_takes_every_series(env, tmp_path):
+    csv_file = tmp_path / "series.csv"
+    csv_file.write_text(
+        "market,asin,observed_at,price,series\n"
+        "us,B07CLN88MV,2026-01-01T00:00:00Z,19.99,buybox\n"
+        "us,B07CLN88MV,2026-01-01T00:00:00Z,14.50,used\n"
+        'us,B07CLN88MV,2026-01-01T00:00:00Z,"#2,345",sales_rank\n'
+    )
+    result = run(["import-csv", str(csv_file), "--no-reset-state", "--quiet"], env)
+    assert "imported 3 rows for 3 series (0 rejected lines)" in result.stdout
+    probe = (
+        "from pricewatch.settings import load_settings;"
+        "from pricewatch.storage.clickhouse import get_clickhouse;"
+        "c=get_clickhouse(load_settings().clickhouse_url);"
+        "print(sorted(c.query('SELECT series, price, currency FROM pricewatch.prices_raw')"
+        ".result_rows))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert out.strip() == (
+        "[('buybox', 1999, 'USD'), ('sales_rank', 2345, ''), ('used', 1450, 'USD')]"
+    )
+
+
 def test_import_csv_without_required_columns_fails_clearly(env, tmp_path):
     csv_file = tmp_path / "bad.csv"
     csv_file.write_text("asin,price\nB07CLN88MV,1\n")

@@ -8,7 +8,12 @@ from pricewatch.destinations import Destination, destination_of, e164, email_add
 from pricewatch.egress import EgressPolicy
 from pricewatch.models import LastState, SeriesKey
 from pricewatch.rechecks import recheck_events
-from pricewatch.storage.sql import NotificationType, Subscription, SubscriptionStatus
+from pricewatch.storage.sql import (
+    NotificationType,
+    Subscription,
+    SubscriptionKind,
+    SubscriptionStatus,
+)
 
 EMAIL, SMS, WEBHOOK = NotificationType.EMAIL, NotificationType.SMS, NotificationType.WEBHOOK
 check_url = EgressPolicy().check_url
@@ -81,14 +86,17 @@ def test_the_destination_of_a_subscription() -> None:
             destination_of(WEBHOOK, url, me, check_url)
 
 
-def _sub(sub_id: int, asin: str = "B0RECHECK1") -> Subscription:
+def _sub(
+    sub_id: int, asin: str = "B0RECHECK1", kind: SubscriptionKind = SubscriptionKind.PRICE
+) -> Subscription:
     return Subscription(
         id=sub_id,
         user_id=1,
         market="us",
         asin=asin,
         series="buybox",
-        threshold=1000,
+        kind=kind,
+        threshold=1000 if kind is SubscriptionKind.PRICE else None,
         threshold_percent=None,
         base_price=None,
         currency="USD",
@@ -112,4 +120,22 @@ def test_rechecks_only_for_products_with_a_price() -> None:
     events = recheck_events([priced, out_of_stock, unseen], prices, 77)
     assert [(e.event_id, e.subscription_id, e.price, e.checked_at) for e in events] == [
         ("recheck:1:1", 1, 950, 77)
+    ]
+
+
+def test_a_back_in_stock_alert_meets_any_sighting_of_the_buy_box() -> None:
+    back = SubscriptionKind.BACK_IN_STOCK
+    out_of_stock, in_stock, unseen = (
+        _sub(1, "B0RECHECK1", back),
+        _sub(2, "B0RECHECK2", back),
+        _sub(3, "B0X", back),
+    )
+    prices = {
+        SeriesKey("us", "B0RECHECK1", "buybox"): LastState(5, None, "out_of_stock"),
+        SeriesKey("us", "B0RECHECK2", "buybox"): LastState(5, 950, "in_stock"),
+    }
+    events = recheck_events([out_of_stock, in_stock, unseen], prices, 77)
+    assert [(e.subscription_id, e.price, e.availability) for e in events] == [
+        (1, None, "out_of_stock"),
+        (2, 950, "in_stock"),
     ]

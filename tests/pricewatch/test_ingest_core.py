@@ -175,3 +175,46 @@ def test_product_attributes_come_from_the_page_never_from_a_report():
 def test_a_rating_is_between_0_and_5(rating):
     out = run([msgspec.json.encode({**msgspec.to_builtins(obs()), "rating": rating})])
     assert out.accepted == [] and "rating" in out.dead[0][1]
+
+
+@pytest.mark.parametrize(
+    ("series", "was", "now", "announced"),
+    [
+        # the buy box's availability is the product's: back-in-stock alerts must hear of
+        # it even when the price shown stays the same
+        ("buybox", "out_of_stock", "in_stock", True),
+        ("buybox", "in_stock", "out_of_stock", True),
+        ("buybox", "in_stock", "in_stock", False),
+        # another series' availability says nothing of the product's
+        ("used", "out_of_stock", "in_stock", False),
+    ],
+)
+def test_the_buy_box_announces_a_change_of_availability_at_the_same_price(
+    series, was, now, announced
+):
+    state = {series_text("us", "B07CLN88MV", series): LastState(NOW - 90_000, 1999, was)}
+    out = run([obs(series=series, price=1999, availability=now)], state)
+    assert len(out.accepted) == 1
+    assert [(c.old_availability, c.new_availability) for c in out.changes] == (
+        [(was, now)] if announced else []
+    )
+
+
+def test_every_change_names_the_product_as_its_crawled_page_shows_it():
+    page = {"title": "Kettle", "image": "https://m.media-amazon.com/images/I/k.jpg"}
+    described = {**page, "sold_by": "Amazon.com", "rating": "4.5", "review_count": 1200}
+    out = run(
+        [
+            obs(series="used", price=900),
+            obs(price=1999, **described),
+            obs(series="cheapest_new", price=1899),
+        ]
+    )
+    assert {c.series: (c.title, c.image, c.sold_by, c.review_count) for c in out.changes} == {
+        s: ("Kettle", page["image"], "Amazon.com", 1200) for s in ("used", "buybox", "cheapest_new")
+    }
+    assert all(str(c.rating) == "4.5" for c in out.changes)
+    # a report names nothing, and is named only by a crawled page
+    state = {series_text("us", "B07CLN88MV", "buybox"): LastState(NOW - 90_000, 1999, "in_stock")}
+    report = obs(price=1500, source="extension", title="Free money", reporter="user:1")
+    assert [c.title for c in run([report], state).changes] == [None]

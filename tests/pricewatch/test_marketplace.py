@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import socket
 import ssl
 import subprocess
@@ -23,6 +24,7 @@ from pricewatch.devtools.marketplace import (
     demo_catalog,
     format_price,
 )
+from pricewatch.devtools.marketplace.catalog import walk_step
 from pricewatch.devtools.proxies import ProxyPool
 from pricewatch.devtools.tls import CertBundle, self_signed_certificate
 from pricewatch.markets import UnknownMarket, get_market
@@ -291,6 +293,33 @@ def test_demo_catalog_has_drops_and_stock_outs() -> None:
             previous[product.key] = product
     assert seen_out and seen_back
     assert deep_drops >= 5
+
+
+def test_demo_catalog_moves_offers_and_ranks_as_it_moves_the_buy_box() -> None:
+    catalog = demo_catalog(30, seed=7)
+    start = {p.key: p for p in catalog.products()}
+    # Amazon sells most, a shop some; most have used copies and every one a rank
+    amazon = sum(p.sold_by is not None and p.sold_by.startswith("Amazon.") for p in start.values())
+    assert 15 < amazon < 30
+    assert sum(p.used_from is not None for p in start.values()) > 10
+    assert all(p.sales_rank and p.rating is not None and p.new_from for p in start.values())
+    catalog.tick(1_000.0)
+    catalog.tick(1_000.0 + 200 * 60)
+    after = catalog.products()
+    for name in ("new_from", "used_from", "sales_rank", "review_count"):
+        moved = sum(getattr(p, name) != getattr(start[p.key], name) for p in after)
+        assert moved > 5, name
+    for product in after:
+        base = start[product.key]
+        assert base.new_from // 4 <= product.new_from <= base.new_from * 2
+        assert product.review_count >= base.review_count
+    # offers come and go: some product lost its last used copy or got one back
+    assert any(p.used_count != start[p.key].used_count for p in after)
+    # the rest of the page walks on draws of its own: the buy box walks as it does alone
+    rng, rules, alone = random.Random(7), WalkRules(), list(start.values())
+    for _ in range(200):
+        alone = [walk_step(p, start[p.key].price, rng, rules) for p in alone]
+    assert [(p.price, p.availability) for p in alone] == [(p.price, p.availability) for p in after]
 
 
 def test_demo_catalog_follows_the_marketplace_clock(certificate: CertBundle) -> None:

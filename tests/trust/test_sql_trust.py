@@ -111,3 +111,23 @@ async def test_armed_counts_follow_the_alerts_rules_and_stop_at_the_cap(engine: 
     assert await armed_counts(engine, items[:1], cap=2) == {items[0]: 2}
     with pytest.raises(ValueError, match="cap"):
         await armed_counts(engine, items, cap=0)
+
+
+async def test_a_buy_box_price_counts_the_armed_back_in_stock_alerts_too(engine: AsyncEngine):
+    # a price in the buy box is the product in stock: a report of one would tell every
+    # armed back-in-stock alert, so the rules must weigh them like the price alerts
+    user = await sql.create_user(engine, "b@example.com", "x")
+    await subscribe(engine, user, "B000000003", 5_000)
+    backs = [
+        await subscribe(engine, user, "B000000003", None, kind="back_in_stock") for _ in range(3)
+    ]
+    items = [("us", "B000000003", "buybox", 4_000), ("us", "B000000003", "used", 4_000)]
+    # made while nothing is known: disarmed, nothing to tell
+    assert await armed_counts(engine, items, cap=100) == {items[0]: 1, items[1]: 0}
+    await sql.rearm_out_of_stock(engine, "us", "B000000003")
+    assert await armed_counts(engine, items, cap=100) == {items[0]: 4, items[1]: 0}
+    assert await armed_counts(engine, items[:1], cap=2) == {items[0]: 2}
+    await sql.disarm(engine, [b.id for b in backs], None, 1)
+    assert await armed_counts(engine, [("us", "B000000003", "buybox", 6_000)], cap=9) == {
+        ("us", "B000000003", "buybox", 6_000): 0
+    }

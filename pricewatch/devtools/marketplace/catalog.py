@@ -12,6 +12,8 @@ import random
 import re
 import threading
 from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
 
 from pricewatch.asin import is_valid_asin
 from pricewatch.markets import get_market
@@ -31,6 +33,18 @@ class CatalogProduct:
     list_price: int | None = None
     availability: Availability = Availability.IN_STOCK
     image: str | None = None
+    # who holds the buy box (the marketplace's own name, "Amazon.de", or a shop's);
+    # None: the page names no seller
+    sold_by: str | None = None
+    # other sellers' offers box: the lowest new and used offers, and how many there are
+    new_from: int | None = None
+    new_count: int = 0
+    used_from: int | None = None
+    used_count: int = 0
+    # the main Best Sellers Rank, and the average star rating out of 5 of review_count
+    sales_rank: int | None = None
+    rating: Decimal | None = None
+    review_count: int = 0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -47,6 +61,19 @@ class CatalogProduct:
         # Amazon shows no buy-box price on an unavailable product.
         return self.price is not None and self.availability is not Availability.OUT_OF_STOCK
 
+    @property
+    def shows_new_offers(self) -> bool:
+        return (
+            self.new_from is not None
+            and self.new_count > 0
+            and self.availability is not Availability.OUT_OF_STOCK
+        )
+
+    @property
+    def shows_used_offers(self) -> bool:
+        # used copies can still be bought when the product itself is sold out
+        return self.used_from is not None and self.used_count > 0
+
 
 class _Keep:
     """Marks an argument left alone (None already means "remove")."""
@@ -61,13 +88,21 @@ def _check(product: CatalogProduct) -> CatalogProduct:
         raise ValueError(f"invalid ASIN {product.asin!r}")
     if not product.title.strip():
         raise ValueError(f"{product.market}:{product.asin}: empty title")
-    for name in ("price", "list_price"):
+    for name in ("price", "list_price", "new_from", "used_from"):
         value = getattr(product, name)
         if value is not None and (not isinstance(value, int) or value < 0):
             raise ValueError(
                 f"{product.market}:{product.asin}: {name} must be a non-negative "
                 f"int of minor units, got {value!r}"
             )
+    for name in ("new_count", "used_count", "review_count"):
+        value = getattr(product, name)
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{product.market}:{product.asin}: {name} must be >= 0, got {value!r}")
+    if product.sales_rank is not None and product.sales_rank < 1:
+        raise ValueError(f"{product.market}:{product.asin}: a sales rank starts at 1")
+    if product.rating is not None and not 0 <= product.rating <= 5:
+        raise ValueError(f"{product.market}:{product.asin}: a rating is between 0 and 5")
     if product.availability not in (Availability.IN_STOCK, Availability.OUT_OF_STOCK):
         raise ValueError(
             f"{product.market}:{product.asin}: a listed product is in stock or "
@@ -106,7 +141,10 @@ class Catalog:
         list_price: int | None = None,
         availability: Availability = Availability.IN_STOCK,
         image: str | None = None,
+        **details: Any,
     ) -> CatalogProduct:
+        """Add a product; ``details`` are its other :class:`CatalogProduct` fields
+        (seller, offers, sales rank, rating)."""
         return self.put(
             CatalogProduct(
                 market=market,
@@ -116,6 +154,7 @@ class Catalog:
                 list_price=list_price,
                 availability=availability,
                 image=image,
+                **details,
             )
         )
 
@@ -142,6 +181,10 @@ class Catalog:
         self, market: str, asin: str, availability: Availability
     ) -> CatalogProduct:
         return self._update(market, asin, availability=Availability(availability))
+
+    def change(self, market: str, asin: str, **changes: Any) -> CatalogProduct:
+        """Change any fields of a product (its offers, seller, rank...), validated."""
+        return self._update(market, asin, **changes)
 
     def remove(self, market: str, asin: str) -> None:
         """The product page goes away (the server answers 404 from now on)."""
@@ -219,6 +262,11 @@ class WalkRules:
     drop_range: tuple[float, float] = (0.15, 0.40)
     stock_out_probability: float = 0.02
     restock_probability: float = 0.25
+    # the rest of the page (walk_page_step): offers come and go, the rank moves a lot
+    offer_count_probability: float = 0.05
+    rank_move_probability: float = 0.5
+    max_rank_move: float = 0.2
+    review_probability: float = 0.05
     # at most this many steps are replayed per tick, so a long pause costs little
     max_steps_per_tick: int = 1000
 
@@ -235,6 +283,14 @@ def walk_step(
     if rng.random() < rules.stock_out_probability:
         return dataclasses.replace(product, availability=Availability.OUT_OF_STOCK)
     price = product.price if product.price is not None else base_price
+    moved = _moved(price, base_price, rng, rules)
+    if moved is None:
+        return product
+    return dataclasses.replace(product, price=moved)
+
+
+def _moved(price: int, base_price: int, rng: random.Random, rules: WalkRules) -> int | None:
+    """A price after one step of its walk (None: it holds this step)."""
     roll = rng.random()
     if roll < rules.drop_probability:
         price = int(price * (1 - rng.uniform(*rules.drop_range)))
@@ -243,9 +299,51 @@ def walk_step(
         # drift back towards the base price so the walk does not wander off
         price = (price * 9 + base_price) // 10
     else:
-        return product
+        return None
     low, high = base_price // 4, base_price * 2
-    return dataclasses.replace(product, price=max(low, min(high, max(1, price))))
+    return max(low, min(high, max(1, price)))
+
+
+@dataclasses.dataclass(frozen=True)
+class PageBase:
+    """What a product's offers and rank drift back towards (its values when created)."""
+
+    new_from: int
+    used_from: int
+    sales_rank: int
+
+    @classmethod
+    def of(cls, product: CatalogProduct) -> PageBase:
+        price = product.price or 1
+        return cls(
+            product.new_from or price, product.used_from or price, product.sales_rank or 10_000
+        )
+
+
+def walk_page_step(
+    product: CatalogProduct, base: PageBase, rng: random.Random, rules: WalkRules
+) -> CatalogProduct:
+    """One step of the rest of a product page's story: other sellers' new and used offers
+    move as the buy box does, sellers come and go (no used copy for a while), the sales
+    rank drifts, and ratings accrue."""
+    changes: dict[str, Any] = {}
+    for name, base_price in (("new_from", base.new_from), ("used_from", base.used_from)):
+        current = getattr(product, name)
+        if current is not None:
+            moved = _moved(current, base_price, rng, rules)
+            if moved is not None:
+                changes[name] = moved
+    for name, least in (("new_count", 1), ("used_count", 0)):
+        if rng.random() < rules.offer_count_probability:
+            changes[name] = max(least, getattr(product, name) + rng.choice((-1, 1)))
+    if product.sales_rank is not None and rng.random() < rules.rank_move_probability:
+        rank = int(
+            product.sales_rank * (1 + rng.uniform(-rules.max_rank_move, rules.max_rank_move))
+        )
+        changes["sales_rank"] = max(1, (rank * 9 + base.sales_rank) // 10)
+    if rng.random() < rules.review_probability:
+        changes["review_count"] = product.review_count + 1
+    return dataclasses.replace(product, **changes) if changes else product
 
 
 class DemoCatalog(Catalog):
@@ -256,8 +354,12 @@ class DemoCatalog(Catalog):
     ) -> None:
         super().__init__(products)
         self._rng = random.Random(seed)
+        # the rest of the page walks on its own draws: the buy box's walk from a seed
+        # stays what it always was
+        self._page_rng = random.Random(f"{seed}:page")
         self._rules = rules or WalkRules()
         self._base = {p.key: p.price or 1 for p in self.products()}
+        self._page_base = {p.key: PageBase.of(p) for p in self.products()}
         self._last_tick: float | None = None
         self.steps_taken = 0
 
@@ -273,7 +375,9 @@ class DemoCatalog(Catalog):
             for _ in range(min(steps, self._rules.max_steps_per_tick)):
                 for key, product in list(self._products.items()):
                     base = self._base.setdefault(key, product.price or 1)
-                    self._products[key] = walk_step(product, base, self._rng, self._rules)
+                    product = walk_step(product, base, self._rng, self._rules)
+                    page = self._page_base.setdefault(key, PageBase.of(product))
+                    self._products[key] = walk_page_step(product, page, self._page_rng, self._rules)
                 self.steps_taken += 1
 
 
@@ -282,6 +386,8 @@ def demo_catalog(n: int = 36, seed: int = 0, *, rules: WalkRules | None = None) 
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     rng = random.Random(seed)
+    # the rest of each page is drawn apart: a seed's titles and prices stay what they were
+    page_rng = random.Random(f"{seed}:page")
     products = []
     seen: set[str] = set()
     for i in range(n):
@@ -303,6 +409,29 @@ def demo_catalog(n: int = 36, seed: int = 0, *, rules: WalkRules | None = None) 
                 price=price,
                 list_price=list_price,
                 image=f"/images/I/{asin}.jpg",
+                **_demo_page(page_rng, market.code, price),
             )
         )
     return DemoCatalog(products, seed=seed, rules=rules)
+
+
+_SHOPS = ["Acme Direct", "Northwind Outlet", "Kitchen Corner", "Gadget Garage", "Hooli Store"]
+
+
+def _demo_page(rng: random.Random, market: str, price: int) -> dict[str, Any]:
+    """The rest of a demo product's page: mostly Amazon selling, a few other new offers
+    around the buy box, cheaper used copies on most products, a rank and reviews."""
+    has_used = rng.random() < 0.7
+    return {
+        # Amazon holds most buy boxes, a shop the rest
+        "sold_by": f"Amazon.{get_market(market).domain[7:]}"
+        if rng.random() < 0.75
+        else rng.choice(_SHOPS),
+        "new_from": int(price * rng.uniform(0.85, 1.08)),
+        "new_count": rng.randint(1, 12),
+        "used_from": int(price * rng.uniform(0.55, 0.8)) if has_used else None,
+        "used_count": rng.randint(1, 5) if has_used else 0,
+        "sales_rank": int(10 ** rng.uniform(1.5, 5.3)),
+        "rating": Decimal(f"{rng.uniform(3.2, 4.9):.1f}"),
+        "review_count": int(10 ** rng.uniform(0.5, 4.5)),
+    }

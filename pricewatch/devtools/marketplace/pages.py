@@ -3,8 +3,12 @@
 The markup is our own, but it carries the ids and classes real Amazon pages
 use and the project's page parser reads (``#ASIN``, ``#productTitle``,
 ``#corePriceDisplay_desktop_feature_div .priceToPay .a-offscreen``,
-``[data-a-strike]``, ``#availability``, ``#landingImage``, the robot-check
-form), so the real parser can be tested against it end to end.
+``[data-a-strike]``, ``#availability``, ``#landingImage``, the 2020+ offers box
+``#olpLinkWidget_feature_div``, the 2023+ "Sold by" row, the review summary
+``#averageCustomerReviews_feature_div``, the Best Sellers Rank in the detail
+bullets, the robot-check form), so the real parser can be tested against it end
+to end. Their words are in the market's language where the demo has one (English,
+German, French, Japanese), else in English.
 
 Prices are printed here rather than with the project's own money formatter on
 purpose: this module plays the website, and a page printed by the same code
@@ -15,6 +19,7 @@ uses it.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from html import escape
 
@@ -54,6 +59,80 @@ _CURRENCY_STYLE: dict[str, tuple[str, str]] = {
 }
 
 LISTING_TITLES = {"bestsellers": "Best Sellers", "new-releases": "Hot New Releases"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Words:
+    """What a product page says around its numbers, in one language. ``{count}``,
+    ``{price}``, ``{rank}``, ``{category}`` and ``{rating}`` are filled in."""
+
+    stars: str
+    ratings: str
+    others: str
+    new_offers: str
+    used_offers: str
+    ships_from: str
+    sold_by: str
+    details: str
+    rank_label: str
+    rank: str
+    category: str
+
+
+_WORDS: dict[str, _Words] = {
+    "en": _Words(
+        stars="{rating} out of 5 stars",
+        ratings="{count} ratings",
+        others="Other sellers on Amazon",
+        new_offers="New ({count}) from {price}",
+        used_offers="Used ({count}) from {price}",
+        ships_from="Ships from",
+        sold_by="Sold by",
+        details="Product information",
+        rank_label="Best Sellers Rank:",
+        rank="#{rank} in {category} (See Top 100 in {category})",
+        category="Home &amp; Kitchen",
+    ),
+    "de": _Words(
+        stars="{rating} von 5 Sternen",
+        ratings="{count} Sternebewertungen",
+        others="Andere Verkäufer auf Amazon",
+        new_offers="Neu ({count}) ab {price}",
+        used_offers="Gebraucht ({count}) ab {price}",
+        ships_from="Versand",
+        sold_by="Verkäufer",
+        details="Produktinformation",
+        rank_label="Amazon Bestseller-Rang:",
+        rank="Nr. {rank} in {category} (Siehe Top 100 in {category})",
+        category="Küche, Haushalt &amp; Wohnen",
+    ),
+    "fr": _Words(
+        stars="{rating} sur 5 étoiles",
+        ratings="{count} évaluations",
+        others="Autres vendeurs sur Amazon",
+        new_offers="Neuf ({count}) à partir de {price}",
+        used_offers="D&#x27;occasion ({count}) à partir de {price}",
+        ships_from="Expédié par",
+        sold_by="Vendu par",
+        details="Informations sur le produit",
+        rank_label="Classement des meilleures ventes d&#x27;Amazon :",
+        rank="{rank} en {category} (Voir les 100 premiers en {category})",
+        category="Cuisine &amp; Maison",
+    ),
+    "ja": _Words(
+        stars="5つ星のうち{rating}",
+        ratings="{count}個の評価",
+        others="Amazonのその他の出品者",
+        new_offers="新品 ({count}) {price}より",
+        used_offers="中古品 ({count}) {price}より",
+        ships_from="出荷元",
+        sold_by="販売元",
+        details="登録情報",
+        rank_label="Amazon 売れ筋ランキング:",
+        rank="- {rank}位{category} ({category}の売れ筋ランキングを見る)",
+        category="ホーム&amp;キッチン",
+    ),
+}
 
 
 def price_parts(market: Market, minor: int) -> tuple[str, str, str, str]:
@@ -130,6 +209,9 @@ def render_product(market: Market, product: CatalogProduct, *, origin: str) -> s
         f'<span id="productTitle" class="a-size-large product-title-word-break">  {title}  </span>'
         "</h1></div>",
     ]
+    words = _WORDS.get(market.language, _WORDS["en"])
+    if product.rating is not None:
+        parts.append(_reviews(market, product, words))
     if product.shows_price:
         assert product.price is not None
         parts.append('<div id="corePriceDisplay_desktop_feature_div" class="celwidget">')
@@ -160,9 +242,109 @@ def render_product(market: Market, product: CatalogProduct, *, origin: str) -> s
             "<br><span>We don't know when or if this item will be back in stock.</span>"
         )
     parts.append(f'<div id="availability" class="a-section a-spacing-base">{availability}</div>')
-    parts.append("</div></div>")
+    parts.append("</div>")
+    parts.append(_buy_box(market, product, words))
+    if product.sales_rank is not None:
+        parts.append(_details(market, product, words))
+    parts.append("</div>")
     head = f'<link rel="canonical" href="{escape(canonical)}">\n'
     return _page(market, f"{product.title} : {_site_name(market)}", "\n".join(parts), head=head)
+
+
+def _number(market: Market, value: int) -> str:
+    return group_digits(str(value), market.group_sep, indian=market.currency == "INR")
+
+
+def _reviews(market: Market, product: CatalogProduct, words: _Words) -> str:
+    """The review summary under the title: stars (as the popover's title) and a count."""
+    rating = str(product.rating).replace(".", market.decimal_sep)
+    stars = words.stars.format(rating=rating)
+    count = words.ratings.format(count=_number(market, product.review_count))
+    return (
+        '<div id="averageCustomerReviews_feature_div" class="celwidget">'
+        '<div id="averageCustomerReviews">'
+        f'<span id="acrPopover" class="reviewCountTextLinkedHistogram" title="{stars}">'
+        f'<i class="a-icon a-icon-star"><span class="a-icon-alt">{stars}</span></i></span>'
+        f'<a id="acrCustomerReviewLink" href="#customerReviews">'
+        f'<span id="acrCustomerReviewText" class="a-size-base">{count}</span></a>'
+        "</div></div>"
+    )
+
+
+def _offer_link(
+    market: Market, asin: str, condition: str, text: str, count: int, minor: int
+) -> str:
+    """One summary of the 2020+ offers box: the link holds the words and the a-price."""
+    before, _, after = text.format(count=count, price="\0").partition("\0")
+    price = _price_span(market, minor, "a-price")
+    return (
+        '<div class="a-section a-spacing-none daodi-content">'
+        f'<a class="a-link-normal" href="/gp/offer-listing/{asin}/ref=dp_olp_{condition}'
+        f'?ie=UTF8&amp;condition={condition}"><span>{before}</span>{price}'
+        f"<span>{after}</span></a></div>"
+    )
+
+
+def _buy_box(market: Market, product: CatalogProduct, words: _Words) -> str:
+    """The right column: who ships and sells the buy box's offer (2023+ offer-display
+    rows), then other sellers' offers (2020+ olpLinkWidget box)."""
+    parts = ['<div id="rightCol"><div id="buybox">']
+    if product.shows_price and product.sold_by is not None:
+        for name, label, seller in (
+            ("desktop-fulfiller-info", words.ships_from, _site_name(market)),
+            ("desktop-merchant-info", words.sold_by, product.sold_by),
+        ):
+            parts.append(
+                f'<div class="offer-display-feature" offer-display-feature-name="{name}">'
+                '<div class="offer-display-feature-label">'
+                f'<span class="a-size-small">{label}</span></div>'
+                '<div class="offer-display-feature-text">'
+                '<span class="a-size-small offer-display-feature-text-message">'
+                f"{escape(seller)}</span></div></div>"
+            )
+    offers = []
+    if product.shows_new_offers:
+        assert product.new_from is not None
+        offers.append(
+            _offer_link(
+                market, product.asin, "new", words.new_offers, product.new_count, product.new_from
+            )
+        )
+    if product.shows_used_offers:
+        assert product.used_from is not None
+        offers.append(
+            _offer_link(
+                market,
+                product.asin,
+                "used",
+                words.used_offers,
+                product.used_count,
+                product.used_from,
+            )
+        )
+    if offers:
+        parts.append(
+            '<div id="olpLinkWidget_feature_div" class="celwidget"><div class="a-box">'
+            f'<div class="a-box-inner"><h5>{words.others}</h5>'
+            + "".join(offers)
+            + "</div></div></div>"
+        )
+    parts.append("</div></div>")
+    return "".join(parts)
+
+
+def _details(market: Market, product: CatalogProduct, words: _Words) -> str:
+    """The detail bullets (2019+), the Best Sellers Rank among them."""
+    assert product.sales_rank is not None
+    rank = words.rank.format(rank=_number(market, product.sales_rank), category=words.category)
+    return (
+        f'<div id="detailBulletsWrapper_feature_div"><h2>{words.details}</h2>'
+        '<div id="detailBullets_feature_div"><ul class="a-unordered-list">'
+        '<li><span class="a-list-item"><span class="a-text-bold">ASIN :</span> '
+        f"<span>{product.asin}</span></span></li></ul></div>"
+        '<ul class="a-unordered-list"><li><span class="a-list-item">'
+        f'<span class="a-text-bold">{words.rank_label}</span> {rank}</span></li></ul></div>'
+    )
 
 
 def render_listing(

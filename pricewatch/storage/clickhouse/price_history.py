@@ -6,6 +6,7 @@ Step semantics, bucket alignment and the meaning of ``None`` are pure and live i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pricewatch.history import (
@@ -25,7 +26,8 @@ from pricewatch.storage.clickhouse.tables import Tables, utc_date
 
 
 class PriceHistory(Tables):
-    """Reads of ``prices_raw`` and the hourly and daily rollups, one series at a time."""
+    """Reads of ``prices_raw`` and the hourly and daily rollups: one series at a time, or
+    every series of a product at once."""
 
     def price_before(self, market: str, asin: str, series: str, before_ms: int) -> Opening:
         """The state in force just before ``before_ms``: a price, None, or NO_STATE."""
@@ -69,6 +71,74 @@ class PriceHistory(Tables):
             rows, start_ms=start_ms, end_ms=end_ms, granularity=granularity, opening=opening
         )
 
+    def histories(
+        self,
+        market: str,
+        asin: str,
+        start_ms: int,
+        end_ms: int,
+        granularity: str | Granularity,
+        series: Sequence[str] | None = None,
+    ) -> dict[str, list[Bucket]]:
+        """Chart buckets of every series of a product (or only of ``series``) over
+        ``[start_ms, end_ms)``, by series name, with the meaning ``history`` gives them.
+
+        One query for all the series: a chart shows them together, and a round trip per
+        series would cost a chart miss seven of them. A series absent from the answer has
+        no bucket in the range (nothing observed before its end).
+        """
+        granularity = parse_granularity(granularity)
+        check_range(start_ms, end_ms)
+        starts = list(bucket_starts(start_ms, end_ms, granularity))
+        first, stop = starts[0], next_bucket(starts[-1], granularity)
+        table, key, where, params, unit_ms = _rollup_source(granularity, first, stop)
+        params |= {"market": market, "asin": asin, "first": first}
+        only = ""
+        if series is not None:
+            only = "AND series IN {series:Array(String)}"
+            params["series"] = list(series)
+        # Part 0 is each series' opening state (its last row before the first bucket; the
+        # -1 marks an unavailable price, as in the rollups, because argMax skips NULLs);
+        # part 1 its rollup buckets. A series seen only before the range has a part 0 row.
+        result = self.client.query(
+            f"""
+            SELECT series, 0 AS part, toInt64(0) AS slot,
+                   CAST(NULL, 'Nullable(Int64)') AS low, CAST(NULL, 'Nullable(Int64)') AS high,
+                   CAST(nullIf(argMax(ifNull(price, -1), observed_at), -1), 'Nullable(Int64)')
+            FROM {self.database}.prices_raw
+            WHERE market = {{market:String}} AND asin = {{asin:String}} {only}
+              AND observed_at < fromUnixTimestamp64Milli({{first:Int64}}, 'UTC')
+            GROUP BY series
+            UNION ALL
+            SELECT series, 1 AS part, toInt64({key}) AS slot,
+                   CAST(min(min_price), 'Nullable(Int64)'), CAST(max(max_price), 'Nullable(Int64)'),
+                   CAST(nullIf(argMaxMerge(last_state), -1), 'Nullable(Int64)')
+            FROM {self.database}.{table}
+            WHERE market = {{market:String}} AND asin = {{asin:String}} {only} AND {where}
+            GROUP BY series, slot
+            """,
+            parameters=params,
+        )
+        openings: dict[str, Opening] = {}
+        rows: dict[str, list[RollupRow]] = {}
+        for name, part, slot, low, high, last in result.result_rows:
+            if part == 0:
+                openings[name] = last
+            else:
+                rows.setdefault(name, []).append(RollupRow(slot * unit_ms, low, high, last))
+        found: dict[str, list[Bucket]] = {}
+        for name in sorted(openings.keys() | rows.keys()):
+            buckets = fill_buckets(
+                rows.get(name, ()),
+                start_ms=start_ms,
+                end_ms=end_ms,
+                granularity=granularity,
+                opening=openings.get(name, NO_STATE),
+            )
+            if buckets:
+                found[name] = buckets
+        return found
+
     def _rollup_rows(
         self,
         market: str,
@@ -78,25 +148,8 @@ class PriceHistory(Tables):
         stop_ms: int,
         granularity: Granularity,
     ) -> list[RollupRow]:
-        # Buckets are returned as integers (seconds or days since the epoch): chDB may drop
-        # the zone of DateTime('UTC') values, integers cannot be misread.
-        params: dict[str, Any] = {"market": market, "asin": asin, "series": series}
-        if granularity is Granularity.HOURLY:
-            table, key, unit_ms = "prices_hourly", "toUInt32(bucket)", 1000
-            where = (
-                "bucket >= toDateTime({lo:UInt32}, 'UTC') "
-                "AND bucket < toDateTime({hi:UInt32}, 'UTC')"
-            )
-            params |= {"lo": first_ms // 1000, "hi": stop_ms // 1000}
-        else:
-            table, unit_ms = "prices_daily", DAY_MS
-            key = {
-                Granularity.DAILY: "toUInt16(bucket)",
-                Granularity.WEEKLY: "toUInt16(toMonday(bucket))",
-                Granularity.MONTHLY: "toUInt16(toStartOfMonth(bucket))",
-            }[granularity]
-            where = "bucket >= {lo:Date} AND bucket < {hi:Date}"
-            params |= {"lo": utc_date(first_ms), "hi": utc_date(stop_ms)}
+        table, key, where, params, unit_ms = _rollup_source(granularity, first_ms, stop_ms)
+        params |= {"market": market, "asin": asin, "series": series}
         result = self.client.query(
             f"""
             SELECT {key} AS slot, min(min_price), max(max_price),
@@ -113,3 +166,30 @@ class PriceHistory(Tables):
             RollupRow(slot * unit_ms, low, high, last)
             for slot, low, high, last in result.result_rows
         ]
+
+
+def _rollup_source(
+    granularity: Granularity, first_ms: int, stop_ms: int
+) -> tuple[str, str, str, dict[str, Any], int]:
+    """(table, bucket key, time condition, its parameters, ms per key unit) of the rollup
+    that holds ``granularity``'s buckets from ``first_ms`` to ``stop_ms``."""
+    # Buckets are returned as integers (seconds or days since the epoch): chDB may drop
+    # the zone of DateTime('UTC') values, integers cannot be misread.
+    if granularity is Granularity.HOURLY:
+        where = (
+            "bucket >= toDateTime({lo:UInt32}, 'UTC') AND bucket < toDateTime({hi:UInt32}, 'UTC')"
+        )
+        return (
+            "prices_hourly",
+            "toUInt32(bucket)",
+            where,
+            {"lo": first_ms // 1000, "hi": stop_ms // 1000},
+            1000,
+        )
+    key = {
+        Granularity.DAILY: "toUInt16(bucket)",
+        Granularity.WEEKLY: "toUInt16(toMonday(bucket))",
+        Granularity.MONTHLY: "toUInt16(toStartOfMonth(bucket))",
+    }[granularity]
+    where = "bucket >= {lo:Date} AND bucket < {hi:Date}"
+    return "prices_daily", key, where, {"lo": utc_date(first_ms), "hi": utc_date(stop_ms)}, DAY_MS

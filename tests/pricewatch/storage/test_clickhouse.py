@@ -384,3 +384,36 @@ def test_insert_observations(price_store: PriceStore) -> None:
         ("de", "B000000001", "new", T0 + 1, 1001, "EUR", "in_stock", "extension", "install-1"),
         ("de", "B000000001", "new", T0 + 2, 1002, "EUR", "in_stock", "extension", "install-1"),
     ]
+
+
+def test_histories_of_every_series_at_once_match_each_series_alone(price_store: PriceStore) -> None:
+    rng = random.Random(5)
+    asin = "B0SERIES01"
+    names = ["buybox", "amazon", "new", "used", "list", "sales_rank"]
+    points = {name: _random_series(rng, T0 + i * 3 * DAY_MS, 40) for i, name in enumerate(names)}
+    rows = [_row(asin, t, p, series=name) for name, pts in points.items() for t, p in pts]
+    # another product's rows must stay out
+    rows += [_row("B0SERIES02", T0 + HOUR_MS, 1, series="new")]
+    rng.shuffle(rows)
+    for i in range(0, len(rows), len(rows) // 3 + 1):
+        price_store.insert_prices(rows[i : i + len(rows) // 3 + 1])
+
+    for granularity in Granularity:
+        span = {"hourly": 3 * DAY_MS, "daily": 40 * DAY_MS}.get(granularity, 150 * DAY_MS)
+        for _ in range(4):
+            start = T0 + rng.randrange(-5 * DAY_MS, 45 * DAY_MS)
+            end = start + rng.randrange(1, span)
+            got = price_store.histories("us", asin, start, end, granularity)
+            expected = {
+                name: reference_buckets(pts, start, end, granularity)
+                for name, pts in points.items()
+            }
+            assert got == {name: b for name, b in expected.items() if b}, (granularity, start)
+            for name, buckets in got.items():
+                assert buckets == price_store.history("us", asin, name, start, end, granularity)
+    # a series seen only before the range is carried into it; ``series`` narrows the answer
+    late = T0 + 60 * DAY_MS
+    narrowed = price_store.histories("us", asin, late, late + DAY_MS, "daily", ["used", "gone"])
+    assert list(narrowed) == ["used"]
+    assert narrowed["used"][0].close == points["used"][-1][1]
+    assert price_store.histories("us", "B0NOTHERE0", T0, T0 + DAY_MS, "hourly") == {}

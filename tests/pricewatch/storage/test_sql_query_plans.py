@@ -7,7 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pricewatch.storage import sql
 from pricewatch.storage.sql_schema import subscriptions
-from pricewatch.storage.sql_subscriptions import due_query, rearm_statement
+from pricewatch.storage.sql_subscriptions import (
+    due_in_stock_query,
+    due_query,
+    rearm_in_stock_statement,
+    rearm_statement,
+)
 
 INDEX = "ix_subscriptions_due"
 PRODUCTS = 100
@@ -27,6 +32,7 @@ async def _fill(engine: AsyncEngine) -> None:
             "market": "us",
             "asin": _product(p),
             "series": "buybox",
+            "kind": "price",
             "threshold": 1000 + 10 * i,
             "currency": "USD",
             "notification_type": "EMAIL",
@@ -34,6 +40,18 @@ async def _fill(engine: AsyncEngine) -> None:
             "armed": i % 5 != 0,
             "created_at": 0,
             "updated_at": 0,
+        }
+        for p in range(PRODUCTS)
+        for i in range(PER_PRODUCT)
+    ]
+    # and back-in-stock alerts on every product: no threshold, one run of the index each
+    rows += [
+        {
+            **rows[0],
+            "asin": _product(p),
+            "kind": "back_in_stock",
+            "threshold": None,
+            "armed": i % 3 != 0,
         }
         for p in range(PRODUCTS)
         for i in range(PER_PRODUCT)
@@ -113,3 +131,38 @@ async def test_due_subscriptions_agree_with_a_plain_filter(sql_engine: AsyncEngi
             )
         ]
         assert [s.threshold for p in pages for s in p] == expected
+
+
+async def test_back_in_stock_pages_and_rearming_read_the_index_in_page_order(
+    sql_engine: AsyncEngine,
+):
+    await _fill(sql_engine)
+    cursor = (await sql.due_in_stock(sql_engine, "us", _product(5), limit=10))[-1]
+    first, later, rearm = await _plans(
+        sql_engine,
+        [
+            due_in_stock_query("us", _product(5), limit=10),
+            due_in_stock_query("us", _product(5), limit=10, after=cursor),
+            rearm_in_stock_statement("us", _product(5)),
+        ],
+    )
+    dialect = sql_engine.dialect.name
+    print(first, later, rearm, sep="\n---\n")
+    for plan in (first, later, rearm):
+        assert _uses_index(dialect, plan), plan
+    if dialect == "sqlite":
+        assert "TEMP B-TREE" not in first + later
+    else:
+        assert "Sort" not in first + later
+
+
+async def test_back_in_stock_pages_agree_with_a_plain_filter(sql_engine: AsyncEngine):
+    await _fill(sql_engine)
+    expected = [i for i in range(PER_PRODUCT) if i % 3 != 0]
+    seen = []
+    after = None
+    while page := await sql.due_in_stock(sql_engine, "us", _product(9), limit=7, after=after):
+        seen += page
+        after = page[-1]
+    assert len(seen) == len(expected) and all(s.kind == "back_in_stock" for s in seen)
+    assert [s.id for s in seen] == sorted(s.id for s in seen)

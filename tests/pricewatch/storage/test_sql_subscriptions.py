@@ -24,6 +24,7 @@ async def _subscribe(engine: AsyncEngine, user_id: int, **overrides: Any) -> sql
         "user_id": user_id,
         "market": "us",
         "asin": ASIN,
+        "series": "buybox",
         "notification_type": "EMAIL",
         "threshold": 1000,
     }
@@ -85,9 +86,18 @@ def test_bad_subscription_input_is_refused_with_the_reason(overrides: dict[str, 
 
 async def test_create_fills_defaults_and_percent_threshold(sql_engine: AsyncEngine):
     uid = await _user(sql_engine)
-    fixed = await _subscribe(sql_engine, uid, now=5)
-    assert (fixed.series, fixed.currency, fixed.status, fixed.armed) == (
-        "buybox",
+    fixed = await sql.create_subscription(
+        sql_engine,
+        user_id=uid,
+        market="us",
+        asin=ASIN,
+        notification_type="EMAIL",
+        threshold=1000,
+        now=5,
+    )
+    assert (fixed.kind, fixed.series, fixed.currency, fixed.status, fixed.armed) == (
+        "price",
+        "cheapest_new",
         "USD",
         "active",
         True,
@@ -280,3 +290,138 @@ async def test_disarm_handles_more_ids_than_one_statement_can_bind(sql_engine: A
     sub = await _subscribe(sql_engine, uid)
     ids = [*range(10**6, 10**6 + 12_000), sub.id]
     assert await sql.disarm(sql_engine, ids, price=1, at=1) == 1
+
+
+# --- series and kinds -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"series": "sales_rank"}, "rank, not a price"),
+        ({"kind": "back_in_stock"}, "no threshold"),
+        ({"kind": "back_in_stock", "threshold": None, "threshold_percent": 10}, "no threshold"),
+        ({"kind": "back_in_stock", "threshold": None, "series": "used"}, "buy box"),
+        ({"kind": "restock"}, "kind must be one of"),
+        ({"threshold": None}, "exactly one"),
+    ],
+)
+def test_the_kind_decides_what_an_alert_needs(overrides: dict[str, Any], message: str):
+    args: dict[str, Any] = {
+        "user_id": 1,
+        "market": "us",
+        "asin": ASIN,
+        "notification_type": "EMAIL",
+        "threshold": 1000,
+        "now": 0,
+        **overrides,
+    }
+    with pytest.raises(ValueError, match=message):
+        new_subscription_values(**args)
+
+
+def test_a_back_in_stock_alert_watches_the_buy_box_and_starts_disarmed():
+    values = new_subscription_values(
+        user_id=1,
+        market="us",
+        asin=ASIN,
+        notification_type="EMAIL",
+        kind="back_in_stock",
+        base_price=1234,
+        now=0,
+    )
+    assert (values["kind"], values["series"], values["threshold"]) == (
+        "back_in_stock",
+        "buybox",
+        None,
+    )
+    assert (values["armed"], values["base_price"]) == (False, None)
+
+
+async def test_moving_a_price_alert_to_another_series_is_a_new_promise(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    sub = await _subscribe(
+        sql_engine, uid, threshold=None, threshold_percent=10, base_price=2000, series="new"
+    )
+    await sql.disarm(sql_engine, [sub.id], price=1700, at=50)
+    # a percent alert takes its percent off the new series' value, and is armed again
+    used = await sql.update_subscription(sql_engine, sub.id, uid, series="used", base_price=900)
+    assert used is not None
+    assert (used.series, used.threshold, used.base_price, used.armed) == ("used", 810, 900, True)
+    with pytest.raises(sql.BasePriceUnknown):
+        await sql.update_subscription(sql_engine, sub.id, uid, series="amazon")
+    with pytest.raises(ValueError, match="rank"):
+        await sql.update_subscription(sql_engine, sub.id, uid, series="sales_rank")
+    # a fixed threshold does not need the new series' value
+    fixed = await sql.update_subscription(sql_engine, sub.id, uid, threshold=500)
+    assert fixed is not None
+    amazon = await sql.update_subscription(sql_engine, sub.id, uid, series="amazon")
+    assert amazon is not None
+    assert (amazon.series, amazon.threshold, amazon.threshold_percent) == ("amazon", 500, None)
+
+
+async def test_changing_kind_both_ways(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    sub = await _subscribe(sql_engine, uid, series="used", threshold=1000)
+    with pytest.raises(ValueError, match="no threshold"):
+        await sql.update_subscription(sql_engine, sub.id, uid, kind="back_in_stock", threshold=5)
+    back = await sql.update_subscription(sql_engine, sub.id, uid, kind="back_in_stock")
+    assert back is not None
+    assert (back.kind, back.series, back.threshold, back.threshold_percent) == (
+        "back_in_stock",
+        "buybox",
+        None,
+        None,
+    )
+    assert back.armed is False  # its first check arms it if the product is out of stock
+    with pytest.raises(ValueError, match="no threshold"):
+        await sql.update_subscription(sql_engine, sub.id, uid, threshold=5)
+    with pytest.raises(ValueError, match="buy box"):
+        await sql.update_subscription(sql_engine, sub.id, uid, series="used")
+    with pytest.raises(ValueError, match="needs a threshold"):
+        await sql.update_subscription(sql_engine, sub.id, uid, kind="price")
+    price = await sql.update_subscription(sql_engine, sub.id, uid, kind="price", threshold=700)
+    assert price is not None
+    # a new kind takes its own default series
+    assert (price.kind, price.series, price.threshold, price.armed) == (
+        "price",
+        "cheapest_new",
+        700,
+        True,
+    )
+
+
+async def test_back_in_stock_alerts_are_apart_from_price_alerts(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    price = await _subscribe(sql_engine, uid, threshold=10**9)
+    backs = [
+        await _subscribe(sql_engine, uid, kind="back_in_stock", threshold=None) for _ in range(7)
+    ]
+    other = await _subscribe(sql_engine, uid, kind="back_in_stock", threshold=None, asin=OTHER_ASIN)
+    paused = await _subscribe(sql_engine, uid, kind="back_in_stock", threshold=None)
+    await sql.update_subscription(sql_engine, paused.id, uid, status="paused")
+
+    # made disarmed: nothing is due until the product has been seen out of stock
+    assert await sql.due_in_stock(sql_engine, "us", ASIN) == []
+    assert await sql.arm_in_stock_alert(sql_engine, backs[0].id) is True
+    assert await sql.arm_in_stock_alert(sql_engine, backs[0].id) is False
+    assert await sql.arm_in_stock_alert(sql_engine, price.id) is False  # not one
+    # out of stock: every live one of the product is armed (the paused one too, as
+    # paused price alerts are re-armed), but not the first again, nor other products'
+    assert await sql.rearm_out_of_stock(sql_engine, "us", ASIN) == 7
+    seen: list[int] = []
+    after = None
+    while page := await sql.due_in_stock(sql_engine, "us", ASIN, limit=3, after=after):
+        seen += [s.id for s in page]
+        after = page[-1]
+    assert seen == [s.id for s in backs]  # in id order, the paused one left out
+    # price queries never see them, and they never see price alerts
+    assert [s.id for s in await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 0)] == [
+        price.id
+    ]
+    assert await sql.rearm_above(sql_engine, "us", ASIN, "buybox", 10**12) == 0
+    found = await sql.get_subscription(sql_engine, other.id, uid)
+    assert found is not None and found.armed is False
+    # fired: disarmed, with no price to record when none was shown
+    assert await sql.disarm(sql_engine, seen, price=None, at=9) == 7
+    assert await sql.due_in_stock(sql_engine, "us", ASIN) == []

@@ -18,6 +18,11 @@ export function statusText(subscription) {
   if (subscription.status === "unconfirmed") {
     return "unconfirmed: waiting for its address to be confirmed (see My account)";
   }
+  if (subscription.kind === "back_in_stock") {
+    return subscription.armed
+      ? `${subscription.status} (out of stock: waiting for its return)`
+      : `${subscription.status} (in stock; re-arms when it goes out of stock)`;
+  }
   return subscription.armed
     ? subscription.status
     : `${subscription.status} (sent; re-arms above the threshold)`;

@@ -1,15 +1,18 @@
-// Product page price chart: a step line (the price holds until it changes) over a
-// min/max band, one period at a time, fed by GET /products/{asin}/price.
+// Product page chart: one step line per price series (a price holds until it changes;
+// a gap where a series shows no price), one period at a time, fed by
+// GET /products/{asin}/price (its `lines`). The sales rank, when shown, has its own
+// right-hand axis, inverted: rank 1 at the top.
 //
-// The page renders <figure id="price-chart" data-asin data-market data-period> with
-// period buttons (button[data-period]) inside it. After each draw the figure carries
-// data-state="ready" and data-points="<n>" so that people (and tests) can tell what is
-// shown without reading the canvas.
+// The page renders <figure id="price-chart" data-asin data-market data-period
+// data-labels='{"amazon": "Amazon", ...}'> with period buttons (button[data-period])
+// and an empty .chart-legend inside it. The legend gets a checkbox per line drawn, which
+// shows or hides the line and reads its value under the cursor (the latest one when the
+// cursor is off the chart). After each draw the figure carries data-state="ready",
+// data-points="<n>" (buckets), data-lines (the series drawn) and data-visible (those
+// shown), so that people (and tests) can tell what is shown without reading the canvas.
 import uPlot from "uplot";
-import { historyUrl, parseHistory } from "pricewatch-shared-js/history.js";
-
-const BAND_FILL = "rgba(37, 99, 235, 0.15)";
-const LINE = "#1d4ed8";
+import { historyUrl, parseLines } from "pricewatch-shared-js/history.js";
+import { inLegendOrder, styleOf, visibleSeries } from "pricewatch-shared-js/series.js";
 
 function formatMoney(value, currency, locale) {
   if (value == null) return "–";
@@ -20,23 +23,70 @@ function formatMoney(value, currency, locale) {
   }
 }
 
-function chartOptions(width, currency, locale) {
+function formatRank(value, locale) {
+  if (value == null) return "–";
+  return `#${new Intl.NumberFormat(locale, { maximumFractionDigits: 0 }).format(value)}`;
+}
+
+// An axis as wide as its longest label ("$1,299.00", "#150,000"): a fixed width clips
+// long ones. About 7 px a character of uPlot's 12 px axis font, plus the tick and a gap.
+function axisSize(u, values) {
+  const longest = values ? Math.max(0, ...values.map((v) => String(v).length)) : 0;
+  return Math.max(40, longest * 7 + 24);
+}
+
+function chartOptions(width, lines, visible, currency, locale, labels, onCursor) {
   const stepped = uPlot.paths.stepped({ align: 1 });
-  const money = (u, v) => formatMoney(v, currency, locale);
+  const money = (v) => formatMoney(v, currency, locale);
+  const rank = (v) => formatRank(v, locale);
   return {
     width,
     height: 280,
     cursor: { drag: { x: false, y: false } },
-    scales: { x: { time: true } },
+    legend: { show: false },
+    scales: {
+      x: { time: true },
+      money: { auto: true },
+      // rank 1 is the best: at the top; padding never reaches past it to a rank 0
+      rank: {
+        auto: true,
+        dir: -1,
+        range: (u, min, max) => {
+          // no rank shown: no range, and uPlot hides the axis
+          if (min == null) return [null, null];
+          const [lo, hi] = uPlot.rangeNum(min, max, 0.1, true);
+          return [Math.max(1, lo), hi];
+        },
+      },
+    },
     series: [
       {},
-      { label: "Price", stroke: LINE, width: 2, paths: stepped, value: money },
-      { label: "Low", stroke: "transparent", paths: stepped, value: money, points: { show: false } },
-      { label: "High", stroke: "transparent", paths: stepped, value: money, points: { show: false } },
+      ...lines.map((line) => {
+        const style = styleOf(line.series);
+        return {
+          label: labels[line.series] || line.series,
+          scale: line.unit === "rank" ? "rank" : "money",
+          stroke: style.color,
+          width: 2,
+          dash: style.dash,
+          paths: stepped,
+          show: visible.has(line.series),
+          value: (u, v) => (line.unit === "rank" ? rank(v) : money(v)),
+        };
+      }),
     ],
-    // fill between the High (3) and Low (2) series
-    bands: [{ series: [3, 2], fill: BAND_FILL }],
-    axes: [{}, { values: (u, ticks) => ticks.map((v) => formatMoney(v, currency, locale)), size: 80 }],
+    axes: [
+      {},
+      { scale: "money", values: (u, ticks) => ticks.map(money), size: axisSize },
+      {
+        scale: "rank",
+        side: 1,
+        values: (u, ticks) => ticks.map(rank),
+        size: axisSize,
+        grid: { show: false },
+      },
+    ],
+    hooks: { setCursor: [onCursor] },
   };
 }
 
@@ -47,10 +97,15 @@ export class PriceChart {
     this.asin = figure.dataset.asin;
     this.market = figure.dataset.market;
     this.locale = figure.dataset.locale || document.documentElement.lang || "en";
+    this.labels = JSON.parse(figure.dataset.labels || "{}");
     this.plotEl = figure.querySelector(".chart-plot");
     this.statusEl = figure.querySelector(".chart-status");
+    this.legendEl = figure.querySelector(".chart-legend");
     this.buttons = [...figure.querySelectorAll("button[data-period]")];
     this.plot = null;
+    this.lines = [];
+    // what the visitor chose per series; it outlives a change of period
+    this.chosen = new Map();
     this.request = 0;
     for (const button of this.buttons) {
       button.addEventListener("click", () => this.show(button.dataset.period));
@@ -65,14 +120,14 @@ export class PriceChart {
     for (const button of this.buttons) {
       button.setAttribute("aria-pressed", String(button.dataset.period === period));
     }
-    let history;
+    let chart;
     try {
       const response = await this.fetch(historyUrl(this.asin, this.market, period), {
         // counts the chart load as interest in the product (crawl scheduling)
         headers: { Accept: "application/json", "X-Pricewatch-Client": "web" },
       });
       if (!response.ok) throw new Error(`the server answered ${response.status}`);
-      history = parseHistory(await response.json());
+      chart = parseLines(await response.json());
     } catch (error) {
       if (request !== this.request) return;
       this.fail(`Could not load the price history: ${error.message}.`);
@@ -80,26 +135,112 @@ export class PriceChart {
     }
     // a slower answer for a period the user already left must not overwrite the newer one
     if (request !== this.request) return;
-    this.draw(period, history);
+    this.draw(period, chart);
   }
 
-  draw(period, history) {
-    const { data, currency } = history;
-    const points = data[0].length;
-    if (this.plot === null || this.currency !== currency) {
+  draw(period, chart) {
+    const { xs, currency } = chart;
+    const lines = inLegendOrder(chart.lines);
+    const visible = visibleSeries(lines, this.chosen);
+    const names = lines.map((line) => line.series).join(" ");
+    const data = [xs, ...lines.map((line) => line.values)];
+    if (this.plot === null || this.currency !== currency || this.names !== names) {
       this.plot?.destroy();
       this.currency = currency;
-      this.plot = new uPlot(chartOptions(this.width(), currency, this.locale), data, this.plotEl);
+      this.names = names;
+      this.lines = lines;
+      const options = chartOptions(
+        this.width(),
+        lines,
+        visible,
+        currency,
+        this.locale,
+        this.labels,
+        // uPlot calls it while it is built, before this.plot is the new chart
+        (u) => u === this.plot && this.showValues(),
+      );
+      this.plot = new uPlot(options, data, this.plotEl);
+      this.buildLegend(lines, visible);
     } else {
+      this.lines = lines;
       this.plot.setData(data);
+      lines.forEach((line, i) => this.setVisible(i, visible.has(line.series)));
     }
+    this.showValues();
     this.figure.dataset.period = period;
-    this.figure.dataset.points = String(points);
+    this.figure.dataset.points = String(xs.length);
+    this.figure.dataset.lines = names;
     this.figure.dataset.state = "ready";
     this.figure.removeAttribute("aria-busy");
-    this.statusEl.textContent = points === 0
+    this.statusEl.textContent = xs.length === 0
       ? "No prices recorded in this period yet."
-      : `${points} price points, ${history.granularity}.`;
+      : `${xs.length} price points, ${chart.granularity}.`;
+  }
+
+  buildLegend(lines, visible) {
+    this.legendEl.replaceChildren();
+    this.legendItems = lines.map((line, i) => {
+      const style = styleOf(line.series);
+      const item = document.createElement("label");
+      item.className = "legend-item";
+      item.dataset.series = line.series;
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.checked = visible.has(line.series);
+      box.addEventListener("change", () => {
+        this.chosen.set(line.series, box.checked);
+        this.setVisible(i, box.checked);
+      });
+      const swatch = document.createElement("span");
+      swatch.className = style.dash ? "swatch dashed" : "swatch";
+      swatch.setAttribute("aria-hidden", "true");
+      // the CSSOM, not a style attribute: the page's CSP allows no inline styles
+      swatch.style.borderTopColor = style.color;
+      const name = document.createElement("span");
+      name.className = "legend-name";
+      name.textContent = this.labels[line.series] || line.series;
+      const value = document.createElement("span");
+      value.className = "legend-value";
+      // it changes as the cursor moves: a checkbox's name must not (the table says it)
+      value.setAttribute("aria-hidden", "true");
+      item.append(box, swatch, name, value);
+      this.legendEl.append(item);
+      return { box, value };
+    });
+    this.legendEl.hidden = lines.length === 0;
+    this.updateVisible();
+  }
+
+  setVisible(i, show) {
+    const series = this.plot.series[i + 1];
+    if (series.show !== show) this.plot.setSeries(i + 1, { show });
+    this.legendItems[i].box.checked = show;
+    this.updateVisible();
+  }
+
+  updateVisible() {
+    this.figure.dataset.visible = this.lines
+      .filter((line, i) => this.plot.series[i + 1].show)
+      .map((line) => line.series)
+      .join(" ");
+  }
+
+  // Each legend entry reads its line's value under the cursor, else its latest value.
+  showValues() {
+    if (!this.plot || !this.legendItems) return;
+    const idx = this.plot.cursor.idx;
+    this.lines.forEach((line, i) => {
+      const values = line.values;
+      let value = null;
+      if (idx != null) {
+        value = values[idx];
+      } else {
+        for (let j = values.length - 1; j >= 0 && value == null; j--) value = values[j];
+      }
+      this.legendItems[i].value.textContent = line.unit === "rank"
+        ? formatRank(value, this.locale)
+        : formatMoney(value, this.currency, this.locale);
+    });
   }
 
   fail(message) {

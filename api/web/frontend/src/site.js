@@ -2,6 +2,7 @@
 // the subscribe form and "my alerts". Each part looks for its own elements and does
 // nothing on pages without them.
 import { accountPages, createdText, statusText } from "./account.js";
+import { alertText, isBackInStock } from "./alert-text.js";
 import { call, session } from "./api.js";
 import { handleForm, say, sayFailure, sayWithLink } from "./page.js";
 import { ROUTES } from "./routes.js";
@@ -86,7 +87,8 @@ function signInLink() {
   return `/signin?next=${encodeURIComponent(here)}`;
 }
 
-// The subscribe form's kind of threshold: "threshold" (a price) or "percent"
+// The subscribe form's kind of alert: "threshold" (a price), "percent" (a price
+// under the current one) or "back_in_stock"
 function thresholdKind(form) {
   return form.querySelector('input[name="kind"]:checked').value;
 }
@@ -101,16 +103,24 @@ async function subscribe(form, message) {
     market: form.dataset.market,
     notificationType: form.channel.value,
   };
-  const percent = thresholdKind(form) === "percent";
-  const field = percent ? form.percent : form.threshold;
-  const value = Number(field.value);
-  if (field.value.trim() === "" || !Number.isFinite(value) || value < 0) {
-    say(message, "Enter a number.", true);
-    field.focus();
-    return;
+  const kind = thresholdKind(form);
+  if (kind === "back_in_stock") {
+    // it watches the product's availability: no series, no threshold
+    body.kind = "back_in_stock";
+  } else {
+    const percent = kind === "percent";
+    const field = percent ? form.percent : form.threshold;
+    const value = Number(field.value);
+    if (field.value.trim() === "" || !Number.isFinite(value) || value < 0) {
+      say(message, "Enter a number.", true);
+      field.focus();
+      return;
+    }
+    body.kind = "price";
+    body.series = form.series.value;
+    if (percent) body.thresholdPercent = value;
+    else body.threshold = value;
   }
-  if (percent) body.thresholdPercent = value;
-  else body.threshold = value;
   const target = form.target.value.trim();
   if (target) body.target = target;
   say(message, "Creating your alert…");
@@ -127,8 +137,10 @@ function subscribeForm() {
   const form = handleForm("subscribe-form", "subscribe-message", subscribe);
   if (!form) return;
   const kindFields = form.querySelectorAll("[data-kind]");
+  // data-kind lists the kinds a field belongs to ("threshold percent")
   const showKind = () => {
-    for (const field of kindFields) field.hidden = field.dataset.kind !== thresholdKind(form);
+    const kind = thresholdKind(form);
+    for (const field of kindFields) field.hidden = !field.dataset.kind.split(" ").includes(kind);
   };
   form.addEventListener("change", showKind);
   showKind();
@@ -142,12 +154,22 @@ function alertRow(template, subscription, onChange) {
   product.href = `/p/${encodeURIComponent(subscription.market)}/${encodeURIComponent(subscription.productID)}`;
   product.textContent = subscription.productID;
   field("market").textContent = subscription.market;
+  field("alert").textContent = alertText(subscription);
+  row.dataset.kind = subscription.kind;
+  row.dataset.series = subscription.series;
   field("currency").textContent = subscription.currency;
   field("channel").textContent = subscription.target
     ? `${subscription.notificationType} to ${subscription.target}`
     : subscription.notificationType;
   field("status").textContent = statusText(subscription);
+  row.querySelector('button[data-action="delete"]').addEventListener("click", () => {
+    onChange(call("DELETE", ROUTES.subscription(subscription.subscriptionID)), "Alert deleted.");
+  });
   const form = row.querySelector('form[data-action="threshold"]');
+  if (isBackInStock(subscription)) {
+    form.remove(); // no threshold to set
+    return row;
+  }
   form.threshold.value = String(subscription.threshold);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -158,9 +180,6 @@ function alertRow(template, subscription, onChange) {
     }
     onChange(call("PATCH", ROUTES.subscription(subscription.subscriptionID), { threshold }),
       "Threshold saved.");
-  });
-  row.querySelector('button[data-action="delete"]').addEventListener("click", () => {
-    onChange(call("DELETE", ROUTES.subscription(subscription.subscriptionID)), "Alert deleted.");
   });
   return row;
 }
