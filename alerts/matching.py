@@ -19,6 +19,16 @@ page that would not say) neither arms nor fires. It starts disarmed and its firs
 check (the re-check of a new promise) arms it when the product is out of stock then:
 made while the product is in stock, it has nothing to tell until the product goes.
 
+Each subscription remembers the page time (``observed_at``) of the last change it
+applied, the one it fired on or was re-armed by, and takes no change seen at or before
+it. A series' changes arrive in time order, so only a replay brings one: a worker that
+dies before acking a batch reads it again, and the changes of that batch would
+otherwise meet the state its later changes left. A price already told of (95 while
+disarmed) would meet the alert the next change re-armed (120) and be told as a drop; a
+product still in stock would meet the alert its going out again re-armed. With the
+mark, a replayed batch changes nothing. Re-checks are no changes and are not held to
+it: each fires at most once per promise by its own event id.
+
 The worker applies these rules to thousands of rows at once through indexed
 SQL (``due_subscriptions`` and ``due_in_stock`` select exactly the rows
 :func:`fires` accepts, ``rearm_above`` and ``rearm_out_of_stock`` update exactly
@@ -52,6 +62,8 @@ class SubscriptionState:
     armed: bool = True
     active: bool = True
     kind: str = PRICE
+    # page time of the last change it fired on or was re-armed by (None: none yet)
+    last_change_at: int | None = None
 
 
 def _in_stock_alert(sub: SubscriptionState) -> bool:
@@ -68,10 +80,17 @@ def concerns(sub: SubscriptionState, change: PriceChange) -> bool:
     return sub.series == change.series
 
 
+def after_last_change(sub: SubscriptionState, change: PriceChange) -> bool:
+    """Whether ``change`` was seen after the last change ``sub`` applied: at or before
+    it, it is a replay of a change already applied or passed over."""
+    return sub.last_change_at is None or change.observed_at > sub.last_change_at
+
+
 def fires(sub: SubscriptionState, change: PriceChange) -> bool:
-    """True when ``change`` must notify ``sub``: armed and active, and the price at or
-    below its threshold (price alert) or the product in stock (back in stock)."""
-    if not (sub.active and sub.armed and concerns(sub, change)):
+    """True when ``change`` must notify ``sub``: armed and active, seen after the last
+    change it applied, and the price at or below its threshold (price alert) or the
+    product in stock (back in stock)."""
+    if not (sub.active and sub.armed and concerns(sub, change) and after_last_change(sub, change)):
         return False
     if _in_stock_alert(sub):
         return change.new_availability == Availability.IN_STOCK
@@ -83,9 +102,10 @@ def fires(sub: SubscriptionState, change: PriceChange) -> bool:
 
 
 def rearms(sub: SubscriptionState, change: PriceChange) -> bool:
-    """True when ``change`` arms a disarmed ``sub`` again: the price back above its
-    threshold, or (back in stock) the product out of stock or gone."""
-    if sub.armed or not concerns(sub, change):
+    """True when ``change`` arms a disarmed ``sub`` again: seen after the last change it
+    applied, and the price back above its threshold, or (back in stock) the product out
+    of stock or gone."""
+    if sub.armed or not (concerns(sub, change) and after_last_change(sub, change)):
         return False
     if _in_stock_alert(sub):
         return change.new_availability in GONE
@@ -104,7 +124,8 @@ def fires_on_recheck(sub: SubscriptionState, recheck: Recheck) -> bool:
     """True when the state in force fires the subscription ``recheck`` names, which has
     just made a new promise: armed and active, and the price in force at or below its
     threshold, or (back in stock) the product in stock (it came back while the alert
-    was paused or waiting for its destination's confirmation)."""
+    was paused or waiting for its destination's confirmation). The last change applied
+    does not matter: a re-check is once per promise by its own id."""
     if not (sub.active and sub.armed and _named(sub, recheck)):
         return False
     if _in_stock_alert(sub):

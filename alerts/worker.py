@@ -13,7 +13,10 @@ group ``alerts``, read by :class:`pricewatch.storage.streams.GroupReader`):
 2. the stream message is acked only after every page is committed;
 3. the claimed notifications are sent; a group commit marks them sent.
 
-A replayed message finds its rows already claimed and sends nothing. Rows a
+A replayed message finds its rows already claimed and sends nothing. Nor does it
+meet the state later messages of its batch left (an alert it passed over as already
+told, re-armed since): each subscription remembers the page time of the last change it
+fired on or was re-armed by, and the statements skip a change at or before it. Rows a
 crash left unsent carry a lease (``next_attempt_at``); once it runs out the
 sweep, run at start and periodically, leases and sends them, as it does
 retries. Transient failures are retried with exponential backoff up to
@@ -163,6 +166,7 @@ def _state(sub: sql.Subscription) -> matching.SubscriptionState:
         armed=sub.armed,
         active=sub.status == sql.SubscriptionStatus.ACTIVE,
         kind=sub.kind.value,
+        last_change_at=sub.last_change_at,
     )
 
 
@@ -335,6 +339,8 @@ class AlertsWorker:
             return 0
         size = self.config.page_size
         market, asin, series = change.market, change.asin, change.series
+        # every statement skips the rows that applied this change (or a later one) already
+        seen = change.observed_at
         count = 0
         page: list[sql.Subscription] = []
         if plan.fire_at is not None or plan.rearm_in_stock:
@@ -342,12 +348,14 @@ class AlertsWorker:
             # write lock at its first statement (a read first could not upgrade).
             async with self.db.begin() as conn:
                 if plan.rearm_above is not None:
-                    await sql.rearm_above(conn, market, asin, series, plan.rearm_above)
+                    await sql.rearm_above(
+                        conn, market, asin, series, plan.rearm_above, observed_at=seen
+                    )
                 if plan.rearm_in_stock:
-                    await sql.rearm_out_of_stock(conn, market, asin)
+                    await sql.rearm_out_of_stock(conn, market, asin, observed_at=seen)
                 if plan.fire_at is not None:
                     page = await sql.due_subscriptions(
-                        conn, market, asin, series, plan.fire_at, limit=size
+                        conn, market, asin, series, plan.fire_at, limit=size, observed_at=seen
                     )
                 jobs = await self._claim_alerts(conn, change, page)
             count += await self._enqueue(jobs)
@@ -356,14 +364,16 @@ class AlertsWorker:
 
             async def priced(db: sql.Db, after: sql.Subscription | None) -> list[sql.Subscription]:
                 return await sql.due_subscriptions(
-                    db, market, asin, series, fire_at, limit=size, after=after
+                    db, market, asin, series, fire_at, limit=size, after=after, observed_at=seen
                 )
 
             count += await self._claim_pages(change, priced, page[-1])
         if plan.fire_in_stock:
 
             async def back(db: sql.Db, after: sql.Subscription | None) -> list[sql.Subscription]:
-                return await sql.due_in_stock(db, market, asin, limit=size, after=after)
+                return await sql.due_in_stock(
+                    db, market, asin, limit=size, after=after, observed_at=seen
+                )
 
             count += await self._claim_pages(change, back, None)
         return count
@@ -410,7 +420,13 @@ class AlertsWorker:
             now=now,
             retry_at=deadline,
         )
-        await sql.disarm(conn, [s.id for s in due], change.new_price, change.observed_at)
+        await sql.disarm(
+            conn,
+            [s.id for s in due],
+            change.new_price,
+            change.observed_at,
+            observed_at=change.observed_at,
+        )
         won = [s for s in due if s.id in claimed]
         emails = await self._emails(conn, won)
         return [
@@ -465,6 +481,13 @@ class AlertsWorker:
                     raise _NothingFires
                 if not matching.fires_on_recheck(_state(sub), recheck):
                     raise _NothingFires
+                # No page time is remembered (observed_at stays the last change's). The
+                # re-check has none of its own: checked_at is the API's clock when it was
+                # asked for, and changes seen before it may still be behind it on the
+                # partition (ingest publishes a page's change after fetching it); marking
+                # checked_at would skip them, a rise re-arming the alert among them, and
+                # leave the next drop untold. Nor is a mark needed for its own replay: its
+                # claim is once per promise (subscription, re-check id).
                 if not await sql.disarm(conn, [sid], recheck.price, recheck.checked_at):
                     raise _NothingFires
                 await self._remember(RECHECK, recheck.event_id, recheck)
@@ -499,7 +522,8 @@ class AlertsWorker:
         if cancelled:
             log.info("cancelled %d unsent alerts of refuted event %s", cancelled, event_id)
         if correction.actual_price is not None:
-            # subscriptions the false price disarmed watch the real one again
+            # subscriptions the false price disarmed watch the real one again (no page
+            # time: a correction is no change, and neither checks nor moves the mark)
             await sql.rearm_above(
                 self.db,
                 correction.market,

@@ -9,7 +9,7 @@ from crawler.parsing import PageKind, ParsedPage
 from pricewatch.markets import get_market
 from pricewatch.models import Availability, CrawlTask, Observation, Series, Source, TaskKind
 from pricewatch.money import Money
-from pricewatch.page_series import PageFacts, series_availability, series_values
+from pricewatch.page_series import PageFacts, series_observations
 
 # Statuses that mean "this product page is gone", whatever the body says.
 GONE_STATUSES = frozenset({404, 410})
@@ -60,22 +60,18 @@ def observations_for(
     elif page.page_kind is not PageKind.PRODUCT:
         return None
     currency = page.price.currency if page.price else get_market(task.market).currency
-    observations = []
-    for series, value in series_values(page_facts(page, currency)).items():
-        obs = Observation(
-            market=task.market,
-            asin=task.asin,
-            observed_at=now_ms,
-            availability=series_availability(series, value, page.availability),
-            source=source,
-            series=series,
-            price=value,
-            currency=None if series is Series.SALES_RANK or value is None else currency,
-        )
-        if series is Series.BUYBOX:
-            obs = _with_product_fields(obs, page)
-        observations.append(obs)
-    return observations
+    observations = series_observations(
+        page_facts(page, currency),
+        market=task.market,
+        asin=task.asin,
+        observed_at=now_ms,
+        source=source,
+        currency=currency,
+    )
+    return [
+        _with_product_fields(obs, page) if obs.series is Series.BUYBOX else obs
+        for obs in observations
+    ]
 
 
 def _with_product_fields(obs: Observation, page: ParsedPage) -> Observation:

@@ -26,7 +26,7 @@ import re
 
 import msgspec
 
-from pricewatch.models import Availability, Series
+from pricewatch.models import Availability, Observation, Series, Source
 
 # "Amazon", "Amazon.com", "Amazon.com.br", "Amazon EU S.à r.l.", "Amazon US",
 # "Amazon Media EU S.à r.l." (Kindle): Amazon itself. Its Warehouse and resale
@@ -92,3 +92,32 @@ def series_availability(series: Series, value: int | None, page: Availability) -
     if series is not Series.SALES_RANK and value is not None and page is _OUT_OF_STOCK:
         return Availability.IN_STOCK
     return page
+
+
+def series_observations(
+    facts: PageFacts,
+    *,
+    market: str,
+    asin: str,
+    observed_at: int,
+    source: Source,
+    currency: str,
+    reporter: str | None = None,
+) -> list[Observation]:
+    """An observation per series the page speaks of, in :func:`series_values`' order.
+    A price is in ``currency``; the sales rank, and a series showing no value, carry
+    none."""
+    return [
+        Observation(
+            market=market,
+            asin=asin,
+            observed_at=observed_at,
+            availability=series_availability(series, value, facts.availability),
+            source=source,
+            series=series,
+            price=value,
+            currency=None if series is Series.SALES_RANK or value is None else currency,
+            reporter=reporter,
+        )
+        for series, value in series_values(facts).items()
+    ]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from pricewatch.models import Availability, Observation, PriceChange, Product, Series, Source
-from pricewatch.page_series import PageFacts, series_availability, series_values
+from pricewatch.page_series import PageFacts, series_observations
 from pricewatch.storage.clickhouse import PriceStore
 
 ASIN = "B07CLN88MV"
@@ -97,17 +99,10 @@ def page_observations(
     observation per series (``pricewatch.page_series``); the buy box's also carries the
     seller and the product's ``attributes`` (title, image, rating, review_count)."""
     described = {"sold_by": facts.sold_by, **attributes}
+    observations = series_observations(
+        facts, market="us", asin=asin, observed_at=at, source=Source.CRAWLER, currency="USD"
+    )
     return [
-        Observation(
-            market="us",
-            asin=asin,
-            observed_at=at,
-            availability=series_availability(series, value, facts.availability),
-            source=Source.CRAWLER,
-            series=series,
-            price=value,
-            currency=None if series is Series.SALES_RANK or value is None else "USD",
-            **(described if series is Series.BUYBOX else {}),
-        )
-        for series, value in series_values(facts).items()
+        msgspec.structs.replace(obs, **described) if obs.series is Series.BUYBOX else obs
+        for obs in observations
     ]

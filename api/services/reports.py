@@ -26,7 +26,7 @@ from pricewatch.keys import OBSERVATIONS, Keys, partition_of
 from pricewatch.markets import MARKETS, Market, market_for_host
 from pricewatch.models import Availability, Observation, Series, Source, encode, series_text
 from pricewatch.money import parse_price_exactly
-from pricewatch.page_series import PageFacts, series_availability, series_values
+from pricewatch.page_series import PageFacts, series_observations
 from pricewatch.storage.streams import PartitionedStream
 
 MAX_MINOR = 10**12
@@ -142,21 +142,16 @@ def report_to_observations(report: ReportIn, reporter: str, now_ms: int) -> list
     if report.page is None:
         return [buybox]
     facts = _page_facts(report.page, report.availability, price, market)
-    return [buybox] + [
-        Observation(
-            market=market.code,
-            asin=asin,
-            observed_at=observed_at,
-            availability=series_availability(series, value, report.availability),
-            source=Source.EXTENSION,
-            series=series,
-            price=value,
-            currency=None if series is Series.SALES_RANK or value is None else market.currency,
-            reporter=reporter,
-        )
-        for series, value in series_values(facts).items()
-        if series is not Series.BUYBOX
-    ]
+    by_series = series_observations(
+        facts,
+        market=market.code,
+        asin=asin,
+        observed_at=observed_at,
+        source=Source.EXTENSION,
+        currency=market.currency,
+        reporter=reporter,
+    )
+    return [buybox] + [obs for obs in by_series if obs.series is not Series.BUYBOX]
 
 
 def _page_facts(

@@ -93,6 +93,8 @@ class Subscription(msgspec.Struct, frozen=True, kw_only=True):
     last_fired_at: int | None
     created_at: int
     updated_at: int
+    # page time of the last price change it fired on or was re-armed by (see the schema)
+    last_change_at: int | None = None
 
 
 class Notification(msgspec.Struct, frozen=True, kw_only=True):

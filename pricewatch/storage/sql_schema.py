@@ -138,6 +138,10 @@ subscriptions = Table(
     Column("armed", Boolean, nullable=False, server_default=true()),
     Column("last_fired_price", BigInteger, nullable=True),
     Column("last_fired_at", BigInteger, nullable=True),
+    # Page time (PriceChange.observed_at) of the last change the alert applied: fired on
+    # or was re-armed by. A series' changes arrive in time order, so one at or before it
+    # is a replay (a batch read again after a crash) and does nothing. NULL: none yet.
+    Column("last_change_at", BigInteger, nullable=True),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
     CheckConstraint("threshold >= 0", name="threshold_non_negative"),

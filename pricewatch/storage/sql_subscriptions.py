@@ -13,9 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable
 from decimal import Decimal
-from typing import Any, Required, TypedDict, Unpack
+from enum import StrEnum
+from typing import Any, Required, TypedDict, TypeVar, Unpack
 
-from sqlalchemy import Select, Update, false, func, select, true, tuple_, update
+from sqlalchemy import Select, Update, false, func, or_, select, true, tuple_, update
 
 from pricewatch.asin import ASIN_SHAPE
 from pricewatch.markets import MARKETS
@@ -66,13 +67,21 @@ def _check_price(name: str, value: int) -> None:
         )
 
 
-def _notification_type(value: str) -> NotificationType:
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+
+def _member(choices: type[_Choice], field: str, value: str) -> _Choice:
+    """``value`` as one of ``choices``; a ValueError naming ``field`` and the choices."""
     try:
-        return NotificationType(value)
+        return choices(value)
     except ValueError:
         raise ValueError(
-            f"notification_type must be one of {[t.value for t in NotificationType]}, got {value!r}"
+            f"{field} must be one of {[c.value for c in choices]}, got {value!r}"
         ) from None
+
+
+def _notification_type(value: str) -> NotificationType:
+    return _member(NotificationType, "notification_type", value)
 
 
 # what a live subscription may be set to; "deleted" only by deleting it
@@ -96,12 +105,7 @@ def _check_target(target: str | None) -> None:
 
 
 def _kind(value: str) -> SubscriptionKind:
-    try:
-        return SubscriptionKind(value)
-    except ValueError:
-        raise ValueError(
-            f"kind must be one of {[k.value for k in SubscriptionKind]}, got {value!r}"
-        ) from None
+    return _member(SubscriptionKind, "kind", value)
 
 
 _NO_THRESHOLD = (
@@ -246,9 +250,14 @@ async def create_subscription(
         return from_row(row.one(), Subscription)
 
 
+def _users_own(subscription_id: int, user_id: int) -> tuple[Any, ...]:
+    """Where-clauses for one subscription that is the user's and not deleted."""
+    return (_sub.id == subscription_id, _sub.user_id == user_id, _LIVE)
+
+
 async def get_subscription(db: Db, subscription_id: int, user_id: int) -> Subscription | None:
     """The user's own subscription, or None (also for someone else's or a deleted one)."""
-    stmt = select(subscriptions).where(_sub.id == subscription_id, _sub.user_id == user_id, _LIVE)
+    stmt = select(subscriptions).where(*_users_own(subscription_id, user_id))
     async with transaction(db) as conn:
         row = (await conn.execute(stmt)).one_or_none()
     return None if row is None else from_row(row, Subscription)
@@ -403,11 +412,7 @@ async def update_subscription(
     """
     async with transaction(db) as conn:
         row = (
-            await conn.execute(
-                select(subscriptions).where(
-                    _sub.id == subscription_id, _sub.user_id == user_id, _LIVE
-                )
-            )
+            await conn.execute(select(subscriptions).where(*_users_own(subscription_id, user_id)))
         ).one_or_none()
         if row is None:
             return None
@@ -417,7 +422,7 @@ async def update_subscription(
         updated = (
             await conn.execute(
                 update(subscriptions)
-                .where(_sub.id == subscription_id, _sub.user_id == user_id, _LIVE)
+                .where(*_users_own(subscription_id, user_id))
                 .values(**values)
                 .returning(subscriptions)
             )
@@ -431,7 +436,7 @@ async def delete_subscription(
     """Delete the user's own subscription; False if it was not theirs or already gone."""
     stmt = (
         update(subscriptions)
-        .where(_sub.id == subscription_id, _sub.user_id == user_id, _LIVE)
+        .where(*_users_own(subscription_id, user_id))
         .values(
             status=SubscriptionStatus.DELETED.value,
             armed=False,
@@ -443,6 +448,27 @@ async def delete_subscription(
     return result.rowcount > 0
 
 
+# --- the alerts' hot path ----------------------------------------------------------------
+# ``observed_at`` below is the page time of the price change being applied. A subscription
+# remembers that of the last change it fired on or was re-armed by (``last_change_at``)
+# and takes no change at or before it: a series' changes arrive in time order on one
+# partition, so only a replay (a batch read again after the worker died before acking
+# it) brings one, and applying it again to the state later changes of the batch left
+# could tell of a price already told of (an alert they re-armed) or re-arm one. None:
+# what is applied is no change (a correction), which neither checks nor moves it.
+
+
+def _new_to_row(observed_at: int | None) -> list[Any]:
+    """The condition that a change seen at ``observed_at`` comes after the row's last."""
+    if observed_at is None:
+        return []
+    return [or_(_sub.last_change_at.is_(None), _sub.last_change_at < observed_at)]
+
+
+def _applied(observed_at: int | None) -> dict[str, int]:
+    return {} if observed_at is None else {"last_change_at": observed_at}
+
+
 def due_query(
     market: str,
     asin: str,
@@ -451,6 +477,7 @@ def due_query(
     *,
     limit: int = 1000,
     after: Subscription | None = None,
+    observed_at: int | None = None,
 ) -> Select[Any]:
     """The statement behind :func:`due_subscriptions` (pure; tests EXPLAIN it)."""
     if limit <= 0:
@@ -463,6 +490,8 @@ def due_query(
         _sub.kind == _PRICE,
         _sub.status == SubscriptionStatus.ACTIVE.value,
         _sub.armed == true(),
+        # a filter on the rows the index range finds, not part of the range
+        *_new_to_row(observed_at),
     )
     if after is None or after.threshold is None:
         stmt = stmt.where(_sub.threshold >= price)
@@ -485,8 +514,10 @@ async def due_subscriptions(
     *,
     limit: int = 1000,
     after: Subscription | None = None,
+    observed_at: int | None = None,
 ) -> list[Subscription]:
-    """One page of armed, active subscriptions whose threshold is >= ``price``.
+    """One page of armed, active subscriptions whose threshold is >= ``price`` (and,
+    given the change's ``observed_at``, whose last change applied came before it).
 
     Pages are ordered by (threshold, id) and keyed on the last row of the
     previous page (``after=page[-1]``): each page is a seek into
@@ -494,20 +525,27 @@ async def due_subscriptions(
     100,000 subscribers costs the same per page as streaming ten. (Ordering by
     id alone would re-read and sort every remaining match on every page.)
     """
-    stmt = due_query(market, asin, series, price, limit=limit, after=after)
+    stmt = due_query(market, asin, series, price, limit=limit, after=after, observed_at=observed_at)
     async with transaction(db) as conn:
         rows = from_result(await conn.execute(stmt), Subscription)
     return rows
 
 
 async def iter_due_subscriptions(
-    db: Db, market: str, asin: str, series: str, price: int, *, page_size: int = 1000
+    db: Db,
+    market: str,
+    asin: str,
+    series: str,
+    price: int,
+    *,
+    page_size: int = 1000,
+    observed_at: int | None = None,
 ) -> AsyncIterator[list[Subscription]]:
     """All due subscriptions, page by page (each page its own short read)."""
     after: Subscription | None = None
     while True:
         page = await due_subscriptions(
-            db, market, asin, series, price, limit=page_size, after=after
+            db, market, asin, series, price, limit=page_size, after=after, observed_at=observed_at
         )
         if not page:
             return
@@ -528,10 +566,13 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
         yield batch
 
 
-async def disarm(db: Db, ids: Iterable[int], price: int | None, at: int) -> int:
+async def disarm(
+    db: Db, ids: Iterable[int], price: int | None, at: int, *, observed_at: int | None = None
+) -> int:
     """Mark subscriptions as fired at ``price``/``at`` so the same drop does not
     alert them again; returns how many were armed. (A product back in stock may show
-    no price: ``price`` None.)"""
+    no price: ``price`` None.) Fired by a change, they remember its ``observed_at``;
+    by a re-check (None), they keep the last change's."""
     if price is not None:
         _check_price("price", price)
     count = 0
@@ -540,13 +581,17 @@ async def disarm(db: Db, ids: Iterable[int], price: int | None, at: int) -> int:
             result = await conn.execute(
                 update(subscriptions)
                 .where(_sub.id.in_(chunk), _sub.armed == true())
-                .values(armed=False, last_fired_price=price, last_fired_at=at)
+                .values(
+                    armed=False, last_fired_price=price, last_fired_at=at, **_applied(observed_at)
+                )
             )
             count += result.rowcount
     return count
 
 
-def rearm_statement(market: str, asin: str, series: str, price: int) -> Update:
+def rearm_statement(
+    market: str, asin: str, series: str, price: int, *, observed_at: int | None = None
+) -> Update:
     """The statement behind :func:`rearm_above` (pure; tests EXPLAIN it)."""
     _check_price("price", price)
     return (
@@ -559,16 +604,21 @@ def rearm_statement(market: str, asin: str, series: str, price: int) -> Update:
             _sub.threshold < price,
             _sub.armed == false(),
             _LIVE,
+            *_new_to_row(observed_at),
         )
-        .values(armed=True)
+        .values(armed=True, **_applied(observed_at))
     )
 
 
-async def rearm_above(db: Db, market: str, asin: str, series: str, price: int) -> int:
+async def rearm_above(
+    db: Db, market: str, asin: str, series: str, price: int, *, observed_at: int | None = None
+) -> int:
     """Re-arm every fired subscription of the product whose threshold is now
-    below ``price`` (the price went back up); returns how many."""
+    below ``price`` (the price went back up; seen at ``observed_at`` when a change
+    says so, a correction does not); returns how many."""
     async with transaction(db) as conn:
-        result = await conn.execute(rearm_statement(market, asin, series, price))
+        stmt = rearm_statement(market, asin, series, price, observed_at=observed_at)
+        result = await conn.execute(stmt)
     return result.rowcount
 
 
@@ -590,7 +640,12 @@ def _in_stock_alerts(market: str, asin: str) -> list[Any]:
 
 
 def due_in_stock_query(
-    market: str, asin: str, *, limit: int = 1000, after: Subscription | None = None
+    market: str,
+    asin: str,
+    *,
+    limit: int = 1000,
+    after: Subscription | None = None,
+    observed_at: int | None = None,
 ) -> Select[Any]:
     """The statement behind :func:`due_in_stock` (pure; tests EXPLAIN it)."""
     if limit <= 0:
@@ -599,6 +654,7 @@ def due_in_stock_query(
         *_in_stock_alerts(market, asin),
         _sub.status == SubscriptionStatus.ACTIVE.value,
         _sub.armed == true(),
+        *_new_to_row(observed_at),
     )
     if after is not None:
         stmt = stmt.where(_sub.id > after.id)
@@ -607,29 +663,42 @@ def due_in_stock_query(
 
 
 async def due_in_stock(
-    db: Db, market: str, asin: str, *, limit: int = 1000, after: Subscription | None = None
+    db: Db,
+    market: str,
+    asin: str,
+    *,
+    limit: int = 1000,
+    after: Subscription | None = None,
+    observed_at: int | None = None,
 ) -> list[Subscription]:
     """One page of the product's armed, active back-in-stock alerts, by id, after
-    ``after`` (the last row of the previous page)."""
-    stmt = due_in_stock_query(market, asin, limit=limit, after=after)
+    ``after`` (the last row of the previous page); given the change's ``observed_at``,
+    those whose last change applied came before it."""
+    stmt = due_in_stock_query(market, asin, limit=limit, after=after, observed_at=observed_at)
     async with transaction(db) as conn:
         return from_result(await conn.execute(stmt), Subscription)
 
 
-def rearm_in_stock_statement(market: str, asin: str) -> Update:
+def rearm_in_stock_statement(market: str, asin: str, *, observed_at: int | None = None) -> Update:
     """The statement behind :func:`rearm_out_of_stock` (pure; tests EXPLAIN it)."""
     return (
         update(subscriptions)
-        .where(*_in_stock_alerts(market, asin), _sub.armed == false(), _LIVE)
-        .values(armed=True)
+        .where(
+            *_in_stock_alerts(market, asin), _sub.armed == false(), _LIVE, *_new_to_row(observed_at)
+        )
+        .values(armed=True, **_applied(observed_at))
     )
 
 
-async def rearm_out_of_stock(db: Db, market: str, asin: str) -> int:
+async def rearm_out_of_stock(
+    db: Db, market: str, asin: str, *, observed_at: int | None = None
+) -> int:
     """Arm every disarmed back-in-stock alert of the product (it went out of stock or
-    its page is gone: its return is news again); returns how many."""
+    its page is gone, as a change seen at ``observed_at`` says: its return is news
+    again); returns how many."""
+    stmt = rearm_in_stock_statement(market, asin, observed_at=observed_at)
     async with transaction(db) as conn:
-        return (await conn.execute(rearm_in_stock_statement(market, asin))).rowcount
+        return (await conn.execute(stmt)).rowcount
 
 
 async def arm_in_stock_alert(db: Db, subscription_id: int) -> bool:

@@ -31,7 +31,7 @@ from pricewatch.models import Availability, PriceChange, Series
 from pricewatch.storage import sql
 from pricewatch.storage.redis import connect
 from pricewatch.storage.streams import PartitionedStream
-from tests.alerts.reference import apply
+from tests.alerts.reference import apply, state_of
 from tests.mail import parse_email, smtp_server
 from tests.observations import price_change
 from tests.sql_store import engine_on, subscribe
@@ -82,14 +82,7 @@ async def _setup(url: str) -> dict[int, SubscriptionState]:
             ]
             made.append(await subscribe(engine, user, asin, None, kind="back_in_stock"))
             for s in made:
-                subs[s.id] = SubscriptionState(
-                    market="us",
-                    asin=asin,
-                    series=s.series,
-                    threshold=s.threshold,
-                    armed=s.armed,
-                    kind=s.kind.value,
-                )
+                subs[s.id] = state_of(s)
     return subs
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.matching import (
@@ -65,8 +65,8 @@ def test_rearms(state: SubscriptionState, price: int | None, expected: bool) -> 
 
 def run(prices: list[int | None], state: SubscriptionState) -> list[bool]:
     fired = []
-    for price in prices:
-        state, did = apply(state, price_change(price))
+    for at, price in enumerate(prices, 1):
+        state, did = apply(state, price_change(price, observed_at=at))
         fired.append(did)
     return fired
 
@@ -111,6 +111,8 @@ def test_a_recheck_fires_an_armed_active_subscription_the_price_in_force_meets()
     assert not fires_on_recheck(sub(1000, armed=False), recheck)
     assert not fires_on_recheck(sub(1000, active=False), recheck)
     assert not fires_on_recheck(sub(1000, asin="B000000002"), recheck)
+    # once per promise by its own id: the last change applied does not hold it back
+    assert fires_on_recheck(sub(1000, last_change_at=10**13), recheck)
 
 
 def test_plan_of_a_missing_price_does_nothing() -> None:
@@ -224,6 +226,51 @@ def test_plan_of_the_buy_box_says_what_back_in_stock_alerts_do() -> None:
     assert plan(seen(OUT, series="used")).empty
 
 
+# --- replays ----------------------------------------------------------------------------
+
+
+def test_a_change_seen_at_or_before_the_last_one_applied_neither_fires_nor_rearms() -> None:
+    # the last change applied was seen at 10: one seen at 10 or before is a replay
+    for at, new in ((9, False), (10, False), (11, True)):
+        assert fires(sub(1000, last_change_at=10), price_change(900, observed_at=at)) is new
+        told = sub(1000, armed=False, last_change_at=10)
+        assert rearms(told, price_change(1100, observed_at=at)) is new
+        assert fires(back(armed=True, last_change_at=10), seen(IN, observed_at=at)) is new
+        assert rearms(back(last_change_at=10), seen(OUT, observed_at=at)) is new
+    # none applied yet: nothing is held back
+    assert fires(sub(1000), price_change(900, observed_at=0))
+
+
+def test_firing_and_rearming_remember_the_change_and_nothing_else_does() -> None:
+    state, fired = apply(sub(1000), price_change(900, observed_at=5))
+    assert fired and state.last_change_at == 5
+    assert apply(state, price_change(800, observed_at=6)) == (state, False)  # told already
+    state, fired = apply(state, price_change(1100, observed_at=7))
+    assert not fired and (state.armed, state.last_change_at) == (True, 7)
+    assert apply(state, price_change(1200, observed_at=8)) == (state, False)  # armed already
+
+
+def test_a_batch_read_again_after_a_crash_tells_nothing_more() -> None:
+    """Told at 90; a batch moves the price to 95 (already told) and 120 (re-armed); the
+    worker dies before acking it and reads it again: 95 is no drop to tell."""
+    state, _ = apply(sub(100_00), price_change(90_00, observed_at=1))
+    batch = [price_change(95_00, observed_at=2), price_change(120_00, observed_at=3)]
+    assert [apply(state, c)[1] for c in batch] == [False, False]
+    for change in batch:
+        state, _ = apply(state, change)
+    assert state.armed
+    for change in batch:  # the replay
+        assert apply(state, change) == (state, False)
+    # the same with a back-in-stock alert: told in stock, still in stock, out again
+    state, _ = apply(back(armed=True), seen(IN, observed_at=1))
+    batch = [seen(IN, observed_at=2), seen(OUT, observed_at=3)]
+    for change in batch:
+        state, _ = apply(state, change)
+    assert state.armed
+    for change in batch:
+        assert apply(state, change) == (state, False)
+
+
 # Hypothesis: long runs of changes of every series, applied one at a time.
 
 prices = st.one_of(st.none(), st.integers(0, 2_000))
@@ -290,3 +337,32 @@ def test_back_in_stock_fires_once_per_return_after_going_out(
             gone_since_told = False
         assert state.armed is gone_since_told
         assert not apply(state, change)[1]  # a replay of the same change: never twice
+
+
+# mostly the buy box's, so that runs cross the alerts' thresholds and stock often
+buybox_mostly = st.lists(
+    st.tuples(st.sampled_from(["buybox", "buybox", "used"]), prices, availabilities),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=300)
+@given(
+    alert=st.one_of(st.builds(sub, st.integers(0, 2_000)), st.just(back())),
+    steps=buybox_mostly,
+    data=st.data(),
+)
+def test_a_batch_read_again_after_a_crash_changes_nothing(
+    alert: SubscriptionState, steps: list[tuple[str, int | None, Availability]], data: st.DataObject
+) -> None:
+    """The worker applied the changes up to ``end`` and died before acking the batch from
+    ``start``: read again, no change of it fires or moves the subscription."""
+    events = _changes(steps)
+    end = data.draw(st.integers(0, len(events)), label="end")
+    start = data.draw(st.integers(0, end), label="start")
+    state = alert
+    for change in events[:end]:
+        state, _ = apply(state, change)
+    for change in events[start:end]:
+        assert apply(state, change) == (state, False)

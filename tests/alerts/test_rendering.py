@@ -195,6 +195,11 @@ def _us(**kw: object) -> Notice:
     return notice(**values)
 
 
+def _back_in_stock(**kw: object) -> Notice:
+    """A back-in-stock alert's notice: it has no threshold."""
+    return _us(alert_kind=SubscriptionKind.BACK_IN_STOCK, threshold=None, **kw)
+
+
 def _bodies(n: Notice) -> tuple[str, str, str]:
     message = parse_email(email_bytes(n, "a@p.test"))
     html = message.get_body(("html",))
@@ -228,13 +233,7 @@ def test_a_price_alert_says_which_series(series: str, name: str) -> None:
 
 
 def test_back_in_stock_reads_as_such_with_the_price_it_came_back_at() -> None:
-    back = _us(
-        alert_kind=SubscriptionKind.BACK_IN_STOCK,
-        series="buybox",
-        threshold=None,
-        new_price=54_00,
-        old_price=None,
-    )
+    back = _back_in_stock(series="buybox", new_price=54_00, old_price=None)
     subject, text, html = _bodies(back)
     assert subject == "Back in stock: Kettle at $54.00"
     assert "Kettle is back in stock at $54.00." in text
@@ -249,16 +248,14 @@ def test_back_in_stock_reads_as_such_with_the_price_it_came_back_at() -> None:
         None,
     )
     # in stock with no single price shown (a choice of sizes)
-    no_price = _us(alert_kind=SubscriptionKind.BACK_IN_STOCK, threshold=None, new_price=None)
+    no_price = _back_in_stock(new_price=None)
     assert _bodies(no_price)[0] == "Back in stock: Kettle"
     assert sms_text(no_price).startswith("Back in stock: Kettle. ")
 
 
 def test_a_refuted_return_is_corrected_as_one() -> None:
-    refuted = _us(
+    refuted = _back_in_stock(
         kind=NotificationKind.CORRECTION,
-        alert_kind=SubscriptionKind.BACK_IN_STOCK,
-        threshold=None,
         new_price=None,
         old_price=None,
         refuted_price=54_00,

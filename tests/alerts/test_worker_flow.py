@@ -3,28 +3,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+
 import pytest
 import redis as redis_lib
 
+from alerts.worker import AlertsWorker
 from pricewatch.alert_links import verify_stop_token
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import PriceCorrection, Series
+from pricewatch.models import Availability, PriceChange, PriceCorrection, Series, decode
 from pricewatch.rechecks import add_recheck, recheck_event
 from pricewatch.storage import sql
-from pricewatch.storage.sql_alerts import lease_due_notifications
+from pricewatch.storage.sql_alerts import lease_due_notifications, subscriptions_by_id
 from pricewatch.storage.streams import PartitionedStream
+from tests import sql_store
 from tests.alerts.conftest import (
     ASIN,
     PUBLIC_URL,
     SECRET,
     assert_price_drop_email,
     change,
+    make_config,
     notifications_are,
     publish,
     statuses,
     subscribe,
 )
 from tests.mail import plain_text
+from tests.observations import price_change
 from tests.services import eventually
 
 pytestmark = pytest.mark.redis
@@ -132,6 +139,63 @@ async def test_replayed_and_repeated_changes_send_once_and_rearm_above_the_thres
     assert mail.keys()[1] == f"{sub.id}:{second.event_id}:alert"
 
 
+_moments = itertools.count(1)
+
+
+def buybox(price: int | None, availability: Availability) -> PriceChange:
+    """A change of the test product's buy box, with an event id and a page time of its own."""
+    n = next(_moments)
+    return price_change(
+        price,
+        event_id=f"bb{n}",
+        asin=ASIN,
+        observed_at=1_700_000_000_000 + n,
+        new_availability=availability,
+        title="Kettle",
+    )
+
+
+async def test_a_batch_replayed_after_a_crash_before_its_ack_tells_nothing_more(
+    db, mail, start_mailing, redis_client, keys
+) -> None:
+    """A worker handles a batch and dies before acking it: the batch is read again. Its
+    changes must then do nothing more: a price already told of (95 after 90) meeting the
+    alert that a later change of the batch re-armed (120) is no drop, nor is a product
+    still in stock a return once a later change found it out of stock again."""
+    user = await sql.create_user(db, "rita@example.com", "h")
+    price = await sql_store.subscribe(db, user, ASIN, 100_00)
+    back = await sql_store.subscribe(db, user, ASIN, None, kind="back_in_stock")
+    running = await start_mailing()
+    gone = buybox(None, Availability.OUT_OF_STOCK)
+    told = buybox(90_00, Availability.IN_STOCK)
+    publish(redis_client, keys, gone, told)
+    await eventually(lambda: notifications_are(db, "sent", 2))
+    await eventually(lambda: idle(redis_client, keys))
+    await running.close()
+
+    # already told (no message), back above the threshold, out of stock: both re-armed
+    batch = [
+        buybox(95_00, Availability.IN_STOCK),
+        buybox(120_00, Availability.IN_STOCK),
+        buybox(None, Availability.OUT_OF_STOCK),
+    ]
+    publish(redis_client, keys, *batch)
+    dead = AlertsWorker(client=redis_client, keys=keys, db=db, channels={}, config=make_config())
+    read = await asyncio.to_thread(dead.changes.next)
+    assert [decode(m.data, PriceChange) for m in read] == batch
+    for message in read:
+        assert await dead.handle_change(decode(message.data, PriceChange)) == 0
+    await db.dispose()  # ... and it dies here, before acking the batch
+
+    # the same consumer starts again and replays its own pending entries first
+    running = await start_mailing()
+    await eventually(lambda: idle(redis_client, keys))
+    await running.settled()
+    assert sorted(mail.keys()) == sorted(f"{s.id}:{told.event_id}:alert" for s in (price, back))
+    stored = await subscriptions_by_id(db, [price.id, back.id])
+    assert stored[price.id].armed and stored[back.id].armed  # the next drop, return is news
+
+
 async def test_first_price_already_below_the_threshold_fires(
     db, mail, start_mailing, redis_client, keys
 ) -> None:
@@ -182,9 +246,6 @@ async def test_notifications_left_pending_by_a_crash_are_sent_by_the_sweep(
     subs = await subscribe(db, "anna@example.com", 100_00, 120_00)
     lost = change(90_00, old=130_00, title="Kettle")
     # a worker claimed (and disarmed) and died before sending: rows pending, lease over
-    from alerts.worker import AlertsWorker
-    from tests.alerts.conftest import make_config
-
     dead = AlertsWorker(
         client=redis_client, keys=keys, db=db, channels={}, config=make_config(consumer="dead")
     )

@@ -17,6 +17,7 @@ from pricewatch.egress import EgressPolicy
 from pricewatch.keys import Keys
 from pricewatch.settings import Settings, load_settings
 from pricewatch.storage.clickhouse import PriceStore
+from tests.apps import ServedApp
 from tests.browser import chromium, collect_errors
 from tests.stand_in_dns import PUBLIC, StandInDns
 
@@ -96,6 +97,19 @@ def register_in_page(page: Any, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Register").click()
     page.wait_for_url("**/alerts")
+
+
+def stored_subscriptions(site: ServedApp, email: str) -> list[Any]:
+    """The live subscriptions of the account ``email``, as the served app's database
+    holds them."""
+    from pricewatch.storage.sql import get_user_by_email, list_subscriptions
+
+    async def read(engine: Any) -> list[Any]:
+        user = await get_user_by_email(engine, email)
+        assert user is not None
+        return await list_subscriptions(engine, user.id)
+
+    return site.on_database(read)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from pricewatch.history import DAY_MS
 from pricewatch.models import Availability, Product
-from tests.api.conftest import register_in_page
+from tests.api.conftest import register_in_page, stored_subscriptions
 from tests.apps import ServedApp, site_fixture
 from tests.browser import collect_errors, own_origin_page
 
@@ -58,17 +58,6 @@ def page(browser: Any, site: ServedApp) -> Iterator[Any]:
         yield tab
 
 
-def _stored(site: ServedApp, email: str) -> list[Any]:
-    from pricewatch.storage.sql import get_user_by_email, list_subscriptions
-
-    async def read(engine: Any) -> list[Any]:
-        user = await get_user_by_email(engine, email)
-        assert user is not None
-        return await list_subscriptions(engine, user.id)
-
-    return site.on_database(read)
-
-
 def test_alerts_on_a_series_and_back_in_stock_from_the_form_to_the_list(
     page: Any, site: ServedApp, tmp_path: Path
 ) -> None:
@@ -88,12 +77,16 @@ def test_alerts_on_a_series_and_back_in_stock_from_the_form_to_the_list(
         "Buy box",
     ]
     form.screenshot(path=str(tmp_path / "alerts-form-price.png"))
+    # the price field starts at the chosen series' price now (the last day's)
+    price = page.get_by_label("Price (USD)")
+    assert price.input_value() == f"{(SERIES_PRICES['cheapest_new'] + 9) / 100:.2f}"
 
     which.select_option("used")
+    assert price.input_value() == f"{(SERIES_PRICES['used'] + 9) / 100:.2f}"
     page.get_by_label("Price (USD)").fill("12")
     page.get_by_role("button", name="Create alert").click()
     page.locator("#subscribe-message").get_by_text("Alert created").wait_for()
-    assert [(s.kind, s.series, s.threshold) for s in _stored(site, email)] == [
+    assert [(s.kind, s.series, s.threshold) for s in stored_subscriptions(site, email)] == [
         ("price", "used", 12_00)
     ]
 
@@ -115,7 +108,7 @@ def test_alerts_on_a_series_and_back_in_stock_from_the_form_to_the_list(
     page.locator("#subscribe-message").evaluate("el => { el.textContent = ''; }")
     page.get_by_role("button", name="Create alert").click()
     page.locator("#subscribe-message").get_by_text("Alert created").wait_for()
-    stored = _stored(site, email)
+    stored = stored_subscriptions(site, email)
     assert [(s.kind, s.series, s.threshold, s.base_price) for s in stored] == [
         ("price", "used", 12_00, 14_84),
         ("back_in_stock", "buybox", None, None),
@@ -137,7 +130,7 @@ def test_alerts_on_a_series_and_back_in_stock_from_the_form_to_the_list(
     used.get_by_label("New threshold").fill("11.5")
     used.get_by_role("button", name="Save").click()
     page.locator("#alerts-message").get_by_text("Threshold saved").wait_for()
-    assert _stored(site, email)[0].threshold == 11_50
+    assert stored_subscriptions(site, email)[0].threshold == 11_50
     assert page.locator('[data-field="alert"]').first.inner_text() == "Used ≤ $11.50"
     assert errors == []
 

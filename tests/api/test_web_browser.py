@@ -17,7 +17,7 @@ import pytest
 
 from pricewatch.history import DAY_MS, HOUR_MS
 from pricewatch.models import Availability
-from tests.api.conftest import register_in_page
+from tests.api.conftest import register_in_page, stored_subscriptions
 from tests.apps import ServedApp, site_fixture, store_price_rows
 from tests.browser import own_origin_page
 from tests.observations import price_row
@@ -128,17 +128,6 @@ def test_product_page_shows_the_api_stats(page: Any, site: ServedApp) -> None:
     assert page.locator("[data-good-deal]").count() == int(product["deal"]["isGoodDeal"])
 
 
-def _subscriptions_in_db(site: ServedApp, email: str) -> list[Any]:
-    from pricewatch.storage.sql import get_user_by_email, list_subscriptions
-
-    async def read(engine: Any) -> list[Any]:
-        user = await get_user_by_email(engine, email)
-        assert user is not None
-        return await list_subscriptions(engine, user.id)
-
-    return site.on_database(read)
-
-
 def test_register_sign_in_subscribe_and_manage_alerts(
     page: Any, page_errors: list[str], site: ServedApp, tmp_path: Path
 ) -> None:
@@ -173,7 +162,7 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     [sub] = listed.json()["items"]
     assert (sub["productID"], sub["market"], sub["threshold"]) == (ASIN, "us", 42.5)
     assert sub["notificationType"] == "EMAIL"
-    [stored] = _subscriptions_in_db(site, email)
+    [stored] = stored_subscriptions(site, email)
     assert (stored.asin, stored.threshold) == (ASIN, 4_250)
 
     page.goto("/alerts")
@@ -183,7 +172,7 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     row.get_by_label("New threshold").fill("39.99")
     row.get_by_role("button", name="Save").click()
     page.locator("#alerts-message").get_by_text("Threshold saved").wait_for()
-    [stored] = _subscriptions_in_db(site, email)
+    [stored] = stored_subscriptions(site, email)
     assert stored.threshold == 3_999
     page.screenshot(path=str(tmp_path / "alerts.png"))
 
@@ -192,7 +181,7 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     ).click()
     page.locator("#alerts-message").get_by_text("Alert deleted").wait_for()
     assert page.locator("#alerts-table tbody tr").count() == 0
-    assert _subscriptions_in_db(site, email) == []
+    assert stored_subscriptions(site, email) == []
     assert page_errors == []
 
 
@@ -206,7 +195,7 @@ def test_percent_alert_and_a_refused_threshold_say_why(page: Any, site: ServedAp
     page.get_by_label("Percent below the current price").fill("15")
     page.get_by_role("button", name="Create alert").click()
     page.locator("#subscribe-message").get_by_text("Alert created").wait_for()
-    [stored] = _subscriptions_in_db(site, email)
+    [stored] = stored_subscriptions(site, email)
     assert stored.threshold_percent == 15
 
     # a threshold the API refuses comes back as the API's reason, and nothing is stored
@@ -216,7 +205,7 @@ def test_percent_alert_and_a_refused_threshold_say_why(page: Any, site: ServedAp
     message = page.locator("#subscribe-message.error")
     message.wait_for()
     assert "threshold" in message.inner_text().lower()
-    assert len(_subscriptions_in_db(site, email)) == 1
+    assert len(stored_subscriptions(site, email)) == 1
 
 
 def test_a_script_title_stays_text(page: Any) -> None:

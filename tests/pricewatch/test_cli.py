@@ -25,6 +25,19 @@ def run(args, env, timeout=120, check=True):
     )
 
 
+def run_python(code, env):
+    """What ``code`` prints in a fresh process: it reads the data back as another
+    command would, not through this test's connections."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+
+
 def test_migrate_is_idempotent(env):
     first = run(["migrate"], env)
     assert "clickhouse:" in first.stdout and "sql: at head" in first.stdout
@@ -54,14 +67,7 @@ def test_import_csv_loads_history_and_reports_bad_lines(env, tmp_path):
         "print(sorted(c.query('SELECT market, price FROM pricewatch.prices_raw').result_rows,"
         " key=str))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    out = run_python(probe, env)
     assert out.strip() == "[('de', 1299), ('us', 1750), ('us', 1999), ('us', None)]"
 
 
@@ -82,14 +88,7 @@ def test_import_csv_takes_every_series(env, tmp_path):
         "print(sorted(c.query('SELECT series, price, currency FROM pricewatch.prices_raw')"
         ".result_rows))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
+    out = run_python(probe, env)
     assert out.strip() == (
         "[('buybox', 1999, 'USD'), ('sales_rank', 2345, ''), ('used', 1450, 'USD')]"
     )

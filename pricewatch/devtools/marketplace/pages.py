@@ -141,9 +141,8 @@ def price_parts(market: Market, minor: int) -> tuple[str, str, str, str]:
         raise ValueError(f"a price cannot be negative, got {minor}")
     whole, frac = divmod(minor, 10**market.exponent)
     before, after = _CURRENCY_STYLE.get(market.currency, (f"{market.currency}\u00a0", ""))
-    grouped = group_digits(str(whole), market.group_sep, indian=market.currency == "INR")
     fraction = f"{frac:0{market.exponent}d}" if market.exponent else ""
-    return before, grouped, fraction, after
+    return before, _number(market, whole), fraction, after
 
 
 def format_price(market: Market, minor: int) -> str:
@@ -303,25 +302,19 @@ def _buy_box(market: Market, product: CatalogProduct, words: _Words) -> str:
                 f"{escape(seller)}</span></div></div>"
             )
     offers = []
-    if product.shows_new_offers:
-        assert product.new_from is not None
-        offers.append(
-            _offer_link(
-                market, product.asin, "new", words.new_offers, product.new_count, product.new_from
-            )
-        )
-    if product.shows_used_offers:
-        assert product.used_from is not None
-        offers.append(
-            _offer_link(
-                market,
-                product.asin,
-                "used",
-                words.used_offers,
-                product.used_count,
-                product.used_from,
-            )
-        )
+    for condition, shown, text, count, lowest in (
+        ("new", product.shows_new_offers, words.new_offers, product.new_count, product.new_from),
+        (
+            "used",
+            product.shows_used_offers,
+            words.used_offers,
+            product.used_count,
+            product.used_from,
+        ),
+    ):
+        if shown:
+            assert lowest is not None
+            offers.append(_offer_link(market, product.asin, condition, text, count, lowest))
     if offers:
         parts.append(
             '<div id="olpLinkWidget_feature_div" class="celwidget"><div class="a-box">'

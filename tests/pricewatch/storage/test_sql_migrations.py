@@ -24,6 +24,8 @@ TABLES = {
     "targets",
     "account_tokens",
 }
+# the latest revision
+HEAD = "0005"
 
 
 def _tables(conn: Connection) -> set[str]:
@@ -52,7 +54,7 @@ async def test_migrate_is_idempotent_and_downgrade_base_drops_everything(sql_eng
     await sql.migrate_sql_async(sql_engine)
     assert await sql.get_user(sql_engine, user.id) == user
     async with sql_engine.connect() as conn:
-        assert await conn.run_sync(_head) == "0004"
+        assert await conn.run_sync(_head) == HEAD
 
     await sql.downgrade_sql_async(sql_engine, "base")
     async with sql_engine.connect() as conn:
@@ -173,7 +175,7 @@ async def test_0004_keeps_existing_alerts_on_the_buy_box_and_new_ones_default_to
 
         await sql.migrate_sql_async(engine)
         async with engine.connect() as conn:
-            assert await conn.run_sync(_head) == "0004"
+            assert await conn.run_sync(_head) == HEAD
             assert await conn.run_sync(_diff) == []
             if conn.dialect.name == "sqlite":
                 assert (await conn.exec_driver_sql("PRAGMA foreign_keys")).scalar() == 1
@@ -206,6 +208,38 @@ async def test_0004_keeps_existing_alerts_on_the_buy_box_and_new_ones_default_to
             (bare, "cheapest_new", 1_000, "active"),
             (back.id, "buybox", 0, "deleted"),
         ]
+        assert await _rows(engine, "SELECT count(*) FROM notifications") == [(1,)]
+        await sql.migrate_sql_async(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_diff) == []
+
+
+async def test_0005_lets_existing_alerts_take_every_change_and_keeps_them_both_ways(sql_url: str):
+    await sql.migrate_sql_async(sql_url, "0004")
+    async with engine_on(sql_url) as engine:
+        user = await sql.create_user(engine, "mark@example.com", "hash")
+        fired = await _old_subscription(engine, user.id, "B0KEEP0005", 2_000, armed=False)
+        armed = await _old_subscription(engine, user.id, "B0KEEP0005", 1_500)
+        await sql.claim_notification(engine, fired, "event-1", "alert", 1_900)
+
+        await sql.migrate_sql_async(engine)
+        async with engine.connect() as conn:
+            assert await conn.run_sync(_head) == HEAD
+            assert await conn.run_sync(_diff) == []
+        old = await subscriptions_by_id(engine, [fired, armed])
+        # no change applied yet: none is skipped, whatever its page time
+        assert [s.last_change_at for s in old.values()] == [None, None]
+        due = await sql.due_subscriptions(
+            engine, "us", "B0KEEP0005", "buybox", 1_400, observed_at=0
+        )
+        assert [s.id for s in due] == [armed]
+        rearm = sql.rearm_above(engine, "us", "B0KEEP0005", "buybox", 2_100, observed_at=7)
+        assert await rearm == 1
+        assert (await subscriptions_by_id(engine, [fired]))[fired].last_change_at == 7
+
+        await sql.downgrade_sql_async(engine, "0004")
+        rows = await _rows(engine, "SELECT id, threshold, armed FROM subscriptions ORDER BY id")
+        assert rows == [(fired, 2_000, True), (armed, 1_500, True)]
         assert await _rows(engine, "SELECT count(*) FROM notifications") == [(1,)]
         await sql.migrate_sql_async(engine)
         async with engine.connect() as conn:

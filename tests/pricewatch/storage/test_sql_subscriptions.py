@@ -35,6 +35,21 @@ async def _subscribe(engine: AsyncEngine, user_id: int, **overrides: Any) -> sql
 # --- pure rules ---------------------------------------------------------------------
 
 
+def _assert_refused(overrides: dict[str, Any], message: str) -> None:
+    """A valid price alert but for ``overrides`` is refused with ``message``."""
+    args: dict[str, Any] = {
+        "user_id": 1,
+        "market": "us",
+        "asin": ASIN,
+        "notification_type": "EMAIL",
+        "threshold": 1000,
+        "now": 0,
+        **overrides,
+    }
+    with pytest.raises(ValueError, match=message):
+        new_subscription_values(**args)
+
+
 def test_percent_threshold_rounds_down():
     assert sql.percent_threshold(1999, 10) == 1799
     assert sql.percent_threshold(1000, 12.5) == 875
@@ -68,17 +83,7 @@ def test_percent_threshold_never_exceeds_the_requested_price(base: int, percent:
     ],
 )
 def test_bad_subscription_input_is_refused_with_the_reason(overrides: dict[str, Any], message: str):
-    args: dict[str, Any] = {
-        "user_id": 1,
-        "market": "us",
-        "asin": ASIN,
-        "notification_type": "EMAIL",
-        "threshold": 1000,
-        "now": 0,
-    }
-    args.update(overrides)
-    with pytest.raises(ValueError, match=message):
-        new_subscription_values(**args)
+    _assert_refused(overrides, message)
 
 
 # --- CRUD ---------------------------------------------------------------------------
@@ -285,6 +290,53 @@ async def test_disarm_then_rearm_when_the_price_climbs_back(sql_engine: AsyncEng
     assert rearmed is not None and rearmed.armed is False
 
 
+async def _last_change(engine: AsyncEngine, sub: sql.Subscription) -> tuple[bool, int | None]:
+    found = await sql.get_subscription(engine, sub.id, sub.user_id)
+    assert found is not None
+    return found.armed, found.last_change_at
+
+
+async def test_a_change_at_or_before_the_last_one_applied_is_skipped(sql_engine: AsyncEngine):
+    """What a replay brings (a batch read again after a crash) fires and re-arms nothing."""
+    uid = await _user(sql_engine)
+    sub = await _subscribe(sql_engine, uid, threshold=1000)
+
+    async def due(at: int) -> list[int]:
+        found = await sql.due_subscriptions(sql_engine, "us", ASIN, "buybox", 900, observed_at=at)
+        return [s.id for s in found]
+
+    assert await due(10) == [sub.id]  # none applied yet
+    await sql.disarm(sql_engine, [sub.id], price=900, at=10, observed_at=10)
+    assert await _last_change(sql_engine, sub) == (False, 10)
+    for at in (9, 10):  # at or before the one it fired on: a replay
+        assert await sql.rearm_above(sql_engine, "us", ASIN, "buybox", 1100, observed_at=at) == 0
+    assert await sql.rearm_above(sql_engine, "us", ASIN, "buybox", 1100, observed_at=11) == 1
+    assert await _last_change(sql_engine, sub) == (True, 11)
+    assert await due(10) == await due(11) == []
+    assert await due(12) == [sub.id]
+    # a correction re-arms with no page time: it neither checks nor moves the mark
+    await sql.disarm(sql_engine, [sub.id], price=900, at=12, observed_at=12)
+    assert await sql.rearm_above(sql_engine, "us", ASIN, "buybox", 1100) == 1
+    assert await _last_change(sql_engine, sub) == (True, 12)
+    # nor does a re-check that fires it
+    assert await sql.disarm(sql_engine, [sub.id], price=900, at=99) == 1
+    assert await _last_change(sql_engine, sub) == (False, 12)
+
+
+async def test_a_back_in_stock_alert_skips_what_it_applied_already(sql_engine: AsyncEngine):
+    uid = await _user(sql_engine)
+    back = await _subscribe(sql_engine, uid, kind="back_in_stock", threshold=None)
+    assert await sql.rearm_out_of_stock(sql_engine, "us", ASIN, observed_at=5) == 1
+    assert await _last_change(sql_engine, back) == (True, 5)
+    for at, expected in ((4, []), (5, []), (6, [back.id])):
+        found = await sql.due_in_stock(sql_engine, "us", ASIN, observed_at=at)
+        assert [s.id for s in found] == expected
+    await sql.disarm(sql_engine, [back.id], price=None, at=6, observed_at=6)
+    assert await sql.rearm_out_of_stock(sql_engine, "us", ASIN, observed_at=6) == 0
+    assert await sql.rearm_out_of_stock(sql_engine, "us", ASIN, observed_at=7) == 1
+    assert await _last_change(sql_engine, back) == (True, 7)
+
+
 async def test_disarm_handles_more_ids_than_one_statement_can_bind(sql_engine: AsyncEngine):
     uid = await _user(sql_engine)
     sub = await _subscribe(sql_engine, uid)
@@ -307,17 +359,7 @@ async def test_disarm_handles_more_ids_than_one_statement_can_bind(sql_engine: A
     ],
 )
 def test_the_kind_decides_what_an_alert_needs(overrides: dict[str, Any], message: str):
-    args: dict[str, Any] = {
-        "user_id": 1,
-        "market": "us",
-        "asin": ASIN,
-        "notification_type": "EMAIL",
-        "threshold": 1000,
-        "now": 0,
-        **overrides,
-    }
-    with pytest.raises(ValueError, match=message):
-        new_subscription_values(**args)
+    _assert_refused(overrides, message)
 
 
 def test_a_back_in_stock_alert_watches_the_buy_box_and_starts_disarmed():

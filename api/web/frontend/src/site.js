@@ -144,6 +144,11 @@ function subscribeForm() {
   };
   form.addEventListener("change", showKind);
   showKind();
+  // the price field starts at the chosen series' price now (when the page knows it)
+  form.series?.addEventListener("change", () => {
+    const current = form.series.selectedOptions[0]?.dataset.current;
+    if (current) form.threshold.value = current;
+  });
 }
 
 function alertRow(template, subscription, onChange) {
