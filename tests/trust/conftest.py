@@ -13,7 +13,7 @@ import redis
 from pricewatch.frontier import Frontier
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import Observation, PriceChange, PriceCorrection, decode
+from pricewatch.models import Observation, PriceChange, PriceCorrection, Series, decode
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore, all_time_lows
 from pricewatch.storage.sql_blocking import BlockingSql
@@ -54,6 +54,7 @@ class Env:
         reporter: str | None = "install:aaaaaaaa:ip1",
         at: int | None = None,
         asin: str = ASIN,
+        series: Series = Series.BUYBOX,
     ) -> Observation:
         return observation(
             self.clock.ms if at is None else at,
@@ -61,6 +62,7 @@ class Env:
             asin=asin,
             source=source,
             reporter=reporter if source == "extension" else None,
+            series=series,
         )
 
     def publish(self, *observations: Observation) -> None:
@@ -115,10 +117,12 @@ class Env:
             ).result_rows
         ]
 
-    def subscribe(self, threshold: int, asin: str = ASIN, email: str | None = None) -> int:
+    def subscribe(
+        self, threshold: int, asin: str = ASIN, email: str | None = None, series: str = "buybox"
+    ) -> int:
         async def work(db: Any) -> int:
             address = email or f"{threshold}-{asin}@example.com"
-            return (await subscribed(db, address, asin, threshold)).id
+            return (await subscribed(db, address, asin, threshold, series=series)).id
 
         return self.sql.run(work)
 

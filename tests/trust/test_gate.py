@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pricewatch.models import Source, TaskKind, change_event_id
+from pricewatch.models import Series, Source, TaskKind, change_event_id
 from pricewatch.storage.sql_blocking import BlockingSql
 from pricewatch.storage.sql_trust import AuditVerdict, audit_log
 from pricewatch.trust import TrustGate, TrustPolicy, report_id
@@ -56,6 +56,29 @@ def test_an_ordinary_report_is_accepted_at_once(make_env):
     last = env.changes()[-1]
     assert (last.new_price, last.source) == (9_900, Source.EXTENSION)
     assert env.frontier.size() == 0
+
+
+def test_a_used_price_report_is_held_and_confirmed_in_its_own_series(make_env):
+    env = make_env()
+    for series in (Series.BUYBOX, Series.USED):
+        env.ingest(
+            env.obs(10_000, source="crawler", series=series, at=env.clock.ms - 2 * HOUR),
+            env.obs(10_000, source="crawler", series=series, at=env.clock.ms - HOUR),
+        )
+    env.subscribe(threshold=9_000, series="used")
+
+    def used() -> list[tuple[int | None, str]]:
+        return [(c.new_price, c.source) for c in env.changes() if c.series == "used"]
+
+    # a used price that would fire the used alert is held for a verification crawl
+    report = env.obs(8_900, reporter="install:aaaaaaaa:ip1", series=Series.USED)
+    assert env.ingest(report) == 1
+    [task] = env.frontier.pop("crawler", now=env.clock.ms)
+    assert (task.kind, task.report_id) == (TaskKind.VERIFY, report_id(report))
+    assert used() == [(10_000, Source.CRAWLER)]
+    # the verification crawl sees the used price too: the report is announced, in its series
+    env.ingest(env.obs(8_900, source="verification", series=Series.USED), step_ms=60_000)
+    assert used() == [(10_000, Source.CRAWLER), (8_900, Source.EXTENSION)]
 
 
 def test_a_report_that_would_fire_an_alert_is_held_then_confirmed_with_its_own_time(make_env):
