@@ -72,6 +72,7 @@ from alerts.notices import (
     recheck_notice,
     recipient_of,
 )
+from pricewatch.destinations import masked
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, RECHECK, Keys
 from pricewatch.models import PriceChange, PriceCorrection, Recheck, decode, encode
 from pricewatch.rechecks import is_recheck
@@ -710,6 +711,16 @@ class AlertsWorker:
             error = TransientError(f"no answer within {timeout} s")
         else:
             self.recorder.add(notice.notification_id)
+            log.info(
+                "%s sent: %s/%s for %s:%s to %s %s",
+                notice.kind.value,
+                notice.series,
+                notice.alert_kind.value,
+                notice.market,
+                notice.asin,
+                notice.notification_type.value.lower(),
+                masked(notice.notification_type, notice.recipient),
+            )
             return "sent"
         attempts = job.attempts + 1
         max_attempts = self.config.max_attempts if error.transient else 1

@@ -128,7 +128,8 @@ class PricePoint(Out, kw_only=True):
 
 class PriceLine(Out, kw_only=True):
     """One series on the chart: money in major units of the chart's ``currency``, or a
-    sales rank (``unit`` "rank", lower is better), in the same buckets as ``history``."""
+    sales rank (``unit`` "rank", lower is better). Its points are of the chart's
+    ``granularity``, like ``history``'s."""
 
     series: str
     unit: Literal["money", "rank"]
@@ -136,10 +137,19 @@ class PriceLine(Out, kw_only=True):
 
 
 class PriceHistoryOut(Out, kw_only=True):
-    """A step-function chart: each point is a bucket; ``price`` is the price in force at
-    the bucket's end, ``min``/``max`` the band it moved in (``null``: no price then).
-    ``history`` is the buy box; ``lines`` every series with data in the window (the buy
-    box among them), each from its first observation on."""
+    """A step-function chart over the window ``start``..``end`` (``end`` is now for a
+    period). ``granularity`` says what a point is:
+
+    * ``"changes"``: a change of the series' state. ``price`` holds from ``timestamp``
+      until the line's next point (or ``end``); ``min`` and ``max`` equal it. A line's
+      first point is at ``start`` when a state was in force before the window. Served
+      when the window holds few enough changes (and no bucket size was asked for).
+    * a bucket size (``hourly``, ``daily``, ``weekly``, ``monthly``): a bucket starting
+      at ``timestamp``; ``price`` is the price in force at the bucket's end, ``min``/
+      ``max`` the band it moved in.
+
+    ``null`` is no price then. ``history`` is the buy box; ``lines`` every series with
+    data in the window (the buy box among them), each from its first observation on."""
 
     asin: str
     market: str
@@ -321,6 +331,10 @@ class SubscriptionOut(Out, kw_only=True):
     armed: bool
     created_at: str
     updated_at: str
+    # the product as the catalogue knows it (lists only; null when not known yet);
+    # ``image`` only when a page may show it (api.web.images)
+    title: str | None = None
+    image: str | None = None
 
 
 class SubscriptionPage(Out, kw_only=True):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricewatch.keys import Keys
-from pricewatch.models import Series
+from pricewatch.models import CrawlTask, Series
 from pricewatch.settings import Settings, child_environment, load_settings
 from pricewatch.supervision import RedisKeeper, Respawner, Supervisor, listen_problem
 
@@ -244,6 +244,18 @@ def _start_crawler(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def _demo_pages(settings: Settings, tasks: Sequence[CrawlTask], count: int = 3) -> list[str]:
+    """Product pages of a few demo products, one market each, for a new user to open."""
+    from pricewatch.alert_links import product_page_url
+
+    first: dict[str, CrawlTask] = {}
+    for task in tasks:
+        if task.asin is not None:
+            first.setdefault(task.market, task)
+    shown = list(first.values())[:count]
+    return [product_page_url(settings.public_url, t.market, t.asin or "") for t in shown]
+
+
 def _installed_roles() -> list[str]:
     found = []
     for name in ROLES:
@@ -285,7 +297,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             from pricewatch.frontier import Frontier
             from pricewatch.storage.redis import connect
 
-            demo = stack.enter_context(demo_marketplace(args.demo))
+            demo = stack.enter_context(
+                demo_marketplace(args.demo, state_file=settings.data_dir / "demo-marketplace.json")
+            )
             # our own local server: no need for the gentle pace Amazon gets
             crawler_env = {
                 "PRICEWATCH_MARKET_ORIGINS": demo.origins_setting,
@@ -301,6 +315,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             f"website on http://{settings.api_host}:{settings.api_port}/. Ctrl-C stops it.",
             flush=True,
         )
+        if args.demo:
+            for url in _demo_pages(settings, demo.tasks):
+                print(f"Try: {url}", flush=True)
         while not supervisor.stop.wait(0.5):
             if keeper is not None:
                 keeper.check()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from pricewatch.storage.sql_schema import NotificationType
 
@@ -93,3 +94,17 @@ def destination_of(
     if kind == NotificationType.SMS:
         return Destination(kind, e164(target))
     return Destination(kind, check_url(target.strip()))
+
+
+def masked(kind: NotificationType | str, address: str) -> str:
+    """Enough of an address for a log line to tell destinations apart, never the whole:
+    ``j***@example.com``, ``+1*******0100``, ``https://hooks.example.com/***`` (a
+    webhook's path and query often carry its secret)."""
+    kind = NotificationType(kind)
+    if kind == NotificationType.EMAIL:
+        local, at, domain = address.rpartition("@")
+        return f"{local[:1]}***@{domain}" if at else "***"
+    if kind == NotificationType.SMS:
+        return f"{address[:2]}{'*' * max(3, len(address) - 6)}{address[-4:]}"
+    parts = urlsplit(address)
+    return f"{parts.scheme}://{parts.hostname}/***" if parts.hostname else "***"

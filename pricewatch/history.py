@@ -15,6 +15,10 @@ Conventions (callers and the API rely on them):
 * ``None`` is a state, "no buy-box price" (out of stock, gone). A bucket closing in it
   has ``close=None``; ``min``/``max`` span only the available prices seen in the bucket
   (including an available carried-in price) and are ``None`` when there were none.
+
+When a window holds few changes a chart needs no buckets: ``change_points`` gives the
+instants the state changed, each point holding its state from its timestamp on (a
+zero-width bucket: ``close == min == max``), so a step through them is exact.
 """
 
 from __future__ import annotations
@@ -171,3 +175,31 @@ def fill_buckets(
         buckets.append(Bucket(start, row.last, low, high))
         carry = row.last
     return buckets
+
+
+def change_points(
+    changes: Iterable[tuple[int, int | None]], *, start_ms: int, opening: Opening
+) -> list[Bucket]:
+    """The state changes of one series from ``start_ms`` on, as points.
+
+    ``opening`` is the state in force before ``start_ms`` (``NO_STATE``: nothing observed
+    yet); when there is one it is the first point, at ``start_ms``. ``changes`` are
+    ``(observed_at_ms, state)`` observations at or after ``start_ms``; an observation
+    repeating the state in force is no change and is left out, and of two at one
+    instant the later one given wins.
+    """
+    points: list[Bucket] = []
+    current = opening
+    if opening is not NO_STATE:
+        points.append(Bucket(start_ms, opening, opening, opening))
+    for at, state in sorted(changes, key=lambda change: change[0]):
+        if at < start_ms:
+            raise ValueError(f"change at {at} is before the window start {start_ms}")
+        if state == current:
+            continue
+        if points and points[-1].start_ms == at:
+            points.pop()
+        if not points or points[-1].close != state:
+            points.append(Bucket(at, state, state, state))
+        current = state
+    return points

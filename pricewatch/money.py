@@ -24,6 +24,7 @@ __all__ = [
     "ISO_CURRENCY_CODES",
     "WORD_CURRENCY_SYMBOLS",
     "Money",
+    "currency_affixes",
     "exponent_of",
     "format_money",
     "is_price_range",
@@ -253,6 +254,12 @@ def group_digits(whole: str, group_sep: str, indian: bool = False) -> str:
     return group_sep.join([*groups, tail])
 
 
+def currency_affixes(currency: str) -> tuple[str, str]:
+    """What :func:`format_money` writes before and after the number of ``currency``
+    (the website's scripts format money with it too)."""
+    return _FORMATS.get(currency, (f"{currency}\u00a0", ""))
+
+
 def format_money(minor: int, currency_or_market: str | Market) -> str:
     """Minor units -> display text, e.g. ``format_money(129900, get_market("de"))``
     gives "1.299,00 €" (with a no-break space before the symbol)."""
@@ -268,5 +275,5 @@ def format_money(minor: int, currency_or_market: str | Market) -> str:
     number = group_digits(str(whole), market.group_sep, indian=currency == "INR")
     if exponent:
         number += f"{market.decimal_sep}{frac:0{exponent}d}"
-    prefix, suffix = _FORMATS.get(currency, (f"{currency}\u00a0", ""))
+    prefix, suffix = currency_affixes(currency)
     return f"{sign}{prefix}{number}{suffix}"

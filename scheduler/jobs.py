@@ -39,6 +39,7 @@ from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask
 from pricewatch.storage.clickhouse import DueProduct, ScheduleStore
 from pricewatch.storage.sql import Db
+from pricewatch.summaries import Tally
 from scheduler.inputs import (
     ProductInputs,
     ProductKey,
@@ -348,11 +349,15 @@ def add_jobs(
     async def rescore_all() -> None:
         await scheduler.rescore_all(clock())
 
+    # one line a minute at most, however often refill runs
+    pushes = Tally()
+
     @_waits_for_redis
     async def refill() -> None:
-        pushed = await scheduler.refill(clock())
-        if pushed:
-            log.info("pushed %d due products to the frontier", pushed)
+        now_ms = clock()
+        pushed = await scheduler.refill(now_ms)
+        if due := pushes.add(now_ms / 1000, pushed=pushed):
+            log.info("pushed %d due products to the frontier in the last minute", due["pushed"])
 
     @_waits_for_redis
     async def discover() -> None:

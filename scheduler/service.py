@@ -67,9 +67,12 @@ def _clock_ms() -> int:
 async def _serve(
     settings: Settings, redis_url: str, stop: threading.Event, client: Any, database: str
 ) -> None:
-    # APScheduler logs two lines per job run, the 1 s re-scoring included: the jobs
-    # say what they did themselves, and failures are warnings either way
-    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
+    # APScheduler logs two lines per job run and more as it adds them: the jobs say
+    # what they did themselves, and failures are warnings either way. Its chatter
+    # shows when our own debug lines do.
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if log.isEnabledFor(logging.DEBUG) else logging.WARNING
+    )
     config = config_from_settings(settings)
     engine = create_engine(settings.database_url)
     redis_client = connect(redis_url)

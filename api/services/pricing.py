@@ -20,6 +20,12 @@ PERIODS_MS: dict[str, int | None] = {
     "all": None,
 }
 GRANULARITIES = ("auto", "hourly", "daily", "weekly", "monthly")
+# What an "auto" chart serves when its window holds at most MAX_CHANGE_POINTS changes
+# (all series together): the changes themselves, exact at any zoom, instead of buckets
+# that hide when within an hour or a day a price moved. More than that would weigh more
+# on the wire and the canvas than buckets, which then take over.
+CHANGES = "changes"
+MAX_CHANGE_POINTS = 1000
 DEFAULT_PERIOD = "30d"
 
 T = TypeVar("T")

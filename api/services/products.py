@@ -76,9 +76,17 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
         return None
     window = req.window.resolve(now_ms, product.first_seen)
     market = req.market
-    found = prices.histories(
-        market.code, req.asin, window.start_ms, window.end_ms, window.granularity
-    )
+    found = None
+    if req.window.granularity == "auto":
+        found = prices.changes(
+            market.code, req.asin, window.start_ms, window.end_ms, pricing.MAX_CHANGE_POINTS
+        )
+    granularity = pricing.CHANGES
+    if found is None:
+        granularity = window.granularity.value
+        found = prices.histories(
+            market.code, req.asin, window.start_ms, window.end_ms, window.granularity
+        )
     lines = [
         PriceLine(
             series=series.value,
@@ -92,7 +100,7 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
         market=market.code,
         currency=product.currency or market.currency,
         exponent=market.exponent,
-        granularity=window.granularity.value,
+        granularity=granularity,
         start=iso(window.start_ms),
         end=iso(window.end_ms),
         history=next((line.points for line in lines if line.series == Series.BUYBOX), []),

@@ -22,6 +22,7 @@ from api.services.pricing import major_to_minor, to_major
 from api.services.refusals import Conflict, client_input
 from api.services.timefmt import iso
 from api.state import ApiState
+from api.web.images import shown_image
 from pricewatch.markets import MARKETS, Market, get_market
 from pricewatch.models import CrawlTask, LastState, SeriesKey
 from pricewatch.rechecks import add_recheck, can_recheck, recheck_event, watched
@@ -268,9 +269,17 @@ async def page_of(state: ApiState, user_id: int, limit: int, after_id: int) -> S
     # one more than asked tells whether another page follows
     found = await sql.list_subscriptions(state.db, user_id, limit=limit + 1, after_id=after_id)
     page = found[:limit]
-    return SubscriptionPage(
-        items=[to_out(s) for s in page], next_cursor=page[-1].id if len(found) > limit else None
-    )
+    # the products' titles and pictures: one catalogue read for the whole page
+    catalogue = await state.clickhouse(state.prices.products, {(s.market, s.asin) for s in page})
+    items = []
+    for sub in page:
+        out = to_out(sub)
+        product = catalogue.get((sub.market, sub.asin))
+        if product is not None:
+            out.title = product.title
+            out.image = shown_image(product.image)
+        items.append(out)
+    return SubscriptionPage(items=items, next_cursor=page[-1].id if len(found) > limit else None)
 
 
 async def _own(state: ApiState, user_id: int, subscription_id: int) -> Subscription:

@@ -33,6 +33,7 @@ from api.web.pages import PRODUCT_CACHE, error_page, page
 from api.web.search import SearchError, resolve_query
 from pricewatch.asin import is_valid_asin
 from pricewatch.markets import MARKETS, UnknownMarket, get_market
+from pricewatch.money import currency_affixes
 
 PERIODS = tuple(PERIODS_MS)
 CHANNELS = (
@@ -41,6 +42,19 @@ CHANNELS = (
     (NotificationType.WEBHOOK.value, "Webhook"),
 )
 MARKET_CHOICES = tuple((m.code, m.domain) for m in MARKETS.values())
+# how "my alerts" writes each marketplace and its money: format_money's rules, for the
+# page script (alert-text.js) to write amounts as e-mails and product pages do
+MARKET_FORMATS = {
+    m.code: {
+        "domain": m.domain,
+        "currency": m.currency,
+        "exponent": m.exponent,
+        "decimal": m.decimal_sep,
+        "group": m.group_sep,
+        "affixes": currency_affixes(m.currency),
+    }
+    for m in MARKETS.values()
+}
 
 
 def _unknown_product(exc: UnknownProduct, common: dict[str, Any]) -> Template:
@@ -166,4 +180,4 @@ class WebsiteController(Controller):
 
     @get("/alerts", name="web:alerts")
     async def alerts(self) -> Template:
-        return page("alerts.html", {})
+        return page("alerts.html", {"markets": MARKET_FORMATS})

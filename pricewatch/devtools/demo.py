@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import redis
 
@@ -40,28 +41,65 @@ class Demo:
 
 
 @contextlib.contextmanager
-def demo_marketplace(products: int = 36, seed: int = 0) -> Iterator[Demo]:
-    """Start the demo marketplaces and the clock that moves their prices."""
+def demo_marketplace(
+    products: int = 36, seed: int = 0, *, state_file: Path | None = None
+) -> Iterator[Demo]:
+    """Start the demo marketplaces and the clock that moves their prices.
+
+    With ``state_file`` the prices carry on across restarts from where they were
+    (saved there every tick and on the way out), rather than starting their story
+    again: a restart then sees what a shopper would see now, and no drop that never was.
+    """
     catalog = demo_catalog(products, seed=seed)
+    if state_file is not None and state_file.exists():
+        if catalog.resume(state_file.read_bytes()):
+            log.info("demo marketplace: prices carry on from %s", state_file)
+        else:
+            log.warning("demo marketplace: %s is not this demo's; prices start afresh", state_file)
     with contextlib.ExitStack() as stack:
         origins = {}
         for market in sorted({p.market for p in catalog.products()}):
             site = stack.enter_context(Marketplace(catalog, tls=False, default_market=market))
             origins[market] = site.base_url.rstrip("/")
         stop = threading.Event()
+        clock = threading.Thread(
+            target=_tick, args=(catalog, stop, state_file), name="demo-clock", daemon=True
+        )
+        clock.start()
+        # last out: the clock stopped, the walk saved where it stands
+        if state_file is not None:
+            stack.callback(_save, catalog, state_file)
+        stack.callback(clock.join, 5.0)
         stack.callback(stop.set)
-        threading.Thread(target=_tick, args=(catalog, stop), name="demo-clock", daemon=True).start()
-        log.info("demo marketplace: %d products on %s", products, ", ".join(origins.values()))
+        log.info(
+            "demo marketplace: %d products in %d markets on %s",
+            len(catalog),
+            len(origins),
+            ", ".join(origins.values()),
+        )
         yield Demo(
             origins,
             [CrawlTask(market=p.market, asin=p.asin, priority=1.0) for p in catalog.products()],
         )
 
 
-def _tick(catalog: DemoCatalog, stop: threading.Event) -> None:
+def _tick(catalog: DemoCatalog, stop: threading.Event, state_file: Path | None) -> None:
     while not stop.is_set():
         catalog.tick(time.time())
+        if state_file is not None:
+            _save(catalog, state_file)
         stop.wait(TICK_S)
+
+
+def _save(catalog: DemoCatalog, state_file: Path) -> None:
+    """Replace the saved state whole (a crash mid-write leaves the previous one)."""
+    try:
+        state_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = state_file.with_name(state_file.name + ".partial")
+        partial.write_bytes(catalog.state())
+        partial.replace(state_file)
+    except OSError as exc:
+        log.warning("demo marketplace: cannot save its prices to %s: %s", state_file, exc)
 
 
 def keep_queued(frontier: Frontier, tasks: list[CrawlTask], stop: threading.Event) -> None:

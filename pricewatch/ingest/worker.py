@@ -32,6 +32,7 @@ from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, par
 from pricewatch.models import Observation, Product, SeriesKey, series_text
 from pricewatch.storage.redis import drop_histories
 from pricewatch.storage.streams import Message, PartitionedStream, consume, dead_letter
+from pricewatch.summaries import Tally
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ class IngestWorker:
         )
         self.reader.ensure_group()
         self.health = HealthReporter(self.client, self.keys.health(INGEST))
+        self.tally = Tally()
 
     def next_batch(self) -> list[Message]:
         return self.reader.next()
@@ -235,7 +237,15 @@ class IngestWorker:
         self.health.withdraw()
 
     def _round(self, messages: Sequence[Message]) -> None:
-        log.debug("batch %s", self.process_batch(messages))
+        stats = self.process_batch(messages)
+        log.debug("batch %s", stats)
+        due = self.tally.add(self.clock(), observations=stats.accepted, changes=stats.changes)
+        if due:
+            log.info(
+                "ingested %d observations, %d changes in the last minute",
+                due["observations"],
+                due["changes"],
+            )
 
     def _failed(self, exc: Exception) -> None:
         self.health.error(f"batch not written, kept pending: {type(exc).__name__}: {exc}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 
 import pytest
 import redis as redis_lib
@@ -49,6 +50,20 @@ async def idle(client: redis_lib.Redis, keys: Keys) -> bool:
         for g in infos
         if g["name"] == ALERTS_GROUP.encode()
     ) and all(any(g["name"] == ALERTS_GROUP.encode() for g in infos) for infos in groups)
+
+
+async def test_a_sent_alert_logs_one_line_that_masks_its_address(
+    db, mail, start_mailing, redis_client, keys, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="alerts.worker")
+    await subscribe(db, "anna.person@example.com", 100_00)
+    await start_mailing()
+    publish(redis_client, keys, change(99_50, old=129_99))
+
+    await eventually(lambda: notifications_are(db, "sent", 1))
+    sent = [r.getMessage() for r in caplog.records if "sent:" in r.getMessage()]
+    assert sent == [f"alert sent: buybox/price for us:{ASIN} to email a***@example.com"]
+    assert not any("anna.person@" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_drop_sends_one_email_with_prices_threshold_and_links(

@@ -8,8 +8,10 @@ import redis as redis_lib
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from api.services.pricing import DEAL_RULE
+from api.services.pricing import DEAL_RULE, MAX_CHANGE_POINTS
+from api.services.timefmt import iso
 from pricewatch.frontier import Frontier
+from pricewatch.history import Granularity, floor_bucket
 from pricewatch.keys import Keys
 from pricewatch.models import CrawlTask
 from pricewatch.storage.clickhouse import PriceStore
@@ -169,6 +171,91 @@ async def test_price_history_step_semantics_in_major_units(
     assert (drop_day["price"], drop_day["min"], drop_day["max"]) == (17.99, 14.99, 19.99)
     # the price holds (is carried forward) until it changes
     assert all(point["price"] == 17.99 for point in history[6:])
+
+
+MINUTE = 60_000
+
+
+def changes_of(points: list[dict[str, object]]) -> list[tuple[object, object]]:
+    """(timestamp, price) of a chart's points, each checked to be a change point (a
+    zero-width band)."""
+    assert all(point["min"] == point["max"] == point["price"] for point in points), points
+    return [(point["timestamp"], point["price"]) for point in points]
+
+
+async def test_a_young_products_chart_spans_the_window_with_its_changes(
+    make_app: Callable[..., Litestar], price_store: PriceStore
+) -> None:
+    now = 1_780_000_123_456
+    sightings = [
+        (now - 50 * MINUTE, 1999),
+        (now - 41 * MINUTE - 250, 1999),  # seen again: no change
+        (now - 30 * MINUTE, 1899),
+        (now - 12 * MINUTE, None),  # out of stock
+        (now - 11 * MINUTE, None),
+        (now - 4 * MINUTE - 7, 1799),
+    ]
+    seed_product(price_store, asin=ASIN, prices=sightings)
+    async with AsyncTestClient(app=make_app(clock=ManualClock(now))) as client:
+        for period, days in (("7d", 7), ("30d", 30), ("1y", 365)):
+            body = (await client.get(f"/products/{ASIN}/price?period={period}")).json()
+            assert (body["start"], body["end"]) == (iso(now - days * DAY), iso(now))
+            assert body["granularity"] == "changes"
+            # exactly the instants the price changed, first seen included
+            expected = [(iso(at), None if p is None else p / 100) for at, p in sightings]
+            del expected[4], expected[1]
+            assert changes_of(body["history"]) == expected
+            assert [line["series"] for line in body["lines"]] == ["buybox"]
+            assert body["lines"][0]["points"] == body["history"]
+
+
+async def test_a_window_opens_with_the_price_in_force_at_its_start(
+    make_app: Callable[..., Litestar], price_store: PriceStore
+) -> None:
+    now = 1_780_000_000_000
+    seed_product(
+        price_store,
+        asin=ASIN,
+        prices=[(now - 20 * DAY, 2500), (now - 9 * DAY, 2400), (now - 2 * DAY, 2300)],
+    )
+    async with AsyncTestClient(app=make_app(clock=ManualClock(now))) as client:
+        body = (await client.get(f"/products/{ASIN}/price?period=7d")).json()
+        seven = [(iso(now - 7 * DAY), 24.0), (iso(now - 2 * DAY), 23.0)]
+        assert changes_of(body["history"]) == seven
+        body = (await client.get(f"/products/{ASIN}/price?period=30d")).json()
+        assert changes_of(body["history"]) == [
+            (iso(now - 20 * DAY), 25.0),
+            (iso(now - 9 * DAY), 24.0),
+            (iso(now - 2 * DAY), 23.0),
+        ]
+        # a bucket size asked for is served as asked
+        body = (await client.get(f"/products/{ASIN}/price?period=7d&granularity=daily")).json()
+        assert body["granularity"] == "daily" and body["start"] == iso(now - 7 * DAY)
+
+
+async def test_a_window_with_too_many_changes_is_served_in_buckets(
+    make_app: Callable[..., Litestar], price_store: PriceStore
+) -> None:
+    now = 1_780_000_000_000
+    # MAX_CHANGE_POINTS changes fit; one more does not
+    for asin, count in (("B0CHANGES1", MAX_CHANGE_POINTS), ("B0CHANGES2", MAX_CHANGE_POINTS + 1)):
+        start = now - count * MINUTE
+        seed_product(
+            price_store,
+            asin=asin,
+            prices=[(start + i * MINUTE, 1000 + i % 2) for i in range(count)],
+        )
+    async with AsyncTestClient(app=make_app(clock=ManualClock(now))) as client:
+        few = (await client.get("/products/B0CHANGES1/price?period=7d")).json()
+        many = (await client.get("/products/B0CHANGES2/price?period=7d")).json()
+    assert few["granularity"] == "changes" and len(few["history"]) == MAX_CHANGE_POINTS
+    assert many["granularity"] == "hourly"
+    assert (many["start"], many["end"]) == (iso(now - 7 * DAY), iso(now))
+    first = floor_bucket(now - (MAX_CHANGE_POINTS + 1) * MINUTE, Granularity.HOURLY)
+    hours = [point["timestamp"] for point in many["history"]]
+    assert hours == [iso(first + i * HOUR) for i in range(len(hours))]
+    assert hours[-1] == iso(floor_bucket(now - 1, Granularity.HOURLY))
+    assert {(point["min"], point["max"]) for point in many["history"]} == {(10.0, 10.01)}
 
 
 async def test_history_etag_and_304(

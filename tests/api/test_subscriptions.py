@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from pricewatch.keys import Keys
+from pricewatch.models import Product
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import migrate_sql_async
@@ -254,3 +255,33 @@ async def test_a_new_threshold_or_a_resume_meets_the_price_in_force_at_once(
     assert len(rechecks_on_stream(redis_client, keys, ASIN)) == 2
     await client.patch(f"/subscriptions/{sub_id}", headers=headers, json={"status": "active"})
     assert len(rechecks_on_stream(redis_client, keys, ASIN)) == 3
+
+
+async def test_the_list_names_each_product_and_shows_only_amazon_pictures(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
+    now = time.time_ns() // 10**6
+    shown = "https://m.media-amazon.com/images/I/pan.jpg"
+    price_store.upsert_products(
+        [
+            Product(market="us", asin="B0LISTED01", title="Frying Pan", image=shown, last_seen=now),
+            # a picture elsewhere is not one a page may show
+            Product(
+                market="us",
+                asin="B0LISTED02",
+                title="Lid",
+                image="http://pictures.example.org/lid.jpg",
+                last_seen=now,
+            ),
+        ]
+    )
+    headers = await sign_up(client, "list@example.org")
+    for asin in ("B0LISTED01", "B0LISTED02", "B0LISTED03"):
+        assert (await post_subscription(client, headers, asin)).status_code == 201
+    listed = (await client.get("/subscriptions", headers=headers)).json()["items"]
+    assert [(s["productID"], s["title"], s["image"]) for s in listed] == [
+        ("B0LISTED01", "Frying Pan", shown),
+        ("B0LISTED02", "Lid", None),
+        # not in the catalogue yet
+        ("B0LISTED03", None, None),
+    ]

@@ -120,11 +120,10 @@ def test_register_then_verify_the_email_with_the_link_it_was_sent(
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill("        ")
     page.get_by_role("button", name="Register").click()
-    refused = page.locator("#account-message.error")
+    refused = page.locator('#account-form [data-field-error="password"]')
     refused.wait_for()
-    assert refused.inner_text() == (
-        "Choose a password of at least 8 characters, not all of them spaces."
-    )
+    assert refused.inner_text() == "Use at least 8 characters for the password, not only spaces"
+    assert _user(site, email) is None
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Register").click()
     page.wait_for_url("**/alerts")
@@ -139,7 +138,7 @@ def test_register_then_verify_the_email_with_the_link_it_was_sent(
     page.reload()
     status = page.locator('#alerts-table [data-field="status"]')
     status.wait_for()
-    assert status.inner_text().startswith("unconfirmed: waiting for its address")
+    assert status.inner_text() == "Waiting for confirmation"
 
     link = link_in(site.mail_to(email, "verify_email"))
     assert link.startswith(f"{site.url}/verify-email?token=")
@@ -158,7 +157,7 @@ def test_register_then_verify_the_email_with_the_link_it_was_sent(
     assert page.locator('[data-field="verified"]').inner_text() == "verified"
     page.goto("/alerts")
     status.wait_for()
-    assert status.inner_text() == "active"
+    assert status.inner_text() == "Active"
     assert unexpected(page_errors) == []
 
 

@@ -119,7 +119,7 @@ def test_alerts_on_a_series_and_back_in_stock_from_the_form_to_the_list(
     rows = page.locator("#alerts-table tbody tr")
     rows.nth(2).wait_for()
     described = [r.locator('[data-field="alert"]').inner_text() for r in rows.all()]
-    assert described == ["Used ≤ $12.00", "Back in stock", "Used ≤ $13.35"]
+    assert described == ["Used ≤ $12.00", "Back in stock", "Used, 10 % below $14.84 (≤ $13.35)"]
     back = page.locator('#alerts-table tr[data-kind="back_in_stock"]')
     # nothing to set on a back-in-stock alert
     assert back.locator('form[data-action="threshold"]').count() == 0

@@ -17,6 +17,7 @@ import pytest
 
 from pricewatch.history import DAY_MS, HOUR_MS
 from pricewatch.models import Availability
+from tests.api.charts import drawn_xs, in_force
 from tests.api.conftest import register_in_page, stored_subscriptions
 from tests.apps import ServedApp, site_fixture, store_price_rows
 from tests.browser import own_origin_page
@@ -75,10 +76,15 @@ def _wait_chart(page: Any, period: str) -> int:
 
 
 def _api_history(site: ServedApp, asin: str, period: str) -> list[dict[str, Any]]:
+    return list(_api_chart(site, asin, period)["history"])
+
+
+def _api_chart(site: ServedApp, asin: str, period: str) -> dict[str, Any]:
     with site.client() as client:
         response = client.get(f"/products/{asin}/price", params={"market": "us", "period": period})
     response.raise_for_status()
-    return response.json()["history"]
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 def test_chart_draws_the_api_points_and_period_buttons_change_them(
@@ -86,6 +92,7 @@ def test_chart_draws_the_api_points_and_period_buttons_change_them(
 ) -> None:
     page.goto(f"/p/us/{ASIN}")
     drawn = {"30d": _wait_chart(page, "30d")}
+    granularities: dict[str, str] = {}
     # a history of the buy box alone shows it, though the buy box is off at first elsewhere
     assert page.locator("#price-chart").get_attribute("data-visible") == "buybox"
     for period in ("7d", "90d", "1y", "2y", "all"):
@@ -96,15 +103,26 @@ def test_chart_draws_the_api_points_and_period_buttons_change_them(
             == "true"
         )
         plot = page.evaluate("() => window.pricewatchChart.plot.data")
-        assert len(plot[0]) == drawn[period]
-        # a history of the buy box alone: its line is drawn, gaps and all
-        assert plot[1] == [point["price"] for point in _api_history(site, ASIN, period)]
+        # the cached answer the page drew (a chart is cached for minutes)
+        answer = _api_chart(site, ASIN, period)
+        granularities[period] = answer["granularity"]
+        # a history of the buy box alone: its line is drawn, gaps and all, each price
+        # from the instant it came into force to the window's end
+        assert plot[0] == drawn_xs(answer)
+        points = answer["history"]
+        assert plot[1] == [in_force(points, x, answer["granularity"]) for x in plot[0]]
 
     for period, points in drawn.items():
         assert points == len(_api_history(site, ASIN, period)), period
-    # hourly buckets over a week, daily over a month (either end may be partial)
-    assert drawn["7d"] in (7 * 24, 7 * 24 + 1)
-    assert drawn["30d"] in (30, 31)
+    # a change every 6 hours: the changes themselves while they are few, buckets after
+    assert granularities == {
+        "7d": "changes",
+        "90d": "changes",
+        "1y": "daily",
+        "2y": "weekly",
+        "all": "weekly",
+    }
+    assert drawn["7d"] <= 7 * 4 + 1
     assert len(set(drawn.values())) == len(drawn), drawn
     assert page_errors == []
 
@@ -168,7 +186,9 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     page.goto("/alerts")
     row = page.locator(f'#alerts-table tr[data-subscription-id="{sub["subscriptionID"]}"]')
     row.wait_for()
-    assert row.get_by_role("link").inner_text() == ASIN
+    link = row.get_by_role("link")
+    assert link.get_attribute("href") == f"/p/us/{ASIN}"
+    assert link.inner_text() == "Stainless Steel Kettle, 1.7 l"
     row.get_by_label("New threshold").fill("39.99")
     row.get_by_role("button", name="Save").click()
     page.locator("#alerts-message").get_by_text("Threshold saved").wait_for()
@@ -176,10 +196,9 @@ def test_register_sign_in_subscribe_and_manage_alerts(
     assert stored.threshold == 3_999
     page.screenshot(path=str(tmp_path / "alerts.png"))
 
-    page.locator(f'tr[data-subscription-id="{sub["subscriptionID"]}"]').get_by_role(
-        "button", name="Delete"
-    ).click()
-    page.locator("#alerts-message").get_by_text("Alert deleted").wait_for()
+    row.get_by_role("button", name="Delete").click()
+    row.get_by_role("button", name="Yes, delete it").click()
+    page.locator("#alerts-message").get_by_text("Deleted the alert").wait_for()
     assert page.locator("#alerts-table tbody tr").count() == 0
     assert stored_subscriptions(site, email) == []
     assert page_errors == []
@@ -202,9 +221,9 @@ def test_percent_alert_and_a_refused_threshold_say_why(page: Any, site: ServedAp
     page.get_by_label("at or below a price").check()
     page.get_by_label("Price (USD)").fill("99999999999999")
     page.get_by_role("button", name="Create alert").click()
-    message = page.locator("#subscribe-message.error")
-    message.wait_for()
-    assert "threshold" in message.inner_text().lower()
+    page.locator("#subscribe-message.error").wait_for()
+    refused = page.locator('#subscribe-form [data-field-error="threshold"]')
+    assert refused.inner_text().startswith("Enter a smaller price")
     assert len(stored_subscriptions(site, email)) == 1
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from pricewatch.history import DAY_MS, HOUR_MS
 from pricewatch.models import Availability, Product
+from tests.api.charts import drawn_xs, in_force
 from tests.apps import ServedApp, site_fixture
 from tests.browser import own_origin_page
 
@@ -168,8 +169,12 @@ def test_every_series_is_a_line_and_the_legend_toggles_them(
         chart = client.get(f"/products/{ASIN}/price", params={"period": "30d"}).json()
     drawn = page.evaluate("() => window.pricewatchChart.plot.data")
     lines = {line["series"]: line["points"] for line in chart["lines"]}
+    # one time axis for every line, each holding its price until its next change
+    assert chart["granularity"] == "changes"
+    assert drawn[0] == drawn_xs(chart)
     for i, name in enumerate(LEGEND):
-        assert drawn[i + 1] == [point["price"] for point in lines[name]], name
+        expected = [in_force(lines[name], x, "changes") for x in drawn[0]]
+        assert drawn[i + 1] == expected, name
     # the list price is dashed
     dash = page.evaluate("() => window.pricewatchChart.plot.series.map(s => s.dash || null)")
     assert dash[LEGEND.index("list") + 1] and not dash[LEGEND.index("used") + 1]

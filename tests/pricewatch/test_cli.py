@@ -1,7 +1,10 @@
 """The ``pricewatch`` command as a user runs it: subprocesses on a temp data dir."""
 
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +168,24 @@ def test_up_demo_crawls_the_local_marketplace_into_price_changes(env):
     finally:
         output = up.stop(proc)
     assert proc.returncode == 0, output
+
+
+def test_up_demo_stops_cleanly_on_one_ctrl_c_and_keeps_its_terminal_quiet(env):
+    # a terminal's Ctrl-C reaches the whole foreground process group
+    proc = up.start(env, "--demo", "6", "--crawlers", "1", start_new_session=True)
+    try:
+        client = up.redis_client(proc, env)
+        changes = PartitionedStream(DEFAULT_KEYS, PRICE_CHANGES, up.PARTITIONS)
+        up.wait_until(lambda: changes.length(client) >= 1, up.STARTUP_S, "a crawled price", proc)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        output, _ = proc.communicate(timeout=up.STARTUP_S)
+    assert proc.returncode == 0, output
+    assert "forcing unclean shutdown" not in output
+    assert "Traceback" not in output
+    assert "Running job" not in output and "apscheduler" not in output
+    assert "demo marketplace: 6 products" in output
+    assert "Try: http://127.0.0.1:" in output and "/p/us/B0" in output
+    # where the prices stand, for the next start to carry on from
+    assert (Path(env["PRICEWATCH_DATA_DIR"]) / "demo-marketplace.json").exists()

@@ -139,3 +139,13 @@ def test_a_back_in_stock_alert_meets_any_sighting_of_the_buy_box() -> None:
         (1, None, "out_of_stock"),
         (2, 950, "in_stock"),
     ]
+
+
+def test_masked_addresses_tell_destinations_apart_but_never_give_them_away() -> None:
+    from pricewatch.destinations import masked
+
+    assert masked("EMAIL", "anna.person@example.com") == "a***@example.com"
+    assert masked("SMS", "+15555550100") == "+1******0100"
+    assert masked("WEBHOOK", "https://hooks.example.com/T0/secret?k=v") == (
+        "https://hooks.example.com/***"
+    )

@@ -16,6 +16,7 @@ from pricewatch.history import (
     Opening,
     RollupRow,
     bucket_starts,
+    change_points,
     fill_buckets,
     floor_bucket,
     next_bucket,
@@ -245,3 +246,30 @@ def test_fill_matches_reference(
     assert filled(points, start_ms, end_ms, granularity) == reference_buckets(
         points, start_ms, end_ms, granularity
     )
+
+
+def test_change_points_open_with_the_state_in_force_and_keep_only_changes() -> None:
+    changes = [(1_500, 900), (1_200, 1_000), (2_000, 900), (2_500, None), (3_000, None)]
+    assert change_points(changes, start_ms=1_000, opening=1_000) == [
+        Bucket(1_000, 1_000, 1_000, 1_000),
+        Bucket(1_500, 900, 900, 900),
+        Bucket(2_500, None, None, None),
+    ]
+    # nothing before the window: the first observation opens the line
+    assert change_points(changes, start_ms=1_000, opening=NO_STATE)[0] == Bucket(
+        1_200, 1_000, 1_000, 1_000
+    )
+    assert change_points([], start_ms=1_000, opening=NO_STATE) == []
+    assert change_points([], start_ms=1_000, opening=None) == [Bucket(1_000, None, None, None)]
+
+
+def test_a_change_at_the_window_start_replaces_the_opening() -> None:
+    assert change_points([(1_000, 700)], start_ms=1_000, opening=800) == [
+        Bucket(1_000, 700, 700, 700)
+    ]
+    # and one that restores the state before it is no point of its own
+    assert change_points([(1_000, 700), (1_000, 800)], start_ms=1_000, opening=800) == [
+        Bucket(1_000, 800, 800, 800)
+    ]
+    with pytest.raises(ValueError, match="before the window"):
+        change_points([(999, 1)], start_ms=1_000, opening=NO_STATE)

@@ -635,3 +635,22 @@ def test_scrapy_fetches_http_and_https_through_the_proxies(
         (f"/dp/{ASIN}", True): "127.0.0.3",
         (f"/dp/{OTHER}", True): "127.0.0.4",
     }
+
+
+def test_a_demo_catalog_restarted_later_shows_the_price_a_continuous_one_would() -> None:
+    continuous, before_restart = demo_catalog(30, seed=5), demo_catalog(30, seed=5)
+    for catalog in (continuous, before_restart):
+        catalog.tick(1_000.0)
+        catalog.tick(1_000.0 + 30 * 60)
+    saved = before_restart.state()
+    # down for two hours; then a new process, a fresh catalog of the same demo
+    restarted = demo_catalog(30, seed=5)
+    assert restarted.resume(saved)
+    later = 1_000.0 + 150 * 60
+    continuous.tick(later)
+    restarted.tick(later)
+    assert restarted.products() == continuous.products()
+    fresh = demo_catalog(30, seed=5)
+    assert [p.price for p in restarted.products()] != [p.price for p in fresh.products()]
+    # another demo's walk is not this one's
+    assert not demo_catalog(30, seed=6).resume(saved)

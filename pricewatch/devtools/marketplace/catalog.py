@@ -15,11 +15,13 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from pricewatch.asin import is_valid_asin
 from pricewatch.markets import get_market
 from pricewatch.models import Availability
 
-__all__ = ["Catalog", "CatalogProduct", "DemoCatalog", "demo_catalog", "random_asin"]
+__all__ = ["Catalog", "CatalogProduct", "DemoCatalog", "DemoState", "demo_catalog", "random_asin"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -346,13 +348,33 @@ def walk_page_step(
     return dataclasses.replace(product, **changes) if changes else product
 
 
+_RandomState = tuple[int, tuple[int, ...], float | None]
+
+
+class DemoState(msgspec.Struct, frozen=True):
+    """Where a demo catalog's walk stands: its products, its clock and its random
+    draws. A catalog resumed from it walks on exactly as the one that saved it would."""
+
+    seed: int
+    last_tick: float | None
+    steps_taken: int
+    rng: _RandomState
+    page_rng: _RandomState
+    products: list[CatalogProduct]
+
+
 class DemoCatalog(Catalog):
-    """A catalog whose prices move as (simulated or real) time passes: call ``tick(now)``."""
+    """A catalog whose prices move as (simulated or real) time passes: call ``tick(now)``.
+
+    ``state()`` and ``resume()`` carry the walk over a restart: a demo that replayed
+    its prices from the start would show shoppers (and alerts) drops that never were.
+    """
 
     def __init__(
         self, products: Iterable[CatalogProduct], *, seed: int = 0, rules: WalkRules | None = None
     ) -> None:
         super().__init__(products)
+        self._seed = seed
         self._rng = random.Random(seed)
         # the rest of the page walks on its own draws: the buy box's walk from a seed
         # stays what it always was
@@ -379,6 +401,44 @@ class DemoCatalog(Catalog):
                     page = self._page_base.setdefault(key, PageBase.of(product))
                     self._products[key] = walk_page_step(product, page, self._page_rng, self._rules)
                 self.steps_taken += 1
+
+    def state(self) -> bytes:
+        """The walk so far, as JSON (for :meth:`resume`)."""
+        with self._lock:
+            return _state_encoder.encode(
+                DemoState(
+                    seed=self._seed,
+                    last_tick=self._last_tick,
+                    steps_taken=self.steps_taken,
+                    rng=self._rng.getstate(),
+                    page_rng=self._page_rng.getstate(),
+                    products=list(self._products.values()),
+                )
+            )
+
+    def resume(self, saved: bytes) -> bool:
+        """Carry on the walk ``state()`` saved, if it is this catalog's (same seed);
+        the next ``tick`` catches up with the time that passed since. Products the
+        saved walk did not have keep their fresh state; ones this catalog lacks are
+        left out. False (nothing changed) when the state is another seed's or unreadable."""
+        try:
+            state = msgspec.json.decode(saved, type=DemoState)
+        except (msgspec.DecodeError, ValueError):
+            return False
+        if state.seed != self._seed:
+            return False
+        with self._lock:
+            for product in state.products:
+                if product.key in self._products:
+                    self._products[product.key] = _check(product)
+            self._last_tick = state.last_tick
+            self.steps_taken = state.steps_taken
+            self._rng.setstate(state.rng)
+            self._page_rng.setstate(state.page_rng)
+        return True
+
+
+_state_encoder = msgspec.json.Encoder()
 
 
 def demo_catalog(n: int = 36, seed: int = 0, *, rules: WalkRules | None = None) -> DemoCatalog:

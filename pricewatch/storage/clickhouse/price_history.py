@@ -1,4 +1,5 @@
-"""Price history for charts: the state before a range, then rollup buckets.
+"""Price history for charts: the state before a range, then rollup buckets or the
+raw changes themselves.
 
 Step semantics, bucket alignment and the meaning of ``None`` are pure and live in
 ``pricewatch.history``; this module only reads the rows they need.
@@ -17,11 +18,13 @@ from pricewatch.history import (
     Opening,
     RollupRow,
     bucket_starts,
+    change_points,
     check_range,
     fill_buckets,
     next_bucket,
     parse_granularity,
 )
+from pricewatch.models import Series
 from pricewatch.storage.clickhouse.tables import Tables, utc_date
 
 
@@ -137,6 +140,91 @@ class PriceHistory(Tables):
             )
             if buckets:
                 found[name] = buckets
+        return found
+
+    def changes(
+        self,
+        market: str,
+        asin: str,
+        start_ms: int,
+        end_ms: int,
+        limit: int,
+        series: Sequence[str] | None = None,
+    ) -> dict[str, list[Bucket]] | None:
+        """Every series' state changes over ``[start_ms, end_ms)`` (the meaning
+        ``pricewatch.history.change_points`` gives them), by series name; None when
+        there are more than ``limit`` points in all (a chart then wants buckets).
+
+        One query for all the series, as ``histories``. A series absent from the answer
+        has no state in the range.
+        """
+        check_range(start_ms, end_ms)
+        params: dict[str, Any] = {
+            "market": market,
+            "asin": asin,
+            "start": start_ms,
+            "end": end_ms,
+            # each series' first row in the range is kept even when it repeats the
+            # opening state (change_points drops it): a cut answer must still be
+            # recognised as more than ``limit`` points
+            "rows": limit + len(Series) + 1,
+        }
+        only = ""
+        if series is not None:
+            only = "AND series IN {series:Array(String)}"
+            params["series"] = list(series)
+        # Part 0 is each series' opening state, part 1 the rows whose state differs from
+        # the row before (-1 marks an unavailable price, as in the rollups, and -2 is no
+        # row before). prices_raw holds every sighting; most repeat the price.
+        result = self.client.query(
+            f"""
+            SELECT series, 0 AS part, toInt64(0) AS at,
+                   argMax(ifNull(price, -1), observed_at) AS state
+            FROM {self.database}.prices_raw
+            WHERE market = {{market:String}} AND asin = {{asin:String}} {only}
+              AND observed_at < fromUnixTimestamp64Milli({{start:Int64}}, 'UTC')
+            GROUP BY series
+            UNION ALL
+            SELECT series, 1 AS part, at, state
+            FROM (
+                SELECT series, toUnixTimestamp64Milli(observed_at) AS at,
+                       ifNull(price, -1) AS state,
+                       lagInFrame(ifNull(price, -1), 1, toInt64(-2)) OVER (
+                           PARTITION BY series ORDER BY observed_at
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+                       ) AS previous
+                FROM {self.database}.prices_raw
+                WHERE market = {{market:String}} AND asin = {{asin:String}} {only}
+                  AND observed_at >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC')
+                  AND observed_at < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')
+            )
+            WHERE state != previous
+            ORDER BY series, at
+            LIMIT {{rows:UInt32}}
+            """,
+            parameters=params,
+        )
+        openings: dict[str, Opening] = {}
+        rows: dict[str, list[tuple[int, int | None]]] = {}
+        count = 0
+        for name, part, at, state in result.result_rows:
+            value = None if state == -1 else int(state)
+            if part == 0:
+                openings[name] = value
+            else:
+                count += 1
+                rows.setdefault(name, []).append((int(at), value))
+        if count >= params["rows"]:
+            return None
+        found: dict[str, list[Bucket]] = {}
+        for name in sorted(openings.keys() | rows.keys()):
+            points = change_points(
+                rows.get(name, ()), start_ms=start_ms, opening=openings.get(name, NO_STATE)
+            )
+            if points:
+                found[name] = points
+        if sum(len(points) for points in found.values()) > limit:
+            return None
         return found
 
     def _rollup_rows(

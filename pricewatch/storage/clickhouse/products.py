@@ -91,6 +91,11 @@ class Catalogue(Tables):
     def product(self, market: str, asin: str) -> Product | None:
         return self._products({(market, asin)}).get((market, asin))
 
+    def products(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Product]:
+        """The catalogue rows of (market, asin) ``keys`` in one query; unknown ones are
+        absent."""
+        return self._products(set(keys))
+
     def _products(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Product]:
         keys = list(keys)
         if not keys:

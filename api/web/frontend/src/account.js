@@ -13,21 +13,6 @@ function linkToken() {
   return new URLSearchParams(window.location.search).get("token") || "";
 }
 
-// What "My alerts" shows as a subscription's status.
-export function statusText(subscription) {
-  if (subscription.status === "unconfirmed") {
-    return "unconfirmed: waiting for its address to be confirmed (see My account)";
-  }
-  if (subscription.kind === "back_in_stock") {
-    return subscription.armed
-      ? `${subscription.status} (out of stock: waiting for its return)`
-      : `${subscription.status} (in stock; re-arms when it goes out of stock)`;
-  }
-  return subscription.armed
-    ? subscription.status
-    : `${subscription.status} (sent; re-arms above the threshold)`;
-}
-
 // What the subscribe form says once the API created the alert.
 export function createdText(created) {
   return created.status === "unconfirmed"

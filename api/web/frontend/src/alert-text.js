@@ -1,5 +1,8 @@
 // How an alert reads in the list of "my alerts": what it watches, in a few words
-// ("Used ≤ $20.00", "Back in stock"). The series names match the subscribe form.
+// ("Used ≤ $20.00", "Used, 10 % below $54.00", "Back in stock"), where it goes and in
+// what state it is. The series names match the subscribe form; amounts are written as
+// pricewatch/money.py format_money writes them, with the marketplace's rules that the
+// page hands over (api/web/controllers.py MARKET_FORMATS).
 
 export const SERIES_NAMES = {
   cheapest_new: "Cheapest new",
@@ -10,21 +13,80 @@ export const SERIES_NAMES = {
   buybox: "Buy box",
 };
 
+export const CHANNEL_NAMES = { EMAIL: "E-mail", SMS: "SMS", WEBHOOK: "Webhook" };
+
 export function isBackInStock(subscription) {
   return subscription.kind === "back_in_stock";
 }
 
-function money(value, currency) {
-  try {
-    return new Intl.NumberFormat(undefined, { style: "currency", currency }).format(value);
-  } catch {
-    return `${value} ${currency}`;
-  }
+export function isPercent(subscription) {
+  return subscription.thresholdPercent !== null && subscription.thresholdPercent !== undefined;
 }
 
-// "Used ≤ $20.00" for a price alert, "Back in stock" for the other kind.
-export function alertText(subscription) {
+// "1.299,00 €" from 1299 and amazon.de's rules (format_money, digit for digit);
+// without rules (an unknown marketplace) the amount and its currency code.
+function groupDigits(whole, separator, indian) {
+  if (whole.length <= 3) return whole;
+  let head = whole.slice(0, -3);
+  const groups = [whole.slice(-3)];
+  const size = indian ? 2 : 3;
+  while (head) {
+    groups.unshift(head.slice(-size));
+    head = head.slice(0, -size);
+  }
+  return groups.join(separator);
+}
+
+export function formatMoney(value, currency, rules) {
+  if (!rules || rules.currency !== currency) return `${value} ${currency}`;
+  const minor = Math.round(Math.abs(value) * 10 ** rules.exponent);
+  const scale = 10 ** rules.exponent;
+  let number = groupDigits(String(Math.floor(minor / scale)), rules.group, currency === "INR");
+  if (rules.exponent) {
+    number += rules.decimal + String(minor % scale).padStart(rules.exponent, "0");
+  }
+  const [prefix, suffix] = rules.affixes;
+  return `${value < 0 ? "-" : ""}${prefix}${number}${suffix}`;
+}
+
+function percentText(value) {
+  return `${Number(value.toFixed(2))} %`;
+}
+
+// "Used ≤ $20.00" for a price alert, "Used, 10 % below $54.00 (≤ $48.60)" for one in
+// percent of the price when it was set, "Back in stock" for the other kind.
+export function alertText(subscription, rules) {
   if (isBackInStock(subscription)) return "Back in stock";
   const series = SERIES_NAMES[subscription.series] || subscription.series;
-  return `${series} ≤ ${money(subscription.threshold, subscription.currency)}`;
+  const money = (value) => formatMoney(value, subscription.currency, rules);
+  if (isPercent(subscription) && subscription.basePrice !== null) {
+    return `${series}, ${percentText(subscription.thresholdPercent)} below ` +
+      `${money(subscription.basePrice)} (≤ ${money(subscription.threshold)})`;
+  }
+  return `${series} ≤ ${money(subscription.threshold)}`;
+}
+
+// The channel in words and where it goes: ["E-mail", "to me@example.org"]; an e-mail
+// alert without a target goes to the account's address.
+export function channelText(subscription) {
+  const channel = CHANNEL_NAMES[subscription.notificationType] || subscription.notificationType;
+  const to = subscription.target ? `to ${subscription.target}` : "to your account's e-mail";
+  return [channel, to];
+}
+
+// The state of an alert: a short word for the list ("Active", "Paused", "Waiting for
+// confirmation", "Fired") and a line that says what it means.
+export function stateText(subscription) {
+  if (subscription.status === "unconfirmed") {
+    return ["Waiting for confirmation", "starts once its address is confirmed (see My account)"];
+  }
+  if (subscription.status === "paused") return ["Paused", "sends nothing until you resume it"];
+  if (isBackInStock(subscription)) {
+    return subscription.armed
+      ? ["Active", "out of stock: waiting for its return"]
+      : ["Active", "in stock now; re-arms when it goes out of stock"];
+  }
+  return subscription.armed
+    ? ["Active", "tells you when the price gets there"]
+    : ["Fired", "sent; re-arms above the threshold"];
 }

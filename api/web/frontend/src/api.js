@@ -28,9 +28,12 @@ export const session = {
 };
 
 export class ApiError extends Error {
-  constructor(status, message) {
+  // body: the API's answer as parsed ({"detail", "extra"}), for pages that map its
+  // complaints to the fields they are about
+  constructor(status, message, body = null) {
     super(message);
     this.status = status;
+    this.body = body;
   }
 }
 
@@ -67,7 +70,7 @@ export async function call(method, path, body) {
   }
   if (!response.ok) {
     if (response.status === 401) session.clear();
-    throw new ApiError(response.status, describe(response.status, parsed));
+    throw new ApiError(response.status, describe(response.status, parsed), parsed);
   }
   return parsed;
 }

@@ -6,12 +6,14 @@
 // The page renders <figure id="price-chart" data-asin data-market data-period
 // data-labels='{"amazon": "Amazon", ...}'> with period buttons (button[data-period])
 // and an empty .chart-legend inside it. The legend gets a checkbox per line drawn, which
-// shows or hides the line and reads its value under the cursor (the latest one when the
-// cursor is off the chart). After each draw the figure carries data-state="ready",
-// data-points="<n>" (buckets), data-lines (the series drawn) and data-visible (those
-// shown), so that people (and tests) can tell what is shown without reading the canvas.
+// shows or hides the line and reads its value in force at the cursor's instant (the
+// latest one when the cursor is off the chart). The time axis is the answer's window,
+// `start` to `end` (now), however few points it holds. After each draw the figure
+// carries data-state="ready", data-points="<n>" (the answer's points: changes or
+// buckets), data-lines (the series drawn) and data-visible (those shown), so that
+// people (and tests) can tell what is shown without reading the canvas.
 import uPlot from "uplot";
-import { historyUrl, parseLines } from "pricewatch-shared-js/history.js";
+import { historyUrl, indexAt, parseLines, stepColumns } from "pricewatch-shared-js/history.js";
 import { inLegendOrder, styleOf, visibleSeries } from "pricewatch-shared-js/series.js";
 
 function formatMoney(value, currency, locale) {
@@ -35,17 +37,23 @@ function axisSize(u, values) {
   return Math.max(40, longest * 7 + 24);
 }
 
-function chartOptions(width, lines, visible, currency, locale, labels, onCursor) {
+function chartOptions(width, lines, visible, currency, locale, labels, xRange, onCursor) {
   const stepped = uPlot.paths.stepped({ align: 1 });
   const money = (v) => formatMoney(v, currency, locale);
   const rank = (v) => formatRank(v, locale);
   return {
     width,
     height: 280,
-    cursor: { drag: { x: false, y: false } },
+    cursor: {
+      drag: { x: false, y: false },
+      // a line's dot sits on the value in force at the cursor, not on the nearest point
+      dataIdx: (u, seriesIdx, closest, xValue) =>
+        seriesIdx === 0 ? closest : indexAt(u.data[0], xValue),
+    },
     legend: { show: false },
     scales: {
-      x: { time: true },
+      // the window asked for, not the span of the points (one point has none)
+      x: { time: true, range: (u, min, max) => xRange(min, max) },
       money: { auto: true },
       // rank 1 is the best: at the top; padding never reaches past it to a rank 0
       rank: {
@@ -139,11 +147,14 @@ export class PriceChart {
   }
 
   draw(period, chart) {
-    const { xs, currency } = chart;
-    const lines = inLegendOrder(chart.lines);
+    const { currency } = chart;
+    const points = chart.xs.length;
+    const { xs, lines } = stepColumns({ ...chart, lines: inLegendOrder(chart.lines) });
     const visible = visibleSeries(lines, this.chosen);
     const names = lines.map((line) => line.series).join(" ");
     const data = [xs, ...lines.map((line) => line.values)];
+    this.xs = xs;
+    this.window = chart.start != null && chart.end != null ? [chart.start, chart.end] : null;
     if (this.plot === null || this.currency !== currency || this.names !== names) {
       this.plot?.destroy();
       this.currency = currency;
@@ -156,6 +167,8 @@ export class PriceChart {
         currency,
         this.locale,
         this.labels,
+        // an answer without a window (none is served now): the points' span, an hour at least
+        (min, max) => this.window ?? (min == null ? [null, null] : [min, Math.max(max, min + 3600)]),
         // uPlot calls it while it is built, before this.plot is the new chart
         (u) => u === this.plot && this.showValues(),
       );
@@ -168,13 +181,14 @@ export class PriceChart {
     }
     this.showValues();
     this.figure.dataset.period = period;
-    this.figure.dataset.points = String(xs.length);
+    this.figure.dataset.points = String(points);
     this.figure.dataset.lines = names;
     this.figure.dataset.state = "ready";
     this.figure.removeAttribute("aria-busy");
-    this.statusEl.textContent = xs.length === 0
+    const each = chart.granularity === "changes" ? "one per change" : chart.granularity;
+    this.statusEl.textContent = points === 0
       ? "No prices recorded in this period yet."
-      : `${xs.length} price points, ${chart.granularity}.`;
+      : `${points} price points, ${each}.`;
   }
 
   buildLegend(lines, visible) {
@@ -225,18 +239,16 @@ export class PriceChart {
       .join(" ");
   }
 
-  // Each legend entry reads its line's value under the cursor, else its latest value.
+  // Each legend entry reads its line's value in force at the cursor's instant (that of
+  // the last point at or before it), else its latest value.
   showValues() {
     if (!this.plot || !this.legendItems) return;
-    const idx = this.plot.cursor.idx;
+    const onChart = this.plot.cursor.idx != null && this.plot.cursor.left >= 0;
+    const idx = onChart
+      ? indexAt(this.xs, this.plot.posToVal(this.plot.cursor.left, "x"))
+      : this.xs.length - 1;
     this.lines.forEach((line, i) => {
-      const values = line.values;
-      let value = null;
-      if (idx != null) {
-        value = values[idx];
-      } else {
-        for (let j = values.length - 1; j >= 0 && value == null; j--) value = values[j];
-      }
+      const value = idx == null || idx < 0 ? null : line.values[idx];
       this.legendItems[i].value.textContent = line.unit === "rank"
         ? formatRank(value, this.locale)
         : formatMoney(value, this.currency, this.locale);
