@@ -15,11 +15,11 @@ import json
 import re
 from email.header import Header
 from email.utils import formatdate, parseaddr
-from urllib.parse import urlsplit
 
 from alerts.notices import Notice
 from pricewatch.models import Series
 from pricewatch.money import format_money
+from pricewatch.product_images import shown_image
 from pricewatch.series_names import series_name
 from pricewatch.storage.sql import NotificationKind, SubscriptionKind
 
@@ -39,17 +39,6 @@ def _money_text(minor: int, currency: str) -> str:
     return format_money(minor, currency)
 
 
-# The only hosts a product image is shown from: Amazon's own image servers, over
-# https. A page (or a forged report) can name any URL as a product's image; a mail
-# client would fetch it on opening, telling that host who read what and when.
-IMAGE_ORIGINS = frozenset(
-    {
-        "m.media-amazon.com",
-        "images-na.ssl-images-amazon.com",
-        "images-eu.ssl-images-amazon.com",
-        "images-fe.ssl-images-amazon.com",
-    }
-)
 # Who sells is the buy box's seller: said only of alerts on what the buy box offers
 # (the seller of the cheapest used or third-party offer is not known).
 _BUYBOX_SERIES = frozenset({Series.BUYBOX, Series.AMAZON})
@@ -78,21 +67,9 @@ def _movement(notice: Notice) -> str:
 
 
 def image_url(notice: Notice) -> str | None:
-    """The product's image when it is an https URL on one of Amazon's image hosts
-    (:data:`IMAGE_ORIGINS`); None otherwise."""
-    if not notice.image:
-        return None
-    try:
-        parts = urlsplit(notice.image)
-        port = parts.port
-    except ValueError:
-        return None
-    if parts.scheme != "https" or parts.hostname not in IMAGE_ORIGINS:
-        return None
-    # userinfo or a port would make the same host another server
-    if port is not None or "@" in parts.netloc or parts.netloc != parts.hostname:
-        return None
-    return notice.image
+    """The product's image when it may be shown (:func:`shown_image`: https on one of
+    Amazon's image hosts); None otherwise."""
+    return shown_image(notice.image)
 
 
 def _seller(notice: Notice) -> str | None:

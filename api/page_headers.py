@@ -11,19 +11,11 @@ from __future__ import annotations
 
 from litestar.datastructures import ResponseHeader
 
-# Product pictures load straight from Amazon's public image hosts, and from no other
-# host. A proxy of ours would fetch, server-side, URLs that crawled pages and extension
-# reports put in the catalogue: a request aimed by whoever shaped that data. Letting the
-# browser load a public picture itself costs us nothing and our server never fetches a
-# user-influenced URL; the page renders a picture only when its URL is https on one of
-# these hosts (api.web.images), so a stored URL elsewhere is never even tried, and the
-# CSP stops one that slipped through. Referrer-Policy below keeps our page URLs from them.
-AMAZON_IMAGE_HOSTS = (
-    "m.media-amazon.com",
-    "images-na.ssl-images-amazon.com",
-    "images-eu.ssl-images-amazon.com",
-    "images-fe.ssl-images-amazon.com",
-)
+from pricewatch.product_images import AMAZON_IMAGE_HOSTS
+
+# Product pictures load straight from Amazon's public image hosts and from no other
+# (pricewatch.product_images says why, and renders only URLs on them); the CSP stops
+# one that slipped through. Referrer-Policy below keeps our page URLs from them.
 
 
 def _policy(img_src: str) -> str:

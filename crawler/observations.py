@@ -60,8 +60,9 @@ def observations_for(
     elif page.page_kind is not PageKind.PRODUCT:
         return None
     currency = page.price.currency if page.price else get_market(task.market).currency
+    facts = page_facts(page, currency)
     observations = series_observations(
-        page_facts(page, currency),
+        facts,
         market=task.market,
         asin=task.asin,
         observed_at=now_ms,
@@ -69,19 +70,16 @@ def observations_for(
         currency=currency,
     )
     return [
-        _with_product_fields(obs, page) if obs.series is Series.BUYBOX else obs
+        _with_product_fields(obs, page, facts) if obs.series is Series.BUYBOX else obs
         for obs in observations
     ]
 
 
-def _with_product_fields(obs: Observation, page: ParsedPage) -> Observation:
+def _with_product_fields(obs: Observation, page: ParsedPage, facts: PageFacts) -> Observation:
     """The buy-box observation also says what the page says of the product."""
-    price, list_price = page.price, page.list_price
     return msgspec.structs.replace(
         obs,
-        list_price=list_price.minor
-        if list_price and price and list_price.currency == price.currency
-        else None,
+        list_price=facts.list_price,
         title=page.title,
         image=page.image_url,
         sold_by=page.sold_by,

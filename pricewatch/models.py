@@ -105,6 +105,10 @@ class LastState(msgspec.Struct, frozen=True, array_like=True, gc=False):
     availability: str
 
 
+# (market, asin): one product, where a plain tuple is all a lookup needs
+ProductKey = tuple[str, str]
+
+
 class SeriesKey(NamedTuple):
     """One price series of one product: what a last state, a history and trust records
     belong to. A tuple, so ClickHouse takes it as a parameter and answers in kind."""

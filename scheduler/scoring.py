@@ -76,13 +76,13 @@ import dataclasses
 import numpy as np
 import numpy.typing as npt
 
+from pricewatch.history import DAY_MS
 from pricewatch.politeness import fleet_rate
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 DAY_S = 86_400.0
-DAY_MS = 86_400_000
 PRIORITY_CAP = 999.0
 # how stale a product never observed counts as, in days
 UNKNOWN_AGE_DAYS = 30.0

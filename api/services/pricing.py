@@ -26,6 +26,11 @@ GRANULARITIES = ("auto", "hourly", "daily", "weekly", "monthly")
 # on the wire and the canvas than buckets, which then take over.
 CHANGES = "changes"
 MAX_CHANGE_POINTS = 1000
+# ... and only over at most this much of the product's life: change points are read from
+# prices_raw, every sighting of every series; a longer span (a 1y chart of a product
+# tracked for years) goes straight to the rollups, one light query instead of a heavy
+# scan that would mostly fall back to them anyway.
+MAX_CHANGES_SPAN_MS = 92 * DAY_MS
 DEFAULT_PERIOD = "30d"
 
 T = TypeVar("T")
@@ -68,8 +73,9 @@ class ChartWindow:
     start_ms: int | None
     end_ms: int | None
 
-    def check(self) -> None:
-        """Refuse contradictory or unknown parameters (``ValueError`` with the reason)."""
+    def check(self, now_ms: int | None = None) -> None:
+        """Refuse contradictory or unknown parameters (``ValueError`` with the reason);
+        with ``now_ms``, also a window that starts after now and ends there."""
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {', '.join(GRANULARITIES)}")
         if self.start_ms is not None or self.end_ms is not None:
@@ -77,7 +83,8 @@ class ChartWindow:
                 raise ValueError("give either period or start/end, not both")
             if self.start_ms is None:
                 raise ValueError("end needs a start")
-            if self.end_ms is not None and self.end_ms <= self.start_ms:
+            end = now_ms if self.end_ms is None else self.end_ms
+            if end is not None and end <= self.start_ms:
                 raise ValueError("end must be after start")
         elif self.period is not None and self.period not in PERIODS_MS:
             raise ValueError(f"period must be one of {', '.join(PERIODS_MS)}")

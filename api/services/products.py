@@ -77,7 +77,11 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
     window = req.window.resolve(now_ms, product.first_seen)
     market = req.market
     found = None
-    if req.window.granularity == "auto":
+    known_from = max(window.start_ms, product.first_seen or window.start_ms)
+    if (
+        req.window.granularity == "auto"
+        and window.end_ms - known_from <= pricing.MAX_CHANGES_SPAN_MS
+    ):
         found = prices.changes(
             market.code, req.asin, window.start_ms, window.end_ms, pricing.MAX_CHANGE_POINTS
         )
@@ -116,7 +120,7 @@ async def history(
     a first crawl on behalf of ``client``, an IP); bad parameters are a 400."""
     now = state.clock()
     with client_input():
-        req.window.check()
+        req.window.check(now)
     cache = state.history
     field = req.window.cache_field(now)
     key = state.keys.history_cache(req.market.code, req.asin)
@@ -154,7 +158,7 @@ async def _fill(
     """The cached value (ETag + body) of a computed history, stored in Redis."""
     cache = state.history
     token = await cache.begin_fill(key)
-    with client_input():  # a window that ends before it starts
+    with client_input():  # a window of too many buckets, known once resolved
         body = await state.clickhouse(_history_body, state.prices, req, now)
     if body is None:
         lookup = await request_first_crawl(state, req.market.code, req.asin, client)

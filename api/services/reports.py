@@ -106,15 +106,7 @@ def report_to_observations(report: ReportIn, reporter: str, now_ms: int) -> list
     if report.price is not None:
         if report.availability == Availability.UNAVAILABLE:
             raise ReportError("an unavailable product cannot have a price")
-        price, named = _price_minor(report.price, market)
-        if named is not None and named != market.currency:
-            raise ReportError(
-                f"price is in {named}, but market {market.code} prices are in {market.currency}"
-            )
-        if price > MAX_MINOR:
-            raise ReportError("price is implausibly large")
-        if price == 0:
-            raise ReportError("price must be above zero")
+        price = _checked_price("price", report.price, market)
     elif report.availability == Availability.IN_STOCK:
         raise ReportError("an in-stock report needs a price")
     observed_at = now_ms
@@ -154,18 +146,26 @@ def report_to_observations(report: ReportIn, reporter: str, now_ms: int) -> list
     return [buybox] + [obs for obs in by_series if obs.series is not Series.BUYBOX]
 
 
+def _checked_price(name: str, value: ReportedPrice, market: Market) -> int:
+    """A reported price in minor units of ``market``'s currency; ``name`` says which
+    field, in the reason a bad one is refused with."""
+    amount, named = _price_minor(value, market)
+    if named is not None and named != market.currency:
+        raise ReportError(
+            f"{name} is in {named}, but market {market.code} prices are in {market.currency}"
+        )
+    if amount > MAX_MINOR:
+        raise ReportError(f"{name} is implausibly large")
+    if amount == 0:
+        raise ReportError(f"{name} must be above zero")
+    return amount
+
+
 def _page_facts(
     page: ReportPage, availability: Availability, price: int | None, market: Market
 ) -> PageFacts:
     def minor(name: str, value: ReportedPrice | None) -> int | None:
-        if value is None:
-            return None
-        amount, named = _price_minor(value, market)
-        if named is not None and named != market.currency:
-            raise ReportError(f"page.{name} is in {named}, not in {market.currency}")
-        if not 0 < amount <= MAX_MINOR:
-            raise ReportError(f"page.{name} must be above zero and plausible")
-        return amount
+        return None if value is None else _checked_price(f"page.{name}", value, market)
 
     return PageFacts(
         availability=availability,

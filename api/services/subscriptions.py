@@ -22,9 +22,9 @@ from api.services.pricing import major_to_minor, to_major
 from api.services.refusals import Conflict, client_input
 from api.services.timefmt import iso
 from api.state import ApiState
-from api.web.images import shown_image
 from pricewatch.markets import MARKETS, Market, get_market
 from pricewatch.models import CrawlTask, LastState, SeriesKey
+from pricewatch.product_images import shown_image
 from pricewatch.rechecks import add_recheck, can_recheck, recheck_event, watched
 from pricewatch.storage import sql
 from pricewatch.storage.sql import Subscription, SubscriptionKind

@@ -14,7 +14,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 from api.web.assets import AssetUrls
-from api.web.images import shown_image
+from pricewatch.product_images import shown_image
 from pricewatch.series_names import SERIES_LABELS, series_label
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"

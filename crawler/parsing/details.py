@@ -15,6 +15,7 @@ import msgspec
 
 from crawler.parsing.document import Document, Node, collapse, text_of, within
 from pricewatch.page_rules import rank, reviews, seller
+from pricewatch.page_rules.rule import csses, phrases
 
 # Patterns are matched case-insensitively by both readers; rows are collapsed
 # text, so "." needs no DOTALL.
@@ -34,24 +35,16 @@ class Details(msgspec.Struct, frozen=True):
     review_count: int | None = None
 
 
-def _phrases(table: dict[str, list[str]]) -> list[str]:
-    return [phrase for phrases in table.values() for phrase in phrases]
-
-
-def _csses(table: list[dict[str, str]]) -> list[str]:
-    return [rule["css"] for rule in table]
-
-
 # the labels as one pattern: lower-casing "İ" would shift indices, a match does not
 _RANK_LABEL_RE = re.compile(
-    "|".join(re.escape(label) for label in _phrases(rank.SALES_RANK_LABELS)), _FLAGS
+    "|".join(re.escape(label) for label in phrases(rank.SALES_RANK_LABELS)), _FLAGS
 )
 _RANK_PATTERNS = [
     (re.compile(rule["re"], _FLAGS), rule["rank"], rule["category"])
     for rule in rank.SALES_RANK_PATTERNS
 ]
-_SELLER_LABELS = set(_phrases(seller.SOLD_BY_LABELS))
-_SELLER_PATTERNS = [re.compile(pattern, _FLAGS) for pattern in _phrases(seller.SOLD_BY_PATTERNS)]
+_SELLER_LABELS = set(phrases(seller.SOLD_BY_LABELS))
+_SELLER_PATTERNS = [re.compile(pattern, _FLAGS) for pattern in phrases(seller.SOLD_BY_PATTERNS)]
 _RATING_PATTERNS = [re.compile(pattern) for pattern in reviews.RATING_PATTERNS]
 _COUNT_RE = re.compile(reviews.REVIEW_COUNT_PATTERN)
 
@@ -74,7 +67,7 @@ def _values(scope: Node, css: str) -> list[str]:
 
 
 def _sales_rank(doc: Document) -> tuple[int | None, str | None]:
-    for css in _csses(rank.SALES_RANK_ROWS):
+    for css in csses(rank.SALES_RANK_ROWS):
         for row in doc.css(css):
             text = text_of(row)
             label = _RANK_LABEL_RE.search(text)
@@ -95,7 +88,7 @@ def _sales_rank(doc: Document) -> tuple[int | None, str | None]:
 def _seller_scope(doc: Document) -> Callable[[str], list[Node]]:
     """How to find elements in the offer shown: within its accordion row if
     the buy box has one, else anywhere on the page."""
-    for css in _csses(seller.SOLD_BY_SCOPES):
+    for css in csses(seller.SOLD_BY_SCOPES):
         rows = doc.css(css)
         if rows:
             return lambda css: within(rows[0], css)
@@ -104,7 +97,7 @@ def _seller_scope(doc: Document) -> Callable[[str], list[Node]]:
 
 def _sold_by(doc: Document) -> str | None:
     find = _seller_scope(doc)
-    for css in _csses(seller.SOLD_BY_NAMES):
+    for css in csses(seller.SOLD_BY_NAMES):
         for node in find(css):
             if name := _clean(text_of(node)):
                 return name
@@ -113,7 +106,7 @@ def _sold_by(doc: Document) -> str | None:
             label = collapse(node.attributes.get(rule["label_attr"]) or "").lower()
             if label in _SELLER_LABELS and (name := _clean(text_of(node))):
                 return name
-    for css in _csses(seller.SOLD_BY_SENTENCES):
+    for css in csses(seller.SOLD_BY_SENTENCES):
         for node in find(css):
             text = text_of(node)
             for pattern in _SELLER_PATTERNS:
@@ -142,7 +135,7 @@ def _count(text: str) -> int | None:
 
 def _first(block: Node, table: list[dict[str, str]], read: Callable[[str], T | None]) -> T | None:
     """The first value any selector of ``table`` yields in ``block`` that ``read`` accepts."""
-    for css in _csses(table):
+    for css in csses(table):
         for value in _values(block, css):
             found = read(value)
             if found is not None:
@@ -151,7 +144,7 @@ def _first(block: Node, table: list[dict[str, str]], read: Callable[[str], T | N
 
 
 def _rating_and_count(doc: Document) -> tuple[Decimal | None, int | None]:
-    for css in _csses(reviews.RATING_BLOCKS):
+    for css in csses(reviews.RATING_BLOCKS):
         for block in doc.css(css):
             rating = _first(block, reviews.RATING_VALUE_SELECTORS, _rating)
             if rating is not None:

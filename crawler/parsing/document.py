@@ -169,7 +169,9 @@ def _as_utf8_or_text(body: bytes) -> bytes | str | None:
 
 def _remove_outermost(nodes: list[Node]) -> None:
     """Remove each node not inside another one of ``nodes`` (removing a node
-    frees its subtree: touching a removed descendant afterwards would be unsafe)."""
+    frees its subtree: touching a removed descendant afterwards would be unsafe).
+    The root element stays, whatever a page puts on it: Lexbor cannot remove it."""
+    nodes = [node for node in nodes if node.tag != "html"]
     marked = {node.mem_id for node in nodes}
     for node in nodes:
         parent = node.parent

@@ -19,6 +19,7 @@ from crawler.parsing.units import is_unit_amount, without_unit_price
 from pricewatch.markets import Market
 from pricewatch.money import Money, currency_in_text, parse_money
 from pricewatch.page_rules import offers as rules
+from pricewatch.page_rules.rule import csses, phrases
 
 Kind = Literal["new", "used", "all"]
 
@@ -40,15 +41,11 @@ _GROUP_SEP_RE = re.compile(r"[., ]")
 _LINK_KINDS: dict[str, Kind] = {"new": "new", "used": "used", "all": "all"}
 
 
-def _flat(table: dict[str, list[str]]) -> list[str]:
-    return [phrase for phrases in table.values() for phrase in phrases]
-
-
-_GRADES = _flat(rules.CONDITION_GRADE_PHRASES)
-_WORDS = {kind: _flat(table) for kind, table in rules.OFFER_CONDITION_PHRASES.items()}
-_LINK_CSS = [rule["css"] for rule in rules.OFFER_LINK_SELECTORS]
-_USED_CSS = [rule["css"] for rule in rules.USED_SECTION_SELECTORS]
-_PRICE_CSS = [rule["css"] for rule in rules.OFFER_PRICE_SELECTORS]
+_GRADES = phrases(rules.CONDITION_GRADE_PHRASES)
+_WORDS = {kind: phrases(table) for kind, table in rules.OFFER_CONDITION_PHRASES.items()}
+_LINK_CSS = csses(rules.OFFER_LINK_SELECTORS)
+_USED_CSS = csses(rules.USED_SECTION_SELECTORS)
+_PRICE_CSS = csses(rules.OFFER_PRICE_SELECTORS)
 
 
 def _has_word(text: str, phrases: list[str]) -> bool:

@@ -24,6 +24,7 @@ from pricewatch import page_rules
 from pricewatch.markets import Market, market_for_url
 from pricewatch.models import Availability
 from pricewatch.money import Money, is_price_range, parse_money
+from pricewatch.page_rules.rule import csses, phrases
 
 
 class PageKind(StrEnum):
@@ -73,31 +74,23 @@ _ASIN_IN_URL_RE = re.compile(page_rules.ASIN_IN_URL_PATTERN)
 _IMAGE_URL_RE = re.compile(page_rules.IMAGE_URL_PATTERN, re.IGNORECASE)
 
 
-def _phrases(table: dict[str, list[str]]) -> list[str]:
-    return [phrase for phrases in table.values() for phrase in phrases]
-
-
-_OUT_OF_STOCK = _phrases(page_rules.OUT_OF_STOCK_PHRASES)
-_PRE_ORDER = _phrases(page_rules.PRE_ORDER_PHRASES)
-_IN_STOCK = _phrases(page_rules.IN_STOCK_PHRASES)
-
-
-def _csses(table: list[dict[str, str]]) -> list[str]:
-    return [rule["css"] for rule in table]
+_OUT_OF_STOCK = phrases(page_rules.OUT_OF_STOCK_PHRASES)
+_PRE_ORDER = phrases(page_rules.PRE_ORDER_PHRASES)
+_IN_STOCK = phrases(page_rules.IN_STOCK_PHRASES)
 
 
 # --- page kind -------------------------------------------------------------------
 
 
 def _is_captcha(doc: Document) -> bool:
-    if doc.any(_csses(page_rules.CAPTCHA_SELECTORS)):
+    if doc.any(csses(page_rules.CAPTCHA_SELECTORS)):
         return True
     title = doc.head_title()
     return any(phrase in title for phrase in page_rules.CAPTCHA_TITLE_PHRASES)
 
 
 def _is_not_found(doc: Document) -> bool:
-    if doc.any(_csses(page_rules.NOT_FOUND_SELECTORS)):
+    if doc.any(csses(page_rules.NOT_FOUND_SELECTORS)):
         return True
     title = doc.head_title()
     if any(phrase in title for phrase in page_rules.NOT_FOUND_PHRASES):
@@ -111,7 +104,7 @@ def _is_not_found(doc: Document) -> bool:
 
 
 def _asin(doc: Document, table: list[dict[str, str]]) -> str | None:
-    for css in _csses(table):
+    for css in csses(table):
         for value in doc.values(css):
             value = value.strip()
             if _ASIN_RE.match(value):
@@ -123,7 +116,7 @@ def _asin(doc: Document, table: list[dict[str, str]]) -> str | None:
 
 
 def _title(doc: Document) -> str | None:
-    for css in _csses(page_rules.TITLE_SELECTORS):
+    for css in csses(page_rules.TITLE_SELECTORS):
         for el in doc.css(css):
             text = text_of(el)
             if text:
@@ -132,7 +125,7 @@ def _title(doc: Document) -> str | None:
 
 
 def _image(doc: Document) -> str | None:
-    for css in _csses(page_rules.IMAGE_SELECTORS):
+    for css in csses(page_rules.IMAGE_SELECTORS):
         for value in doc.values(css):
             found = _IMAGE_URL_RE.search(value)
             if found:
@@ -171,7 +164,7 @@ def _price_text(el: Node, market: Market) -> str:
 def _money_at(doc: Document, table: list[dict[str, str]], market: Market) -> Money | None:
     """First element of ``table`` holding exactly one amount. A range in the
     winning element means there is no single price."""
-    for css in _csses(table):
+    for css in csses(table):
         for el in doc.css(css):
             if is_unit_amount(el):
                 continue
@@ -191,7 +184,7 @@ def _money_at(doc: Document, table: list[dict[str, str]], market: Market) -> Mon
 
 def _availability(doc: Document) -> Availability:
     text = " ".join(
-        text_of(el) for css in _csses(page_rules.AVAILABILITY_SELECTORS) for el in doc.css(css)
+        text_of(el) for css in csses(page_rules.AVAILABILITY_SELECTORS) for el in doc.css(css)
     ).lower()
     if any(phrase in text for phrase in _OUT_OF_STOCK):
         return Availability.OUT_OF_STOCK
@@ -199,9 +192,9 @@ def _availability(doc: Document) -> Availability:
         return Availability.UNKNOWN
     if any(phrase in text for phrase in _IN_STOCK):
         return Availability.IN_STOCK
-    if doc.any(_csses(page_rules.CHOOSE_VARIATION_SELECTORS)):
+    if doc.any(csses(page_rules.CHOOSE_VARIATION_SELECTORS)):
         return Availability.UNKNOWN
-    if doc.any(_csses(page_rules.PURCHASE_BUTTON_SELECTORS)):
+    if doc.any(csses(page_rules.PURCHASE_BUTTON_SELECTORS)):
         return Availability.IN_STOCK
     return Availability.UNKNOWN
 
@@ -240,7 +233,7 @@ def parse_page(body: bytes, url: str) -> ParsedPage:
     price = list_price = None
     buybox_used = False
     if market is not None and availability is not Availability.OUT_OF_STOCK:
-        ranged = doc.any(_csses(page_rules.RANGE_SELECTORS))
+        ranged = doc.any(csses(page_rules.RANGE_SELECTORS))
         if not ranged:
             price = _money_at(doc, page_rules.PRICE_SELECTORS, market)
             if price is None:

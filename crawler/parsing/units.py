@@ -13,8 +13,9 @@ import re
 
 from crawler.parsing.document import Node, collapse
 from pricewatch.page_rules import price as rules
+from pricewatch.page_rules.rule import csses
 
-UNIT_CONTAINERS = ", ".join(rule["css"] for rule in rules.UNIT_PRICE_SELECTORS)
+UNIT_CONTAINERS = ", ".join(csses(rules.UNIT_PRICE_SELECTORS))
 
 _AFTER_RE = re.compile(rules.UNIT_AFTER_PATTERN, re.IGNORECASE)
 _UNIT_RES = [re.compile(pattern, re.IGNORECASE) for pattern in rules.UNIT_PRICE_PATTERNS]

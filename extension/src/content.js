@@ -49,6 +49,11 @@ function line(panel, className = "status") {
   };
 }
 
+// the currency of the page's prices: its buy box's, else its marketplace's
+function currencyOf(page) {
+  return page.price?.currency ?? MARKETS.find((m) => m.code === page.market)?.currency;
+}
+
 // a price of the page in major units, only in the buy box's currency (else it says nothing)
 function majorIn(money, currency) {
   return money && money.currency === currency ? toMajor(money.minor, money.currency) : null;
@@ -63,7 +68,7 @@ export function reportOf(page, url, now = new Date()) {
   const asin = page.offerAsin || page.asin;
   // the API refuses a URL naming another ASIN (variation pages name the family)
   const named = /\/(?:dp|product)\/([0-9A-Z]{10})(?:[/?#]|$)/.exec(url)?.[1];
-  const currency = page.price?.currency ?? MARKETS.find((m) => m.code === page.market)?.currency;
+  const currency = currencyOf(page);
   return {
     asin,
     market: page.market,
@@ -215,8 +220,7 @@ async function offerSubscribe(page, host, panel, history) {
     host.dataset.subscribe = "signed-out";
     return;
   }
-  const currency = page.price?.currency
-    || MARKETS.find((m) => m.code === page.market)?.currency || "";
+  const currency = currencyOf(page) || "";
   const choices = alertSeries(history);
   const labels = generated.seriesLabels;
   const select = el("select", { name: "series", "aria-label": "Which price" },

@@ -77,7 +77,10 @@ export function readDocument(doc, drop = "") {
   if (!doc?.documentElement) return null;
   for (const el of doc.querySelectorAll("script, style")) el.remove();
   if (drop) {
-    for (const el of within(doc.documentElement, drop)) if (el.isConnected) el.remove();
+    // the root element stays, as in the crawler (Lexbor cannot remove it)
+    for (const el of within(doc.documentElement, drop)) {
+      if (el.isConnected && el !== doc.documentElement) el.remove();
+    }
   }
   return new Document(doc);
 }

@@ -162,8 +162,8 @@ def process(
         if last is None:
             if obs.price is None and obs.series is not _BUYBOX:
                 # A series the product has never shown (no used copy, no rank):
-                # nothing to keep until it shows one.
-                out.duplicates += 1
+                # nothing to keep until it shows one (and nothing to count: every
+                # crawled page speaks of every series).
                 continue
             if obs.source is _EXTENSION:
                 # Anyone can report any ASIN: a report alone never creates a product.

@@ -27,9 +27,9 @@ import redis
 
 from pricewatch.health import INGEST, HealthReporter
 from pricewatch.ingest.core import decode_batch, process
-from pricewatch.ingest.gate import AcceptAll, Gate, LastState, Outcome
+from pricewatch.ingest.gate import AcceptAll, Gate, Outcome
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
-from pricewatch.models import Observation, Product, SeriesKey, series_text
+from pricewatch.models import LastState, Observation, Product, SeriesKey, series_text
 from pricewatch.storage.redis import drop_histories
 from pricewatch.storage.streams import Message, PartitionedStream, consume, dead_letter
 from pricewatch.summaries import Tally

@@ -47,9 +47,9 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
 
     SQLite: the parent directory is created; every connection gets WAL (readers
     never block the writer), foreign keys (off by default in SQLite), a busy
-    timeout, and SQLAlchemy emits BEGIN IMMEDIATE itself so that transactions,
-    savepoints and Alembic's DDL are really transactional (the sqlite3 module's
-    legacy mode skips BEGIN for SELECT and DDL) and never meet a stale snapshot.
+    timeout, and SQLAlchemy emits BEGIN itself so that transactions, savepoints
+    and Alembic's DDL are really transactional (the sqlite3 module's legacy
+    mode skips BEGIN for SELECT and DDL).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
@@ -83,15 +83,7 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # IMMEDIATE: a transaction takes the write lock when it starts, waiting up to
-        # the busy timeout for it. A deferred one that reads and then writes fails at
-        # once with "database is locked" when another connection wrote in between
-        # (WAL's stale snapshot: no busy timeout applies), as a request reading then
-        # updating subscriptions while the alerts role recorded a notification did;
-        # ordering every transaction's statements write-first cannot be kept up by
-        # hand. The cost: transactions, reads too, take turns. They are short (no I/O
-        # inside one), and a fleet uses PostgreSQL.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN")
 
     return engine
 

@@ -12,10 +12,9 @@ from collections.abc import Collection, Iterator, Sequence
 
 from sqlalchemy import case, func, or_, select, true, tuple_
 
+from pricewatch.models import ProductKey
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_schema import SubscriptionStatus, subscriptions
-
-ProductKey = tuple[str, str]
 
 _sub = subscriptions.c
 

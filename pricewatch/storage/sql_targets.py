@@ -156,8 +156,14 @@ async def delete_target(db: Db, target_id: int, user_id: int, now: int) -> bool:
     """Remove the user's target; its active subscriptions wait again (``unconfirmed``)
     until it is added and confirmed anew. False if it was not the user's."""
     async with transaction(db) as conn:
+        # the delete first: on SQLite the transaction then takes the write lock at its
+        # first statement (a read first could not upgrade if another writer came between)
         row = (
-            await conn.execute(select(targets).where(_t.id == target_id, _t.user_id == user_id))
+            await conn.execute(
+                delete(targets)
+                .where(_t.id == target_id, _t.user_id == user_id)
+                .returning(*targets.c)
+            )
         ).one_or_none()
         if row is None:
             return False
@@ -169,7 +175,6 @@ async def delete_target(db: Db, target_id: int, user_id: int, now: int) -> bool:
             SubscriptionStatus.UNCONFIRMED,
             now,
         )
-        await conn.execute(delete(targets).where(_t.id == target_id))
     return True
 
 

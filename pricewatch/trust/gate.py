@@ -53,10 +53,11 @@ import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from pricewatch.frontier import Frontier
-from pricewatch.ingest.gate import LastState, Outcome, Verdict
+from pricewatch.ingest.gate import Outcome, Verdict
 from pricewatch.keys import Keys
 from pricewatch.models import (
     CrawlTask,
+    LastState,
     Observation,
     PriceCorrection,
     SeriesKey,

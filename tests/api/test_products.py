@@ -233,6 +233,23 @@ async def test_a_window_opens_with_the_price_in_force_at_its_start(
         assert body["granularity"] == "daily" and body["start"] == iso(now - 7 * DAY)
 
 
+async def test_a_long_tracked_products_long_chart_comes_from_the_rollups(
+    client: AsyncTestClient[Litestar], price_store: PriceStore
+) -> None:
+    """Change points are read from every raw sighting: only over a short span of the
+    product's life. Three changes in a year still come as daily buckets."""
+    now = now_ms()
+    seed_product(
+        price_store,
+        asin=ASIN,
+        prices=[(now - 300 * DAY, 1999), (now - 100 * DAY, 1499), (now - 2 * DAY, 1799)],
+    )
+    year = (await client.get(f"/products/{ASIN}/price?period=1y")).json()
+    assert year["granularity"] == "daily"
+    week = (await client.get(f"/products/{ASIN}/price?period=7d")).json()
+    assert week["granularity"] == "changes"
+
+
 async def test_a_window_with_too_many_changes_is_served_in_buckets(
     make_app: Callable[..., Litestar], price_store: PriceStore
 ) -> None:

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from api.page_headers import AMAZON_IMAGE_HOSTS, CONTENT_SECURITY_POLICY
+from api.page_headers import CONTENT_SECURITY_POLICY
 from api.web.assets import AssetUrls, MissingAssetsError, missing_bundles
-from api.web.images import shown_image
 from api.web.search import ProductRef, SearchError, resolve_query
 from api.web.templating import (
     amount,
@@ -20,6 +19,7 @@ from api.web.templating import (
     series_label,
     stars,
 )
+from pricewatch.product_images import AMAZON_IMAGE_HOSTS, shown_image
 
 
 @pytest.mark.parametrize(

@@ -216,3 +216,16 @@ def test_nothing_dropped_without_a_drop_selector() -> None:
     found = read_document(b'<div id="c"><span class="pricePerUnit">($1.00 / kg)</span></div>')
     assert found is not None
     assert texts(found, "#c") == ["($1.00 / kg)"]
+
+
+def test_a_unit_price_class_on_the_root_or_body_does_not_break_the_page() -> None:
+    for body in (
+        b'<html class="ppu"><body><p id="t">kept</p></body></html>',
+        b'<html><body class="x_ppu"><p id="t">gone</p></body></html>',
+    ):
+        found = read_document(body, drop=UNIT_CONTAINERS)
+        assert found is not None
+    kept = read_document(
+        b'<html class="ppu"><body><p id="t">kept</p></body></html>', drop=UNIT_CONTAINERS
+    )
+    assert kept is not None and texts(kept, "#t") == ["kept"]

@@ -1,4 +1,5 @@
--- Hourly and daily rollups of prices_raw, the only tables charts read.
+-- Hourly and daily rollups of prices_raw, what charts read (a short span of a
+-- product's life is served as its change points, from prices_raw itself).
 --
 -- A price is a step function, so a bucket is summarised by what a chart needs to redraw
 -- the steps: min/max of the available prices seen in it, the first and last state (the

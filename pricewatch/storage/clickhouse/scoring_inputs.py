@@ -20,10 +20,8 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from pricewatch.history import DAY_MS
-from pricewatch.models import Series, Source
+from pricewatch.models import ProductKey, Series, Source
 from pricewatch.storage.clickhouse.tables import utc_date
-
-ProductKey = tuple[str, str]
 
 # Keys per query: the IN list travels as one parameter, kept well below the server's
 # query size limits.
