@@ -1,6 +1,6 @@
 """Messages about accounts, sent by the alerts role: verification and password reset
-e-mails, and the confirmation of targets (a link by e-mail or SMS, a signed challenge
-a webhook must echo).
+e-mails, and the confirmation of targets (a link by e-mail, SMS or Apprise, a signed
+challenge a webhook must echo).
 
 The API adds :class:`~pricewatch.account_messages.AccountMessage` entries to the
 ``account_messages`` stream; :class:`AccountMailer` reads them in the consumer group
@@ -31,7 +31,8 @@ import msgspec
 import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alerts.account_texts import email_bytes, sms_text, webhook_challenge_body
+from alerts.account_texts import apprise_text, email_bytes, sms_text, webhook_challenge_body
+from alerts.channels.apprise import AppriseChannel
 from alerts.channels.base import DeliveryError, PermanentError, TransientError
 from alerts.channels.sms import SmsChannel
 from alerts.channels.webhook import post_signed
@@ -97,6 +98,8 @@ class AccountMailer:
     config: MailerConfig
     # None: re-checks are left to the next price change (no price store here)
     prices: PriceLookup | None = None
+    # None: Apprise targets cannot be confirmed by this sender
+    apprise: AppriseChannel | None = None
     reader: GroupReader = dataclasses.field(init=False)
     sender_domain: str = dataclasses.field(init=False)
 
@@ -177,6 +180,9 @@ class AccountMailer:
                 )
             elif channel == NotificationType.SMS:
                 await self.sms.send_text(message.recipient, sms_text(message))
+            elif channel == NotificationType.APPRISE and self.apprise is not None:
+                title, body = apprise_text(message)
+                await self.apprise.send_text(message.recipient, title, body)
             elif channel == NotificationType.WEBHOOK and (
                 message.kind == MessageKind.CONFIRM_TARGET
             ):

@@ -1,6 +1,6 @@
 """The account-message sender of the alerts role, built from settings.
 
-It shares the role's e-mail and SMS channels (one SMTP pool) and has a safe HTTP
+It shares the role's e-mail, SMS and Apprise channels (one SMTP pool) and has a safe HTTP
 client of its own for webhook challenges. Re-checking the subscriptions a webhook
 confirmation activates needs the current prices: from the ClickHouse client the
 process shares (``pricewatch up``), or from a ClickHouse server. An embedded chDB
@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alerts.account_mail import AccountMailer, EmailSender, MailerConfig
+from alerts.channels.apprise import AppriseChannel
 from alerts.channels.base import Channel
 from alerts.channels.sms import SmsChannel
 from pricewatch import alert_links
@@ -55,7 +56,7 @@ def _prices(settings: Settings, clickhouse_client: Any) -> _Prices:
                 "confirmations leave re-checks to the next price change"
             )
             return _Prices(None)
-        client = own = get_clickhouse(settings.clickhouse_url)
+        client = own = get_clickhouse(settings.clickhouse_url, cluster=settings.clickhouse_cluster)
     store = PriceStore(client, database_from_url(settings.clickhouse_url))
 
     async def lookup(keys: list[SeriesKey]) -> Mapping[SeriesKey, LastState]:
@@ -83,6 +84,7 @@ async def account_mailer(
         db=db,
         email=cast(EmailSender, channels[NotificationType.EMAIL]),
         sms=cast(SmsChannel, channels[NotificationType.SMS]),
+        apprise=cast(AppriseChannel | None, channels.get(NotificationType.APPRISE)),
         http=http,
         prices=prices.lookup,
         config=MailerConfig(

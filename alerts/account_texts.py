@@ -130,6 +130,19 @@ def sms_text(message: AccountMessage) -> str:
     )
 
 
+def apprise_text(message: AccountMessage) -> tuple[str, str]:
+    """(title, body) of a confirmation sent through Apprise (a chat, a push service)."""
+    if message.kind != MessageKind.CONFIRM_TARGET:
+        raise ValueError(f"{message.kind.value} messages are not sent through Apprise")
+    return (
+        "Pricewatch: confirm price alerts here",
+        "A Pricewatch user asked to send price-drop alerts here. If you want them, open "
+        f"this link and press the button on the page: {_link(message)}\n"
+        f"{_expiry(message)} If you did not ask for them, ignore this message: nothing "
+        "more is sent here unless it is confirmed.",
+    )
+
+
 def webhook_challenge_body(message: AccountMessage) -> bytes:
     """What a webhook receiver is sent to confirm it: it must answer 2xx with the
     challenge somewhere in its body."""

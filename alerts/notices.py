@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from pricewatch import alert_links
+from pricewatch.chart_png import ChartData
 from pricewatch.models import PriceChange, PriceCorrection, Recheck
 from pricewatch.storage.sql import (
     NotificationKind,
@@ -65,6 +66,11 @@ class Notice:
     refuted_price: int | None = None
     actual_price: int | None = None
     observed_at: int | None = None
+    # e-mail alerts: the series' last 30 days (threshold included) and the product's
+    # other series as they are now, (series, price) in the order the site lists them;
+    # added by the worker when the history could be read
+    chart: ChartData | None = None
+    others: tuple[tuple[str, int], ...] = ()
 
     @property
     def key(self) -> str:

@@ -17,16 +17,25 @@ from collections.abc import Coroutine
 from typing import Any
 
 from alerts.account_service import account_mailer
+from alerts.channels.apprise import AppriseChannel
 from alerts.channels.base import Channel
 from alerts.channels.email import SmtpChannel
 from alerts.channels.outbox import OutboxChannel
 from alerts.channels.sms import LogSms, TwilioSms
 from alerts.channels.webhook import WebhookChannel
+from alerts.charts import ChartReader
 from alerts.worker import AlertsWorker, WorkerConfig
 from pricewatch import alert_links
-from pricewatch.egress import safe_http_client
+from pricewatch.egress import EgressPolicy, safe_http_client
+from pricewatch.history import Bucket, Granularity
 from pricewatch.keys import Keys
 from pricewatch.settings import Settings
+from pricewatch.storage.clickhouse import (
+    PriceStore,
+    database_from_url,
+    get_clickhouse,
+    parse_clickhouse_url,
+)
 from pricewatch.storage.redis import connect
 from pricewatch.storage.sql import NotificationType, create_engine, migrate_sql_async
 
@@ -74,7 +83,20 @@ def build_channels(settings: Settings) -> dict[NotificationType, Channel]:
         NotificationType.WEBHOOK: WebhookChannel(
             alert_links.webhook_secret(settings), client=safe_http_client(settings)
         ),
+        NotificationType.APPRISE: apprise_channel(settings),
     }
+
+
+def apprise_channel(settings: Settings) -> AppriseChannel:
+    """Apprise under the egress policy and limits the webhooks keep to."""
+    return AppriseChannel(
+        EgressPolicy(settings.egress_allow),
+        connect_timeout_s=settings.egress_connect_timeout_s,
+        read_timeout_s=settings.egress_read_timeout_s,
+        host_concurrency=settings.egress_host_concurrency,
+        breaker_failures=settings.egress_breaker_failures,
+        breaker_cooldown_s=settings.egress_breaker_cooldown_s,
+    )
 
 
 def worker_config(settings: Settings) -> WorkerConfig:
@@ -93,6 +115,28 @@ def worker_config(settings: Settings) -> WorkerConfig:
     )
 
 
+def chart_reader(settings: Settings, clickhouse_client: Any) -> tuple[ChartReader | None, Any]:
+    """The reader of e-mail charts over the price history, and the ClickHouse client it
+    opened (to close), if any. An embedded chDB belongs to one process: an alerts role
+    running apart from it sends its e-mails without charts."""
+    client, own = clickhouse_client, None
+    if client is None:
+        if parse_clickhouse_url(settings.clickhouse_url).kind == "chdb":
+            log.info("alerts: no price history in this process; e-mails go without charts")
+            return None, None
+        client = own = get_clickhouse(settings.clickhouse_url, cluster=settings.clickhouse_cluster)
+    store = PriceStore(client, database_from_url(settings.clickhouse_url))
+
+    async def read(market: str, asin: str, start_ms: int, end_ms: int) -> dict[str, list[Bucket]]:
+        # one query for every series: the chart's and the other prices now
+        return await asyncio.to_thread(
+            store.histories, market, asin, start_ms, end_ms, Granularity.HOURLY
+        )
+
+    # a third of a send's time at most, so that the send keeps its own
+    return ChartReader(read, timeout_s=settings.alert_send_timeout_s / 3), own
+
+
 async def serve(
     settings: Settings, redis_url: str, stop: threading.Event, clickhouse_client: Any = None
 ) -> None:
@@ -101,8 +145,14 @@ async def serve(
     engine = create_engine(settings.database_url)
     client = connect(redis_url)
     channels = build_channels(settings)
+    charts, own_clickhouse = chart_reader(settings, clickhouse_client)
     worker = AlertsWorker(
-        client=client, keys=Keys(settings.key_prefix), db=engine, channels=channels, config=config
+        client=client,
+        keys=Keys(settings.key_prefix),
+        db=engine,
+        channels=channels,
+        config=config,
+        charts=charts,
     )
     done = asyncio.Event()
 
@@ -128,6 +178,8 @@ async def serve(
                 await channel.aclose()
         await engine.dispose()
         client.close()
+        if own_clickhouse is not None:
+            own_clickhouse.close()
 
 
 async def _then_stop(loop: Coroutine[Any, Any, None], done: asyncio.Event) -> None:

@@ -22,11 +22,13 @@ sweep, run at start and periodically, leases and sends them, as it does
 retries. Transient failures are retried with exponential backoff up to
 ``max_attempts``; permanent ones fail at once.
 
-Each notification type (e-mail, SMS, webhook) has its own queue and its own
-senders, so slow targets of one kind never hold the senders another kind
-needs. A webhook whose host is busy or failing is not waited for: its row is
-moved a moment later without counting an attempt (``Deferred``), and the
-sender goes on with the next message.
+Each notification type (e-mail, SMS, webhook, Apprise) has its own queue and its
+own senders, so slow targets of one kind never hold the senders another kind
+needs. An e-mail alert gets its price chart just before it is sent
+(:class:`alerts.charts.ChartReader`: one history read per event, and an e-mail
+without chart when the history cannot be read). A webhook whose host is busy
+or failing is not waited for: its row is moved a moment later without counting
+an attempt (``Deferred``), and the sender goes on with the next message.
 
 The one window left: the SMTP server (or webhook, or SMS provider) accepted a
 message and the process died before the group commit recorded it. That
@@ -48,6 +50,8 @@ alerts for that event not sent yet are cancelled.
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -61,8 +65,9 @@ import msgspec
 import redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from alerts import matching
+from alerts import matching, metrics
 from alerts.channels.base import Channel, Deferred, DeliveryError, PermanentError, TransientError
+from alerts.charts import ChartReader
 from alerts.config import SenderConfig
 from alerts.notices import (
     LinkMaker,
@@ -72,6 +77,7 @@ from alerts.notices import (
     recheck_notice,
     recipient_of,
 )
+from alerts.rendering import chart_png_of
 from pricewatch.destinations import masked
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, RECHECK, Keys
 from pricewatch.models import PriceChange, PriceCorrection, Recheck, decode, encode
@@ -111,6 +117,8 @@ MAX_BACKOFF_MS = 6 * 3600 * 1000
 # crowd all at once.
 MIN_DEFER_MS = 1_000
 DEFER_JITTER_MS = 1_000
+# charts remembered as drawn; fewer than the PNGs alerts.rendering keeps
+DRAWN_REMEMBERED = 32
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -226,12 +234,15 @@ class AlertsWorker:
         db: AsyncEngine,
         channels: Mapping[sql.NotificationType, Channel],
         config: WorkerConfig,
+        charts: ChartReader | None = None,
     ) -> None:
         self.client = client
         self.keys = keys
         self.db = db
         self.channels = dict(channels)
         self.config = config
+        # None: e-mails go without a price chart (no price history in reach)
+        self.charts = charts
         self.links = LinkMaker(config.public_url, config.secret)
         self.changes = self._reader(PRICE_CHANGES)
         self.corrections = self._reader(PRICE_CORRECTIONS)
@@ -243,12 +254,46 @@ class AlertsWorker:
             kind: asyncio.Queue(maxsize=2 * config.page_size) for kind in sql.NotificationType
         }
         self.recorder = SentRecorder(db)
+        # The worker's blocking Redis calls (stream reads, acks, event records) run on
+        # threads of its own. On the default executor they queued behind the e-mail
+        # charts' history reads, which wait for the ClickHouse client ingest shares,
+        # and every alert waited with them.
+        self._threads = concurrent.futures.ThreadPoolExecutor(
+            max_workers=6, thread_name_prefix="alerts-redis"
+        )
+
+        # Drawing a chart's PNG takes milliseconds of CPU (most of it in zlib, which
+        # lets go of the GIL): drawn on a thread of its own, not on the event loop
+        # every claim and send waits for. Charts drawn lately (rendering caches the
+        # PNGs) are not sent there again: a fan-out draws one per threshold.
+        self._draw_thread = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="alerts-draw"
+        )
+        self._drawn: collections.OrderedDict[Any, None] = collections.OrderedDict()
+
+    async def _draw(self, notice: Notice) -> None:
+        """Draws ``notice``'s chart off the event loop, so that rendering its e-mail
+        finds the PNG drawn."""
+        if notice.chart is None or notice.kind != sql.NotificationKind.ALERT:
+            return
+        key = (notice.chart, notice.currency)
+        if key in self._drawn:
+            return
+        await asyncio.get_running_loop().run_in_executor(self._draw_thread, chart_png_of, notice)
+        self._drawn[key] = None
+        while len(self._drawn) > DRAWN_REMEMBERED:
+            self._drawn.popitem(last=False)
+
+    async def _blocking(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``call`` on one of the worker's own threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, functools.partial(call, *args, **kwargs))
 
     # -- lifecycle ---------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume both streams, send, sweep, until ``stop`` is set."""
-        await asyncio.to_thread(self.changes.ensure_group)
-        await asyncio.to_thread(self.corrections.ensure_group)
+        await self._blocking(self.changes.ensure_group)
+        await self._blocking(self.corrections.ensure_group)
         log.info(
             "alerts consumer %s on %d partitions", self.config.consumer, self.config.partitions
         )
@@ -305,9 +350,11 @@ class AlertsWorker:
             for message in messages:
                 await handler(message)
             # only once every one is handled: what a crash interrupts is read again
-            await asyncio.to_thread(reader.ack, messages)
+            await self._blocking(reader.ack, messages)
 
-        await consume_async(reader, handle, stop, log=log, what=f"alerts ({reader.name})")
+        await consume_async(
+            reader, handle, stop, log=log, what=f"alerts ({reader.name})", executor=self._threads
+        )
 
     async def _decoded(self, message: Message, type_: type[T]) -> T | None:
         """The event ``message`` holds; None when it holds none (dead-lettered)."""
@@ -316,7 +363,7 @@ class AlertsWorker:
         except msgspec.DecodeError as exc:
             reason = f"not a {type_.__name__}: {exc}"
             log.error("alerts: unreadable event moved to %s: %s", self.keys.dead_letter, reason)
-            await asyncio.to_thread(
+            await self._blocking(
                 dead_letter, self.client, self.keys, message, reason, role="alerts"
             )
             return None
@@ -400,6 +447,9 @@ class AlertsWorker:
     async def _enqueue(self, jobs: Sequence[Job]) -> int:
         # Each type's queue holds claiming back to the pace of its own senders.
         for job in jobs:
+            if self.charts is not None:
+                # the chart is read while the e-mail waits for a sender, not after
+                self.charts.prefetch(job.notice)
             await self.queues[job.notice.notification_type].put(job)
         return len(jobs)
 
@@ -580,7 +630,7 @@ class AlertsWorker:
         return await user_emails(conn, need) if need else {}
 
     async def _remember(self, kind: str, event_id: str, event: msgspec.Struct) -> None:
-        await asyncio.to_thread(
+        await self._blocking(
             self.client.set,
             self.keys.alert_event(kind, event_id),
             encode(event),
@@ -588,7 +638,7 @@ class AlertsWorker:
         )
 
     async def _recall(self, kind: str, event_id: str, type_: type[Any]) -> Any:
-        raw = await asyncio.to_thread(self.client.get, self.keys.alert_event(kind, event_id))
+        raw = await self._blocking(self.client.get, self.keys.alert_event(kind, event_id))
         if raw is None:
             return None
         try:
@@ -665,7 +715,7 @@ class AlertsWorker:
             job = await queue.get()
             self._sending += 1
             try:
-                await self.deliver(job)
+                metrics.record(job.notice, await self.deliver(job))
             except Exception:
                 log.exception(
                     "alerts: delivery of notification %s crashed", job.notice.notification_id
@@ -700,6 +750,9 @@ class AlertsWorker:
                 raise PermanentError(f"no channel for {notice.notification_type}")
             if not notice.recipient:
                 raise PermanentError("the subscription has no recipient")
+            if self.charts is not None:
+                notice = await self.charts.with_chart(notice)
+                await self._draw(notice)
             async with asyncio.timeout(timeout):
                 await channel.send(notice)
         except Deferred as exc:

@@ -28,6 +28,7 @@ from litestar.openapi.spec import Components, SecurityScheme, Server
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from api.controllers.accounts import AccountController, AuthController, MyAccountController
+from api.controllers.feeds import AlertFeedController, MyAlertFeedController, ProductFeedController
 from api.controllers.ops import healthz
 from api.controllers.products import ProductController
 from api.controllers.reports import ReportController
@@ -38,7 +39,7 @@ from api.docs import docs_router, render_plugins
 from api.errors import EXCEPTION_HANDLERS
 from api.json_body import CheckedJsonRequest
 from api.metrics import SKIP_REQUEST_METRICS
-from api.request_id import tag_response
+from api.request_id import log_request_id, tag_response
 from api.services.history_cache import HistoryCache
 from api.services.near_cache import NearCache, follow_invalidations
 from api.services.views import push_loop
@@ -108,7 +109,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        client = clickhouse_client or get_clickhouse(settings.clickhouse_url)
+        client = clickhouse_client or get_clickhouse(
+            settings.clickhouse_url, cluster=settings.clickhouse_cluster
+        )
         redis_client = connect_async(redis_url)
         engine = create_engine(db_url)
         if not settings.verify_targets:
@@ -183,6 +186,9 @@ def create_app(
     web = _web_module()
     route_handlers: list[Any] = [
         ProductController,
+        ProductFeedController,
+        AlertFeedController,
+        MyAlertFeedController,
         AccountController,
         MyAccountController,
         TargetController,
@@ -214,7 +220,10 @@ def create_app(
         route_handlers=route_handlers,
         dependencies=DEPENDENCIES,
         lifespan=[lifespan],
-        middleware=[prometheus.middleware],
+        middleware=[log_request_id, prometheus.middleware],
+        # the process's logging is pricewatch.logs' (text or JSON, every role alike):
+        # Litestar's default config would replace the root logger's handler
+        logging_config=None,
         request_max_body_size=settings.api_max_body_bytes,
         # bad bodies are a 400 with the reason, store outages a 503, anything else a
         # logged 500; every response carries its request id (api.errors)

@@ -13,6 +13,8 @@ import re
 import secrets
 from typing import Any
 
+from pricewatch.logs import REQUEST_ID
+
 log = logging.getLogger(__name__)
 
 HEADER = "X-Request-Id"
@@ -32,6 +34,20 @@ def request_id(scope: Any) -> str:
         found = _incoming(scope) or secrets.token_hex(12)
         state[_ID] = found
     return found
+
+
+def log_request_id(app: Any) -> Any:
+    """Middleware: every line logged while a request is handled carries its id (in
+    JSON logs, ``pricewatch.logs``). Not reset afterwards: the exception handlers
+    that log a failure run after the route's middleware, in the request's own task,
+    whose context no other request shares."""
+
+    async def middleware(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            REQUEST_ID.set(request_id(scope))
+        await app(scope, receive, send)
+
+    return middleware
 
 
 def _incoming(scope: Any) -> str | None:

@@ -63,13 +63,18 @@ class PriceStat(Out, kw_only=True):
 
 
 class ProductStats(Out, kw_only=True):
-    """Statistics from the daily rollup over ``windowDays`` days.
+    """Statistics over the last ``windowDays`` days, counted only from when the product
+    was first seen.
 
-    ``average`` is time-weighted at daily resolution: every day in the window on which
-    the product had a price counts once, with the price in force at the end of that
-    day (an average of samples would over-weight days that were crawled more often).
-    For the sales rank, ``lowest`` is the best rank (the smallest number) and the
-    average is rounded to a whole rank.
+    ``average`` is time-weighted: each price weighs as long as it was in force, so a
+    price held three days at 10 and then one day at 20 averages 12.5, and a product
+    seen an hour ago averages its prices of that hour (an average of samples would
+    over-weight prices that were crawled more often). Time without a price (out of
+    stock) counts for nothing. It is exact (from every change) when the product's
+    tracked life is short and its changes few, and at daily resolution otherwise (each
+    day at the price in force at its end). ``lowest`` and ``highest`` carry the day
+    they were (first) in force. For the sales rank, ``lowest`` is the best rank (the
+    smallest number) and the average is rounded to a whole rank.
     """
 
     window_days: int
@@ -79,8 +84,32 @@ class ProductStats(Out, kw_only=True):
 
 
 class GoodDeal(Out, kw_only=True):
+    """Whether the buy box is a good deal now, and the rule that says so (``rule``).
+
+    ``percentile``: the share, in whole percent rounded down, of the last
+    ``percentileDays`` days' priced time (since the product was first seen) during
+    which the buy-box price was higher than now: 85 reads "lower than 85% of the last
+    year's prices". Null without a price now or any priced time in that window.
+    """
+
     is_good_deal: bool
     rule: str
+    percentile: int | None
+    percentile_days: int
+
+
+class Freshness(Out, kw_only=True):
+    """How fresh the price is: ``checkedAt`` the last crawl or accepted report, and
+    ``nextCheckAt`` when the next crawl is due (now when it is queued; null when not
+    scheduled yet), as ISO times; ``changesPerWeek`` how often the buy-box price
+    changed over the product's tracked life (at most the last 90 days; null when
+    tracked less than a day). ``text`` says it all in the words every client shows,
+    e.g. "checked 12 min ago · next check in about 3 h · changes about twice a week"."""
+
+    checked_at: str | None
+    next_check_at: str | None
+    changes_per_week: float | None
+    text: str
 
 
 class SeriesOut(Out, kw_only=True):
@@ -94,8 +123,9 @@ class SeriesOut(Out, kw_only=True):
 
 
 class ProductOut(Out, kw_only=True):
-    """A product; ``price``, ``availability``, ``stats``, ``allTime`` and ``deal`` speak
-    of the buy box, ``series`` of every series the product has ever shown."""
+    """A product; ``price``, ``availability``, ``stats``, ``allTime``, ``deal`` and
+    ``freshness`` speak of the buy box, ``series`` of every series the product has ever
+    shown."""
 
     asin: str
     market: str
@@ -116,7 +146,16 @@ class ProductOut(Out, kw_only=True):
     stats: ProductStats
     all_time: ProductStats
     deal: GoodDeal
+    freshness: Freshness
     series: dict[str, SeriesOut]
+
+
+class AlertFeedOut(Out, kw_only=True):
+    """The address of the account's Atom feed of sent alerts. It holds a secret: anyone
+    with it reads the feed, without signing in. Asking again gives a new address and
+    the old one stops working."""
+
+    url: str
 
 
 class PricePoint(Out, kw_only=True):
@@ -240,7 +279,8 @@ class DoneOut(Out, kw_only=True):
 
 class TargetIn(Wire, kw_only=True):
     notification_type: NotificationType
-    # an e-mail address, a phone number in international form, or a webhook URL
+    # an e-mail address, a phone number in international form, a webhook URL, or an
+    # Apprise URL (tgram://..., ntfy://...)
     address: Target
 
 
@@ -289,7 +329,7 @@ class SubscriptionIn(Wire, kw_only=True):
     threshold: MajorPrice | None = None
     threshold_percent: Percent | None = None
     notification_type: NotificationType
-    # e-mail address, phone number or webhook URL; null: the account's e-mail
+    # e-mail address, phone number, webhook URL or Apprise URL; null: the account's e-mail
     target: Target | None = None
 
 

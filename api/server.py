@@ -72,6 +72,9 @@ def serve(app: Any, host: str, port: int, stop: threading.Event, log_level: str 
         proxy_headers=False,
         access_log=False,
         lifespan="on",
+        # uvicorn's own handlers and format would set the API's lines apart from every
+        # other role's; without them its loggers propagate to the root logger `up` set up
+        log_config=None,
     )
     # The default asyncio loop, not uvloop: in bench/api.py (1,000 req/s of cached
     # charts) uvloop doubled the median latency and did not lower the 99th percentile.
@@ -83,8 +86,9 @@ def run(
 ) -> None:
     """Migrate the stores (idempotent), then serve on ``settings.api_host:api_port``
     until ``stop`` is set."""
-    client = clickhouse_client or get_clickhouse(settings.clickhouse_url)
-    migrate(client, database_from_url(settings.clickhouse_url))
+    cluster = settings.clickhouse_cluster
+    client = clickhouse_client or get_clickhouse(settings.clickhouse_url, cluster=cluster)
+    migrate(client, database_from_url(settings.clickhouse_url), cluster=cluster)
     migrate_sql(settings.database_url)
     app = create_app(settings, redis_url=redis_url, clickhouse_client=client)
     log.info("API on http://%s:%d", settings.api_host, settings.api_port)

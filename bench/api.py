@@ -8,17 +8,28 @@ own process, C, so the load generator takes little CPU from the server). Prints:
 1. all-miss: every request names a new window, so each is computed from the rollups;
 2. the same 90-day daily chart computed in-process from the rollups and from prices_raw
    without rollups (sequential query latency, no HTTP);
-3. a realistic mix: Zipf-popular products, four periods, a warmed cache and price
+3. cold charts, the browser extension's usual request (a random product page: its
+   1-year chart, ``period=1y``): every request names a product nobody asked for yet,
+   so nothing is cached anywhere in front of chDB. A separate catalogue of
+   ``--cold-products`` products (tracked for 14 days to 2 years, so young products take
+   the change-points path) serves it. Each product is asked for once: wrk stops when
+   its share is answered. First as fast as 64 connections go (the capacity), then at
+   ``--cold-rate`` req/s offered with Poisson arrivals (the latency at that load);
+4. a realistic mix: Zipf-popular products, four periods, a warmed cache and price
    changes invalidating one product's cache per second; the hit ratio is printed.
 
 The mix runs twice with wrk: as fast as 64 connections go (throughput; latency there is
 just connections / throughput), then at 1,000 req/s offered: requests start at the
 times of a Poisson process (independent users), on whichever of the 64 connections is
 free (wrk from Debian has no fixed-rate mode; its Lua script keeps the schedule). The
-last line is ``history_p50_ms=A history_p99_ms=B req_per_s=C`` for the 1,000 req/s run.
+last line is ``history_p50_ms=A history_p99_ms=B req_per_s=C`` for the 1,000 req/s run,
+then ``cold_p99_ms=D cold_req_per_s=E``: D is the p99 of the cold run at ``--cold-rate``
+offered, E the cold capacity (closed loop). Like every wrk figure here, latency is
+measured from when a request is sent, not from when it was due.
 
     .venv/bin/python bench/api.py [--products 1000] [--seconds 15] [--connections 64]
-                                  [--rate 1000] [--mix-only]
+                                  [--rate 1000] [--mix-only] [--cold-products 4000]
+                                  [--cold-rate 300]
 """
 
 from __future__ import annotations
@@ -62,21 +73,33 @@ from pricewatch.storage.sql import migrate_sql  # noqa: E402
 KEYS = Keys(prefix="bench:")
 DATABASE = "bench_api"
 PERIODS = ("7d", "30d", "90d", "1y")
+# the cold catalogue's products, numbered apart from the main catalogue's
+COLD_FIRST = 900_000_000
 
 
 def asin_of(i: int) -> str:
     return f"B{i:09d}"
 
 
-def load_history(store: PriceStore, products: int, now_ms: int, seed: int = 7) -> int:
-    """Two years per product: a crawl every ~8 h with jitter, a price change now and then."""
+def load_history(
+    store: PriceStore,
+    products: int,
+    now_ms: int,
+    seed: int = 7,
+    *,
+    first_index: int = 0,
+    min_age_days: int = 730,
+) -> int:
+    """Two years per product (or, with ``min_age_days``, from that many days to two
+    years): a crawl every ~8 h with jitter, a price change now and then."""
     rng = random.Random(seed)
-    start = now_ms - 730 * DAY_MS
     total = 0
     columns: dict[str, list[object]] = {name: [] for name in PRICE_COLUMNS}
     catalogue = []
-    for i in range(products):
+    for i in range(first_index, first_index + products):
         asin = asin_of(i)
+        age_days = 730 if min_age_days >= 730 else rng.randint(min_age_days, 730)
+        start = now_ms - age_days * DAY_MS
         price = rng.randint(500, 50_000)
         at = start + rng.randint(0, 8 * HOUR_MS)
         while at < now_ms - HOUR_MS:
@@ -117,10 +140,13 @@ def load_history(store: PriceStore, products: int, now_ms: int, seed: int = 7) -
             columns = {name: [] for name in PRICE_COLUMNS}
     total += store.insert_prices(columns)
     store.upsert_products(catalogue)
+    return total
+
+
+def merge_parts(store: PriceStore) -> None:
     # a long-running server has merged its parts long ago; a fresh bulk load has not
     for table in ("prices_raw", "prices_hourly", "prices_daily", "prices_latest", "products"):
         store.client.command(f"OPTIMIZE TABLE {store.database}.{table} FINAL")
-    return total
 
 
 def raw_history(store: PriceStore, asin: str, start_ms: int, end_ms: int) -> list[object]:
@@ -196,17 +222,14 @@ def mix_paths(products: int, seed: int = 11, samples: int = 50_000) -> list[str]
     ]
 
 
-def mix_script(paths: list[str], rate: float = 0.0) -> str:
-    """Cycles through ``paths``. With ``rate``, requests start at the times of a
-    Poisson process of that many per second (independent users), each on a free
-    connection; without it, every connection sends its next request at once."""
-    table = ",".join(f'"{p}"' for p in paths)
+def pacing_script(rate: float) -> str:
+    """wrk Lua whose ``delay()`` starts requests at the times of a Poisson process of
+    ``rate`` per second (independent users), each on a free connection."""
     # wrk's delay() returns whole milliseconds before a connection's next request;
     # the schedule is kept in the one Lua state of wrk's one thread, on a monotonic
     # clock read through LuaJIT's FFI, so truncation and slow responses do not
     # drift the offered rate.
-    pacing = (
-        f"""
+    return f"""
 local ffi = require("ffi")
 ffi.cdef[[
 typedef struct {{ long tv_sec; long tv_nsec; }} pw_timespec;
@@ -217,7 +240,7 @@ local function now_ms()
   ffi.C.clock_gettime(1, clock)
   return tonumber(clock.tv_sec) * 1000 + tonumber(clock.tv_nsec) / 1e6
 end
-local mean_gap_ms = {1000 / rate if rate else 0:.6f}
+local mean_gap_ms = {1000 / rate:.6f}
 local due = nil
 delay = function()
   local now = now_ms()
@@ -228,9 +251,14 @@ delay = function()
   return wait
 end
 """
-        if rate
-        else ""
-    )
+
+
+def mix_script(paths: list[str], rate: float = 0.0) -> str:
+    """Cycles through ``paths``. With ``rate``, requests start at the times of a
+    Poisson process of that many per second (``pacing_script``); without it, every
+    connection sends its next request at once."""
+    table = ",".join(f'"{p}"' for p in paths)
+    pacing = pacing_script(rate) if rate else ""
     return f"""{pacing}
 local paths = {{{table}}}
 local n = #paths
@@ -252,6 +280,41 @@ request = function()
   local asin = string.format("B%09d", i % {products})
   local start = {now_ms - 90 * DAY_MS} + i
   return wrk.format("GET", "/products/" .. asin .. "/price?granularity=daily&start=" .. start)
+end
+"""
+
+
+def cold_script(first: int, count: int, spare: int, rate: float = 0.0) -> str:
+    """Asks for the 1-year chart of products ``first``.. once each, as the extension
+    does on a product page, and ends wrk when ``count`` are answered. The ``spare``
+    products after them are what connections still send before the end (at most one
+    request in flight per connection): cold too, so nothing warm enters the figures.
+    With ``rate``, Poisson arrivals (``pacing_script``)."""
+    pacing = pacing_script(rate) if rate else ""
+    # wrk's main thread sleeps for the whole --duration and then reports; a SIGINT to
+    # it (its thread id is the process id) wakes it to report at once, over the time
+    # actually taken
+    return f"""{pacing}
+local ffi = require("ffi")
+ffi.cdef[[
+int getpid(void);
+int tgkill(int tgid, int tid, int sig);
+]]
+local i = 0
+local answered = 0
+wrk.headers["X-Pricewatch-Client"] = "extension"
+request = function()
+  local n = {first} + i % {count + spare}
+  i = i + 1
+  return wrk.format("GET", string.format("/products/B%09d/price?market=us&period=1y", n))
+end
+response = function(status, headers, body)
+  answered = answered + 1
+  if answered == {count} then
+    wrk.thread:stop()
+    local pid = ffi.C.getpid()
+    ffi.C.tgkill(pid, pid, 2)
+  end
 end
 """
 
@@ -280,7 +343,20 @@ def main() -> None:
     parser.add_argument(
         "--mix-only",
         action="store_true",
-        help="skip the all-miss and in-process measures (steps 1 and 2)",
+        help="skip the all-miss, in-process and cold measures (steps 1 to 3)",
+    )
+    parser.add_argument(
+        "--cold-products",
+        type=int,
+        default=4000,
+        help="products of the cold catalogue: about a third for the capacity run, "
+        "the rest for the run at --cold-rate (each product is asked for once)",
+    )
+    parser.add_argument(
+        "--cold-rate",
+        type=float,
+        default=300.0,
+        help="offered requests/s of the cold run with Poisson arrivals",
     )
     # price changes across the 1,000 products: one a second is each product changing
     # every ~17 minutes, far above what shops do
@@ -300,6 +376,16 @@ def main() -> None:
             f"{time.perf_counter() - t0:.1f} s",
             flush=True,
         )
+        cold = 0 if args.mix_only else args.cold_products
+        if cold:
+            t0 = time.perf_counter()
+            rows = load_history(store, cold, now, seed=13, first_index=COLD_FIRST, min_age_days=14)
+            print(
+                f"loaded {rows} prices for {cold} cold products (tracked 14 days to "
+                f"2 years) in {time.perf_counter() - t0:.1f} s",
+                flush=True,
+            )
+        merge_parts(store)
 
         if not args.mix_only:
             sample = [asin_of(i) for i in random.Random(5).sample(range(args.products), 200)]
@@ -353,6 +439,34 @@ def main() -> None:
                 flush=True,
             )
 
+        cold_p99 = cold_rps = float("nan")
+        if cold:
+            # a third of the cold products measure the capacity, the rest the latency at
+            # --cold-rate; each run keeps `connections` spare products for its stop
+            spare = args.connections
+            first_run = max(1, cold // 3 - spare)
+            second_run = cold - first_run - 2 * spare
+            if second_run < 1:
+                raise SystemExit(f"--cold-products must exceed {4 * spare}")
+            cap = 600  # wrk ends itself when its products are answered
+            p50, p99, cold_rps = run_wrk(
+                base, cold_script(COLD_FIRST, first_run, spare), cap, args.connections
+            )
+            print(
+                f"cold 1y charts, closed loop (wrk, {args.connections} connections, as fast "
+                f"as it goes, {first_run} products once each): p50={p50:.2f} ms "
+                f"p99={p99:.2f} ms req_per_s={cold_rps:.0f}",
+                flush=True,
+            )
+            script = cold_script(COLD_FIRST + first_run + spare, second_run, spare, args.cold_rate)
+            p50, cold_p99, rps = run_wrk(base, script, cap, args.connections)
+            print(
+                f"cold 1y charts at {args.cold_rate:g} req/s offered (wrk, "
+                f"{args.connections} connections, Poisson arrivals, {second_run} products "
+                f"once each): p50={p50:.2f} ms p99={cold_p99:.2f} ms req_per_s={rps:.0f}",
+                flush=True,
+            )
+
         # steady state: every variant computed once (a server that has been up a while)
         redis.Redis.from_url(redis_url).flushdb()
         paths = mix_paths(args.products)
@@ -393,7 +507,10 @@ def main() -> None:
         stop.set()
         server.join(15)
         client.close()
-        print(f"history_p50_ms={p50:.2f} history_p99_ms={p99:.2f} req_per_s={rps:.0f}")
+        print(
+            f"history_p50_ms={p50:.2f} history_p99_ms={p99:.2f} req_per_s={rps:.0f} "
+            f"cold_p99_ms={cold_p99:.2f} cold_req_per_s={cold_rps:.0f}"
+        )
 
 
 if __name__ == "__main__":

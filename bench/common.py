@@ -13,9 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import multiprocessing as mp
+import os
+import re
 import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -316,3 +321,74 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def p50_p99(values: Sequence[float]) -> tuple[float, float]:
     return statistics.median(values), percentile(values, 0.99)
+
+
+# --- the page corpus and the other benchmarks' figures -------------------------------------
+
+DEFAULT_CORPUS = Path(
+    os.environ.get("PRICEWATCH_CORPUS")
+    or Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "amazon"
+)
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusPage:
+    """A saved Amazon page: its bytes, its marketplace's home URL (what the parser
+    needs to know the market) and its entry in ``truth.json``."""
+
+    body: bytes
+    url: str
+    truth: dict[str, Any]
+
+
+def corpus_pages(corpus: Path = DEFAULT_CORPUS) -> list[CorpusPage]:
+    """Every page ``corpus/truth.json`` lists; FileNotFoundError without one."""
+    truth_path = corpus / "truth.json"
+    if not truth_path.is_file():
+        raise FileNotFoundError(f"{truth_path} not found")
+    return [
+        CorpusPage((corpus / e["file"]).read_bytes(), f"https://www.{e['marketplace']}/", e)
+        for e in json.loads(truth_path.read_text(encoding="utf-8"))
+    ]
+
+
+def parse_rate(pages: Sequence[CorpusPage], seconds: float) -> tuple[float, int]:
+    """Pages parsed per second on one core, every page over and over for about
+    ``seconds``; returns (pages/s, pages parsed)."""
+    from crawler.parsing import parse_page
+
+    parsed = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for page in pages:
+            parse_page(page.body, page.url)
+        parsed += len(pages)
+    return parsed / (time.perf_counter() - start), parsed
+
+
+def used_memory(client: redis.Redis) -> int:
+    """Bytes Redis holds for data and overhead (INFO memory ``used_memory``)."""
+    return int(client.info("memory")["used_memory"])
+
+
+_FIGURE = re.compile(r"([a-z_0-9]+)=([-+0-9.eE]+)")
+
+
+def run_bench(script: str, *args: str, timeout_s: float = 600.0) -> tuple[dict[str, float], str]:
+    """Runs ``bench/<script>`` with this interpreter; returns the ``name=number`` figures
+    of its output (later lines win) and the output. A failed run raises with its
+    output."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH_DIR / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        cwd=BENCH_DIR.parent,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    figures: dict[str, float] = {}
+    for line in done.stdout.splitlines():
+        figures.update((name, float(value)) for name, value in _FIGURE.findall(line))
+    return figures, done.stdout

@@ -11,23 +11,16 @@ where tracemalloc cannot see). The last line is ``parser_pages_per_s=N``.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
-import os
 import resource
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import DEFAULT_CORPUS, corpus_pages, parse_rate  # noqa: E402
 from crawler.parsing import parse_page  # noqa: E402
-
-DEFAULT_CORPUS = Path(
-    os.environ.get("PRICEWATCH_CORPUS")
-    or Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "amazon"
-)
 
 
 def _peak_kib() -> int:
@@ -60,30 +53,23 @@ def main() -> int:
     parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    truth_path = args.corpus / "truth.json"
-    if not truth_path.is_file():
-        print(f"error: {truth_path} not found", file=sys.stderr)
+    try:
+        corpus = corpus_pages(args.corpus)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
-    pages = [
-        ((args.corpus / e["file"]).read_bytes(), f"https://www.{e['marketplace']}/")
-        for e in json.loads(truth_path.read_text(encoding="utf-8"))
-    ]
+    pages = [(page.body, page.url) for page in corpus]
     megabytes = sum(len(body) for body, _ in pages) / 1e6
     peaks = peak_mib_per_page(pages)
-    parsed = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < args.seconds:
-        for body, url in pages:
-            parse_page(body, url)
-        parsed += len(pages)
-    elapsed = time.perf_counter() - start
+    rate, parsed = parse_rate(corpus, args.seconds)
+    elapsed = parsed / rate
     print(f"pages={len(pages)} corpus_mb={megabytes:.1f} rounds={parsed // len(pages)}")
     print(f"seconds={elapsed:.2f} mb_per_s={megabytes * parsed / len(pages) / elapsed:.1f}")
     print(
         f"peak_mib_per_page median={statistics.median(peaks):.1f} max={max(peaks):.1f}"
         f" page_mb_max={max(len(body) for body, _ in pages) / 1e6:.1f}"
     )
-    print(f"parser_pages_per_s={parsed / elapsed:.1f}")
+    print(f"parser_pages_per_s={rate:.1f}")
     return 0
 
 

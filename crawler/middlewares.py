@@ -28,6 +28,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import CloseSpider
 from scrapy.http import Response
 
+from crawler.metrics import BANS, ban_reason
 from crawler.redis_support import keys_from_settings, redis_from_settings
 from crawler.slots import IpSlots
 
@@ -111,6 +112,7 @@ class BanDetection(BanDetectionMiddleware):
         ban = self.policy.response_is_ban(request, response)
         request.meta["_ban"] = ban
         if ban:
+            BANS.labels(ban_reason(response)).inc()
             self.stats.inc_value(f"bans/status/{response.status}")
             if not len(response.body):
                 self.stats.inc_value("bans/empty")
@@ -121,6 +123,7 @@ class BanDetection(BanDetectionMiddleware):
     ) -> None:
         ban = self.policy.exception_is_ban(request, exception)
         if ban:
+            BANS.labels(ban_reason(None)).inc()
             cls = type(exception)
             self.stats.inc_value(f"bans/error/{cls.__module__}.{cls.__name__}")
         request.meta["_ban"] = ban

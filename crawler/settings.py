@@ -7,6 +7,7 @@ the components read in ``from_crawler``.
 
 from __future__ import annotations
 
+from pricewatch.logs import setup_logging
 from pricewatch.settings import get_settings
 
 _settings = get_settings()
@@ -63,6 +64,13 @@ DOWNLOADER_MIDDLEWARES = {
 }
 ITEM_PIPELINES = {"crawler.pipelines.ObservationPipeline": 300}
 
+# --- observability ---------------------------------------------------------------------
+# Prometheus metrics (crawler/metrics.py): counted always, served on a port when a base
+# port is set
+EXTENSIONS = {"crawler.metrics.MetricsExtension": 500}
+PRICEWATCH_METRICS_HOST = _settings.metrics_host
+PRICEWATCH_METRICS_PORT_BASE = _settings.metrics_port_base
+
 # Politeness is fleet-wide in Redis, not Scrapy's per-process delay. Per-slot
 # concurrency equals the total so that a granted request is never queued behind
 # another on its slot: a late send could land too close to the next grant.
@@ -90,3 +98,8 @@ DEFAULT_REQUEST_HEADERS = {
 }
 
 LOG_LEVEL = _settings.log_level
+if _settings.log_format == "json":
+    # Scrapy's root handler writes text only: the JSON one is installed here, as the
+    # settings load (before Scrapy logs its first line), and Scrapy installs none
+    LOG_INSTALL_ROOT_HANDLER = False
+    setup_logging(_settings.log_level, _settings.log_format)

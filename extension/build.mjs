@@ -3,7 +3,8 @@
 //      the money tables as src/generated/rules.json (never edited by hand);
 //   2. writes dist/manifest.json from manifest.json, with the content-script match
 //      patterns of every marketplace;
-//   3. bundles content.js (parser + panel + uPlot), background.js and options.js;
+//   3. bundles content.js (parser + panel + uPlot), background.js, options.js and
+//      bridge.js (the website's sign-in, on the configured Pricewatch site);
 //   4. bundles build/parser.js, the bare parser for the corpus tests.
 // Run with `npm run build` (PYTHON names the interpreter; default ../.venv/bin/python).
 // "pricewatch-shared-js/..." imports resolve to ../api/shared-js, the browser code the
@@ -43,6 +44,7 @@ await esbuild.build({
     { in: `${here}src/content.js`, out: "content" },
     { in: `${here}src/background.js`, out: "background" },
     { in: `${here}src/options.js`, out: "options" },
+    { in: `${here}src/bridge.js`, out: "bridge" },
   ],
   outdir: `${here}dist`,
 });

@@ -11,6 +11,7 @@
 EXT_DIR := extension
 EXT_OUTPUTS := $(EXT_DIR)/dist/manifest.json $(EXT_DIR)/dist/content.js \
   $(EXT_DIR)/dist/background.js $(EXT_DIR)/dist/options.js $(EXT_DIR)/dist/options.html \
+  $(EXT_DIR)/dist/bridge.js \
   $(EXT_DIR)/build/parser.js $(EXT_DIR)/src/generated/rules.json
 # SHARED_JS (the browser code shared with the website) is set in mk/web.mk
 EXT_SOURCES := $(wildcard $(EXT_DIR)/src/*.*) $(EXT_DIR)/build.mjs $(EXT_DIR)/manifest.json \

@@ -3,7 +3,8 @@
 # api/web/static/{chart.js,site.js,site.css,docs.js,docs.css}. The bundles are not
 # committed; they are rebuilt whenever a source file or the lockfile changes.
 # Included from the Makefile (after DEB_PACKAGES is set): `up` and `test` need the
-# bundles, and the tests drive Debian's Chromium through Playwright.
+# bundles, and the tests drive Debian's Chromium through Playwright. `npm ci` installs the
+# devDependencies too: axe-core is what the accessibility tests run in those pages.
 
 WEB_FRONTEND := api/web/frontend
 WEB_STATIC := api/web/static

@@ -9,6 +9,7 @@ by environment.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -18,16 +19,25 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pricewatch.keys import Keys
 from pricewatch.models import CrawlTask, Series
 from pricewatch.settings import Settings, child_environment, load_settings
-from pricewatch.supervision import RedisKeeper, Respawner, Supervisor, listen_problem
+from pricewatch.supervision import (
+    CLICKHOUSE_ROLES,
+    RedisKeeper,
+    Respawner,
+    RoleProcess,
+    Supervisor,
+    listen_problem,
+    process_plan,
+)
 
 if TYPE_CHECKING:
+    from pricewatch.devtools.browser import DemoBrowser, DemoSite
     from pricewatch.storage.local_redis import LocalRedis
 
 log = logging.getLogger("pricewatch")
@@ -62,9 +72,23 @@ def _run_role(
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from pricewatch.logs import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+
+
+def _role_metrics(
+    settings: Settings, redis_url: str, roles: Sequence[str], serve_as: str | None
+) -> AbstractContextManager[object]:
+    """The metrics of ``roles`` (this process's), served on ``serve_as``'s port when
+    PRICEWATCH_METRICS_PORT_BASE is set; None: shown by the API's /metrics instead."""
+    from pricewatch.metrics import install_role_collectors, role_endpoint
+    from pricewatch.storage.redis import connect
+
+    partitions = settings.stream_partitions
+    install_role_collectors(connect(redis_url), _keys(settings), partitions, roles)
+    base = settings.metrics_port_base if serve_as is not None else 0
+    return role_endpoint(settings.metrics_host, base, serve_as or "up")
 
 
 def _url_file(settings: Settings) -> Path:
@@ -129,7 +153,7 @@ def _keys(settings: Settings) -> Keys:
 def _clickhouse(settings: Settings):  # type: ignore[no-untyped-def]
     from pricewatch.storage.clickhouse import get_clickhouse
 
-    return get_clickhouse(settings.clickhouse_url)
+    return get_clickhouse(settings.clickhouse_url, cluster=settings.clickhouse_cluster)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
@@ -137,7 +161,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     from pricewatch.storage.sql import migrate_sql
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    applied = ch_migrate(_clickhouse(settings))
+    applied = ch_migrate(_clickhouse(settings), cluster=settings.clickhouse_cluster)
     print(f"clickhouse: {len(applied)} migration(s) applied")
     migrate_sql(settings.database_url)
     print("sql: at head")
@@ -194,9 +218,10 @@ def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     supervisor.handle_signals()
     with redis_for(settings, may_start=False) as url:
         client = _clickhouse(settings)
-        ch_migrate(client)
+        ch_migrate(client, cluster=settings.clickhouse_cluster)
         worker = _ingest_worker(settings, url, client)
-        return _serve_one(supervisor, "ingest", worker.run, supervisor.stop)
+        with _role_metrics(settings, url, ["ingest"], "ingest"):
+            return _serve_one(supervisor, "ingest", worker.run, supervisor.stop)
 
 
 def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
@@ -211,17 +236,49 @@ def cmd_role(settings: Settings, args: argparse.Namespace) -> int:
             from pricewatch.schema import migrate as ch_migrate
 
             client = _clickhouse(settings)
-            ch_migrate(client)
-        return _serve_one(
-            supervisor,
-            args.command,
-            _run_role,
-            args.command,
-            settings,
-            url,
-            supervisor.stop,
-            client,
-        )
+            ch_migrate(client, cluster=settings.clickhouse_cluster)
+        # the API serves its own /metrics
+        serve_as = None if args.command == "api" else args.command
+        with _role_metrics(settings, url, [args.command], serve_as):
+            return _serve_one(
+                supervisor,
+                args.command,
+                _run_role,
+                args.command,
+                settings,
+                url,
+                supervisor.stop,
+                client,
+            )
+
+
+def cmd_roles(settings: Settings, args: argparse.Namespace) -> int:
+    """``pricewatch roles api ingest scheduler``: several roles in one process, sharing
+    one ClickHouse client (embedded chDB opens in one process only)."""
+    names = list(dict.fromkeys(args.roles))
+    supervisor = Supervisor(f"pricewatch roles {' '.join(names)}")
+    supervisor.handle_signals()
+    if "api" in names and (problem := _api_listen_problem(settings)):
+        return supervisor.give_up(problem)
+    with redis_for(settings, may_start=False) as url:
+        client = None
+        if set(names) & set(CLICKHOUSE_ROLES):
+            from pricewatch.schema import migrate as ch_migrate
+
+            client = _clickhouse(settings)
+            ch_migrate(client, cluster=settings.clickhouse_cluster)
+        serve_as = None if "api" in names else names[0]
+        with _role_metrics(settings, url, names, serve_as):
+            for name in names:
+                if name == "ingest":
+                    worker = _ingest_worker(settings, url, client)
+                    supervisor.start(name, worker.run, supervisor.stop)
+                else:
+                    supervisor.start(name, _run_role, name, settings, url, supervisor.stop, client)
+            while not supervisor.stop.wait(1.0):
+                pass
+            supervisor.join(ROLE_GRACE_S)
+    return supervisor.exit_code()
 
 
 def _crawler_env(settings: Settings, redis_url: str, extra: dict[str, str]) -> dict[str, str]:
@@ -266,16 +323,133 @@ def _installed_roles() -> list[str]:
     return found
 
 
-def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+def _browser_preflight(args: argparse.Namespace) -> tuple[str, Path] | str:
+    """(Chromium, the built extension) for ``up --demo --browser``, or why not: checked
+    before anything starts."""
+    from pricewatch.devtools.browser import BrowserError, find_chromium, unpacked_extension
+
+    if not args.demo:
+        return "--browser opens the demo marketplace: use it with --demo"
+    try:
+        return find_chromium(args.chrome), unpacked_extension()
+    except BrowserError as exc:
+        return f"browser: {exc}"
+
+
+def _open_demo_browser(
+    settings: Settings, site: DemoSite, found: tuple[str, Path], stop: threading.Event
+) -> DemoBrowser | None:
+    """The demo browser once the API answers, or None (said why): the demo runs on."""
+    from pricewatch.devtools.browser import BrowserError, browser_api_url, launch, wait_for_port
+
+    api_url = browser_api_url(settings.api_host, settings.api_port)
+    if not wait_for_port(api_url, stop):
+        if not stop.is_set():
+            log.error("browser: the API at %s does not answer; no browser opened", api_url)
+        return None
+    try:
+        browser = launch(*found, site, api_url, settings.data_dir / "demo-browser")
+    except BrowserError as exc:
+        print(f"pricewatch up: browser: {exc} (the demo runs on)", file=sys.stderr, flush=True)
+        return None
+    print(f"Browser: Chromium with the extension on {site.start_url}", flush=True)
+    return browser
+
+
+def _start_roles(process: RoleProcess, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A process of ``up --processes``: the role's own command (``pricewatch api``...),
+    or ``pricewatch roles`` for roles that share one. In a session of its own, like
+    the crawlers: a Ctrl-C reaches only ``up``, which stops each child once."""
+    command = list(process.roles) if len(process.roles) == 1 else ["roles", *process.roles]
+    return subprocess.Popen(
+        [sys.executable, "-m", "pricewatch.cli", *command], env=env, start_new_session=True
+    )
+
+
+# A role whose process dies this many times in a row soon after starting cannot
+# start: `up --processes` stops everything and says so.
+CRASH_LOOP_DEATHS = 5
+
+
+def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
+    """``pricewatch up --processes``: each role a process of its own (with embedded
+    chDB, the ClickHouse users one process together), started again when it dies."""
     from pricewatch.schema import migrate as ch_migrate
+    from pricewatch.storage.clickhouse.client import parse_clickhouse_url
     from pricewatch.storage.local_redis import RedisStartError
     from pricewatch.storage.sql import migrate_sql
 
     supervisor = Supervisor("pricewatch up")
     supervisor.handle_signals()
+    if args.demo or args.browser:
+        return supervisor.give_up("--processes does not run the demo: leave out --demo")
+    roles = ["ingest", *_installed_roles()]
+    if "api" in roles and (problem := _api_listen_problem(settings)):
+        return supervisor.give_up(problem)
+    embedded = parse_clickhouse_url(settings.clickhouse_url).kind == "chdb"
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as stack:
+        try:
+            url, server = stack.enter_context(owned_or_existing_redis(settings))
+        except RedisStartError as exc:
+            return supervisor.give_up(f"redis: cannot start in {settings.redis_dir}: {exc}")
+        keeper = RedisKeeper(server, supervisor) if server is not None else None
+        # migrated here once, not by several children at once; chDB only by its process
+        if not embedded:
+            client = _clickhouse(settings)
+            ch_migrate(client, cluster=settings.clickhouse_cluster)
+            client.close()
+        migrate_sql(settings.database_url)
+        env = child_environment({"PRICEWATCH_REDIS_URL": url})
+        crawler_env = _crawler_env(settings, url, {})
+        try:
+            children = [
+                Respawner(p.name, functools.partial(_start_roles, p, env), 1)
+                for p in process_plan(roles, embedded)
+            ]
+            crawlers = functools.partial(_start_crawler, crawler_env)
+            children.append(Respawner("crawler", crawlers, args.crawlers))
+        except OSError as exc:
+            return supervisor.give_up(f"cannot start a role's process: {exc}")
+        for child in children:
+            stack.callback(child.stop, supervisor, ROLE_GRACE_S + 5)
+        names = ", ".join(f"{c.name} ({len(c.procs)})" for c in children if c.procs)
+        print(
+            f"Pricewatch is up, one process per role: {names}; data in {settings.data_dir}, "
+            f"Redis at {url}, website on http://{settings.api_host}:{settings.api_port}/. "
+            "Ctrl-C stops it.",
+            flush=True,
+        )
+        while not supervisor.stop.wait(0.5):
+            if keeper is not None:
+                keeper.check()
+            for child in children:
+                child.check()
+                if child.young_deaths >= CRASH_LOOP_DEATHS:
+                    supervisor.fail(
+                        f"{child.name}: its process exited {child.young_deaths} times in a "
+                        "row soon after starting; the log above says why"
+                    )
+        for child in children:
+            child.terminate()
+    return supervisor.exit_code()
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from pricewatch.schema import migrate as ch_migrate
+    from pricewatch.storage.local_redis import RedisStartError
+    from pricewatch.storage.sql import migrate_sql
+
+    if args.processes:
+        return cmd_up_processes(settings, args)
+    supervisor = Supervisor("pricewatch up")
+    supervisor.handle_signals()
     roles = _installed_roles()
     if "api" in roles and (problem := _api_listen_problem(settings)):
         return supervisor.give_up(problem)
+    found_browser = _browser_preflight(args) if args.browser else None
+    if isinstance(found_browser, str):
+        return supervisor.give_up(found_browser)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         try:
@@ -286,8 +460,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         # its roles wait and reconnect when it returns
         keeper = RedisKeeper(server, supervisor) if server is not None else None
         client = _clickhouse(settings)
-        ch_migrate(client)
+        ch_migrate(client, cluster=settings.clickhouse_cluster)
         migrate_sql(settings.database_url)
+        # one registry for every role of this process: the API's /metrics shows them all
+        serve_as = None if "api" in roles else "up"
+        stack.enter_context(_role_metrics(settings, url, ["ingest", *roles], serve_as))
         supervisor.start("ingest", _ingest_worker(settings, url, client).run, supervisor.stop)
         for name in roles:
             supervisor.start(name, _run_role, name, settings, url, supervisor.stop, client)
@@ -298,7 +475,11 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
             from pricewatch.storage.redis import connect
 
             demo = stack.enter_context(
-                demo_marketplace(args.demo, state_file=settings.data_dir / "demo-marketplace.json")
+                demo_marketplace(
+                    args.demo,
+                    state_file=settings.data_dir / "demo-marketplace.json",
+                    tls_dir=settings.data_dir / "demo-tls",
+                )
             )
             # our own local server: no need for the gentle pace Amazon gets
             crawler_env = {
@@ -318,10 +499,18 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
         if args.demo:
             for url in _demo_pages(settings, demo.tasks):
                 print(f"Try: {url}", flush=True)
+        browser = None
+        if found_browser is not None and demo.site is not None:
+            browser = _open_demo_browser(settings, demo.site, found_browser, supervisor.stop)
+            if browser is not None:
+                stack.callback(browser.stop)
         while not supervisor.stop.wait(0.5):
             if keeper is not None:
                 keeper.check()
             crawlers.check()
+            if browser is not None and not browser.running():
+                print("Browser closed; Pricewatch runs on. Ctrl-C stops it.", flush=True)
+                browser = None
         crawlers.stop(supervisor)
         supervisor.join(ROLE_GRACE_S)
     return supervisor.exit_code()
@@ -332,7 +521,7 @@ def cmd_import_csv(settings: Settings, args: argparse.Namespace) -> int:
     from pricewatch.schema import migrate as ch_migrate
 
     client = _clickhouse(settings)
-    ch_migrate(client)
+    ch_migrate(client, cluster=settings.clickhouse_cluster)
     # Ingest caches each series' last price in Redis; a backfill must not
     # leave it stale. With no Redis running there is no cache to correct.
     url = existing_redis(settings) if args.reset_state else None
@@ -374,6 +563,60 @@ def cmd_track(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup_or_restore(settings: Settings, args: argparse.Namespace) -> int:
+    """``pricewatch backup DIR`` / ``pricewatch restore DIR [--force]``."""
+    from pricewatch import backup
+    from pricewatch.storage.clickhouse.client import database_from_url
+    from pricewatch.storage.redis import connect
+
+    name = f"pricewatch {args.command}"
+    target = Path(args.directory).expanduser().resolve()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.command == "restore":
+            # before any store is opened: a damaged backup is refused at once
+            backup.read_manifest(target)
+        disk = settings.clickhouse_backup_disk
+        if not settings.clickhouse_url.startswith("chdb:") and disk is None:
+            raise backup.BackupError(
+                "a ClickHouse server writes backups to a disk of its own: set "
+                "PRICEWATCH_CLICKHOUSE_BACKUP_DISK to one of its <backups><allowed_disk>"
+            )
+        try:
+            client = _clickhouse(settings)
+        except Exception as exc:  # chDB refuses a data dir another process has open
+            raise backup.BackupError(
+                f"cannot open ClickHouse ({exc}); with embedded chDB, stop `pricewatch up` "
+                "first: one process at a time opens its data"
+            ) from exc
+        with redis_for(settings, may_start=True) as url:
+            stores = backup.Stores(
+                clickhouse=client,
+                database=database_from_url(settings.clickhouse_url),
+                backup_disk=disk if not settings.clickhouse_url.startswith("chdb:") else None,
+                cluster=settings.clickhouse_cluster,
+                sql_url=settings.database_url,
+                redis=connect(url),
+                keys=_keys(settings),
+            )
+            if args.command == "backup":
+                # as every role does at start: both stores exist and are at head
+                from pricewatch.schema import migrate as ch_migrate
+                from pricewatch.storage.sql import migrate_sql
+
+                ch_migrate(client, stores.database, cluster=stores.cluster)
+                migrate_sql(settings.database_url)
+                manifest = backup.backup(stores, target)
+                print(f"backed up to {target} ({manifest['bytes']} bytes)")
+            else:
+                backup.restore(stores, target, force=args.force)
+                print(f"restored from {target}; schema migrated to the current version")
+    except backup.BackupError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pricewatch", description="Pricewatch: self-hosted Amazon price tracker"
@@ -391,6 +634,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("scheduler", "score products and refill the crawl frontier"),
     ):
         sub.add_parser(role, help=text).set_defaults(func=cmd_role)
+    together = sub.add_parser(
+        "roles", help="run several roles in one process (as `up --processes` does with chDB)"
+    )
+    together.add_argument("roles", nargs="+", choices=["ingest", "api", "alerts", "scheduler"])
+    together.set_defaults(func=cmd_roles)
     up = sub.add_parser("up", help="run everything on this machine")
     up.add_argument(
         "--crawlers",
@@ -407,6 +655,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         metavar="PRODUCTS",
         help="crawl a local demo marketplace instead of Amazon",
+    )
+    up.add_argument(
+        "--browser",
+        action="store_true",
+        help="with --demo: open Chromium with the extension (extension/dist) on the demo "
+        "marketplace, served as www.amazon.com and its other markets",
+    )
+    up.add_argument(
+        "--chrome",
+        metavar="PATH",
+        default=None,
+        help="the Chromium for --browser (default: chromium on PATH, else Playwright's)",
+    )
+    up.add_argument(
+        "--processes",
+        action="store_true",
+        help="run each role as a process of its own, restarted when it dies (with embedded "
+        "chDB, api, ingest and scheduler share one)",
     )
     up.set_defaults(func=cmd_up)
     imp = sub.add_parser(
@@ -431,6 +697,17 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("--market", default="us", help="market for bare ASINs (default: us)")
     track.add_argument("--priority", type=float, default=100.0)
     track.set_defaults(func=cmd_track)
+    save = sub.add_parser(
+        "backup", help="save the price history, the SQL store and Redis's pending state into DIR"
+    )
+    save.add_argument("directory", metavar="DIR", help="a new or empty directory")
+    save.set_defaults(func=cmd_backup_or_restore)
+    load = sub.add_parser(
+        "restore", help="check a backup made by `pricewatch backup`, restore it and migrate it"
+    )
+    load.add_argument("directory", metavar="DIR")
+    load.add_argument("--force", action="store_true", help="replace stores that already hold data")
+    load.set_defaults(func=cmd_backup_or_restore)
     return parser
 
 

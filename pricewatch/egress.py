@@ -398,6 +398,8 @@ class EgressResponse:
     reason: str
     # at most ``max_body`` bytes of the answer
     body: bytes
+    # the Location header of a redirect, as sent (printable ASCII only), else None
+    location: str | None = None
 
 
 # Headers the client sets itself; a caller's copy would contradict them.
@@ -408,6 +410,18 @@ def _reason(extensions: Mapping[str, object]) -> str:
     raw = extensions.get("reason_phrase", b"")
     text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else ""
     return "".join(c for c in text if c.isascii() and c.isprintable())[:80]
+
+
+def _location(response: httpcore.Response) -> str | None:
+    if not 300 <= response.status < 400:
+        return None
+    for name, value in response.headers:
+        if name.lower() == b"location":
+            text = value.decode("latin-1")
+            if text.isascii() and text.isprintable():
+                return text
+            return None
+    return None
 
 
 def _host_failed(status: int) -> bool:
@@ -468,6 +482,26 @@ class SafeHttpClient:
         policy forbids the target, or it answered with a redirect),
         :class:`HostBusy` (not sent: come back later) or :class:`EgressError`
         (timeout, refused or broken connection). Any other status is returned."""
+        response = await self._request(url, "POST", content, headers, max_body)
+        if 300 <= response.status < 400:
+            raise EgressRefused(
+                f"{self.policy.target(url).host} answered with a redirect "
+                f"(HTTP {response.status}); redirects are not followed"
+            )
+        return response
+
+    async def head(self, url: str, *, headers: Mapping[str, str]) -> EgressResponse:
+        """HEAD ``url`` within the same policy, gate and timeouts as :meth:`post`. A
+        redirect is answered, not followed: its target is in ``location``, for the
+        caller to judge (it is never requested here). Raises :class:`EgressRefused`,
+        :class:`HostBusy` or :class:`EgressError` as :meth:`post` does."""
+        return await self._request(url, "HEAD", b"", headers, 0)
+
+    async def _request(
+        self, url: str, method: str, content: bytes, headers: Mapping[str, str], max_body: int
+    ) -> EgressResponse:
+        """One request under the host gate and the deadline; what a target answers is
+        returned whatever its status, a redirect included."""
         target = self.policy.target(url)
         host = target.host
         self.gate.enter(host, time.monotonic())
@@ -477,7 +511,7 @@ class SafeHttpClient:
         try:
             async with asyncio.timeout(deadline_s):
                 vetted = await self.policy.vet_target(target)
-                response = await self._exchange(vetted, content, headers, max_body)
+                response = await self._exchange(vetted, method, content, headers, max_body)
             outcome = Outcome.FAILED if _host_failed(response.status) else Outcome.OK
         except EgressRefused:
             outcome = Outcome.UNTRIED
@@ -486,15 +520,10 @@ class SafeHttpClient:
             raise EgressError(f"{host} did not answer within {deadline_s:g} s") from None
         finally:
             self.gate.leave(host, time.monotonic(), outcome)
-        if 300 <= response.status < 400:
-            raise EgressRefused(
-                f"{host} answered with a redirect (HTTP {response.status}); "
-                "redirects are not followed"
-            )
         return response
 
     async def _exchange(
-        self, vetted: Vetted, content: bytes, headers: Mapping[str, str], max_body: int
+        self, vetted: Vetted, method: str, content: bytes, headers: Mapping[str, str], max_body: int
     ) -> EgressResponse:
         target = vetted.target
         request_headers = [("Host", target.host_header)] + [
@@ -506,14 +535,16 @@ class SafeHttpClient:
         token = _PINNED.set(vetted)
         try:
             async with self._pool.stream(
-                "POST",
+                method,
                 url,
                 headers=request_headers,
                 content=content,
                 extensions={"timeout": self._timeouts},
             ) as response:
                 body = await _read_at_most(response, max_body)
-                return EgressResponse(response.status, _reason(response.extensions), body)
+                return EgressResponse(
+                    response.status, _reason(response.extensions), body, _location(response)
+                )
         except httpcore.TimeoutException:
             raise EgressError(f"{target.host} timed out") from None
         except httpcore.ConnectError as exc:

@@ -35,6 +35,7 @@ import redis.asyncio
 
 from pricewatch.asin import extract_asin, is_valid_asin
 from pricewatch.keys import Keys
+from pricewatch.leader import FENCE_CHECK, fenced_call, fenced_error, token_arg
 from pricewatch.markets import get_market, market_for_url
 from pricewatch.models import CrawlTask, TaskKind, decode, encode
 
@@ -147,10 +148,15 @@ def _script(body: str) -> str:
     return _PRELUDE + body
 
 
-# ARGV: prefix, max_size (0 = unbounded), then (key, lane, score, payload) per task.
-_PUSH = _script("""
+# KEYS[7]: the scheduler's fencing counter. ARGV: prefix, max_size (0 = unbounded),
+# fencing token ('' = unfenced: a push from anyone but the scheduler), then (key,
+# lane, score, payload) per task. A stale token is refused before anything changes.
+_PUSH = _script(
+    "local FENCE_KEY, FENCE_TOKEN = KEYS[7], ARGV[3]\n"
+    + FENCE_CHECK
+    + """
 local added = 0
-for i = 3, #ARGV, 4 do
+for i = 4, #ARGV, 4 do
   local k, lane, score, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if redis.call('HEXISTS', K_INFLIGHT_TASKS, k) == 1 then
     added = added + defer(k, lane, score, payload)
@@ -167,7 +173,8 @@ if max_size > 0 then
   end
 end
 return added
-""")
+"""
+)
 
 # ARGV: prefix, worker, count, now ('' = server time), lease_ms. Returns payloads.
 _POP = _script("""
@@ -325,6 +332,7 @@ class _Base(Generic[_Client]):
             keys.frontier_inflight_tasks,
             keys.frontier_deferred,
         ]
+        self._push_keys = [*self._script_keys, keys.scheduler_fence]
         self._prefix = keys.frontier_worker_prefix
         # The sync and async clients both hand back callables for the same scripts.
         self._push: Any = redis_client.register_script(_PUSH)
@@ -360,22 +368,27 @@ class Frontier(_Base[redis.Redis]):
     verification lane is never trimmed.
     """
 
-    def push(self, tasks: Iterable[CrawlTask]) -> int:
-        """Queue tasks; returns how many created a new entry (queued or deferred)."""
-        pipe = self.redis.pipeline(transaction=False)
-        if not self.push_on(pipe, tasks):
-            return 0
-        return sum(int(n) for n in pipe.execute())
+    def push(self, tasks: Iterable[CrawlTask], token: int | None = None) -> int:
+        """Queue tasks; returns how many created a new entry (queued or deferred).
 
-    def push_on(self, pipe: redis.client.Pipeline, tasks: Iterable[CrawlTask]) -> int:
+        With ``token`` (the scheduler leader's fencing token) the push is refused with
+        :class:`pricewatch.leader.FencedOut` once a newer token exists."""
+        pipe = self.redis.pipeline(transaction=False)
+        if not self.push_on(pipe, tasks, token):
+            return 0
+        return sum(int(n) for n in fenced_call(pipe.execute))
+
+    def push_on(
+        self, pipe: redis.client.Pipeline, tasks: Iterable[CrawlTask], token: int | None = None
+    ) -> int:
         """:meth:`push`, queued on the caller's pipeline or transaction: the tasks are
         on the frontier exactly when the caller's other writes are. Every task is
         checked first (ValueError before anything is queued); returns how many script
         calls were queued, whose replies (new entries) come with the caller's."""
         chunks = _push_args(tasks)
-        max_size = str(self.max_size or 0)
+        head = [self._prefix, str(self.max_size or 0), token_arg(token)]
         for chunk in chunks:
-            self._push(self._script_keys, [self._prefix, max_size, *chunk], client=pipe)
+            self._push(self._push_keys, [*head, *chunk], client=pipe)
         return len(chunks)
 
     def pop(self, worker: str, count: int = 1, now: int | None = None) -> list[CrawlTask]:
@@ -434,11 +447,14 @@ class Frontier(_Base[redis.Redis]):
 class AsyncFrontier(_Base[redis.asyncio.Redis]):
     """:class:`Frontier` over ``redis.asyncio``: the same scripts, awaited."""
 
-    async def push(self, tasks: Iterable[CrawlTask]) -> int:
+    async def push(self, tasks: Iterable[CrawlTask], token: int | None = None) -> int:
         total = 0
         for chunk in _push_args(tasks):
-            args: list[_Arg] = [self._prefix, str(self.max_size or 0), *chunk]
-            total += int(await self._push(self._script_keys, args))
+            args: list[_Arg] = [self._prefix, str(self.max_size or 0), token_arg(token), *chunk]
+            try:
+                total += int(await self._push(self._push_keys, args))
+            except redis.ResponseError as exc:
+                raise fenced_error(exc) from None
         return total
 
     async def pop(self, worker: str, count: int = 1, now: int | None = None) -> list[CrawlTask]:

@@ -161,8 +161,16 @@ class Keys:
     alert_event = _KeyOf[[str, str]]("alert-event:{kind}:{event_id}")
 
     # scheduler: a hash of its watermarks (what the last re-scoring saw) and water
-    # levels (one per budget group), so a restart re-scores incrementally
-    scheduler_state = _Key("scheduler:state")
+    # levels (one per budget group), so a restart re-scores incrementally. In the
+    # frontier's slot, with the fence that guards its writes.
+    scheduler_state = _Key("{{frontier}}:scheduler:state")
+    # scheduler leader election (pricewatch.leader): the lease (a string with a TTL,
+    # "owner<TAB>token") and the fencing counter, incremented by each acquisition.
+    # Pushes to the frontier and writes of the scheduler's state carry the leader's
+    # token and are refused once a newer one exists; the counter shares the
+    # "{frontier}" hash tag so that the check and the write are one script in one slot.
+    scheduler_leader = _Key("{{frontier}}:scheduler:leader")
+    scheduler_fence = _Key("{{frontier}}:scheduler:fence")
     # scheduler: product key -> when it was last pushed to the frontier (ms), a sorted
     # set; a pushed product is not pushed again until observed or the entry expires
     scheduler_pushed = _Key("scheduler:pushed")
@@ -198,6 +206,14 @@ class Keys:
 
     # a role's last word on its own health (a hash: status, detail, at), read by /healthz
     health = _KeyOf[[str]]("health:{role}")
+
+    # the home page's lists of one marketplace (drops, most tracked, newest), computed
+    # by one API process and shared by all for a minute (a string with a TTL)
+    home_sections = _KeyOf[[str]]("home:{market}")
+    # the title index (SQL) copies catalogue titles sighted after this watermark (ms);
+    # the guard (a string with a TTL) lets one API process copy at a time, once a minute
+    title_index_watermark = _Key("title-index:watermark")
+    title_index_guard = _Key("title-index:guard")
 
 
 DEFAULT_KEYS = Keys()

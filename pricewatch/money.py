@@ -27,6 +27,7 @@ __all__ = [
     "currency_affixes",
     "exponent_of",
     "format_money",
+    "format_price",
     "is_price_range",
     "parse_money",
     "parse_price_exactly",
@@ -277,3 +278,10 @@ def format_money(minor: int, currency_or_market: str | Market) -> str:
         number += f"{market.decimal_sep}{frac:0{exponent}d}"
     prefix, suffix = currency_affixes(currency)
     return f"{sign}{prefix}{number}{suffix}"
+
+
+def format_price(minor: int, currency: str, market: Market) -> str:
+    """A price seen on ``market``, written the way that marketplace writes money; a
+    price in another currency (a cross-border offer) the way that currency's home
+    marketplace does."""
+    return format_money(minor, market if currency.upper() == market.currency else currency)

@@ -81,6 +81,22 @@ def _choice(*allowed: str) -> Reader:
     return read
 
 
+def _identifier(raw: str, name: str) -> str:
+    """A plain SQL identifier (letters, digits, _), as names spliced into DDL must be."""
+    value = raw.strip()
+    if not value.isidentifier() or not value.isascii():
+        raise ValueError(f"{name} must be a name of letters, digits and _, got {raw!r}")
+    return value
+
+
+def _port_base(raw: str, name: str) -> int:
+    """0 (off), or a port with room above it for every role's offset (up to +29)."""
+    value = _int(raw, name)
+    if value != 0 and not 1 <= value <= 65535 - 29:
+        raise ValueError(f"{name} must be 0 (off) or a port from 1 to 65506, got {raw!r}")
+    return value
+
+
 def _url(raw: str, name: str) -> str:
     """An http(s) base URL, without its trailing slash."""
     parts = urlsplit(raw.strip())
@@ -222,6 +238,13 @@ class Settings:
     clickhouse_url: str
     # Default: SQLite under data_dir.
     database_url: str
+    # The ClickHouse cluster (its name under <remote_servers>) the schema is spread over:
+    # replicated tables per shard behind Distributed ones, created ON CLUSTER. None: one
+    # node (chDB or a single server). Set it for `pricewatch migrate` and every role.
+    clickhouse_cluster: str | None = setting(None, read=_identifier)
+    # `pricewatch backup` on a ClickHouse server: the server's disk (one of its
+    # <backups><allowed_disk>) that BACKUP writes to; the copy stays on the server.
+    clickhouse_backup_disk: str | None = setting(None)
     # None means "start a Redis of our own under data_dir" (single-machine mode).
     redis_url: str | None = setting(None)
     # Streams are split by a hash of (market, asin) so a cluster can run one
@@ -288,6 +311,16 @@ class Settings:
     # Worker threads for blocking ClickHouse calls (chDB serialises queries anyway).
     api_clickhouse_threads: int = setting(4)
     log_level: str = setting("INFO")
+    # "text" lines for people, or "json": one object per line (time, level, logger,
+    # message, request_id in the API) for a log collector. Every role, the crawler too.
+    log_format: str = setting("text", read=_choice("text", "json"))
+    # Roles other than the API (whose /metrics is on api_port) serve /metrics and /healthz
+    # on metrics_host, port metrics_port_base + the role's offset (pricewatch.metrics:
+    # up 0, ingest 1, alerts 2, scheduler 3, crawler processes the first free of 10-29).
+    # 0: not served. `pricewatch up` with the API shows every in-process role on the
+    # API's /metrics instead.
+    metrics_host: str = setting("127.0.0.1")
+    metrics_port_base: int = setting(0, read=_port_base)
     # --- the public edge -------------------------------------------------------
     # Client addresses come from X-Forwarded-For only when the connection comes from one
     # of these addresses or ranges (this deployment's reverse proxies); empty: the peer

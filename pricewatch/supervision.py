@@ -11,6 +11,10 @@ What the command started itself it heals: :class:`RedisKeeper` starts the Redis
 server again on the same port and files, a few times with a growing pause,
 then gives up through the supervisor; :class:`Respawner` keeps the crawler
 processes at their count, pausing longer each time one dies young.
+
+``pricewatch up --processes`` runs each role as a process of its own instead
+(:func:`process_plan` says which roles share one), each kept by a
+:class:`Respawner`; a role that keeps dying young stops everything.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pricewatch.storage.local_redis import LocalRedis, RedisStartError, describe_exit
@@ -194,6 +198,11 @@ class Respawner:
         self._born = [time.monotonic()] * count
         self._due: list[float | None] = [None] * count
         self._pause = self.FIRST_PAUSE_S
+        # deaths in a row of processes that died young: a role that cannot start
+        self.young_deaths = 0
+        # processes already asked to stop: a second SIGTERM means "stop without
+        # waiting" to a role, so each is asked once
+        self._asked: set[int] = set()
 
     def check(self) -> None:
         now = time.monotonic()
@@ -203,6 +212,7 @@ class Respawner:
             due = self._due[i]
             if due is None:
                 young = now - self._born[i] < self.YOUNG_S
+                self.young_deaths = self.young_deaths + 1 if young else 0
                 pause = self._pause if young else self.FIRST_PAUSE_S
                 self._pause = min(self.MAX_PAUSE_S, pause * 2) if young else self.FIRST_PAUSE_S
                 self._due[i] = now + pause
@@ -215,11 +225,16 @@ class Respawner:
             elif now >= due:
                 self.procs[i], self._born[i], self._due[i] = self.spawn(), now, None
 
+    def terminate(self) -> None:
+        """Ask each to stop (SIGTERM, once) without waiting: :meth:`stop` waits."""
+        for proc in self.procs:
+            if proc.poll() is None and proc.pid not in self._asked:
+                self._asked.add(proc.pid)
+                proc.terminate()
+
     def stop(self, supervisor: Supervisor, grace_s: float = 20.0) -> None:
         """Ask each to stop, wait up to ``grace_s`` (less if hurried), then kill."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
+        self.terminate()
         deadline = time.monotonic() + grace_s
         for proc in self.procs:
             while proc.poll() is None and time.monotonic() < deadline:
@@ -229,3 +244,27 @@ class Respawner:
                 proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
+
+
+# The roles that open ClickHouse. Embedded chDB lets one process per data directory
+# open it, so with chDB these share a process.
+CLICKHOUSE_ROLES = ("api", "ingest", "scheduler")
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleProcess:
+    """One process of ``up --processes``: the roles it runs (the crawler alone)."""
+
+    roles: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(self.roles)
+
+
+def process_plan(roles: Sequence[str], embedded_clickhouse: bool) -> list[RoleProcess]:
+    """Which roles run in which process: each alone, except that with embedded chDB
+    the ClickHouse users share one (in the order of ``roles``)."""
+    shared = [r for r in roles if embedded_clickhouse and r in CLICKHOUSE_ROLES]
+    plan = [RoleProcess(tuple(shared))] if shared else []
+    return plan + [RoleProcess((r,)) for r in roles if r not in shared]

@@ -14,6 +14,10 @@ due-soon window, plus the scheduler's own small state:
 - products pushed to the frontier and when, so a product is not pushed again while
   its crawl is pending (pushing a product that is in flight would crawl it twice).
 
+Several schedulers may run; one leads (``pricewatch.leader``). Its pushes to the
+frontier and its writes of the state carry its fencing token (``fence``), so a leader
+that was replaced while paused cannot push or re-allocate the budget when it wakes.
+
 Budget groups: a market with its own budget (``market_budgets``) is allocated alone;
 every other market shares what is left of the fleet budget.
 """
@@ -26,6 +30,7 @@ import datetime as dt
 import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import redis
@@ -35,11 +40,13 @@ from clickhouse_connect.driver.client import Client
 
 from pricewatch.frontier import Frontier, discovery_tasks
 from pricewatch.keys import Keys
+from pricewatch.leader import FENCE_CHECK, NotLeader, fenced_call, token_arg
 from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask
 from pricewatch.storage.clickhouse import DueProduct, ScheduleStore
 from pricewatch.storage.sql import Db
 from pricewatch.summaries import Tally
+from scheduler import metrics
 from scheduler.inputs import (
     ProductInputs,
     ProductKey,
@@ -66,6 +73,18 @@ from scheduler.scoring import (
 log = logging.getLogger(__name__)
 
 SHARED_GROUP = "*"
+
+# KEYS: state, fence. ARGV: token ('' = unfenced), '1' to replace the levels, then
+# field, value pairs.
+_SAVE_STATE = (
+    "local FENCE_KEY, FENCE_TOKEN = KEYS[2], ARGV[1]\n"
+    + FENCE_CHECK
+    + """
+if ARGV[2] == '1' then redis.call('DEL', KEYS[1]) end
+if #ARGV > 2 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+return 1
+"""
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -215,13 +234,21 @@ class CrawlScheduler:
     keys: Keys
     frontier: Frontier
     config: SchedulerConfig
+    # the leader's fencing token (NotLeader when this process does not lead); None: a
+    # scheduler that runs alone, unfenced
+    fence: Callable[[], int] | None = None
     store: ScheduleStore = dataclasses.field(init=False)
     _lock: asyncio.Lock = dataclasses.field(init=False, default_factory=asyncio.Lock)
+    _save: Any = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
         self.store = ScheduleStore(
             self.clickhouse, self.database, unknown_age_days=UNKNOWN_AGE_DAYS
         )
+        self._save = self.redis_client.register_script(_SAVE_STATE)
+
+    def _token(self) -> int | None:
+        return None if self.fence is None else self.fence()
 
     # -- state in Redis
 
@@ -235,24 +262,21 @@ class CrawlScheduler:
         return marks, levels
 
     def _save_state(self, marks: Watermarks, levels: Mapping[str, float] | None) -> None:
-        pipe = self.redis_client.pipeline(transaction=True)
+        """Write the watermarks, and the levels if given (replacing the old ones)."""
+        fields = {name: str(value) for name, value in marks.as_fields().items()}
         if levels is not None:
-            pipe.delete(self.keys.scheduler_state)
-            pipe.hset(
-                self.keys.scheduler_state,
-                mapping={f"level:{g}": repr(level) for g, level in levels.items()},
-            )
-        pipe.hset(
-            self.keys.scheduler_state,
-            mapping={name: str(value) for name, value in marks.as_fields().items()},
-        )
-        pipe.execute()
+            fields.update({f"level:{g}": repr(level) for g, level in levels.items()})
+        pairs = [part for item in fields.items() for part in item]
+        args = [token_arg(self._token()), "1" if levels is not None else "0", *pairs]
+        keys = [self.keys.scheduler_state, self.keys.scheduler_fence]
+        fenced_call(lambda: self._save(keys, args))
 
     # -- jobs
 
     async def rescore_all(self, now_ms: int) -> int:
         """Full pass: score every product, re-balance every budget group."""
         async with self._lock:
+            self._token()  # NotLeader: no pass at all rather than one whose state is refused
             return await self._rescore_all(now_ms)
 
     async def _rescore_all(self, now_ms: int) -> int:
@@ -261,6 +285,7 @@ class CrawlScheduler:
         scores = await asyncio.to_thread(score_products, inputs, now_ms, self.config)
         await asyncio.to_thread(self.store.write, scores, now_ms)
         await asyncio.to_thread(self._save_state, marks, scores.levels)
+        metrics.record_pass(self.config, scores)
         log.info("scored %d products; levels %s", len(inputs), scores.levels)
         return len(inputs)
 
@@ -268,6 +293,7 @@ class CrawlScheduler:
         """Incremental pass: only products whose inputs changed since the last pass.
         Without a previous pass (first start) this is a full pass."""
         async with self._lock:
+            self._token()
             state = await asyncio.to_thread(self._load_state)
             if state is None:
                 return await self._rescore_all(now_ms)
@@ -286,7 +312,9 @@ class CrawlScheduler:
 
     async def refill(self, now_ms: int) -> int:
         """Push what is due within the window onto the frontier, up to its bound."""
-        return await asyncio.to_thread(self.refill_now, now_ms)
+        pushed = await asyncio.to_thread(self.refill_now, now_ms)
+        metrics.record_refill(pushed)
+        return pushed
 
     def refill_now(self, now_ms: int) -> int:
         """:meth:`refill`, blocking."""
@@ -307,14 +335,15 @@ class CrawlScheduler:
         tasks = refill_plan(due, pushed_at, room, now_ms)
         if not tasks:
             return 0
-        self.frontier.push(tasks)
+        # refused (FencedOut) before anything is marked pushed if another leads now
+        self.frontier.push(tasks, token=self._token())
         self.redis_client.zadd(pushed_key, {t.product_key: now_ms for t in tasks})
         return len(tasks)
 
     async def discover(self) -> int:
         """Queue the listing pages of every discovery market (the frontier dedups)."""
         tasks = discovery_tasks(self.config.discovery_markets, self.config.discovery_priority)
-        await asyncio.to_thread(self.frontier.push, tasks)
+        await asyncio.to_thread(self.frontier.push, tasks, self._token())
         return len(tasks)
 
 
@@ -386,13 +415,16 @@ def add_jobs(
 
 
 def _waits_for_redis(job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-    """A job that finds Redis away (restarting, say) says so in one line and simply
-    runs again at its next turn; any other failure keeps its traceback."""
+    """A job that finds Redis away (restarting, say) or finds that this scheduler no
+    longer leads says so in one line and simply runs again at its next turn (if it
+    leads then); any other failure keeps its traceback."""
 
     @functools.wraps(job)
     async def run() -> None:
         try:
             await job()
+        except NotLeader as exc:
+            log.warning("scheduler: %s stopped, not the leader (%s)", job.__name__, exc)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             log.warning(
                 "scheduler: %s skipped, Redis unavailable (%s); it runs again at its next turn",

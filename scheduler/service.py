@@ -4,6 +4,10 @@
 chDB engine (and passes that engine's client in); ``pricewatch scheduler`` calls it in
 the foreground. The jobs run on an APScheduler ``AsyncIOScheduler`` inside a private
 event loop on the calling thread; blocking store calls go to worker threads.
+
+Any number of schedulers may run; the jobs run only in the one that holds the lease
+(``pricewatch.leader``): the others keep theirs paused and poll, and the first to see
+the lease free (its holder stopped, or died and stopped renewing) takes over.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import time
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
+from pricewatch.leader import DEFAULT_TTL_S, Elector, Lease, default_owner
 from pricewatch.settings import Settings
 from pricewatch.storage.clickhouse import database_from_url, get_clickhouse, migrate
 from pricewatch.storage.redis import connect
@@ -64,8 +70,24 @@ def _clock_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _follow(aps: AsyncIOScheduler, leading: bool) -> None:
+    """Run the jobs while leading, pause them otherwise. A job already running finishes
+    on its own; its fenced writes are refused once another scheduler leads."""
+    paused = aps.state == STATE_PAUSED
+    if leading and paused:
+        aps.resume()
+    elif not leading and not paused:
+        aps.pause()
+        log.info("scheduler jobs paused: another scheduler leads")
+
+
 async def _serve(
-    settings: Settings, redis_url: str, stop: threading.Event, client: Any, database: str
+    settings: Settings,
+    redis_url: str,
+    stop: threading.Event,
+    client: Any,
+    database: str,
+    lease_ttl_s: float,
 ) -> None:
     # APScheduler logs two lines per job run and more as it adds them: the jobs say
     # what they did themselves, and failures are warnings either way. Its chatter
@@ -77,6 +99,7 @@ async def _serve(
     engine = create_engine(settings.database_url)
     redis_client = connect(redis_url)
     keys = Keys(prefix=settings.key_prefix)
+    elector = Elector(Lease(redis_client, keys, default_owner(), ttl_s=lease_ttl_s))
     scheduler = CrawlScheduler(
         clickhouse=client,
         database=database,
@@ -85,13 +108,20 @@ async def _serve(
         keys=keys,
         frontier=Frontier(redis_client, keys, max_size=config.frontier_max),
         config=config,
+        fence=elector.token,
     )
     aps = AsyncIOScheduler(event_loop=asyncio.get_running_loop(), timezone="UTC")
     add_jobs(aps, scheduler, intervals_from_settings(settings), _clock_ms)
-    aps.start()
+    aps.start(paused=True)
     log.info("scheduler running: budget %.2f crawls/s", config.budget)
     try:
+        next_step = 0.0
         while not stop.is_set():
+            if time.monotonic() >= next_step:
+                await asyncio.to_thread(elector.step)
+                next_step = time.monotonic() + elector.poll_s
+            # between steps too: a term that ran out (Redis away) pauses the jobs
+            _follow(aps, elector.leading())
             await asyncio.sleep(_POLL_S)
     finally:
         # Let running jobs finish first: shutting down cancels their tasks, but not the
@@ -100,20 +130,28 @@ async def _serve(
         running = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         await asyncio.gather(*running, return_exceptions=True)
         aps.shutdown(wait=False)
+        # at once rather than after the TTL: a standby takes over without a gap
+        await asyncio.to_thread(elector.resign)
         await engine.dispose()
         redis_client.close()
 
 
 def run(
-    settings: Settings, redis_url: str, stop: threading.Event, clickhouse_client: Any = None
+    settings: Settings,
+    redis_url: str,
+    stop: threading.Event,
+    clickhouse_client: Any = None,
+    lease_ttl_s: float = DEFAULT_TTL_S,
 ) -> None:
-    """Migrate the stores (idempotent), then run the jobs until ``stop`` is set."""
-    client = clickhouse_client or get_clickhouse(settings.clickhouse_url)
+    """Migrate the stores (idempotent), then run the jobs whenever this scheduler leads,
+    until ``stop`` is set."""
+    cluster = settings.clickhouse_cluster
+    client = clickhouse_client or get_clickhouse(settings.clickhouse_url, cluster=cluster)
     database = database_from_url(settings.clickhouse_url)
     try:
-        migrate(client, database)
+        migrate(client, database, cluster=cluster)
         migrate_sql(settings.database_url)
-        asyncio.run(_serve(settings, redis_url, stop, client, database))
+        asyncio.run(_serve(settings, redis_url, stop, client, database, lease_ttl_s))
     finally:
         if clickhouse_client is None:
             client.close()

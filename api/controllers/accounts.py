@@ -29,7 +29,8 @@ from api.schemas import (
     TokenIn,
     TokenOut,
 )
-from api.services import account_export, account_lifecycle, limits
+from api.services import account_export, account_lifecycle, extension_sign_in, limits
+from api.services.extension_sign_in import extension_origin
 
 BEARER: list[dict[str, list[str]]] = [{"BearerAuth": []}]
 RESET_ACCEPTED = (
@@ -200,3 +201,17 @@ class AuthController(Controller):
     )
     async def sign_out(self, api: Api, bearer: Bearer) -> None:
         await account_lifecycle.sign_out(api, bearer)
+
+    @post(
+        "/extension",
+        status_code=200,
+        summary="The browser extension's own token, for the website's sign-in",
+        description="Answers only a browser extension (its Origin), signed in with the "
+        "website's token: the extension follows the website's sign-in without sharing "
+        "its token (extension/README.md).",
+        guards=[bearer_present, extension_origin],
+        dependencies=USER,
+        security=BEARER,
+    )
+    async def extension_token(self, api: Api, user: Me) -> TokenOut:
+        return await extension_sign_in.extension_token(api, user)

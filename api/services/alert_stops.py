@@ -25,6 +25,7 @@ _BY = {
     NotificationType.EMAIL: "by e-mail",
     NotificationType.SMS: "by SMS",
     NotificationType.WEBHOOK: "by webhook",
+    NotificationType.APPRISE: "through Apprise",
 }
 # ids beyond a signed 64-bit integer cannot exist
 _MAX_ID = 2**63 - 1
@@ -44,8 +45,8 @@ class StoppableAlert:
     back_in_stock: bool
     watching: str
     threshold: float | None
+    market: str
     currency: str
-    exponent: int
     # how its messages come ("by e-mail")
     channel: str
     # whether it was sending when the link was followed
@@ -77,8 +78,8 @@ async def _describe(state: ApiState, sub: Subscription) -> StoppableAlert:
         back_in_stock=sub.kind is SubscriptionKind.BACK_IN_STOCK,
         watching=series_name(sub.series).lower(),
         threshold=to_major(sub.threshold, market),
+        market=sub.market,
         currency=sub.currency,
-        exponent=market.exponent,
         channel=_BY[sub.notification_type],
         was_sending=sub.status in _SENDING,
     )

@@ -19,10 +19,10 @@ from api.ratelimit import RateLimited
 from api.schemas import TargetOut
 from api.services import account_mail, limits, link_tokens
 from api.services.converters import from_row
-from api.services.egress_check import on_allow_list, vet_webhook_url
+from api.services.egress_check import on_allow_list, vet_apprise_server, vet_webhook_url
 from api.services.refusals import Conflict, client_input
 from api.state import ApiState
-from pricewatch.destinations import Destination, destination_of
+from pricewatch.destinations import Destination, apprise_url, destination_of
 from pricewatch.models import LastState, SeriesKey
 from pricewatch.rechecks import queue_rechecks
 from pricewatch.storage import sql
@@ -56,11 +56,19 @@ async def _user(state: ApiState, user_id: int) -> User:
 
 async def resolve(state: ApiState, user: User, kind: str, target: str | None) -> Destination:
     """The normalised destination; ValueError with a sentence when it cannot be one
-    (a webhook URL is vetted by the egress policy, DNS included)."""
+    (a webhook URL, and the server of a self-hosted Apprise service, are vetted by the
+    egress policy, DNS included)."""
     # the URL's text first (EgressRefused is a ValueError saying why), then its DNS
-    destination = destination_of(kind, target, user.email, state.egress_policy().check_url)
+    policy = state.egress_policy()
+    destination = destination_of(kind, target, user.email, policy.check_url)
     if destination.kind == NotificationType.WEBHOOK and destination.address is not None:
         await vet_webhook_url(state, destination.address)
+    if destination.kind == NotificationType.APPRISE and destination.address is not None:
+        # a self-hosted service's server is vetted like a webhook's host; a cloud
+        # service's API host is checked when each message goes
+        server = apprise_url(destination.address, policy.check_url).server
+        if server is not None:
+            await vet_apprise_server(state, server)
     return destination
 
 

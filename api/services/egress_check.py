@@ -1,11 +1,12 @@
-"""Webhook URLs users give, judged by the egress policy before anything is stored."""
+"""Webhook URLs and Apprise servers users give, judged by the egress policy before
+anything is stored."""
 
 from __future__ import annotations
 
 from litestar.exceptions import ServiceUnavailableException
 
 from api.state import ApiState
-from pricewatch.egress import EgressError, EgressPolicy
+from pricewatch.egress import EgressError, EgressPolicy, EgressRefused
 
 RETRY_AFTER_S = 30
 
@@ -23,6 +24,15 @@ async def vet_webhook_url(state: ApiState, url: str) -> None:
             detail=f"The URL cannot be checked right now ({exc}); try again shortly.",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         ) from None
+
+
+async def vet_apprise_server(state: ApiState, server: str) -> None:
+    """The server an Apprise URL names (``https://ntfy.example.org/``) must resolve to
+    public addresses (or allowed ones), as a webhook's host must."""
+    try:
+        await vet_webhook_url(state, server)
+    except EgressRefused as exc:
+        raise EgressRefused(f"The server of that Apprise URL is refused: {exc}.") from None
 
 
 def on_allow_list(policy: EgressPolicy, url: str) -> bool:

@@ -4,7 +4,8 @@ statistics and the "good deal" flag. No I/O, no clock: callers pass ``now``."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from pricewatch.history import DAY_MS, HOUR_MS, Bucket, Granularity, floor_bucket
@@ -35,12 +36,18 @@ DEFAULT_PERIOD = "30d"
 
 T = TypeVar("T")
 
-# The "good deal" rule, in words served with the flag so clients need not guess.
+# The "good deal" rule, in words served with the flag so clients need not guess. Both
+# figures are time-weighted (a price counts for as long as it was in force, out-of-stock
+# time not at all), so a product crawled more often at one price does not tip them.
 DEAL_WINDOW_DAYS = 90
-DEAL_MARGIN = 0.05
+PERCENTILE_DAYS = 365
+# the share of the last year's prices (by time) the current price must undercut
+DEAL_PERCENTILE = 80
 DEAL_RULE = (
-    "good deal: the product is in stock and its current price is within 5% of its "
-    "90-day low and below its 90-day time-weighted average"
+    f"good deal: the product is in stock, its current price is below its "
+    f"{DEAL_WINDOW_DAYS}-day time-weighted average, and it is lower than at least "
+    f"{DEAL_PERCENTILE} % of the last year's "
+    "prices (by the time each price was in force, since the product was first seen)"
 )
 
 
@@ -161,42 +168,86 @@ def major_to_minor(value: float, market: Market, field: str) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Stats:
-    lowest: tuple[int, int] | None  # (minor, bucket start ms)
+    lowest: tuple[int, int] | None  # (value, ms it was first in force in the window)
     highest: tuple[int, int] | None
-    average: float | None  # minor units, time-weighted at daily resolution
+    average: float | None  # time-weighted, in the series' stored unit (minor units)
 
 
-def since(buckets: Sequence[Bucket], start_ms: int) -> Sequence[Bucket]:
-    """The daily buckets from the one containing ``start_ms`` on: what a daily history
-    starting at ``start_ms`` holds (a bucket carries the price in force into it, so an
-    earlier start changes none of the later buckets)."""
-    first = floor_bucket(start_ms, Granularity.DAILY)
-    return [bucket for bucket in buckets if bucket.start_ms >= first]
+NO_STATS = Stats(None, None, None)
 
 
-def daily_stats(buckets: Sequence[Bucket]) -> Stats:
-    """Lowest / highest (with the day they happened) and the time-weighted average.
+def _spans(
+    steps: Sequence[Bucket], start_ms: int, end_ms: int
+) -> Iterator[tuple[Bucket, int, int]]:
+    """Each step overlapping ``[start_ms, end_ms)`` with the part of the window it
+    covers, ``(step, from_ms, to_ms)``.
 
-    ``buckets`` are daily chart buckets (step semantics, see ``pricewatch.history``):
-    the band min/max already includes a price carried in from the day before, and a
-    day's close is the price in force at its end. Days without a price are skipped.
+    ``steps`` are chart points in time order, change points or buckets alike: a step's
+    ``close`` holds from its ``start_ms`` until the next step starts (the last one until
+    ``end_ms``). Of a daily bucket that is the price in force at the end of the day,
+    standing for the whole day: the resolution daily rollups allow.
+    """
+    for i, step in enumerate(steps):
+        until = steps[i + 1].start_ms if i + 1 < len(steps) else end_ms
+        lo, hi = max(step.start_ms, start_ms), min(until, end_ms)
+        if lo < hi:
+            yield step, lo, hi
+
+
+def time_weighted_stats(steps: Sequence[Bucket], start_ms: int, end_ms: int) -> Stats:
+    """Lowest and highest (with when they were in force) and the time-weighted average
+    of ``steps`` (see ``_spans``) over ``[start_ms, end_ms)``.
+
+    Each price weighs as long as it was in force within the window; time before the
+    first step (before the product was first seen: callers also start the window no
+    earlier than that) and time without a price (out of stock) weigh nothing. The low
+    and high come from each step's band (``min``/``max``: a daily bucket's band holds
+    the prices seen within the day). Nothing priced in the window: no statistics.
     """
     lowest: tuple[int, int] | None = None
     highest: tuple[int, int] | None = None
-    closes: list[int] = []
-    for bucket in buckets:
-        if bucket.min is not None and (lowest is None or bucket.min < lowest[0]):
-            lowest = (bucket.min, bucket.start_ms)
-        if bucket.max is not None and (highest is None or bucket.max > highest[0]):
-            highest = (bucket.max, bucket.start_ms)
-        if bucket.close is not None:
-            closes.append(bucket.close)
-    average = sum(closes) / len(closes) if closes else None
+    weighted = 0
+    priced_ms = 0
+    for step, lo, hi in _spans(steps, start_ms, end_ms):
+        if step.min is not None and (lowest is None or step.min < lowest[0]):
+            lowest = (step.min, lo)
+        if step.max is not None and (highest is None or step.max > highest[0]):
+            highest = (step.max, lo)
+        if step.close is not None:
+            weighted += step.close * (hi - lo)
+            priced_ms += hi - lo
+    average = weighted / priced_ms if priced_ms else None
     return Stats(lowest, highest, average)
 
 
-def is_good_deal(current: int | None, in_stock: bool, window: Stats) -> bool:
-    """See ``DEAL_RULE``."""
-    if current is None or not in_stock or window.lowest is None or window.average is None:
+def share_higher(steps: Sequence[Bucket], price: int, start_ms: int, end_ms: int) -> float | None:
+    """The share (0..1) of the priced time in ``[start_ms, end_ms)`` during which the
+    price in force was higher than ``price``; None when nothing was priced then.
+    Out-of-stock time counts neither way."""
+    higher_ms = priced_ms = 0
+    for step, lo, hi in _spans(steps, start_ms, end_ms):
+        if step.close is None:
+            continue
+        priced_ms += hi - lo
+        if step.close > price:
+            higher_ms += hi - lo
+    return higher_ms / priced_ms if priced_ms else None
+
+
+def percentile(share: float | None) -> int | None:
+    """A share as the whole percent served and shown ("lower than 85% of the last year's
+    prices"): rounded down, so the sentence never claims more than is true."""
+    if share is None:
+        return None
+    # a float share of whole milliseconds can land a hair under an exact percent
+    return min(100, math.floor(share * 100 + 1e-9))
+
+
+def is_good_deal(
+    current: int | None, in_stock: bool, window: Stats, percent_higher: int | None
+) -> bool:
+    """See ``DEAL_RULE``: ``window`` is the ``DEAL_WINDOW_DAYS`` statistics and
+    ``percent_higher`` the ``percentile`` of the last ``PERCENTILE_DAYS``."""
+    if current is None or not in_stock or window.average is None or percent_higher is None:
         return False
-    return current <= window.lowest[0] * (1 + DEAL_MARGIN) and current < window.average
+    return current < window.average and percent_higher >= DEAL_PERCENTILE

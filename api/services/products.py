@@ -15,6 +15,7 @@ from typing import cast
 import msgspec
 
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS
+from api.schemas import Freshness as FreshnessOut
 from api.schemas import (
     GoodDeal,
     PriceHistoryOut,
@@ -25,7 +26,7 @@ from api.schemas import (
     ProductStats,
     SeriesOut,
 )
-from api.services import pricing
+from api.services import freshness, pricing
 from api.services.history_cache import pack, unpack
 from api.services.lookups import LookupOutcome, request_first_crawl
 from api.services.refusals import client_input
@@ -35,6 +36,7 @@ from pricewatch.history import DAY_MS, Bucket, Granularity
 from pricewatch.markets import Market
 from pricewatch.models import Availability, Product, Series
 from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.clickhouse.price_history import ChartProduct
 
 _encoder = msgspec.json.Encoder()
 
@@ -70,34 +72,26 @@ def _points(buckets: list[Bucket], series: str, market: Market) -> list[PricePoi
 
 def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes | None:
     """The chart JSON, or None when the product was never seen (blocking). Every series
-    comes from one ClickHouse query; the body is cached whole, lines and all."""
-    product = prices.product(req.market.code, req.asin)
-    if product is None:
-        return None
-    window = req.window.resolve(now_ms, product.first_seen)
-    market = req.market
-    found = None
-    known_from = max(window.start_ms, product.first_seen or window.start_ms)
-    if (
-        req.window.granularity == "auto"
-        and window.end_ms - known_from <= pricing.MAX_CHANGES_SPAN_MS
-    ):
-        found = prices.changes(
-            market.code, req.asin, window.start_ms, window.end_ms, pricing.MAX_CHANGE_POINTS
-        )
-    granularity = pricing.CHANGES
+    comes from one ClickHouse query, most often with the catalogue row (``_chart_lines``);
+    the body is cached whole, lines and all."""
+    try:
+        found = _chart_lines(prices, req, now_ms)
+    except ValueError:
+        # a window of too many buckets: refused only for a product that exists
+        if prices.product(req.market.code, req.asin) is None:
+            return None
+        raise
     if found is None:
-        granularity = window.granularity.value
-        found = prices.histories(
-            market.code, req.asin, window.start_ms, window.end_ms, window.granularity
-        )
+        return None
+    product, window, granularity, series = found
+    market = req.market
     lines = [
         PriceLine(
-            series=series.value,
-            unit="rank" if pricing.is_rank(series) else "money",
-            points=_points(buckets, series, market),
+            series=name.value,
+            unit="rank" if pricing.is_rank(name) else "money",
+            points=_points(buckets, name, market),
         )
-        for series, buckets in pricing.in_series_order(found)
+        for name, buckets in pricing.in_series_order(series)
     ]
     out = PriceHistoryOut(
         asin=req.asin,
@@ -111,6 +105,57 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
         lines=lines,
     )
     return _encoder.encode(out)
+
+
+def _chart_lines(
+    prices: PriceStore, req: ChartRequest, now_ms: int
+) -> tuple[ChartProduct, pricing.Window, str, dict[str, list[Bucket]]] | None:
+    """(catalogue row, window, granularity served, buckets or change points by series)
+    of a chart; None for a product never seen.
+
+    A chart is the product's changes when its granularity is "auto" and the part of
+    the window since the product was first seen spans at most
+    ``pricing.MAX_CHANGES_SPAN_MS`` (and holds few enough of them), buckets otherwise.
+    The catalogue row comes with the first read: a miss is one query when the window
+    alone decides (a period, or start/end), two when it does not ("all" starts when the
+    product was first seen; a long "auto" window of a young product, read as buckets
+    first, is changes after all; a window of too many changes, buckets after all).
+    """
+    market, asin, asked = req.market.code, req.asin, req.window
+    auto = asked.granularity == "auto"
+    found: dict[str, list[Bucket]] | None = None
+    changes_tried = False
+    if asked.start_ms is None and asked.period == "all":
+        row = prices.product(market, asin)
+        if row is None:
+            return None
+        product: ChartProduct | None = ChartProduct(row.first_seen, row.currency)
+        window = asked.resolve(now_ms, row.first_seen)
+    else:
+        window = asked.resolve(now_ms, None)
+        if auto and window.end_ms - window.start_ms <= pricing.MAX_CHANGES_SPAN_MS:
+            product, found = prices.chart_changes(
+                market, asin, window.start_ms, window.end_ms, pricing.MAX_CHANGE_POINTS
+            )
+            if product is not None and found is not None:
+                return product, window, pricing.CHANGES, found
+            changes_tried = True
+        else:
+            product, found = prices.chart_histories(
+                market, asin, window.start_ms, window.end_ms, window.granularity
+            )
+    if product is None:
+        return None
+    known_from = max(window.start_ms, product.first_seen_ms or window.start_ms)
+    if auto and not changes_tried and window.end_ms - known_from <= pricing.MAX_CHANGES_SPAN_MS:
+        changes = prices.changes(
+            market, asin, window.start_ms, window.end_ms, pricing.MAX_CHANGE_POINTS
+        )
+        if changes is not None:
+            return product, window, pricing.CHANGES, changes
+    if found is None:
+        found = prices.histories(market, asin, window.start_ms, window.end_ms, window.granularity)
+    return product, window, window.granularity.value, found
 
 
 async def history(
@@ -187,33 +232,64 @@ def _stats_out(stats: pricing.Stats, series: str, market: Market, days: int) -> 
     )
 
 
-_NO_STATS = pricing.Stats(None, None, None)
+@dataclasses.dataclass(frozen=True)
+class _Facts:
+    """What one product page needs from ClickHouse, read in one worker call."""
+
+    out: ProductOut
+    first_ms: int
+    changes: int
+    next_due_ms: int | None
+    checked_ms: int | None
 
 
-def _product_view(prices: PriceStore, market: Market, asin: str, now_ms: int) -> ProductOut | None:
+def _steps(
+    prices: PriceStore, market: Market, asin: str, first: int, now_ms: int
+) -> dict[str, list[Bucket]]:
+    """Every series' history since ``first`` as steps (``pricing.time_weighted_stats``):
+    the changes themselves when the tracked life and its changes are few enough, as a
+    chart would serve them (exact, to the millisecond), daily buckets otherwise."""
+    if now_ms - first <= pricing.MAX_CHANGES_SPAN_MS:
+        found = prices.changes(market.code, asin, first, now_ms, pricing.MAX_CHANGE_POINTS)
+        if found is not None:
+            return found
+    start = min(first, now_ms - DAY_MS)
+    return prices.histories(market.code, asin, start, now_ms, Granularity.DAILY)
+
+
+def _product_facts(prices: PriceStore, market: Market, asin: str, now_ms: int) -> _Facts | None:
     product: Product | None = prices.product(market.code, asin)
     if product is None:
         return None
     window_days = pricing.DEAL_WINDOW_DAYS
+    # statistics count only time since the product was first seen
     first = product.first_seen if product.first_seen is not None else now_ms - DAY_MS
-    first = min(first, now_ms - DAY_MS)
+    first = min(first, now_ms - 1)
     all_days = max(1, -(-(now_ms - first) // DAY_MS))
-    # one query for every series over all time; the deal window is its last days
-    found = prices.histories(market.code, asin, first, now_ms, Granularity.DAILY)
+    found = _steps(prices, market, asin, first, now_ms)
+    window_start = max(first, now_ms - window_days * DAY_MS)
+    year_start = max(first, now_ms - pricing.PERCENTILE_DAYS * DAY_MS)
     series: dict[str, SeriesOut] = {}
-    recent = all_time = _NO_STATS
-    for name, buckets in pricing.in_series_order(found):
-        window = pricing.daily_stats(pricing.since(buckets, now_ms - window_days * DAY_MS))
-        ever = pricing.daily_stats(buckets)
+    recent = all_time = pricing.NO_STATS
+    share: float | None = None
+    for name, steps in pricing.in_series_order(found):
+        window = pricing.time_weighted_stats(steps, window_start, now_ms)
+        ever = pricing.time_weighted_stats(steps, first, now_ms)
+        current = steps[-1].close
         if name is Series.BUYBOX:
             recent, all_time = window, ever
+            if current is not None:
+                share = pricing.share_higher(steps, current, year_start, now_ms)
         series[name.value] = SeriesOut(
-            current=pricing.wire_value(buckets[-1].close, name, market),
+            current=pricing.wire_value(current, name, market),
             stats=_stats_out(window, name, market, window_days),
             all_time=_stats_out(ever, name, market, all_days),
         )
     in_stock = product.availability == Availability.IN_STOCK
-    return ProductOut(
+    percentile = pricing.percentile(share) if product.last_price is not None else None
+    changes_from = max(first, now_ms - freshness.CHANGES_WINDOW_MS)
+    changes = prices.price_change_count(market.code, asin, Series.BUYBOX, changes_from, now_ms)
+    out = ProductOut(
         asin=asin,
         market=market.code,
         title=product.title,
@@ -230,18 +306,44 @@ def _product_view(prices: PriceStore, market: Market, asin: str, now_ms: int) ->
         stats=_stats_out(recent, Series.BUYBOX, market, window_days),
         all_time=_stats_out(all_time, Series.BUYBOX, market, all_days),
         deal=GoodDeal(
-            is_good_deal=pricing.is_good_deal(product.last_price, in_stock, recent),
+            is_good_deal=pricing.is_good_deal(product.last_price, in_stock, recent, percentile),
             rule=pricing.DEAL_RULE,
+            percentile=percentile,
+            percentile_days=pricing.PERCENTILE_DAYS,
         ),
+        freshness=FreshnessOut(checked_at=None, next_check_at=None, changes_per_week=None, text=""),
         series=series,
     )
+    return _Facts(out, changes_from, changes, prices.next_due(market.code, asin), product.last_seen)
+
+
+def _with_freshness(facts: _Facts, queued: bool, now_ms: int) -> ProductOut:
+    # a product waiting on the frontier is checked as soon as a worker is free
+    next_check = now_ms if queued else facts.next_due_ms
+    found = freshness.freshness(
+        now_ms=now_ms,
+        checked_at_ms=facts.checked_ms,
+        next_check_ms=next_check,
+        changes=facts.changes,
+        tracked_ms=now_ms - facts.first_ms,
+    )
+    wire = FreshnessOut(
+        checked_at=iso(found.checked_at_ms) if found.checked_at_ms is not None else None,
+        next_check_at=iso(found.next_check_ms) if found.next_check_ms is not None else None,
+        changes_per_week=found.changes_per_week,
+        text=found.text,
+    )
+    return msgspec.structs.replace(facts.out, freshness=wire)
 
 
 async def product_view(state: ApiState, market: Market, asin: str, client: str) -> ProductOut:
     """The product page; raises UnknownProduct (after asking for a first crawl on
     behalf of ``client``, an IP)."""
-    found = await state.clickhouse(_product_view, state.prices, market, asin, state.clock())
-    if found is None:
+    now = state.clock()
+    facts = await state.clickhouse(_product_facts, state.prices, market, asin, now)
+    if facts is None:
         lookup = await request_first_crawl(state, market.code, asin, client)
         raise UnknownProduct(market.code, asin, lookup)
-    return found
+    # one O(1) look at the frontier: is a crawl of it queued right now?
+    queued = bool(await state.redis.hexists(state.keys.frontier_tasks, f"{market.code}:{asin}"))
+    return _with_freshness(facts, queued, now)

@@ -47,3 +47,15 @@ export function visibleSeries(lines, chosen = new Map()) {
   }
   return shown;
 }
+
+// The sales-rank scale's range: rank 1 is the best and drawn at the top (the scale's
+// `dir: -1`); padding never reaches past it to a rank 0, and with no rank shown there
+// is no range, so uPlot hides the axis. `rangeNum` is uPlot's (passed in: this module
+// has no dependencies).
+export function rankRange(rangeNum) {
+  return (u, min, max) => {
+    if (min == null) return [null, null];
+    const [lo, hi] = rangeNum(min, max, 0.1, true);
+    return [Math.max(1, lo), hi];
+  };
+}

@@ -34,6 +34,7 @@ KINDS = (
     (NotificationType.EMAIL.value, "E-mail address"),
     (NotificationType.SMS.value, "Phone number (SMS)"),
     (NotificationType.WEBHOOK.value, "Webhook URL"),
+    (NotificationType.APPRISE.value, "Apprise URL (Telegram, Discord, ntfy…)"),
 )
 PASSWORD_FORM = {"min_password": MIN_PASSWORD_LENGTH, "password_rule": PASSWORD_RULE}
 

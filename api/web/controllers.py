@@ -12,10 +12,10 @@ token: nothing here acts on a cookie.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, get
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -24,22 +24,27 @@ from litestar.status_codes import (
 )
 
 from api.dependencies import Api, ClientIp
+from api.ratelimit import RateLimited
 from api.schemas import NotificationType, ProductOut
+from api.services import discovery
 from api.services.lookups import Lookup
 from api.services.passwords import MIN_PASSWORD_LENGTH, PASSWORD_RULE
 from api.services.pricing import DEFAULT_PERIOD, PERIODS_MS
 from api.services.products import UnknownProduct, product_view
+from api.web import short_links
 from api.web.pages import PRODUCT_CACHE, error_page, page
-from api.web.search import SearchError, resolve_query
+from api.web.search import ProductRef, SearchError, ShortLink, TitleWords, read_query
 from pricewatch.asin import is_valid_asin
 from pricewatch.markets import MARKETS, UnknownMarket, get_market
 from pricewatch.money import currency_affixes
+from pricewatch.storage.sql import QueryRefused
 
 PERIODS = tuple(PERIODS_MS)
 CHANNELS = (
     (NotificationType.EMAIL.value, "E-mail"),
     (NotificationType.SMS.value, "SMS"),
     (NotificationType.WEBHOOK.value, "Webhook"),
+    (NotificationType.APPRISE.value, "Apprise: Telegram, ntfy…"),
 )
 MARKET_CHOICES = tuple((m.code, m.domain) for m in MARKETS.values())
 # how "my alerts" writes each marketplace and its money: format_money's rules, for the
@@ -55,6 +60,21 @@ MARKET_FORMATS = {
     }
     for m in MARKETS.values()
 }
+
+
+def _home_context(query: str, market: str, error: str | None) -> dict[str, Any]:
+    return {
+        "query": query,
+        "market": market if market in MARKETS else "us",
+        "markets": MARKET_CHOICES,
+        "error": error,
+        "sections": None,
+    }
+
+
+def _result_page(text: str) -> int:
+    """The results page asked for: a positive number, else the first."""
+    return int(text) if text.isdigit() and 0 < len(text) < 4 else 1
 
 
 def _unknown_product(exc: UnknownProduct, common: dict[str, Any]) -> Template:
@@ -78,35 +98,88 @@ def _unknown_product(exc: UnknownProduct, common: dict[str, Any]) -> Template:
     return page("queued.html", common, HTTP_404_NOT_FOUND)
 
 
+async def _title_results(api: Api, words: TitleWords, page_number: int) -> Template:
+    market = get_market(words.market)
+    context: dict[str, Any] = {
+        **_home_context(words.text, market.code, None),
+        "domain": market.domain,
+        "results": None,
+    }
+    try:
+        context["results"] = await discovery.search_products(api, words.text, market, page_number)
+    except QueryRefused as exc:
+        context["error"] = str(exc)
+        return page("results.html", context, status_code=HTTP_400_BAD_REQUEST)
+    return page("results.html", context)
+
+
 class WebsiteController(Controller):
     include_in_schema = False
 
     @get("/", name="web:home")
-    async def home(self) -> Template:
+    async def home(self, api: Api, market: FromQuery[str | None] = None) -> Template:
+        market = market.strip().lower() if market is not None else None
+        if market is not None and market not in MARKETS:
+            return error_page(
+                "Unknown marketplace",
+                f"There is no Amazon marketplace {market[:20]!r}.",
+                HTTP_400_BAD_REQUEST,
+            )
+        # lists of a minute ago (Redis), computed at most once a minute
+        sections = await discovery.home_sections(api, get_market(market or "us"))
+        if market is None and sections.markets and "us" not in sections.markets:
+            sections = await discovery.home_sections(
+                api, discovery.default_market(sections.markets)
+            )
+        shown = get_market(sections.market)
         return page(
             "home.html",
-            {"query": "", "market": "us", "markets": MARKET_CHOICES, "error": None},
+            {
+                **_home_context("", shown.code, None),
+                "sections": sections,
+                "domain": shown.domain,
+                "market_tabs": [
+                    (code, get_market(code).domain)
+                    for code in sorted({*sections.markets, shown.code})
+                    if code in MARKETS
+                ],
+            },
             cache=PRODUCT_CACHE,
         )
 
     @get("/search", name="web:search")
     async def search(
-        self, q: FromQuery[str] = "", market: FromQuery[str] = "us"
+        self,
+        api: Api,
+        client_ip: ClientIp,
+        q: FromQuery[str] = "",
+        market: FromQuery[str] = "us",
+        page_number: Annotated[str, QueryParameter(name="page")] = "1",
     ) -> Redirect | Template:
         try:
-            ref = resolve_query(q, market)
+            found = read_query(q, market)
+            if isinstance(found, TitleWords):
+                return await _title_results(api, found, _result_page(page_number))
+            ref: ProductRef = (
+                await short_links.resolve(api, found, client_ip)
+                if isinstance(found, ShortLink)
+                else found
+            )
         except SearchError as exc:
             # the visitor's text comes back in the box: nothing typed is lost
             return page(
-                "home.html",
-                {
-                    "query": q,
-                    "market": market if market in MARKETS else "us",
-                    "markets": MARKET_CHOICES,
-                    "error": str(exc),
-                },
-                status_code=HTTP_400_BAD_REQUEST,
+                "home.html", _home_context(q, market, str(exc)), status_code=HTTP_400_BAD_REQUEST
             )
+        except RateLimited as exc:
+            limited = page(
+                "home.html",
+                _home_context(
+                    q, market, "Too many short links checked from here; try again in a minute."
+                ),
+                status_code=HTTP_429_TOO_MANY_REQUESTS,
+            )
+            limited.headers.update(exc.headers or {})
+            return limited
         return Redirect(path=f"/p/{ref.market}/{ref.asin}", status_code=303)
 
     @get("/p/{market:str}/{asin:str}", name="web:product")
@@ -151,6 +224,8 @@ class WebsiteController(Controller):
             {
                 **common,
                 "product": product,
+                # the chart writes amounts with the marketplace's rules (format_money's)
+                "money_rules": MARKET_FORMATS[found.code],
                 "period": period,
                 "periods": PERIODS,
                 "channels": CHANNELS,

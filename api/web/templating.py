@@ -14,29 +14,27 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.template import TemplateConfig
 
 from api.web.assets import AssetUrls
+from pricewatch.markets import get_market
+from pricewatch.money import format_price
 from pricewatch.product_images import shown_image
 from pricewatch.series_names import SERIES_LABELS, series_label
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
-def money(value: float | None, currency: str, exponent: int = 2) -> str:
-    """``12.5, "USD", 2`` -> ``"12.50 USD"``: exact digits, no locale guessing on the server
-    (the chart formats with the browser's locale)."""
+def money(value: float | None, market: str, currency: str | None = None) -> str:
+    """A price in major units as ``market`` writes money (``12.5, "de"`` ->
+    ``"12,50 €"``), as the chart, the e-mails and the extension write it too."""
     if value is None:
         return "–"
-    return f"{value:,.{exponent}f} {currency}"
+    where = get_market(market)
+    minor = round(value * 10**where.exponent)
+    return format_price(minor, currency or where.currency, where)
 
 
 def amount(value: float, exponent: int = 2) -> str:
     """A price as a form field value: ``57.0, 2`` -> ``"57.00"`` (no grouping, no currency)."""
     return f"{value:.{exponent}f}"
-
-
-def number(value: float | None, exponent: int = 2) -> str:
-    """A price without its currency, for a table that names it once: ``1234.5, 2`` ->
-    ``"1,234.50"``."""
-    return "–" if value is None else f"{value:,.{exponent}f}"
 
 
 def rank(value: float | None) -> str:
@@ -69,7 +67,6 @@ def build_environment(assets: AssetUrls, template_dir: Path = TEMPLATE_DIR) -> E
     env.filters["money"] = money
     env.filters["amount"] = amount
     env.filters["day"] = day
-    env.filters["number"] = number
     env.filters["rank"] = rank
     env.filters["stars"] = stars
     env.filters["series_label"] = series_label

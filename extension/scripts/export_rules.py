@@ -34,6 +34,14 @@ def export() -> dict[str, Any]:
                 "exponent": m.exponent,
                 "decimalSep": m.decimal_sep,
                 "groupSep": m.group_sep,
+                # how format_money writes its money (api/shared-js/money.js reads it)
+                "format": {
+                    "currency": m.currency,
+                    "exponent": m.exponent,
+                    "decimal": m.decimal_sep,
+                    "group": m.group_sep,
+                    "affixes": money.currency_affixes(m.currency),
+                },
             }
             for m in MARKETS.values()
         ],

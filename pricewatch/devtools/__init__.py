@@ -6,8 +6,12 @@
 - :mod:`.proxies`: forward proxies on 127.0.0.2, 127.0.0.3, ... so the shop sees
   one client IP per proxy, as Amazon sees one per rented proxy.
 - :mod:`.tls`: a self-signed certificate for every Amazon domain, made at run time
-  (browsers reach amazon.com over HTTPS only).
-- :mod:`.demo`: ``pricewatch up --demo``, Pricewatch crawling the local shop.
+  (browsers reach amazon.com over HTTPS only), and the demo's local CA, made once
+  under the data dir, with the server certificates it issues.
+- :mod:`.demo`: ``pricewatch up --demo``, Pricewatch crawling the local shop, which
+  it also serves over HTTPS under the Amazon names.
+- :mod:`.browser`: ``pricewatch up --demo --browser``, Chromium with the extension
+  on that shop as if it were Amazon, on a throwaway profile.
 
 Why this ships in the wheel rather than living with the tests: ``pricewatch up
 --demo`` runs it, so someone trying Pricewatch sees charts fill and alerts fire

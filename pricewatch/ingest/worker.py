@@ -26,6 +26,7 @@ import msgspec
 import redis
 
 from pricewatch.health import INGEST, HealthReporter
+from pricewatch.ingest import metrics
 from pricewatch.ingest.core import decode_batch, process
 from pricewatch.ingest.gate import AcceptAll, Gate, Outcome
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
@@ -239,6 +240,13 @@ class IngestWorker:
     def _round(self, messages: Sequence[Message]) -> None:
         stats = self.process_batch(messages)
         log.debug("batch %s", stats)
+        if stats.messages:
+            metrics.BATCH_MESSAGES.observe(stats.messages)
+            metrics.ACCEPTED.inc(stats.accepted)
+            metrics.DUPLICATE.inc(stats.duplicates)
+            metrics.HELD.inc(stats.held)
+            metrics.CHANGES.inc(stats.changes)
+            metrics.DEAD_LETTERS.inc(stats.dead)
         due = self.tally.add(self.clock(), observations=stats.accepted, changes=stats.changes)
         if due:
             log.info(
@@ -248,6 +256,7 @@ class IngestWorker:
             )
 
     def _failed(self, exc: Exception) -> None:
+        metrics.FAILED_BATCHES.inc()
         self.health.error(f"batch not written, kept pending: {type(exc).__name__}: {exc}")
 
 

@@ -47,6 +47,7 @@ from pricewatch.storage.sql_notifications import (
     pending_notifications,
     recipients_of_event,
 )
+from pricewatch.storage.sql_popular import most_tracked
 from pricewatch.storage.sql_records import (
     AccountToken,
     DuplicateEmailError,
@@ -67,6 +68,13 @@ from pricewatch.storage.sql_schema import (
     SubscriptionKind,
     SubscriptionStatus,
     metadata,
+)
+from pricewatch.storage.sql_search import (
+    QueryRefused,
+    TitleMatch,
+    TitlePage,
+    search_titles,
+    upsert_titles,
 )
 from pricewatch.storage.sql_subscriptions import (
     ALERT_SERIES,
@@ -209,4 +217,10 @@ __all__ = [
     "transaction",
     "update_subscription",
     "user_for_token",
+    "QueryRefused",
+    "TitleMatch",
+    "TitlePage",
+    "search_titles",
+    "upsert_titles",
+    "most_tracked",
 ]

@@ -13,20 +13,13 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import select, update
 
+from pricewatch.storage.sql_batches import in_batches
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_records import Notification, Subscription, from_row, now_ms
 from pricewatch.storage.sql_schema import NotificationStatus, notifications, subscriptions, users
 
 _n = notifications.c
 _PENDING = NotificationStatus.PENDING.value
-# keeps each statement well under the 32,767 bind parameters of either driver
-_CHUNK = 5_000
-
-
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), _CHUNK):
-        yield unique[start : start + _CHUNK]
 
 
 async def lease_due_notifications(
@@ -66,7 +59,7 @@ async def mark_sent_many(db: Db, notification_ids: Sequence[int], *, now: int | 
     sent_at = now_ms() if now is None else now
     count = 0
     async with transaction(db) as conn:
-        for chunk in _chunks(notification_ids):
+        for chunk in in_batches(notification_ids):
             result = await conn.execute(
                 update(notifications)
                 .where(_n.id.in_(chunk), _n.status == _PENDING)
@@ -93,7 +86,7 @@ async def subscriptions_by_id(db: Db, ids: Iterable[int]) -> dict[int, Subscript
     """Subscriptions by id, whoever owns them (for delivery, never for users)."""
     found: dict[int, Subscription] = {}
     async with transaction(db) as conn:
-        for chunk in _chunks(ids):
+        for chunk in in_batches(ids):
             rows = await conn.execute(select(subscriptions).where(subscriptions.c.id.in_(chunk)))
             for row in rows:
                 sub = from_row(row, Subscription)
@@ -105,7 +98,7 @@ async def user_emails(db: Db, user_ids: Iterable[int]) -> dict[int, str]:
     """Account e-mail addresses by user id."""
     found: dict[int, str] = {}
     async with transaction(db) as conn:
-        for chunk in _chunks(user_ids):
+        for chunk in in_batches(user_ids):
             stmt = select(users.c.id, users.c.email).where(users.c.id.in_(chunk))
             rows = await conn.execute(stmt)
             found.update((r.id, r.email) for r in rows)

@@ -8,11 +8,12 @@ Every reader takes ``keys=None`` (all products) or a set of ``(market, asin)``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection
 
 from sqlalchemy import case, func, or_, select, true, tuple_
 
 from pricewatch.models import ProductKey
+from pricewatch.storage.sql_batches import in_batches
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_schema import SubscriptionStatus, subscriptions
 
@@ -38,21 +39,12 @@ async def read_interest(
     )
     found: dict[ProductKey, Interest] = {}
     async with transaction(db) as conn:
-        for chunk in _sql_chunks(keys):
+        chunks = [None] if keys is None else in_batches(keys, parameters_per_key=2)
+        for chunk in chunks:
             stmt = base if chunk is None else base.where(tuple_(_sub.market, _sub.asin).in_(chunk))
             for market, asin, count, threshold in (await conn.execute(stmt)).all():
                 found[(market, asin)] = Interest(int(count), threshold)
     return found
-
-
-def _sql_chunks(keys: Collection[ProductKey] | None) -> Iterator[Sequence[ProductKey] | None]:
-    # two bind parameters per key: stay under SQLite's and asyncpg's 32,767
-    if keys is None:
-        yield None
-        return
-    ordered = sorted(keys)
-    for start in range(0, len(ordered), 5_000):
-        yield ordered[start : start + 5_000]
 
 
 async def changed_subscriptions(db: Db, since_ms: int) -> tuple[set[ProductKey], int]:

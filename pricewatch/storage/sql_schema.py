@@ -36,6 +36,8 @@ class NotificationType(StrEnum):
     EMAIL = "EMAIL"
     SMS = "SMS"
     WEBHOOK = "WEBHOOK"
+    # a notification service by its Apprise URL (tgram://, discord://, ntfy://, ...)
+    APPRISE = "APPRISE"
 
 
 class SubscriptionStatus(StrEnum):
@@ -58,6 +60,9 @@ class AccountTokenPurpose(StrEnum):
     VERIFY_EMAIL = "verify_email"
     RESET_PASSWORD = "reset_password"
     CONFIRM_TARGET = "confirm_target"
+    # the secret in the address of the account's Atom feed of sent alerts: peeked at,
+    # never spent; replaced when the owner asks for a new address
+    ALERTS_FEED = "alerts_feed"
 
 
 class NotificationKind(StrEnum):

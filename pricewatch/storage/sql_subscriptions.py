@@ -21,6 +21,7 @@ from sqlalchemy import Select, Update, false, func, or_, select, true, tuple_, u
 from pricewatch.asin import ASIN_SHAPE
 from pricewatch.markets import MARKETS
 from pricewatch.models import PRICE_SERIES, Series
+from pricewatch.storage.sql_batches import in_batches
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_records import Subscription, from_result, from_row, now_ms
 from pricewatch.storage.sql_schema import (
@@ -33,8 +34,6 @@ from pricewatch.storage.sql_schema import (
 MAX_PRICE = 10**12
 _ASIN = re.compile(ASIN_SHAPE)
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-# keeps each statement well under SQLite's and asyncpg's 32,767 bind parameters
-_ID_CHUNK = 5_000
 
 _sub = subscriptions.c
 _LIVE = _sub.status != SubscriptionStatus.DELETED.value
@@ -555,17 +554,6 @@ async def iter_due_subscriptions(
         after = page[-1]
 
 
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
-    batch: list[int] = []
-    for i in ids:
-        batch.append(i)
-        if len(batch) == _ID_CHUNK:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 async def disarm(
     db: Db, ids: Iterable[int], price: int | None, at: int, *, observed_at: int | None = None
 ) -> int:
@@ -577,7 +565,7 @@ async def disarm(
         _check_price("price", price)
     count = 0
     async with transaction(db) as conn:
-        for chunk in _chunks(ids):
+        for chunk in in_batches(ids):
             result = await conn.execute(
                 update(subscriptions)
                 .where(_sub.id.in_(chunk), _sub.armed == true())

@@ -34,6 +34,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from pricewatch.storage.sql_batches import in_batches
 from pricewatch.storage.sql_dialect import upsert_insert
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_reporters import record_verdict
@@ -157,11 +158,9 @@ async def audit_log(
 
 async def reporter_counts(db: Db, reporter_ids: Iterable[str]) -> dict[str, tuple[int, int]]:
     """(confirmed, refuted) per known reporter; reporters never judged are absent."""
-    ids = sorted(set(reporter_ids))
     found: dict[str, tuple[int, int]] = {}
     async with transaction(db) as conn:
-        for start in range(0, len(ids), 5_000):
-            chunk = ids[start : start + 5_000]
+        for chunk in in_batches(reporter_ids):
             stmt = select(reporters.c.id, reporters.c.confirmed, reporters.c.refuted).where(
                 reporters.c.id.in_(chunk)
             )

@@ -20,6 +20,7 @@ no handler will ever take goes to the dead-letter stream (:func:`dead_letter`).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -335,13 +336,16 @@ async def consume_async(
     *,
     log: logging.Logger,
     what: str,
+    executor: concurrent.futures.Executor | None = None,
 ) -> None:
     """:func:`consume` in an asyncio role. The reads run on a worker thread: the
-    client is sync, and a blocking read must not hold up the event loop."""
+    client is sync, and a blocking read must not hold up the event loop. ``executor``
+    gives a role's own threads, when the default pool may be busy with slow work."""
     rounds = FailedRounds(log, what)
+    loop = asyncio.get_running_loop()
     while not stop.is_set():
         try:
-            messages = await asyncio.to_thread(reader.next)
+            messages = await loop.run_in_executor(executor, reader.next)
             if messages:
                 await handle(messages)
         except Exception as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -20,6 +21,7 @@ from alerts.account_mail import AccountMailer, MailerConfig
 from alerts.channels.base import Channel
 from alerts.channels.email import SmtpChannel
 from alerts.channels.sms import LogSms
+from alerts.charts import ChartReader
 from alerts.notices import Links, Notice
 from alerts.worker import AlertsWorker, WorkerConfig
 from pricewatch.egress import SafeHttpClient
@@ -50,6 +52,33 @@ def smtp() -> Iterator[tuple[MailRecorder, int]]:
 def mail(smtp: tuple[MailRecorder, int]) -> MailRecorder:
     """What reached the test's SMTP server (whose answers the test may script)."""
     return smtp[0]
+
+
+@contextlib.contextmanager
+def logging_kept() -> Iterator[None]:
+    """Put the loggers back as they were after starting the API: Litestar and uvicorn
+    configure logging on start-up, and later tests would capture the SMTP server's own
+    INFO lines (recipients' addresses) as if they were ours."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    kept = [
+        (lg, lg.level, lg.handlers[:], lg.propagate, lg.disabled)
+        for lg in loggers
+        if isinstance(lg, logging.Logger)
+    ]
+    try:
+        yield
+    finally:
+        for lg, level, handlers, propagate, disabled in kept:
+            lg.setLevel(level)
+            lg.handlers[:] = handlers
+            lg.propagate, lg.disabled = propagate, disabled
+
+
+@pytest.fixture
+def root_logging_kept() -> Iterator[None]:
+    """:func:`logging_kept` around one test."""
+    with logging_kept():
+        yield
 
 
 # --- relational store on both backends ------------------------------------------------
@@ -110,7 +139,9 @@ async def start_worker(
     channels: list[Channel] = []
 
     async def start(
-        channel_map: dict[sql.NotificationType, Channel], **config: Any
+        channel_map: dict[sql.NotificationType, Channel],
+        charts: ChartReader | None = None,
+        **config: Any,
     ) -> RunningWorker:
         channels.extend(channel_map.values())
         worker = AlertsWorker(
@@ -119,6 +150,7 @@ async def start_worker(
             db=db,
             channels=channel_map,
             config=make_config(**config),
+            charts=charts,
         )
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop))
@@ -170,11 +202,13 @@ def account_mailer(
     http: SafeHttpClient,
     *,
     prices: Any = None,
+    apprise: Any = None,
     **options: Any,
 ) -> AccountMailer:
     """The account-message sender over the test's Redis and database, sending e-mail
-    through ``email``, webhooks through ``http`` and looking up the prices of re-checks
-    with ``prices``; ``options`` override the test's MailerConfig."""
+    through ``email``, webhooks through ``http``, Apprise messages through ``apprise``
+    and looking up the prices of re-checks with ``prices``; ``options`` override the
+    test's MailerConfig."""
     config = {
         "consumer": "test-mailer",
         "sender": SENDER,
@@ -191,6 +225,7 @@ def account_mailer(
         sms=LogSms(),
         http=http,
         prices=prices,
+        apprise=apprise,
         config=MailerConfig(**config),
     )
 

@@ -125,9 +125,18 @@ async def test_product_current_price_stats_and_deal(
     assert stats["windowDays"] == 90
     assert stats["lowest"]["price"] == 30.0
     assert stats["highest"]["price"] == 50.0
-    assert 30.0 < stats["average"] < 50.0
-    # 31 is within 5% of the 90-day low of 30 and below the average
-    assert body["deal"] == {"isGoodDeal": True, "rule": DEAL_RULE}
+    # time-weighted since first seen: 30 days at 50, 10 at 30, 20 less an hour at 40,
+    # the last hour at 31
+    weighted = 30 * DAY * 5000 + 10 * DAY * 3000 + (20 * DAY - HOUR) * 4000 + HOUR * 3100
+    assert stats["average"] == round(weighted / (60 * DAY)) / 100
+    # 31 is below that average, and lower than the price in force for all but the 10
+    # days at 30 and its own hour: 83% of the time
+    assert body["deal"] == {
+        "isGoodDeal": True,
+        "rule": DEAL_RULE,
+        "percentile": 83,
+        "percentileDays": 365,
+    }
     assert body["lastChecked"].endswith("Z")
 
 

@@ -138,12 +138,25 @@ def test_product_page_shows_the_api_stats(page: Any, site: ServedApp) -> None:
     page.goto(f"/p/us/{ASIN}")
     assert page.locator("h1").inner_text() == "Stainless Steel Kettle, 1.7 l"
     lowest = page.locator('[data-stat="lowest"]').inner_text()
-    assert f"{product['stats']['lowest']['price']:,.2f} USD" in lowest
+    assert f"${product['stats']['lowest']['price']:,.2f}" in lowest
     highest = page.locator('[data-stat="highest"]').inner_text()
-    assert f"{product['stats']['highest']['price']:,.2f} USD" in highest
+    assert f"${product['stats']['highest']['price']:,.2f}" in highest
     average = page.locator('[data-stat="average"]').inner_text()
-    assert average == f"{product['stats']['average']:,.2f} USD"
+    assert average == f"${product['stats']['average']:,.2f}"
     assert page.locator("[data-good-deal]").count() == int(product["deal"]["isGoodDeal"])
+    percentile = page.locator('[data-stat="percentile"]').inner_text()
+    assert percentile.startswith(
+        f"Now lower than {product['deal']['percentile']} % of the last year's prices"
+    )
+    assert product["deal"]["rule"] in page.locator("[data-deal-rule]").inner_text()
+    # the API's own words (a minute may pass between the two reads)
+    freshness = page.locator("[data-freshness]").inner_text()
+    assert freshness.startswith("Checked ") and "changes " in freshness
+    assert freshness.split(" · ")[-1] == product["freshness"]["text"].split(" · ")[-1]
+    feed = page.locator('head link[rel="alternate"][type="application/atom+xml"]')
+    assert feed.get_attribute("href") == f"/products/{ASIN}/drops.atom?market=us"
+    download = page.locator('[data-feed="csv"]')
+    assert download.get_attribute("href") == f"/products/{ASIN}/history.csv?market=us&period=30d"
 
 
 def test_register_sign_in_subscribe_and_manage_alerts(
@@ -239,19 +252,19 @@ def test_a_script_title_stays_text(page: Any) -> None:
 
 def test_search_goes_to_the_product_page(page: Any) -> None:
     page.goto("/")
-    page.get_by_label("Product URL or ASIN").fill(
+    page.get_by_label("Product name, URL or ASIN").fill(
         f"https://www.amazon.com/Kettle/dp/{ASIN}/ref=sr_1_1?th=1"
     )
-    page.get_by_role("button", name="Show prices").click()
+    page.get_by_role("button", name="Search").click()
     page.wait_for_url(f"**/p/us/{ASIN}")
     _wait_chart(page, "30d")
 
     page.goto("/")
-    page.get_by_label("Product URL or ASIN").fill("https://example.com/dp/B0WEBTEST1")
-    page.get_by_role("button", name="Show prices").click()
+    page.get_by_label("Product name, URL or ASIN").fill("https://example.com/dp/B0WEBTEST1")
+    page.get_by_role("button", name="Search").click()
     assert "not an Amazon marketplace" in page.get_by_role("alert").inner_text()
     # what was typed is still there to fix
-    assert page.get_by_label("Product URL or ASIN").input_value() == (
+    assert page.get_by_label("Product name, URL or ASIN").input_value() == (
         "https://example.com/dp/B0WEBTEST1"
     )
 
@@ -274,7 +287,7 @@ def test_an_unknown_product_is_queued(site: ServedApp) -> None:
         ("/p/xx/B0WEBTEST1", 404, "no Amazon marketplace"),
         ("/p/us/NOTANASIN!", 404, "is not an Amazon ASIN"),
         ("/p/us/B0WEBTEST1?period=5y", 400, "period must be one of"),
-        ("/search?q=hello", 400, "No ASIN found"),
+        ("/search?q=https://www.amazon.com/s?k=kettle", 400, "No ASIN found"),
     ],
 )
 def test_bad_input_gets_a_page_saying_why(

@@ -4,6 +4,7 @@ cursor's instant."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from pricewatch.history import DAY_MS, HOUR_MS
+from pricewatch.models import Availability, Product
 from tests.api.charts import in_force, seconds
 from tests.apps import ServedApp, site_fixture, store_price_rows
 from tests.browser import own_origin_page
@@ -39,6 +41,35 @@ def _load(store: Any, now_ms: int) -> None:
         for i, price in enumerate([1_999, 1_899, 1_949, 1_849, 1_799])
     ]
     store_price_rows(store, "Enamel Teapot", young)
+    _load_de(store, now_ms)
+
+
+# on amazon.de, in euros: its chart writes money as the marketplace does ("25,33 €")
+DE_ASIN = "B0CHARTEUR"
+DE_PRICES = [2_533, 2_499, 129_900, 2_533]
+
+
+def _load_de(store: Any, now_ms: int) -> None:
+    rows = []
+    for i, price in enumerate(DE_PRICES):
+        row = price_row(DE_ASIN, now_ms - (40 - 10 * i) * HOUR_MS, price, market="de")
+        row[5] = "EUR"
+        rows.append(row)
+    store.insert_prices(rows)
+    store.upsert_products(
+        [
+            Product(
+                market="de",
+                asin=DE_ASIN,
+                title="Wasserkocher 1,7 l",
+                currency="EUR",
+                last_price=DE_PRICES[-1],
+                availability=Availability.IN_STOCK,
+                first_seen=rows[0][3],
+                last_seen=rows[-1][3],
+            )
+        ]
+    )
 
 
 site = site_fixture("web_chart", _load)
@@ -160,3 +191,66 @@ def test_screenshots_of_a_young_product_and_a_year(
             tab.locator("#price-chart").screenshot(path=str(tmp_path / f"year-{width}.png"))
     for shot in tmp_path.glob("*.png"):
         assert shot.stat().st_size > 5_000, shot
+
+
+def test_money_on_amazon_de_reads_as_the_marketplace_writes_it(
+    page: Any, page_errors: list[str], tmp_path: Path
+) -> None:
+    with page.expect_response(lambda r: f"/products/{DE_ASIN}/price" in r.url):
+        page.goto(f"/p/de/{DE_ASIN}")
+    page.wait_for_function("() => document.getElementById('price-chart').dataset.state === 'ready'")
+    page.mouse.move(1, 1)
+    # the legend: the latest price, as format_money writes it on amazon.de
+    assert legend_value(page) == "25,33\u00a0€"
+    # the price axis: every label a euro amount in German style (the axis object is
+    # uPlot's own: what it draws on the canvas)
+    labels: list[str] = page.evaluate(
+        "() => { const u = window.pricewatchChart.plot;"
+        " const axis = u.axes.find(a => a.scale === 'money'); return axis._values || []; }"
+    )
+    assert labels, "no price axis labels"
+    assert all(re.fullmatch(r"-?\d{1,3}(\.\d{3})*,\d\d\u00a0€", label) for label in labels), labels
+    assert any(label.startswith("1.") for label in labels), labels  # 1.299,00 € on the axis
+    page.locator("#price-chart").screenshot(path=str(tmp_path / "de.png"))
+    assert page_errors == []
+
+
+def test_the_csv_link_follows_the_period_shown(page: Any, page_errors: list[str]) -> None:
+    open_chart(page, YOUNG_ASIN)  # 30 days by default
+    link = page.locator('a[data-feed="csv"]')
+    assert link.get_attribute("href") == f"/products/{YOUNG_ASIN}/history.csv?market=us&period=30d"
+    open_chart(page, YOUNG_ASIN, "7d")
+    assert link.get_attribute("href") == f"/products/{YOUNG_ASIN}/history.csv?market=us&period=7d"
+    assert link.inner_text() == "Download this history (CSV, 7d)"
+    # the link still downloads: the CSV of the period chosen
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.url.endswith("period=7d")
+    assert download.value.failure() is None
+    assert page_errors == []
+
+
+def test_a_window_ended_before_the_browsers_now_is_drawn_to_now(
+    page: Any, page_errors: list[str]
+) -> None:
+    # the page's clock 40 minutes after the server's, as when the answer is a cached one
+    # computed 40 minutes ago: its window ends 40 minutes before the page's now
+    now_s = int(time.time()) + 40 * 60
+    page.clock.install(time=now_s)
+    page.clock.pause_at(now_s)
+    answer = open_chart(page, YOUNG_ASIN)
+    start, end = seconds(answer["start"]), seconds(answer["end"])
+    assert now_s - end >= 39 * 60
+    # the window goes on to now; the last price holds until then
+    assert x_scale(page) == [start, now_s]
+    drawn = page.evaluate("() => window.pricewatchChart.xs")
+    assert drawn[-1] == now_s and drawn[-2] == end
+    page.mouse.move(1, 1)
+    assert legend_value(page) == f"${answer['history'][-1]['price']:,.2f}"
+    # a bucketed answer too: the last close carried on to now
+    open_chart(page, OLD_ASIN)
+    year = open_chart(page, OLD_ASIN, "1y")
+    assert year["granularity"] == "daily"
+    assert x_scale(page) == [seconds(year["start"]), now_s]
+    assert page.evaluate("() => window.pricewatchChart.xs.at(-1)") == now_s
+    assert page_errors == []

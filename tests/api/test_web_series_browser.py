@@ -234,8 +234,8 @@ def test_the_product_shows_its_picture_seller_rating_and_every_series(
             assert cells["current"] == f"#{series['current']:,}"
             assert cells["lowest"] == f"#{series['stats']['lowest']['price']:,}"
         else:
-            assert cells["current"] == f"{series['current']:,.2f}"
-            assert cells["highest"] == f"{series['stats']['highest']['price']:,.2f}"
+            assert cells["current"] == f"${series['current']:,.2f}"
+            assert cells["highest"] == f"${series['stats']['highest']['price']:,.2f}"
     wait_chart(page, "30d")
     assert page_errors == []
     assert page.evaluate("() => window.__csp") == []

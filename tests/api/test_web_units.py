@@ -9,16 +9,7 @@ import pytest
 from api.page_headers import CONTENT_SECURITY_POLICY
 from api.web.assets import AssetUrls, MissingAssetsError, missing_bundles
 from api.web.search import ProductRef, SearchError, resolve_query
-from api.web.templating import (
-    amount,
-    build_environment,
-    day,
-    money,
-    number,
-    rank,
-    series_label,
-    stars,
-)
+from api.web.templating import amount, build_environment, day, money, rank, series_label, stars
 from pricewatch.product_images import AMAZON_IMAGE_HOSTS, shown_image
 
 
@@ -61,9 +52,13 @@ def test_resolve_query_says_why_it_fails(query: str, market: str, reason: str) -
 
 
 def test_money_amount_and_day() -> None:
-    assert money(1234.5, "USD", 2) == "1,234.50 USD"
-    assert money(1299.0, "JPY", 0) == "1,299 JPY"
-    assert money(None, "EUR") == "–"
+    # as the marketplace writes money (pricewatch.money.format_money's table)
+    assert money(1234.5, "us") == "$1,234.50"
+    assert money(1299.0, "jp") == "¥1,299"
+    assert money(1299.5, "de") == "1.299,50\u00a0€"
+    assert money(1299.5, "fr") == "1\u202f299,50\u00a0€"
+    assert money(12.5, "uk", "EUR") == "12,50\u00a0€"  # a cross-border offer
+    assert money(None, "de") == "–"
     assert amount(57.0, 2) == "57.00"
     assert amount(1299.0, 0) == "1299"
     assert day("2026-11-20T13:00:00Z") == "2026-11-20"
@@ -147,6 +142,5 @@ def test_the_csp_allows_exactly_the_image_hosts_pages_show() -> None:
 
 def test_series_filters() -> None:
     assert rank(1234) == "#1,234" and rank(None) == "–"
-    assert number(1234.5, 2) == "1,234.50" and number(1299.0, 0) == "1,299"
     assert stars(4.4) == "★★★★☆" and stars(4.5) == "★★★★★" and stars(0.2) == "☆☆☆☆☆"
     assert series_label("sales_rank") == "Sales rank" and series_label("other") == "other"

@@ -24,7 +24,14 @@ def built_extension() -> Path:
     """extension/dist, after checking the build is complete and not older than its sources."""
     needed = [
         DIST_DIR / name
-        for name in ("manifest.json", "content.js", "background.js", "options.js", "options.html")
+        for name in (
+            "manifest.json",
+            "content.js",
+            "background.js",
+            "options.js",
+            "options.html",
+            "bridge.js",
+        )
     ]
     needed += [PARSER_BUNDLE, GENERATED_RULES]
     missing = [str(path.relative_to(EXTENSION_DIR)) for path in needed if not path.exists()]

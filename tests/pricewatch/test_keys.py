@@ -18,11 +18,15 @@ SPELLED = {
     "frontier_worker_prefix": "p:{frontier}:worker:",
     "views_dirty": "p:views:dirty",
     "history_invalidations": "p:history-invalidations",
-    "scheduler_state": "p:scheduler:state",
+    "scheduler_state": "p:{frontier}:scheduler:state",
+    "scheduler_leader": "p:{frontier}:scheduler:leader",
+    "scheduler_fence": "p:{frontier}:scheduler:fence",
     "scheduler_pushed": "p:scheduler:pushed",
     "trust_deadlines": "p:trust:deadlines",
     "trust_outbox": "p:trust:outbox",
     "account_messages": "p:account-messages",
+    "title_index_watermark": "p:title-index:watermark",
+    "title_index_guard": "p:title-index:guard",
 }
 
 SPELLED_WITH_PARTS = [
@@ -43,6 +47,7 @@ SPELLED_WITH_PARTS = [
     ("lookup_crawl", ("us", "B000000001"), "p:lookup-crawl:us:B000000001"),
     ("not_found", ("us", "B000000001"), "p:not-found:us:B000000001"),
     ("health", ("ingest",), "p:health:ingest"),
+    ("home_sections", ("us",), "p:home:us"),
 ]
 
 

@@ -157,10 +157,18 @@ def _site_name(market: Market) -> str:
     return f"Amazon.{market.domain[7:]}"
 
 
+# Amazon's own rule for a price's screen-reader copy: a person in the demo browser
+# sees each price once (parsers drop styles, and read the copy as before)
+_STYLE = (
+    "<style>.a-offscreen{position:absolute;width:1px;height:1px;overflow:hidden;"
+    "clip:rect(0 0 0 0);white-space:nowrap}</style>\n"
+)
+
+
 def _page(market: Market, title: str, body: str, *, head: str = "") -> str:
     return (
         f'<!doctype html>\n<html lang="{market.language}" class="a-no-js">\n<head>\n'
-        f'<meta charset="utf-8">\n<title>{escape(title)}</title>\n{head}</head>\n'
+        f'<meta charset="utf-8">\n<title>{escape(title)}</title>\n{_STYLE}{head}</head>\n'
         f'<body>\n<header id="navbar"><a id="nav-logo" href="/">amazon.{escape(market.domain[7:])}'
         f"</a></header>\n{body}\n</body>\n</html>\n"
     )

@@ -30,7 +30,7 @@
 -- insert_deduplication_token) of its last N inserted blocks and skips a repeat, so a
 -- batch replayed after a crash is stored once (on a cluster Replicated* engines do this
 -- through Keeper).
-CREATE TABLE IF NOT EXISTS {database}.prices_raw
+CREATE TABLE IF NOT EXISTS {database}.{local:prices_raw}{on_cluster}
 (
     market       LowCardinality(String),
     asin         String CODEC(ZSTD(3)),
@@ -42,6 +42,14 @@ CREATE TABLE IF NOT EXISTS {database}.prices_raw
     source       LowCardinality(String),
     reporter     String CODEC(ZSTD(3))
 )
-ENGINE = ReplacingMergeTree
+ENGINE = {engine:ReplacingMergeTree}
 ORDER BY (market, asin, series, observed_at)
 SETTINGS index_granularity = 1024, non_replicated_deduplication_window = 10000;
+
+-- On a cluster (clickhouse_migrations.py) the table above is prices_raw_local, one
+-- replicated copy per shard, and prices_raw is a Distributed table over it that the
+-- application reads and inserts into, sharded by cityHash64(market, asin): one product's
+-- whole history on one shard, so its chart, its FINAL and its rollups never need rows
+-- from another shard. The Keeper-side deduplication window of replicated tables is the
+-- server's replicated_deduplication_window (deploy/clickhouse sets it to 10000 too).
+{distributed:prices_raw};

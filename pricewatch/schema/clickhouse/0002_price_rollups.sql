@@ -23,7 +23,15 @@
 -- The same non_replicated_deduplication_window as prices_raw: with
 -- deduplicate_blocks_in_dependent_materialized_views the views skip a replayed block too,
 -- so a replay does not double the sample counts.
-CREATE TABLE IF NOT EXISTS {database}.prices_hourly
+--
+-- On a cluster the views read prices_raw_local and write the rollups' local tables, on
+-- every node. A materialized view is an insert trigger on the table it selects from: on
+-- the Distributed prices_raw it would fire only on the node that received an insert and
+-- see the rows bound for every shard, and replication (which copies parts, not inserts)
+-- would never fire it on the other replicas. On the local table it fires where the rows
+-- are written, on the shard that owns the product; the replicas get the rollup's parts
+-- by replication (and with insert deduplication a replayed block fires nothing).
+CREATE TABLE IF NOT EXISTS {database}.{local:prices_hourly}{on_cluster}
 (
     market      LowCardinality(String),
     asin        String CODEC(ZSTD(3)),
@@ -37,11 +45,13 @@ CREATE TABLE IF NOT EXISTS {database}.prices_hourly
                 CODEC(ZSTD(3)),
     samples     SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(3))
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {engine:AggregatingMergeTree}
 ORDER BY (market, asin, series, bucket)
 SETTINGS index_granularity = 1024, non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.prices_hourly_mv TO {database}.prices_hourly
+{distributed:prices_hourly};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.prices_hourly_mv{on_cluster} TO {database}.{local:prices_hourly}
 AS SELECT
     market,
     asin,
@@ -52,10 +62,10 @@ AS SELECT
     argMinState(ifNull(price, -1), observed_at) AS first_state,
     argMaxState(ifNull(price, -1), observed_at) AS last_state,
     toUInt64(count()) AS samples
-FROM {database}.prices_raw
+FROM {database}.{local:prices_raw}
 GROUP BY market, asin, series, bucket;
 
-CREATE TABLE IF NOT EXISTS {database}.prices_daily
+CREATE TABLE IF NOT EXISTS {database}.{local:prices_daily}{on_cluster}
 (
     market      LowCardinality(String),
     asin        String CODEC(ZSTD(3)),
@@ -69,11 +79,13 @@ CREATE TABLE IF NOT EXISTS {database}.prices_daily
                 CODEC(ZSTD(3)),
     samples     SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(3))
 )
-ENGINE = AggregatingMergeTree
+ENGINE = {engine:AggregatingMergeTree}
 ORDER BY (market, asin, series, bucket)
 SETTINGS index_granularity = 1024, non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.prices_daily_mv TO {database}.prices_daily
+{distributed:prices_daily};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.prices_daily_mv{on_cluster} TO {database}.{local:prices_daily}
 AS SELECT
     market,
     asin,
@@ -84,5 +96,5 @@ AS SELECT
     argMinState(ifNull(price, -1), observed_at) AS first_state,
     argMaxState(ifNull(price, -1), observed_at) AS last_state,
     toUInt64(count()) AS samples
-FROM {database}.prices_raw
+FROM {database}.{local:prices_raw}
 GROUP BY market, asin, series, bucket;

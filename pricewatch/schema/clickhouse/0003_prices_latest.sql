@@ -5,7 +5,7 @@
 -- The view writes one row per key per insert block (argMax inside the block);
 -- ReplacingMergeTree(observed_at) keeps the newest on merge and readers take argMax
 -- again, so unmerged parts and out-of-order inserts are both correct.
-CREATE TABLE IF NOT EXISTS {database}.prices_latest
+CREATE TABLE IF NOT EXISTS {database}.{local:prices_latest}{on_cluster}
 (
     market       LowCardinality(String),
     asin         String CODEC(ZSTD(3)),
@@ -14,11 +14,13 @@ CREATE TABLE IF NOT EXISTS {database}.prices_latest
     price        Nullable(Int64),
     availability LowCardinality(String)
 )
-ENGINE = ReplacingMergeTree(observed_at)
+ENGINE = {engine:ReplacingMergeTree(observed_at)}
 ORDER BY (market, asin, series)
 SETTINGS index_granularity = 1024, non_replicated_deduplication_window = 10000;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.prices_latest_mv TO {database}.prices_latest
+{distributed:prices_latest};
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS {database}.prices_latest_mv{on_cluster} TO {database}.{local:prices_latest}
 AS SELECT
     market,
     asin,
@@ -35,6 +37,6 @@ FROM
         series,
         max(observed_at) AS latest_at,
         argMax(tuple(price, availability), observed_at) AS state
-    FROM {database}.prices_raw
+    FROM {database}.{local:prices_raw}
     GROUP BY market, asin, series
 );

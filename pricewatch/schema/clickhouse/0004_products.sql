@@ -4,7 +4,7 @@
 -- merge, and a late, older upsert can never overwrite a newer one. Readers use FINAL on
 -- a point key, which is cheap. Missing fields (a report without a title) are filled
 -- from the stored row by the writer, so an upsert never erases what we knew.
-CREATE TABLE IF NOT EXISTS {database}.products
+CREATE TABLE IF NOT EXISTS {database}.{local:products}{on_cluster}
 (
     market       LowCardinality(String),
     asin         String CODEC(ZSTD(3)),
@@ -16,5 +16,7 @@ CREATE TABLE IF NOT EXISTS {database}.products
     first_seen   DateTime64(3, 'UTC'),
     last_seen    DateTime64(3, 'UTC')
 )
-ENGINE = ReplacingMergeTree(last_seen)
+ENGINE = {engine:ReplacingMergeTree(last_seen)}
 ORDER BY (market, asin);
+
+{distributed:products};

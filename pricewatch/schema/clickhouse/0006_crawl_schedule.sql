@@ -9,7 +9,7 @@
 -- wins on merge, and readers use FINAL (the refill query's WHERE on next_due is applied
 -- after FINAL, so a stale row with an earlier due time is never returned). ORDER BY
 -- (market, asin) because re-scoring and lookups go by product.
-CREATE TABLE IF NOT EXISTS {database}.crawl_schedule
+CREATE TABLE IF NOT EXISTS {database}.{local:crawl_schedule}{on_cluster}
 (
     market        LowCardinality(String),
     asin          String CODEC(ZSTD(3)),
@@ -24,5 +24,7 @@ CREATE TABLE IF NOT EXISTS {database}.crawl_schedule
     next_due      DateTime64(3, 'UTC') CODEC(Delta, ZSTD(3)),
     scored_at     DateTime64(3, 'UTC') CODEC(Delta, ZSTD(3))
 )
-ENGINE = ReplacingMergeTree(scored_at)
+ENGINE = {engine:ReplacingMergeTree(scored_at)}
 ORDER BY (market, asin);
+
+{distributed:crawl_schedule};

@@ -5,6 +5,12 @@
 -- Nullable: unknown until a page shows it, and an upsert without it keeps the stored
 -- value (the writer merges, see migration 0004). The rating has one decimal, as pages
 -- print it.
-ALTER TABLE {database}.products ADD COLUMN IF NOT EXISTS sold_by Nullable(String) CODEC(ZSTD(3));
-ALTER TABLE {database}.products ADD COLUMN IF NOT EXISTS rating Nullable(Decimal(2, 1));
-ALTER TABLE {database}.products ADD COLUMN IF NOT EXISTS review_count Nullable(UInt64);
+--
+-- On a cluster the stored (local) table changes first, then the Distributed table in
+-- front of it, whose columns are what queries and inserts see.
+ALTER TABLE {database}.{local:products}{on_cluster} ADD COLUMN IF NOT EXISTS sold_by Nullable(String) CODEC(ZSTD(3));
+ALTER TABLE {database}.{local:products}{on_cluster} ADD COLUMN IF NOT EXISTS rating Nullable(Decimal(2, 1));
+ALTER TABLE {database}.{local:products}{on_cluster} ADD COLUMN IF NOT EXISTS review_count Nullable(UInt64);
+ALTER TABLE {database}.{distributed:products}{on_cluster} ADD COLUMN IF NOT EXISTS sold_by Nullable(String) CODEC(ZSTD(3));
+ALTER TABLE {database}.{distributed:products}{on_cluster} ADD COLUMN IF NOT EXISTS rating Nullable(Decimal(2, 1));
+ALTER TABLE {database}.{distributed:products}{on_cluster} ADD COLUMN IF NOT EXISTS review_count Nullable(UInt64);

@@ -17,6 +17,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from pricewatch.storage.sql_schema import metadata
+from pricewatch.storage.sql_search import managed_outside_metadata
 
 config = context.config
 
@@ -28,6 +29,8 @@ def run_on(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # the word index of title search is the migration's alone
+        include_name=managed_outside_metadata,
     )
     with context.begin_transaction():
         context.run_migrations()

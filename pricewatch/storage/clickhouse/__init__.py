@@ -6,6 +6,7 @@
 - ``prices``: accepted prices into ``prices_raw``, last states out.
 - ``price_history``: chart buckets from the rollups.
 - ``products``: the catalogue, merged on write.
+- ``product_facts``: one product's change count, price drops and next crawl.
 - ``views``: page views in, daily counts out, and the flush of the Redis counters.
 - ``store``: ``PriceStore``, the four above together.
 - ``schedule``: the crawl schedule the scheduler writes and refills the frontier from.

@@ -69,22 +69,48 @@ def database_from_url(url: str) -> str:
     return parse_clickhouse_url(url).database or DEFAULT_DATABASE
 
 
-def get_clickhouse(url: str) -> Client:
+# On a cluster the application inserts into Distributed tables. By default such an insert
+# returns once the rows are queued on the receiving node's disk and are sent to their
+# shards later. Ingest acknowledges its stream entries when the insert returns and then
+# announces the price changes that readers re-read, so the insert must return only when
+# every shard has stored its rows: a shard that is down then fails the insert (and the
+# batch is retried, deduplicated by its token on the shards) instead of leaving acked rows
+# in a spool that dies with its node. distributed_foreground_insert is the current name
+# (ClickHouse 23.10+) of insert_distributed_sync, which stays an alias.
+CLUSTER_SETTINGS = {"distributed_foreground_insert": 1}
+
+# The one directory (under a chDB data directory) where the embedded engine may write
+# and read BACKUPs: ``pricewatch backup`` moves them out of it.
+CHDB_BACKUPS_DIR = "backups"
+
+
+def get_clickhouse(url: str, *, cluster: str | None = None) -> Client:
     """A clickhouse-connect client for ``url`` (see ``parse_clickhouse_url``).
 
     For chDB the data directory is created. The client is not bound to the URL's
     database: the database may not exist before ``migrate`` runs, and all our SQL
-    qualifies table names anyway.
+    qualifies table names anyway. With ``cluster`` (the schema was migrated ON CLUSTER)
+    the client's inserts wait for the shards (``CLUSTER_SETTINGS``).
     """
     target = parse_clickhouse_url(url)
     if target.kind == "chdb":
+        if cluster is not None:
+            raise ValueError(
+                f"ClickHouse cluster {cluster!r} needs a server URL (http://...), not {url!r}"
+            )
         assert target.path is not None
         target.path.mkdir(parents=True, exist_ok=True)
-        return clickhouse_connect.get_client(dsn=f"chdb://{target.path}")
+        # BACKUP/RESTORE need a directory the engine may write backups to, and the
+        # option only counts when the process's engine starts (pricewatch.backup)
+        return clickhouse_connect.get_client(
+            dsn=f"chdb://{target.path}",
+            chdb_options={"backups.allowed_path": str(target.path / CHDB_BACKUPS_DIR)},
+        )
     return clickhouse_connect.get_client(
         host=target.host,
         port=target.port,
         username=target.username,
         password=target.password,
         secure=target.secure,
+        settings=dict(CLUSTER_SETTINGS) if cluster is not None else None,
     )

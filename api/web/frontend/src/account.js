@@ -7,7 +7,7 @@ import { call, download, session } from "./api.js";
 import { handleForm, say, sayFailure, sayWithLink } from "./page.js";
 import { ROUTES } from "./routes.js";
 
-const KIND_NAMES = { EMAIL: "E-mail", SMS: "SMS", WEBHOOK: "Webhook" };
+const KIND_NAMES = { EMAIL: "E-mail", SMS: "SMS", WEBHOOK: "Webhook", APPRISE: "Apprise" };
 
 function linkToken() {
   return new URLSearchParams(window.location.search).get("token") || "";
@@ -117,6 +117,22 @@ async function accountPage() {
     download(ROUTES.exportJson, "pricewatch-export.json").catch(downloadFailed));
   page.querySelector('[data-action="export-csv"]').addEventListener("click", () =>
     download(ROUTES.exportCsv, "pricewatch-subscriptions.csv").catch(downloadFailed));
+
+  // the feed's address holds its secret: shown once, when made (only its hash is kept)
+  const feedUrl = page.querySelector('[data-field="alerts-feed-url"]');
+  page.querySelector('[data-action="alerts-feed"]').addEventListener("click", async () => {
+    let made;
+    try {
+      made = await call("POST", ROUTES.alertsFeed);
+    } catch (error) {
+      sayFailure(message, error);
+      return;
+    }
+    feedUrl.value = made.url;
+    feedUrl.closest("[data-alerts-feed]").hidden = false;
+    feedUrl.select();
+    say(message, "Your alerts feed has a new URL; the old one no longer works.");
+  });
 
   handleForm("delete-form", "account-page-message", async (form) => {
     if (!form.sure.checked) {

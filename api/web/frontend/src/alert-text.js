@@ -3,6 +3,7 @@
 // what state it is. The series names match the subscribe form; amounts are written as
 // pricewatch/money.py format_money writes them, with the marketplace's rules that the
 // page hands over (api/web/controllers.py MARKET_FORMATS).
+import { formatMoney } from "pricewatch-shared-js/money.js";
 
 export const SERIES_NAMES = {
   cheapest_new: "Cheapest new",
@@ -13,7 +14,7 @@ export const SERIES_NAMES = {
   buybox: "Buy box",
 };
 
-export const CHANNEL_NAMES = { EMAIL: "E-mail", SMS: "SMS", WEBHOOK: "Webhook" };
+export const CHANNEL_NAMES = { EMAIL: "E-mail", SMS: "SMS", WEBHOOK: "Webhook", APPRISE: "Apprise" };
 
 export function isBackInStock(subscription) {
   return subscription.kind === "back_in_stock";
@@ -23,31 +24,10 @@ export function isPercent(subscription) {
   return subscription.thresholdPercent !== null && subscription.thresholdPercent !== undefined;
 }
 
-// "1.299,00 €" from 1299 and amazon.de's rules (format_money, digit for digit);
-// without rules (an unknown marketplace) the amount and its currency code.
-function groupDigits(whole, separator, indian) {
-  if (whole.length <= 3) return whole;
-  let head = whole.slice(0, -3);
-  const groups = [whole.slice(-3)];
-  const size = indian ? 2 : 3;
-  while (head) {
-    groups.unshift(head.slice(-size));
-    head = head.slice(0, -size);
-  }
-  return groups.join(separator);
-}
-
-export function formatMoney(value, currency, rules) {
-  if (!rules || rules.currency !== currency) return `${value} ${currency}`;
-  const minor = Math.round(Math.abs(value) * 10 ** rules.exponent);
-  const scale = 10 ** rules.exponent;
-  let number = groupDigits(String(Math.floor(minor / scale)), rules.group, currency === "INR");
-  if (rules.exponent) {
-    number += rules.decimal + String(minor % scale).padStart(rules.exponent, "0");
-  }
-  const [prefix, suffix] = rules.affixes;
-  return `${value < 0 ? "-" : ""}${prefix}${number}${suffix}`;
-}
+// Amounts are written by the shared formatter (api/shared-js/money.js), digit for
+// digit like format_money, with the marketplace's rules the page hands over; without
+// rules (an unknown marketplace) the amount and its currency code.
+export { formatMoney };
 
 function percentText(value) {
   return `${Number(value.toFixed(2))} %`;

@@ -4,7 +4,9 @@
 // right-hand axis, inverted: rank 1 at the top.
 //
 // The page renders <figure id="price-chart" data-asin data-market data-period
-// data-labels='{"amazon": "Amazon", ...}'> with period buttons (button[data-period])
+// data-labels='{"amazon": "Amazon", ...}' data-money='{"currency": "EUR", ...}'> (the
+// marketplace's money rules: axes, legend and tooltips write amounts as
+// pricewatch/money.py format_money does, "25,33 €" on amazon.de) with period buttons (button[data-period])
 // and an empty .chart-legend inside it. The legend gets a checkbox per line drawn, which
 // shows or hides the line and reads its value in force at the cursor's instant (the
 // latest one when the cursor is off the chart). The time axis is the answer's window,
@@ -12,18 +14,16 @@
 // carries data-state="ready", data-points="<n>" (the answer's points: changes or
 // buckets), data-lines (the series drawn) and data-visible (those shown), so that
 // people (and tests) can tell what is shown without reading the canvas.
+//
+// Every answer asked for here is for a period up to now, and a cached one (up to an
+// hour old, and true up to now: a price change drops it) ends when it was computed;
+// the chart then carries the last prices on to the browser's now, the end of its window.
+// The page's CSV link (a[data-feed="csv"], its period in [data-feed-period]) follows
+// the period chosen.
 import uPlot from "uplot";
 import { historyUrl, indexAt, parseLines, stepColumns } from "pricewatch-shared-js/history.js";
-import { inLegendOrder, styleOf, visibleSeries } from "pricewatch-shared-js/series.js";
-
-function formatMoney(value, currency, locale) {
-  if (value == null) return "–";
-  try {
-    return new Intl.NumberFormat(locale, { style: "currency", currency }).format(value);
-  } catch {
-    return `${value} ${currency}`;
-  }
-}
+import { formatMoney } from "pricewatch-shared-js/money.js";
+import { inLegendOrder, rankRange, styleOf, visibleSeries } from "pricewatch-shared-js/series.js";
 
 function formatRank(value, locale) {
   if (value == null) return "–";
@@ -37,9 +37,9 @@ function axisSize(u, values) {
   return Math.max(40, longest * 7 + 24);
 }
 
-function chartOptions(width, lines, visible, currency, locale, labels, xRange, onCursor) {
+function chartOptions(width, lines, visible, currency, rules, locale, labels, xRange, onCursor) {
   const stepped = uPlot.paths.stepped({ align: 1 });
-  const money = (v) => formatMoney(v, currency, locale);
+  const money = (v) => formatMoney(v, currency, rules);
   const rank = (v) => formatRank(v, locale);
   return {
     width,
@@ -55,17 +55,7 @@ function chartOptions(width, lines, visible, currency, locale, labels, xRange, o
       // the window asked for, not the span of the points (one point has none)
       x: { time: true, range: (u, min, max) => xRange(min, max) },
       money: { auto: true },
-      // rank 1 is the best: at the top; padding never reaches past it to a rank 0
-      rank: {
-        auto: true,
-        dir: -1,
-        range: (u, min, max) => {
-          // no rank shown: no range, and uPlot hides the axis
-          if (min == null) return [null, null];
-          const [lo, hi] = uPlot.rangeNum(min, max, 0.1, true);
-          return [Math.max(1, lo), hi];
-        },
-      },
+      rank: { auto: true, dir: -1, range: rankRange(uPlot.rangeNum) },
     },
     series: [
       {},
@@ -98,18 +88,44 @@ function chartOptions(width, lines, visible, currency, locale, labels, xRange, o
   };
 }
 
+// An answer ending this little before the browser's now is taken as ending now: the
+// clocks of two machines and the time on the wire differ by that much.
+const STALE_END_S = 60;
+
+// The answer's window (seconds) drawn up to `now` when its end is older; null without
+// a window.
+export function windowUntil(chart, now) {
+  if (chart.start == null || chart.end == null) return null;
+  return [chart.start, now - chart.end > STALE_END_S ? now : chart.end];
+}
+
+// stepColumns' columns with each line's last value held on to `end`.
+export function carryTo(columns, end) {
+  const n = columns.xs.length;
+  if (n === 0 || columns.xs[n - 1] >= end) return columns;
+  return {
+    xs: [...columns.xs, end],
+    lines: columns.lines.map((line) => ({ ...line, values: [...line.values, line.values[n - 1]] })),
+  };
+}
+
 export class PriceChart {
-  constructor(figure, { fetchImpl = fetch.bind(window) } = {}) {
+  constructor(
+    figure,
+    { fetchImpl = fetch.bind(window), csvLink = document.querySelector('a[data-feed="csv"]') } = {},
+  ) {
     this.figure = figure;
     this.fetch = fetchImpl;
     this.asin = figure.dataset.asin;
     this.market = figure.dataset.market;
     this.locale = figure.dataset.locale || document.documentElement.lang || "en";
     this.labels = JSON.parse(figure.dataset.labels || "{}");
+    this.rules = JSON.parse(figure.dataset.money || "null");
     this.plotEl = figure.querySelector(".chart-plot");
     this.statusEl = figure.querySelector(".chart-status");
     this.legendEl = figure.querySelector(".chart-legend");
     this.buttons = [...figure.querySelectorAll("button[data-period]")];
+    this.csvLink = csvLink;
     this.plot = null;
     this.lines = [];
     // what the visitor chose per series; it outlives a change of period
@@ -128,6 +144,7 @@ export class PriceChart {
     for (const button of this.buttons) {
       button.setAttribute("aria-pressed", String(button.dataset.period === period));
     }
+    this.followPeriod(period);
     let chart;
     try {
       const response = await this.fetch(historyUrl(this.asin, this.market, period), {
@@ -146,15 +163,28 @@ export class PriceChart {
     this.draw(period, chart);
   }
 
-  draw(period, chart) {
+  // The CSV link downloads the period shown.
+  followPeriod(period) {
+    if (!this.csvLink) return;
+    const url = new URL(this.csvLink.getAttribute("href"), window.location.href);
+    url.searchParams.set("period", period);
+    this.csvLink.setAttribute("href", `${url.pathname}${url.search}`);
+    const words = this.csvLink.querySelector("[data-feed-period]");
+    if (words) words.textContent = period;
+  }
+
+  draw(period, chart, now = Date.now() / 1000) {
     const { currency } = chart;
     const points = chart.xs.length;
-    const { xs, lines } = stepColumns({ ...chart, lines: inLegendOrder(chart.lines) });
+    this.window = windowUntil(chart, now);
+    const { xs, lines } = carryTo(
+      stepColumns({ ...chart, lines: inLegendOrder(chart.lines) }),
+      this.window ? this.window[1] : -Infinity,
+    );
     const visible = visibleSeries(lines, this.chosen);
     const names = lines.map((line) => line.series).join(" ");
     const data = [xs, ...lines.map((line) => line.values)];
     this.xs = xs;
-    this.window = chart.start != null && chart.end != null ? [chart.start, chart.end] : null;
     if (this.plot === null || this.currency !== currency || this.names !== names) {
       this.plot?.destroy();
       this.currency = currency;
@@ -165,6 +195,7 @@ export class PriceChart {
         lines,
         visible,
         currency,
+        this.rules,
         this.locale,
         this.labels,
         // an answer without a window (none is served now): the points' span, an hour at least
@@ -251,7 +282,7 @@ export class PriceChart {
       const value = idx == null || idx < 0 ? null : line.values[idx];
       this.legendItems[i].value.textContent = line.unit === "rank"
         ? formatRank(value, this.locale)
-        : formatMoney(value, this.currency, this.locale);
+        : formatMoney(value, this.currency, this.rules);
     });
   }
 

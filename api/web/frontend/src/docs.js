@@ -8,10 +8,17 @@ if (root) {
   SwaggerUIBundle({
     url: root.dataset.specUrl,
     domNode: root,
-    deepLinking: true,
+    // deep links would put a link inside each operation's toggle button: a control
+    // nested in a control, which screen readers and keyboards cannot tell apart
+    deepLinking: false,
     // the default sends our schema to a public validator service and shows its badge
     validatorUrl: null,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    // Swagger UI's server picker has no text of its own; give it a name
+    onComplete: () => {
+      const servers = root.querySelector("select#servers");
+      if (servers) servers.setAttribute("aria-label", "Server");
+    },
   });
 }

@@ -17,6 +17,8 @@ export const ROUTES = {
   allTokens: "/accounts/me/tokens",
   exportJson: "/accounts/me/export",
   exportCsv: "/accounts/me/export.csv",
+  // POST: a new secret address of the account's Atom feed of sent alerts (api/controllers/feeds.py)
+  alertsFeed: "/accounts/me/alerts-feed",
   targets: "/targets",
   target: (id) => `/targets/${encodeURIComponent(id)}`,
   targetResend: (id) => `/targets/${encodeURIComponent(id)}/resend`,

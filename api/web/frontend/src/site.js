@@ -80,6 +80,7 @@ const ENTER_PHONE = "Enter a phone number in international form, e.g. +44 7700 9
 const ENTER_PRICE = "Enter a price above zero";
 const ENTER_PERCENT = "Enter a percentage between 0 and 100, e.g. 10";
 const ENTER_URL = "Enter the web address to call, starting with https://";
+const ENTER_APPRISE = "Enter an Apprise URL, e.g. tgram://bottoken/chat_id or ntfy://ntfy.sh/topic";
 const CORRECT_FIELDS = "Nothing was sent: correct what is marked below.";
 // roughly what the API takes; the API has the last word (and says which field)
 const LOOKS_LIKE_EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -146,6 +147,7 @@ function thresholdKind(form) {
 function targetProblem(channel, target) {
   if (channel === "SMS") return LOOKS_LIKE_PHONE.test(target) ? null : ENTER_PHONE;
   if (channel === "WEBHOOK") return /^https?:\/\/\S+$/i.test(target) ? null : ENTER_URL;
+  if (channel === "APPRISE") return /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(target) ? null : ENTER_APPRISE;
   return !target || LOOKS_LIKE_EMAIL.test(target) ? null : ENTER_EMAIL;
 }
 
@@ -158,7 +160,7 @@ function priceRefusal(text) {
 }
 
 function targetRule(channel) {
-  return { SMS: ENTER_PHONE, WEBHOOK: ENTER_URL }[channel] || ENTER_EMAIL;
+  return { SMS: ENTER_PHONE, WEBHOOK: ENTER_URL, APPRISE: ENTER_APPRISE }[channel] || ENTER_EMAIL;
 }
 
 async function subscribe(form, message) {
