@@ -16,8 +16,11 @@ include mk/extension.mk
 up: install
 	$(VENV)/bin/pricewatch up
 
+# the whole suite on a single Redis, then the Redis-backed tests again on a local
+# 3-master Redis Cluster (browser and slow end-to-end tests once, on the first pass)
 test: install
 	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --redis-cluster -m "redis and not browser and not slow"
 
 install: system-deps $(VENV)/.installed
 

@@ -245,7 +245,10 @@ class AccountMailer:
 
     async def _dead(self, entry: Message, reason: str) -> str:
         log.error("account message %r moved to %s: %s", entry.id, self.keys.dead_letter, reason)
-        pipe = self.client.pipeline(transaction=True)
+        # in order, not in one MULTI: the two streams may live in different Redis
+        # Cluster slots; a crash between them records the dead letter twice, never
+        # loses it
+        pipe = self.client.pipeline(transaction=False)
         dead_letter(pipe, self.keys, entry, reason, role="account-messages")
         self.reader.ack([entry], pipe=pipe)
         await asyncio.to_thread(pipe.execute)

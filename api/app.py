@@ -48,7 +48,7 @@ from pricewatch.frontier import AsyncFrontier
 from pricewatch.keys import DEFAULT_KEYS, Keys
 from pricewatch.settings import Settings, get_settings
 from pricewatch.storage.clickhouse import PriceStore, database_from_url, flush_views, get_clickhouse
-from pricewatch.storage.redis import connect_async
+from pricewatch.storage.redis import connect_pubsub_async, open_async
 from pricewatch.storage.sql import activate_unconfirmed, create_engine
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def create_app(
         client = clickhouse_client or get_clickhouse(
             settings.clickhouse_url, cluster=settings.clickhouse_cluster
         )
-        redis_client = connect_async(redis_url)
+        redis_client = await open_async(redis_url)
         engine = create_engine(db_url)
         if not settings.verify_targets:
             # every destination counts as confirmed: nothing may wait for a confirmation
@@ -135,7 +135,7 @@ def create_app(
             db=engine,
             prices=PriceStore(client, database),
             executor=executor,
-            frontier=AsyncFrontier(redis_client, keys),
+            frontier=AsyncFrontier(redis_client, keys, partitions=settings.stream_partitions),
             history=HistoryCache(redis_client, settings.api_history_cache_ttl_s, near),
             clock=clock or wall_clock_ms,
         )
@@ -151,7 +151,7 @@ def create_app(
         if near is not None:
             # the invalidation feed has its own connection, pinged, so that a
             # silently dead one is noticed
-            feed_client = redis.asyncio.Redis.from_url(
+            feed_client = connect_pubsub_async(
                 redis_url, health_check_interval=10, socket_keepalive=True
             )
             background.append(

@@ -2,7 +2,7 @@
 
 Litestar's built-in RateLimitMiddleware reads, then writes a JSON list of timestamps
 under a per-process lock: it serialises every request of a process and can overshoot
-across processes. Here one MULTI of INCR + EXPIRE per limit is atomic on the server,
+across processes. Here one script of INCR + EXPIRE per limit is atomic on the server,
 so N workers together never let more than the limit through in a window.
 """
 
@@ -14,6 +14,15 @@ import redis.asyncio
 from litestar.exceptions import HTTPException
 
 from pricewatch.keys import Keys
+
+# KEYS: a window's counter. ARGV: its lifetime (s). One count, and the counter's expiry
+# set with its first: atomic per key, and each key alone, so that the limits of one
+# request may live in different Redis Cluster slots.
+_COUNT = """
+local used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return used
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,14 +63,13 @@ async def count(
     client: redis.asyncio.Redis, keys: Keys, limits: list[Limit], now_ms: int
 ) -> Exceeded | None:
     """Count this request against every limit; the first one exceeded, if any."""
-    pipe = client.pipeline(transaction=True)
+    pipe = client.pipeline(transaction=False)
     for limit in limits:
         window = now_ms // 1000 // limit.window_s
         key = keys.rate_limit(limit.scope, f"{limit.ident}:{window}")
-        pipe.incr(key)
-        pipe.expire(key, limit.window_s + 1)
+        pipe.eval(_COUNT, 1, key, limit.window_s + 1)
     replies = await pipe.execute()
-    for limit, used in zip(limits, replies[::2], strict=True):
+    for limit, used in zip(limits, replies, strict=True):
         if int(used) > limit.max_requests:
             return Exceeded(limit, limit.window_s - (now_ms // 1000) % limit.window_s)
     return None

@@ -169,11 +169,11 @@ class Simulation:
             partitions=scenario.partitions,
             sql=BlockingSql(sql_url),
             lows=lambda series: all_time_lows(store, series),
-            frontier=Frontier(client, keys),
+            frontier=Frontier(client, keys, partitions=scenario.partitions),
             policy=TrustPolicy(),
             clock=self.clock,
         )
-        self.frontier = Frontier(client, keys)
+        self.frontier = Frontier(client, keys, partitions=scenario.partitions)
         self.worker = IngestWorker(
             client,
             keys,

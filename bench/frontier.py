@@ -1,10 +1,12 @@
 """Frontier throughput: tasks pushed, popped and acked per second through one Redis.
 
-Starts its own redis-server on a free loopback port, pushes N tasks in batches from
-this process while several popper processes pop in batches and ack, and checks that
+Starts its own redis-server on a free loopback port (or uses ``--redis-url``, a
+Redis Cluster's ``redis+cluster://`` too), pushes N tasks in batches from this
+process while several popper processes pop in batches and ack, and checks that
 every task was popped exactly once. The last line is ``frontier_tasks_per_s=N``.
 
     .venv/bin/python bench/frontier.py [--tasks 200000] [--poppers 3] [--batch 500]
+        [--partitions 1] [--redis-url URL]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import redis
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
 from pricewatch.models import CrawlTask, TaskKind
+from pricewatch.storage.redis import connect, is_cluster_url
 
 KEYS = Keys(prefix="bench:")
 
@@ -59,9 +62,11 @@ def start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], str]:
     return proc, url
 
 
-def popper(url: str, name: str, batch: int, pushed_all: Event, results: mp.Queue) -> None:
-    client = redis.Redis.from_url(url)
-    frontier = Frontier(client, KEYS)
+def popper(
+    url: str, partitions: int, name: str, batch: int, pushed_all: Event, results: mp.Queue
+) -> None:
+    client = connect(url)
+    frontier = Frontier(client, KEYS, partitions=partitions)
     seen: list[str] = []
     while True:
         tasks = frontier.pop(name, batch)
@@ -82,6 +87,10 @@ def main() -> None:
     parser.add_argument("--poppers", type=int, default=3)
     parser.add_argument("--batch", type=int, default=500, help="tasks per pop and per push")
     parser.add_argument("--verify-share", type=float, default=0.01)
+    parser.add_argument("--partitions", type=int, default=1, help="frontier partitions")
+    parser.add_argument(
+        "--redis-url", help="an existing Redis or Redis Cluster (emptied of bench: keys)"
+    )
     args = parser.parse_args()
 
     every = max(1, round(1 / args.verify_share)) if args.verify_share > 0 else 0
@@ -95,19 +104,27 @@ def main() -> None:
         for i in range(args.tasks)
     ]
     with tempfile.TemporaryDirectory(prefix="pricewatch-bench-") as workdir:
-        proc, url = start_redis(workdir)
+        proc, url = (None, args.redis_url) if args.redis_url else start_redis(workdir)
+        if args.redis_url:
+            scratch = connect(url)
+            for key in list(scratch.scan_iter(match=f"{KEYS.prefix}*")):
+                scratch.delete(key)
+            scratch.close()
         try:
             ctx = mp.get_context("spawn")
             pushed_all = ctx.Event()
             results: mp.Queue = ctx.Queue()
             workers = [
-                ctx.Process(target=popper, args=(url, f"w{i}", args.batch, pushed_all, results))
+                ctx.Process(
+                    target=popper,
+                    args=(url, args.partitions, f"w{i}", args.batch, pushed_all, results),
+                )
                 for i in range(args.poppers)
             ]
             for w in workers:
                 w.start()
-            client = redis.Redis.from_url(url)
-            frontier = Frontier(client, KEYS)
+            client = connect(url)
+            frontier = Frontier(client, KEYS, partitions=args.partitions)
             frontier.pop("warm-up", 1)  # loads the scripts before the clock starts
             started = time.perf_counter()
             for i in range(0, len(tasks), args.batch):
@@ -126,10 +143,13 @@ def main() -> None:
                 raise SystemExit("frontier not empty after the run")
             client.close()
         finally:
-            proc.terminate()
-            proc.wait(10)
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
+    where = "a Redis Cluster" if is_cluster_url(url) else "one Redis"
     print(
-        f"{args.tasks} tasks, {args.poppers} poppers, batch {args.batch}: "
+        f"{args.tasks} tasks, {args.poppers} poppers, batch {args.batch}, "
+        f"{args.partitions} partitions on {where}: "
         f"push+pop+ack in {elapsed:.2f} s"
     )
     print(f"frontier_tasks_per_s={args.tasks / elapsed:.0f}")

@@ -1,6 +1,7 @@
 """Ingest throughput: observations XADDed -> all stored and all changes published.
 
-Starts its own Redis and chDB in a temp dir. A producer process XADDs N
+Starts its own Redis and chDB in a temp dir (``--redis-url`` names another Redis or
+a Redis Cluster instead; its ``bench:`` keys are emptied first). A producer process XADDs N
 observations (10,000 products, prices moving now and then) while this process
 runs the ingest worker; the clock stops when every observation is stored and
 every change is on the price-changes stream. Then the same rows go through a
@@ -72,8 +73,11 @@ def group_payloads(
     return out
 
 
+KEYS = Keys(prefix="bench:")
+
+
 def produce(url: str, payloads: list[tuple[str, str, bytes]]) -> None:
-    stream = PartitionedStream(Keys(), OBSERVATIONS, PARTITIONS, maxlen=10_000_000)
+    stream = PartitionedStream(KEYS, OBSERVATIONS, PARTITIONS, maxlen=10_000_000)
     client = connect(url)
     for i in range(0, len(payloads), 2000):
         stream.publish(client, payloads[i : i + 2000])
@@ -89,6 +93,7 @@ def main() -> None:
         default=100,
         help="observations per stream entry (1 = one entry each)",
     )
+    ap.add_argument("--redis-url", help="an existing Redis or Redis Cluster")
     args = ap.parse_args()
 
     observations = make_observations(args.observations, args.products)
@@ -101,12 +106,15 @@ def main() -> None:
     payloads = group_payloads(observations, args.per_message)
 
     with scratch() as (tmp, url):
+        url = args.redis_url or url
         store = chdb_store(tmp / "ch", "bench")
         client = store.client
         redis_client = connect(url)
+        for key in list(redis_client.scan_iter(match=f"{KEYS.prefix}*")):
+            redis_client.delete(key)
         worker = IngestWorker(
             redis_client,
-            Keys(),
+            KEYS,
             store,
             partitions=PARTITIONS,
             consumer="bench",
@@ -114,7 +122,7 @@ def main() -> None:
             batch_ms=100,
             maxlen=10_000_000,
         )
-        changes = PartitionedStream(Keys(), PRICE_CHANGES, PARTITIONS)
+        changes = PartitionedStream(KEYS, PRICE_CHANGES, PARTITIONS)
         producer = multiprocessing.get_context("fork").Process(target=produce, args=(url, payloads))
         started = time.perf_counter()
         producer.start()

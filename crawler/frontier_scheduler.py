@@ -5,7 +5,8 @@ patched:
 
 - its queue is :class:`crawler.queue.FrontierQueue` (``SCHEDULER_QUEUE_CLASS``);
 - its Redis is the one named by ``PRICEWATCH_REDIS_URL``, like every other
-  component's, built by :mod:`scrapy_redis.connection`;
+  component's, built by :mod:`scrapy_redis.connection` with our client class
+  (:class:`crawler.redis_support.RedisFromUrl`: a Redis Cluster URL works too);
 - it never flushes: the frontier belongs to the fleet, so a worker that closes (or
   starts) must leave it alone, and ``SCHEDULER_PERSIST`` / ``SCHEDULER_FLUSH_ON_START``
   are checked rather than trusted;
@@ -25,7 +26,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 from scrapy_redis.scheduler import Scheduler
 
-from crawler.redis_support import redis_url_from_settings
+from crawler.redis_support import RedisFromUrl, redis_url_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class FrontierScheduler(Scheduler):
         # our Redis (REDIS_URL) and otherwise holds the same values
         ours = BaseSettings(settings.copy_to_dict())
         ours.set("REDIS_URL", redis_url_from_settings(settings))
+        ours.set("REDIS_PARAMS", {"redis_cls": RedisFromUrl})
         scheduler = super().from_settings(ours)
         assert isinstance(scheduler, FrontierScheduler)
         return scheduler

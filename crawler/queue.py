@@ -43,7 +43,7 @@ class FrontierQueue(Base):
             )
         self.leases = leases
         # the key scrapy-redis offers is not where the tasks are
-        self.key = leases.frontier.keys.frontier
+        self.key = leases.frontier.keys.frontier(0)
         self._follow_ups: deque[Request] = deque()
         self._redis_failing = False
 

@@ -7,6 +7,8 @@ run a crawler with settings of its own) and never the environment.
 
 from __future__ import annotations
 
+from typing import Any
+
 import redis
 from scrapy.settings import BaseSettings
 
@@ -27,6 +29,17 @@ def redis_url_from_settings(settings: BaseSettings) -> str:
 
 def redis_from_settings(settings: BaseSettings) -> redis.Redis:
     return connect(redis_url_from_settings(settings))
+
+
+class RedisFromUrl:
+    """scrapy-redis's ``redis_cls`` (``REDIS_PARAMS``): its client made as every other
+    of ours, by :func:`pricewatch.storage.redis.connect`, so that a Redis Cluster URL
+    works there too. scrapy-redis's own client defaults (30 s socket timeouts, a
+    deprecated retry-on-timeout flag) are left out, as for the worker's other clients."""
+
+    @staticmethod
+    def from_url(url: str, **_scrapy_redis_defaults: Any) -> redis.Redis:
+        return connect(url)
 
 
 def keys_from_settings(settings: BaseSettings) -> Keys:

@@ -35,6 +35,8 @@ from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
 
 # stands for a key's variable part while a pattern is spelled
 _PART = "\x00"
+# the same, where a key takes a partition number
+_PARTITION = cast(int, _PART)
 
 
 def _glob_escape(text: str) -> str:
@@ -48,7 +50,7 @@ def _pattern(spelled: str) -> str:
 
 def _stream(name: str) -> Callable[[Keys], str]:
     # Keys.stream takes a partition number; the pattern stands for any
-    return lambda k: k.stream(name, cast(int, _PART))
+    return lambda k: k.stream(name, _PARTITION)
 
 
 # family name -> the key (or a pattern of keys) of a Keys
@@ -61,12 +63,12 @@ SAVED: Family = {
     "dead-letter": lambda k: k.dead_letter,
     "account-messages": lambda k: k.account_messages,
     "alert-events": lambda k: k.alert_event(_PART, _PART),
-    "trust-held": lambda k: k.trust_held(_PART),
-    "trust-recent": lambda k: k.trust_recent(_PART),
-    "trust-accepted": lambda k: k.trust_accepted(_PART),
-    "trust-deadlines": lambda k: k.trust_deadlines,
-    "trust-confirmed": lambda k: k.trust_confirmed(_PART),
-    "trust-outbox": lambda k: k.trust_outbox,
+    "trust-held": lambda k: k.trust_held(_PARTITION, _PART),
+    "trust-recent": lambda k: k.trust_recent(_PARTITION, _PART),
+    "trust-accepted": lambda k: k.trust_accepted(_PARTITION, _PART),
+    "trust-deadlines": lambda k: k.trust_deadlines(_PARTITION),
+    "trust-confirmed": lambda k: k.trust_confirmed(_PARTITION, _PART),
+    "trust-outbox": lambda k: k.trust_outbox(_PARTITION),
     "views": lambda k: k.views(_PART, _PART),
     "views-dirty": lambda k: k.views_dirty,
 }
@@ -81,13 +83,15 @@ DERIVED: Family = {
 }
 
 REBUILT: Family = {
-    "frontier": lambda k: k.frontier,
-    "frontier-tasks": lambda k: k.frontier_tasks,
-    "frontier-verify": lambda k: k.frontier_verify,
-    "frontier-inflight": lambda k: k.frontier_inflight,
-    "frontier-inflight-tasks": lambda k: k.frontier_inflight_tasks,
-    "frontier-deferred": lambda k: k.frontier_deferred,
-    "frontier-worker": lambda k: k.frontier_worker(_PART),
+    "frontier": lambda k: k.frontier(_PARTITION),
+    "frontier-tasks": lambda k: k.frontier_tasks(_PARTITION),
+    "frontier-verify": lambda k: k.frontier_verify(_PARTITION),
+    "frontier-inflight": lambda k: k.frontier_inflight(_PARTITION),
+    "frontier-inflight-tasks": lambda k: k.frontier_inflight_tasks(_PARTITION),
+    "frontier-deferred": lambda k: k.frontier_deferred(_PARTITION),
+    "frontier-worker": lambda k: k.frontier_worker(_PARTITION, _PART),
+    # raised again by the scheduler's next push (its token is newer than any before)
+    "frontier-fence": lambda k: k.frontier_fence(_PARTITION),
     "politeness": lambda k: k.proxy_next_slot(_PART),
     "known-products": lambda k: k.known_products(_PART),
     "rate-limits": lambda k: k.rate_limit(_PART, _PART),

@@ -104,10 +104,13 @@ def existing_redis(settings: Settings) -> str | None:
         return None
     url = url_file.read_text().strip()
     import redis
+    from redis.exceptions import RedisClusterException
+
+    from pricewatch.storage.redis import connect
 
     try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError:
+        connect(url, socket_connect_timeout=1).ping()
+    except (redis.RedisError, RedisClusterException):
         return None
     return url
 
@@ -487,7 +490,9 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 "PRICEWATCH_DIRECT_INTERVAL_S": "0.5",
                 "PRICEWATCH_DIRECT_JITTER_S": "0.1",
             }
-            frontier = Frontier(connect(url), _keys(settings))
+            frontier = Frontier(
+                connect(url), _keys(settings), partitions=settings.stream_partitions
+            )
             supervisor.start("demo", keep_queued, frontier, demo.tasks, supervisor.stop)
         env = _crawler_env(settings, url, crawler_env)
         crawlers = Respawner("crawler", lambda: _start_crawler(env), args.crawlers)
@@ -552,9 +557,9 @@ def cmd_track(settings: Settings, args: argparse.Namespace) -> int:
 
     with redis_for(settings, may_start=False) as url:
         try:
-            tasks = Frontier(connect(url), _keys(settings)).track(
-                args.inputs, priority=args.priority, default_market=args.market
-            )
+            tasks = Frontier(
+                connect(url), _keys(settings), partitions=settings.stream_partitions
+            ).track(args.inputs, priority=args.priority, default_market=args.market)
         except ValueError as exc:
             print(f"pricewatch track: {exc}", file=sys.stderr)
             return 2

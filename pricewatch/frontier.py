@@ -1,6 +1,8 @@
 """The shared crawl frontier: a priority queue in Redis that any number of workers pop from.
 
-Layout (every key from :class:`pricewatch.keys.Keys`, all behind one cluster hash tag):
+Layout, per partition (every key from :class:`pricewatch.keys.Keys`, a partition's
+keys behind one cluster hash tag; see :class:`_Base` for how the partitions share the
+work):
 
 - ``frontier_verify`` / ``frontier``: sorted sets of task keys scored by priority. Two
   lanes, so a verification crawl (a suspicious price report waiting for proof) is
@@ -24,6 +26,7 @@ steps. Times are Redis server time unless ``now`` (ms) is passed, which tests do
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -34,10 +37,11 @@ import redis
 import redis.asyncio
 
 from pricewatch.asin import extract_asin, is_valid_asin
-from pricewatch.keys import Keys
-from pricewatch.leader import FENCE_CHECK, fenced_call, fenced_error, token_arg
+from pricewatch.keys import Keys, partition_of_key
+from pricewatch.leader import FENCE_CHECK, RAISE_FENCE, fenced_call, fenced_error, token_arg
 from pricewatch.markets import get_market, market_for_url
 from pricewatch.models import CrawlTask, TaskKind, decode, encode
+from pricewatch.storage.scripts import queue_script
 
 DEFAULT_LEASE_MS = 120_000
 # Tasks per script call: large enough to amortise the round trip, small enough that
@@ -52,7 +56,7 @@ ORDINARY_LANE = "p"
 
 # Shared by every script. KEYS: tasks, verify, ordinary, inflight, inflight tasks,
 # deferred. ARGV[1] is the worker key prefix: worker sets are derived inside the
-# scripts (they share the "{frontier}" hash tag, so a cluster keeps them in one slot).
+# scripts (they share their partition's hash tag, so a cluster keeps them in one slot).
 # In-flight and deferred entries are "worker\tlane\tscore\tpayload" and
 # "lane\tscore\tpayload": compact JSON never holds a raw tab and worker names may not.
 # Scores travel as the strings Redis and Python print, which round-trip exactly.
@@ -148,9 +152,10 @@ def _script(body: str) -> str:
     return _PRELUDE + body
 
 
-# KEYS[7]: the scheduler's fencing counter. ARGV: prefix, max_size (0 = unbounded),
-# fencing token ('' = unfenced: a push from anyone but the scheduler), then (key,
-# lane, score, payload) per task. A stale token is refused before anything changes.
+# KEYS[7]: the partition's fence (the newest scheduler token it has seen). ARGV:
+# prefix, max_size (0 = unbounded), fencing token ('' = unfenced: a push from anyone
+# but the scheduler), then (key, lane, score, payload) per task. A stale token is
+# refused before anything changes.
 _PUSH = _script(
     "local FENCE_KEY, FENCE_TOKEN = KEYS[7], ARGV[3]\n"
     + FENCE_CHECK
@@ -305,9 +310,40 @@ def _now_arg(now: int | None) -> str:
 _Client = TypeVar("_Client", redis.Redis, redis.asyncio.Redis)
 
 
+class _Partition:
+    """The keys of one frontier partition, as its scripts take them."""
+
+    def __init__(self, keys: Keys, n: int) -> None:
+        self.n = n
+        self.script_keys = [
+            keys.frontier_tasks(n),
+            keys.frontier_verify(n),
+            keys.frontier(n),
+            keys.frontier_inflight(n),
+            keys.frontier_inflight_tasks(n),
+            keys.frontier_deferred(n),
+        ]
+        self.fence = keys.frontier_fence(n)
+        self.push_keys = [*self.script_keys, self.fence]
+        self.prefix = keys.frontier_worker_prefix(n)
+        self.verify = keys.frontier_verify(n)
+        self.ordinary = keys.frontier(n)
+        self.inflight = keys.frontier_inflight(n)
+        self.tasks = keys.frontier_tasks(n)
+
+
 class _Base(Generic[_Client]):
-    """What the sync and async frontiers share: the keys and arguments of the same
-    Lua scripts, over either client."""
+    """What the sync and async frontiers share: the partitions, and the keys and
+    arguments of the same Lua scripts, over either client.
+
+    The frontier is split into ``partitions`` by the streams' hash
+    (:func:`pricewatch.keys.partition_of_key` of the task key): on a Redis Cluster the
+    partitions spread over the nodes, while each script touches one partition's keys,
+    which share a hash tag. Every process must use the same number (the streams'
+    ``PRICEWATCH_STREAM_PARTITIONS``). A push goes to each task's partition; a pop
+    visits the partitions in turn, starting one further each time, so that workers
+    drain them evenly; the verification lane comes first within a partition, and
+    every partition is visited within ``partitions`` pops."""
 
     def __init__(
         self,
@@ -315,25 +351,25 @@ class _Base(Generic[_Client]):
         keys: Keys,
         lease_ms: int = DEFAULT_LEASE_MS,
         max_size: int | None = None,
+        *,
+        partitions: int = 1,
     ) -> None:
         if lease_ms <= 0:
             raise ValueError(f"lease_ms must be positive, got {lease_ms}")
         if max_size is not None and max_size <= 0:
             raise ValueError(f"max_size must be positive or None, got {max_size}")
+        if partitions <= 0:
+            raise ValueError(f"partitions must be positive, got {partitions}")
         self.redis: _Client = redis_client
         self.keys = keys
         self.lease_ms = lease_ms
         self.max_size = max_size
-        self._script_keys = [
-            keys.frontier_tasks,
-            keys.frontier_verify,
-            keys.frontier,
-            keys.frontier_inflight,
-            keys.frontier_inflight_tasks,
-            keys.frontier_deferred,
-        ]
-        self._push_keys = [*self._script_keys, keys.scheduler_fence]
-        self._prefix = keys.frontier_worker_prefix
+        self.partitions = [_Partition(keys, n) for n in range(partitions)]
+        # each partition's share of the bound (rounded up: never below max_size)
+        self._max_per_partition = 0 if max_size is None else -(-max_size // partitions)
+        self._next_pop = 0
+        # the newest fencing token this process raised every partition's fence to
+        self._fenced_token: int | None = None
         # The sync and async clients both hand back callables for the same scripts.
         self._push: Any = redis_client.register_script(_PUSH)
         self._pop: Any = redis_client.register_script(_POP)
@@ -341,19 +377,58 @@ class _Base(Generic[_Client]):
         self._nack: Any = redis_client.register_script(_NACK)
         self._heartbeat: Any = redis_client.register_script(_HEARTBEAT)
         self._requeue: Any = redis_client.register_script(_REQUEUE)
+        self._raise_fence: Any = redis_client.register_script(RAISE_FENCE)
+
+    def partition_of(self, key: str) -> _Partition:
+        return self.partitions[partition_of_key(key, len(self.partitions))]
+
+    def _by_partition(self, found: Iterable[str]) -> dict[int, list[str]]:
+        grouped: dict[int, list[str]] = {}
+        for key in found:
+            grouped.setdefault(self.partition_of(key).n, []).append(key)
+        return grouped
+
+    def _push_calls(
+        self, tasks: Iterable[CrawlTask], token: int | None
+    ) -> list[tuple[_Partition, list[_Arg]]]:
+        """Every task checked first (ValueError before anything is written), then one
+        script call's keys and arguments per partition and chunk."""
+        grouped: dict[int, list[CrawlTask]] = {}
+        for task in tasks:
+            if not isinstance(task, CrawlTask):
+                raise ValueError(f"not a CrawlTask: {task!r}")
+            grouped.setdefault(self.partition_of(task_key(task)).n, []).append(task)
+        chunked = {n: _push_args(some) for n, some in grouped.items()}
+        head: list[_Arg] = [str(self._max_per_partition), token_arg(token)]
+        calls: list[tuple[_Partition, list[_Arg]]] = []
+        for n, chunks in chunked.items():
+            part = self.partitions[n]
+            for piece in chunks:
+                args: list[_Arg] = [part.prefix, *head]
+                args.extend(piece)
+                calls.append((part, args))
+        return calls
+
+    def _pop_order(self) -> list[_Partition]:
+        start = self._next_pop
+        self._next_pop = (start + 1) % len(self.partitions)
+        return self.partitions[start:] + self.partitions[:start]
+
+    def _needs_fence(self, token: int | None) -> bool:
+        return token is not None and token != self._fenced_token
 
     # Script arguments, shared by the sync and async clients.
-    def _pop_args(self, worker: str, count: int, now: int | None) -> list[_Arg]:
-        return [self._prefix, _check_worker(worker), count, _now_arg(now), self.lease_ms]
+    def _pop_args(self, part: _Partition, worker: str, count: int, now: int | None) -> list[_Arg]:
+        return [part.prefix, _check_worker(worker), count, _now_arg(now), self.lease_ms]
 
-    def _held_args(self, worker: str, found: list[str]) -> list[_Arg]:
-        return [self._prefix, _check_worker(worker), *found]
+    def _held_args(self, part: _Partition, worker: str, found: list[str]) -> list[_Arg]:
+        return [part.prefix, _check_worker(worker), *found]
 
-    def _heartbeat_args(self, worker: str, now: int | None) -> list[_Arg]:
-        return [self._prefix, _check_worker(worker), _now_arg(now), self.lease_ms]
+    def _heartbeat_args(self, part: _Partition, worker: str, now: int | None) -> list[_Arg]:
+        return [part.prefix, _check_worker(worker), _now_arg(now), self.lease_ms]
 
-    def _requeue_args(self, now: int | None, batch: int) -> list[_Arg]:
-        return [self._prefix, _now_arg(now), batch]
+    def _requeue_args(self, part: _Partition, now: int | None, batch: int) -> list[_Arg]:
+        return [part.prefix, _now_arg(now), batch]
 
     @staticmethod
     def _decode_all(payloads: Sequence[bytes | str]) -> list[CrawlTask]:
@@ -363,77 +438,116 @@ class _Base(Generic[_Client]):
 class Frontier(_Base[redis.Redis]):
     """The crawl frontier over a synchronous Redis client.
 
-    ``max_size`` bounds the ordinary lane: after each push the lowest priorities
-    beyond it are dropped (the scheduler re-queues them when due again). The
-    verification lane is never trimmed.
+    ``max_size`` bounds the ordinary lane (each partition holds its share): after each
+    push the lowest priorities beyond it are dropped (the scheduler re-queues them when
+    due again). The verification lane is never trimmed.
     """
 
     def push(self, tasks: Iterable[CrawlTask], token: int | None = None) -> int:
         """Queue tasks; returns how many created a new entry (queued or deferred).
 
         With ``token`` (the scheduler leader's fencing token) the push is refused with
-        :class:`pricewatch.leader.FencedOut` once a newer token exists."""
-        pipe = self.redis.pipeline(transaction=False)
-        if not self.push_on(pipe, tasks, token):
+        :class:`pricewatch.leader.FencedOut` once a newer token exists: before a token's
+        first push every partition's fence is raised to it."""
+        calls = self._push_calls(tasks, token)
+        if not calls:
             return 0
-        return sum(int(n) for n in fenced_call(pipe.execute))
+        self.raise_fence(token)
+        return sum(
+            int(fenced_call(functools.partial(self._push, part.push_keys, args)))
+            for part, args in calls
+        )
 
-    def push_on(
-        self, pipe: redis.client.Pipeline, tasks: Iterable[CrawlTask], token: int | None = None
-    ) -> int:
-        """:meth:`push`, queued on the caller's pipeline or transaction: the tasks are
-        on the frontier exactly when the caller's other writes are. Every task is
-        checked first (ValueError before anything is queued); returns how many script
-        calls were queued, whose replies (new entries) come with the caller's."""
-        chunks = _push_args(tasks)
-        head = [self._prefix, str(self.max_size or 0), token_arg(token)]
-        for chunk in chunks:
-            self._push(self._push_keys, [*head, *chunk], client=pipe)
-        return len(chunks)
+    def raise_fence(self, token: int | None) -> None:
+        """Make every partition refuse pushes with tokens older than ``token``
+        (:class:`pricewatch.leader.FencedOut` if a newer one is there already)."""
+        if not self._needs_fence(token):
+            return
+        for part in self.partitions:
+            fenced_call(functools.partial(self._raise_fence, [part.fence], [token_arg(token)]))
+        self._fenced_token = token
+
+    def push_on(self, pipe: redis.client.Pipeline, tasks: Iterable[CrawlTask]) -> int:
+        """An unfenced :meth:`push` queued on the caller's pipeline or transaction: the
+        tasks are on the frontier exactly when the caller's other writes are. Every task
+        is checked first (ValueError before anything is queued); returns how many
+        script calls were queued, whose replies (new entries) come with the caller's."""
+        calls = self._push_calls(tasks, None)
+        for part, args in calls:
+            queue_script(self._push, pipe, part.push_keys, args)
+        return len(calls)
 
     def pop(self, worker: str, count: int = 1, now: int | None = None) -> list[CrawlTask]:
         """Take up to ``count`` tasks, verification lane first, leased to ``worker``."""
         if count <= 0:
             return []
-        return self._decode_all(self._pop(self._script_keys, self._pop_args(worker, count, now)))
+        got: list[bytes] = []
+        for part in self._pop_order():
+            got += self._pop(part.script_keys, self._pop_args(part, worker, count - len(got), now))
+            if len(got) >= count:
+                break
+        return self._decode_all(got)
 
     def ack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         """Done with these tasks (or task keys). Returns how many ``worker`` still held:
         a task whose lease expired and went back to the queue is not acked."""
-        found = _keys_of(tasks)
-        if not found:
-            return 0
-        return int(self._ack(self._script_keys, self._held_args(worker, found)))
+        return sum(
+            int(
+                self._ack(
+                    self.partitions[n].script_keys,
+                    self._held_args(self.partitions[n], worker, found),
+                )
+            )
+            for n, found in self._by_partition(_keys_of(tasks)).items()
+        )
 
     def nack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         """Give tasks back (a ban, a shutdown) with the rank they were popped with."""
-        found = _keys_of(tasks)
-        if not found:
-            return 0
-        return int(self._nack(self._script_keys, self._held_args(worker, found)))
+        return sum(
+            int(
+                self._nack(
+                    self.partitions[n].script_keys,
+                    self._held_args(self.partitions[n], worker, found),
+                )
+            )
+            for n, found in self._by_partition(_keys_of(tasks)).items()
+        )
 
     def heartbeat(self, worker: str, now: int | None = None) -> int:
         """Extend the leases of every task ``worker`` holds; returns how many."""
-        return int(self._heartbeat(self._script_keys, self._heartbeat_args(worker, now)))
+        return sum(
+            int(self._heartbeat(part.script_keys, self._heartbeat_args(part, worker, now)))
+            for part in self.partitions
+        )
 
     def requeue_expired(self, now: int | None = None, batch: int = CHUNK) -> int:
         """Return tasks whose lease ran out (their worker died) to the queue."""
         total = 0
-        while True:
-            n = int(self._requeue(self._script_keys, self._requeue_args(now, batch)))
-            total += n
-            if n < batch:
-                return total
+        for part in self.partitions:
+            while True:
+                n = int(self._requeue(part.script_keys, self._requeue_args(part, now, batch)))
+                total += n
+                if n < batch:
+                    break
+        return total
 
     def size(self) -> int:
         """Queued tasks, both lanes (not those in flight or deferred)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.zcard(self.keys.frontier_verify)
-        pipe.zcard(self.keys.frontier)
+        for part in self.partitions:
+            pipe.zcard(part.verify)
+            pipe.zcard(part.ordinary)
         return sum(pipe.execute())
 
     def inflight_size(self) -> int:
-        return int(self.redis.zcard(self.keys.frontier_inflight))
+        pipe = self.redis.pipeline(transaction=False)
+        for part in self.partitions:
+            pipe.zcard(part.inflight)
+        return sum(pipe.execute())
+
+    def is_queued(self, key: str) -> bool:
+        """Whether the task ``key`` (a product's ``market:asin``) waits on the frontier."""
+        return bool(self.redis.hexists(self.partition_of(key).tasks, key))
 
     def track(
         self, inputs: Iterable[str], priority: float, default_market: str = "us"
@@ -448,51 +562,87 @@ class AsyncFrontier(_Base[redis.asyncio.Redis]):
     """:class:`Frontier` over ``redis.asyncio``: the same scripts, awaited."""
 
     async def push(self, tasks: Iterable[CrawlTask], token: int | None = None) -> int:
+        calls = self._push_calls(tasks, token)
+        if not calls:
+            return 0
+        await self.raise_fence(token)
         total = 0
-        for chunk in _push_args(tasks):
-            args: list[_Arg] = [self._prefix, str(self.max_size or 0), token_arg(token), *chunk]
+        for part, args in calls:
             try:
-                total += int(await self._push(self._push_keys, args))
+                total += int(await self._push(part.push_keys, args))
             except redis.ResponseError as exc:
                 raise fenced_error(exc) from None
         return total
 
+    async def raise_fence(self, token: int | None) -> None:
+        if not self._needs_fence(token):
+            return
+        for part in self.partitions:
+            try:
+                await self._raise_fence([part.fence], [token_arg(token)])
+            except redis.ResponseError as exc:
+                raise fenced_error(exc) from None
+        self._fenced_token = token
+
     async def pop(self, worker: str, count: int = 1, now: int | None = None) -> list[CrawlTask]:
         if count <= 0:
             return []
-        args = self._pop_args(worker, count, now)
-        return self._decode_all(await self._pop(self._script_keys, args))
+        got: list[bytes] = []
+        for part in self._pop_order():
+            args = self._pop_args(part, worker, count - len(got), now)
+            got += await self._pop(part.script_keys, args)
+            if len(got) >= count:
+                break
+        return self._decode_all(got)
 
     async def ack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
-        found = _keys_of(tasks)
-        if not found:
-            return 0
-        return int(await self._ack(self._script_keys, self._held_args(worker, found)))
+        total = 0
+        for n, found in self._by_partition(_keys_of(tasks)).items():
+            part = self.partitions[n]
+            total += int(await self._ack(part.script_keys, self._held_args(part, worker, found)))
+        return total
 
     async def nack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
-        found = _keys_of(tasks)
-        if not found:
-            return 0
-        return int(await self._nack(self._script_keys, self._held_args(worker, found)))
+        total = 0
+        for n, found in self._by_partition(_keys_of(tasks)).items():
+            part = self.partitions[n]
+            total += int(await self._nack(part.script_keys, self._held_args(part, worker, found)))
+        return total
 
     async def heartbeat(self, worker: str, now: int | None = None) -> int:
-        return int(await self._heartbeat(self._script_keys, self._heartbeat_args(worker, now)))
+        total = 0
+        for part in self.partitions:
+            args = self._heartbeat_args(part, worker, now)
+            total += int(await self._heartbeat(part.script_keys, args))
+        return total
 
     async def requeue_expired(self, now: int | None = None, batch: int = CHUNK) -> int:
         total = 0
-        while True:
-            n = int(await self._requeue(self._script_keys, self._requeue_args(now, batch)))
-            total += n
-            if n < batch:
-                return total
+        for part in self.partitions:
+            while True:
+                args = self._requeue_args(part, now, batch)
+                n = int(await self._requeue(part.script_keys, args))
+                total += n
+                if n < batch:
+                    break
+        return total
 
     async def size(self) -> int:
-        return int(await self.redis.zcard(self.keys.frontier_verify)) + int(
-            await self.redis.zcard(self.keys.frontier)
-        )
+        total = 0
+        for part in self.partitions:
+            total += int(await self.redis.zcard(part.verify)) + int(
+                await self.redis.zcard(part.ordinary)
+            )
+        return total
 
     async def inflight_size(self) -> int:
-        return int(await self.redis.zcard(self.keys.frontier_inflight))
+        total = 0
+        for part in self.partitions:
+            total += int(await self.redis.zcard(part.inflight))
+        return total
+
+    async def is_queued(self, key: str) -> bool:
+        return bool(await self.redis.hexists(self.partition_of(key).tasks, key))
 
 
 # "de:B000000000", the product key form used throughout the project

@@ -219,11 +219,9 @@ def _forget_cached_state(
 ) -> None:
     """Ingest caches the last price per series; make it re-read ClickHouse. The API
     caches charts, which the imported history changes: drop them too."""
-    import redis
+    from pricewatch.storage.redis import connect, drop_histories
 
-    from pricewatch.storage.redis import drop_histories
-
-    client = redis.Redis.from_url(redis_url)
+    client = connect(redis_url)
     pipe = client.pipeline(transaction=False)
     for market, asin, series in touched:
         pipe.hdel(

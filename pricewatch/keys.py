@@ -35,7 +35,13 @@ def partition_of(market: str, asin: str, partitions: int) -> int:
 
     crc32 is stable across processes and languages (Python's hash() is not).
     """
-    return zlib.crc32(f"{market}:{asin}".encode()) % partitions
+    return partition_of_key(f"{market}:{asin}", partitions)
+
+
+def partition_of_key(key: str, partitions: int) -> int:
+    """:func:`partition_of` for a key spelled already: a product's ``market:asin`` (the
+    same partition as :func:`partition_of` gives), or any other text such as a URL."""
+    return zlib.crc32(key.encode()) % partitions
 
 
 # Prefix of every key of a deployment (PRICEWATCH_KEY_PREFIX overrides it).
@@ -107,37 +113,49 @@ class _KeyOf(_Spelled[Callable[P, str]], Generic[P]):
 class Keys:
     prefix: str = DEFAULT_PREFIX
 
+    # Partitioned keys carry their partition as the hash tag "{p<n>}": on a Redis
+    # Cluster all keys of one partition (its streams, ingest's state, the frontier's
+    # share) live in one slot, so that ingest commits a partition's batch in one
+    # transaction, while the partitions spread over the masters.
     def stream(self, name: str, partition: int) -> str:
-        return f"{self.prefix}{name}:{partition}"
+        return f"{self.prefix}{name}:{{p{partition}}}"
 
     # stream(OBSERVATIONS, partition) and stream(PRICE_CHANGES, partition)
-    observations = _KeyOf[[int]](OBSERVATIONS + ":{partition}")
-    price_changes = _KeyOf[[int]](PRICE_CHANGES + ":{partition}")
+    observations = _KeyOf[[int]](OBSERVATIONS + ":{{p{partition}}}")
+    price_changes = _KeyOf[[int]](PRICE_CHANGES + ":{{p{partition}}}")
     dead_letter = _Key(DEAD_LETTER)
 
     # ingest: last accepted state per (market, asin, series), a hash field per product
-    last_price = _KeyOf[[int]]("last-price:{partition}")
+    last_price = _KeyOf[[int]]("last-price:{{p{partition}}}")
 
-    # crawl frontier: two sorted sets of task keys by priority (verification lane
-    # first), payloads in a hash, leases of popped tasks. The "{frontier}" hash tag
-    # puts every frontier key in one Redis Cluster slot, which the Lua scripts
-    # that touch several of them at once require (its braces are doubled here:
-    # every key is a str.format template).
-    frontier = _Key("{{frontier}}")
-    frontier_tasks = _Key("{{frontier}}:tasks")
-    frontier_verify = _Key("{{frontier}}:verify")
+    # crawl frontier, split into partitions by the streams' hash (partition_of): per
+    # partition, two sorted sets of task keys by priority (verification lane first),
+    # payloads in a hash, leases of popped tasks. A partition's keys share the hash
+    # tag "{p<n>}", so that a Redis Cluster keeps them in one slot (the Lua scripts
+    # touch several at once) while the partitions spread over the cluster. (Braces
+    # are doubled here: every key is a str.format template.)
+    frontier = _KeyOf[[int]]("frontier:{{p{partition}}}")
+    frontier_tasks = _KeyOf[[int]]("frontier:{{p{partition}}}:tasks")
+    frontier_verify = _KeyOf[[int]]("frontier:{{p{partition}}}:verify")
     # lease deadlines (ms) of popped tasks, a sorted set by deadline
-    frontier_inflight = _Key("{{frontier}}:inflight")
+    frontier_inflight = _KeyOf[[int]]("frontier:{{p{partition}}}:inflight")
     # owner, rank and payload of each popped task
-    frontier_inflight_tasks = _Key("{{frontier}}:inflight:tasks")
+    frontier_inflight_tasks = _KeyOf[[int]]("frontier:{{p{partition}}}:inflight:tasks")
     # tasks pushed while the same key was in flight, queued once it is acked
-    frontier_deferred = _Key("{{frontier}}:deferred")
-    # the task keys one worker holds, for heartbeats; the Lua scripts append the
-    # worker's name to frontier_worker_prefix
-    frontier_worker = _KeyOf[[str]]("{{frontier}}:worker:{worker}")
-    frontier_worker_prefix = _Key("{{frontier}}:worker:")
+    frontier_deferred = _KeyOf[[int]]("frontier:{{p{partition}}}:deferred")
+    # the task keys one worker holds in a partition, for heartbeats; the Lua scripts
+    # append the worker's name to frontier_worker_prefix
+    frontier_worker = _KeyOf[[int, str]]("frontier:{{p{partition}}}:worker:{worker}")
+    frontier_worker_prefix = _KeyOf[[int]]("frontier:{{p{partition}}}:worker:")
+    # the newest scheduler fencing token this partition has seen: raised to the
+    # leader's token before its first push, so that a deposed leader's pushes are
+    # refused in every partition (the counter itself lives in another slot)
+    frontier_fence = _KeyOf[[int]]("frontier:{{p{partition}}}:fence")
 
-    proxy_next_slot = _KeyOf[[str]]("politeness:{proxy}")
+    # when each outgoing IP may send next. One hash tag for all: a grant picks the first
+    # free IP among several in one script, so on a Redis Cluster they share a slot
+    # (a few thousand tiny scripts a second at fleet scale, well within one node)
+    proxy_next_slot = _KeyOf[[str]]("politeness:{{politeness}}:{proxy}")
 
     # ASINs the crawler has seen in one market (a set): discovery enqueues only others
     known_products = _KeyOf[[str]]("known-products:{market}")
@@ -162,36 +180,39 @@ class Keys:
 
     # scheduler: a hash of its watermarks (what the last re-scoring saw) and water
     # levels (one per budget group), so a restart re-scores incrementally. In the
-    # frontier's slot, with the fence that guards its writes.
-    scheduler_state = _Key("{{frontier}}:scheduler:state")
+    # slot of the fence that guards its writes.
+    scheduler_state = _Key("scheduler:{{scheduler}}:state")
     # scheduler leader election (pricewatch.leader): the lease (a string with a TTL,
     # "owner<TAB>token") and the fencing counter, incremented by each acquisition.
-    # Pushes to the frontier and writes of the scheduler's state carry the leader's
-    # token and are refused once a newer one exists; the counter shares the
-    # "{frontier}" hash tag so that the check and the write are one script in one slot.
-    scheduler_leader = _Key("{{frontier}}:scheduler:leader")
-    scheduler_fence = _Key("{{frontier}}:scheduler:fence")
+    # Writes of the scheduler's state carry the leader's token and are refused once a
+    # newer one exists; the counter shares the "{scheduler}" hash tag so that the
+    # check and the write are one script in one slot. Frontier partitions keep their
+    # own copy of the newest token (frontier_fence).
+    scheduler_leader = _Key("scheduler:{{scheduler}}:leader")
+    scheduler_fence = _Key("scheduler:{{scheduler}}:fence")
     # scheduler: product key -> when it was last pushed to the frontier (ms), a sorted
     # set; a pushed product is not pushed again until observed or the entry expires
     scheduler_pushed = _Key("scheduler:pushed")
 
-    # trust-but-verify (pricewatch.trust.store). Per series (``series_text``):
-    # held reports awaiting verification (a hash by report id), recent reports (a
-    # sorted set by observed_at, for agreement and conflicts) and reports accepted at
-    # once that a verification crawl may still contradict (a hash by report id).
-    trust_held = _KeyOf[[str]]("trust:held:{series}")
-    trust_recent = _KeyOf[[str]]("trust:recent:{series}")
-    trust_accepted = _KeyOf[[str]]("trust:accepted:{series}")
-    # "series text<TAB>report id" of every held report, scored by its deadline (ms)
-    trust_deadlines = _Key("trust:deadlines")
+    # trust-but-verify (pricewatch.trust.store). Per series (``series_text``), in the
+    # partition of its product (the ingest batch's transaction writes them): held
+    # reports awaiting verification (a hash by report id), recent reports (a sorted
+    # set by observed_at, for agreement and conflicts) and reports accepted at once
+    # that a verification crawl may still contradict (a hash by report id).
+    trust_held = _KeyOf[[int, str]]("trust:held:{{p{partition}}}:{series}")
+    trust_recent = _KeyOf[[int, str]]("trust:recent:{{p{partition}}}:{series}")
+    trust_accepted = _KeyOf[[int, str]]("trust:accepted:{{p{partition}}}:{series}")
+    # "series text<TAB>report id" of every held report of a partition, scored by its
+    # deadline (ms)
+    trust_deadlines = _KeyOf[[int]]("trust:deadlines:{{p{partition}}}")
     # a confirmed report re-published to the observations stream: the
     # gate accepts it on sight. Only the trust store writes these, so no client can
     # mark its own report.
-    trust_confirmed = _KeyOf[[str]]("trust:confirmed:{report_id}")
+    trust_confirmed = _KeyOf[[int, str]]("trust:confirmed:{{p{partition}}}:{report_id}")
     # decided reports (a hash by report id) waiting to be written to the SQL audit
     # log and reputations; Redis holds them first so that the decision commits with
     # the ingest batch, and SQL gets it exactly once after
-    trust_outbox = _Key("trust:outbox")
+    trust_outbox = _KeyOf[[int]]("trust:outbox:{{p{partition}}}")
 
     # the public edge: a product someone looked up that is queued for
     # its first crawl (a string with a TTL, so a burst of lookups queues it once), and

@@ -19,6 +19,7 @@ script in one Redis Cluster slot.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -51,6 +52,14 @@ if fence_token then
   end
 end
 """
+
+# KEYS[1]: a copy of the fencing counter in another slot (a frontier partition's
+# fence). ARGV[1]: a token. Raises the copy to the token, or refuses an older token.
+RAISE_FENCE = (
+    "local FENCE_KEY, FENCE_TOKEN = KEYS[1], ARGV[1]\n"
+    + FENCE_CHECK
+    + "redis.call('SET', FENCE_KEY, FENCE_TOKEN)\nreturn 1\n"
+)
 
 
 class NotLeader(Exception):
@@ -130,7 +139,13 @@ class Lease:
     """The scheduler's lease in Redis, held under the name ``owner``."""
 
     def __init__(
-        self, redis_client: redis.Redis, keys: Keys, owner: str, ttl_s: float = DEFAULT_TTL_S
+        self,
+        redis_client: redis.Redis,
+        keys: Keys,
+        owner: str,
+        ttl_s: float = DEFAULT_TTL_S,
+        *,
+        partitions: int = 1,
     ) -> None:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive, got {ttl_s}")
@@ -144,6 +159,9 @@ class Lease:
         self._acquire: Any = redis_client.register_script(_ACQUIRE)
         self._renew: Any = redis_client.register_script(_RENEW)
         self._release: Any = redis_client.register_script(_RELEASE)
+        self._raise_fence: Any = redis_client.register_script(RAISE_FENCE)
+        # the frontier partitions' copies of the counter (see acquire)
+        self._fences = [keys.frontier_fence(n) for n in range(partitions)]
 
     def _value(self, token: int) -> str:
         return f"{self.owner}\t{token}"
@@ -152,7 +170,15 @@ class Lease:
         """The lease with a new fencing token, or None while someone holds it."""
         keys = [self.keys.scheduler_leader, self.keys.scheduler_fence]
         token = self._acquire(keys, [self.owner, self._ttl_ms])
-        return None if token is None else int(token)
+        if token is None:
+            return None
+        # The frontier's partitions live in other slots than the counter, so each keeps
+        # a copy that its pushes are checked against. Raised here, before the new
+        # leader acts: from now on a deposed leader's pushes are refused everywhere.
+        # (A copy newer than this token cannot exist: the counter only grows.)
+        for fence in self._fences:
+            fenced_call(functools.partial(self._raise_fence, [fence], [token]))
+        return int(token)
 
     def renew(self, token: int) -> bool:
         """Extend the lease by the TTL if it is still ours under ``token``."""

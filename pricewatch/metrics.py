@@ -165,18 +165,26 @@ class FrontierCollector(_RedisCollector):
             ),
         ]
 
+    def __init__(self, client: redis.Redis, keys: Keys, partitions: int) -> None:
+        super().__init__(client, keys)
+        self.partitions = range(partitions)
+
     def fill(self, families: list[GaugeMetricFamily]) -> None:
         queued, inflight, expired, deferred = families
         k = self.keys
-        pipe = self.client.pipeline(transaction=False)
-        pipe.zcard(k.frontier_verify)
-        pipe.zcard(k.frontier)
-        pipe.zcard(k.frontier_inflight)
         # lease deadlines are Redis server time (ms); this machine's clock is close
         # enough for a gauge
-        pipe.zcount(k.frontier_inflight, "-inf", int(time.time() * 1000))
-        pipe.hlen(k.frontier_deferred)
-        verify, ordinary, held, late, behind = pipe.execute()
+        now_ms = int(time.time() * 1000)
+        pipe = self.client.pipeline(transaction=False)
+        for n in self.partitions:
+            pipe.zcard(k.frontier_verify(n))
+            pipe.zcard(k.frontier(n))
+            pipe.zcard(k.frontier_inflight(n))
+            pipe.zcount(k.frontier_inflight(n), "-inf", now_ms)
+            pipe.hlen(k.frontier_deferred(n))
+        replies = pipe.execute()
+        # summed over the partitions: a gauge per partition would say nothing more
+        verify, ordinary, held, late, behind = (sum(replies[i::5]) for i in range(5))
         queued.add_metric(["verify"], verify)
         queued.add_metric(["ordinary"], ordinary)
         inflight.add_metric([], held)
@@ -232,20 +240,21 @@ class StreamCollector(_RedisCollector):
 
     def fill(self, families: list[GaugeMetricFamily]) -> None:
         length, pending, undelivered, lag, dead = families
+        # Redis's clock, as the entry ids are (a Redis Cluster pipeline cannot hold
+        # TIME: it names no key)
+        seconds, micros = self.client.time()
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
         pipe = self.client.pipeline(transaction=False)
-        pipe.time()
         pipe.xlen(self.keys.dead_letter)
         for key, _, _ in self.streams:
             pipe.xlen(key)
             # a stream nobody wrote to yet has no groups: an error reply, skipped
             pipe.xinfo_groups(key)
         replies = pipe.execute(raise_on_error=False)
-        seconds, micros = _answer(replies[0])
-        now_ms = int(seconds) * 1000 + int(micros) // 1000
-        dead.add_metric([], _answer(replies[1]))
+        dead.add_metric([], _answer(replies[0]))
         groups: list[tuple[str, str, str, str, bytes]] = []
         for i, (key, name, partition) in enumerate(self.streams):
-            size, infos = _answer(replies[2 + 2 * i]), replies[3 + 2 * i]
+            size, infos = _answer(replies[1 + 2 * i]), replies[2 + 2 * i]
             length.add_metric([name, partition], size)
             if isinstance(infos, Exception):
                 continue
@@ -301,7 +310,7 @@ def install_role_collectors(
     the frontier with the scheduler (which fills it), the streams with their consumers."""
     roles = set(roles)
     if "scheduler" in roles:
-        install(FrontierCollector(client, keys), registry)
+        install(FrontierCollector(client, keys, partitions), registry)
     if roles & {"ingest", "alerts"}:
         install(StreamCollector(client, keys, partitions), registry)
 

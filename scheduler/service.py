@@ -99,14 +99,23 @@ async def _serve(
     engine = create_engine(settings.database_url)
     redis_client = connect(redis_url)
     keys = Keys(prefix=settings.key_prefix)
-    elector = Elector(Lease(redis_client, keys, default_owner(), ttl_s=lease_ttl_s))
+    lease = Lease(
+        redis_client,
+        keys,
+        default_owner(),
+        ttl_s=lease_ttl_s,
+        partitions=settings.stream_partitions,
+    )
+    elector = Elector(lease)
     scheduler = CrawlScheduler(
         clickhouse=client,
         database=database,
         db=engine,
         redis_client=redis_client,
         keys=keys,
-        frontier=Frontier(redis_client, keys, max_size=config.frontier_max),
+        frontier=Frontier(
+            redis_client, keys, max_size=config.frontier_max, partitions=settings.stream_partitions
+        ),
         config=config,
         fence=elector.token,
     )

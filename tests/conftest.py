@@ -13,6 +13,7 @@ import pytest
 import redis as redis_lib
 
 from pricewatch.keys import Keys
+from pricewatch.storage.redis import connect, is_cluster_url
 from tests import services
 
 CORPUS_DIR = Path(
@@ -26,6 +27,7 @@ CORPUS_DIR = Path(
 # service without saying so is a collection error, not a silent dependency.
 SERVICE_FIXTURES = {
     "redis_url": "redis",
+    "redis_cluster_url": "redis",
     "clickhouse_client": "clickhouse",
     "postgres_url": "postgres",
     "corpus_dir": "corpus",
@@ -62,14 +64,41 @@ def _session_server(
         yield url
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="run the Redis-backed tests against a local Redis Cluster (3 masters) "
+        "instead of a single server",
+    )
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.config.getoption("--redis-cluster"):
+        yield request.getfixturevalue("redis_cluster_url")
+        return
     yield from _session_server("PRICEWATCH_TEST_REDIS_URL", "redis", services.redis_server)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A Redis Cluster (3 masters) for the tests that need a real one, whatever
+    PRICEWATCH_TEST_REDIS_URL names (the same one when that names a cluster)."""
+    given = os.environ.get("PRICEWATCH_TEST_REDIS_URL", "")
+    if not os.environ.get("PRICEWATCH_TEST_REDIS_CLUSTER_URL") and is_cluster_url(given):
+        yield given
+        return
+    yield from _session_server(
+        "PRICEWATCH_TEST_REDIS_CLUSTER_URL", "redis-cluster", services.redis_cluster
+    )
 
 
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis_lib.Redis]:
-    client = redis_lib.Redis.from_url(redis_url)
+    """A client of the session's Redis, emptied first. PRICEWATCH_TEST_REDIS_URL may
+    name a Redis Cluster (``redis+cluster://``): FLUSHDB then goes to every master."""
+    client = connect(redis_url)
     client.flushdb()
     yield client
     client.close()

@@ -1,7 +1,9 @@
-"""Real services for tests: a Redis server and a PostgreSQL cluster in temp dirs.
+"""Real services for tests: a Redis server, a Redis Cluster and a PostgreSQL cluster
+in temp dirs.
 
 Started once per session on free loopback ports, unless the environment names
-existing ones (PRICEWATCH_TEST_REDIS_URL, PRICEWATCH_TEST_POSTGRES_URL).
+existing ones (PRICEWATCH_TEST_REDIS_URL, PRICEWATCH_TEST_REDIS_CLUSTER_URL,
+PRICEWATCH_TEST_POSTGRES_URL).
 """
 
 from __future__ import annotations
@@ -44,6 +46,25 @@ def wait_port(host: str, port: int, timeout: float = 20.0) -> None:
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def _redis_command(exe: str, port: int, workdir: Path) -> list[str]:
+    """A loopback redis-server on ``port`` that keeps nothing on disk."""
+    return [
+        exe,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes",
+    ]
+
+
 @contextlib.contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
     exe = shutil.which("redis-server")
@@ -52,23 +73,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(workdir),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        _redis_command(exe, port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         wait_port("127.0.0.1", port)
@@ -76,6 +81,103 @@ def redis_server(workdir: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@contextlib.contextmanager
+def redis_cluster(workdir: Path, masters: int = 3, timeout: float = 60.0) -> Iterator[str]:
+    """A Redis Cluster of ``masters`` masters (no replicas) on free loopback ports,
+    each node in its own subdir of ``workdir``; yields its ``redis+cluster://`` URL
+    once every node reports ``cluster_state:ok``."""
+    exe, cli = shutil.which("redis-server"), shutil.which("redis-cli")
+    if exe is None or cli is None:
+        raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
+    ports: list[int] = []
+    while len(ports) < masters:  # free_port may hand out a port twice
+        port = free_port()
+        # a node also listens on its cluster bus, port + 10000, which must exist and be free
+        if port not in ports and port + 10_000 <= 65_535 and _port_free(port + 10_000):
+            ports.append(port)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for port in ports:
+            node_dir = workdir / str(port)
+            node_dir.mkdir(parents=True, exist_ok=True)
+            with (node_dir / "redis.log").open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [
+                            *_redis_command(exe, port, node_dir),
+                            "--cluster-enabled",
+                            "yes",
+                            "--cluster-config-file",
+                            str(node_dir / f"nodes-{port}.conf"),
+                            "--cluster-node-timeout",
+                            "2000",
+                        ],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        for port in ports:
+            wait_port("127.0.0.1", port)
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        created = subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(
+                f"redis-cli --cluster create failed:\n{created.stdout}{created.stderr}"
+                + _node_logs(workdir, ports)
+            )
+        deadline = time.monotonic() + timeout
+        while not all(_cluster_ok(cli, port) for port in ports):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"the Redis Cluster on {addresses} did not reach cluster_state:ok "
+                    f"within {timeout} s" + _node_logs(workdir, ports)
+                )
+            time.sleep(0.1)
+        yield "redis+cluster://" + ",".join(addresses) + "/0"
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _cluster_ok(cli: str, port: int) -> bool:
+    info = subprocess.run(
+        [cli, "-h", "127.0.0.1", "-p", str(port), "cluster", "info"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
+    return "cluster_state:ok" in info.stdout
+
+
+def _node_logs(workdir: Path, ports: list[int]) -> str:
+    logs = []
+    for port in ports:
+        path = workdir / str(port) / "redis.log"
+        text = path.read_text(errors="replace") if path.exists() else "(no log)"
+        logs.append(f"\n--- node {port} ---\n{text[-4000:]}")
+    return "".join(logs)
 
 
 def _pg_bin(name: str) -> str:

@@ -42,7 +42,7 @@ def registered_names() -> set[str]:
     families = list(REGISTRY.collect())
     # the collectors over Redis describe their families without reading Redis
     client = redis.Redis()  # never connected: describe() asks nothing
-    for collector in (FrontierCollector(client, Keys()), StreamCollector(client, Keys(), 2)):
+    for collector in (FrontierCollector(client, Keys(), 2), StreamCollector(client, Keys(), 2)):
         families.extend(collector.describe())
     return {family.name + suffix for family in families for suffix in SUFFIXES[family.type]}
 
@@ -58,7 +58,7 @@ def registered_labels() -> dict[str, set[str]]:
         for name in names:
             labels[name] = own | ({"le"} if name.endswith("_bucket") else set())
     client = redis.Redis()
-    for collector in (FrontierCollector(client, Keys()), StreamCollector(client, Keys(), 2)):
+    for collector in (FrontierCollector(client, Keys(), 2), StreamCollector(client, Keys(), 2)):
         for family in collector.describe():
             labels[family.name] = set(family._labelnames)
     return labels

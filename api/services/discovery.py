@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from api.ratelimit import Limit
+from api.services.limits import within
 from api.services.sparkline import Unit, sparkline
 from api.state import ApiState
 from pricewatch.history import Bucket
@@ -61,6 +63,8 @@ TITLE_SYNC_PAGES = 10
 TITLE_SYNC_OVERLAP_MS = 2 * 60_000
 RESULTS_PER_PAGE = 20
 MAX_RESULT_PAGE = 50
+# title searches one client IP may make a minute: a person pages through a few
+SEARCHES_PER_IP_PER_MINUTE = 30
 
 
 class Card(msgspec.Struct, frozen=True):
@@ -244,9 +248,14 @@ class SearchResults(msgspec.Struct, frozen=True):
     more: bool
 
 
-async def search_products(state: ApiState, query: str, market: Market, page: int) -> SearchResults:
+async def search_products(
+    state: ApiState, query: str, market: Market, page: int, client_ip: str
+) -> SearchResults:
     """One page of the products of ``market`` whose titles hold every word of
-    ``query``, with their pictures and prices; raises ``sql.QueryRefused``."""
+    ``query``, with their pictures and prices; raises ``sql.QueryRefused``, and
+    ``RateLimited`` beyond ``client_ip``'s searches a minute (each is a full-text
+    query and a catalogue read: a script must not make them for free)."""
+    await within(state, Limit("title-search", client_ip, SEARCHES_PER_IP_PER_MINUTE, 60))
     page = min(max(1, page), MAX_RESULT_PAGE)
     await sync_titles(state)
     found = await sql.search_titles(

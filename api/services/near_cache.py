@@ -128,8 +128,16 @@ async def follow_invalidations(
             log.debug("near cache live on %s", channel)
             while True:
                 message = await _next_message(pubsub)
-                if message is not None and message["type"] == "message":
+                if message is None:
+                    continue
+                if message["type"] == "message":
                     cache.invalidate(message["data"].decode())
+                elif message["type"] == "subscribe":
+                    # redis-py reconnected and subscribed again by itself: whatever
+                    # was published meanwhile is lost, and so are the copies
+                    log.warning("near cache emptied: invalidation feed reconnected")
+                    cache.suspend()
+                    cache.resume()
         except (redis.RedisError, OSError) as exc:
             _raise_if_cancelled()
             log.warning("near cache off: invalidation feed lost (%s); retrying", exc)

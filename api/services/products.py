@@ -345,5 +345,5 @@ async def product_view(state: ApiState, market: Market, asin: str, client: str) 
         lookup = await request_first_crawl(state, market.code, asin, client)
         raise UnknownProduct(market.code, asin, lookup)
     # one O(1) look at the frontier: is a crawl of it queued right now?
-    queued = bool(await state.redis.hexists(state.keys.frontier_tasks, f"{market.code}:{asin}"))
+    queued = await state.frontier.is_queued(f"{market.code}:{asin}")
     return _with_freshness(facts, queued, now)

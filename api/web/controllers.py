@@ -98,7 +98,7 @@ def _unknown_product(exc: UnknownProduct, common: dict[str, Any]) -> Template:
     return page("queued.html", common, HTTP_404_NOT_FOUND)
 
 
-async def _title_results(api: Api, words: TitleWords, page_number: int) -> Template:
+async def _title_results(api: Api, words: TitleWords, page_number: int, client_ip: str) -> Template:
     market = get_market(words.market)
     context: dict[str, Any] = {
         **_home_context(words.text, market.code, None),
@@ -106,7 +106,9 @@ async def _title_results(api: Api, words: TitleWords, page_number: int) -> Templ
         "results": None,
     }
     try:
-        context["results"] = await discovery.search_products(api, words.text, market, page_number)
+        context["results"] = await discovery.search_products(
+            api, words.text, market, page_number, client_ip
+        )
     except QueryRefused as exc:
         context["error"] = str(exc)
         return page("results.html", context, status_code=HTTP_400_BAD_REQUEST)
@@ -159,7 +161,7 @@ class WebsiteController(Controller):
         try:
             found = read_query(q, market)
             if isinstance(found, TitleWords):
-                return await _title_results(api, found, _result_page(page_number))
+                return await _title_results(api, found, _result_page(page_number), client_ip)
             ref: ProductRef = (
                 await short_links.resolve(api, found, client_ip)
                 if isinstance(found, ShortLink)
@@ -173,9 +175,7 @@ class WebsiteController(Controller):
         except RateLimited as exc:
             limited = page(
                 "home.html",
-                _home_context(
-                    q, market, "Too many short links checked from here; try again in a minute."
-                ),
+                _home_context(q, market, "Too many searches from here; try again in a minute."),
                 status_code=HTTP_429_TOO_MANY_REQUESTS,
             )
             limited.headers.update(exc.headers or {})

@@ -90,13 +90,15 @@ class ProductSpider(RedisSpider):
         self.server = redis_from_settings(s)
         self.keys = keys_from_settings(s)
         lease_ms = s.getint("PRICEWATCH_CRAWL_LEASE_MS", 120_000)
-        self.frontier = Frontier(self.server, self.keys, lease_ms=lease_ms)
+        partitions = s.getint("PRICEWATCH_STREAM_PARTITIONS", 4)
+        self.frontier = Frontier(self.server, self.keys, lease_ms=lease_ms, partitions=partitions)
         self.leases = WorkerLeases(self.frontier, worker_name())
         capacity = s.getint("CONCURRENT_REQUESTS")
         if capacity < 1:
             raise ValueError(f"CONCURRENT_REQUESTS must be >= 1, got {capacity}")
         self.origins = dict(s.getdict("PRICEWATCH_MARKET_ORIGINS"))
-        self.redis_key = self.keys.frontier
+        # nominal: scrapy-redis reads no start URLs here (see next_requests)
+        self.redis_key = self.keys.frontier(0)
         self.redis_batch_size = capacity
         idle_close_s = s.getfloat("PRICEWATCH_CRAWL_IDLE_CLOSE_S", 0)
         if idle_close_s < 0:

@@ -8,9 +8,11 @@ Trust-but-verify (:mod:`pricewatch.trust`) plugs in here. Per batch, the worker 
    once per batch, never per observation;
 2. ``check(observation, last)`` for each new observation — a pure verdict:
    accept, hold (keep out of history until verified) or reject;
-3. ``settle(outcome, pipe)`` — record what was held or rejected and queue
-   verification work, inside the same Redis transaction that acks the batch,
-   so a crash can neither lose a held report nor hold it twice.
+3. ``settle(outcome, pipes)`` — record what was held or rejected and queue
+   verification work, inside the same Redis transaction that acks the batch
+   (``pipes(market, asin)``: the transaction of the product's partition, see
+   :mod:`pricewatch.storage.transactions`), so a crash can neither lose a held
+   report nor hold it twice.
 """
 
 from __future__ import annotations
@@ -20,9 +22,8 @@ import enum
 from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
-import redis
-
 from pricewatch.models import LastState, Observation, PriceChange, Product
+from pricewatch.storage.transactions import PipeFor
 
 
 class Verdict(enum.Enum):
@@ -72,7 +73,7 @@ class Gate(Protocol):
 
     def check(self, observation: Observation, last: LastState | None) -> Verdict: ...
 
-    def settle(self, outcome: Outcome, pipe: redis.client.Pipeline) -> None: ...
+    def settle(self, outcome: Outcome, pipes: PipeFor) -> None: ...
 
 
 class AcceptAll:
@@ -83,5 +84,5 @@ class AcceptAll:
     def prepare(self, observations: Sequence[Observation], state: Mapping[str, LastState]) -> None:
         return None
 
-    def settle(self, outcome: Outcome, pipe: redis.client.Pipeline) -> None:
+    def settle(self, outcome: Outcome, pipes: PipeFor) -> None:
         return None

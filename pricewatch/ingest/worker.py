@@ -33,6 +33,7 @@ from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, par
 from pricewatch.models import LastState, Observation, Product, SeriesKey, series_text
 from pricewatch.storage.redis import drop_histories
 from pricewatch.storage.streams import Message, PartitionedStream, consume, dead_letter
+from pricewatch.storage.transactions import BatchTransactions
 from pricewatch.summaries import Tally
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,8 @@ class IngestWorker:
             replay_count=10 * self.batch_size,
         )
         self.reader.ensure_group()
+        # an entry is acked in the transaction of its stream's partition
+        self._stream_partition = {self.keys.observations(p): p for p in range(self.partitions)}
         self.health = HealthReporter(self.client, self.keys.health(INGEST))
         self.tally = Tally()
 
@@ -198,10 +201,13 @@ class IngestWorker:
         return stats
 
     def commit(self, messages: Sequence[Message], outcome: Outcome) -> None:
-        """Changes, state, dead letters and acks in one transaction."""
-        pipe = self.client.pipeline(transaction=True)
+        """Changes, state, dead letters and acks in one transaction (on a Redis Cluster,
+        one per partition: :mod:`pricewatch.storage.transactions`)."""
+        tx = BatchTransactions(self.client, self.partitions)
         for change in outcome.changes:
-            self.changes.add(pipe, change.market, change.asin, change)
+            self.changes.add(
+                tx.of_product(change.market, change.asin), change.market, change.asin, change
+            )
         by_partition: dict[int, dict[Any, bytes]] = {}
         for skey, st in outcome.state.items():
             market, asin, _ = skey.split(":", 2)
@@ -209,20 +215,25 @@ class IngestWorker:
                 _state_encoder.encode(st)
             )
         for p, mapping in by_partition.items():
-            pipe.hset(self.keys.last_price(p), mapping=mapping)
+            tx.of_partition(p).hset(self.keys.last_price(p), mapping=mapping)
+        outside = tx.outside()
         # cached chart histories of a product whose price moved are stale now
-        drop_histories(pipe, self.keys, {(c.market, c.asin) for c in outcome.changes})
+        drop_histories(outside, self.keys, {(c.market, c.asin) for c in outcome.changes})
         # an ASIN whose page does not exist is not queued again for a while; one that
         # turned out to exist after all is no longer missing
         for o in outcome.not_found:
-            pipe.set(self.keys.not_found(o.market, o.asin), b"1", ex=self.not_found_ttl_s)
+            outside.set(self.keys.not_found(o.market, o.asin), b"1", ex=self.not_found_ttl_s)
         for market, asin in outcome.new_products:
-            pipe.delete(self.keys.not_found(market, asin))
+            outside.delete(self.keys.not_found(market, asin))
         for index, reason, payload in outcome.dead:
-            dead_letter(pipe, self.keys, messages[index], reason, role=INGEST, payload=payload)
-        self.gate.settle(outcome, pipe)
-        self.reader.ack(messages, pipe=pipe)
-        pipe.execute()
+            dead_letter(outside, self.keys, messages[index], reason, role=INGEST, payload=payload)
+        self.gate.settle(outcome, tx.of_product)
+        by_stream: dict[str, list[Message]] = {}
+        for m in messages:
+            by_stream.setdefault(m.stream, []).append(m)
+        for stream, acked in by_stream.items():
+            self.reader.ack(acked, pipe=tx.of_partition(self._stream_partition[stream]))
+        tx.execute()
 
     def run(self, stop: threading.Event) -> None:
         log.info("ingest consumer %s on %d partitions", self.consumer, self.partitions)

@@ -31,6 +31,7 @@ from typing import Any
 
 import msgspec
 import redis
+import redis.cluster
 
 from pricewatch.keys import Keys, partition_of
 from pricewatch.models import encode
@@ -42,6 +43,9 @@ FIELD = b"d"
 KIND = b"k"
 DEFAULT_MAXLEN = 1_000_000
 DEAD_LETTER_MAXLEN = 100_000
+# On a Redis Cluster a consumer of streams in several slots blocks on one of them at a
+# time, this long at most, before it looks at the others again.
+SLOT_POLL_MS = 50
 
 # a model, or its JSON already encoded (and checked) by the caller
 Payload = bytes | msgspec.Struct
@@ -155,6 +159,9 @@ class GroupReader:
         # stream -> id of the last entry replayed; None once nothing is left to replay
         self._replay_from: dict[Any, Any] | None = None
         self._last_claim = float("-inf")
+        # the streams by cluster slot: one XREADGROUP may only name keys of one slot
+        self._slots = _by_slot(client, self.streams)
+        self._next_slot = 0
         self.rewind()
 
     def ensure_group(self, start: str = "0") -> None:
@@ -196,10 +203,7 @@ class GroupReader:
         """The next of this consumer's own pending entries, after those replayed so far."""
         cursors = self._replay_from if self._replay_from is not None else {}
         while cursors:
-            reply = self.client.xreadgroup(
-                self.group, self.consumer, cursors, count=self.replay_count
-            )
-            entries = _entries(reply)
+            entries = self._read(cursors, self.replay_count, None)
             if not entries:
                 return []
             for stream, entry_id, _ in entries:
@@ -229,18 +233,51 @@ class GroupReader:
         deadline = time.monotonic() + self.wait_ms / 1000
         while len(batch) < self.count:
             left_ms = int((deadline - time.monotonic()) * 1000)
-            reply = self.client.xreadgroup(
-                self.group,
-                self.consumer,
+            entries = self._read(
                 dict.fromkeys(self.streams, ">"),
-                count=self.count - len(batch),
-                block=None if batch or left_ms <= 0 else left_ms,
+                self.count - len(batch),
+                None if batch or left_ms <= 0 else left_ms,
             )
-            got = self._keep(_entries(reply))
+            got = self._keep(entries)
             batch += got
             if not got and (batch or left_ms <= 0):
                 break
         return batch
+
+    def _read(
+        self, cursors: dict[Any, Any], count: int, block_ms: int | None
+    ) -> list[tuple[str, bytes, dict[bytes, bytes] | None]]:
+        """One XREADGROUP of ``cursors`` (stream -> id); on a Redis Cluster one per
+        slot, starting one slot further each time so that no partition waits behind
+        the others. Only one of them may block (a blocked read waits on one node),
+        for at most ``SLOT_POLL_MS``: an entry elsewhere is read on the next turn."""
+        if len(self._slots) == 1:
+            return _entries(
+                self.client.xreadgroup(self.group, self.consumer, cursors, count, block_ms)
+            )
+        start = self._next_slot
+        self._next_slot = (start + 1) % len(self._slots)
+        order = self._slots[start:] + self._slots[:start]
+        out: list[tuple[str, bytes, dict[bytes, bytes] | None]] = []
+        for streams in order:
+            wanted: dict[Any, Any] = {s: cursors[s] for s in streams if s in cursors}
+            if wanted:
+                reply = self.client.xreadgroup(
+                    self.group, self.consumer, wanted, count - len(out), None
+                )
+                out += _entries(reply)
+                if len(out) >= count:
+                    return out
+        if out or block_ms is None:
+            return out
+        for streams in order:
+            wanted = {s: cursors[s] for s in streams if s in cursors}
+            if wanted:
+                reply = self.client.xreadgroup(
+                    self.group, self.consumer, wanted, count, min(block_ms, SLOT_POLL_MS)
+                )
+                return _entries(reply)
+        return out
 
     def ack(self, messages: Sequence[Message], pipe: redis.client.Pipeline | None = None) -> None:
         """XACK ``messages``; on ``pipe`` to make it part of the caller's transaction."""
@@ -288,6 +325,16 @@ class GroupReader:
             dataclasses.replace(m, deliveries=max(2, n))
             for m, n in zip(messages, counts, strict=True)
         ]
+
+
+def _by_slot(client: Any, streams: Sequence[str]) -> list[list[str]]:
+    """``streams`` grouped by Redis Cluster slot; all in one group on a single server."""
+    if not isinstance(client, redis.cluster.RedisCluster):
+        return [list(streams)]
+    slots: dict[int, list[str]] = {}
+    for key in streams:
+        slots.setdefault(client.keyslot(key), []).append(key)
+    return list(slots.values()) or [[]]
 
 
 def _entries(reply: Any) -> list[tuple[str, bytes, dict[bytes, bytes] | None]]:

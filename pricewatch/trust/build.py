@@ -35,7 +35,9 @@ def build_trust_gate(
         partitions=settings.stream_partitions,
         sql=BlockingSql(settings.database_url),
         lows=lambda series: all_time_lows(store, series),
-        frontier=Frontier(client, keys, lease_ms=settings.crawl_lease_ms),
+        frontier=Frontier(
+            client, keys, lease_ms=settings.crawl_lease_ms, partitions=settings.stream_partitions
+        ),
         policy=policy_from_settings(settings),
         maxlen=settings.stream_maxlen,
     )

@@ -48,6 +48,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -68,6 +69,7 @@ from pricewatch.models import (
 )
 from pricewatch.storage.sql_blocking import BlockingSql
 from pricewatch.storage.sql_trust import AuditVerdict, armed_counts, reporter_counts
+from pricewatch.storage.transactions import PipeFor
 from pricewatch.trust.rules import (
     Assessment,
     PeerReport,
@@ -110,7 +112,8 @@ class _Batch:
     now: int
     active: bool = False
     confirmed: set[str] = dataclasses.field(default_factory=set)
-    accepted_confirmed: set[str] = dataclasses.field(default_factory=set)
+    # report id -> series text of the reports accepted for their confirmation marker
+    accepted_confirmed: dict[str, str] = dataclasses.field(default_factory=dict)
     reputations: dict[str, float] = dataclasses.field(default_factory=dict)
     counts: dict[tuple[str, str, str, int], int] = dataclasses.field(default_factory=dict)
     lows: dict[SeriesKey, int] = dataclasses.field(default_factory=dict)
@@ -148,6 +151,13 @@ class TrustGate:
         sweep_interval_ms: int = 2_000,
         lows_ttl_s: float = 60.0,
     ) -> None:
+        if len(frontier.partitions) != partitions:
+            # a verification crawl is queued in the transaction of its report's
+            # partition: the frontier must be split the same way
+            raise ValueError(
+                f"the frontier has {len(frontier.partitions)} partitions, the streams "
+                f"{partitions}: they must be the same"
+            )
         self.store = TrustStore(client, keys, partitions=partitions, maxlen=maxlen)
         self.sql = sql
         self.sweeps = Sweeps(self.store, sql, clock)
@@ -176,13 +186,14 @@ class TrustGate:
         batch.active = True
         batch.verifications = verifications
         report_ids = [report_id(o) for o in reports]
-        verification_ids = {report_id(o) for o in verifications}
+        marked = {(_text(o), report_id(o)) for o in verifications}
+        marked.update((_text(o), rid) for o, rid in zip(reports, report_ids, strict=True))
         report_series = sorted({_text(o) for o in reports})
         verified_series = sorted({_text(o) for o in verifications})
         window = self.policy.window_ms
         spans = {s: (min(times), max(times)) for s, times in _times_by_series(reports).items()}
         loaded = self.store.load(
-            marked=[*report_ids, *verification_ids],
+            marked=sorted(marked),
             held=sorted({*report_series, *verified_series}),
             recent={s: (spans[s][0] - window, spans[s][1] + window) for s in report_series},
             accepted=verified_series,
@@ -249,7 +260,7 @@ class TrustGate:
         batch = self._batch
         rid = report_id(observation)
         if rid in batch.confirmed:
-            batch.accepted_confirmed.add(rid)
+            batch.accepted_confirmed[rid] = _text(observation)
             return Verdict.ACCEPT
         skey = _text(observation)
         peers = batch.peers.setdefault(skey, [])
@@ -288,7 +299,7 @@ class TrustGate:
         batch = self._batch
         rid = report_id(observation)
         if rid in batch.confirmed:
-            batch.accepted_confirmed.add(rid)
+            batch.accepted_confirmed[rid] = _text(observation)
             return Verdict.ACCEPT
         for record in batch.held.get(_text(observation), {}).values():
             reported = record.observation
@@ -300,12 +311,13 @@ class TrustGate:
         return Verdict.ACCEPT
 
     # -- Gate: settle -------------------------------------------------------------------
-    def settle(self, outcome: Outcome, pipe: redis.client.Pipeline) -> None:
+    def settle(self, outcome: Outcome, pipes: PipeFor) -> None:
+        """Every write goes on the transaction of its product's partition."""
         batch = self._batch
         if not batch.active:
             return
         store = self.store
-        held = [self._hold(obs, pipe) for obs in outcome.held if obs not in batch.deferred]
+        held = [self._hold(obs, pipes) for obs in outcome.held if obs not in batch.deferred]
         for obs in outcome.rejected:
             decision = batch.decisions[obs]
             audit = audit_of(
@@ -315,22 +327,24 @@ class TrustGate:
                 batch.now,
                 reasons=decision.assessment.reasons,
             )
-            store.to_outbox(pipe, audit)
+            store.to_outbox(pipes(obs.market, obs.asin), audit)
         window = self.policy.window_ms
         for skey, reports in batch.recent.items():
-            store.remember_recent(pipe, skey, reports, window)
-        for rid in batch.accepted_confirmed:
-            store.forget_confirmed(pipe, rid)
-        tasks = self._remember_accepted(outcome, pipe)
-        self._verify(pipe)
+            store.remember_recent(_of_series(pipes, skey), skey, reports, window)
+        for rid, skey in batch.accepted_confirmed.items():
+            store.forget_confirmed(_of_series(pipes, skey), skey, rid)
+        tasks = self._remember_accepted(outcome, pipes)
+        self._verify(pipes)
         for obs, rid in batch.deferred.items():
             # behind the confirmed reports' entries: same product, same stream, in order
-            store.republish_confirmed(pipe, rid, obs)
+            store.republish_confirmed(pipes(obs.market, obs.asin), rid, obs)
         # a report held and decided in this same batch needs no crawl
         tasks += [t for skey, t in held if t.report_id in batch.held.get(skey, {})]
-        self.frontier.push_on(pipe, tasks)
+        for task in tasks:
+            # a verification crawl is on the frontier exactly when its report is held
+            self.frontier.push_on(pipes(task.market, task.asin or ""), [task])
 
-    def _hold(self, obs: Observation, pipe: redis.client.Pipeline) -> tuple[str, CrawlTask]:
+    def _hold(self, obs: Observation, pipes: PipeFor) -> tuple[str, CrawlTask]:
         batch = self._batch
         decision = batch.decisions[obs]
         rid = decision.report_id
@@ -341,7 +355,7 @@ class TrustGate:
             reasons=[r.value for r in decision.assessment.reasons],
             deadline=batch.now + self.policy.pending_ttl_ms,
         )
-        self.store.hold(pipe, skey, record)
+        self.store.hold(pipes(obs.market, obs.asin), skey, record)
         batch.held.setdefault(skey, {})[rid] = record
         # more subscribers waiting on the answer, sooner crawled
         return skey, CrawlTask(
@@ -352,7 +366,7 @@ class TrustGate:
             report_id=rid,
         )
 
-    def _remember_accepted(self, outcome: Outcome, pipe: redis.client.Pipeline) -> list[CrawlTask]:
+    def _remember_accepted(self, outcome: Outcome, pipes: PipeFor) -> list[CrawlTask]:
         """Keep reports accepted at once that moved the price, and spot-check some."""
         batch = self._batch
         announced = {c.event_id for c in outcome.changes if c.source is Source.EXTENSION}
@@ -374,6 +388,7 @@ class TrustGate:
                 event_id=event_id,
                 reasons=[r.value for r in decision.assessment.reasons],
             )
+            pipe = pipes(obs.market, obs.asin)
             self.store.remember_accepted(pipe, skey, record, 3 * self.policy.window_ms)
             vouched = bool(decision.assessment.vouched_by)
             if vouched:
@@ -402,12 +417,14 @@ class TrustGate:
             ):
                 self._decide_held(pipe, skey, record, AuditVerdict.CONFIRMED, accepted.price)
 
-    def _verify(self, pipe: redis.client.Pipeline) -> None:
+    def _verify(self, pipes: PipeFor) -> None:
         """Judge held and recently accepted reports against this batch's verifications."""
         batch = self._batch
         window = self.policy.window_ms
         for v in sorted(batch.verifications, key=lambda o: o.observed_at):
             skey = _text(v)
+            # everything decided here is about v's product
+            pipe = pipes(v.market, v.asin)
             for record in list(batch.held.get(skey, {}).values()):
                 if record.observation.observed_at > v.observed_at:
                     continue  # reported after this crawl: the next crawl decides it
@@ -468,6 +485,12 @@ class TrustGate:
             # Crawler observations must keep flowing while SQL is down; the sweep
             # loses nothing by waiting (held reports and the outbox stay in Redis).
             log.exception("trust-but-verify sweep failed; will retry")
+
+
+def _of_series(pipes: PipeFor, skey: str) -> Any:
+    """The transaction of a series' product (``series_text`` starts "market:asin:")."""
+    market, asin, _ = skey.split(":", 2)
+    return pipes(market, asin)
 
 
 def _times_by_series(observations: Sequence[Observation]) -> dict[str, list[int]]:

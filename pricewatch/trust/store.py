@@ -1,17 +1,21 @@
 """Trust-but-verify's records in Redis, and the script that decides a held report.
 
-Per series (keys by its ``series_text``, all named in :class:`pricewatch.keys.Keys`):
+Per series (keys by its ``series_text``, all named in :class:`pricewatch.keys.Keys`, in
+the stream partition of its product: the ingest batch's transaction for that
+partition writes them, which on a Redis Cluster must stay in one slot):
 
 - ``trust_held``: reports kept out of history until verified (:class:`HeldReport`),
-  and ``trust_deadlines`` ("series<TAB>report id" by deadline) across all series;
+  and ``trust_deadlines`` ("series<TAB>report id" by deadline) across the series of
+  a partition;
 - ``trust_recent``: the reports of the last windows, as their peers see them
   (:class:`RecentReport`), for agreement and conflicts;
 - ``trust_accepted``: reports accepted at once that announced a price and that a
   verification crawl may still contradict (:class:`AcceptedReport`).
 
 Besides: ``trust_confirmed`` markers on reports re-published after confirmation (only
-this module writes them, so no client can mark its own report), and ``trust_outbox``,
-decisions waiting for the SQL audit log (:class:`~pricewatch.storage.sql_trust.AuditRecord`).
+this module writes them, so no client can mark its own report), and ``trust_outbox``
+(one per partition), decisions waiting for the SQL audit log
+(:class:`~pricewatch.storage.sql_trust.AuditRecord`).
 
 Writes are queued on the caller's pipeline, the ingest batch's transaction, so that
 they commit with the batch or not at all.
@@ -27,8 +31,9 @@ from typing import Any
 import msgspec
 import redis
 
-from pricewatch.keys import OBSERVATIONS, PRICE_CORRECTIONS, Keys
-from pricewatch.models import Observation, PriceCorrection, encode
+from pricewatch.keys import OBSERVATIONS, PRICE_CORRECTIONS, Keys, partition_of
+from pricewatch.models import Observation, PriceCorrection, encode, series_text
+from pricewatch.storage.scripts import queue_script
 from pricewatch.storage.sql_trust import AuditRecord, AuditVerdict
 from pricewatch.storage.streams import FIELD, PartitionedStream
 
@@ -125,6 +130,10 @@ def _deadline_member(skey: str, rid: str) -> str:
     return f"{skey}\t{rid}"
 
 
+# an outbox entry: its partition and its field (the report id)
+OutboxField = tuple[int, bytes]
+
+
 @dataclasses.dataclass
 class Loaded:
     """What one batch reads (in one round trip), by series text."""
@@ -140,54 +149,78 @@ class TrustStore:
     def __init__(self, client: redis.Redis, keys: Keys, *, partitions: int, maxlen: int) -> None:
         self.client = client
         self.keys = keys
+        self.partitions = partitions
         self.observations = PartitionedStream(keys, OBSERVATIONS, partitions, maxlen)
         self.corrections = PartitionedStream(keys, PRICE_CORRECTIONS, partitions, maxlen)
         self._take = client.register_script(_TAKE)
 
+    def partition(self, skey: str) -> int:
+        """The partition of a series' product (``series_text`` starts "market:asin:")."""
+        market, asin, _ = skey.split(":", 2)
+        return partition_of(market, asin, self.partitions)
+
+    def _held_key(self, skey: str) -> str:
+        return self.keys.trust_held(self.partition(skey), skey)
+
+    def _recent_key(self, skey: str) -> str:
+        return self.keys.trust_recent(self.partition(skey), skey)
+
+    def _accepted_key(self, skey: str) -> str:
+        return self.keys.trust_accepted(self.partition(skey), skey)
+
+    def _confirmed_key(self, skey: str, rid: str) -> str:
+        return self.keys.trust_confirmed(self.partition(skey), rid)
+
+    def _deadlines_key(self, skey: str) -> str:
+        return self.keys.trust_deadlines(self.partition(skey))
+
     # -- reads ------------------------------------------------------------------------
     def load(
         self,
-        marked: Sequence[str],
+        marked: Sequence[tuple[str, str]],
         held: Sequence[str],
         recent: Mapping[str, tuple[int, int]],
         accepted: Sequence[str],
     ) -> Loaded:
-        """The markers of report ids ``marked``, the held reports of series ``held``,
+        """The markers of reports ``marked`` (series, report id: the ids that have one
+        come back), the held reports of series ``held``,
         the recent reports in a (from, to) time range per series, and the accepted
         reports of series ``accepted``."""
         pipe = self.client.pipeline(transaction=False)
-        for rid in marked:
-            pipe.exists(self.keys.trust_confirmed(rid))
+        for skey, rid in marked:
+            pipe.exists(self._confirmed_key(skey, rid))
         for s in held:
-            pipe.hgetall(self.keys.trust_held(s))
+            pipe.hgetall(self._held_key(s))
         for s, (lo, hi) in recent.items():
-            pipe.zrangebyscore(self.keys.trust_recent(s), lo, hi)
+            pipe.zrangebyscore(self._recent_key(s), lo, hi)
         for s in accepted:
-            pipe.hgetall(self.keys.trust_accepted(s))
+            pipe.hgetall(self._accepted_key(s))
         replies = iter(pipe.execute())
         return Loaded(
-            confirmed={rid for rid in marked if next(replies)},
+            confirmed={rid for _, rid in marked if next(replies)},
             held={s: _by_id(next(replies), _held_decoder) for s in held},
             recent={s: [_recent_decoder.decode(m) for m in next(replies)] for s in recent},
             accepted={s: _by_id(next(replies), _accepted_decoder) for s in accepted},
         )
 
     def overdue(self, now: int, limit: int) -> list[tuple[str, str]]:
-        """(series, report id) of up to ``limit`` held reports whose deadline passed."""
-        members: list[bytes] = self.client.zrangebyscore(  # type: ignore[assignment]
-            self.keys.trust_deadlines, "-inf", now, start=0, num=limit
-        )
+        """(series, report id) of up to ``limit`` held reports whose deadline passed,
+        from every partition."""
+        pipe = self.client.pipeline(transaction=False)
+        for n in range(self.partitions):
+            pipe.zrangebyscore(self.keys.trust_deadlines(n), "-inf", now, start=0, num=limit)
         out = []
-        for member in members:
-            skey, _, rid = member.decode().partition("\t")
-            out.append((skey, rid))
-        return out
+        for members in pipe.execute():
+            for member in members:
+                skey, _, rid = member.decode().partition("\t")
+                out.append((skey, rid))
+        return out[:limit]
 
     def held(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, HeldReport | None]]:
         """The held reports by series and report id; None for those decided meanwhile."""
         pipe = self.client.pipeline(transaction=False)
         for skey, rids in wanted.items():
-            pipe.hmget(self.keys.trust_held(skey), rids)
+            pipe.hmget(self._held_key(skey), rids)
         return {
             skey: {
                 rid: None if raw is None else _held_decoder.decode(raw)
@@ -196,32 +229,40 @@ class TrustStore:
             for (skey, rids), values in zip(wanted.items(), pipe.execute(), strict=True)
         }
 
-    def outbox(self, limit: int) -> tuple[list[bytes], list[AuditRecord]]:
-        """Up to ``limit`` decisions waiting for SQL: their fields, and the readable ones."""
-        fields: list[bytes] = []
+    def outbox(self, limit: int) -> tuple[list[OutboxField], list[AuditRecord]]:
+        """Up to ``limit`` decisions waiting for SQL, from every partition's outbox:
+        their fields, and the readable ones."""
+        fields: list[OutboxField] = []
         records: list[AuditRecord] = []
-        for field, raw in self.client.hscan_iter(self.keys.trust_outbox, count=limit):
-            fields.append(field)
-            try:
-                records.append(_audit_decoder.decode(raw))
-            except msgspec.ValidationError as exc:
-                log.error("dropping unreadable trust decision %r: %s", field, exc)
-            if len(fields) >= limit:
-                break
+        for n in range(self.partitions):
+            for field, raw in self.client.hscan_iter(self.keys.trust_outbox(n), count=limit):
+                fields.append((n, field))
+                try:
+                    records.append(_audit_decoder.decode(raw))
+                except msgspec.ValidationError as exc:
+                    log.error("dropping unreadable trust decision %r: %s", field, exc)
+                if len(fields) >= limit:
+                    return fields, records
         return fields, records
 
-    def drop_from_outbox(self, fields: Sequence[bytes]) -> None:
-        self.client.hdel(self.keys.trust_outbox, *fields)
+    def drop_from_outbox(self, fields: Sequence[OutboxField]) -> None:
+        by_partition: dict[int, list[bytes]] = {}
+        for n, field in fields:
+            by_partition.setdefault(n, []).append(field)
+        pipe = self.client.pipeline(transaction=False)
+        for n, some in by_partition.items():
+            pipe.hdel(self.keys.trust_outbox(n), *some)
+        pipe.execute()
 
     # -- writes, queued on the caller's pipeline ----------------------------------------
     def hold(self, pipe: redis.client.Pipeline, skey: str, record: HeldReport) -> None:
-        pipe.hset(self.keys.trust_held(skey), record.report_id, encode(record))
+        pipe.hset(self._held_key(skey), record.report_id, encode(record))
         pipe.zadd(
-            self.keys.trust_deadlines, {_deadline_member(skey, record.report_id): record.deadline}
+            self._deadlines_key(skey), {_deadline_member(skey, record.report_id): record.deadline}
         )
 
     def forget_deadline(self, pipe: redis.client.Pipeline, skey: str, rid: str) -> None:
-        pipe.zrem(self.keys.trust_deadlines, _deadline_member(skey, rid))
+        pipe.zrem(self._deadlines_key(skey), _deadline_member(skey, rid))
 
     def remember_recent(
         self,
@@ -231,7 +272,7 @@ class TrustStore:
         window_ms: int,
     ) -> None:
         """Add ``reports``; what is two windows older than the newest goes."""
-        key = self.keys.trust_recent(skey)
+        key = self._recent_key(skey)
         pipe.zadd(key, {encode(r): r.observed_at for r in reports})
         newest = max(r.observed_at for r in reports)
         pipe.zremrangebyscore(key, "-inf", newest - 2 * window_ms)
@@ -240,26 +281,28 @@ class TrustStore:
     def remember_accepted(
         self, pipe: redis.client.Pipeline, skey: str, record: AcceptedReport, ttl_ms: int
     ) -> None:
-        key = self.keys.trust_accepted(skey)
+        key = self._accepted_key(skey)
         pipe.hset(key, record.report_id, encode(record))
         pipe.pexpire(key, ttl_ms)
 
     def forget_accepted(self, pipe: redis.client.Pipeline, skey: str, rid: str) -> None:
-        pipe.hdel(self.keys.trust_accepted(skey), rid)
+        pipe.hdel(self._accepted_key(skey), rid)
 
-    def forget_confirmed(self, pipe: redis.client.Pipeline, rid: str) -> None:
-        pipe.delete(self.keys.trust_confirmed(rid))
+    def forget_confirmed(self, pipe: redis.client.Pipeline, skey: str, rid: str) -> None:
+        pipe.delete(self._confirmed_key(skey, rid))
 
     def republish_confirmed(self, pipe: redis.client.Pipeline, rid: str, obs: Observation) -> None:
         """Publish ``obs`` again, marked so that the gate accepts it on sight."""
-        pipe.set(self.keys.trust_confirmed(rid), b"1", px=CONFIRMED_MARKER_TTL_MS)
+        skey = series_text(obs.market, obs.asin, obs.series.value)
+        pipe.set(self._confirmed_key(skey, rid), b"1", px=CONFIRMED_MARKER_TTL_MS)
         self.observations.add(pipe, obs.market, obs.asin, obs)
 
     def publish_correction(self, pipe: redis.client.Pipeline, correction: PriceCorrection) -> None:
         self.corrections.add(pipe, correction.market, correction.asin, correction)
 
     def to_outbox(self, pipe: redis.client.Pipeline, audit: AuditRecord) -> None:
-        pipe.hset(self.keys.trust_outbox, audit.report_id, encode(audit))
+        partition = partition_of(audit.market, audit.asin, self.partitions)
+        pipe.hset(self.keys.trust_outbox(partition), audit.report_id, encode(audit))
 
     def take(
         self, pipe: redis.client.Pipeline, skey: str, record: HeldReport, audit: AuditRecord
@@ -268,16 +311,20 @@ class TrustStore:
         confirmed one is re-published, marked. The script's reply (1 when this call
         decided it) comes with the pipeline's."""
         rid = record.report_id
-        keys = [self.keys.trust_held(skey), self.keys.trust_deadlines, self.keys.trust_outbox]
+        keys = [
+            self._held_key(skey),
+            self._deadlines_key(skey),
+            self.keys.trust_outbox(self.partition(skey)),
+        ]
         args: list[Any] = [rid, _deadline_member(skey, rid), encode(audit)]
         if audit.verdict is AuditVerdict.CONFIRMED:
             obs = record.observation
             keys += [
                 self.observations.key_for(obs.market, obs.asin),
-                self.keys.trust_confirmed(rid),
+                self._confirmed_key(skey, rid),
             ]
             args += [encode(obs), self.observations.maxlen, CONFIRMED_MARKER_TTL_MS, FIELD]
-        self._take(keys, args, client=pipe)
+        queue_script(self._take, pipe, keys, args)
 
 
 def _by_id(raw: Mapping[bytes, bytes], decoder: msgspec.json.Decoder[Any]) -> dict[str, Any]:
@@ -286,6 +333,7 @@ def _by_id(raw: Mapping[bytes, bytes], decoder: msgspec.json.Decoder[Any]) -> di
 
 __all__ = [
     "CONFIRMED_MARKER_TTL_MS",
+    "OutboxField",
     "AcceptedReport",
     "HeldReport",
     "Loaded",

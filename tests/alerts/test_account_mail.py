@@ -25,6 +25,7 @@ from pricewatch.keys import ACCOUNT_MESSAGES_GROUP, Keys
 from pricewatch.models import SeriesKey, encode
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.redis import connect_async
 from pricewatch.storage.streams import FIELD
 from tests.alerts.conftest import PUBLIC_URL, SECRET, SENDER, account_mailer, smtp_channel
 from tests.egress import safe_client
@@ -116,7 +117,7 @@ async def mailroom(
         await mailer.ensure_group()
         return mailer
 
-    aredis = redis.asyncio.Redis.from_url(redis_url)
+    aredis = connect_async(redis_url)
     yield Mailroom(db, aredis, keys, smtp[0], make)
     await aredis.aclose()
     for channel in channels:

@@ -6,12 +6,15 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import redis as redis_lib
+import redis.asyncio
+import redis.asyncio.cluster
 from httpx import Response
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from pricewatch.account_messages import AccountMessage, MessageKind
 from pricewatch.models import decode
+from pricewatch.storage.redis import connect
 from pricewatch.storage.streams import FIELD
 
 
@@ -19,10 +22,18 @@ async def queued_messages(app: Litestar) -> list[AccountMessage]:
     """The messages the API queued for the alerts role to send, oldest first."""
     state = app.state.api
     # the app's own client belongs to the test client's event loop, not to this one
-    where = state.redis.connection_pool.connection_kwargs
-    with redis_lib.Redis(host=where["host"], port=where["port"], db=where.get("db", 0)) as r:
+    with _sync_twin(state.redis) as r:
         entries = r.xrange(state.keys.account_messages)
     return [decode(fields[FIELD], AccountMessage) for _, fields in entries]
+
+
+def _sync_twin(client: redis.asyncio.Redis) -> redis_lib.Redis:
+    """A sync client of the Redis (or Redis Cluster) an async client talks to."""
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        nodes = ",".join(f"{node.host}:{node.port}" for node in client.startup_nodes)
+        return connect(f"redis+cluster://{nodes}/0")
+    where = client.connection_pool.connection_kwargs
+    return redis_lib.Redis(host=where["host"], port=where["port"], db=where.get("db", 0))
 
 
 def link_token(link: str) -> str:

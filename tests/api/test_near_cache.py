@@ -12,7 +12,7 @@ import redis.asyncio
 from api.services.near_cache import ENTRY_OVERHEAD, NearCache, follow_invalidations
 from api.services.views import ViewTally
 from pricewatch.keys import Keys
-from pricewatch.storage.redis import drop_histories
+from pricewatch.storage.redis import connect_async, connect_pubsub_async, drop_histories
 from tests.clock import ManualClock
 from tests.services import eventually, free_port
 
@@ -100,7 +100,7 @@ def test_bad_sizes_are_refused() -> None:
 async def test_ingest_invalidations_reach_the_copies_and_a_lost_feed_turns_them_off(
     redis_url: str, redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_pubsub_async(redis_url)
     cache = NearCache(1 << 20, 60)
     follower = asyncio.create_task(
         follow_invalidations(client, keys.history_invalidations, cache, retry_s=0.1)
@@ -119,7 +119,8 @@ async def test_ingest_invalidations_reach_the_copies_and_a_lost_feed_turns_them_
         assert cache.get(key_b, "30d") == b"B"
 
         # the subscription's connection dies: no copy may outlive it
-        redis_client.client_kill_filter(_type="pubsub")
+        for node in _servers(redis_client):
+            node.client_kill_filter(_type="pubsub")
         await eventually(lambda: cache.get(key_b, "30d") is None, timeout=5)
         await eventually(lambda: cache.live, timeout=10)  # back once resubscribed
         assert cache.put(key_b, "30d", b"B2", cache.epoch)
@@ -145,7 +146,7 @@ async def test_view_tally_pushes_counts_and_keeps_them_when_redis_is_down(
     await dead.aclose()
     assert len(tally) == 2  # nothing lost
 
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_async(redis_url)
     try:
         assert await tally.push(client, keys) == 3
     finally:
@@ -154,3 +155,10 @@ async def test_view_tally_pushes_counts_and_keeps_them_when_redis_is_down(
     assert counts == {b"web": b"2", b"extension": b"1"}
     assert b"us:B0VIEW0042" in redis_client.smembers(keys.views_dirty)
     assert len(tally) == 0
+
+
+def _servers(client: redis_lib.Redis) -> list[redis_lib.Redis]:
+    """A client per server: the one, or each node of a Redis Cluster."""
+    if isinstance(client, redis_lib.cluster.RedisCluster):
+        return [client.get_redis_connection(node) for node in client.get_nodes()]
+    return [client]

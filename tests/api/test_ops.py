@@ -22,6 +22,7 @@ from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, Keys
 from pricewatch.models import Observation, encode
 from pricewatch.settings import Settings
 from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.redis import connect_async
 from pricewatch.storage.streams import PartitionedStream
 from tests.observations import observation
 from tests.services import eventually, free_port
@@ -105,9 +106,8 @@ async def test_openapi_documents_every_route_and_schema(client: AsyncTestClient[
 async def test_cache_fill_is_dropped_when_invalidated_meanwhile(
     redis_url: str, redis_client: redis_lib.Redis
 ) -> None:
-    import redis.asyncio
 
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_async(redis_url)
     cache = HistoryCache(client, ttl_s=60)
     token = await cache.begin_fill("h")
     assert 0 < redis_client.ttl("h") <= 60

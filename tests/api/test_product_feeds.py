@@ -94,7 +94,9 @@ async def test_time_weighted_stats_percentile_and_freshness_are_served(
             "text": "checked 5 min ago · next check in about 3 h · changes about twice a week",
         }
         # queued on the frontier: checked as soon as a worker is free
-        Frontier(redis_client, keys).push([CrawlTask(market="us", asin=ASIN, priority=1.0)])
+        Frontier(redis_client, keys, partitions=2).push(
+            [CrawlTask(market="us", asin=ASIN, priority=1.0)]
+        )
         fresh = (await client.get(f"/products/{ASIN}")).json()["freshness"]
         assert fresh["nextCheckAt"] == iso(NOW)
         assert "next check due now" in fresh["text"]

@@ -18,6 +18,7 @@ from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.redis import drop_histories
 from tests.api.conftest import DAY, HOUR
 from tests.clock import ManualClock
+from tests.frontiers import queued_tasks
 from tests.observations import observation, seed_product
 from tests.services import eventually
 
@@ -39,21 +40,23 @@ async def test_unknown_product_is_404_and_queued_for_a_first_crawl(
         body = response.json()
         assert body["status"] == "queued"
         assert "queued for a first crawl" in body["detail"]
-    queued = redis_client.zrange(keys.frontier, 0, -1, withscores=True)
+    queued = queued_tasks(redis_client, keys)
     assert len(queued) == 1
     task_key, _ = queued[0]
     assert ASIN in task_key.decode() and "de" in task_key.decode()
-    assert Frontier(redis_client, keys).pop("w1")[0].asin == ASIN
+    assert Frontier(redis_client, keys, partitions=2).pop("w1")[0].asin == ASIN
 
 
 async def test_lookup_crawls_rank_below_scheduled_products(
     client: AsyncTestClient[Litestar], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    frontier = Frontier(redis_client, keys)
+    frontier = Frontier(redis_client, keys, partitions=2)
     # the scheduler's priorities are positive, however little the product matters
     frontier.push([CrawlTask(market="us", asin="B0SCHED001", priority=0.01)])
     assert (await client.get(f"/products/{ASIN}")).status_code == 404
-    assert [t.asin for t in frontier.pop("w1", 2)] == ["B0SCHED001", ASIN]
+    # within a partition the higher priority is popped first
+    priorities = {key.decode(): score for key, score in queued_tasks(redis_client, keys)}
+    assert priorities[f"us:{ASIN}"] < priorities["us:B0SCHED001"]
 
 
 async def test_lookups_queue_few_first_crawls_per_client_and_overall(
@@ -73,15 +76,15 @@ async def test_lookups_queue_few_first_crawls_per_client_and_overall(
     assert statuses.count("queued") == 5 and statuses.count("limited") == 35
     limited = answers[-1]
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
-    assert redis_client.zcard(keys.frontier) == 5
+    assert len(queued_tasks(redis_client, keys)) == 5
     # fleet-wide: one crawl per 5 s at home, a fifth of it for lookups -> 2 a minute,
     # whoever asks (counted afresh: this minute's allowance went to the part above)
-    redis_client.delete(*redis_client.keys(keys.rate_limit("*", "*")))
+    redis_client.delete(*redis_client.scan_iter(match=keys.rate_limit("*", "*")))
     app = make_app(api_lookup_crawls_per_ip_per_hour=1000, clock=clock)
     async with AsyncTestClient(app=app) as client:
         answers = [await client.get(f"/products/B0OTHER{i:03d}") for i in range(30)]
     assert [a.json()["status"] for a in answers].count("queued") == 2
-    assert redis_client.zcard(keys.frontier) == 7
+    assert len(queued_tasks(redis_client, keys)) == 7
 
 
 async def test_a_lookup_already_queued_costs_nothing_and_a_missing_asin_is_not_queued(
@@ -94,7 +97,7 @@ async def test_a_lookup_already_queued_costs_nothing_and_a_missing_asin_is_not_q
         redis_client.set(keys.not_found("us", "B0NOTREAL1"), b"1", ex=60)
         gone = await client.get("/products/B0NOTREAL1/price")
         assert gone.status_code == 404 and gone.json()["status"] == "not_found"
-    assert redis_client.zcard(keys.frontier) == 1
+    assert len(queued_tasks(redis_client, keys)) == 1
 
 
 async def test_product_current_price_stats_and_deal(

@@ -14,6 +14,7 @@ from pricewatch.keys import Keys, partition_of
 from pricewatch.models import Observation, Series, Source
 from pricewatch.storage.streams import FIELD
 from tests.api.calls import sign_up
+from tests.frontiers import queued_tasks
 from tests.streams import observations_in
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -244,11 +245,11 @@ async def test_a_report_on_a_product_no_crawl_has_seen_asks_for_a_first_crawl_on
         for i in range(6):
             body = report(asin=f"B0UNSEEN{i:02d}", url=None)
             assert (await client.post("/reports", json=body, headers=INSTALL)).status_code == 202
-        assert redis_client.zcard(keys.frontier) == 3
+        assert len(queued_tasks(redis_client, keys)) == 3
         # a product ingest tracks needs no crawl from a report
         redis_client.hset(
             keys.last_price(partition_of("de", ASIN, 2)), f"de:{ASIN}:buybox", b'[1,1,"in_stock"]'
         )
-        redis_client.delete(*redis_client.keys(keys.rate_limit("*", "*")))
+        redis_client.delete(*redis_client.scan_iter(match=keys.rate_limit("*", "*")))
         assert (await client.post("/reports", json=report(), headers=INSTALL)).status_code == 202
-    assert redis_client.zcard(keys.frontier) == 3
+    assert len(queued_tasks(redis_client, keys)) == 3

@@ -15,6 +15,7 @@ from pricewatch.models import Product, Recheck
 from pricewatch.storage.clickhouse import PriceStore
 from tests.api.calls import post_subscription, sign_up
 from tests.api.conftest import DAY
+from tests.frontiers import queued_tasks
 from tests.observations import observation
 from tests.streams import rechecks_on_stream as on_partition
 
@@ -146,7 +147,7 @@ async def test_a_back_in_stock_alert_meets_the_products_availability(
     named = await post_subscription(client, headers, "B0KINDS003", None, kind="back_in_stock")
     assert named.status_code == 201
     assert rechecks_on_stream(redis_client, keys, "B0KINDS003") == []
-    assert redis_client.zcard(keys.frontier) == 1
+    assert len(queued_tasks(redis_client, keys)) == 1
 
 
 @pytest.mark.usefixtures("kettle")

@@ -15,6 +15,7 @@ from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.sql import migrate_sql_async
 from tests.api.calls import post_subscription, sign_up
 from tests.api.conftest import DAY
+from tests.frontiers import queued_tasks
 from tests.observations import seed_product
 from tests.services import own_server, postgres_database, redis_server
 from tests.sql_store import engine_on, subscribed
@@ -60,7 +61,7 @@ async def test_unknown_price_publishes_nothing_and_queues_a_crawl(
     )
     assert created.status_code == 201
     assert rechecks_on_stream(redis_client, keys, ASIN) == []
-    assert redis_client.zcard(keys.frontier) == 1
+    assert len(queued_tasks(redis_client, keys)) == 1
     percent = await post_subscription(client, headers, ASIN, None, thresholdPercent=10)
     assert percent.status_code == 409
     assert "current price" in percent.json()["detail"]

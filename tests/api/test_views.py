@@ -4,11 +4,11 @@ import time
 from collections.abc import Sequence
 
 import pytest
-import redis.asyncio
 
 from api.services.views import SOURCES
 from pricewatch.keys import Keys
 from pricewatch.storage.clickhouse import PriceStore, flush_views, view_rows
+from pricewatch.storage.redis import connect_async
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
 
@@ -28,7 +28,7 @@ def test_view_rows_expand_counts() -> None:
 async def test_flush_moves_counts_into_clickhouse(
     redis_url: str, redis_client: object, keys: Keys, price_store: PriceStore
 ) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_async(redis_url)
     pipe = client.pipeline()
     for asin, source, n in (("B0VIEW0001", "web", 3), ("B0VIEW0002", "extension", 2)):
         pipe.hincrby(keys.views("us", asin), source, n)
@@ -51,7 +51,7 @@ async def test_flush_moves_counts_into_clickhouse(
 async def test_failed_flush_gives_the_counts_back(
     redis_url: str, redis_client: object, keys: Keys
 ) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_async(redis_url)
     await client.hincrby(keys.views("us", "B0VIEW0001"), "web", 4)
     await client.sadd(keys.views_dirty, "us:B0VIEW0001")
 

@@ -489,11 +489,27 @@ async def test_short_links_are_limited_per_client_ip(client: Client, amzn_to: in
         statuses.append(response.status_code)
     assert statuses[:-1] == [303] * short_links.RESOLUTIONS_PER_IP_PER_MINUTE
     assert statuses[-1] == 429
-    assert "Too many short links" in response.text
+    assert "Too many searches from here" in response.text
     assert int(response.headers["retry-after"]) > 0
     assert len(_ShortLinks.asked) == short_links.RESOLUTIONS_PER_IP_PER_MINUTE
     # other searches are not limited by it
     assert (await client.get("/search", params={"q": "kettle"})).status_code == 200
+
+
+async def test_title_searches_are_limited_per_client_ip(client: Client, price_store: PriceStore):
+    _seed_catalogue(price_store, _now())
+    statuses = [
+        (await client.get("/search", params={"q": f"kettle {i}"})).status_code
+        for i in range(discovery.SEARCHES_PER_IP_PER_MINUTE)
+    ]
+    assert statuses == [200] * discovery.SEARCHES_PER_IP_PER_MINUTE
+    limited = await client.get("/search", params={"q": "kettle"})
+    assert limited.status_code == 429
+    assert "Too many searches from here" in limited.text and 'value="kettle"' in limited.text
+    assert int(limited.headers["retry-after"]) > 0
+    # a product's address is no search: it is still answered
+    direct = await client.get("/search", params={"q": "B0KETTLE01"}, follow_redirects=False)
+    assert direct.status_code == 303
 
 
 async def test_what_was_typed_comes_back_as_text(client: Client, price_store: PriceStore):

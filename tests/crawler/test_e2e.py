@@ -16,6 +16,7 @@ from pricewatch.keys import Keys
 from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask
 from tests.crawler.conftest import WARNING_LINE, Workers, min_gap_per_ip, read_observations
+from tests.frontiers import inflight_entries
 
 PRODUCTS = 200
 PARTITIONS = 4
@@ -24,7 +25,7 @@ INTERVAL_S = 1.0
 
 def leased_by(client: redis_lib.Redis, frontier: Frontier, pid: int) -> set[str]:
     """Task keys currently leased to the worker process ``pid``."""
-    entries = client.hgetall(frontier.keys.frontier_inflight_tasks)
+    entries = inflight_entries(client, frontier.keys, len(frontier.partitions))
     return {
         key.decode()
         for key, entry in entries.items()
@@ -41,7 +42,7 @@ def test_fleet_observes_every_product_politely_through_proxies(
     catalog = Catalog(demo_catalog(PRODUCTS, seed=7).products())
     products = catalog.products()
     markets = sorted({p.market for p in products})
-    frontier = Frontier(redis_client, keys)
+    frontier = Frontier(redis_client, keys, partitions=PARTITIONS)
     frontier.push(CrawlTask(market=p.market, asin=p.asin) for p in products)
 
     # the request log is kept beside the worker logs, to read when this fails

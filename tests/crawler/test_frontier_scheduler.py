@@ -23,6 +23,7 @@ from crawler.task_requests import TASK_KEY
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
 from pricewatch.models import CrawlTask, TaskKind
+from tests.frontiers import held_by as frontier_held_by
 
 SCHEDULER_SETTINGS = (
     "SCHEDULER",
@@ -54,6 +55,9 @@ def crawler_for(redis_url: str, keys: Keys, **overrides: object) -> Crawler:
         PRICEWATCH_KEY_PREFIX=keys.prefix,
         PRICEWATCH_MARKET_ORIGINS={"us": ORIGIN, "de": ORIGIN},
         PRICEWATCH_CRAWL_IDLE_CLOSE_S=0,
+        # one partition: these tests read the frontier's order across every task
+        # (verification lane first, then priority), which holds within a partition
+        PRICEWATCH_STREAM_PARTITIONS=1,
         **overrides,
     )
     return get_crawler(ProductSpider, settings_dict=settings)
@@ -75,12 +79,17 @@ def worker(redis_url: str, redis_client: redis_lib.Redis, keys: Keys) -> Iterato
     scheduler = build_from_crawler(load_object(crawler.settings["SCHEDULER"]), crawler)
     assert isinstance(scheduler, FrontierScheduler)
     scheduler.open(spider)
-    yield Worker(spider, scheduler, Frontier(redis_client, keys))
+    partitions = len(spider.frontier.partitions)
+    yield Worker(spider, scheduler, Frontier(redis_client, keys, partitions=partitions))
     spider.leases.release_all()
 
 
-def held_by(client: redis_lib.Redis, keys: Keys, worker: str) -> set[str]:
-    return {k.decode() for k in client.smembers(keys.frontier_worker(worker))}
+def held_by(worker: Worker) -> set[str]:
+    spider = worker.spider
+    frontier = worker.frontier
+    return frontier_held_by(
+        frontier.redis, spider.keys, spider.leases.worker, len(frontier.partitions)
+    )
 
 
 @pytest.mark.redis
@@ -115,7 +124,7 @@ def test_a_worker_pops_leased_tasks_through_the_scheduler(
     assert third.url == f"{ORIGIN}/gp/bestsellers/" and third.callback == spider.parse_listing
     assert scheduler.next_request() is None and not scheduler.has_pending_requests()
     # each one leased to this worker in Redis
-    assert held_by(redis_client, keys, spider.leases.worker) == {
+    assert held_by(worker) == {
         "de:B0SCHED002",
         "us:B0SCHED001",
         "https://www.amazon.com/gp/bestsellers/",

@@ -31,7 +31,9 @@ def test_a_crawl_moves_the_crawler_metrics_and_logs_json(
 ) -> None:
     products = Catalog(demo_catalog(PRODUCTS, seed=3).products()).products()
     markets = sorted({p.market for p in products})
-    Frontier(redis_client, keys).push(CrawlTask(market=p.market, asin=p.asin) for p in products)
+    Frontier(redis_client, keys, partitions=PARTITIONS).push(
+        CrawlTask(market=p.market, asin=p.asin) for p in products
+    )
     port = free_port()
     base = f"http://127.0.0.1:{port}"
 

@@ -127,7 +127,7 @@ def test_listing_parser_on_the_last_page_and_on_the_marketplace() -> None:
 def test_discovery_enqueues_only_unknown_products(
     redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    frontier = Frontier(redis_client, keys)
+    frontier = Frontier(redis_client, keys, partitions=4)
     redis_client.sadd(keys.known_products("us"), "B0LIST0001")
     new = enqueue_new_products(
         redis_client, frontier, keys, "us", ["B0LIST0001", "B0LIST0002", "B0LIST0003"], priority=2.0
@@ -410,7 +410,7 @@ def test_worker_crawls_products_and_listings_directly(
         catalog.add("us", f"B0DIRECT0{i}", f"Direct thing {i}", 500 + i, list_price=900)
     catalog.add("us", "B0DIRECTOS", "Sold out", 700)
     catalog.set_availability("us", "B0DIRECTOS", Availability.OUT_OF_STOCK)
-    frontier = Frontier(redis_client, keys)
+    frontier = Frontier(redis_client, keys, partitions=4)
     # two known products by task, one gone, the rest found through the listing
     frontier.push(
         [

@@ -36,6 +36,7 @@ from pricewatch.keys import DEFAULT_KEYS, OBSERVATIONS
 from pricewatch.markets import get_market
 from pricewatch.models import Observation, Series, Source
 from pricewatch.money import format_money, parse_money
+from pricewatch.storage.redis import connect
 from pricewatch.storage.streams import FIELD, PartitionedStream
 from tests import up
 from tests.apps import ServedApp, served_app, store_price_rows
@@ -123,7 +124,7 @@ def _reported(client: redis_lib.Redis, stream: PartitionedStream) -> list[Observ
 
 def _reports(redis_url: str, keys: Any, partitions: int, asin: str) -> list[Observation]:
     """The extension's buy-box reports of ``asin`` on the API's streams."""
-    client = redis_lib.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         stream = PartitionedStream(keys, OBSERVATIONS, partitions)
         return [obs for obs in _reported(client, stream) if obs.asin == asin]

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis as redis_lib
 from playwright import sync_api as playwright_sync
 
 from pricewatch.devtools.marketplace import Catalog, Marketplace
 from pricewatch.devtools.tls import self_signed_certificate
 from pricewatch.history import DAY_MS
 from pricewatch.models import Availability, Observation, Product, Series, Source
+from pricewatch.storage.redis import connect
 from pricewatch.storage.streams import FIELD
 from tests.apps import ServedApp, served_app, store_price_rows
 from tests.browser import HEADLESS_ARGS, own_origin_only
@@ -178,7 +178,7 @@ def _reports(
     api: ServedApp, redis_url: str, asin: str, every_series: bool = False
 ) -> list[Observation]:
     """The reported observations of ``asin``: the buy box's, or all of them."""
-    client = redis_lib.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         found = []
         for partition in range(api.settings.stream_partitions):

@@ -108,10 +108,10 @@ def _fill(stores: Stores) -> dict[str, Any]:
     stores.redis.xadd(stream_key, {"data": b"second"})
     # ingest read the first entry and died before acknowledging it
     stores.redis.xreadgroup(INGEST_GROUP, "ingest-a", {stream_key: ">"}, count=1)
-    stores.redis.hset(keys.trust_outbox, "r1", b'{"decided":"accepted"}')
+    stores.redis.hset(keys.trust_outbox(0), "r1", b'{"decided":"accepted"}')
     stores.redis.set(keys.alert_event("change", "ev-1"), b"{}", px=3_600_000)
     stores.redis.hset(keys.last_price(0), "us:B000000001:buybox", b"cached")
-    stores.redis.zadd(keys.frontier, {"us:B000000001": 5})
+    stores.redis.zadd(keys.frontier(0), {"us:B000000001": 5})
     return {"pending_id": first}
 
 
@@ -193,9 +193,9 @@ def test_round_trip_restores_history_accounts_and_pending_entries(
     # the group resumes after the first entry: the second is still to be delivered
     unread = redis_client.xreadgroup(INGEST_GROUP, "ingest-b", {keys.observations(0): ">"})
     assert [data for _, entries in unread for _, data in entries] == [{b"data": b"second"}]
-    assert redis_client.hgetall(keys.trust_outbox) == {b"r1": b'{"decided":"accepted"}'}
+    assert redis_client.hgetall(keys.trust_outbox(0)) == {b"r1": b'{"decided":"accepted"}'}
     assert 0 < redis_client.pttl(keys.alert_event("change", "ev-1")) <= 3_600_000
-    assert not redis_client.exists(keys.frontier)  # rebuilt by the scheduler
+    assert not redis_client.exists(keys.frontier(0))  # rebuilt by the scheduler
     assert not redis_client.exists(keys.last_price(0))  # re-read from ClickHouse
 
 

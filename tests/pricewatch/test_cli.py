@@ -117,7 +117,7 @@ def test_up_runs_redis_and_ingest_until_stopped(env):
         assert track.returncode == 2 and "not-an-asin" in track.stderr  # bad ASIN named
         track = run(["track", "https://www.amazon.de/dp/B07CLN88MV", "B000000001"], env)
         assert "queued de:B07CLN88MV" in track.stdout
-        assert Frontier(client, DEFAULT_KEYS).size() == 2
+        assert Frontier(client, DEFAULT_KEYS, partitions=4).size() == 2
         # ingest runs inside `up`: an observation becomes a price change, and the
         # API serves it; a later change reaches the served chart at once, through
         # each cache (the chart may be kept for Cache-Control's 60 s otherwise)

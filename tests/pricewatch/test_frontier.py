@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from pricewatch.frontier import AsyncFrontier, Frontier, task_key, tasks_for_inputs
 from pricewatch.keys import Keys
 from pricewatch.models import CrawlTask, TaskKind
+from pricewatch.storage.redis import connect, connect_async
 
 pytestmark = pytest.mark.redis
 
@@ -128,7 +129,7 @@ def test_trim_drops_lowest_ordinary_priorities_beyond_the_window(
     assert bounded.size() == 5  # 3 ordinary + both verifications: that lane is never trimmed
     assert [t.asin for t in drain(bounded)] == [asin(10), asin(11), asin(5), asin(4), asin(3)]
     # payloads of trimmed entries are gone too
-    assert redis_client.hlen(keys.frontier_tasks) == 0
+    assert redis_client.hlen(keys.frontier_tasks(0)) == 0
 
 
 # --- leases ---------------------------------------------------------------------
@@ -248,7 +249,7 @@ def test_concurrent_poppers_never_share_a_task_and_together_get_all(
     start = threading.Barrier(workers)
 
     def work(name: str) -> None:
-        client = redis_lib.Redis.from_url(redis_url)
+        client = connect(redis_url)
         mine = Frontier(client, keys)
         got[name] = []
         start.wait()
@@ -360,7 +361,7 @@ def test_track_queues_the_inputs(frontier: Frontier):
 
 
 async def test_async_frontier_round_trip(redis_url: str, redis_client: redis_lib.Redis, keys: Keys):
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_async(redis_url)
     try:
         f = AsyncFrontier(client, keys, lease_ms=LEASE)
         assert await f.push([product(1, 1.0), product(2, 2.0), verify(3)]) == 3
@@ -421,10 +422,11 @@ def test_task_of_a_killed_worker_process_is_requeued(
 ):
     frontier.push([product(1, 3.0)])
     script = (
-        "import sys, time, redis\n"
+        "import sys, time\n"
+        "from pricewatch.storage.redis import connect\n"
         "from pricewatch.frontier import Frontier\n"
         "from pricewatch.keys import Keys\n"
-        f"client = redis.Redis.from_url({redis_url!r})\n"
+        f"client = connect({redis_url!r})\n"
         f"f = Frontier(client, Keys(prefix={keys.prefix!r}), lease_ms={LEASE})\n"
         f"print(len(f.pop('doomed', 5, now={NOW})), flush=True)\n"
         "time.sleep(60)\n"

@@ -9,41 +9,42 @@ from pricewatch.keys import Keys
 
 SPELLED = {
     "dead_letter": "p:dead-letter",
-    "frontier": "p:{frontier}",
-    "frontier_tasks": "p:{frontier}:tasks",
-    "frontier_verify": "p:{frontier}:verify",
-    "frontier_inflight": "p:{frontier}:inflight",
-    "frontier_inflight_tasks": "p:{frontier}:inflight:tasks",
-    "frontier_deferred": "p:{frontier}:deferred",
-    "frontier_worker_prefix": "p:{frontier}:worker:",
     "views_dirty": "p:views:dirty",
     "history_invalidations": "p:history-invalidations",
-    "scheduler_state": "p:{frontier}:scheduler:state",
-    "scheduler_leader": "p:{frontier}:scheduler:leader",
-    "scheduler_fence": "p:{frontier}:scheduler:fence",
+    "scheduler_state": "p:scheduler:{scheduler}:state",
+    "scheduler_leader": "p:scheduler:{scheduler}:leader",
+    "scheduler_fence": "p:scheduler:{scheduler}:fence",
     "scheduler_pushed": "p:scheduler:pushed",
-    "trust_deadlines": "p:trust:deadlines",
-    "trust_outbox": "p:trust:outbox",
     "account_messages": "p:account-messages",
     "title_index_watermark": "p:title-index:watermark",
     "title_index_guard": "p:title-index:guard",
 }
 
 SPELLED_WITH_PARTS = [
-    ("observations", (3,), "p:observations:3"),
-    ("price_changes", (0,), "p:price-changes:0"),
-    ("last_price", (7,), "p:last-price:7"),
-    ("frontier_worker", ("w-1",), "p:{frontier}:worker:w-1"),
-    ("proxy_next_slot", ("10.0.0.1",), "p:politeness:10.0.0.1"),
+    ("observations", (3,), "p:observations:{p3}"),
+    ("price_changes", (0,), "p:price-changes:{p0}"),
+    ("last_price", (7,), "p:last-price:{p7}"),
+    ("frontier", (3,), "p:frontier:{p3}"),
+    ("frontier_tasks", (0,), "p:frontier:{p0}:tasks"),
+    ("frontier_verify", (1,), "p:frontier:{p1}:verify"),
+    ("frontier_inflight", (2,), "p:frontier:{p2}:inflight"),
+    ("frontier_inflight_tasks", (2,), "p:frontier:{p2}:inflight:tasks"),
+    ("frontier_deferred", (5,), "p:frontier:{p5}:deferred"),
+    ("frontier_worker", (1, "w-1"), "p:frontier:{p1}:worker:w-1"),
+    ("frontier_worker_prefix", (1,), "p:frontier:{p1}:worker:"),
+    ("frontier_fence", (0,), "p:frontier:{p0}:fence"),
+    ("proxy_next_slot", ("10.0.0.1",), "p:politeness:{politeness}:10.0.0.1"),
     ("known_products", ("de",), "p:known-products:de"),
     ("views", ("us", "B000000001"), "p:views:us:B000000001"),
     ("history_cache", ("us", "B000000001"), "p:history:us:B000000001"),
     ("rate_limit", ("reports", "1.2.3.4"), "p:rate:reports:1.2.3.4"),
     ("alert_event", ("change", "e1"), "p:alert-event:change:e1"),
-    ("trust_held", ("us:B000000001:buybox",), "p:trust:held:us:B000000001:buybox"),
-    ("trust_recent", ("us:B000000001:new",), "p:trust:recent:us:B000000001:new"),
-    ("trust_accepted", ("us:B000000001:used",), "p:trust:accepted:us:B000000001:used"),
-    ("trust_confirmed", ("r1",), "p:trust:confirmed:r1"),
+    ("trust_held", (1, "us:B000000001:buybox"), "p:trust:held:{p1}:us:B000000001:buybox"),
+    ("trust_recent", (0, "us:B000000001:new"), "p:trust:recent:{p0}:us:B000000001:new"),
+    ("trust_accepted", (2, "us:B000000001:used"), "p:trust:accepted:{p2}:us:B000000001:used"),
+    ("trust_deadlines", (3,), "p:trust:deadlines:{p3}"),
+    ("trust_confirmed", (1, "r1"), "p:trust:confirmed:{p1}:r1"),
+    ("trust_outbox", (0,), "p:trust:outbox:{p0}"),
     ("lookup_crawl", ("us", "B000000001"), "p:lookup-crawl:us:B000000001"),
     ("not_found", ("us", "B000000001"), "p:not-found:us:B000000001"),
     ("health", ("ingest",), "p:health:ingest"),
@@ -63,15 +64,15 @@ def test_every_key_is_spelled_as_before() -> None:
 def test_a_prefix_is_taken_literally() -> None:
     # a hash-tagged prefix keeps its braces: templates do not read them as fields
     keys = Keys("{pw}:")
-    assert keys.frontier == "{pw}:{frontier}"
-    assert keys.frontier_worker("w") == "{pw}:{frontier}:worker:w"
+    assert keys.frontier(1) == "{pw}:frontier:{p1}"
+    assert keys.frontier_worker(0, "w") == "{pw}:frontier:{p0}:worker:w"
     assert keys.views("us", "B000000001") == "{pw}:views:us:B000000001"
 
 
 def test_keys_with_the_same_prefix_are_equal_however_used() -> None:
     used = Keys("p:")
-    assert used.views("us", "B000000001") and used.frontier
+    assert used.views("us", "B000000001") and used.dead_letter
     assert used == Keys("p:") and hash(used) == hash(Keys("p:"))
-    assert Keys("q:").frontier == "q:{frontier}" and used.frontier == "p:{frontier}"
+    assert Keys("q:").dead_letter == "q:dead-letter" and used.dead_letter == "p:dead-letter"
     copied = pickle.loads(pickle.dumps(used))
     assert copied == used and copied.not_found("us", "B1") == "p:not-found:us:B1"

@@ -3,10 +3,10 @@ import multiprocessing
 import time
 
 import pytest
-import redis
 
 from pricewatch.keys import Keys
 from pricewatch.politeness import Politeness
+from pricewatch.storage.redis import connect
 
 pytestmark = pytest.mark.redis
 
@@ -20,7 +20,7 @@ def test_first_free_ip_is_granted_then_others(redis_client, keys):
 
 
 def _hammer(url, prefix, ips, n, out):
-    client = redis.Redis.from_url(url)
+    client = connect(url)
     p = Politeness(client, Keys(prefix=prefix), interval_s=0.2, margin_s=0.01)
     for _ in range(n):
         ip = p.acquire(ips)

@@ -30,6 +30,7 @@ from pricewatch.leader import Elector, FencedOut, Lease, NotLeader, Term
 from pricewatch.models import CrawlTask
 from pricewatch.settings import load_settings
 from pricewatch.storage.clickhouse import PriceStore, migrate
+from pricewatch.storage.redis import connect_async
 from pricewatch.storage.sql import migrate_sql
 from scheduler.jobs import CrawlScheduler
 from scheduler.service import run
@@ -148,7 +149,7 @@ async def test_the_async_frontier_refuses_a_stale_token_too(
     assert stale is not None
     lease.release(stale)
     assert lease.acquire() is not None
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect_async(redis_url)
     try:
         frontier = AsyncFrontier(client, keys)
         with pytest.raises(FencedOut):

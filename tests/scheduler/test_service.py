@@ -57,7 +57,7 @@ def test_service_schedules_until_stopped(
 
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
-    frontier = Frontier(redis_client, Keys(prefix="svc:"))
+    frontier = Frontier(redis_client, Keys(prefix="svc:"), partitions=settings.stream_partitions)
     try:
         deadline = time.monotonic() + 20
         while frontier.size() < 3 and time.monotonic() < deadline and thread.is_alive():

@@ -12,7 +12,14 @@ import redis
 
 from pricewatch.frontier import Frontier
 from pricewatch.ingest.worker import IngestWorker
-from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
+from pricewatch.keys import (
+    INGEST_GROUP,
+    OBSERVATIONS,
+    PRICE_CHANGES,
+    PRICE_CORRECTIONS,
+    Keys,
+    partition_of,
+)
 from pricewatch.models import Observation, PriceChange, PriceCorrection, Series, decode
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore, all_time_lows
@@ -25,6 +32,8 @@ from tests.sql_store import subscribed
 
 PARTITIONS = 2
 ASIN = "B07CLN88MV"
+# the partition of the tests' product: its trust records live there
+PARTITION = partition_of("us", ASIN, PARTITIONS)
 
 
 @pytest.fixture
@@ -173,14 +182,14 @@ def make_env(
             partitions=PARTITIONS,
             sql=BlockingSql(sql_url),
             lows=lambda series: all_time_lows(price_store, series),
-            frontier=Frontier(redis_client, keys),
+            frontier=Frontier(redis_client, keys, partitions=PARTITIONS),
             policy=policy or TrustPolicy(),
             clock=clock.seconds,
             **gate_kw,
         )
         made.append(gate)
         worker = ingest_worker(redis_client, keys, price_store, gate, clock)
-        frontier = Frontier(redis_client, keys)
+        frontier = Frontier(redis_client, keys, partitions=PARTITIONS)
         return Env(redis_client, keys, price_store, blocking_sql, clock, gate, worker, frontier)
 
     yield make

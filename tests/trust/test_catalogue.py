@@ -9,7 +9,7 @@ import pytest
 from pricewatch.models import Availability, TaskKind
 from pricewatch.trust import Reason
 from tests.observations import observation
-from tests.trust.conftest import ASIN, Env
+from tests.trust.conftest import ASIN, PARTITION, Env
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -63,7 +63,7 @@ def test_a_tenfold_price_waits_for_a_crawl(make_env):
     assert env.ingest(jump) == 1
     assert env.store.product("us", ASIN).last_price == 10_000
     assert [c.new_price for c in env.changes()] == [10_000]
-    held = env.client.hgetall(env.keys.trust_held(f"us:{ASIN}:buybox"))
+    held = env.client.hgetall(env.keys.trust_held(PARTITION, f"us:{ASIN}:buybox"))
     assert len(held) == 1 and Reason.LARGE_RISE.value.encode() in next(iter(held.values()))
     [task] = env.frontier.pop("w1")
     assert task.kind is TaskKind.VERIFY

@@ -8,7 +8,7 @@ from pricewatch.models import Series, Source, TaskKind, change_event_id
 from pricewatch.storage.sql_blocking import BlockingSql
 from pricewatch.storage.sql_trust import AuditVerdict, audit_log
 from pricewatch.trust import TrustGate, TrustPolicy, report_id
-from tests.trust.conftest import ASIN, PARTITIONS, Env, ingest_worker
+from tests.trust.conftest import ASIN, PARTITION, PARTITIONS, Env, ingest_worker
 
 pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 
@@ -37,7 +37,7 @@ def audit(env: Env) -> list:
 
 
 def trust_keys(env: Env) -> list[bytes]:
-    return env.client.keys(f"{env.keys.prefix}trust:*")
+    return list(env.client.scan_iter(match=f"{env.keys.prefix}trust:*"))
 
 
 def test_crawler_only_batches_do_no_trust_work(make_env):
@@ -50,7 +50,8 @@ def test_crawler_only_batches_do_no_trust_work(make_env):
 
 
 def test_an_ordinary_report_is_accepted_at_once(make_env):
-    env = make_env()
+    # no spot checks: whether one report is sampled depends on its id (its time)
+    env = make_env(TrustPolicy(spot_check_share=0.0))
     with_history(env)
     assert env.ingest(env.obs(9_900)) == 0
     last = env.changes()[-1]
@@ -109,7 +110,7 @@ def test_a_report_that_would_fire_an_alert_is_held_then_confirmed_with_its_own_t
     assert record.reasons  # why it was held
     reporter = env.reporter("install:aaaaaaaa:ip1")
     assert (reporter.confirmed, reporter.refuted) == (1, 0)
-    assert env.client.hlen(env.keys.trust_held(f"us:{ASIN}:buybox")) == 0
+    assert env.client.hlen(env.keys.trust_held(PARTITION, f"us:{ASIN}:buybox")) == 0
 
 
 def test_a_refuted_report_never_reaches_history_and_costs_reputation(make_env):
@@ -139,7 +140,7 @@ def test_a_report_made_after_the_crawl_waits_for_the_next_one(make_env):
     crawl_time = env.clock.ms + 500
     assert env.ingest(env.obs(8_000, at=crawl_time + 30_000)) == 1
     env.ingest(env.obs(10_000, source="verification", at=crawl_time))
-    assert env.client.hlen(env.keys.trust_held(f"us:{ASIN}:buybox")) == 1
+    assert env.client.hlen(env.keys.trust_held(PARTITION, f"us:{ASIN}:buybox")) == 1
     assert audit(env) == []
 
 
@@ -238,8 +239,8 @@ def test_a_reporter_with_a_record_of_false_reports_is_rejected_into_the_audit(ma
 
 
 class CrashInSettle(TrustGate):
-    def settle(self, outcome, pipe):
-        super().settle(outcome, pipe)
+    def settle(self, outcome, pipes):
+        super().settle(outcome, pipes)
         raise RuntimeError("crash before the transaction commits")
 
 
@@ -263,29 +264,29 @@ def test_a_crash_before_commit_neither_loses_nor_doubles_a_held_report(
             worker.process_batch(worker.next_batch())
     finally:
         crashing.sql.close()
-    assert env.client.exists(env.keys.trust_held(f"us:{ASIN}:buybox")) == 0
+    assert env.client.exists(env.keys.trust_held(PARTITION, f"us:{ASIN}:buybox")) == 0
     assert env.frontier.size() == 0
 
     # the restarted worker (same consumer) replays its pending batch
     restarted = ingest_worker(redis_client, keys, price_store, env.gate, env.clock)
     assert restarted.process_batch(restarted.next_batch()).held == 1
     assert restarted.next_batch() == []
-    assert env.client.hlen(env.keys.trust_held(f"us:{ASIN}:buybox")) == 1
-    assert env.client.zcard(env.keys.trust_deadlines) == 1
+    assert env.client.hlen(env.keys.trust_held(PARTITION, f"us:{ASIN}:buybox")) == 1
+    assert env.client.zcard(env.keys.trust_deadlines(PARTITION)) == 1
     assert env.frontier.size() == 1
 
 
 def test_flushing_decisions_twice_counts_reputation_once(make_env):
     env = watched(make_env())
     env.ingest(env.obs(8_900))
-    outbox_before = env.client.hgetall(env.keys.trust_outbox)
+    outbox_before = env.client.hgetall(env.keys.trust_outbox(PARTITION))
     assert outbox_before == {}
     env.ingest(env.obs(8_900, source="verification"), step_ms=60_000)
-    saved = env.client.hgetall(env.keys.trust_outbox)
+    saved = env.client.hgetall(env.keys.trust_outbox(PARTITION))
     assert len(saved) == 1
     assert env.gate.sweeps.flush_decisions() == 1
     # a crash between the SQL commit and the clean-up leaves the entry behind
-    env.client.hset(env.keys.trust_outbox, mapping=saved)
+    env.client.hset(env.keys.trust_outbox(PARTITION), mapping=saved)
     assert env.gate.sweeps.flush_decisions() == 0
-    assert env.client.hlen(env.keys.trust_outbox) == 0
+    assert env.client.hlen(env.keys.trust_outbox(PARTITION)) == 0
     assert env.reporter("install:aaaaaaaa:ip1").confirmed == 1

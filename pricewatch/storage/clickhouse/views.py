@@ -68,6 +68,16 @@ def view_rows(counts: dict[tuple[str, str], dict[str, int]], at_ms: int) -> list
     return rows
 
 
+# KEYS: one product's counters. Read and cleared in one step: a view counted meanwhile
+# is in the next flush, never lost. (One key per script: the products of a flush may
+# live in different Redis Cluster slots.)
+_TAKE = """
+local counts = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[1])
+return counts
+"""
+
+
 async def take_counts(
     client: redis.asyncio.Redis, keys: Keys, batch: int = FLUSH_BATCH
 ) -> dict[tuple[str, str], dict[str, int]]:
@@ -77,13 +87,13 @@ async def take_counts(
     if not members:
         return {}
     products = [m.decode().split(":", 1) for m in members]
-    pipe = client.pipeline(transaction=True)
+    pipe = client.pipeline(transaction=False)
     for market, asin in products:
-        pipe.hgetall(keys.views(market, asin))
-        pipe.delete(keys.views(market, asin))
+        pipe.eval(_TAKE, 1, keys.views(market, asin))
     replies = await pipe.execute()
     counts: dict[tuple[str, str], dict[str, int]] = {}
-    for (market, asin), fields in zip(products, replies[::2], strict=True):
+    for (market, asin), flat in zip(products, replies, strict=True):
+        fields = dict(zip(flat[::2], flat[1::2], strict=True))
         by_source = {k.decode(): int(v) for k, v in fields.items() if int(v) > 0}
         if by_source:
             counts[(market, asin)] = by_source

@@ -17,6 +17,7 @@ import yaml
 
 from pricewatch.cli import build_parser
 from pricewatch.settings import PREFIX, Settings
+from pricewatch.storage.redis import parse_cluster_url
 
 DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 REPO = DEPLOY.parent
@@ -102,7 +103,10 @@ def test_the_roles_reach_the_cluster_the_configs_define(compose: dict[str, Any])
     host = re.match(r"http://[^@]+@([\w-]+):8123/\w+$", env[PREFIX + "CLICKHOUSE_URL"])
     assert host is not None and host.group(1) in compose["services"]
     assert env[PREFIX + "DATABASE_URL"].startswith("postgresql+asyncpg://")
-    assert env[PREFIX + "REDIS_URL"].startswith("redis://redis-")
+    # every master of the compose file's Redis Cluster is a startup node
+    redis_url = parse_cluster_url(env[PREFIX + "REDIS_URL"])
+    masters = {name for name in compose["services"] if re.fullmatch(r"redis-\d+", name)}
+    assert len(masters) >= 3 and {host for host, _ in redis_url.nodes} == masters
     assert compose["services"]["api"]["environment"][PREFIX + "API_HOST"] == "0.0.0.0"
 
 
