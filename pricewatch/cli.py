@@ -172,7 +172,7 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[no-untyped-def]
-    from pricewatch.ingest.worker import IngestWorker
+    from pricewatch.ingest.worker import IngestWorker, ingest_consumer_name
     from pricewatch.storage.clickhouse import PriceStore
     from pricewatch.storage.redis import connect
     from pricewatch.trust import build_trust_gate
@@ -184,7 +184,8 @@ def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[
         store,
         gate=build_trust_gate(settings, redis_client, keys, store),
         partitions=settings.stream_partitions,
-        consumer=f"ingest-{socket.gethostname()}",
+        owned=settings.ingest_partitions,
+        consumer=ingest_consumer_name(socket.gethostname(), settings.ingest_partitions),
         batch_size=settings.ingest_batch_size,
         batch_ms=settings.ingest_batch_ms,
         claim_idle_ms=settings.claim_idle_ms,

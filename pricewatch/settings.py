@@ -171,6 +171,23 @@ def _market_list(raw: str, name: str) -> tuple[str, ...]:
         raise ValueError(f"{name}: {exc}") from None
 
 
+def _partition_set(raw: str, name: str) -> tuple[int, ...]:
+    """Partition numbers and ranges, comma/space separated: "0-3, 6" (empty: all)."""
+    found: set[int] = set()
+    for item in _words(raw):
+        low, dash, high = item.partition("-")
+        try:
+            first, last = int(low), int(high) if dash else int(low)
+        except ValueError:
+            raise ValueError(
+                f"{name}: {item!r} is neither a partition number nor a range like 0-3"
+            ) from None
+        if first < 0 or last < first:
+            raise ValueError(f"{name}: {item!r} is not a range of partition numbers")
+        found.update(range(first, last + 1))
+    return tuple(sorted(found))
+
+
 def _market_budgets(raw: str, name: str) -> tuple[tuple[str, float], ...]:
     """ "market=crawls_per_s" pairs."""
     from pricewatch.markets import get_market
@@ -252,6 +269,10 @@ class Settings:
     stream_partitions: int = setting(4)
     # Approximate cap (XADD MAXLEN ~) per partition: a bounded backlog, not an archive.
     stream_maxlen: int = setting(1_000_000)
+    # The stream partitions this process's ingest reads ("0-1", "2-3"...; empty: all).
+    # Several ingest processes split the partitions between them, each partition to
+    # one of them: per-product order holds only with one consumer per partition.
+    ingest_partitions: tuple[int, ...] = setting((), read=_partition_set)
     ingest_batch_size: int = setting(20_000)
     ingest_batch_ms: int = setting(200)
     # A pending message idle this long belongs to a consumer presumed dead.

@@ -84,6 +84,15 @@ def batch_token(messages: Sequence[Message]) -> str:
     return h.hexdigest()
 
 
+def ingest_consumer_name(host: str, owned: Sequence[int] = ()) -> str:
+    """The consumer name of an ingest process: stable across its restarts, so that a
+    restarted one replays what it read and never acked first, and distinct for each
+    partition set, so that processes on one host never share a name."""
+    if not owned:
+        return f"ingest-{host}"
+    return f"ingest-{host}-p{'.'.join(map(str, sorted(owned)))}"
+
+
 @dataclasses.dataclass(eq=False)
 class IngestWorker:
     client: redis.Redis
@@ -99,6 +108,8 @@ class IngestWorker:
     not_found_ttl_s: int = 7 * 86400
     gate: Gate = dataclasses.field(default_factory=AcceptAll)
     clock: Callable[[], float] = time.time
+    # the partitions this worker reads (empty: all), when several processes share them
+    owned: Sequence[int] = ()
 
     def __post_init__(self) -> None:
         self.changes = PartitionedStream(self.keys, PRICE_CHANGES, self.partitions, self.maxlen)
@@ -106,6 +117,7 @@ class IngestWorker:
             self.client,
             INGEST_GROUP,
             self.consumer,
+            only=self.owned,
             count=self.batch_size,
             wait_ms=self.batch_ms,
             claim_idle_ms=self.claim_idle_ms,
@@ -236,7 +248,12 @@ class IngestWorker:
         tx.execute()
 
     def run(self, stop: threading.Event) -> None:
-        log.info("ingest consumer %s on %d partitions", self.consumer, self.partitions)
+        log.info(
+            "ingest consumer %s on partitions %s of %d",
+            self.consumer,
+            ", ".join(map(str, self.owned)) if self.owned else "all",
+            self.partitions,
+        )
         consume(
             self.reader,
             self._round,

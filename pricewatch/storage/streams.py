@@ -118,8 +118,24 @@ class PartitionedStream:
     def length(self, client: redis.Redis) -> int:
         return sum(int(client.xlen(k)) for k in self.stream_keys())
 
-    def reader(self, client: redis.Redis, group: str, consumer: str, **options: Any) -> GroupReader:
-        return GroupReader(client, self.stream_keys(), group, consumer, name=self.name, **options)
+    def reader(
+        self,
+        client: redis.Redis,
+        group: str,
+        consumer: str,
+        *,
+        only: Sequence[int] = (),
+        **options: Any,
+    ) -> GroupReader:
+        """A consumer of every partition, or of the partitions ``only`` names."""
+        wanted = set(only)
+        if not wanted <= set(range(self.partitions)):
+            raise ValueError(
+                f"partitions {sorted(wanted)} asked of {self.name}, which has "
+                f"{self.partitions} (0 to {self.partitions - 1})"
+            )
+        keys = [k for p, k in enumerate(self.stream_keys()) if not wanted or p in wanted]
+        return GroupReader(client, keys, group, consumer, name=self.name, **options)
 
 
 class GroupReader:
