@@ -29,12 +29,7 @@ from pricewatch.keys import Keys
 from pricewatch.models import LastState, SeriesKey
 from pricewatch.rechecks import PriceLookup
 from pricewatch.settings import Settings
-from pricewatch.storage.clickhouse import (
-    PriceStore,
-    database_from_url,
-    get_clickhouse,
-    parse_clickhouse_url,
-)
+from pricewatch.storage.clickhouse import PriceStore, database_from_url, embedded, get_clickhouse
 from pricewatch.storage.redis import connect
 from pricewatch.storage.sql import NotificationType
 
@@ -50,7 +45,7 @@ class _Prices:
 def _prices(settings: Settings, clickhouse_client: Any) -> _Prices:
     client, own = clickhouse_client, None
     if client is None:
-        if parse_clickhouse_url(settings.clickhouse_url).kind == "chdb":
+        if embedded(settings.clickhouse_url):
             log.info(
                 "account messages: no price store in this process; webhook "
                 "confirmations leave re-checks to the next price change"

@@ -30,12 +30,7 @@ from pricewatch.egress import EgressPolicy, safe_http_client
 from pricewatch.history import Bucket, Granularity
 from pricewatch.keys import Keys
 from pricewatch.settings import Settings
-from pricewatch.storage.clickhouse import (
-    PriceStore,
-    database_from_url,
-    get_clickhouse,
-    parse_clickhouse_url,
-)
+from pricewatch.storage.clickhouse import PriceStore, database_from_url, embedded, get_clickhouse
 from pricewatch.storage.redis import connect
 from pricewatch.storage.sql import NotificationType, create_engine, migrate_sql_async
 
@@ -121,7 +116,7 @@ def chart_reader(settings: Settings, clickhouse_client: Any) -> tuple[ChartReade
     running apart from it sends its e-mails without charts."""
     client, own = clickhouse_client, None
     if client is None:
-        if parse_clickhouse_url(settings.clickhouse_url).kind == "chdb":
+        if embedded(settings.clickhouse_url):
             log.info("alerts: no price history in this process; e-mails go without charts")
             return None, None
         client = own = get_clickhouse(settings.clickhouse_url, cluster=settings.clickhouse_cluster)

@@ -47,7 +47,13 @@ from api.state import ApiState, wall_clock_ms
 from pricewatch.frontier import AsyncFrontier
 from pricewatch.keys import DEFAULT_KEYS, Keys
 from pricewatch.settings import Settings, get_settings
-from pricewatch.storage.clickhouse import PriceStore, database_from_url, flush_views, get_clickhouse
+from pricewatch.storage.clickhouse import (
+    PriceStore,
+    database_from_url,
+    embedded,
+    flush_views,
+    get_clickhouse,
+)
 from pricewatch.storage.redis import connect_pubsub_async, open_async
 from pricewatch.storage.sql import activate_unconfirmed, create_engine
 
@@ -138,6 +144,9 @@ def create_app(
             frontier=AsyncFrontier(redis_client, keys, partitions=settings.stream_partitions),
             history=HistoryCache(redis_client, settings.api_history_cache_ttl_s, near),
             clock=clock or wall_clock_ms,
+            chart_queries=(
+                1 if embedded(settings.clickhouse_url) else settings.api_clickhouse_threads
+            ),
         )
         # handlers reach it through the ``api`` dependency (api.dependencies)
         app.state.api = state

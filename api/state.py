@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import redis.asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.services.chart_reads import ChartReads
 from api.services.history_cache import HistoryCache
 from api.services.views import ViewTally
 from pricewatch.egress import EgressPolicy
@@ -45,11 +46,18 @@ class ApiState:
     # computed charts: this process's near cache in front of Redis
     history: HistoryCache
     clock: Callable[[], int] = wall_clock_ms
+    # how many chart queries may run at once (1 for the embedded chDB; see ChartReads)
+    chart_queries: int = 1
     # chart views not yet added to the Redis counters
     views: ViewTally = dataclasses.field(default_factory=ViewTally)
     # what webhook URLs users give may point at; built from the settings on first use
     # (tests set one whose resolver stands in for DNS)
     egress: EgressPolicy | None = None
+    # chart misses' ClickHouse reads, gathered into shared queries
+    chart_reads: ChartReads = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.chart_reads = ChartReads(self.prices, self.clickhouse, queries=self.chart_queries)
 
     def egress_policy(self) -> EgressPolicy:
         if self.egress is None:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 
+from pricewatch.gc_tuning import freeze_heap
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
 from pricewatch.models import Observation, encode
@@ -124,6 +125,7 @@ def main() -> None:
         )
         changes = PartitionedStream(KEYS, PRICE_CHANGES, PARTITIONS)
         producer = multiprocessing.get_context("fork").Process(target=produce, args=(url, payloads))
+        freeze_heap()  # as the ingest role does once its worker is built
         started = time.perf_counter()
         producer.start()
         accepted = 0

@@ -172,13 +172,14 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[no-untyped-def]
+    from pricewatch.gc_tuning import freeze_heap
     from pricewatch.ingest.worker import IngestWorker, ingest_consumer_name
     from pricewatch.storage.clickhouse import PriceStore
     from pricewatch.storage.redis import connect
     from pricewatch.trust import build_trust_gate
 
     redis_client, keys, store = connect(redis_url), _keys(settings), PriceStore(client)
-    return IngestWorker(
+    worker = IngestWorker(
         redis_client,
         keys,
         store,
@@ -192,6 +193,8 @@ def _ingest_worker(settings: Settings, redis_url: str, client):  # type: ignore[
         maxlen=settings.stream_maxlen,
         not_found_ttl_s=settings.not_found_ttl_s,
     )
+    freeze_heap()  # what ingest runs with lives as long as the process
+    return worker
 
 
 # Seconds the roles get to finish once asked to stop (a second Ctrl-C: none).
@@ -379,7 +382,7 @@ def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
     """``pricewatch up --processes``: each role a process of its own (with embedded
     chDB, the ClickHouse users one process together), started again when it dies."""
     from pricewatch.schema import migrate as ch_migrate
-    from pricewatch.storage.clickhouse.client import parse_clickhouse_url
+    from pricewatch.storage.clickhouse.client import embedded as embedded_clickhouse
     from pricewatch.storage.local_redis import RedisStartError
     from pricewatch.storage.sql import migrate_sql
 
@@ -390,7 +393,7 @@ def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
     roles = ["ingest", *_installed_roles()]
     if "api" in roles and (problem := _api_listen_problem(settings)):
         return supervisor.give_up(problem)
-    embedded = parse_clickhouse_url(settings.clickhouse_url).kind == "chdb"
+    embedded = embedded_clickhouse(settings.clickhouse_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         try:

@@ -112,22 +112,40 @@ def next_bucket(start_ms: int, granularity: Granularity) -> int:
     return _month_start(_month_index(start_ms) + 1)
 
 
+# buckets of one width (months are not)
+_WIDTH_MS = {Granularity.HOURLY: HOUR_MS, Granularity.DAILY: DAY_MS, Granularity.WEEKLY: WEEK_MS}
+
+
 def check_range(start_ms: int, end_ms: int) -> None:
     if start_ms < 0 or end_ms <= start_ms:
         raise ValueError(f"empty or negative time range [{start_ms}, {end_ms})")
 
 
-def bucket_starts(start_ms: int, end_ms: int, granularity: Granularity) -> Iterator[int]:
-    """Starts of the buckets overlapping ``[start_ms, end_ms)``, in order."""
+def bucket_span(start_ms: int, end_ms: int, granularity: Granularity) -> tuple[int, int]:
+    """(start of the first bucket, start of the bucket after the last) of the buckets
+    overlapping ``[start_ms, end_ms)``; ValueError for an empty range or one of more
+    than ``MAX_BUCKETS`` buckets."""
     check_range(start_ms, end_ms)
-    bucket = floor_bucket(start_ms, granularity)
-    count = 0
-    while bucket < end_ms:
-        count += 1
-        if count > MAX_BUCKETS:
-            raise ValueError(
-                f"[{start_ms}, {end_ms}) spans more than {MAX_BUCKETS} {granularity} buckets"
-            )
+    first = floor_bucket(start_ms, granularity)
+    stop = next_bucket(floor_bucket(end_ms - 1, granularity), granularity)
+    width = _WIDTH_MS.get(granularity)
+    count = (stop - first) // width if width else _month_index(stop) - _month_index(first)
+    if count > MAX_BUCKETS:
+        raise ValueError(
+            f"[{start_ms}, {end_ms}) spans more than {MAX_BUCKETS} {granularity} buckets"
+        )
+    return first, stop
+
+
+def bucket_starts(start_ms: int, end_ms: int, granularity: Granularity) -> Iterator[int]:
+    """Starts of the buckets overlapping ``[start_ms, end_ms)``, in order (checked
+    first, as by ``bucket_span``)."""
+    bucket, stop = bucket_span(start_ms, end_ms, granularity)
+    width = _WIDTH_MS.get(granularity)
+    if width is not None:
+        yield from range(bucket, stop, width)
+        return
+    while bucket < stop:
         yield bucket
         bucket = next_bucket(bucket, granularity)
 
@@ -157,23 +175,28 @@ def fill_buckets(
             )
         by_start[row.start_ms] = row
 
+    # a chart miss fills hundreds of buckets per series: the loop stays plain
     carry = opening
     buckets: list[Bucket] = []
+    add = buckets.append
     for start in starts:
         found = by_start.get(start)
         if found is None:
-            if carry is NO_STATE:
-                continue
-            buckets.append(Bucket(start, carry, carry, carry))
+            if carry is not NO_STATE:
+                add(Bucket(start, carry, carry, carry))
             continue
-        row = found
-        band = [p for p in (row.min, row.max) if p is not None]
-        if isinstance(carry, int):
-            band.append(carry)
-        low = min(band) if band else None
-        high = max(band) if band else None
-        buckets.append(Bucket(start, row.last, low, high))
-        carry = row.last
+        low, high, last = found.min, found.max, found.last
+        if low is None:  # one known bound is the whole band
+            low = high
+        elif high is None:
+            high = low
+        if isinstance(carry, int):  # the price in force when the bucket opened
+            if low is None or carry < low:
+                low = carry
+            if high is None or carry > high:
+                high = carry
+        add(Bucket(start, last, low, high))
+        carry = last
     return buckets
 
 

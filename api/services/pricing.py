@@ -4,8 +4,9 @@ statistics and the "good deal" flag. No I/O, no clock: callers pass ``now``."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from pricewatch.history import DAY_MS, HOUR_MS, Bucket, Granularity, floor_bucket
@@ -145,9 +146,18 @@ def is_rank(series: str) -> bool:
 
 def wire_value(value: int | None, series: str, market: Market) -> float | None:
     """A stored value on the wire: money in major units, a sales rank as the integer it is."""
-    if value is None or is_rank(series):
-        return value
-    return to_major(value, market)
+    return wire_converter(series, market)(value)
+
+
+def wire_converter(series: str, market: Market) -> Callable[[int | None], float | None]:
+    """``wire_value`` for one series of one market, chosen once for many values."""
+    if is_rank(series):
+        return _as_is
+    return functools.partial(to_major, market=market)
+
+
+def _as_is(value: int | None) -> int | None:
+    return value
 
 
 def in_series_order(found: Mapping[str, T]) -> list[tuple[Series, T]]:

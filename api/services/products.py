@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from typing import cast
 
 import msgspec
@@ -27,6 +28,7 @@ from api.schemas import (
     SeriesOut,
 )
 from api.services import freshness, pricing
+from api.services.chart_reads import ChartReads
 from api.services.history_cache import pack, unpack
 from api.services.lookups import LookupOutcome, request_first_crawl
 from api.services.refusals import client_input
@@ -36,7 +38,7 @@ from pricewatch.history import DAY_MS, Bucket, Granularity
 from pricewatch.markets import Market
 from pricewatch.models import Availability, Product, Series
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.clickhouse.price_history import ChartProduct
+from pricewatch.storage.clickhouse.price_history import ChartProduct, ChartRead
 
 _encoder = msgspec.json.Encoder()
 
@@ -59,26 +61,32 @@ class ChartRequest:
 
 
 def _points(buckets: list[Bucket], series: str, market: Market) -> list[PricePoint]:
+    # hundreds of points per line on a chart miss: one conversion chosen per line, and
+    # the times of bucket starts (the same few thousand for every chart) kept formatted
+    value = pricing.wire_converter(series, market)
     return [
         PricePoint(
-            timestamp=iso(b.start_ms),
-            price=pricing.wire_value(b.close, series, market),
-            min=pricing.wire_value(b.min, series, market),
-            max=pricing.wire_value(b.max, series, market),
+            timestamp=_iso_cached(b.start_ms),
+            price=value(b.close),
+            min=value(b.min),
+            max=value(b.max),
         )
         for b in buckets
     ]
 
 
-def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes | None:
-    """The chart JSON, or None when the product was never seen (blocking). Every series
-    comes from one ClickHouse query, most often with the catalogue row (``_chart_lines``);
+_iso_cached = functools.lru_cache(maxsize=1 << 16)(iso)
+
+
+async def _history_body(reads: ChartReads, req: ChartRequest, now_ms: int) -> bytes | None:
+    """The chart JSON, or None when the product was never seen. Every series comes
+    from one ClickHouse read, most often with the catalogue row (``_chart_lines``);
     the body is cached whole, lines and all."""
     try:
-        found = _chart_lines(prices, req, now_ms)
+        found = await _chart_lines(reads, req, now_ms)
     except ValueError:
         # a window of too many buckets: refused only for a product that exists
-        if prices.product(req.market.code, req.asin) is None:
+        if await reads.product(req.market.code, req.asin) is None:
             return None
         raise
     if found is None:
@@ -107,8 +115,8 @@ def _history_body(prices: PriceStore, req: ChartRequest, now_ms: int) -> bytes |
     return _encoder.encode(out)
 
 
-def _chart_lines(
-    prices: PriceStore, req: ChartRequest, now_ms: int
+async def _chart_lines(
+    reads: ChartReads, req: ChartRequest, now_ms: int
 ) -> tuple[ChartProduct, pricing.Window, str, dict[str, list[Bucket]]] | None:
     """(catalogue row, window, granularity served, buckets or change points by series)
     of a chart; None for a product never seen.
@@ -116,7 +124,7 @@ def _chart_lines(
     A chart is the product's changes when its granularity is "auto" and the part of
     the window since the product was first seen spans at most
     ``pricing.MAX_CHANGES_SPAN_MS`` (and holds few enough of them), buckets otherwise.
-    The catalogue row comes with the first read: a miss is one query when the window
+    The catalogue row comes with the first read: a miss is one read when the window
     alone decides (a period, or start/end), two when it does not ("all" starts when the
     product was first seen; a long "auto" window of a young product, read as buckets
     first, is changes after all; a window of too many changes, buckets after all).
@@ -126,35 +134,31 @@ def _chart_lines(
     found: dict[str, list[Bucket]] | None = None
     changes_tried = False
     if asked.start_ms is None and asked.period == "all":
-        row = prices.product(market, asin)
+        row = await reads.product(market, asin)
         if row is None:
             return None
         product: ChartProduct | None = ChartProduct(row.first_seen, row.currency)
         window = asked.resolve(now_ms, row.first_seen)
     else:
         window = asked.resolve(now_ms, None)
+        read = ChartRead(market, asin, window.start_ms, window.end_ms)
         if auto and window.end_ms - window.start_ms <= pricing.MAX_CHANGES_SPAN_MS:
-            product, found = prices.chart_changes(
-                market, asin, window.start_ms, window.end_ms, pricing.MAX_CHANGE_POINTS
-            )
+            product, found = await reads.changes(read, pricing.MAX_CHANGE_POINTS, with_product=True)
             if product is not None and found is not None:
                 return product, window, pricing.CHANGES, found
             changes_tried = True
         else:
-            product, found = prices.chart_histories(
-                market, asin, window.start_ms, window.end_ms, window.granularity
-            )
+            product, found = await reads.histories(read, window.granularity, with_product=True)
     if product is None:
         return None
+    read = ChartRead(market, asin, window.start_ms, window.end_ms)
     known_from = max(window.start_ms, product.first_seen_ms or window.start_ms)
     if auto and not changes_tried and window.end_ms - known_from <= pricing.MAX_CHANGES_SPAN_MS:
-        changes = prices.changes(
-            market, asin, window.start_ms, window.end_ms, pricing.MAX_CHANGE_POINTS
-        )
+        _, changes = await reads.changes(read, pricing.MAX_CHANGE_POINTS, with_product=False)
         if changes is not None:
             return product, window, pricing.CHANGES, changes
     if found is None:
-        found = prices.histories(market, asin, window.start_ms, window.end_ms, window.granularity)
+        _, found = await reads.histories(read, window.granularity, with_product=False)
     return product, window, window.granularity.value, found
 
 
@@ -204,7 +208,7 @@ async def _fill(
     cache = state.history
     token = await cache.begin_fill(key)
     with client_input():  # a window of too many buckets, known once resolved
-        body = await state.clickhouse(_history_body, state.prices, req, now)
+        body = await _history_body(state.chart_reads, req, now)
     if body is None:
         lookup = await request_first_crawl(state, req.market.code, req.asin, client)
         raise UnknownProduct(req.market.code, req.asin, lookup)

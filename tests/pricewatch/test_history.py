@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Sequence
 
 import pytest
@@ -10,11 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pricewatch.history import (
+    DAY_MS,
+    HOUR_MS,
+    MAX_BUCKETS,
     NO_STATE,
     Bucket,
     Granularity,
     Opening,
     RollupRow,
+    bucket_span,
     bucket_starts,
     change_points,
     fill_buckets,
@@ -154,6 +159,27 @@ def test_empty_or_negative_range_is_rejected(start: int, end: int) -> None:
 def test_too_many_buckets_is_rejected() -> None:
     with pytest.raises(ValueError, match="more than"):
         list(bucket_starts(0, _ms(2030, 1, 1), Granularity.HOURLY))
+
+
+@pytest.mark.parametrize("granularity", list(Granularity))
+def test_a_span_is_its_first_bucket_and_the_one_after_its_last(granularity: Granularity) -> None:
+    rng = random.Random(4)
+    for _ in range(300):
+        start = rng.randrange(_ms(2020, 1, 1), _ms(2026, 1, 1))
+        end = start + rng.choice((1, HOUR_MS, DAY_MS)) * rng.randint(1, 900)
+        starts = list(bucket_starts(start, end, granularity))
+        assert bucket_span(start, end, granularity) == (
+            starts[0],
+            next_bucket(starts[-1], granularity),
+        )
+
+
+def test_the_most_buckets_a_span_may_hold() -> None:
+    start = _ms(2020, 1, 1)
+    most = start + MAX_BUCKETS * HOUR_MS
+    assert bucket_span(start, most, Granularity.HOURLY) == (start, most)
+    with pytest.raises(ValueError, match="more than 100000 hourly"):
+        bucket_span(start, most + 1, Granularity.HOURLY)
 
 
 def test_unknown_granularity() -> None:

@@ -20,6 +20,7 @@ from pricewatch.schema.clickhouse_migrations import DEFAULT_DATABASE, migrate
 from pricewatch.storage.clickhouse.client import (
     ClickHouseTarget,
     database_from_url,
+    embedded,
     get_clickhouse,
     parse_clickhouse_url,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "ViewRow",
     "all_time_lows",
     "database_from_url",
+    "embedded",
     "flush_views",
     "get_clickhouse",
     "migrate",

@@ -64,6 +64,11 @@ def parse_clickhouse_url(url: str) -> ClickHouseTarget:
     raise ValueError(f"unsupported ClickHouse URL scheme {parts.scheme!r} in {url!r}")
 
 
+def embedded(url: str) -> bool:
+    """Whether ``url`` names an embedded chDB (one process, one query at a time)."""
+    return parse_clickhouse_url(url).kind == "chdb"
+
+
 def database_from_url(url: str) -> str:
     """The database a URL names, or the default one (chDB URLs name a directory only)."""
     return parse_clickhouse_url(url).database or DEFAULT_DATABASE

@@ -22,11 +22,10 @@ from pricewatch.history import (
     Granularity,
     Opening,
     RollupRow,
-    bucket_starts,
+    bucket_span,
     change_points,
     check_range,
     fill_buckets,
-    next_bucket,
     parse_granularity,
 )
 from pricewatch.models import Series
@@ -45,6 +44,15 @@ class ChartProduct(NamedTuple):
 
     first_seen_ms: int | None
     currency: str | None
+
+
+class ChartRead(NamedTuple):
+    """One product's chart range: ``[start_ms, end_ms)``."""
+
+    market: str
+    asin: str
+    start_ms: int
+    end_ms: int
 
 
 class PriceHistory(Tables):
@@ -102,36 +110,45 @@ class PriceHistory(Tables):
         series would cost a chart miss seven of them. A series absent from the answer has
         no bucket in the range (nothing observed before its end).
         """
-        return self._histories(market, asin, start_ms, end_ms, granularity, series, False)[1]
+        read = ChartRead(market, asin, start_ms, end_ms)
+        return self.histories_of([read], granularity, series=series, with_product=False)[0][1]
 
     def chart_histories(
         self, market: str, asin: str, start_ms: int, end_ms: int, granularity: str | Granularity
     ) -> tuple[ChartProduct | None, dict[str, list[Bucket]]]:
         """``histories`` of every series and the product's catalogue row (None: not in
         the catalogue), in one query."""
-        return self._histories(market, asin, start_ms, end_ms, granularity, None, True)
+        return self.histories_of([ChartRead(market, asin, start_ms, end_ms)], granularity)[0]
 
-    def _histories(
+    def histories_of(
         self,
-        market: str,
-        asin: str,
-        start_ms: int,
-        end_ms: int,
+        reads: Sequence[ChartRead],
         granularity: str | Granularity,
-        series: Sequence[str] | None,
-        with_product: bool,
-    ) -> tuple[ChartProduct | None, dict[str, list[Bucket]]]:
+        *,
+        series: Sequence[str] | None = None,
+        with_product: bool = True,
+    ) -> list[tuple[ChartProduct | None, dict[str, list[Bucket]]]]:
+        """``chart_histories`` (or, without the product, ``histories``) of several
+        reads in one query, in their order. The reads must share one ``bucket_span``
+        (concurrent chart misses of one granularity, within one hour or day, do).
+
+        A query's fixed cost (with the embedded chDB, parsing and planning: most of a
+        chart miss) is then paid once for all of them.
+        """
         granularity = parse_granularity(granularity)
-        check_range(start_ms, end_ms)
-        starts = list(bucket_starts(start_ms, end_ms, granularity))
-        first, stop = starts[0], next_bucket(starts[-1], granularity)
-        table, key, lo, hi, params, unit_ms = _rollup_source(granularity, first, stop)
-        params |= {"market": market, "asin": asin}
+        if not reads:
+            return []
+        span = bucket_span(reads[0].start_ms, reads[0].end_ms, granularity)
+        for read in reads[1:]:
+            if bucket_span(read.start_ms, read.end_ms, granularity) != span:
+                raise ValueError(f"{read} does not share the rollup span {span} of {reads[0]}")
+        table, key, lo, hi, params, unit_ms = _rollup_source(granularity, *span)
+        params["keys"] = sorted({(read.market, read.asin) for read in reads})
         only = ""
         if series is not None:
             only = "AND series IN {series:Array(String)}"
             params["series"] = list(series)
-        # One pass over the product's rollup rows up to the range's end: the rows before
+        # One pass over the products' rollup rows up to the range's end: the rows before
         # the first bucket merge into each series' opening state (its last state, -1 for
         # an unavailable price as in the rollups; the rollups' buckets are aligned like
         # the chart's, so they hold exactly the sightings before it), the others into
@@ -140,46 +157,54 @@ class PriceHistory(Tables):
         if with_product:
             product = f"""
             UNION ALL
-            SELECT ifNull(currency, ''), toInt64({_PRODUCT}),
+            SELECT market, asin, ifNull(currency, ''), toInt64({_PRODUCT}),
                    CAST(toUnixTimestamp64Milli(first_seen), 'Nullable(Int64)'),
                    CAST(NULL, 'Nullable(Int64)'), CAST(NULL, 'Nullable(Int64)')
             FROM {self.database}.products FINAL
-            WHERE market = {{market:String}} AND asin = {{asin:String}}
+            WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}}
             """
         result = self.client.query(
             f"""
-            SELECT series, toInt64(if(bucket < {lo}, {_OPENING}, {key})) AS slot,
+            SELECT market, asin, series, toInt64(if(bucket < {lo}, {_OPENING}, {key})) AS slot,
                    CAST(min(min_price), 'Nullable(Int64)'), CAST(max(max_price), 'Nullable(Int64)'),
                    CAST(nullIf(argMaxMerge(last_state), -1), 'Nullable(Int64)')
             FROM {self.database}.{table}
-            WHERE market = {{market:String}} AND asin = {{asin:String}} {only} AND bucket < {hi}
-            GROUP BY series, slot
+            WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}} {only}
+              AND bucket < {hi}
+            GROUP BY market, asin, series, slot
             {product}
             """,
             parameters=params,
         )
-        found_product: ChartProduct | None = None
-        openings: dict[str, Opening] = {}
-        rows: dict[str, list[RollupRow]] = {}
-        for name, slot, low, high, last in result.result_rows:
+        products: dict[tuple[str, str], ChartProduct] = {}
+        openings: dict[tuple[str, str], dict[str, Opening]] = {}
+        rows: dict[tuple[str, str], dict[str, list[RollupRow]]] = {}
+        for market, asin, name, slot, low, high, last in result.result_rows:
+            of = (market, asin)
             if slot == _OPENING:
-                openings[name] = last
+                openings.setdefault(of, {})[name] = last
             elif slot == _PRODUCT:
-                found_product = ChartProduct(low, name or None)
+                products[of] = ChartProduct(low, name or None)
             else:
-                rows.setdefault(name, []).append(RollupRow(slot * unit_ms, low, high, last))
-        found: dict[str, list[Bucket]] = {}
-        for name in sorted(openings.keys() | rows.keys()):
-            buckets = fill_buckets(
-                rows.get(name, ()),
-                start_ms=start_ms,
-                end_ms=end_ms,
-                granularity=granularity,
-                opening=openings.get(name, NO_STATE),
-            )
-            if buckets:
-                found[name] = buckets
-        return found_product, found
+                row = RollupRow(slot * unit_ms, low, high, last)
+                rows.setdefault(of, {}).setdefault(name, []).append(row)
+        answers = []
+        for read in reads:
+            of = (read.market, read.asin)
+            its_openings, its_rows = openings.get(of, {}), rows.get(of, {})
+            found: dict[str, list[Bucket]] = {}
+            for name in sorted(its_openings.keys() | its_rows.keys()):
+                buckets = fill_buckets(
+                    its_rows.get(name, ()),
+                    start_ms=read.start_ms,
+                    end_ms=read.end_ms,
+                    granularity=granularity,
+                    opening=its_openings.get(name, NO_STATE),
+                )
+                if buckets:
+                    found[name] = buckets
+            answers.append((products.get(of), found))
+        return answers
 
     def changes(
         self,
@@ -197,35 +222,62 @@ class PriceHistory(Tables):
         One query for all the series, as ``histories``. A series absent from the answer
         has no state in the range.
         """
-        return self._changes(market, asin, start_ms, end_ms, limit, series, False)[1]
+        read = ChartRead(market, asin, start_ms, end_ms)
+        return self.changes_of([read], limit, series=series, with_product=False)[0][1]
 
     def chart_changes(
         self, market: str, asin: str, start_ms: int, end_ms: int, limit: int
     ) -> tuple[ChartProduct | None, dict[str, list[Bucket]] | None]:
         """``changes`` of every series and the product's catalogue row (None: not in the
         catalogue), in one query."""
-        return self._changes(market, asin, start_ms, end_ms, limit, None, True)
+        return self.changes_of([ChartRead(market, asin, start_ms, end_ms)], limit)[0]
 
-    def _changes(
+    def changes_of(
         self,
-        market: str,
-        asin: str,
-        start_ms: int,
-        end_ms: int,
+        reads: Sequence[ChartRead],
         limit: int,
-        series: Sequence[str] | None,
-        with_product: bool,
-    ) -> tuple[ChartProduct | None, dict[str, list[Bucket]] | None]:
-        check_range(start_ms, end_ms)
+        *,
+        series: Sequence[str] | None = None,
+        with_product: bool = True,
+    ) -> list[tuple[ChartProduct | None, dict[str, list[Bucket]] | None]]:
+        """``chart_changes`` (or, without the product, ``changes``) of several reads,
+        in their order: one query for reads of distinct products, each with its own
+        range (a product read twice takes one more query per repeat)."""
+        for read in reads:
+            check_range(read.start_ms, read.end_ms)
+        answers: dict[int, tuple[ChartProduct | None, dict[str, list[Bucket]] | None]] = {}
+        pending = list(enumerate(reads))
+        while pending:
+            taken: dict[tuple[str, str], tuple[int, ChartRead]] = {}
+            later = []
+            for index, read in pending:
+                if (read.market, read.asin) in taken:
+                    later.append((index, read))
+                else:
+                    taken[(read.market, read.asin)] = (index, read)
+            found = self._distinct_changes(
+                [read for _, read in taken.values()], limit, series, with_product
+            )
+            for (index, _), answer in zip(taken.values(), found, strict=True):
+                answers[index] = answer
+            pending = later
+        return [answers[index] for index in range(len(reads))]
+
+    def _distinct_changes(
+        self, reads: list[ChartRead], limit: int, series: Sequence[str] | None, with_product: bool
+    ) -> list[tuple[ChartProduct | None, dict[str, list[Bucket]] | None]]:
+        # each series' first row in the range is kept even when it repeats the opening
+        # state (change_points drops it): a cut answer must still be recognised as more
+        # than ``limit`` points
+        most = limit + len(Series) + 1
         params: dict[str, Any] = {
-            "market": market,
-            "asin": asin,
-            "start": start_ms,
-            "end": end_ms,
-            # each series' first row in the range is kept even when it repeats the
-            # opening state (change_points drops it): a cut answer must still be
-            # recognised as more than ``limit`` points
-            "rows": limit + len(Series) + 1,
+            "keys": [(read.market, read.asin) for read in reads],
+            "starts": [read.start_ms for read in reads],
+            "ends": [read.end_ms for read in reads],
+            "first": min(read.start_ms for read in reads),
+            "last": max(read.start_ms for read in reads),
+            "stop": max(read.end_ms for read in reads),
+            "rows": most,
         }
         only = ""
         if series is not None:
@@ -233,62 +285,76 @@ class PriceHistory(Tables):
             params["series"] = list(series)
         product = ""
         if with_product:
-            # first: the LIMIT of the last SELECT of a UNION ALL is its own
+            # first: the ORDER BY and LIMIT of the last SELECT of a UNION ALL are its own
             product = f"""
-            SELECT ifNull(currency, ''), {_PRODUCT_PART}, toUnixTimestamp64Milli(first_seen),
-                   toInt64(0)
+            SELECT market, asin, ifNull(currency, ''), {_PRODUCT_PART},
+                   toUnixTimestamp64Milli(first_seen), toInt64(0)
             FROM {self.database}.products FINAL
-            WHERE market = {{market:String}} AND asin = {{asin:String}}
+            WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}}
             UNION ALL
             """
+        # Each read has its own range: its bounds are looked up by its product's place
+        # in ``keys``, and the bounds common to all narrow the scan by the primary key.
         # Part 0 is each series' opening state, part 1 the rows whose state differs from
         # the row before (-1 marks an unavailable price, as in the rollups, and -2 is no
         # row before). prices_raw holds every sighting; most repeat the price.
+        at = "toUnixTimestamp64Milli(observed_at)"
+        place = "indexOf({keys:Array(Tuple(String, String))}, (market, asin))"
         result = self.client.query(
             f"""
             {product}
-            SELECT series, 0 AS part, toInt64(0) AS at,
+            SELECT market, asin, series, 0 AS part, toInt64(0) AS at,
                    argMax(ifNull(price, -1), observed_at) AS state
             FROM {self.database}.prices_raw
-            WHERE market = {{market:String}} AND asin = {{asin:String}} {only}
-              AND observed_at < fromUnixTimestamp64Milli({{start:Int64}}, 'UTC')
-            GROUP BY series
+            WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}} {only}
+              AND observed_at < fromUnixTimestamp64Milli({{last:Int64}}, 'UTC')
+              AND {at} < {{starts:Array(Int64)}}[{place}]
+            GROUP BY market, asin, series
             UNION ALL
-            SELECT series, 1 AS part, at, state
+            SELECT market, asin, series, 1 AS part, at, state
             FROM (
-                SELECT series, toUnixTimestamp64Milli(observed_at) AS at,
-                       ifNull(price, -1) AS state,
+                SELECT market, asin, series, {at} AS at, ifNull(price, -1) AS state,
                        lagInFrame(ifNull(price, -1), 1, toInt64(-2)) OVER (
-                           PARTITION BY series ORDER BY observed_at
+                           PARTITION BY market, asin, series ORDER BY observed_at
                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
                        ) AS previous
                 FROM {self.database}.prices_raw
-                WHERE market = {{market:String}} AND asin = {{asin:String}} {only}
-                  AND observed_at >= fromUnixTimestamp64Milli({{start:Int64}}, 'UTC')
-                  AND observed_at < fromUnixTimestamp64Milli({{end:Int64}}, 'UTC')
+                WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}} {only}
+                  AND observed_at >= fromUnixTimestamp64Milli({{first:Int64}}, 'UTC')
+                  AND observed_at < fromUnixTimestamp64Milli({{stop:Int64}}, 'UTC')
+                  AND {at} >= {{starts:Array(Int64)}}[{place}]
+                  AND {at} < {{ends:Array(Int64)}}[{place}]
             )
             WHERE state != previous
-            ORDER BY series, at
-            LIMIT {{rows:UInt32}}
+            ORDER BY market, asin, series, at
+            LIMIT {{rows:UInt32}} BY market, asin
             """,
             parameters=params,
         )
-        found_product: ChartProduct | None = None
-        openings: dict[str, Opening] = {}
-        rows: dict[str, list[tuple[int, int | None]]] = {}
-        count = 0
-        for name, part, at, state in result.result_rows:
+        products: dict[tuple[str, str], ChartProduct] = {}
+        openings: dict[tuple[str, str], dict[str, Opening]] = {}
+        rows: dict[tuple[str, str], dict[str, list[tuple[int, int | None]]]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for market, asin, name, part, at_ms, state in result.result_rows:
+            of = (market, asin)
             value = None if state == -1 else int(state)
             if part == 0:
-                openings[name] = value
+                openings.setdefault(of, {})[name] = value
             elif part == _PRODUCT_PART:
-                found_product = ChartProduct(int(at), name or None)
+                products[of] = ChartProduct(int(at_ms), name or None)
             else:
-                count += 1
-                rows.setdefault(name, []).append((int(at), value))
-        if count >= params["rows"]:
-            return found_product, None
-        return found_product, _points_within(openings, rows, start_ms, limit)
+                counts[of] = counts.get(of, 0) + 1
+                rows.setdefault(of, {}).setdefault(name, []).append((int(at_ms), value))
+        answers: list[tuple[ChartProduct | None, dict[str, list[Bucket]] | None]] = []
+        for read in reads:
+            of = (read.market, read.asin)
+            points = None
+            if counts.get(of, 0) < most:
+                points = _points_within(
+                    openings.get(of, {}), rows.get(of, {}), read.start_ms, limit
+                )
+            answers.append((products.get(of), points))
+        return answers
 
 
 def _points_within(

@@ -3,18 +3,20 @@ buckets or change points, in as few queries as the window allows."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
 import pytest
 
 from api.services import products as chart
+from api.services.chart_reads import MAX_BATCH, ChartReads
 from api.services.pricing import MAX_CHANGE_POINTS, ChartWindow
 from pricewatch.history import DAY_MS, HOUR_MS, Granularity
 from pricewatch.markets import get_market
 from pricewatch.models import Availability, Product
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.clickhouse.price_history import ChartProduct
+from pricewatch.storage.clickhouse.price_history import ChartProduct, ChartRead
 from tests.pricewatch.storage.test_clickhouse import T0, _random_series, _row
 
 pytestmark = pytest.mark.clickhouse
@@ -39,6 +41,10 @@ def _catalogue(store: PriceStore, asin: str, first_seen: int, currency: str | No
                 )
             ]
         )
+
+
+async def run_here(fn: Any, *args: Any) -> Any:
+    return fn(*args)
 
 
 class Counting:
@@ -112,9 +118,232 @@ def test_a_chart_miss_costs_one_query_when_the_window_decides(
     counting = Counting(stocked.client)
     store = PriceStore(counting, stocked.database)  # type: ignore[arg-type]
     req = chart.ChartRequest(US, asin, ChartWindow(period, granularity, None, None))
-    body = chart._history_body(store, req, NOW)
+    reads = ChartReads(store, run_here, queries=1)
+    body = asyncio.run(chart._history_body(reads, req, NOW))
     assert counting.queries == queries
     if served is None:
         assert body is None
     else:
         assert body is not None and f'"granularity":"{served}"'.encode() in body
+
+
+def test_reads_of_several_products_in_one_query_answer_as_alone(stocked: PriceStore) -> None:
+    counting = Counting(stocked.client)
+    store = PriceStore(counting, stocked.database)  # type: ignore[arg-type]
+    asins = ("B0OLDPROD1", "B0NOTHERE1", "B0YOUNGPR1", "B0OLDPROD1")
+    for granularity in Granularity:
+        span = {"hourly": 5 * DAY_MS}.get(granularity, 300 * DAY_MS)
+        # each its own range within the one span of rollup rows, a product read twice
+        reads = [
+            ChartRead("us", asin, NOW - span - 7 * i, NOW - 7 * i) for i, asin in enumerate(asins)
+        ]
+        before = counting.queries
+        together = store.histories_of(reads, granularity)
+        assert counting.queries == before + 1
+        assert together == [stocked.chart_histories(*read, granularity) for read in reads]
+        assert together[0][1] and together[2][1] and together[1] == (None, {})
+        alone = store.histories_of(reads, granularity, series=["new"], with_product=False)
+        assert alone == [
+            (None, stocked.histories(*read, granularity, series=["new"])) for read in reads
+        ]
+    for limit in (3, 40, MAX_CHANGE_POINTS):
+        reads = [
+            ChartRead("us", asin, NOW - (20 + i) * DAY_MS, NOW - i) for i, asin in enumerate(asins)
+        ]
+        before = counting.queries
+        together = store.changes_of(reads, limit)
+        # a product read twice takes one query more
+        assert counting.queries == before + 2
+        assert together == [stocked.chart_changes(*read, limit) for read in reads]
+        if limit == MAX_CHANGE_POINTS:  # the product read twice, over two ranges
+            assert together[0][1] != together[3][1]
+        without = store.changes_of(reads, limit, series=["buybox"], with_product=False)
+        assert without == [
+            (None, stocked.changes(*read, limit, series=["buybox"])) for read in reads
+        ]
+    # one product over the limit leaves the others their points
+    cut = store.changes_of(
+        [
+            ChartRead("us", "B0OLDPROD1", NOW - 300 * DAY_MS, NOW),
+            ChartRead("us", "B0YOUNGPR1", NOW - 30 * DAY_MS, NOW),
+        ],
+        60,
+    )
+    assert cut[0][1] is None and cut[1][1]
+
+
+def test_reads_of_different_spans_are_refused_together(stocked: PriceStore) -> None:
+    reads = [
+        ChartRead("us", "B0OLDPROD1", NOW - 30 * DAY_MS, NOW),
+        ChartRead("us", "B0YOUNGPR1", NOW - 31 * DAY_MS, NOW),
+    ]
+    with pytest.raises(ValueError, match="does not share"):
+        stocked.histories_of(reads, Granularity.DAILY)
+    assert stocked.histories_of([], Granularity.DAILY) == []
+    with pytest.raises(ValueError, match="empty or negative"):
+        stocked.changes_of([ChartRead("us", "B0OLDPROD1", NOW, NOW)], 10)
+
+
+class Gate:
+    """Runs the blocking reads of a ChartReads, or holds them while closed; notes how
+    many reads each query carried."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.opened.set()
+        self.sizes: list[int] = []
+
+    async def run(self, fn: Any, *args: Any) -> Any:
+        self.sizes.append(len(args[0]))
+        await self.opened.wait()
+        return fn(*args)
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def _year(asin: str, back_ms: int = 0) -> ChartRead:
+    return ChartRead("us", asin, NOW - 365 * DAY_MS - back_ms, NOW - back_ms)
+
+
+def test_reads_waiting_for_a_query_leave_together(stocked: PriceStore) -> None:
+    async def scenario() -> None:
+        gate = Gate()
+        reads = ChartReads(stocked, gate.run, queries=1)
+        # a lone read waits for nothing
+        alone = await reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
+        assert alone == stocked.chart_histories(*_year("B0OLDPROD1"), "daily")
+        assert gate.sizes == [1]
+        gate.opened.clear()
+        first = asyncio.ensure_future(
+            reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
+        )
+        await settle()
+        asins = ["B0YOUNGPR1", "B0NOTHERE1", "B0OLDPROD1", "B0YOUNGPR1"]
+        histories = [
+            asyncio.ensure_future(
+                reads.histories(_year(asin, i), Granularity.DAILY, with_product=True)
+            )
+            for i, asin in enumerate(asins)
+        ]
+        month = [ChartRead("us", asin, NOW - 30 * DAY_MS - i, NOW) for i, asin in enumerate(asins)]
+        changes = [
+            asyncio.ensure_future(reads.changes(read, 50, with_product=False)) for read in month
+        ]
+        await settle()
+        assert gate.sizes == [1, 1]  # the others wait for the one running
+        gate.opened.set()
+        answers = await asyncio.gather(first, *histories)
+        assert answers == [
+            stocked.chart_histories(*_year(asin, i), "daily")
+            for i, asin in enumerate(["B0OLDPROD1", *asins])
+        ]
+        assert await asyncio.gather(*changes) == [
+            (None, stocked.changes(*read, 50)) for read in month
+        ]
+        # one query for the histories, one for the changes (where changes_of reads the
+        # product asked for twice in a query of its own)
+        assert gate.sizes == [1, 1, 4, 4]
+        assert reads.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_long_queue_leaves_in_batches_of_the_most_a_query_takes(stocked: PriceStore) -> None:
+    async def scenario() -> None:
+        gate = Gate()
+        reads = ChartReads(stocked, gate.run, queries=1)
+        gate.opened.clear()
+        count = 2 * MAX_BATCH + 2
+        waiting = [
+            asyncio.ensure_future(
+                reads.histories(_year("B0OLDPROD1", i), Granularity.WEEKLY, with_product=True)
+            )
+            for i in range(count)
+        ]
+        await settle()
+        gate.opened.set()
+        answers = await asyncio.gather(*waiting)
+        assert gate.sizes == [1, MAX_BATCH, MAX_BATCH, 1]
+        assert answers[-1] == stocked.chart_histories(*_year("B0OLDPROD1", count - 1), "weekly")
+
+    asyncio.run(scenario())
+
+
+class FailingOnce:
+    """A client whose next query fails, once, as a lost connection would."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.armed = False
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        if self.armed:
+            self.armed = False
+            raise ConnectionError("ClickHouse went away")
+        return self.client.query(*args, **kwargs)
+
+
+def test_a_failed_query_fails_its_reads_only(stocked: PriceStore) -> None:
+    failing = FailingOnce(stocked.client)
+    store = PriceStore(failing, stocked.database)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        gate = Gate()
+        reads = ChartReads(store, gate.run, queries=1)
+        gate.opened.clear()
+        first = asyncio.ensure_future(
+            reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
+        )
+        await settle()
+        batch = [
+            asyncio.ensure_future(
+                reads.histories(_year(asin), Granularity.DAILY, with_product=True)
+            )
+            for asin in ("B0YOUNGPR1", "B0OLDPROD1", "B0NOTHERE1")
+        ]
+        gone = asyncio.ensure_future(
+            reads.histories(_year("B0YOUNGPR1", 1), Granularity.DAILY, with_product=True)
+        )
+        await settle()
+        gone.cancel()  # its client hung up: the others still get their answers
+        failing.armed = True
+        gate.opened.set()
+        with pytest.raises(ConnectionError):
+            await first
+        answers = await asyncio.gather(*batch)
+        assert answers[1] == stocked.chart_histories(*_year("B0OLDPROD1"), "daily")
+        assert gate.sizes == [1, 4]
+        # a range of too many buckets fails alone, before any query
+        with pytest.raises(ValueError, match="more than"):
+            await reads.histories(
+                ChartRead("us", "B0OLDPROD1", 0, NOW), Granularity.HOURLY, with_product=True
+            )
+        assert gate.sizes == [1, 4]
+        assert reads.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_several_queries_at_once_against_a_server(stocked: PriceStore) -> None:
+    async def scenario() -> None:
+        gate = Gate()
+        reads = ChartReads(stocked, gate.run, queries=2)
+        gate.opened.clear()
+        waiting = [
+            asyncio.ensure_future(
+                reads.histories(_year("B0OLDPROD1"), granularity, with_product=True)
+            )
+            for granularity in (Granularity.DAILY, Granularity.WEEKLY, Granularity.MONTHLY)
+        ]
+        await settle()
+        assert gate.sizes == [1, 1] and reads.running == 2
+        gate.opened.set()
+        await asyncio.gather(*waiting)
+        assert gate.sizes == [1, 1, 1]
+
+    asyncio.run(scenario())
+    with pytest.raises(ValueError, match="at least one"):
+        ChartReads(stocked, run_here, queries=0)

@@ -1,0 +1,135 @@
+"""The ClickHouse reads of chart misses, gathered: reads that wait while a query runs
+leave together, as one query.
+
+A chart nobody asked for lately (the extension's usual request: a random product
+page) costs one ClickHouse query. Most of that query's cost is fixed (with the embedded
+chDB, parsing and planning it take 5-9 ms, and chDB runs one query at a time), so
+charts one at a time top out near a hundred a second. Here a read starts at once when
+a query slot is free, so a lone request waits for nothing; the reads that arrive while
+the slots are busy queue by kind and shape, and the next free slot takes up to
+``MAX_BATCH`` of the oldest kind in one query (``PriceHistory.histories_of`` /
+``changes_of``). The busier the API, the larger the batches and the cheaper each chart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from typing import Any
+
+from pricewatch.history import Bucket, Granularity, bucket_span, check_range
+from pricewatch.models import Product
+from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.clickhouse.price_history import ChartProduct, ChartRead
+
+# Reads per query: 32 one-year charts cost chDB about as much as 3 lone ones, and their
+# rows (about 9,000) take some 30 ms to turn into buckets. A longer batch would hold
+# the first chart of it back for longer than it saves.
+MAX_BATCH = 32
+
+Histories = tuple[ChartProduct | None, dict[str, list[Bucket]]]
+Changes = tuple[ChartProduct | None, dict[str, list[Bucket]] | None]
+# runs a blocking call off the event loop (ApiState.clickhouse)
+Runner = Callable[..., Awaitable[Any]]
+
+
+@dataclasses.dataclass
+class _Queue:
+    """Reads of one kind and shape, waiting for a query."""
+
+    read_all: Callable[[list[ChartRead]], list[Any]]
+    reads: list[ChartRead] = dataclasses.field(default_factory=list)
+    waiters: list[asyncio.Future[Any]] = dataclasses.field(default_factory=list)
+
+
+class ChartReads:
+    def __init__(self, prices: PriceStore, run: Runner, *, queries: int) -> None:
+        """``queries``: how many queries may run at once (1 for the embedded chDB, which
+        runs one at a time anyway: a second would only wait inside chDB, where no read
+        can join it)."""
+        if queries < 1:
+            raise ValueError(f"at least one query at a time, got {queries}")
+        self.prices = prices
+        self.run = run
+        self.queries = queries
+        self.running = 0
+        # by kind and shape, oldest first
+        self._waiting: collections.OrderedDict[Hashable, _Queue] = collections.OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def product(self, market: str, asin: str) -> Product | None:
+        """A catalogue row, read alone (rare on the chart path: "all" windows)."""
+        return await self.run(self.prices.product, market, asin)
+
+    async def histories(
+        self, read: ChartRead, granularity: Granularity, *, with_product: bool
+    ) -> Histories:
+        """``PriceStore.chart_histories`` (or ``histories`` without the product) of one
+        read, in a query shared with the reads of the same span waiting beside it.
+        A range of too many buckets raises ValueError here, before it can fail others."""
+        span = bucket_span(read.start_ms, read.end_ms, granularity)
+        prices = self.prices
+
+        def read_all(reads: list[ChartRead]) -> list[Histories]:
+            return prices.histories_of(reads, granularity, with_product=with_product)
+
+        answer: Histories = await self._join(("h", granularity, span, with_product), read_all, read)
+        return answer
+
+    async def changes(self, read: ChartRead, limit: int, *, with_product: bool) -> Changes:
+        """``PriceStore.chart_changes`` (or ``changes`` without the product) of one read,
+        in a query shared with the reads of the same limit waiting beside it."""
+        check_range(read.start_ms, read.end_ms)
+        prices = self.prices
+
+        def read_all(reads: list[ChartRead]) -> list[Changes]:
+            return prices.changes_of(reads, limit, with_product=with_product)
+
+        answer: Changes = await self._join(("c", limit, with_product), read_all, read)
+        return answer
+
+    async def _join(
+        self, shape: Hashable, read_all: Callable[[list[ChartRead]], list[Any]], read: ChartRead
+    ) -> Any:
+        queue = self._waiting.get(shape)
+        if queue is None:
+            queue = self._waiting[shape] = _Queue(read_all)
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        queue.reads.append(read)
+        queue.waiters.append(waiter)
+        self._start_queries()
+        return await waiter
+
+    def _start_queries(self) -> None:
+        while self.running < self.queries and self._waiting:
+            shape, queue = next(iter(self._waiting.items()))
+            reads, waiters = queue.reads[:MAX_BATCH], queue.waiters[:MAX_BATCH]
+            del queue.reads[:MAX_BATCH], queue.waiters[:MAX_BATCH]
+            if not queue.reads:
+                del self._waiting[shape]
+            self.running += 1
+            task = asyncio.ensure_future(self._query(queue.read_all, reads, waiters))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _query(
+        self,
+        read_all: Callable[[list[ChartRead]], list[Any]],
+        reads: list[ChartRead],
+        waiters: Sequence[asyncio.Future[Any]],
+    ) -> None:
+        try:
+            answers = await self.run(read_all, reads)
+        except Exception as exc:  # every read of the query fails with it
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+        else:
+            for waiter, answer in zip(waiters, answers, strict=True):
+                if not waiter.done():  # its request may be gone
+                    waiter.set_result(answer)
+        finally:
+            self.running -= 1
+            self._start_queries()
