@@ -508,7 +508,7 @@ def measure_redis(tasks: int, payloads: list[tuple[str, str, bytes]]) -> dict[st
     keys = Keys()
     with scratch() as (_, url):
         client = redis.Redis.from_url(url)
-        frontier = Frontier(client, keys)
+        frontier = Frontier(client, keys, partitions=1)
         before = used_memory(client)
         for start in range(0, tasks, 10_000):
             batch = [

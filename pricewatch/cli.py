@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import inspect
 import logging
+import os
 import socket
 import subprocess
 import sys
@@ -28,12 +29,14 @@ from pricewatch.models import CrawlTask, Series
 from pricewatch.settings import Settings, child_environment, load_settings
 from pricewatch.supervision import (
     CLICKHOUSE_ROLES,
+    SUPERVISOR_PID_ENV,
     RedisKeeper,
     Respawner,
     RoleProcess,
     Supervisor,
     listen_problem,
     process_plan,
+    supervisor_gone,
 )
 
 if TYPE_CHECKING:
@@ -208,12 +211,20 @@ def _api_listen_problem(settings: Settings) -> str | None:
     return f"api: {problem}" if problem else None
 
 
+def _wait_for_stop(supervisor: Supervisor) -> None:
+    """Until the roles are asked to stop: by a signal, a failed role, or the death of
+    the ``up --processes`` that started this process (``supervisor_gone``)."""
+    while not supervisor.stop.wait(1.0):
+        if supervisor_gone():
+            log.warning("the pricewatch up that started this process is gone: stopping")
+            supervisor.stop.set()
+
+
 def _serve_one(supervisor: Supervisor, name: str, fn: Callable[..., Any], *args: Any) -> int:
     """Run one role in the foreground (on a thread, so that a signal or its death
     ends the command the same way as in ``up``)."""
     supervisor.start(name, fn, *args)
-    while not supervisor.stop.wait(1.0):
-        pass
+    _wait_for_stop(supervisor)
     supervisor.join(ROLE_GRACE_S)
     return supervisor.exit_code()
 
@@ -282,8 +293,7 @@ def cmd_roles(settings: Settings, args: argparse.Namespace) -> int:
                     supervisor.start(name, worker.run, supervisor.stop)
                 else:
                     supervisor.start(name, _run_role, name, settings, url, supervisor.stop, client)
-            while not supervisor.stop.wait(1.0):
-                pass
+            _wait_for_stop(supervisor)
             supervisor.join(ROLE_GRACE_S)
     return supervisor.exit_code()
 
@@ -407,8 +417,10 @@ def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
             ch_migrate(client, cluster=settings.clickhouse_cluster)
             client.close()
         migrate_sql(settings.database_url)
-        env = child_environment({"PRICEWATCH_REDIS_URL": url})
-        crawler_env = _crawler_env(settings, url, {})
+        # children that outlive a killed `up` stop by themselves (supervisor_gone)
+        owner = {SUPERVISOR_PID_ENV: str(os.getpid())}
+        env = child_environment({"PRICEWATCH_REDIS_URL": url, **owner})
+        crawler_env = _crawler_env(settings, url, owner)
         try:
             children = [
                 Respawner(p.name, functools.partial(_start_roles, p, env), 1)

@@ -315,21 +315,22 @@ class _Partition:
 
     def __init__(self, keys: Keys, n: int) -> None:
         self.n = n
+        self.tasks = keys.frontier_tasks(n)
+        self.verify = keys.frontier_verify(n)
+        self.ordinary = keys.frontier(n)
+        self.inflight = keys.frontier_inflight(n)
+        # in the order of the scripts' KEYS
         self.script_keys = [
-            keys.frontier_tasks(n),
-            keys.frontier_verify(n),
-            keys.frontier(n),
-            keys.frontier_inflight(n),
+            self.tasks,
+            self.verify,
+            self.ordinary,
+            self.inflight,
             keys.frontier_inflight_tasks(n),
             keys.frontier_deferred(n),
         ]
         self.fence = keys.frontier_fence(n)
         self.push_keys = [*self.script_keys, self.fence]
         self.prefix = keys.frontier_worker_prefix(n)
-        self.verify = keys.frontier_verify(n)
-        self.ordinary = keys.frontier(n)
-        self.inflight = keys.frontier_inflight(n)
-        self.tasks = keys.frontier_tasks(n)
 
 
 class _Base(Generic[_Client]):
@@ -352,7 +353,7 @@ class _Base(Generic[_Client]):
         lease_ms: int = DEFAULT_LEASE_MS,
         max_size: int | None = None,
         *,
-        partitions: int = 1,
+        partitions: int,
     ) -> None:
         if lease_ms <= 0:
             raise ValueError(f"lease_ms must be positive, got {lease_ms}")
@@ -421,8 +422,17 @@ class _Base(Generic[_Client]):
     def _pop_args(self, part: _Partition, worker: str, count: int, now: int | None) -> list[_Arg]:
         return [part.prefix, _check_worker(worker), count, _now_arg(now), self.lease_ms]
 
-    def _held_args(self, part: _Partition, worker: str, found: list[str]) -> list[_Arg]:
-        return [part.prefix, _check_worker(worker), *found]
+    def _held_calls(
+        self, worker: str, tasks: Iterable[CrawlTask | str]
+    ) -> list[tuple[list[str], list[_Arg]]]:
+        """The keys and arguments of one ack or nack call per partition of ``tasks``."""
+        name = _check_worker(worker)
+        calls: list[tuple[list[str], list[_Arg]]] = []
+        for n, found in self._by_partition(_keys_of(tasks)).items():
+            args: list[_Arg] = [self.partitions[n].prefix, name]
+            args.extend(found)
+            calls.append((self.partitions[n].script_keys, args))
+        return calls
 
     def _heartbeat_args(self, part: _Partition, worker: str, now: int | None) -> list[_Arg]:
         return [part.prefix, _check_worker(worker), _now_arg(now), self.lease_ms]
@@ -491,27 +501,11 @@ class Frontier(_Base[redis.Redis]):
     def ack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         """Done with these tasks (or task keys). Returns how many ``worker`` still held:
         a task whose lease expired and went back to the queue is not acked."""
-        return sum(
-            int(
-                self._ack(
-                    self.partitions[n].script_keys,
-                    self._held_args(self.partitions[n], worker, found),
-                )
-            )
-            for n, found in self._by_partition(_keys_of(tasks)).items()
-        )
+        return sum(int(self._ack(keys, args)) for keys, args in self._held_calls(worker, tasks))
 
     def nack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         """Give tasks back (a ban, a shutdown) with the rank they were popped with."""
-        return sum(
-            int(
-                self._nack(
-                    self.partitions[n].script_keys,
-                    self._held_args(self.partitions[n], worker, found),
-                )
-            )
-            for n, found in self._by_partition(_keys_of(tasks)).items()
-        )
+        return sum(int(self._nack(keys, args)) for keys, args in self._held_calls(worker, tasks))
 
     def heartbeat(self, worker: str, now: int | None = None) -> int:
         """Extend the leases of every task ``worker`` holds; returns how many."""
@@ -597,16 +591,14 @@ class AsyncFrontier(_Base[redis.asyncio.Redis]):
 
     async def ack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         total = 0
-        for n, found in self._by_partition(_keys_of(tasks)).items():
-            part = self.partitions[n]
-            total += int(await self._ack(part.script_keys, self._held_args(part, worker, found)))
+        for keys, args in self._held_calls(worker, tasks):
+            total += int(await self._ack(keys, args))
         return total
 
     async def nack(self, worker: str, tasks: Iterable[CrawlTask | str]) -> int:
         total = 0
-        for n, found in self._by_partition(_keys_of(tasks)).items():
-            part = self.partitions[n]
-            total += int(await self._nack(part.script_keys, self._held_args(part, worker, found)))
+        for keys, args in self._held_calls(worker, tasks):
+            total += int(await self._nack(keys, args))
         return total
 
     async def heartbeat(self, worker: str, now: int | None = None) -> int:

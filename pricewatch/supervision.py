@@ -14,7 +14,8 @@ processes at their count, pausing longer each time one dies young.
 
 ``pricewatch up --processes`` runs each role as a process of its own instead
 (:func:`process_plan` says which roles share one), each kept by a
-:class:`Respawner`; a role that keeps dying young stops everything.
+:class:`Respawner`; a role that keeps dying young stops everything. Its children
+stop by themselves when it dies without stopping them (``supervisor_gone``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import signal
 import socket
 import subprocess
@@ -34,6 +36,23 @@ from typing import Any
 from pricewatch.storage.local_redis import LocalRedis, RedisStartError, describe_exit
 
 log = logging.getLogger(__name__)
+
+# Set by ``up --processes`` in its children's environment: the pid of that ``up``.
+SUPERVISOR_PID_ENV = "PRICEWATCH_SUPERVISOR_PID"
+
+
+def supervisor_gone(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+    """Whether this process belongs to an ``up --processes`` that is gone.
+
+    Killed with SIGKILL (or the OOM killer), ``up`` cannot stop its children, and each
+    runs its own session, so no signal of the terminal reaches them either. A child
+    whose parent dies is adopted by init (or a subreaper), so a parent other than the
+    ``up`` named in the environment means that ``up`` is gone: the child stops, as if
+    asked, instead of crawling and alerting on with nobody to stop it. Set by nothing
+    else, the variable is absent and nothing is ever gone.
+    """
+    named = environ.get(SUPERVISOR_PID_ENV, "")
+    return named.isdigit() and os.getppid() != int(named)
 
 
 class Supervisor:

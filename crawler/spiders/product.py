@@ -35,6 +35,7 @@ import redis
 from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.utils.defer import deferred_from_coro
 from scrapy_redis.spiders import RedisSpider
 from twisted.internet import task as twisted_task
 from twisted.python.failure import Failure
@@ -53,6 +54,7 @@ from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
 from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask, TaskKind
+from pricewatch.supervision import supervisor_gone
 
 
 def now_ms() -> int:
@@ -233,8 +235,17 @@ class ProductSpider(RedisSpider):
     def _opened(self, **_: Any) -> None:
         # the crawler's stats exist from here on, not when the spider is made
         self.leases.stats = self.crawler.stats
-        self._ticker = twisted_task.LoopingCall(self.leases.tick)
+        self._ticker = twisted_task.LoopingCall(self._tick)
         self._ticker.start(self.tick_s, now=True)
+
+    def _tick(self) -> None:
+        if supervisor_gone():
+            # the `up --processes` that started this worker died without stopping it
+            self.logger.warning("the pricewatch up that started this crawler is gone: stopping")
+            self._ticker.stop()  # type: ignore[union-attr]
+            deferred_from_coro(self.crawler.engine.close_spider_async(reason="supervisor_gone"))
+            return
+        self.leases.tick()
 
     def _closed(self, reason: str, **_: Any) -> None:
         if self._ticker is not None and self._ticker.running:

@@ -40,7 +40,7 @@ def verify(n: int, priority: float = 0.0, report_id: str = "r1") -> CrawlTask:
 
 @pytest.fixture
 def frontier(redis_client: redis_lib.Redis, keys: Keys) -> Frontier:
-    return Frontier(redis_client, keys, lease_ms=LEASE)
+    return Frontier(redis_client, keys, lease_ms=LEASE, partitions=1)
 
 
 def drain(frontier: Frontier, worker: str = "w", now: int = NOW) -> list[CrawlTask]:
@@ -123,7 +123,7 @@ def test_verification_of_a_queued_product_replaces_it_and_jumps_the_queue(fronti
 def test_trim_drops_lowest_ordinary_priorities_beyond_the_window(
     redis_client: redis_lib.Redis, keys: Keys
 ):
-    bounded = Frontier(redis_client, keys, lease_ms=LEASE, max_size=3)
+    bounded = Frontier(redis_client, keys, lease_ms=LEASE, max_size=3, partitions=1)
     bounded.push([product(i, float(i)) for i in range(6)])
     bounded.push([verify(10, -1.0), verify(11, -2.0)])
     assert bounded.size() == 5  # 3 ordinary + both verifications: that lane is never trimmed
@@ -175,7 +175,7 @@ def test_expired_lease_returns_the_task_to_the_frontier(frontier: Frontier):
 
 
 def test_lease_expiry_with_server_time(redis_client: redis_lib.Redis, keys: Keys):
-    short = Frontier(redis_client, keys, lease_ms=50)
+    short = Frontier(redis_client, keys, lease_ms=50, partitions=1)
     short.push([product(1)])
     assert len(short.pop("w")) == 1
     assert short.requeue_expired() == 0
@@ -244,13 +244,15 @@ def test_concurrent_poppers_never_share_a_task_and_together_get_all(
     redis_url: str, redis_client: redis_lib.Redis, keys: Keys
 ):
     total, workers = 3_000, 6
-    Frontier(redis_client, keys).push([product(i, float(i % 97)) for i in range(total)])
+    Frontier(redis_client, keys, partitions=1).push(
+        [product(i, float(i % 97)) for i in range(total)]
+    )
     got: dict[str, list[str]] = {}
     start = threading.Barrier(workers)
 
     def work(name: str) -> None:
         client = connect(redis_url)
-        mine = Frontier(client, keys)
+        mine = Frontier(client, keys, partitions=1)
         got[name] = []
         start.wait()
         while batch := mine.pop(name, 7):
@@ -267,7 +269,7 @@ def test_concurrent_poppers_never_share_a_task_and_together_get_all(
     assert len(counts) == total
     assert set(counts.values()) == {1}
     assert sum(1 for v in got.values() if v) > 1  # really concurrent, not one thread
-    f = Frontier(redis_client, keys)
+    f = Frontier(redis_client, keys, partitions=1)
     assert f.size() == f.inflight_size() == 0
 
 
@@ -292,14 +294,14 @@ def test_bad_task_is_refused_and_nothing_of_the_batch_is_written(frontier: Front
 
 
 def test_bad_worker_names_and_settings_are_refused(redis_client: redis_lib.Redis, keys: Keys):
-    f = Frontier(redis_client, keys)
+    f = Frontier(redis_client, keys, partitions=1)
     for worker in ("", "a\tb"):
         with pytest.raises(ValueError, match="worker"):
             f.pop(worker)
     with pytest.raises(ValueError, match="lease_ms"):
-        Frontier(redis_client, keys, lease_ms=0)
+        Frontier(redis_client, keys, lease_ms=0, partitions=1)
     with pytest.raises(ValueError, match="max_size"):
-        Frontier(redis_client, keys, max_size=0)
+        Frontier(redis_client, keys, max_size=0, partitions=1)
 
 
 # --- tasks_for_inputs / track ----------------------------------------------------
@@ -363,7 +365,7 @@ def test_track_queues_the_inputs(frontier: Frontier):
 async def test_async_frontier_round_trip(redis_url: str, redis_client: redis_lib.Redis, keys: Keys):
     client = connect_async(redis_url)
     try:
-        f = AsyncFrontier(client, keys, lease_ms=LEASE)
+        f = AsyncFrontier(client, keys, lease_ms=LEASE, partitions=1)
         assert await f.push([product(1, 1.0), product(2, 2.0), verify(3)]) == 3
         assert await f.size() == 3
         popped = await f.pop("w", 2, now=NOW)
@@ -399,7 +401,7 @@ def test_any_push_sequence_keeps_the_best_rank_per_product(
     redis_client: redis_lib.Redis, keys: Keys, pushes: list[tuple[int, bool, float]]
 ):
     redis_client.flushdb()
-    f = Frontier(redis_client, keys, lease_ms=LEASE)
+    f = Frontier(redis_client, keys, lease_ms=LEASE, partitions=1)
     best: dict[str, tuple[bool, float]] = {}
     for n, is_verify, priority in pushes:
         task = verify(n, priority) if is_verify else product(n, priority)
@@ -427,7 +429,7 @@ def test_task_of_a_killed_worker_process_is_requeued(
         "from pricewatch.frontier import Frontier\n"
         "from pricewatch.keys import Keys\n"
         f"client = connect({redis_url!r})\n"
-        f"f = Frontier(client, Keys(prefix={keys.prefix!r}), lease_ms={LEASE})\n"
+        f"f = Frontier(client, Keys(prefix={keys.prefix!r}), lease_ms={LEASE}, partitions=1)\n"
         f"print(len(f.pop('doomed', 5, now={NOW})), flush=True)\n"
         "time.sleep(60)\n"
     )

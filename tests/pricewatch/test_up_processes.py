@@ -4,6 +4,7 @@ with the command. Subprocesses on a temp data dir, real Redis, chDB and SQLite."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from pricewatch.supervision import Respawner, RoleProcess, Supervisor, process_plan
+from pricewatch.supervision import (
+    SUPERVISOR_PID_ENV,
+    Respawner,
+    RoleProcess,
+    Supervisor,
+    process_plan,
+    supervisor_gone,
+)
 from tests import up
 
 ROLES = ["ingest", "api", "alerts", "scheduler", "crawler"]
@@ -143,6 +151,53 @@ def test_up_processes_runs_supervises_and_stops_every_role(
     assert "Traceback" not in output, output
     # the Redis it started is gone too: no URL left for other commands to find
     assert not up.redis_url_file(env).exists()
+
+
+def test_a_child_knows_when_the_up_that_started_it_is_gone() -> None:
+    assert not supervisor_gone({})  # not started by `up --processes`
+    assert not supervisor_gone({SUPERVISOR_PID_ENV: str(os.getppid())})
+    assert supervisor_gone({SUPERVISOR_PID_ENV: str(os.getppid() + 1)})
+    assert not supervisor_gone({SUPERVISOR_PID_ENV: "not a pid"})
+
+
+@pytest.mark.slow
+def test_children_stop_by_themselves_when_up_is_killed(env: dict[str, str], tmp_path: Path) -> None:
+    # a crawler too; were it ever to reach for a page, a closed local port answers
+    env = env | {"PRICEWATCH_MARKET_ORIGINS": "us=http://127.0.0.1:9"}
+    with (tmp_path / "up.log").open("w") as log:
+        proc = up.start(env, "--processes", "--crawlers", "1", stdout=log)
+    left: dict[int, list[str]] = {}
+    try:
+        expected = {"ingest+api+scheduler", "alerts"}
+        up.wait_until(
+            lambda: role_children(proc.pid).keys() == expected,
+            up.STARTUP_S,
+            "a process per role group",
+            proc,
+        )
+        up.wait_until(lambda: up.healthy(env), up.STARTUP_S, "a healthy API", proc)
+        left = children(proc.pid)
+        workers = {
+            pid: cmdline
+            for pid, cmdline in left.items()
+            if "pricewatch.cli" in cmdline or "scrapy" in cmdline
+        }
+        assert len(workers) == 3, left  # two role groups and the crawler
+        proc.kill()  # no chance to stop anything
+        proc.wait(up.STARTUP_S)
+        up.wait_until(
+            lambda: not any(alive(pid) for pid in workers),
+            up.SETTLE_S,
+            "every role and crawler process stopped",
+        )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(up.STARTUP_S)
+        # what does not watch for it, as the Redis server `up` started, is ended here
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.slow

@@ -49,7 +49,7 @@ def make_scheduler(
             db=sql_db,
             redis_client=redis_client,
             keys=keys,
-            frontier=Frontier(redis_client, keys, max_size=cfg.frontier_max),
+            frontier=Frontier(redis_client, keys, max_size=cfg.frontier_max, partitions=1),
             config=cfg,
         )
 

@@ -118,7 +118,7 @@ def test_a_leader_stops_acting_when_its_term_runs_out_by_its_own_clock(
 def test_a_stale_token_cannot_push_but_the_current_one_and_unfenced_pushes_can(
     redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    frontier = Frontier(redis_client, keys)
+    frontier = Frontier(redis_client, keys, partitions=1)
     old, new = Lease(redis_client, keys, "old", ttl_s=30), Lease(redis_client, keys, "new", 30)
     old_token = old.acquire()
     assert old_token is not None
@@ -151,7 +151,7 @@ async def test_the_async_frontier_refuses_a_stale_token_too(
     assert lease.acquire() is not None
     client = connect_async(redis_url)
     try:
-        frontier = AsyncFrontier(client, keys)
+        frontier = AsyncFrontier(client, keys, partitions=1)
         with pytest.raises(FencedOut):
             await frontier.push([task(1)], token=stale)
         assert await frontier.size() == 0
@@ -192,7 +192,7 @@ def test_a_standby_takes_over_when_the_leader_stops_renewing(
     wait_for(b.step, "the standby takes over")
     assert b.token() > old_token
     with pytest.raises(FencedOut):
-        Frontier(redis_client, keys).push([task(1)], token=old_token)
+        Frontier(redis_client, keys, partitions=1).push([task(1)], token=old_token)
     # a wakes up: its renewal fails and it steps down
     assert not a.step()
     with pytest.raises(NotLeader):
@@ -248,7 +248,7 @@ def test_a_standby_takes_over_from_a_killed_leader_process(
     wait_for(standby.step, "the standby takes over from the killed leader")
     assert standby.token() > child_token
     with pytest.raises(FencedOut):
-        Frontier(redis_client, keys).push([task(1)], token=child_token)
+        Frontier(redis_client, keys, partitions=1).push([task(1)], token=child_token)
 
 
 @pytest.mark.clickhouse
