@@ -616,8 +616,8 @@ async def _measure_postgres(rows: int) -> dict[str, Figure]:
     from sqlalchemy import text
 
     from bench.common import seed_subscriptions
+    from pricewatch.devtools.services import postgres_server, private_dir
     from pricewatch.storage import sql
-    from tests.services import postgres_server, private_dir
 
     accounts = max(1, rows // 10)
     sizes = "SELECT pg_total_relation_size('{0}'), (SELECT count(*) FROM {0})"
@@ -653,7 +653,7 @@ async def _measure_postgres(rows: int) -> dict[str, Figure]:
         "sql_bytes_per_subscription": (
             (subs1 - subs0) / (rows1 - rows0),
             f"measured here: {rows1 - rows0:,} subscriptions (Alembic migrations, PostgreSQL "
-            "from tests/services.py), pg_total_relation_size delta, indexes included",
+            "from pricewatch/devtools/services.py), pg_total_relation_size delta, indexes included",
         ),
         "sql_bytes_per_user": (
             (users1 - users0) / (accounts1 - accounts0),

@@ -41,15 +41,14 @@ if sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import common  # noqa: E402
-from pricewatch.devtools.marketplace import Catalog, Marketplace, demo_catalog  # noqa: E402
+from pricewatch.devtools import services  # noqa: E402
+from pricewatch.devtools.marketplace import Catalog, Marketplace, demo_catalog, min_gap_per_ip  # noqa: E402
 from pricewatch.devtools.proxies import ProxyPool  # noqa: E402
 from pricewatch.frontier import Frontier  # noqa: E402
 from pricewatch.keys import Keys  # noqa: E402
 from pricewatch.markets import get_market  # noqa: E402
 from pricewatch.models import Availability, CrawlTask  # noqa: E402
 from pricewatch.storage.redis import connect  # noqa: E402
-from tests import services  # noqa: E402
-from tests.crawler.conftest import min_gap_per_ip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTITIONS = 4

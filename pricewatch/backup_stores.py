@@ -180,15 +180,23 @@ def _sqlite_revision(conn: sqlite3.Connection) -> str | None:
     return str(row[0]) if row else None
 
 
-def _pg_bin(name: str) -> str:
-    """A PostgreSQL client program: on PATH, else the newest of Debian's versioned dirs."""
+def postgres_program(name: str) -> str | None:
+    """A PostgreSQL program: on PATH, else the newest of Debian's versioned dirs
+    (where initdb and postgres live); None if neither has it."""
     found = shutil.which(name)
     if found:
         return found
     for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
         if (base / name).exists():
             return str(base / name)
-    raise BackupError(f"{name} not found: install PostgreSQL's client programs")
+    return None
+
+
+def _pg_bin(name: str) -> str:
+    found = postgres_program(name)
+    if found is None:
+        raise BackupError(f"{name} not found: install PostgreSQL's client programs")
+    return found
 
 
 def _libpq(url: str) -> tuple[str, dict[str, str]]:

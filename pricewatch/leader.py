@@ -139,13 +139,7 @@ class Lease:
     """The scheduler's lease in Redis, held under the name ``owner``."""
 
     def __init__(
-        self,
-        redis_client: redis.Redis,
-        keys: Keys,
-        owner: str,
-        ttl_s: float = DEFAULT_TTL_S,
-        *,
-        partitions: int = 1,
+        self, redis_client: redis.Redis, keys: Keys, owner: str, ttl_s: float, *, partitions: int
     ) -> None:
         if ttl_s <= 0:
             raise ValueError(f"ttl_s must be positive, got {ttl_s}")

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pricewatch.keys import DEFAULT_PREFIX
+from pricewatch.leader import DEFAULT_TTL_S
 
 PREFIX = "PRICEWATCH_"
 
@@ -433,6 +434,9 @@ class Settings:
     # The frontier holds what is due within this window, at most frontier_max tasks.
     scheduler_window_s: float = setting(3600.0)
     scheduler_frontier_max: int = setting(100_000)
+    # The schedulers' lease (pricewatch.leader): renewed every third of it, so a standby
+    # takes over within about 1.33 x this of the leader dying. The same in every scheduler.
+    scheduler_lease_ttl_s: float = setting(DEFAULT_TTL_S)
     # Seconds between frontier refills, incremental and full re-scorings, discovery.
     scheduler_refill_s: float = setting(10.0)
     scheduler_rescore_s: float = setting(60.0)

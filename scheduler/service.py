@@ -23,7 +23,7 @@ from apscheduler.schedulers.base import STATE_PAUSED
 
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
-from pricewatch.leader import DEFAULT_TTL_S, Elector, Lease, default_owner
+from pricewatch.leader import Elector, Lease, default_owner
 from pricewatch.settings import Settings
 from pricewatch.storage.clickhouse import database_from_url, get_clickhouse, migrate
 from pricewatch.storage.redis import connect
@@ -82,12 +82,7 @@ def _follow(aps: AsyncIOScheduler, leading: bool) -> None:
 
 
 async def _serve(
-    settings: Settings,
-    redis_url: str,
-    stop: threading.Event,
-    client: Any,
-    database: str,
-    lease_ttl_s: float,
+    settings: Settings, redis_url: str, stop: threading.Event, client: Any, database: str
 ) -> None:
     # APScheduler logs two lines per job run and more as it adds them: the jobs say
     # what they did themselves, and failures are warnings either way. Its chatter
@@ -103,7 +98,7 @@ async def _serve(
         redis_client,
         keys,
         default_owner(),
-        ttl_s=lease_ttl_s,
+        ttl_s=settings.scheduler_lease_ttl_s,
         partitions=settings.stream_partitions,
     )
     elector = Elector(lease)
@@ -146,11 +141,7 @@ async def _serve(
 
 
 def run(
-    settings: Settings,
-    redis_url: str,
-    stop: threading.Event,
-    clickhouse_client: Any = None,
-    lease_ttl_s: float = DEFAULT_TTL_S,
+    settings: Settings, redis_url: str, stop: threading.Event, clickhouse_client: Any = None
 ) -> None:
     """Migrate the stores (idempotent), then run the jobs whenever this scheduler leads,
     until ``stop`` is set."""
@@ -160,7 +151,7 @@ def run(
     try:
         migrate(client, database, cluster=cluster)
         migrate_sql(settings.database_url)
-        asyncio.run(_serve(settings, redis_url, stop, client, database, lease_ttl_s))
+        asyncio.run(_serve(settings, redis_url, stop, client, database))
     finally:
         if clickhouse_client is None:
             client.close()

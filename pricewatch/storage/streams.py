@@ -274,26 +274,24 @@ class GroupReader:
         start = self._next_slot
         self._next_slot = (start + 1) % len(self._slots)
         order = self._slots[start:] + self._slots[:start]
+        # each slot's share of the cursors, in this turn's order
+        turns: list[dict[Any, Any]] = [
+            w for w in ({s: cursors[s] for s in slot if s in cursors} for slot in order) if w
+        ]
         out: list[tuple[str, bytes, dict[bytes, bytes] | None]] = []
-        for streams in order:
-            wanted: dict[Any, Any] = {s: cursors[s] for s in streams if s in cursors}
-            if wanted:
-                reply = self.client.xreadgroup(
-                    self.group, self.consumer, wanted, count - len(out), None
-                )
-                out += _entries(reply)
-                if len(out) >= count:
-                    return out
-        if out or block_ms is None:
+        for wanted in turns:
+            reply = self.client.xreadgroup(
+                self.group, self.consumer, wanted, count - len(out), None
+            )
+            out += _entries(reply)
+            if len(out) >= count:
+                return out
+        if out or block_ms is None or not turns:
             return out
-        for streams in order:
-            wanted = {s: cursors[s] for s in streams if s in cursors}
-            if wanted:
-                reply = self.client.xreadgroup(
-                    self.group, self.consumer, wanted, count, min(block_ms, SLOT_POLL_MS)
-                )
-                return _entries(reply)
-        return out
+        reply = self.client.xreadgroup(
+            self.group, self.consumer, turns[0], count, min(block_ms, SLOT_POLL_MS)
+        )
+        return _entries(reply)
 
     def ack(self, messages: Sequence[Message], pipe: redis.client.Pipeline | None = None) -> None:
         """XACK ``messages``; on ``pipe`` to make it part of the caller's transaction."""

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from api.services.discovery import SEARCHES_PER_IP_PER_MINUTE
 from pricewatch.history import DAY_MS, HOUR_MS
 from tests.apps import ServedApp, site_fixture, store_price_rows
 from tests.browser import collect_errors, own_origin_page
@@ -135,3 +136,24 @@ def test_words_in_the_box_find_products_and_lead_to_them(page: Any) -> None:
     # what was typed is still there to fix
     assert page.get_by_label("Product name, URL or ASIN").input_value() == 'zebra "umbrella'
     page.screenshot(path=str(SHOTS / f"home-no-results-{page.width}.png"), full_page=True)
+
+
+def test_too_many_searches_say_so_and_keep_the_words(page: Any) -> None:
+    # last in this module: the searches of this minute are spent for everyone here
+    form_said_so = False
+    for _ in range(2):  # a minute may turn between the last search and the form's
+        for _ in range(SEARCHES_PER_IP_PER_MINUTE + 1):
+            if page.request.get("/search?q=kettle").status == 429:
+                break
+        page.goto("/")
+        page.get_by_label("Product name, URL or ASIN").fill("kettle steel")
+        page.get_by_role("button", name="Search").click()
+        page.wait_for_url("**/search?**")
+        if "Too many searches from here" in page.content():
+            form_said_so = True
+            break
+    assert form_said_so
+    # the words typed are there to search again in a minute
+    assert page.get_by_label("Product name, URL or ASIN").input_value() == "kettle steel"
+    _fits_the_width(page)
+    page.screenshot(path=str(SHOTS / f"home-too-many-searches-{page.width}.png"), full_page=True)

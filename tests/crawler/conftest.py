@@ -95,16 +95,3 @@ def read_observations(
         for _id, fields in client.xrange(key):
             found.extend(observations_in(fields[FIELD]))
     return [obs for obs in found if series is None or obs.series is series]
-
-
-def min_gap_per_ip(records: list) -> dict[str, float]:
-    """Smallest interval between two consecutive requests seen from each client IP."""
-    by_ip: dict[str, list[float]] = {}
-    for record in records:
-        by_ip.setdefault(record.client_ip, []).append(record.monotonic)
-    gaps = {}
-    for ip, times in by_ip.items():
-        times.sort()
-        if len(times) > 1:
-            gaps[ip] = min(b - a for a, b in zip(times, times[1:], strict=False))
-    return gaps

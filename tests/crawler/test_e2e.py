@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import redis as redis_lib
 
-from pricewatch.devtools.marketplace import Catalog, Marketplace, demo_catalog
+from pricewatch.devtools.marketplace import Catalog, Marketplace, demo_catalog, min_gap_per_ip
 from pricewatch.devtools.proxies import ProxyPool
 from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
 from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask
-from tests.crawler.conftest import WARNING_LINE, Workers, min_gap_per_ip, read_observations
+from tests.crawler.conftest import WARNING_LINE, Workers, read_observations
 from tests.frontiers import inflight_entries
 
 PRODUCTS = 200

@@ -24,14 +24,14 @@ from crawler.observations import observations_for
 from crawler.parsing import PageKind, ParsedPage
 from crawler.slots import IpSlots
 from crawler.urls import amazon_url, fetch_url, product_url
-from pricewatch.devtools.marketplace import Catalog, Marketplace, pages
+from pricewatch.devtools.marketplace import Catalog, Marketplace, min_gap_per_ip, pages
 from pricewatch.frontier import Frontier, discovery_tasks
 from pricewatch.keys import Keys
 from pricewatch.markets import get_market
 from pricewatch.models import Availability, CrawlTask, Observation, Series, Source, TaskKind
 from pricewatch.money import Money
 from pricewatch.settings import load_settings
-from tests.crawler.conftest import WARNING_LINE, Workers, min_gap_per_ip, read_observations
+from tests.crawler.conftest import WARNING_LINE, Workers, read_observations
 
 pytestmark = [pytest.mark.redis]
 

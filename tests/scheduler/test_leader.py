@@ -77,8 +77,8 @@ def test_a_term_ends_before_the_lease_would() -> None:
 def test_one_holder_at_a_time_and_every_acquisition_a_new_token(
     redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    a = Lease(redis_client, keys, "a", ttl_s=30)
-    b = Lease(redis_client, keys, "b", ttl_s=30)
+    a = Lease(redis_client, keys, "a", ttl_s=30, partitions=1)
+    b = Lease(redis_client, keys, "b", ttl_s=30, partitions=1)
     first = a.acquire()
     assert first is not None
     assert b.acquire() is None
@@ -99,7 +99,7 @@ def test_a_leader_stops_acting_when_its_term_runs_out_by_its_own_clock(
     redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     clock = FakeClock()
-    elector = Elector(Lease(redis_client, keys, "a", ttl_s=30), clock=clock)
+    elector = Elector(Lease(redis_client, keys, "a", ttl_s=30, partitions=1), clock=clock)
     with pytest.raises(NotLeader):
         elector.token()
     assert elector.step()
@@ -119,7 +119,10 @@ def test_a_stale_token_cannot_push_but_the_current_one_and_unfenced_pushes_can(
     redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
     frontier = Frontier(redis_client, keys, partitions=1)
-    old, new = Lease(redis_client, keys, "old", ttl_s=30), Lease(redis_client, keys, "new", 30)
+    old, new = (
+        Lease(redis_client, keys, "old", ttl_s=30, partitions=1),
+        Lease(redis_client, keys, "new", 30, partitions=1),
+    )
     old_token = old.acquire()
     assert old_token is not None
     assert frontier.push([task(1)], token=old_token) == 1
@@ -144,7 +147,7 @@ def test_a_stale_token_cannot_push_but_the_current_one_and_unfenced_pushes_can(
 async def test_the_async_frontier_refuses_a_stale_token_too(
     redis_url: str, redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    lease = Lease(redis_client, keys, "x", ttl_s=30)
+    lease = Lease(redis_client, keys, "x", ttl_s=30, partitions=1)
     stale = lease.acquire()
     assert stale is not None
     lease.release(stale)
@@ -163,7 +166,10 @@ async def test_the_async_frontier_refuses_a_stale_token_too(
 async def test_a_stale_leader_cannot_rewrite_the_budget_levels(
     make_scheduler: Callable[..., CrawlScheduler], redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    old, new = Lease(redis_client, keys, "old", ttl_s=30), Lease(redis_client, keys, "new", 30)
+    old, new = (
+        Lease(redis_client, keys, "old", ttl_s=30, partitions=1),
+        Lease(redis_client, keys, "new", 30, partitions=1),
+    )
     stale = old.acquire()
     assert stale is not None
     old.release(stale)
@@ -183,8 +189,8 @@ async def test_a_stale_leader_cannot_rewrite_the_budget_levels(
 def test_a_standby_takes_over_when_the_leader_stops_renewing(
     redis_client: redis_lib.Redis, keys: Keys
 ) -> None:
-    a = Elector(Lease(redis_client, keys, "a", ttl_s=1.0))
-    b = Elector(Lease(redis_client, keys, "b", ttl_s=1.0))
+    a = Elector(Lease(redis_client, keys, "a", ttl_s=1.0, partitions=1))
+    b = Elector(Lease(redis_client, keys, "b", ttl_s=1.0, partitions=1))
     assert a.step()
     assert not b.step()
     old_token = a.token()
@@ -207,7 +213,8 @@ _CHILD = textwrap.dedent("""
     from pricewatch.leader import Elector, Lease
     from pricewatch.storage.redis import connect
 
-    elector = Elector(Lease(connect(sys.argv[1]), Keys(prefix=sys.argv[2]), "child", 1.0))
+    lease = Lease(connect(sys.argv[1]), Keys(prefix=sys.argv[2]), "child", 1.0, partitions=1)
+    elector = Elector(lease)
     said = None
     while True:
         if elector.step() and elector.token() != said:
@@ -240,7 +247,7 @@ def test_a_standby_takes_over_from_a_killed_leader_process(
     line = child_leader.stdout.readline()  # blocks until the child leads (or dies)
     assert line.startswith("leading"), line
     child_token = int(line.split()[1])
-    standby = Elector(Lease(redis_client, keys, "standby", ttl_s=1.0))
+    standby = Elector(Lease(redis_client, keys, "standby", ttl_s=1.0, partitions=1))
     assert not standby.step()
 
     os.kill(child_leader.pid, signal.SIGKILL)
@@ -271,6 +278,7 @@ def test_two_schedulers_only_the_leader_plans_and_the_other_takes_over(
         scheduler_refill_s=0.2,
         scheduler_rescore_s=0.2,
         scheduler_discovery_markets=("de",),
+        scheduler_lease_ttl_s=1.5,
     )
     migrate(clickhouse_client, clickhouse_database)
     # each scheduler migrates at start: one SQLite file must not see two at once
@@ -284,7 +292,7 @@ def test_two_schedulers_only_the_leader_plans_and_the_other_takes_over(
 
     def serve(stop: threading.Event) -> None:
         try:
-            run(settings, redis_url, stop, clickhouse_client=clickhouse_client, lease_ttl_s=1.5)
+            run(settings, redis_url, stop, clickhouse_client=clickhouse_client)
         except BaseException as exc:  # reported below
             errors.append(exc)
 

@@ -9,7 +9,7 @@ pricewatch.devtools.marketplace --help`` for a standalone site.
 
 from .catalog import Catalog, CatalogProduct, DemoCatalog, WalkRules, demo_catalog, random_asin
 from .pages import format_price
-from .server import Marketplace, RequestLog, RequestRecord, Response
+from .server import Marketplace, RequestLog, RequestRecord, Response, min_gap_per_ip
 
 __all__ = [
     "Catalog",
@@ -22,5 +22,6 @@ __all__ = [
     "WalkRules",
     "demo_catalog",
     "format_price",
+    "min_gap_per_ip",
     "random_asin",
 ]

@@ -94,6 +94,19 @@ class RequestLog:
             return len(self._records)
 
 
+def min_gap_per_ip(records: list[RequestRecord]) -> dict[str, float]:
+    """Smallest interval between two consecutive requests seen from each client IP."""
+    by_ip: dict[str, list[float]] = {}
+    for record in records:
+        by_ip.setdefault(record.client_ip, []).append(record.monotonic)
+    gaps = {}
+    for ip, times in by_ip.items():
+        times.sort()
+        if len(times) > 1:
+            gaps[ip] = min(b - a for a, b in zip(times, times[1:], strict=False))
+    return gaps
+
+
 @dataclasses.dataclass(frozen=True)
 class Response:
     status: int

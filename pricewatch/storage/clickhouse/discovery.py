@@ -24,7 +24,8 @@ from pricewatch.history import (
     floor_bucket,
 )
 from pricewatch.models import Series
-from pricewatch.storage.clickhouse.tables import Tables, utc_date
+from pricewatch.storage.clickhouse.price_history import rollup_source
+from pricewatch.storage.clickhouse.tables import Tables
 
 # a product's state before the window counts from its last sighting this long before
 # the window: a product crawled at least weekly has an opening state
@@ -188,39 +189,8 @@ def daily_closes(
     """The buy box's daily buckets over the last ``days`` days (today included) of each
     of ``asins``, from the daily rollup in one query; days before a product's first
     sighting are left out (``pricewatch.history.fill_buckets``)."""
-    if not asins:
-        return {}
     end_ms = floor_bucket(now_ms, Granularity.DAILY) + DAY_MS
-    start_ms = end_ms - days * DAY_MS
-    result = tables.client.query(
-        f"""
-        SELECT asin, toUInt16(bucket) AS day, min(min_price), max(max_price),
-               nullIf(argMaxMerge(last_state), -1)
-        FROM {tables.database}.prices_daily
-        WHERE market = {{market:String}} AND series = {{series:String}}
-          AND asin IN {{asins:Array(String)}}
-          AND bucket >= {{lo:Date}} AND bucket < {{hi:Date}}
-        GROUP BY asin, day
-        ORDER BY asin, day
-        """,
-        parameters={
-            "market": market,
-            "series": Series.BUYBOX.value,
-            "asins": sorted(asins),
-            "lo": utc_date(start_ms),
-            "hi": utc_date(end_ms),
-        },
-    )
-    rows: dict[str, list[RollupRow]] = {}
-    for asin, day, low, high, last in result.result_rows:
-        rows.setdefault(asin, []).append(RollupRow(int(day) * DAY_MS, low, high, last))
-    # no opening state: a sparkline starts at the first day in the window with a price
-    return {
-        asin: fill_buckets(
-            found, start_ms=start_ms, end_ms=end_ms, granularity=Granularity.DAILY, opening=NO_STATE
-        )
-        for asin, found in rows.items()
-    }
+    return _closes(tables, market, asins, Granularity.DAILY, end_ms - days * DAY_MS, end_ms)
 
 
 def hourly_closes(
@@ -229,41 +199,42 @@ def hourly_closes(
     """The buy box's hourly buckets over the last ``hours`` hours (this one included) of
     each of ``asins``, from the hourly rollup in one query, as ``daily_closes`` gives
     days: the sparkline of a product too young to have two days of closes."""
+    end_ms = floor_bucket(now_ms, Granularity.HOURLY) + HOUR_MS
+    return _closes(tables, market, asins, Granularity.HOURLY, end_ms - hours * HOUR_MS, end_ms)
+
+
+def _closes(
+    tables: Tables,
+    market: str,
+    asins: Collection[str],
+    granularity: Granularity,
+    start_ms: int,
+    end_ms: int,
+) -> dict[str, list[Bucket]]:
     if not asins:
         return {}
-    end_ms = floor_bucket(now_ms, Granularity.HOURLY) + HOUR_MS
-    start_ms = end_ms - hours * HOUR_MS
-    # buckets as seconds since the epoch: chDB may drop a DateTime's zone
+    table, key, lo, hi, params, unit_ms = rollup_source(granularity, start_ms, end_ms)
     result = tables.client.query(
         f"""
-        SELECT asin, toUInt32(bucket) AS hour, min(min_price), max(max_price),
+        SELECT asin, {key} AS slot, min(min_price), max(max_price),
                nullIf(argMaxMerge(last_state), -1)
-        FROM {tables.database}.prices_hourly
+        FROM {tables.database}.{table}
         WHERE market = {{market:String}} AND series = {{series:String}}
           AND asin IN {{asins:Array(String)}}
-          AND bucket >= toDateTime({{lo:UInt32}}, 'UTC')
-          AND bucket < toDateTime({{hi:UInt32}}, 'UTC')
-        GROUP BY asin, hour
-        ORDER BY asin, hour
+          AND bucket >= {lo} AND bucket < {hi}
+        GROUP BY asin, slot
+        ORDER BY asin, slot
         """,
-        parameters={
-            "market": market,
-            "series": Series.BUYBOX.value,
-            "asins": sorted(asins),
-            "lo": start_ms // 1000,
-            "hi": end_ms // 1000,
-        },
+        parameters=params
+        | {"market": market, "series": Series.BUYBOX.value, "asins": sorted(asins)},
     )
     rows: dict[str, list[RollupRow]] = {}
-    for asin, hour, low, high, last in result.result_rows:
-        rows.setdefault(asin, []).append(RollupRow(int(hour) * 1000, low, high, last))
+    for asin, slot, low, high, last in result.result_rows:
+        rows.setdefault(asin, []).append(RollupRow(int(slot) * unit_ms, low, high, last))
+    # no opening state: a sparkline starts at the first bucket in the window with a price
     return {
         asin: fill_buckets(
-            found,
-            start_ms=start_ms,
-            end_ms=end_ms,
-            granularity=Granularity.HOURLY,
-            opening=NO_STATE,
+            found, start_ms=start_ms, end_ms=end_ms, granularity=granularity, opening=NO_STATE
         )
         for asin, found in rows.items()
     }

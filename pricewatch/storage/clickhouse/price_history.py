@@ -142,7 +142,7 @@ class PriceHistory(Tables):
         for read in reads[1:]:
             if bucket_span(read.start_ms, read.end_ms, granularity) != span:
                 raise ValueError(f"{read} does not share the rollup span {span} of {reads[0]}")
-        table, key, lo, hi, params, unit_ms = _rollup_source(granularity, *span)
+        table, key, lo, hi, params, unit_ms = rollup_source(granularity, *span)
         params["keys"] = sorted({(read.market, read.asin) for read in reads})
         only = ""
         if series is not None:
@@ -375,7 +375,7 @@ def _points_within(
     return found
 
 
-def _rollup_source(
+def rollup_source(
     granularity: Granularity, first_ms: int, stop_ms: int
 ) -> tuple[str, str, str, str, dict[str, Any], int]:
     """(table, bucket key, first bucket, bucket after the last, their parameters, ms per
