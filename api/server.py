@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 from typing import Any
 
@@ -35,8 +36,26 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _serve(server: _Server, stop: threading.Event) -> None:
-    task = asyncio.create_task(server.serve())
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` that other processes may bind too
+    (SO_REUSEPORT): the kernel hands each new connection to one of them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def _serve(
+    server: _Server, stop: threading.Event, sockets: list[socket.socket] | None
+) -> None:
+    task = asyncio.create_task(server.serve(sockets=sockets))
     frozen = False
     while not stop.is_set() and not task.done():
         if not frozen and server.started:
@@ -47,8 +66,17 @@ async def _serve(server: _Server, stop: threading.Event) -> None:
     await task
 
 
-def serve(app: Any, host: str, port: int, stop: threading.Event, log_level: str = "info") -> None:
-    """Serve an ASGI app with uvicorn on this thread until ``stop`` is set."""
+def serve(
+    app: Any,
+    host: str,
+    port: int,
+    stop: threading.Event,
+    log_level: str = "info",
+    *,
+    shared_port: bool = False,
+) -> None:
+    """Serve an ASGI app with uvicorn on this thread until ``stop`` is set; with
+    ``shared_port``, on a port other processes serve too (``shared_socket``)."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -65,7 +93,12 @@ def serve(app: Any, host: str, port: int, stop: threading.Event, log_level: str 
     )
     # The default asyncio loop, not uvloop: in bench/api.py (1,000 req/s of cached
     # charts) uvloop doubled the median latency and did not lower the 99th percentile.
-    asyncio.run(_serve(_Server(config), stop))
+    sockets = [shared_socket(host, port)] if shared_port else None
+    try:
+        asyncio.run(_serve(_Server(config), stop, sockets))
+    finally:
+        for sock in sockets or ():
+            sock.close()
 
 
 def run(
@@ -80,7 +113,14 @@ def run(
     app = create_app(settings, redis_url=redis_url, clickhouse_client=client)
     log.info("API on http://%s:%d", settings.api_host, settings.api_port)
     try:
-        serve(app, settings.api_host, settings.api_port, stop, settings.log_level)
+        serve(
+            app,
+            settings.api_host,
+            settings.api_port,
+            stop,
+            settings.log_level,
+            shared_port=settings.api_processes > 1,
+        )
     finally:
         if clickhouse_client is None:
             client.close()

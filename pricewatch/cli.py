@@ -207,7 +207,8 @@ ROLE_GRACE_S = 15.0
 def _api_listen_problem(settings: Settings) -> str | None:
     """Checked before anything starts, so that a taken port fails the command at
     once and by name rather than as uvicorn's exit from a thread."""
-    problem = listen_problem(settings.api_host, settings.api_port)
+    shared = settings.api_processes > 1
+    problem = listen_problem(settings.api_host, settings.api_port, shared=shared)
     return f"api: {problem}" if problem else None
 
 
@@ -404,6 +405,10 @@ def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
     if "api" in roles and (problem := _api_listen_problem(settings)):
         return supervisor.give_up(problem)
     embedded = embedded_clickhouse(settings.clickhouse_url)
+    try:
+        plan = process_plan(roles, embedded, settings.api_processes)
+    except ValueError as exc:
+        return supervisor.give_up(str(exc))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         try:
@@ -423,8 +428,7 @@ def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
         crawler_env = _crawler_env(settings, url, owner)
         try:
             children = [
-                Respawner(p.name, functools.partial(_start_roles, p, env), 1)
-                for p in process_plan(roles, embedded)
+                Respawner(p.name, functools.partial(_start_roles, p, env), p.count) for p in plan
             ]
             crawlers = functools.partial(_start_crawler, crawler_env)
             children.append(Respawner("crawler", crawlers, args.crawlers))

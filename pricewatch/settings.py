@@ -300,6 +300,10 @@ class Settings:
     key_prefix: str = setting(DEFAULT_PREFIX)
     api_host: str = setting("127.0.0.1")
     api_port: int = setting(8000)
+    # API processes on api_port, each binding it with SO_REUSEPORT (the kernel spreads
+    # the connections): `up --processes` starts this many, or run `pricewatch api` this
+    # many times. More than one needs a ClickHouse server: chDB opens in one process.
+    api_processes: int = setting(1)
     # Where people reach the website and the API: the base of every link in e-mails
     # and of the OpenAPI servers. None means http://api_host:api_port (``public_url``).
     public_url_override: str | None = setting(None, read=_url, env="PUBLIC_URL")

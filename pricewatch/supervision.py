@@ -144,11 +144,12 @@ class Supervisor:
         return self.exit_code()
 
 
-def listen_problem(host: str, port: int) -> str | None:
+def listen_problem(host: str, port: int, *, shared: bool = False) -> str | None:
     """Why a server could not listen on ``host:port`` now, or None.
 
     Binds like uvicorn does (SO_REUSEADDR, every address the name resolves to),
-    so a port kept in TIME_WAIT is no obstacle and one in use is."""
+    so a port kept in TIME_WAIT is no obstacle and one in use is; ``shared`` (the
+    API in several processes) binds as they do, so their port is no obstacle."""
     where = f"{host}:{port}"
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -157,6 +158,8 @@ def listen_problem(host: str, port: int) -> str | None:
     for family, kind, proto, _, address in addresses:
         with socket.socket(family, kind, proto) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if shared:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             try:
                 sock.bind(address)
             except OSError as exc:
@@ -275,15 +278,30 @@ class RoleProcess:
     """One process of ``up --processes``: the roles it runs (the crawler alone)."""
 
     roles: tuple[str, ...]
+    # how many such processes run side by side (API processes share their port)
+    count: int = 1
 
     @property
     def name(self) -> str:
         return "+".join(self.roles)
 
 
-def process_plan(roles: Sequence[str], embedded_clickhouse: bool) -> list[RoleProcess]:
+def process_plan(
+    roles: Sequence[str], embedded_clickhouse: bool, api_processes: int = 1
+) -> list[RoleProcess]:
     """Which roles run in which process: each alone, except that with embedded chDB
-    the ClickHouse users share one (in the order of ``roles``)."""
+    the ClickHouse users share one (in the order of ``roles``); with a ClickHouse
+    server the API runs in ``api_processes`` processes on one port. ValueError for
+    several API processes on embedded chDB, which opens in one process only."""
+    if api_processes < 1:
+        raise ValueError(f"at least one API process, got {api_processes}")
+    if embedded_clickhouse and api_processes > 1 and "api" in roles:
+        raise ValueError(
+            f"{api_processes} API processes need a ClickHouse server "
+            "(PRICEWATCH_CLICKHOUSE_URL=http://...): embedded chDB opens in one process only"
+        )
     shared = [r for r in roles if embedded_clickhouse and r in CLICKHOUSE_ROLES]
     plan = [RoleProcess(tuple(shared))] if shared else []
-    return plan + [RoleProcess((r,)) for r in roles if r not in shared]
+    return plan + [
+        RoleProcess((r,), api_processes if r == "api" else 1) for r in roles if r not in shared
+    ]

@@ -39,6 +39,32 @@ def test_with_a_clickhouse_server_every_role_runs_alone() -> None:
     assert process_plan(ROLES, embedded_clickhouse=False) == [RoleProcess((r,)) for r in ROLES]
 
 
+def test_with_a_clickhouse_server_the_api_may_run_in_several_processes() -> None:
+    plan = process_plan(ROLES, embedded_clickhouse=False, api_processes=3)
+    assert [(p.name, p.count) for p in plan] == [
+        ("ingest", 1),
+        ("api", 3),
+        ("alerts", 1),
+        ("scheduler", 1),
+        ("crawler", 1),
+    ]
+    with pytest.raises(ValueError, match="3 API processes need a ClickHouse server"):
+        process_plan(ROLES, embedded_clickhouse=True, api_processes=3)
+    with pytest.raises(ValueError, match="at least one API process"):
+        process_plan(ROLES, embedded_clickhouse=False, api_processes=0)
+    # no API among the roles: nothing to share
+    assert process_plan(["alerts"], embedded_clickhouse=True, api_processes=3) == [
+        RoleProcess(("alerts",))
+    ]
+
+
+def test_up_processes_refuses_several_api_processes_on_chdb(env: dict[str, str]) -> None:
+    proc = up.start(env | {"PRICEWATCH_API_PROCESSES": "2"}, "--processes", "--crawlers", "0")
+    output, _ = proc.communicate(timeout=up.STARTUP_S)
+    assert proc.returncode == 1, output
+    assert "2 API processes need a ClickHouse server" in output, output
+
+
 def test_a_role_that_keeps_dying_young_is_counted_until_one_lives() -> None:
     class Quick(Respawner):
         FIRST_PAUSE_S = 0.01
