@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import logging
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -384,6 +385,18 @@ def _start_roles(process: RoleProcess, env: dict[str, str]) -> subprocess.Popen[
     )
 
 
+def _role_env(settings: Settings, process: RoleProcess, env: dict[str, str]) -> dict[str, str]:
+    """The environment of ``process``'s children. Several processes of one role (the API
+    on its shared port) count into one directory of prometheus-client's multiprocess
+    mode, emptied now, so that a scrape of any of them shows the sums of all."""
+    if process.count == 1:
+        return env
+    shared = settings.data_dir / "metrics" / process.name
+    shutil.rmtree(shared, ignore_errors=True)
+    shared.mkdir(parents=True)
+    return env | {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+
+
 # A role whose process dies this many times in a row soon after starting cannot
 # start: `up --processes` stops everything and says so.
 CRASH_LOOP_DEATHS = 5
@@ -428,7 +441,10 @@ def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
         crawler_env = _crawler_env(settings, url, owner)
         try:
             children = [
-                Respawner(p.name, functools.partial(_start_roles, p, env), p.count) for p in plan
+                Respawner(
+                    p.name, functools.partial(_start_roles, p, _role_env(settings, p, env)), p.count
+                )
+                for p in plan
             ]
             crawlers = functools.partial(_start_crawler, crawler_env)
             children.append(Respawner("crawler", crawlers, args.crawlers))

@@ -249,3 +249,19 @@ def test_roles_command_refuses_an_unknown_role() -> None:
     )
     assert result.returncode == 2
     assert "invalid choice: 'nonsense'" in result.stderr
+
+
+def test_processes_of_one_role_share_a_fresh_metrics_directory(tmp_path: Path) -> None:
+    from pricewatch.cli import _role_env
+    from pricewatch.settings import load_settings
+
+    settings = load_settings({"PRICEWATCH_DATA_DIR": str(tmp_path)})
+    env = {"PRICEWATCH_REDIS_URL": "redis://127.0.0.1:1/0"}
+    assert _role_env(settings, RoleProcess(("alerts",)), env) == env
+    stale = tmp_path / "metrics" / "api" / "counter_99999.db"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"from a run before")
+    shared = _role_env(settings, RoleProcess(("api",), 3), env)
+    assert shared == env | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics" / "api")}
+    # counts of processes that are gone would be summed with the new ones'
+    assert list(stale.parent.iterdir()) == []
