@@ -91,7 +91,19 @@ async def _history_body(reads: ChartReads, req: ChartRequest, now_ms: int) -> by
         raise
     if found is None:
         return None
-    product, window, granularity, series = found
+    # off the event loop, as the reads: a long explicit range is up to MAX_BUCKETS
+    # points per line, whose building would stall every other request meanwhile
+    body: bytes = await reads.run(_chart_body, req, *found)
+    return body
+
+
+def _chart_body(
+    req: ChartRequest,
+    product: ChartProduct,
+    window: pricing.Window,
+    granularity: str,
+    series: dict[str, list[Bucket]],
+) -> bytes:
     market = req.market
     lines = [
         PriceLine(
