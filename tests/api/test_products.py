@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import json
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -17,6 +23,7 @@ from pricewatch.models import CrawlTask
 from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.redis import drop_histories
 from tests.api.conftest import DAY, HOUR
+from tests.api.served import serving
 from tests.clock import ManualClock
 from tests.frontiers import queued_tasks
 from tests.observations import observation, seed_product
@@ -407,3 +414,40 @@ async def test_product_pages_say_when_an_asin_does_not_exist_or_must_wait(
         later = await client.get("/p/us/B0WEBWAIT2")
         assert later.status_code == 429 and "Try again in" in later.text
         assert int(later.headers["retry-after"]) > 0
+
+
+def test_concurrent_chart_misses_each_get_their_own_product(
+    make_app: Callable[..., Litestar], price_store: PriceStore
+) -> None:
+    # misses that arrive together share ClickHouse queries (api.services.chart_reads):
+    # each answer must still be its own product's, whatever the kind of read. Served as
+    # in production, asked over 25 connections at once.
+    now = now_ms()
+    asins = [f"B0CONCUR{i:02d}" for i in range(12)]
+    for i, asin in enumerate(asins):
+        # old products are read as buckets, young ones as change points
+        age = (400 if i % 2 else 20) * DAY
+        seed_product(price_store, asin=asin, prices=[(now - age, 1000 + i), (now - DAY, 2000 + i)])
+    periods = ("1y", "30d")
+    paths = [f"/products/{asin}/price?period={period}" for asin in asins for period in periods]
+    paths.append("/products/B0NEVERSEN/price?period=1y")
+    together = threading.Barrier(len(paths))
+
+    def get(url: str) -> tuple[int, dict[str, Any]]:
+        together.wait()
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, {}
+
+    with serving(make_app()) as base, ThreadPoolExecutor(len(paths)) as pool:
+        answers = list(pool.map(get, [base + path for path in paths]))
+    assert answers[-1][0] == 404
+    for path, (status, body) in zip(paths, answers[:-1], strict=False):
+        assert status == 200, path
+        i = asins.index(body["asin"])
+        assert path.startswith(f"/products/{body['asin']}/")
+        closes = [p["price"] for p in body["history"]]
+        assert closes[-1] == (2000 + i) / 100, path
+        assert set(closes) <= {(1000 + i) / 100, (2000 + i) / 100}, path
