@@ -161,7 +161,10 @@ def test_sigkilled_workers_send_every_notification_exactly_once(
             "PRICEWATCH_SMTP_TLS": "none",
             "PRICEWATCH_ALERTS_CONSUMER": "alerts-crash",
             "PRICEWATCH_ALERT_SEND_TIMEOUT_S": "0.5",
-            "PRICEWATCH_ALERT_LEASE_MS": "1500",
+            # a claim outlives a dead sender this long: far above a live worker's claim
+            # to "sent" (milliseconds; a second or two on a loaded machine, where a
+            # shorter lease let the worker's own sweep send a slow one again)
+            "PRICEWATCH_ALERT_LEASE_MS": "4000",
             "PRICEWATCH_ALERT_SWEEP_MS": "100",
             "PRICEWATCH_ALERT_RETRY_BASE_MS": "100",
             "PRICEWATCH_CLAIM_IDLE_MS": "1000",
@@ -186,7 +189,7 @@ def test_sigkilled_workers_send_every_notification_exactly_once(
             deadline = time.monotonic() + 60
             while set(arrivals.keys()) != expected and time.monotonic() < deadline:
                 time.sleep(0.1)
-            time.sleep(2.0)  # leases run out: anything sent twice would show up now
+            time.sleep(5.0)  # leases run out: anything sent twice would show up now
         finally:
             worker.terminate()
             worker.wait(15)
