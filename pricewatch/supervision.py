@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pricewatch.storage.local_redis import LocalRedis, RedisStartError, describe_exit
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 SUPERVISOR_PID_ENV = "PRICEWATCH_SUPERVISOR_PID"
 
 
-def supervisor_gone(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
+def supervisor_gone(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether this process belongs to an ``up --processes`` that is gone.
 
     Killed with SIGKILL (or the OOM killer), ``up`` cannot stop its children, and each

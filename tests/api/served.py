@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from api.server import serve
@@ -30,3 +30,20 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         stop.set()
         thread.join(15)
+
+
+def plain_app(answer: Callable[[], bytes]) -> Any:
+    """The smallest ASGI app a server can serve: its lifespan starts and stops at once,
+    and every request gets 200 with ``answer()`` as its body."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = answer()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    return app

@@ -11,6 +11,7 @@ import pytest
 
 from api.server import run, serve
 from pricewatch.settings import Settings
+from tests.api.served import plain_app
 from tests.services import free_port, wait_port
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.redis]
@@ -61,15 +62,11 @@ def test_serve_freezes_the_startup_heap() -> None:
     collector, so full collections no longer stop the event loop for 100+ ms."""
     seen: dict[str, Any] = {}
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    def answer() -> bytes:
         seen["frozen"] = gc.get_freeze_count()
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"ok"})
+        return b"ok"
+
+    app = plain_app(answer)
 
     port = free_port()
     stop = threading.Event()

@@ -21,20 +21,12 @@ import pytest
 from api.server import serve, shared_socket
 from pricewatch.supervision import listen_problem
 from tests import up
+from tests.api.served import plain_app
 from tests.services import free_port, wait_port
 
 
 def _named(name: str) -> Any:
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "lifespan":
-            while (await receive())["type"] != "lifespan.shutdown":
-                await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": name.encode()})
-
-    return app
+    return plain_app(name.encode)
 
 
 @contextlib.contextmanager
