@@ -49,8 +49,8 @@ from pricewatch.keys import DEFAULT_KEYS, Keys
 from pricewatch.settings import Settings, get_settings
 from pricewatch.storage.clickhouse import (
     PriceStore,
+    another_handle,
     database_from_url,
-    embedded,
     flush_views,
     get_clickhouse,
 )
@@ -112,6 +112,12 @@ def create_app(
     database = clickhouse_database or database_from_url(settings.clickhouse_url)
     db_url = database_url or settings.database_url
     flush_every = settings.api_view_flush_s if view_flush_s is None else view_flush_s
+    if not 1 <= settings.api_chart_queries <= settings.api_clickhouse_threads:
+        raise ValueError(
+            "PRICEWATCH_API_CHART_QUERIES must be between 1 and "
+            f"PRICEWATCH_API_CLICKHOUSE_THREADS ({settings.api_clickhouse_threads}), "
+            f"got {settings.api_chart_queries}"
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -129,6 +135,9 @@ def create_app(
         executor = ThreadPoolExecutor(
             settings.api_clickhouse_threads, thread_name_prefix="api-clickhouse"
         )
+        # chart misses' queries run side by side, each on a handle of its own (with
+        # chDB: planning them takes most of their time, one core each)
+        chart_handles = [another_handle(client) for _ in range(settings.api_chart_queries)]
         near = (
             NearCache(settings.api_near_cache_mb << 20, settings.api_history_max_age_s)
             if settings.api_near_cache_mb > 0
@@ -144,9 +153,7 @@ def create_app(
             frontier=AsyncFrontier(redis_client, keys, partitions=settings.stream_partitions),
             history=HistoryCache(redis_client, settings.api_history_cache_ttl_s, near),
             clock=clock or wall_clock_ms,
-            chart_queries=(
-                1 if embedded(settings.clickhouse_url) else settings.api_clickhouse_threads
-            ),
+            chart_stores=[PriceStore(handle, database) for handle in chart_handles],
         )
         # handlers reach it through the ``api`` dependency (api.dependencies)
         app.state.api = state
@@ -189,6 +196,9 @@ def create_app(
             await redis_client.aclose()
             await engine.dispose()
             executor.shutdown(wait=True)
+            for handle in chart_handles:
+                if handle is not client:
+                    handle.close()
             if clickhouse_client is None:
                 client.close()
 

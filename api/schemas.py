@@ -158,7 +158,8 @@ class AlertFeedOut(Out, kw_only=True):
     url: str
 
 
-class PricePoint(Out, kw_only=True):
+class PricePoint(Out, kw_only=False):
+    # positional: a chart miss builds hundreds of these, and keywords cost a third more
     timestamp: str
     price: float | None
     min: float | None

@@ -46,8 +46,8 @@ class ApiState:
     # computed charts: this process's near cache in front of Redis
     history: HistoryCache
     clock: Callable[[], int] = wall_clock_ms
-    # how many chart queries may run at once (1 for the embedded chDB; see ChartReads)
-    chart_queries: int = 1
+    # one per chart query that may run at once (see ChartReads); none: ``prices`` alone
+    chart_stores: list[PriceStore] = dataclasses.field(default_factory=list)
     # chart views not yet added to the Redis counters
     views: ViewTally = dataclasses.field(default_factory=ViewTally)
     # what webhook URLs users give may point at; built from the settings on first use
@@ -57,7 +57,7 @@ class ApiState:
     chart_reads: ChartReads = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:
-        self.chart_reads = ChartReads(self.prices, self.clickhouse, queries=self.chart_queries)
+        self.chart_reads = ChartReads(self.chart_stores or [self.prices], self.clickhouse)
 
     def egress_policy(self) -> EgressPolicy:
         if self.egress is None:

@@ -29,7 +29,8 @@ measured from when a request is sent, not from when it was due.
 
     .venv/bin/python bench/api.py [--products 1000] [--seconds 15] [--connections 64]
                                   [--rate 1000] [--mix-only] [--cold-products 4000]
-                                  [--cold-rate 300]
+                                  [--cold-rate 300] [--cold-only]
+                                  [--chart-queries 1]
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import asyncio  # noqa: E402
 import dataclasses  # noqa: E402
 import random  # noqa: E402
 import re  # noqa: E402
+import resource  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -172,6 +174,13 @@ def raw_history(store: PriceStore, asin: str, start_ms: int, end_ms: int) -> lis
     return fill_buckets(
         rows, start_ms=start_ms, end_ms=end_ms, granularity=Granularity.DAILY, opening=opening
     )
+
+
+def server_cpu_s() -> float:
+    """CPU seconds this process (the API and its embedded chDB) has used so far; wrk
+    runs in a process of its own."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def time_queries(fn, asins: list[str]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -346,6 +355,11 @@ def main() -> None:
         help="skip the all-miss, in-process and cold measures (steps 1 to 3)",
     )
     parser.add_argument(
+        "--cold-only",
+        action="store_true",
+        help="only the cold measures (step 3): no main catalogue, all-miss or mix",
+    )
+    parser.add_argument(
         "--cold-products",
         type=int,
         default=4000,
@@ -358,10 +372,19 @@ def main() -> None:
         default=300.0,
         help="offered requests/s of the cold run with Poisson arrivals",
     )
+    parser.add_argument(
+        "--chart-queries",
+        type=int,
+        default=1,
+        help="chart queries that run at once (PRICEWATCH_API_CHART_QUERIES), each on a "
+        "chDB handle of its own",
+    )
     # price changes across the 1,000 products: one a second is each product changing
     # every ~17 minutes, far above what shops do
     parser.add_argument("--changes-per-s", type=float, default=1.0)
     args = parser.parse_args()
+    if args.mix_only and args.cold_only:
+        raise SystemExit("--mix-only and --cold-only exclude each other")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
 
@@ -370,9 +393,10 @@ def main() -> None:
         store = chdb_store(tmp / "chdb", DATABASE)
         client = store.client
         t0 = time.perf_counter()
-        rows = load_history(store, args.products, now)
+        main_products = 0 if args.cold_only else args.products
+        rows = load_history(store, main_products, now) if main_products else 0
         print(
-            f"loaded {rows} prices for {args.products} products in "
+            f"loaded {rows} prices for {main_products} products in "
             f"{time.perf_counter() - t0:.1f} s",
             flush=True,
         )
@@ -387,7 +411,7 @@ def main() -> None:
             )
         merge_parts(store)
 
-        if not args.mix_only:
+        if not (args.mix_only or args.cold_only):
             sample = [asin_of(i) for i in random.Random(5).sample(range(args.products), 200)]
             lo = now - 90 * DAY_MS
             roll = time_queries(
@@ -405,6 +429,8 @@ def main() -> None:
             load_settings({"PRICEWATCH_DATA_DIR": str(tmp)}),
             key_prefix=KEYS.prefix,
             log_level="WARNING",
+            api_chart_queries=args.chart_queries,
+            api_clickhouse_threads=max(4, args.chart_queries),
         )
         migrate_sql(settings.database_url)
         port = 18000 + random.randrange(1000)
@@ -429,7 +455,7 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
 
-        if not args.mix_only:
+        if not (args.mix_only or args.cold_only):
             p50, p99, rps = run_wrk(
                 base, miss_script(args.products, now), args.seconds, args.connections
             )
@@ -449,24 +475,36 @@ def main() -> None:
             if second_run < 1:
                 raise SystemExit(f"--cold-products must exceed {4 * spare}")
             cap = 600  # wrk ends itself when its products are answered
+            cpu = server_cpu_s()
             p50, p99, cold_rps = run_wrk(
                 base, cold_script(COLD_FIRST, first_run, spare), cap, args.connections
             )
+            cpu = server_cpu_s() - cpu
             print(
                 f"cold 1y charts, closed loop (wrk, {args.connections} connections, as fast "
                 f"as it goes, {first_run} products once each): p50={p50:.2f} ms "
-                f"p99={p99:.2f} ms req_per_s={cold_rps:.0f}",
+                f"p99={p99:.2f} ms req_per_s={cold_rps:.0f}; "
+                f"{cpu * 1000 / (first_run + spare):.2f} ms of server CPU per chart",
                 flush=True,
             )
             script = cold_script(COLD_FIRST + first_run + spare, second_run, spare, args.cold_rate)
+            cpu = server_cpu_s()
             p50, cold_p99, rps = run_wrk(base, script, cap, args.connections)
+            cpu = server_cpu_s() - cpu
             print(
                 f"cold 1y charts at {args.cold_rate:g} req/s offered (wrk, "
                 f"{args.connections} connections, Poisson arrivals, {second_run} products "
-                f"once each): p50={p50:.2f} ms p99={cold_p99:.2f} ms req_per_s={rps:.0f}",
+                f"once each): p50={p50:.2f} ms p99={cold_p99:.2f} ms req_per_s={rps:.0f}; "
+                f"{cpu * 1000 / (second_run + spare):.2f} ms of server CPU per chart",
                 flush=True,
             )
 
+        if args.cold_only:
+            stop.set()
+            server.join(15)
+            client.close()
+            print(f"cold_p99_ms={cold_p99:.2f} cold_req_per_s={cold_rps:.0f}")
+            return
         # steady state: every variant computed once (a server that has been up a while)
         redis.Redis.from_url(redis_url).flushdb()
         paths = mix_paths(args.products)

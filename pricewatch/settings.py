@@ -334,8 +334,13 @@ class Settings:
     api_ip_hash_key: str = setting("pricewatch-reporter")
     # Frontier priority of a product nobody has crawled yet that someone subscribed to.
     api_first_crawl_priority: float = setting(1000.0)
-    # Worker threads for blocking ClickHouse calls (chDB serialises queries anyway).
+    # Worker threads for blocking ClickHouse calls.
     api_clickhouse_threads: int = setting(4)
+    # Chart misses' queries that run at once (api.services.chart_reads), at most
+    # api_clickhouse_threads. With chDB each takes a core of the API's machine for most
+    # of its time, and one at a time gathers the most misses per query: raise it when
+    # cores sit idle. Against a server, which plans them on its own cores, 4.
+    api_chart_queries: int = setting(1)
     log_level: str = setting("INFO")
     # "text" lines for people, or "json": one object per line (time, level, logger,
     # message, request_id in the API) for a log collector. Every role, the crawler too.

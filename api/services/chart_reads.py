@@ -3,12 +3,17 @@ leave together, as one query.
 
 A chart nobody asked for lately (the extension's usual request: a random product
 page) costs one ClickHouse query. Most of that query's cost is fixed (with the embedded
-chDB, parsing and planning it take 5-9 ms, and chDB runs one query at a time), so
-charts one at a time top out near a hundred a second. Here a read starts at once when
-a query slot is free, so a lone request waits for nothing; the reads that arrive while
-the slots are busy queue by kind and shape, and the next free slot takes up to
-``MAX_BATCH`` of the oldest kind in one query (``PriceHistory.histories_of`` /
-``changes_of``). The busier the API, the larger the batches and the cheaper each chart.
+chDB, analysing and planning it take 7-11 ms of a core, whatever the rows), so charts
+one at a time top out near a hundred a second. Here a read starts at once when a store
+is free, so a lone request waits for nothing; the reads that arrive while every store
+is busy queue by kind and shape, and the next free store takes up to ``MAX_BATCH`` of
+the oldest kind in one query (``PriceHistory.histories_of`` / ``changes_of``). The
+busier the API, the larger the batches and the cheaper each chart.
+
+Each store runs one query at a time; several stores run at once. With chDB each has a
+handle of its own onto the process's one engine (``another_handle``): a handle
+serializes its queries, the engine does not, and planning is single-threaded, so two
+handles plan two queries on two cores.
 """
 
 from __future__ import annotations
@@ -39,29 +44,31 @@ Runner = Callable[..., Awaitable[Any]]
 class _Queue:
     """Reads of one kind and shape, waiting for a query."""
 
-    read_all: Callable[[list[ChartRead]], list[Any]]
+    read_all: Callable[[PriceStore, list[ChartRead]], list[Any]]
     reads: list[ChartRead] = dataclasses.field(default_factory=list)
     waiters: list[asyncio.Future[Any]] = dataclasses.field(default_factory=list)
 
 
 class ChartReads:
-    def __init__(self, prices: PriceStore, run: Runner, *, queries: int) -> None:
-        """``queries``: how many queries may run at once (1 for the embedded chDB, which
-        runs one at a time anyway: a second would only wait inside chDB, where no read
-        can join it)."""
-        if queries < 1:
-            raise ValueError(f"at least one query at a time, got {queries}")
-        self.prices = prices
+    def __init__(self, stores: Sequence[PriceStore], run: Runner) -> None:
+        """``stores``: one per query that may run at once."""
+        if not stores:
+            raise ValueError("at least one store to query")
+        self.stores = list(stores)
         self.run = run
-        self.queries = queries
-        self.running = 0
-        # by kind and shape, oldest first
+        self.idle = list(stores)
+        # by kind and shape, oldest first (but see _join)
         self._waiting: collections.OrderedDict[Hashable, _Queue] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
 
+    @property
+    def running(self) -> int:
+        """Queries running now."""
+        return len(self.stores) - len(self.idle)
+
     async def product(self, market: str, asin: str) -> Product | None:
         """A catalogue row, read alone (rare on the chart path: "all" windows)."""
-        return await self.run(self.prices.product, market, asin)
+        return await self.run(self.stores[0].product, market, asin)
 
     async def histories(
         self, read: ChartRead, granularity: Granularity, *, with_product: bool
@@ -70,32 +77,44 @@ class ChartReads:
         read, in a query shared with the reads of the same span waiting beside it.
         A range of too many buckets raises ValueError here, before it can fail others."""
         span = bucket_span(read.start_ms, read.end_ms, granularity)
-        prices = self.prices
 
-        def read_all(reads: list[ChartRead]) -> list[Histories]:
-            return prices.histories_of(reads, granularity, with_product=with_product)
+        def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Histories]:
+            return store.histories_of(reads, granularity, with_product=with_product)
 
-        answer: Histories = await self._join(("h", granularity, span, with_product), read_all, read)
+        shape = ("h", granularity, span, with_product)
+        answer: Histories = await self._join(shape, read_all, read, second=not with_product)
         return answer
 
     async def changes(self, read: ChartRead, limit: int, *, with_product: bool) -> Changes:
         """``PriceStore.chart_changes`` (or ``changes`` without the product) of one read,
         in a query shared with the reads of the same limit waiting beside it."""
         check_range(read.start_ms, read.end_ms)
-        prices = self.prices
 
-        def read_all(reads: list[ChartRead]) -> list[Changes]:
-            return prices.changes_of(reads, limit, with_product=with_product)
+        def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Changes]:
+            return store.changes_of(reads, limit, with_product=with_product)
 
-        answer: Changes = await self._join(("c", limit, with_product), read_all, read)
+        shape = ("c", limit, with_product)
+        answer: Changes = await self._join(shape, read_all, read, second=not with_product)
         return answer
 
     async def _join(
-        self, shape: Hashable, read_all: Callable[[list[ChartRead]], list[Any]], read: ChartRead
+        self,
+        shape: Hashable,
+        read_all: Callable[[PriceStore, list[ChartRead]], list[Any]],
+        read: ChartRead,
+        *,
+        second: bool,
     ) -> Any:
+        """``second``: the read is its request's second (the first brought the product
+        and showed that another kind of read is needed: a young product's change
+        points, or the buckets of one with too many changes). Its queue leaves before
+        every queue of first reads, so that such a request waits for two queries, not
+        for a third one started meanwhile."""
         queue = self._waiting.get(shape)
         if queue is None:
             queue = self._waiting[shape] = _Queue(read_all)
+        if second:
+            self._waiting.move_to_end(shape, last=False)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         queue.reads.append(read)
         queue.waiters.append(waiter)
@@ -103,25 +122,26 @@ class ChartReads:
         return await waiter
 
     def _start_queries(self) -> None:
-        while self.running < self.queries and self._waiting:
+        while self.idle and self._waiting:
             shape, queue = next(iter(self._waiting.items()))
             reads, waiters = queue.reads[:MAX_BATCH], queue.waiters[:MAX_BATCH]
             del queue.reads[:MAX_BATCH], queue.waiters[:MAX_BATCH]
             if not queue.reads:
                 del self._waiting[shape]
-            self.running += 1
-            task = asyncio.ensure_future(self._query(queue.read_all, reads, waiters))
+            store = self.idle.pop()
+            task = asyncio.ensure_future(self._query(store, queue.read_all, reads, waiters))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _query(
         self,
-        read_all: Callable[[list[ChartRead]], list[Any]],
+        store: PriceStore,
+        read_all: Callable[[PriceStore, list[ChartRead]], list[Any]],
         reads: list[ChartRead],
         waiters: Sequence[asyncio.Future[Any]],
     ) -> None:
         try:
-            answers = await self.run(read_all, reads)
+            answers = await self.run(read_all, store, reads)
         except Exception as exc:  # every read of the query fails with it
             for waiter in waiters:
                 if not waiter.done():
@@ -131,5 +151,5 @@ class ChartReads:
                 if not waiter.done():  # its request may be gone
                     waiter.set_result(answer)
         finally:
-            self.running -= 1
+            self.idle.append(store)
             self._start_queries()

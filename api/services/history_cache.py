@@ -3,9 +3,9 @@
 Ingest DELetes a product's hash in the transaction that publishes its price change
 (``Keys.history_cache``). That alone leaves a race: a request reads ClickHouse just
 before a new price lands, ingest deletes the hash, and the request then stores what it
-read, stale until the TTL. So a fill is fenced: before computing, the request makes
-sure the hash holds a generation token (``@gen``, created with the hash's TTL) and
-remembers it; it stores its result only if the token is still the same. A DEL in
+read, stale until the TTL. So a fill is fenced: the lookup that misses also makes sure
+the hash holds a generation token (``@gen``, created with the hash's TTL) and returns
+it; the request stores its result only if the token is still the same. A DEL in
 between removes the token, and the stale result is dropped.
 
 A value is the body's ETag (32 hex characters) followed by the JSON body, so a hit is
@@ -25,12 +25,18 @@ from api.services.near_cache import NearCache
 GEN_FIELD = "@gen"
 ETAG_LEN = 32
 
-# KEYS[1] hash; ARGV: new token, ttl seconds. Returns the token in force.
-_BEGIN = f"""
-if redis.call('HSETNX', KEYS[1], '{GEN_FIELD}', ARGV[1]) == 1 then
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
+# KEYS[1] hash; ARGV: field, new token, ttl seconds. {value} when the field is cached;
+# else {false, the token in force}, the token created (with the hash's TTL) if absent:
+# a miss learns what it needs to store its result in the same round trip.
+_LOOKUP = f"""
+local value = redis.call('HGET', KEYS[1], ARGV[1])
+if value then
+  return {{value}}
 end
-return redis.call('HGET', KEYS[1], '{GEN_FIELD}')
+if redis.call('HSETNX', KEYS[1], '{GEN_FIELD}', ARGV[2]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return {{false, redis.call('HGET', KEYS[1], '{GEN_FIELD}')}}
 """
 
 # KEYS[1] hash; ARGV: token, field, value. 1 if stored.
@@ -69,7 +75,7 @@ class HistoryCache:
         self.near = near
         # fills in progress in this process, by (key, field); see products.history
         self.inflight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
-        self._begin = client.register_script(_BEGIN)
+        self._lookup = client.register_script(_LOOKUP)
         self._store = client.register_script(_STORE)
 
     def recall(self, key: str, field: str) -> tuple[bytes | None, int]:
@@ -84,11 +90,15 @@ class HistoryCache:
         if self.near is not None:
             self.near.put(key, field, value, epoch)
 
-    async def begin_fill(self, key: str) -> bytes:
-        """The generation token to hand to ``store`` after computing a value."""
-        token = await self._begin([key], [secrets.token_hex(8), self.ttl_s])
-        return bytes(token)
+    async def lookup(self, key: str, field: str) -> tuple[bytes | None, bytes]:
+        """(the cached value, None on a miss), and the generation token to hand to
+        ``store`` with a value computed after a miss (empty after a hit)."""
+        found = await self._lookup([key], [field, secrets.token_hex(8), self.ttl_s])
+        if found[0] is not None:
+            return bytes(found[0]), b""
+        return None, bytes(found[1])
 
     async def store(self, key: str, token: bytes, field: str, value: bytes) -> bool:
-        """Store unless the hash was invalidated since ``begin_fill``; True if stored."""
+        """Store unless the hash was invalidated since the ``lookup`` that gave
+        ``token``; True if stored."""
         return bool(await self._store([key], [token, field, value]))

@@ -4,9 +4,8 @@ statistics and the "good deal" flag. No I/O, no clock: callers pass ``now``."""
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from pricewatch.history import DAY_MS, HOUR_MS, Bucket, Granularity, floor_bucket
@@ -136,7 +135,7 @@ def to_major(minor: int | None, market: Market) -> float | None:
     (at most 10**12 minor units, so at most 15 significant digits)."""
     if minor is None:
         return None
-    return minor / 10**market.exponent if market.exponent else float(minor)
+    return minor / 10**market.exponent
 
 
 def is_rank(series: str) -> bool:
@@ -144,20 +143,18 @@ def is_rank(series: str) -> bool:
     return series == Series.SALES_RANK
 
 
+def wire_scale(series: str, market: Market) -> int | None:
+    """What a stored value of ``series`` is divided by on the wire (as ``to_major``
+    does), or None for a sales rank, served as the integer it is."""
+    return None if is_rank(series) else 10**market.exponent
+
+
 def wire_value(value: int | None, series: str, market: Market) -> float | None:
     """A stored value on the wire: money in major units, a sales rank as the integer it is."""
-    return wire_converter(series, market)(value)
-
-
-def wire_converter(series: str, market: Market) -> Callable[[int | None], float | None]:
-    """``wire_value`` for one series of one market, chosen once for many values."""
-    if is_rank(series):
-        return _as_is
-    return functools.partial(to_major, market=market)
-
-
-def _as_is(value: int | None) -> int | None:
-    return value
+    scale = wire_scale(series, market)
+    if value is None or scale is None:
+        return value
+    return value / scale
 
 
 def in_series_order(found: Mapping[str, T]) -> list[tuple[Series, T]]:

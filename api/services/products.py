@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-from typing import cast
 
 import msgspec
 
@@ -41,6 +40,11 @@ from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.clickhouse.price_history import ChartProduct, ChartRead
 
 _encoder = msgspec.json.Encoder()
+# A chart body of up to this many points (a one-year daily chart of a few series) is
+# built on the event loop: well under a millisecond, less than a hop to a worker thread
+# and back costs. A longer one (an explicit range may hold MAX_BUCKETS points per line)
+# is built off the loop, where it stalls no other request.
+BODY_ON_LOOP_POINTS = 2_000
 
 
 class UnknownProduct(LookupError):
@@ -61,17 +65,20 @@ class ChartRequest:
 
 
 def _points(buckets: list[Bucket], series: str, market: Market) -> list[PricePoint]:
-    # hundreds of points per line on a chart miss: one conversion chosen per line, and
-    # the times of bucket starts (the same few thousand for every chart) kept formatted
-    value = pricing.wire_converter(series, market)
+    # hundreds of points per line on a chart miss: the conversion is inlined (a call per
+    # value would double the cost), and the times of bucket starts (the same few
+    # thousand for every chart) kept formatted
+    scale = pricing.wire_scale(series, market)
+    if scale is None:
+        return [PricePoint(_iso_cached(at), close, low, high) for at, close, low, high in buckets]
     return [
         PricePoint(
-            timestamp=_iso_cached(b.start_ms),
-            price=value(b.close),
-            min=value(b.min),
-            max=value(b.max),
+            _iso_cached(at),
+            None if close is None else close / scale,
+            None if low is None else low / scale,
+            None if high is None else high / scale,
         )
-        for b in buckets
+        for at, close, low, high in buckets
     ]
 
 
@@ -91,8 +98,8 @@ async def _history_body(reads: ChartReads, req: ChartRequest, now_ms: int) -> by
         raise
     if found is None:
         return None
-    # off the event loop, as the reads: a long explicit range is up to MAX_BUCKETS
-    # points per line, whose building would stall every other request meanwhile
+    if sum(len(points) for points in found[3].values()) <= BODY_ON_LOOP_POINTS:
+        return _chart_body(req, *found)
     body: bytes = await reads.run(_chart_body, req, *found)
     return body
 
@@ -144,16 +151,18 @@ async def _chart_lines(
     market, asin, asked = req.market.code, req.asin, req.window
     auto = asked.granularity == "auto"
     found: dict[str, list[Bucket]] | None = None
+    product: ChartProduct | None = None
     changes_tried = False
     if asked.start_ms is None and asked.period == "all":
         row = await reads.product(market, asin)
         if row is None:
             return None
-        product: ChartProduct | None = ChartProduct(row.first_seen, row.currency)
+        product = ChartProduct(row.first_seen, row.currency)
         window = asked.resolve(now_ms, row.first_seen)
     else:
         window = asked.resolve(now_ms, None)
-        read = ChartRead(market, asin, window.start_ms, window.end_ms)
+    read = ChartRead(market, asin, window.start_ms, window.end_ms)
+    if product is None:  # the window alone decided: the first read brings the product
         if auto and window.end_ms - window.start_ms <= pricing.MAX_CHANGES_SPAN_MS:
             product, found = await reads.changes(read, pricing.MAX_CHANGE_POINTS, with_product=True)
             if product is not None and found is not None:
@@ -161,9 +170,8 @@ async def _chart_lines(
             changes_tried = True
         else:
             product, found = await reads.histories(read, window.granularity, with_product=True)
-    if product is None:
-        return None
-    read = ChartRead(market, asin, window.start_ms, window.end_ms)
+        if product is None:
+            return None
     known_from = max(window.start_ms, product.first_seen_ms or window.start_ms)
     if auto and not changes_tried and window.end_ms - known_from <= pricing.MAX_CHANGES_SPAN_MS:
         _, changes = await reads.changes(read, pricing.MAX_CHANGE_POINTS, with_product=False)
@@ -191,8 +199,7 @@ async def history(
         CACHE_MEMORY.inc()
         etag, body = unpack(local)
         return etag, body, True
-    # the client does not decode replies: a cached value is bytes
-    cached = cast(bytes | None, await state.redis.hget(key, field))
+    cached, token = await cache.lookup(key, field)
     if cached is not None:
         CACHE_HIT.inc()
         cache.keep(key, field, cached, epoch)
@@ -204,7 +211,7 @@ async def history(
     flight = (key, field)
     pending = cache.inflight.get(flight)
     if pending is None:
-        pending = asyncio.ensure_future(_fill(state, req, key, field, now, client))
+        pending = asyncio.ensure_future(_fill(state, req, key, token, field, now, client))
         cache.inflight[flight] = pending
         pending.add_done_callback(lambda _: cache.inflight.pop(flight, None))
     value = await asyncio.shield(pending)
@@ -214,11 +221,11 @@ async def history(
 
 
 async def _fill(
-    state: ApiState, req: ChartRequest, key: str, field: str, now: int, client: str
+    state: ApiState, req: ChartRequest, key: str, token: bytes, field: str, now: int, client: str
 ) -> bytes:
-    """The cached value (ETag + body) of a computed history, stored in Redis."""
+    """The cached value (ETag + body) of a computed history, stored in Redis unless
+    invalidated since ``token`` was read (``HistoryCache.lookup``)."""
     cache = state.history
-    token = await cache.begin_fill(key)
     with client_input():  # a window of too many buckets, known once resolved
         body = await _history_body(state.chart_reads, req, now)
     if body is None:

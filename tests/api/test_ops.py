@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -37,6 +38,17 @@ async def test_healthz_ok(client: AsyncTestClient[Litestar]) -> None:
         "status": "ok",
         "checks": {"redis": "ok", "sql": "ok", "clickhouse": "ok"},
     }
+
+
+@pytest.mark.parametrize("queries", [0, 5])
+def test_chart_queries_must_fit_the_clickhouse_threads(
+    api_settings: Settings, queries: int
+) -> None:
+    settings = dataclasses.replace(
+        api_settings, api_chart_queries=queries, api_clickhouse_threads=4
+    )
+    with pytest.raises(ValueError, match="PRICEWATCH_API_CHART_QUERIES must be between 1 and"):
+        create_app(settings, redis_url="redis://127.0.0.1:1/0")
 
 
 async def test_healthz_reports_a_dead_redis(
@@ -109,14 +121,18 @@ async def test_cache_fill_is_dropped_when_invalidated_meanwhile(
 
     client = connect_async(redis_url)
     cache = HistoryCache(client, ttl_s=60)
-    token = await cache.begin_fill("h")
+    cached, token = await cache.lookup("h", "f")
+    assert cached is None and token
     assert 0 < redis_client.ttl("h") <= 60
     redis_client.delete("h")  # ingest saw a price change while we computed
     assert await cache.store("h", token, "f", b"stale") is False
     assert redis_client.exists("h") == 0
-    token = await cache.begin_fill("h")
+    cached, token = await cache.lookup("h", "f")
+    # a second miss before any store gets the token in force, not a new one
+    assert await cache.lookup("h", "g") == (None, token)
     assert await cache.store("h", token, "f", b"fresh") is True
     assert redis_client.hget("h", "f") == b"fresh"
+    assert await cache.lookup("h", "f") == (b"fresh", b"")
     await client.aclose()
 
 

@@ -1,7 +1,7 @@
 """Every ClickHouse statement of the project, by what it reads and writes.
 
 - ``client``: ``get_clickhouse(url)``, an embedded chDB engine or an HTTP client to a
-  server or cluster, chosen by URL; ``database_from_url``.
+  server or cluster, chosen by URL; ``another_handle``, ``database_from_url``.
 - ``tables``: the base of every store (one client, one database).
 - ``prices``: accepted prices into ``prices_raw``, last states out.
 - ``price_history``: chart buckets from the rollups.
@@ -19,6 +19,7 @@ The DDL and its numbered migrations live in ``pricewatch.schema`` (``migrate``).
 from pricewatch.schema.clickhouse_migrations import DEFAULT_DATABASE, migrate
 from pricewatch.storage.clickhouse.client import (
     ClickHouseTarget,
+    another_handle,
     database_from_url,
     embedded,
     get_clickhouse,
@@ -42,6 +43,7 @@ __all__ = [
     "Tables",
     "ViewRow",
     "all_time_lows",
+    "another_handle",
     "database_from_url",
     "embedded",
     "flush_views",

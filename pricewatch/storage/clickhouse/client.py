@@ -3,8 +3,10 @@
 ``get_clickhouse(url)`` returns a clickhouse-connect client for either
 ``chdb:///abs/path`` (an embedded engine in this process, the single-machine default)
 or ``http(s)://user:password@host:port/database`` (a server or cluster). The SQL is the
-same for both. chDB runs one engine per process and a shared client serialises
-queries; it has no async client, so async callers use ``asyncio.to_thread``.
+same for both. chDB runs one engine per process; clickhouse-connect serialises the
+queries of one client (one handle of the engine), and ``another_handle`` gives queries
+that should run side by side a handle of their own. chDB has no async client, so async
+callers use ``asyncio.to_thread``.
 """
 
 from __future__ import annotations
@@ -118,4 +120,21 @@ def get_clickhouse(url: str, *, cluster: str | None = None) -> Client:
         password=target.password,
         secure=target.secure,
         settings=dict(CLUSTER_SETTINGS) if cluster is not None else None,
+        # Without a session: a server refuses a second query of a session while one
+        # runs, and the API's threads query through one client at once. Nothing here
+        # keeps state in a session (no SET, no temporary table).
+        autogenerate_session_id=False,
     )
+
+
+def another_handle(client: Client) -> Client:
+    """A client for queries that should run beside ``client``'s, reaching the same data.
+
+    A chDB client runs one query at a time (clickhouse-connect locks its handle) while
+    the engine runs the queries of several handles at once: a chDB client gets a new
+    handle onto the process's one engine, which the caller closes. An HTTP client
+    already runs queries side by side and is returned as it is.
+    """
+    if embedded(client.uri):
+        return get_clickhouse(client.uri)
+    return client

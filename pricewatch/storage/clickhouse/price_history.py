@@ -21,7 +21,6 @@ from pricewatch.history import (
     Bucket,
     Granularity,
     Opening,
-    RollupRow,
     bucket_span,
     change_points,
     check_range,
@@ -37,6 +36,11 @@ _OPENING = -1
 _PRODUCT = -2
 # The part of a changes row that is the catalogue row (0: an opening, 1: a change).
 _PRODUCT_PART = 2
+# Bucket reads touch a few granules per product: one thread runs them, as a pipeline of
+# several costs more CPU to set up than it saves (a one-year chart of one product: 11 ms
+# of CPU against 14 with chDB's default of a thread per core). Change points do not
+# gain: their window function's sort runs faster on several threads for the same CPU.
+SMALL_READ = {"max_threads": 1}
 
 
 class ChartProduct(NamedTuple):
@@ -153,21 +157,25 @@ class PriceHistory(Tables):
         # an unavailable price as in the rollups; the rollups' buckets are aligned like
         # the chart's, so they hold exactly the sightings before it), the others into
         # the buckets. A series seen only before the range has just an opening row.
+        # A row starts with its bucket as ``fill_buckets`` takes it (start in ms, min,
+        # max, last), so that it goes there as sliced.
         product = ""
         if with_product:
             product = f"""
             UNION ALL
-            SELECT market, asin, ifNull(currency, ''), toInt64({_PRODUCT}),
+            SELECT toInt64({_PRODUCT}),
                    CAST(toUnixTimestamp64Milli(first_seen), 'Nullable(Int64)'),
-                   CAST(NULL, 'Nullable(Int64)'), CAST(NULL, 'Nullable(Int64)')
+                   CAST(NULL, 'Nullable(Int64)'), CAST(NULL, 'Nullable(Int64)'),
+                   market, asin, ifNull(currency, '')
             FROM {self.database}.products FINAL
             WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}}
             """
         result = self.client.query(
             f"""
-            SELECT market, asin, series, toInt64(if(bucket < {lo}, {_OPENING}, {key})) AS slot,
+            SELECT toInt64(if(bucket < {lo}, {_OPENING}, {key} * {unit_ms})) AS slot,
                    CAST(min(min_price), 'Nullable(Int64)'), CAST(max(max_price), 'Nullable(Int64)'),
-                   CAST(nullIf(argMaxMerge(last_state), -1), 'Nullable(Int64)')
+                   CAST(nullIf(argMaxMerge(last_state), -1), 'Nullable(Int64)'),
+                   market, asin, series
             FROM {self.database}.{table}
             WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}} {only}
               AND bucket < {hi}
@@ -175,27 +183,35 @@ class PriceHistory(Tables):
             {product}
             """,
             parameters=params,
+            settings=SMALL_READ,
         )
         products: dict[tuple[str, str], ChartProduct] = {}
         openings: dict[tuple[str, str], dict[str, Opening]] = {}
-        rows: dict[tuple[str, str], dict[str, list[RollupRow]]] = {}
-        for market, asin, name, slot, low, high, last in result.result_rows:
-            of = (market, asin)
+        # a row's first four columns, as fill_buckets takes them
+        lines: dict[tuple[str, str], dict[str, list[Any]]] = {}
+        # a chart miss brings hundreds of rows a product: the loop stays plain
+        for row in result.result_rows:
+            slot, market, asin, name = row[0], row[4], row[5], row[6]
             if slot == _OPENING:
-                openings.setdefault(of, {})[name] = last
+                openings.setdefault((market, asin), {})[name] = row[3]
             elif slot == _PRODUCT:
-                products[of] = ChartProduct(low, name or None)
+                products[(market, asin)] = ChartProduct(row[1], name or None)
             else:
-                row = RollupRow(slot * unit_ms, low, high, last)
-                rows.setdefault(of, {}).setdefault(name, []).append(row)
+                by_series = lines.get((market, asin))
+                if by_series is None:
+                    by_series = lines[(market, asin)] = {}
+                steps = by_series.get(name)
+                if steps is None:
+                    steps = by_series[name] = []
+                steps.append(row[:4])
         answers = []
         for read in reads:
             of = (read.market, read.asin)
-            its_openings, its_rows = openings.get(of, {}), rows.get(of, {})
+            its_openings, its_lines = openings.get(of, {}), lines.get(of, {})
             found: dict[str, list[Bucket]] = {}
-            for name in sorted(its_openings.keys() | its_rows.keys()):
+            for name in sorted(its_openings.keys() | its_lines.keys()):
                 buckets = fill_buckets(
-                    its_rows.get(name, ()),
+                    its_lines.get(name, ()),
                     start_ms=read.start_ms,
                     end_ms=read.end_ms,
                     granularity=granularity,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from typing import Any
 
 import pytest
@@ -118,13 +119,45 @@ def test_a_chart_miss_costs_one_query_when_the_window_decides(
     counting = Counting(stocked.client)
     store = PriceStore(counting, stocked.database)  # type: ignore[arg-type]
     req = chart.ChartRequest(US, asin, ChartWindow(period, granularity, None, None))
-    reads = ChartReads(store, run_here, queries=1)
+    reads = ChartReads([store], run_here)
     body = asyncio.run(chart._history_body(reads, req, NOW))
     assert counting.queries == queries
     if served is None:
         assert body is None
     else:
         assert body is not None and f'"granularity":"{served}"'.encode() in body
+
+
+def test_only_long_chart_bodies_leave_the_event_loop(
+    stocked: PriceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on_loop: list[bool] = []
+    build = chart._chart_body
+
+    def spy(*args: Any) -> bytes:
+        on_loop.append(threading.current_thread() is threading.main_thread())
+        return build(*args)
+
+    monkeypatch.setattr(chart, "_chart_body", spy)
+
+    async def scenario() -> list[bytes | None]:
+        loop = asyncio.get_running_loop()
+
+        async def off_loop(fn: Any, *args: Any) -> Any:
+            return await loop.run_in_executor(None, fn, *args)
+
+        reads = ChartReads([stocked], off_loop)
+        year = ChartWindow("1y", "auto", None, None)  # 4 series of 366 days
+        hours = ChartWindow(None, "hourly", NOW - 200 * DAY_MS, NOW)  # 4 of 4,801 hours
+        return [
+            await chart._history_body(reads, chart.ChartRequest(US, "B0OLDPROD1", window), NOW)
+            for window in (year, hours)
+        ]
+
+    year, hours = asyncio.run(scenario())
+    assert year is not None and hours is not None
+    assert hours.count(b'"timestamp"') > 4 * chart.BODY_ON_LOOP_POINTS
+    assert on_loop == [True, False]
 
 
 def test_reads_of_several_products_in_one_query_answer_as_alone(stocked: PriceStore) -> None:
@@ -186,15 +219,21 @@ def test_reads_of_different_spans_are_refused_together(stocked: PriceStore) -> N
 
 class Gate:
     """Runs the blocking reads of a ChartReads, or holds them while closed; notes how
-    many reads each query carried."""
+    many reads each query carried, and on which store."""
 
     def __init__(self) -> None:
         self.opened = asyncio.Event()
         self.opened.set()
         self.sizes: list[int] = []
+        self.stores: list[PriceStore] = []
+        # "histories" or "changes", by the ChartReads method whose reads ran
+        self.kinds: list[str] = []
 
     async def run(self, fn: Any, *args: Any) -> Any:
-        self.sizes.append(len(args[0]))
+        store, reads = args
+        self.sizes.append(len(reads))
+        self.stores.append(store)
+        self.kinds.append(fn.__qualname__.split(".")[1])
         await self.opened.wait()
         return fn(*args)
 
@@ -208,19 +247,26 @@ def _year(asin: str, back_ms: int = 0) -> ChartRead:
     return ChartRead("us", asin, NOW - 365 * DAY_MS - back_ms, NOW - back_ms)
 
 
+async def _one_running(reads: ChartReads, gate: Gate) -> asyncio.Future[Any]:
+    """A year of the old product's buckets, held running by the closed ``gate``: the
+    reads that follow queue behind it."""
+    gate.opened.clear()
+    running = asyncio.ensure_future(
+        reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
+    )
+    await settle()
+    return running
+
+
 def test_reads_waiting_for_a_query_leave_together(stocked: PriceStore) -> None:
     async def scenario() -> None:
         gate = Gate()
-        reads = ChartReads(stocked, gate.run, queries=1)
+        reads = ChartReads([stocked], gate.run)
         # a lone read waits for nothing
         alone = await reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
         assert alone == stocked.chart_histories(*_year("B0OLDPROD1"), "daily")
         assert gate.sizes == [1]
-        gate.opened.clear()
-        first = asyncio.ensure_future(
-            reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
-        )
-        await settle()
+        first = await _one_running(reads, gate)
         asins = ["B0YOUNGPR1", "B0NOTHERE1", "B0OLDPROD1", "B0YOUNGPR1"]
         histories = [
             asyncio.ensure_future(
@@ -251,10 +297,38 @@ def test_reads_waiting_for_a_query_leave_together(stocked: PriceStore) -> None:
     asyncio.run(scenario())
 
 
+def test_a_request_s_second_read_leaves_before_first_reads_queued_earlier(
+    stocked: PriceStore,
+) -> None:
+    async def scenario() -> None:
+        gate = Gate()
+        reads = ChartReads([stocked], gate.run)
+        running = await _one_running(reads, gate)
+        firsts = [
+            asyncio.ensure_future(
+                reads.histories(_year(asin, 1), Granularity.DAILY, with_product=True)
+            )
+            for asin in ("B0OLDPROD1", "B0YOUNGPR1")
+        ]
+        await settle()
+        # the young product's year, its first read done, is its change points after all
+        second = asyncio.ensure_future(
+            reads.changes(_year("B0YOUNGPR1"), MAX_CHANGE_POINTS, with_product=False)
+        )
+        await settle()
+        gate.opened.set()
+        *_, changes = await asyncio.gather(running, *firsts, second)
+        assert gate.kinds == ["histories", "changes", "histories"]
+        assert gate.sizes == [1, 1, 2]
+        assert changes == (None, stocked.changes(*_year("B0YOUNGPR1"), MAX_CHANGE_POINTS))
+
+    asyncio.run(scenario())
+
+
 def test_a_long_queue_leaves_in_batches_of_the_most_a_query_takes(stocked: PriceStore) -> None:
     async def scenario() -> None:
         gate = Gate()
-        reads = ChartReads(stocked, gate.run, queries=1)
+        reads = ChartReads([stocked], gate.run)
         gate.opened.clear()
         count = 2 * MAX_BATCH + 2
         waiting = [
@@ -292,12 +366,8 @@ def test_a_failed_query_fails_its_reads_only(stocked: PriceStore) -> None:
 
     async def scenario() -> None:
         gate = Gate()
-        reads = ChartReads(store, gate.run, queries=1)
-        gate.opened.clear()
-        first = asyncio.ensure_future(
-            reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
-        )
-        await settle()
+        reads = ChartReads([store], gate.run)
+        first = await _one_running(reads, gate)
         batch = [
             asyncio.ensure_future(
                 reads.histories(_year(asin), Granularity.DAILY, with_product=True)
@@ -327,10 +397,13 @@ def test_a_failed_query_fails_its_reads_only(stocked: PriceStore) -> None:
     asyncio.run(scenario())
 
 
-def test_several_queries_at_once_against_a_server(stocked: PriceStore) -> None:
+def test_several_queries_at_once_one_per_store(stocked: PriceStore) -> None:
+    # two stores of their own, as two chDB handles would be
+    one, two = (PriceStore(stocked.client, stocked.database) for _ in range(2))
+
     async def scenario() -> None:
         gate = Gate()
-        reads = ChartReads(stocked, gate.run, queries=2)
+        reads = ChartReads([one, two], gate.run)
         gate.opened.clear()
         waiting = [
             asyncio.ensure_future(
@@ -339,11 +412,15 @@ def test_several_queries_at_once_against_a_server(stocked: PriceStore) -> None:
             for granularity in (Granularity.DAILY, Granularity.WEEKLY, Granularity.MONTHLY)
         ]
         await settle()
+        # a store runs one query at a time: the third waits for one to come free
         assert gate.sizes == [1, 1] and reads.running == 2
+        assert {id(store) for store in gate.stores} == {id(one), id(two)}
         gate.opened.set()
-        await asyncio.gather(*waiting)
+        answers = await asyncio.gather(*waiting)
         assert gate.sizes == [1, 1, 1]
+        assert answers[2] == stocked.chart_histories(*_year("B0OLDPROD1"), "monthly")
+        assert reads.running == 0 and len(reads.idle) == 2
 
     asyncio.run(scenario())
     with pytest.raises(ValueError, match="at least one"):
-        ChartReads(stocked, run_here, queries=0)
+        ChartReads([], run_here)

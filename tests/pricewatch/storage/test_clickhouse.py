@@ -14,7 +14,9 @@ from pricewatch.schema.clickhouse_migrations import applied_versions, load_migra
 from pricewatch.storage.clickhouse import (
     PRICE_COLUMNS,
     PriceStore,
+    another_handle,
     database_from_url,
+    embedded,
     parse_clickhouse_url,
 )
 from tests.pricewatch.test_history import Point, reference_buckets
@@ -106,6 +108,29 @@ def test_migrations_apply_in_order_once(clickhouse_client, clickhouse_database: 
             f"SELECT * FROM {clickhouse_database}.schema_migrations"
         ).result_rows
     ) == len(shipped)
+
+
+def test_another_handle_queries_beside_its_client(price_store: PriceStore) -> None:
+    client = price_store.client
+    other = another_handle(client)
+    if not embedded(client.uri):  # a server's client already queries side by side
+        assert other is client
+        return
+    try:
+        assert other is not client
+        price_store.insert_prices([_row("B0HANDLE01", T0, 1999)])
+        with client.query_row_block_stream("SELECT number FROM numbers(100000)") as stream:
+            next(iter(stream))
+            # the client's own handle is held by its open stream; the other's is free
+            # and reaches the same engine and data
+            with pytest.raises(Exception, match="stream"):
+                client.query("SELECT 1")
+            counted = other.query(
+                f"SELECT count() FROM {price_store.database}.prices_raw WHERE asin = 'B0HANDLE01'"
+            )
+            assert counted.result_rows == [(1,)]
+    finally:
+        other.close()
 
 
 def test_migrate_rejects_unsafe_database_names(clickhouse_client) -> None:
