@@ -67,7 +67,8 @@ def parse_clickhouse_url(url: str) -> ClickHouseTarget:
 
 
 def embedded(url: str) -> bool:
-    """Whether ``url`` names an embedded chDB (one process, one query at a time)."""
+    """Whether ``url`` names an embedded chDB (one engine per process, whose clients
+    each run one query at a time)."""
     return parse_clickhouse_url(url).kind == "chdb"
 
 
