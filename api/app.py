@@ -135,8 +135,8 @@ def create_app(
         executor = ThreadPoolExecutor(
             settings.api_clickhouse_threads, thread_name_prefix="api-clickhouse"
         )
-        # chart misses' queries run side by side, each on a handle of its own (with
-        # chDB: planning them takes most of their time, one core each)
+        # chart misses' queries, each on a handle of its own: they wait for no other
+        # query's handle, and several may run side by side (api.services.chart_reads)
         chart_handles = [another_handle(client) for _ in range(settings.api_chart_queries)]
         near = (
             NearCache(settings.api_near_cache_mb << 20, settings.api_history_max_age_s)

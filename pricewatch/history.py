@@ -172,7 +172,8 @@ def fill_buckets(
     )
     by_start = {row[0]: row for row in rows}
     # a range answers "in it?" by arithmetic: no set of the grid to build
-    strays = by_start.keys() - (starts if width else set(starts))
+    grid = starts if width else set(starts)
+    strays = [at for at in by_start if at not in grid]
     if strays:
         raise ValueError(
             f"rollup row at {min(strays)} is not a {granularity} bucket of [{start_ms}, {end_ms})"
