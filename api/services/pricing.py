@@ -151,10 +151,7 @@ def wire_scale(series: str, market: Market) -> int | None:
 
 def wire_value(value: int | None, series: str, market: Market) -> float | None:
     """A stored value on the wire: money in major units, a sales rank as the integer it is."""
-    scale = wire_scale(series, market)
-    if value is None or scale is None:
-        return value
-    return value / scale
+    return value if is_rank(series) else to_major(value, market)
 
 
 def in_series_order(found: Mapping[str, T]) -> list[tuple[Series, T]]:
