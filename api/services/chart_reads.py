@@ -27,15 +27,15 @@ from typing import Any
 from pricewatch.history import Bucket, Granularity, bucket_span, check_range
 from pricewatch.models import Product
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.clickhouse.price_history import ChartProduct, ChartRead
+from pricewatch.storage.clickhouse.price_history import ChartRead
 
 # Reads per query: 32 one-year charts cost chDB about as much as 3 lone ones, and their
 # rows (about 9,000) take some 30 ms to turn into buckets. A longer batch would hold
 # the first chart of it back for longer than it saves.
 MAX_BATCH = 32
 
-Histories = tuple[ChartProduct | None, dict[str, list[Bucket]]]
-Changes = tuple[ChartProduct | None, dict[str, list[Bucket]] | None]
+Histories = dict[str, list[Bucket]]
+Changes = dict[str, list[Bucket]] | None
 # runs a blocking call off the event loop (ApiState.clickhouse)
 Runner = Callable[..., Awaitable[Any]]
 
@@ -66,35 +66,47 @@ class ChartReads:
         """Queries running now."""
         return len(self.stores) - len(self.idle)
 
-    async def product(self, market: str, asin: str) -> Product | None:
-        """A catalogue row, read alone (rare on the chart path: "all" windows)."""
-        return await self.run(self.stores[0].product, market, asin)
+    async def product(self, market: str, asin: str, *, second: bool = False) -> Product | None:
+        """A catalogue row (None: not in the catalogue), in a query shared with the
+        catalogue reads waiting beside it."""
+
+        def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Product | None]:
+            found = store.products((read.market, read.asin) for read in reads)
+            return [found.get((read.market, read.asin)) for read in reads]
+
+        answer: Product | None = await self._join(
+            ("p",), read_all, ChartRead(market, asin, 0, 0), second=second
+        )
+        return answer
 
     async def histories(
-        self, read: ChartRead, granularity: Granularity, *, with_product: bool
+        self, read: ChartRead, granularity: Granularity, *, second: bool = False
     ) -> Histories:
-        """``PriceStore.chart_histories`` (or ``histories`` without the product) of one
-        read, in a query shared with the reads of the same span waiting beside it.
-        A range of too many buckets raises ValueError here, before it can fail others."""
+        """``PriceStore.histories`` of one read, in a query shared with the reads of the
+        same span waiting beside it. A range of too many buckets raises ValueError here,
+        before it can fail others."""
         span = bucket_span(read.start_ms, read.end_ms, granularity)
 
         def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Histories]:
-            return store.histories_of(reads, granularity, with_product=with_product)
+            return store.histories_of(reads, granularity)
 
-        shape = ("h", granularity, span, with_product)
-        answer: Histories = await self._join(shape, read_all, read, second=not with_product)
+        answer: Histories = await self._join(
+            ("h", granularity, span), read_all, read, second=second
+        )
         return answer
 
-    async def changes(self, read: ChartRead, limit: int, *, with_product: bool) -> Changes:
-        """``PriceStore.chart_changes`` (or ``changes`` without the product) of one read,
-        in a query shared with the reads of the same limit waiting beside it."""
+    async def changes(
+        self, read: ChartRead, limit: int, *, opening: bool = True, second: bool = False
+    ) -> Changes:
+        """``PriceStore.changes`` of one read, in a query shared with the reads of the
+        same limit waiting beside it. ``opening=False``: the read starts no later than
+        its product was first seen (see ``PriceHistory.changes_of``)."""
         check_range(read.start_ms, read.end_ms)
 
         def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Changes]:
-            return store.changes_of(reads, limit, with_product=with_product)
+            return store.changes_of(reads, limit, opening=opening)
 
-        shape = ("c", limit, with_product)
-        answer: Changes = await self._join(shape, read_all, read, second=not with_product)
+        answer: Changes = await self._join(("c", limit, opening), read_all, read, second=second)
         return answer
 
     async def _join(
@@ -105,11 +117,11 @@ class ChartReads:
         *,
         second: bool,
     ) -> Any:
-        """``second``: the read is its request's second (the first brought the product
-        and showed that another kind of read is needed: a young product's change
-        points, or the buckets of one with too many changes). Its queue leaves before
+        """``second``: the read is its request's second (the first showed that another
+        is needed: a young product's change points, the buckets of one with too many
+        changes, or the catalogue row of one without prices). Its queue leaves before
         every queue of first reads, so that such a request waits for two queries, not
-        for a third one started meanwhile."""
+        for a third one started meanwhile (and first reads queued with it go along)."""
         queue = self._waiting.get(shape)
         if queue is None:
             queue = self._waiting[shape] = _Queue(read_all)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import secrets
 
 import redis.asyncio
@@ -77,6 +78,11 @@ class HistoryCache:
         self.inflight: dict[tuple[str, str], asyncio.Future[bytes]] = {}
         self._lookup = client.register_script(_LOOKUP)
         self._store = client.register_script(_STORE)
+        # Tokens only need to differ from every other fill's: this process's random
+        # prefix and a count. (A random token per lookup is a getrandom system call,
+        # which showed in profiles of the API under load.)
+        self._token_prefix = secrets.token_hex(8)
+        self._tokens = itertools.count()
 
     def recall(self, key: str, field: str) -> tuple[bytes | None, int]:
         """This process's copy of a value (None if it has none), and the
@@ -93,7 +99,8 @@ class HistoryCache:
     async def lookup(self, key: str, field: str) -> tuple[bytes | None, bytes]:
         """(the cached value, None on a miss), and the generation token to hand to
         ``store`` with a value computed after a miss (empty after a hit)."""
-        found = await self._lookup([key], [field, secrets.token_hex(8), self.ttl_s])
+        token = f"{self._token_prefix}.{next(self._tokens)}"
+        found = await self._lookup([key], [field, token, self.ttl_s])
         if found[0] is not None:
             return bytes(found[0]), b""
         return None, bytes(found[1])

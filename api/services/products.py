@@ -33,11 +33,11 @@ from api.services.lookups import LookupOutcome, request_first_crawl
 from api.services.refusals import client_input
 from api.services.timefmt import iso
 from api.state import ApiState
-from pricewatch.history import DAY_MS, Bucket, Granularity
+from pricewatch.history import DAY_MS, Bucket, Granularity, next_bucket
 from pricewatch.markets import Market
 from pricewatch.models import Availability, Product, Series
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.clickhouse.price_history import ChartProduct, ChartRead
+from pricewatch.storage.clickhouse.price_history import ChartRead
 
 _encoder = msgspec.json.Encoder()
 # A chart body of up to this many points (a one-year daily chart of a few series) is
@@ -87,8 +87,8 @@ _iso_cached = functools.lru_cache(maxsize=1 << 16)(iso)
 
 async def _history_body(reads: ChartReads, req: ChartRequest, now_ms: int) -> bytes | None:
     """The chart JSON, or None when the product was never seen. Every series comes
-    from one ClickHouse read, most often with the catalogue row (``_chart_lines``);
-    the body is cached whole, lines and all."""
+    from one ClickHouse read, most often the only one (``_chart_lines``); the body is
+    cached whole, lines and all."""
     try:
         found = await _chart_lines(reads, req, now_ms)
     except ValueError:
@@ -98,18 +98,14 @@ async def _history_body(reads: ChartReads, req: ChartRequest, now_ms: int) -> by
         raise
     if found is None:
         return None
-    if sum(len(points) for points in found[3].values()) <= BODY_ON_LOOP_POINTS:
+    if sum(len(points) for points in found[2].values()) <= BODY_ON_LOOP_POINTS:
         return _chart_body(req, *found)
     body: bytes = await reads.run(_chart_body, req, *found)
     return body
 
 
 def _chart_body(
-    req: ChartRequest,
-    product: ChartProduct,
-    window: pricing.Window,
-    granularity: str,
-    series: dict[str, list[Bucket]],
+    req: ChartRequest, window: pricing.Window, granularity: str, series: dict[str, list[Bucket]]
 ) -> bytes:
     market = req.market
     lines = [
@@ -123,7 +119,8 @@ def _chart_body(
     out = PriceHistoryOut(
         asin=req.asin,
         market=market.code,
-        currency=product.currency or market.currency,
+        # every price of a product is in its marketplace's currency: ingest refuses others
+        currency=market.currency,
         exponent=market.exponent,
         granularity=granularity,
         start=iso(window.start_ms),
@@ -136,50 +133,95 @@ def _chart_body(
 
 async def _chart_lines(
     reads: ChartReads, req: ChartRequest, now_ms: int
-) -> tuple[ChartProduct, pricing.Window, str, dict[str, list[Bucket]]] | None:
-    """(catalogue row, window, granularity served, buckets or change points by series)
-    of a chart; None for a product never seen.
+) -> tuple[pricing.Window, str, dict[str, list[Bucket]]] | None:
+    """(window, granularity served, buckets or change points by series) of a chart;
+    None for a product never seen.
 
     A chart is the product's changes when its granularity is "auto" and the part of
     the window since the product was first seen spans at most
     ``pricing.MAX_CHANGES_SPAN_MS`` (and holds few enough of them), buckets otherwise.
-    The catalogue row comes with the first read: a miss is one read when the window
-    alone decides (a period, or start/end), two when it does not ("all" starts when the
-    product was first seen; a long "auto" window of a young product, read as buckets
-    first, is changes after all; a window of too many changes, buckets after all).
+
+    A miss is one read when the window alone decides, and the catalogue is not read:
+    the rows the chart is drawn from show that the product exists, and its first
+    bucket when it was first seen (no price of a product is older than its first
+    sighting). The catalogue is read besides when there are no rows (a product never
+    seen, or none of whose prices precedes the window's end) or when they cannot tell
+    whether the product is young (first seen in a bucket that straddles the limit).
+    A second read of prices follows when the first cannot serve: a long "auto" window
+    of a young product, read as buckets first, is changes after all; a window of too
+    many changes, buckets after all. "all" starts when the product was first seen: its
+    catalogue row comes first.
     """
     market, asin, asked = req.market.code, req.asin, req.window
     auto = asked.granularity == "auto"
-    found: dict[str, list[Bucket]] | None = None
-    product: ChartProduct | None = None
-    changes_tried = False
     if asked.start_ms is None and asked.period == "all":
         row = await reads.product(market, asin)
         if row is None:
             return None
-        product = ChartProduct(row.first_seen, row.currency)
         window = asked.resolve(now_ms, row.first_seen)
-    else:
-        window = asked.resolve(now_ms, None)
+        read = ChartRead(market, asin, window.start_ms, window.end_ms)
+        return await _lines_of_known(reads, read, window, auto, row.first_seen)
+    window = asked.resolve(now_ms, None)
     read = ChartRead(market, asin, window.start_ms, window.end_ms)
-    if product is None:  # the window alone decided: the first read brings the product
-        if auto and window.end_ms - window.start_ms <= pricing.MAX_CHANGES_SPAN_MS:
-            product, found = await reads.changes(read, pricing.MAX_CHANGE_POINTS, with_product=True)
-            if product is not None and found is not None:
-                return product, window, pricing.CHANGES, found
-            changes_tried = True
-        else:
-            product, found = await reads.histories(read, window.granularity, with_product=True)
-        if product is None:
+    granularity = window.granularity
+    if auto and window.end_ms - window.start_ms <= pricing.MAX_CHANGES_SPAN_MS:
+        changes = await reads.changes(read, pricing.MAX_CHANGE_POINTS)
+        if changes is None:  # too many to draw
+            return window, granularity.value, await reads.histories(read, granularity, second=True)
+        if not changes and await reads.product(market, asin, second=True) is None:
             return None
-    known_from = max(window.start_ms, product.first_seen_ms or window.start_ms)
-    if auto and not changes_tried and window.end_ms - known_from <= pricing.MAX_CHANGES_SPAN_MS:
-        _, changes = await reads.changes(read, pricing.MAX_CHANGE_POINTS, with_product=False)
+        return window, pricing.CHANGES, changes
+    found = await reads.histories(read, granularity)
+    young = _young_by_buckets(found, window) if auto and found else False
+    if young is None or not found:  # the catalogue knows
+        row = await reads.product(market, asin, second=True)
+        if row is None:
+            return None
+        return await _lines_of_known(reads, read, window, auto, row.first_seen, found)
+    if young:
+        # the window holds the product's whole life: no state precedes it
+        changes = await reads.changes(read, pricing.MAX_CHANGE_POINTS, opening=False, second=True)
         if changes is not None:
-            return product, window, pricing.CHANGES, changes
+            return window, pricing.CHANGES, changes
+    return window, granularity.value, found
+
+
+def _young_by_buckets(found: dict[str, list[Bucket]], window: pricing.Window) -> bool | None:
+    """Whether the product of a long window's buckets was first seen less than
+    ``pricing.MAX_CHANGES_SPAN_MS`` before the window's end; None when its first
+    bucket straddles that limit. Its first sighting lies in the earliest of its series'
+    first buckets (buckets before the first known state are omitted), or before the
+    window when that one is the window's first, carried in."""
+    first = min(buckets[0].start_ms for buckets in found.values())
+    if window.end_ms - max(window.start_ms, first) <= pricing.MAX_CHANGES_SPAN_MS:
+        return True
+    if window.end_ms - next_bucket(first, window.granularity) > pricing.MAX_CHANGES_SPAN_MS:
+        return False
+    return None
+
+
+async def _lines_of_known(
+    reads: ChartReads,
+    read: ChartRead,
+    window: pricing.Window,
+    auto: bool,
+    first_seen: int | None,
+    found: dict[str, list[Bucket]] | None = None,
+) -> tuple[pricing.Window, str, dict[str, list[Bucket]]]:
+    """``_chart_lines`` of a product whose catalogue row was read (it exists, and was
+    first seen at ``first_seen``), ``found`` its buckets if they were read already."""
+    known_from = max(window.start_ms, first_seen or window.start_ms)
+    if auto and window.end_ms - known_from <= pricing.MAX_CHANGES_SPAN_MS:
+        # a window from the first sighting or earlier has no state before it
+        from_first_sighting = first_seen is not None and window.start_ms <= first_seen
+        changes = await reads.changes(
+            read, pricing.MAX_CHANGE_POINTS, opening=not from_first_sighting, second=True
+        )
+        if changes is not None:
+            return window, pricing.CHANGES, changes
     if found is None:
-        _, found = await reads.histories(read, window.granularity, with_product=False)
-    return product, window, window.granularity.value, found
+        found = await reads.histories(read, window.granularity, second=True)
+    return window, window.granularity.value, found
 
 
 async def history(
@@ -267,13 +309,27 @@ class _Facts:
 
 
 def _steps(
-    prices: PriceStore, market: Market, asin: str, first: int, now_ms: int
+    prices: PriceStore,
+    market: Market,
+    asin: str,
+    first: int,
+    now_ms: int,
+    *,
+    from_first_sighting: bool,
 ) -> dict[str, list[Bucket]]:
     """Every series' history since ``first`` as steps (``pricing.time_weighted_stats``):
     the changes themselves when the tracked life and its changes are few enough, as a
-    chart would serve them (exact, to the millisecond), daily buckets otherwise."""
+    chart would serve them (exact, to the millisecond), daily buckets otherwise.
+    ``from_first_sighting``: ``first`` is no later than the product's first sighting."""
     if now_ms - first <= pricing.MAX_CHANGES_SPAN_MS:
-        found = prices.changes(market.code, asin, first, now_ms, pricing.MAX_CHANGE_POINTS)
+        found = prices.changes(
+            market.code,
+            asin,
+            first,
+            now_ms,
+            pricing.MAX_CHANGE_POINTS,
+            opening=not from_first_sighting,
+        )
         if found is not None:
             return found
     start = min(first, now_ms - DAY_MS)
@@ -289,7 +345,8 @@ def _product_facts(prices: PriceStore, market: Market, asin: str, now_ms: int) -
     first = product.first_seen if product.first_seen is not None else now_ms - DAY_MS
     first = min(first, now_ms - 1)
     all_days = max(1, -(-(now_ms - first) // DAY_MS))
-    found = _steps(prices, market, asin, first, now_ms)
+    from_first_sighting = product.first_seen is not None and first <= product.first_seen
+    found = _steps(prices, market, asin, first, now_ms, from_first_sighting=from_first_sighting)
     window_start = max(first, now_ms - window_days * DAY_MS)
     year_start = max(first, now_ms - pricing.PERCENTILE_DAYS * DAY_MS)
     series: dict[str, SeriesOut] = {}

@@ -6,8 +6,9 @@ Step semantics, bucket alignment and the meaning of ``None`` are pure and live i
 
 A chart nobody asked for lately is computed here, so the reads are shaped for few,
 small queries: each is one round trip (with the embedded chDB, one parse, plan and
-pipeline, which costs more than the handful of granules a product's rows fill), and
-``chart_histories`` / ``chart_changes`` bring the product's catalogue row along.
+pipeline, which costs more than the handful of granules a product's rows fill), for
+several products at once (``histories_of`` / ``changes_of``). They read no catalogue
+row: what a chart needs of it, the rows answer (see ``api.services.products``).
 """
 
 from __future__ import annotations
@@ -30,24 +31,13 @@ from pricewatch.history import (
 from pricewatch.models import Series
 from pricewatch.storage.clickhouse.tables import Tables, utc_date
 
-# Slots of a histories row that are no bucket: a series' state before the first bucket,
-# and the catalogue row (``ChartProduct``) of a chart query.
+# The slot of a histories row that is no bucket: a series' state before the first one.
 _OPENING = -1
-_PRODUCT = -2
-# The part of a changes row that is the catalogue row (0: an opening, 1: a change).
-_PRODUCT_PART = 2
 # Bucket reads touch a few granules per product: one thread runs them, as a pipeline of
 # several costs more CPU to set up than it saves (a one-year chart of one product: 11 ms
 # of CPU against 14 with chDB's default of a thread per core). Change points do not
 # gain: their window function's sort runs faster on several threads for the same CPU.
 SMALL_READ = {"max_threads": 1}
-
-
-class ChartProduct(NamedTuple):
-    """What a chart needs of a product's catalogue row."""
-
-    first_seen_ms: int | None
-    currency: str | None
 
 
 class ChartRead(NamedTuple):
@@ -115,14 +105,7 @@ class PriceHistory(Tables):
         no bucket in the range (nothing observed before its end).
         """
         read = ChartRead(market, asin, start_ms, end_ms)
-        return self.histories_of([read], granularity, series=series, with_product=False)[0][1]
-
-    def chart_histories(
-        self, market: str, asin: str, start_ms: int, end_ms: int, granularity: str | Granularity
-    ) -> tuple[ChartProduct | None, dict[str, list[Bucket]]]:
-        """``histories`` of every series and the product's catalogue row (None: not in
-        the catalogue), in one query."""
-        return self.histories_of([ChartRead(market, asin, start_ms, end_ms)], granularity)[0]
+        return self.histories_of([read], granularity, series=series)[0]
 
     def histories_of(
         self,
@@ -130,11 +113,10 @@ class PriceHistory(Tables):
         granularity: str | Granularity,
         *,
         series: Sequence[str] | None = None,
-        with_product: bool = True,
-    ) -> list[tuple[ChartProduct | None, dict[str, list[Bucket]]]]:
-        """``chart_histories`` (or, without the product, ``histories``) of several
-        reads in one query, in their order. The reads must share one ``bucket_span``
-        (concurrent chart misses of one granularity, within one hour or day, do).
+    ) -> list[dict[str, list[Bucket]]]:
+        """``histories`` of several reads in one query, in their order. The reads must
+        share one ``bucket_span`` (concurrent chart misses of one granularity, within
+        one hour or day, do).
 
         A query's fixed cost (with the embedded chDB, parsing and planning: most of a
         chart miss) is then paid once for all of them.
@@ -159,17 +141,6 @@ class PriceHistory(Tables):
         # the buckets. A series seen only before the range has just an opening row.
         # A row starts with its bucket as ``fill_buckets`` takes it (start in ms, min,
         # max, last), so that it goes there as sliced.
-        product = ""
-        if with_product:
-            product = f"""
-            UNION ALL
-            SELECT toInt64({_PRODUCT}),
-                   CAST(toUnixTimestamp64Milli(first_seen), 'Nullable(Int64)'),
-                   CAST(NULL, 'Nullable(Int64)'), CAST(NULL, 'Nullable(Int64)'),
-                   market, asin, ifNull(currency, '')
-            FROM {self.database}.products FINAL
-            WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}}
-            """
         result = self.client.query(
             f"""
             SELECT toInt64(if(bucket < {lo}, {_OPENING}, {key} * {unit_ms})) AS slot,
@@ -180,12 +151,10 @@ class PriceHistory(Tables):
             WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}} {only}
               AND bucket < {hi}
             GROUP BY market, asin, series, slot
-            {product}
             """,
             parameters=params,
             settings=SMALL_READ,
         )
-        products: dict[tuple[str, str], ChartProduct] = {}
         openings: dict[tuple[str, str], dict[str, Opening]] = {}
         # a row's first four columns, as fill_buckets takes them
         lines: dict[tuple[str, str], dict[str, list[Any]]] = {}
@@ -194,8 +163,6 @@ class PriceHistory(Tables):
             slot, market, asin, name = row[0], row[4], row[5], row[6]
             if slot == _OPENING:
                 openings.setdefault((market, asin), {})[name] = row[3]
-            elif slot == _PRODUCT:
-                products[(market, asin)] = ChartProduct(row[1], name or None)
             else:
                 by_series = lines.get((market, asin))
                 if by_series is None:
@@ -219,7 +186,7 @@ class PriceHistory(Tables):
                 )
                 if buckets:
                     found[name] = buckets
-            answers.append((products.get(of), found))
+            answers.append(found)
         return answers
 
     def changes(
@@ -230,23 +197,18 @@ class PriceHistory(Tables):
         end_ms: int,
         limit: int,
         series: Sequence[str] | None = None,
+        *,
+        opening: bool = True,
     ) -> dict[str, list[Bucket]] | None:
         """Every series' state changes over ``[start_ms, end_ms)`` (the meaning
         ``pricewatch.history.change_points`` gives them), by series name; None when
         there are more than ``limit`` points in all (a chart then wants buckets).
 
         One query for all the series, as ``histories``. A series absent from the answer
-        has no state in the range.
+        has no state in the range. ``opening``: as ``changes_of``.
         """
         read = ChartRead(market, asin, start_ms, end_ms)
-        return self.changes_of([read], limit, series=series, with_product=False)[0][1]
-
-    def chart_changes(
-        self, market: str, asin: str, start_ms: int, end_ms: int, limit: int
-    ) -> tuple[ChartProduct | None, dict[str, list[Bucket]] | None]:
-        """``changes`` of every series and the product's catalogue row (None: not in the
-        catalogue), in one query."""
-        return self.changes_of([ChartRead(market, asin, start_ms, end_ms)], limit)[0]
+        return self.changes_of([read], limit, series=series, opening=opening)[0]
 
     def changes_of(
         self,
@@ -254,14 +216,19 @@ class PriceHistory(Tables):
         limit: int,
         *,
         series: Sequence[str] | None = None,
-        with_product: bool = True,
-    ) -> list[tuple[ChartProduct | None, dict[str, list[Bucket]] | None]]:
-        """``chart_changes`` (or, without the product, ``changes``) of several reads,
-        in their order: one query for reads of distinct products, each with its own
-        range (a product read twice takes one more query per repeat)."""
+        opening: bool = True,
+    ) -> list[dict[str, list[Bucket]] | None]:
+        """``changes`` of several reads, in their order: one query for reads of
+        distinct products, each with its own range (a product read twice takes one more
+        query per repeat).
+
+        ``opening=False`` says that no read starts after its product was first seen
+        (the catalogue's ``first_seen`` precedes every price of it), so that no state
+        precedes the reads: the query leaves out that part, about a third of its cost.
+        """
         for read in reads:
             check_range(read.start_ms, read.end_ms)
-        answers: dict[int, tuple[ChartProduct | None, dict[str, list[Bucket]] | None]] = {}
+        answers: dict[int, dict[str, list[Bucket]] | None] = {}
         pending = list(enumerate(reads))
         while pending:
             taken: dict[tuple[str, str], tuple[int, ChartRead]] = {}
@@ -272,7 +239,7 @@ class PriceHistory(Tables):
                 else:
                     taken[(read.market, read.asin)] = (index, read)
             found = self._distinct_changes(
-                [read for _, read in taken.values()], limit, series, with_product
+                [read for _, read in taken.values()], limit, series, opening
             )
             for (index, _), answer in zip(taken.values(), found, strict=True):
                 answers[index] = answer
@@ -280,8 +247,8 @@ class PriceHistory(Tables):
         return [answers[index] for index in range(len(reads))]
 
     def _distinct_changes(
-        self, reads: list[ChartRead], limit: int, series: Sequence[str] | None, with_product: bool
-    ) -> list[tuple[ChartProduct | None, dict[str, list[Bucket]] | None]]:
+        self, reads: list[ChartRead], limit: int, series: Sequence[str] | None, opening: bool
+    ) -> list[dict[str, list[Bucket]] | None]:
         # each series' first row in the range is kept even when it repeats the opening
         # state (change_points drops it): a cut answer must still be recognised as more
         # than ``limit`` points
@@ -291,7 +258,6 @@ class PriceHistory(Tables):
             "starts": [read.start_ms for read in reads],
             "ends": [read.end_ms for read in reads],
             "first": min(read.start_ms for read in reads),
-            "last": max(read.start_ms for read in reads),
             "stop": max(read.end_ms for read in reads),
             "rows": most,
         }
@@ -299,26 +265,18 @@ class PriceHistory(Tables):
         if series is not None:
             only = "AND series IN {series:Array(String)}"
             params["series"] = list(series)
-        product = ""
-        if with_product:
-            # first: the ORDER BY and LIMIT of the last SELECT of a UNION ALL are its own
-            product = f"""
-            SELECT market, asin, ifNull(currency, ''), {_PRODUCT_PART},
-                   toUnixTimestamp64Milli(first_seen), toInt64(0)
-            FROM {self.database}.products FINAL
-            WHERE (market, asin) IN {{keys:Array(Tuple(String, String))}}
-            UNION ALL
-            """
         # Each read has its own range: its bounds are looked up by its product's place
         # in ``keys``, and the bounds common to all narrow the scan by the primary key.
-        # Part 0 is each series' opening state, part 1 the rows whose state differs from
-        # the row before (-1 marks an unavailable price, as in the rollups, and -2 is no
-        # row before). prices_raw holds every sighting; most repeat the price.
+        # Part 0 is each series' opening state (when asked for), part 1 the rows whose
+        # state differs from the row before (-1 marks an unavailable price, as in the
+        # rollups, and -2 is no row before). prices_raw holds every sighting; most
+        # repeat the price.
         at = "toUnixTimestamp64Milli(observed_at)"
         place = "indexOf({keys:Array(Tuple(String, String))}, (market, asin))"
-        result = self.client.query(
-            f"""
-            {product}
+        before = ""
+        if opening:
+            params["last"] = max(read.start_ms for read in reads)
+            before = f"""
             SELECT market, asin, series, 0 AS part, toInt64(0) AS at,
                    argMax(ifNull(price, -1), observed_at) AS state
             FROM {self.database}.prices_raw
@@ -327,6 +285,10 @@ class PriceHistory(Tables):
               AND {at} < {{starts:Array(Int64)}}[{place}]
             GROUP BY market, asin, series
             UNION ALL
+            """
+        result = self.client.query(
+            f"""
+            {before}
             SELECT market, asin, series, 1 AS part, at, state
             FROM (
                 SELECT market, asin, series, {at} AS at, ifNull(price, -1) AS state,
@@ -347,7 +309,6 @@ class PriceHistory(Tables):
             """,
             parameters=params,
         )
-        products: dict[tuple[str, str], ChartProduct] = {}
         openings: dict[tuple[str, str], dict[str, Opening]] = {}
         rows: dict[tuple[str, str], dict[str, list[tuple[int, int | None]]]] = {}
         counts: dict[tuple[str, str], int] = {}
@@ -356,12 +317,10 @@ class PriceHistory(Tables):
             value = None if state == -1 else int(state)
             if part == 0:
                 openings.setdefault(of, {})[name] = value
-            elif part == _PRODUCT_PART:
-                products[of] = ChartProduct(int(at_ms), name or None)
             else:
                 counts[of] = counts.get(of, 0) + 1
                 rows.setdefault(of, {}).setdefault(name, []).append((int(at_ms), value))
-        answers: list[tuple[ChartProduct | None, dict[str, list[Bucket]] | None]] = []
+        answers: list[dict[str, list[Bucket]] | None] = []
         for read in reads:
             of = (read.market, read.asin)
             points = None
@@ -369,7 +328,7 @@ class PriceHistory(Tables):
                 points = _points_within(
                     openings.get(of, {}), rows.get(of, {}), read.start_ms, limit
                 )
-            answers.append((products.get(of), points))
+            answers.append(points)
         return answers
 
 

@@ -1,5 +1,5 @@
-"""The reads behind a chart nobody asked for lately: the catalogue row comes with the
-buckets or change points, in as few queries as the window allows."""
+"""The reads behind a chart nobody asked for lately: buckets or change points, in as
+few queries as the window allows, and the catalogue only when their rows cannot tell."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ import pytest
 
 from api.services import products as chart
 from api.services.chart_reads import MAX_BATCH, ChartReads
-from api.services.pricing import MAX_CHANGE_POINTS, ChartWindow
-from pricewatch.history import DAY_MS, HOUR_MS, Granularity
+from api.services.pricing import MAX_CHANGE_POINTS, MAX_CHANGES_SPAN_MS, ChartWindow
+from pricewatch.history import DAY_MS, HOUR_MS, Granularity, floor_bucket
 from pricewatch.markets import get_market
 from pricewatch.models import Availability, Product
 from pricewatch.storage.clickhouse import PriceStore
-from pricewatch.storage.clickhouse.price_history import ChartProduct, ChartRead
+from pricewatch.storage.clickhouse.price_history import ChartRead
 from tests.pricewatch.storage.test_clickhouse import T0, _random_series, _row
 
 pytestmark = pytest.mark.clickhouse
@@ -77,47 +77,60 @@ def stocked(price_store: PriceStore) -> PriceStore:
     return price_store
 
 
-def test_chart_reads_bring_the_catalogue_row(stocked: PriceStore) -> None:
-    for asin in ("B0OLDPROD1", "B0YOUNGPR1"):
-        first_seen = stocked.product("us", asin).first_seen  # type: ignore[union-attr]
-        currency = "USD" if asin == "B0OLDPROD1" else None
-        for granularity in Granularity:
-            start = NOW - {"hourly": 5 * DAY_MS}.get(granularity, 300 * DAY_MS)
-            product, found = stocked.chart_histories("us", asin, start, NOW, granularity)
-            assert product == ChartProduct(first_seen, currency)
-            assert found == stocked.histories("us", asin, start, NOW, granularity)
-            assert found
-        for limit in (3, MAX_CHANGE_POINTS):
-            product, points = stocked.chart_changes("us", asin, NOW - 30 * DAY_MS, NOW, limit)
-            assert product == ChartProduct(first_seen, currency)
-            assert points == stocked.changes("us", asin, NOW - 30 * DAY_MS, NOW, limit)
-        assert points
-    assert stocked.chart_histories("us", "B0NOTHERE1", NOW - DAY_MS, NOW, "hourly") == (None, {})
-    assert stocked.chart_changes("us", "B0NOTHERE1", NOW - DAY_MS, NOW, 10) == (None, {})
+def test_reads_from_a_product_s_first_sighting_leave_out_the_state_before(
+    stocked: PriceStore,
+) -> None:
+    first_seen = stocked.product("us", "B0YOUNGPR1").first_seen  # type: ignore[union-attr]
+    assert first_seen is not None
+    for start in (NOW - 365 * DAY_MS, first_seen):
+        read = ChartRead("us", "B0YOUNGPR1", start, NOW)
+        alone = stocked.changes_of([read], MAX_CHANGE_POINTS, opening=False)
+        assert alone == stocked.changes_of([read], MAX_CHANGE_POINTS)
+        assert alone[0]
+    # the part is really left out: a read from inside an older product's life, told
+    # otherwise, loses the state in force at its start
+    late = ChartRead("us", "B0OLDPROD1", NOW - 30 * DAY_MS, NOW)
+    [kept] = stocked.changes_of([late], MAX_CHANGE_POINTS)
+    [left] = stocked.changes_of([late], MAX_CHANGE_POINTS, opening=False)
+    assert kept and left
+    assert all(points[0].start_ms == late.start_ms for points in kept.values())
+    assert all(points[0].start_ms > late.start_ms for points in left.values())
+
+
+class Noting(PriceStore):
+    """A store that notes whether each changes read asked for the state before it."""
+
+    openings: list[bool]
+
+    def changes_of(self, *args: Any, **kwargs: Any) -> Any:
+        self.openings.append(kwargs.get("opening", True))
+        return super().changes_of(*args, **kwargs)
 
 
 @pytest.mark.parametrize(
     ("asin", "period", "granularity", "queries", "served"),
     [
-        # the window alone decides: the catalogue row comes along, one query
+        # the window alone decides, and the rows show the product: one query
         ("B0OLDPROD1", "1y", "auto", 1, "daily"),
         ("B0OLDPROD1", "30d", "auto", 1, "changes"),
         ("B0OLDPROD1", "7d", "hourly", 1, "hourly"),
         ("B0YOUNGPR1", "30d", "auto", 1, "changes"),
         # a young product's long window is its changes after all
         ("B0YOUNGPR1", "1y", "auto", 2, "changes"),
-        # "all" starts when the product was first seen
+        # "all" starts when the product was first seen: the catalogue first
         ("B0OLDPROD1", "all", "auto", 2, "weekly"),
-        ("B0NOTHERE1", "1y", "auto", 1, None),
-        ("B0NOTHERE1", "30d", "auto", 1, None),
         ("B0NOTHERE1", "all", "auto", 1, None),
+        # no rows: the catalogue says whether the product exists
+        ("B0NOTHERE1", "1y", "auto", 2, None),
+        ("B0NOTHERE1", "30d", "auto", 2, None),
     ],
 )
 def test_a_chart_miss_costs_one_query_when_the_window_decides(
     stocked: PriceStore, asin: str, period: str, granularity: str, queries: int, served: str | None
 ) -> None:
     counting = Counting(stocked.client)
-    store = PriceStore(counting, stocked.database)  # type: ignore[arg-type]
+    store = Noting(counting, stocked.database)  # type: ignore[arg-type]
+    store.openings = []
     req = chart.ChartRequest(US, asin, ChartWindow(period, granularity, None, None))
     reads = ChartReads([store], run_here)
     body = asyncio.run(chart._history_body(reads, req, NOW))
@@ -126,6 +139,66 @@ def test_a_chart_miss_costs_one_query_when_the_window_decides(
         assert body is None
     else:
         assert body is not None and f'"granularity":"{served}"'.encode() in body
+    # a young product's year, read as changes once its first read showed its age, is
+    # read from before its first sighting: nothing to read of the state before
+    young_year = (asin, period) == ("B0YOUNGPR1", "1y")
+    # a short "auto" window is read as changes first, with the state before it
+    short_auto = (period, granularity) == ("30d", "auto")
+    assert store.openings == ([False] if young_year else [True] if short_auto else [])
+
+
+@pytest.mark.parametrize(
+    ("first_seen_ms", "queries", "served"),
+    [
+        # first seen the day before the one that straddles the limit: old, by its rows
+        (NOW - MAX_CHANGES_SPAN_MS - DAY_MS, 1, "daily"),
+        # in the straddling day: the catalogue says on which side
+        (NOW - MAX_CHANGES_SPAN_MS - 5_000, 2, "daily"),
+        (NOW - MAX_CHANGES_SPAN_MS + 6 * HOUR_MS, 3, "changes"),
+        # the day after: young, by its rows; its change points are a second read
+        (NOW - MAX_CHANGES_SPAN_MS + DAY_MS + 6 * HOUR_MS, 2, "changes"),
+    ],
+)
+def test_a_product_first_seen_near_the_changes_limit_is_judged_to_the_millisecond(
+    price_store: PriceStore, first_seen_ms: int, queries: int, served: str
+) -> None:
+    limit = NOW - MAX_CHANGES_SPAN_MS  # the two cases "in the straddling day" are in one
+    assert floor_bucket(limit - 5_000, Granularity.DAILY) == floor_bucket(
+        limit + 6 * HOUR_MS, Granularity.DAILY
+    )
+    prices = [1999, 2499, None, 2199]
+    price_store.insert_prices(
+        [
+            _row("B0EDGEPROD", at, prices[i % len(prices)])
+            for i, at in enumerate(range(first_seen_ms, NOW, 2 * DAY_MS))
+        ]
+    )
+    _catalogue(price_store, "B0EDGEPROD", first_seen_ms, "USD")
+    counting = Counting(price_store.client)
+    store = PriceStore(counting, price_store.database)  # type: ignore[arg-type]
+    req = chart.ChartRequest(US, "B0EDGEPROD", ChartWindow("1y", "auto", None, None))
+    body = asyncio.run(chart._history_body(ChartReads([store], run_here), req, NOW))
+    assert body is not None and f'"granularity":"{served}"'.encode() in body
+    assert counting.queries == queries
+
+
+def test_a_known_product_without_prices_in_the_window_is_an_empty_chart(
+    stocked: PriceStore,
+) -> None:
+    counting = Counting(stocked.client)
+    store = PriceStore(counting, stocked.database)  # type: ignore[arg-type]
+    reads = ChartReads([store], run_here)
+    before = ChartWindow(None, "auto", NOW - 300 * DAY_MS, NOW - 200 * DAY_MS)
+    for asin, queries in (("B0YOUNGPR1", 3), ("B0NOTHERE1", 2)):
+        counting.queries = 0
+        req = chart.ChartRequest(US, asin, before)
+        body = asyncio.run(chart._history_body(reads, req, NOW))
+        # buckets, none; the catalogue; the change points since the first sighting, none
+        assert counting.queries == queries
+        if asin == "B0NOTHERE1":
+            assert body is None
+        else:
+            assert body is not None and b'"lines":[]' in body
 
 
 def test_only_long_chart_bodies_leave_the_event_loop(
@@ -173,12 +246,11 @@ def test_reads_of_several_products_in_one_query_answer_as_alone(stocked: PriceSt
         before = counting.queries
         together = store.histories_of(reads, granularity)
         assert counting.queries == before + 1
-        assert together == [stocked.chart_histories(*read, granularity) for read in reads]
-        assert together[0][1] and together[2][1] and together[1] == (None, {})
-        alone = store.histories_of(reads, granularity, series=["new"], with_product=False)
-        assert alone == [
-            (None, stocked.histories(*read, granularity, series=["new"])) for read in reads
-        ]
+        assert together == [stocked.histories(*read, granularity) for read in reads]
+        assert together[0] and together[2] and together[1] == {}
+        alone = store.histories_of(reads, granularity, series=["new"])
+        assert alone == [stocked.histories(*read, granularity, series=["new"]) for read in reads]
+        assert alone[0] and alone[0] != together[0]
     for limit in (3, 40, MAX_CHANGE_POINTS):
         reads = [
             ChartRead("us", asin, NOW - (20 + i) * DAY_MS, NOW - i) for i, asin in enumerate(asins)
@@ -187,13 +259,12 @@ def test_reads_of_several_products_in_one_query_answer_as_alone(stocked: PriceSt
         together = store.changes_of(reads, limit)
         # a product read twice takes one query more
         assert counting.queries == before + 2
-        assert together == [stocked.chart_changes(*read, limit) for read in reads]
+        assert together == [stocked.changes(*read, limit) for read in reads]
+        assert together[1] == {}
         if limit == MAX_CHANGE_POINTS:  # the product read twice, over two ranges
-            assert together[0][1] != together[3][1]
-        without = store.changes_of(reads, limit, series=["buybox"], with_product=False)
-        assert without == [
-            (None, stocked.changes(*read, limit, series=["buybox"])) for read in reads
-        ]
+            assert together[0] != together[3]
+        alone = store.changes_of(reads, limit, series=["buybox"])
+        assert alone == [stocked.changes(*read, limit, series=["buybox"]) for read in reads]
     # one product over the limit leaves the others their points
     cut = store.changes_of(
         [
@@ -202,7 +273,7 @@ def test_reads_of_several_products_in_one_query_answer_as_alone(stocked: PriceSt
         ],
         60,
     )
-    assert cut[0][1] is None and cut[1][1]
+    assert cut[0] is None and cut[1]
 
 
 def test_reads_of_different_spans_are_refused_together(stocked: PriceStore) -> None:
@@ -226,7 +297,7 @@ class Gate:
         self.opened.set()
         self.sizes: list[int] = []
         self.stores: list[PriceStore] = []
-        # "histories" or "changes", by the ChartReads method whose reads ran
+        # "histories", "changes" or "product", by the ChartReads method whose reads ran
         self.kinds: list[str] = []
 
     async def run(self, fn: Any, *args: Any) -> Any:
@@ -251,9 +322,7 @@ async def _one_running(reads: ChartReads, gate: Gate) -> asyncio.Future[Any]:
     """A year of the old product's buckets, held running by the closed ``gate``: the
     reads that follow queue behind it."""
     gate.opened.clear()
-    running = asyncio.ensure_future(
-        reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
-    )
+    running = asyncio.ensure_future(reads.histories(_year("B0OLDPROD1"), Granularity.DAILY))
     await settle()
     return running
 
@@ -263,32 +332,26 @@ def test_reads_waiting_for_a_query_leave_together(stocked: PriceStore) -> None:
         gate = Gate()
         reads = ChartReads([stocked], gate.run)
         # a lone read waits for nothing
-        alone = await reads.histories(_year("B0OLDPROD1"), Granularity.DAILY, with_product=True)
-        assert alone == stocked.chart_histories(*_year("B0OLDPROD1"), "daily")
+        alone = await reads.histories(_year("B0OLDPROD1"), Granularity.DAILY)
+        assert alone == stocked.histories(*_year("B0OLDPROD1"), "daily")
         assert gate.sizes == [1]
         first = await _one_running(reads, gate)
         asins = ["B0YOUNGPR1", "B0NOTHERE1", "B0OLDPROD1", "B0YOUNGPR1"]
         histories = [
-            asyncio.ensure_future(
-                reads.histories(_year(asin, i), Granularity.DAILY, with_product=True)
-            )
+            asyncio.ensure_future(reads.histories(_year(asin, i), Granularity.DAILY))
             for i, asin in enumerate(asins)
         ]
         month = [ChartRead("us", asin, NOW - 30 * DAY_MS - i, NOW) for i, asin in enumerate(asins)]
-        changes = [
-            asyncio.ensure_future(reads.changes(read, 50, with_product=False)) for read in month
-        ]
+        changes = [asyncio.ensure_future(reads.changes(read, 50)) for read in month]
         await settle()
         assert gate.sizes == [1, 1]  # the others wait for the one running
         gate.opened.set()
         answers = await asyncio.gather(first, *histories)
         assert answers == [
-            stocked.chart_histories(*_year(asin, i), "daily")
+            stocked.histories(*_year(asin, i), "daily")
             for i, asin in enumerate(["B0OLDPROD1", *asins])
         ]
-        assert await asyncio.gather(*changes) == [
-            (None, stocked.changes(*read, 50)) for read in month
-        ]
+        assert await asyncio.gather(*changes) == [stocked.changes(*read, 50) for read in month]
         # one query for the histories, one for the changes (where changes_of reads the
         # product asked for twice in a query of its own)
         assert gate.sizes == [1, 1, 4, 4]
@@ -305,22 +368,20 @@ def test_a_request_s_second_read_leaves_before_first_reads_queued_earlier(
         reads = ChartReads([stocked], gate.run)
         running = await _one_running(reads, gate)
         firsts = [
-            asyncio.ensure_future(
-                reads.histories(_year(asin, 1), Granularity.DAILY, with_product=True)
-            )
+            asyncio.ensure_future(reads.histories(_year(asin, 1), Granularity.DAILY))
             for asin in ("B0OLDPROD1", "B0YOUNGPR1")
         ]
         await settle()
         # the young product's year, its first read done, is its change points after all
         second = asyncio.ensure_future(
-            reads.changes(_year("B0YOUNGPR1"), MAX_CHANGE_POINTS, with_product=False)
+            reads.changes(_year("B0YOUNGPR1"), MAX_CHANGE_POINTS, opening=False, second=True)
         )
         await settle()
         gate.opened.set()
         *_, changes = await asyncio.gather(running, *firsts, second)
         assert gate.kinds == ["histories", "changes", "histories"]
         assert gate.sizes == [1, 1, 2]
-        assert changes == (None, stocked.changes(*_year("B0YOUNGPR1"), MAX_CHANGE_POINTS))
+        assert changes == stocked.changes(*_year("B0YOUNGPR1"), MAX_CHANGE_POINTS)
 
     asyncio.run(scenario())
 
@@ -332,16 +393,14 @@ def test_a_long_queue_leaves_in_batches_of_the_most_a_query_takes(stocked: Price
         gate.opened.clear()
         count = 2 * MAX_BATCH + 2
         waiting = [
-            asyncio.ensure_future(
-                reads.histories(_year("B0OLDPROD1", i), Granularity.WEEKLY, with_product=True)
-            )
+            asyncio.ensure_future(reads.histories(_year("B0OLDPROD1", i), Granularity.WEEKLY))
             for i in range(count)
         ]
         await settle()
         gate.opened.set()
         answers = await asyncio.gather(*waiting)
         assert gate.sizes == [1, MAX_BATCH, MAX_BATCH, 1]
-        assert answers[-1] == stocked.chart_histories(*_year("B0OLDPROD1", count - 1), "weekly")
+        assert answers[-1] == stocked.histories(*_year("B0OLDPROD1", count - 1), "weekly")
 
     asyncio.run(scenario())
 
@@ -369,14 +428,10 @@ def test_a_failed_query_fails_its_reads_only(stocked: PriceStore) -> None:
         reads = ChartReads([store], gate.run)
         first = await _one_running(reads, gate)
         batch = [
-            asyncio.ensure_future(
-                reads.histories(_year(asin), Granularity.DAILY, with_product=True)
-            )
+            asyncio.ensure_future(reads.histories(_year(asin), Granularity.DAILY))
             for asin in ("B0YOUNGPR1", "B0OLDPROD1", "B0NOTHERE1")
         ]
-        gone = asyncio.ensure_future(
-            reads.histories(_year("B0YOUNGPR1", 1), Granularity.DAILY, with_product=True)
-        )
+        gone = asyncio.ensure_future(reads.histories(_year("B0YOUNGPR1", 1), Granularity.DAILY))
         await settle()
         gone.cancel()  # its client hung up: the others still get their answers
         failing.armed = True
@@ -384,13 +439,11 @@ def test_a_failed_query_fails_its_reads_only(stocked: PriceStore) -> None:
         with pytest.raises(ConnectionError):
             await first
         answers = await asyncio.gather(*batch)
-        assert answers[1] == stocked.chart_histories(*_year("B0OLDPROD1"), "daily")
+        assert answers[1] == stocked.histories(*_year("B0OLDPROD1"), "daily")
         assert gate.sizes == [1, 4]
         # a range of too many buckets fails alone, before any query
         with pytest.raises(ValueError, match="more than"):
-            await reads.histories(
-                ChartRead("us", "B0OLDPROD1", 0, NOW), Granularity.HOURLY, with_product=True
-            )
+            await reads.histories(ChartRead("us", "B0OLDPROD1", 0, NOW), Granularity.HOURLY)
         assert gate.sizes == [1, 4]
         assert reads.running == 0
 
@@ -406,9 +459,7 @@ def test_several_queries_at_once_one_per_store(stocked: PriceStore) -> None:
         reads = ChartReads([one, two], gate.run)
         gate.opened.clear()
         waiting = [
-            asyncio.ensure_future(
-                reads.histories(_year("B0OLDPROD1"), granularity, with_product=True)
-            )
+            asyncio.ensure_future(reads.histories(_year("B0OLDPROD1"), granularity))
             for granularity in (Granularity.DAILY, Granularity.WEEKLY, Granularity.MONTHLY)
         ]
         await settle()
@@ -418,7 +469,7 @@ def test_several_queries_at_once_one_per_store(stocked: PriceStore) -> None:
         gate.opened.set()
         answers = await asyncio.gather(*waiting)
         assert gate.sizes == [1, 1, 1]
-        assert answers[2] == stocked.chart_histories(*_year("B0OLDPROD1"), "monthly")
+        assert answers[2] == stocked.histories(*_year("B0OLDPROD1"), "monthly")
         assert reads.running == 0 and len(reads.idle) == 2
 
     asyncio.run(scenario())
