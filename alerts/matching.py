@@ -40,12 +40,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from pricewatch.models import Availability, PriceChange, Recheck, Series
+from pricewatch.models import STOCK_SERIES, Availability, PriceChange, Recheck, SubscriptionKind
 
-PRICE = "price"
-BACK_IN_STOCK = "back_in_stock"
-# the series whose availability is the product's
-STOCK_SERIES = Series.BUYBOX
 # what arms a back-in-stock alert: nothing can be bought
 GONE = frozenset({Availability.OUT_OF_STOCK, Availability.UNAVAILABLE})
 
@@ -61,13 +57,13 @@ class SubscriptionState:
     threshold: int | None
     armed: bool = True
     active: bool = True
-    kind: str = PRICE
+    kind: str = SubscriptionKind.PRICE
     # page time of the last change it fired on or was re-armed by (None: none yet)
     last_change_at: int | None = None
 
 
 def _in_stock_alert(sub: SubscriptionState) -> bool:
-    return sub.kind == BACK_IN_STOCK
+    return sub.kind == SubscriptionKind.BACK_IN_STOCK
 
 
 def concerns(sub: SubscriptionState, change: PriceChange) -> bool:

@@ -55,6 +55,17 @@ class Series(StrEnum):
 
 # The series whose values are money (all but the sales rank).
 PRICE_SERIES = frozenset(s for s in Series if s is not Series.SALES_RANK)
+# The series whose availability is the product's: what a back-in-stock alert watches.
+STOCK_SERIES = Series.BUYBOX
+
+
+class SubscriptionKind(StrEnum):
+    """What an alert promises to tell."""
+
+    # the series' price at or below a threshold
+    PRICE = "price"
+    # the product's buy box back in stock (no threshold)
+    BACK_IN_STOCK = "back_in_stock"
 
 
 class TaskKind(StrEnum):

@@ -17,9 +17,16 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pricewatch.keys import PRICE_CHANGES, RECHECK, Keys
-from pricewatch.models import Availability, LastState, Product, Recheck, Series, SeriesKey
+from pricewatch.models import (
+    Availability,
+    LastState,
+    Product,
+    Recheck,
+    Series,
+    SeriesKey,
+    SubscriptionKind,
+)
 from pricewatch.storage.sql_records import Subscription
-from pricewatch.storage.sql_schema import SubscriptionKind
 from pricewatch.storage.streams import PartitionedStream
 
 # (observed_at, price or None, availability) of the last accepted point per series

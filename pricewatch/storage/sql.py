@@ -8,6 +8,7 @@ msgspec Structs come out. Import from here, not from the ``sql_*`` modules
 audit table of ``sql_trust`` included).
 """
 
+from pricewatch.models import SubscriptionKind
 from pricewatch.storage.sql_account_tokens import (
     create_account_token,
     delete_expired_account_tokens,
@@ -65,7 +66,6 @@ from pricewatch.storage.sql_schema import (
     NotificationKind,
     NotificationStatus,
     NotificationType,
-    SubscriptionKind,
     SubscriptionStatus,
     metadata,
 )

@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 import msgspec
 from sqlalchemy import Result, Row
 
+from pricewatch.models import SubscriptionKind
 from pricewatch.storage.sql_schema import (
     AccountTokenPurpose,
     NotificationKind,
     NotificationStatus,
     NotificationType,
-    SubscriptionKind,
     SubscriptionStatus,
 )
 

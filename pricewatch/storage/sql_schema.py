@@ -31,6 +31,8 @@ from sqlalchemy import (
     true,
 )
 
+from pricewatch.models import SubscriptionKind
+
 
 class NotificationType(StrEnum):
     EMAIL = "EMAIL"
@@ -47,13 +49,6 @@ class SubscriptionStatus(StrEnum):
     # waiting for its destination (an e-mail, number or URL) to be confirmed; the
     # alerts query selects only ``active``, so nothing is sent meanwhile
     UNCONFIRMED = "unconfirmed"
-
-
-class SubscriptionKind(StrEnum):
-    # the series' price at or below a threshold
-    PRICE = "price"
-    # the product's buy box back in stock (no threshold)
-    BACK_IN_STOCK = "back_in_stock"
 
 
 class AccountTokenPurpose(StrEnum):

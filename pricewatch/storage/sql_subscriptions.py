@@ -20,16 +20,11 @@ from sqlalchemy import Select, Update, false, func, or_, select, true, tuple_, u
 
 from pricewatch.asin import ASIN_SHAPE
 from pricewatch.markets import MARKETS
-from pricewatch.models import PRICE_SERIES, Series
+from pricewatch.models import PRICE_SERIES, STOCK_SERIES, Series, SubscriptionKind
 from pricewatch.storage.sql_batches import in_batches
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_records import Subscription, from_result, from_row, now_ms
-from pricewatch.storage.sql_schema import (
-    NotificationType,
-    SubscriptionKind,
-    SubscriptionStatus,
-    subscriptions,
-)
+from pricewatch.storage.sql_schema import NotificationType, SubscriptionStatus, subscriptions
 
 MAX_PRICE = 10**12
 _ASIN = re.compile(ASIN_SHAPE)
@@ -42,7 +37,6 @@ _BACK_IN_STOCK = SubscriptionKind.BACK_IN_STOCK.value
 # what a new price alert watches unless told; a back-in-stock alert always watches the
 # buy box, whose availability is the product's
 DEFAULT_SERIES = Series.CHEAPEST_NEW.value
-STOCK_SERIES = Series.BUYBOX.value
 # the series an alert may watch: money, not the sales rank
 ALERT_SERIES = tuple(s.value for s in Series if s in PRICE_SERIES)
 

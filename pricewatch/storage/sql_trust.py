@@ -34,18 +34,12 @@ from sqlalchemy import (
     union_all,
 )
 
+from pricewatch.models import STOCK_SERIES, SubscriptionKind
 from pricewatch.storage.sql_batches import in_batches
 from pricewatch.storage.sql_dialect import upsert_insert
 from pricewatch.storage.sql_engine import Db, transaction
 from pricewatch.storage.sql_reporters import record_verdict
-from pricewatch.storage.sql_schema import (
-    SubscriptionKind,
-    SubscriptionStatus,
-    metadata,
-    reporters,
-    subscriptions,
-)
-from pricewatch.storage.sql_subscriptions import STOCK_SERIES
+from pricewatch.storage.sql_schema import SubscriptionStatus, metadata, reporters, subscriptions
 
 
 class AuditVerdict(enum.StrEnum):

@@ -5,7 +5,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.matching import (
-    BACK_IN_STOCK,
     SubscriptionState,
     arms_on_recheck,
     fires,
@@ -13,7 +12,7 @@ from alerts.matching import (
     plan,
     rearms,
 )
-from pricewatch.models import Availability, PriceChange, Recheck, Series
+from pricewatch.models import Availability, PriceChange, Recheck, Series, SubscriptionKind
 from tests.alerts.reference import apply
 from tests.observations import ASIN, price_change
 
@@ -134,7 +133,11 @@ IN, OUT, GONE, UNKNOWN = (
 
 def back(**kw: object) -> SubscriptionState:
     """A back-in-stock alert, as made: disarmed until the product is seen out of stock."""
-    values: dict[str, object] = {"threshold": None, "kind": BACK_IN_STOCK, "armed": False}
+    values: dict[str, object] = {
+        "threshold": None,
+        "kind": SubscriptionKind.BACK_IN_STOCK,
+        "armed": False,
+    }
     values.update(kw)
     return sub(**values)
 

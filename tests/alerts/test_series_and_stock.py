@@ -7,9 +7,8 @@ import itertools
 
 import pytest
 
-from alerts.matching import BACK_IN_STOCK
 from alerts.worker import AlertsWorker
-from pricewatch.models import Availability, PriceChange, Series
+from pricewatch.models import Availability, PriceChange, Series, SubscriptionKind
 from pricewatch.rechecks import add_recheck, recheck_event
 from pricewatch.storage import sql
 from pricewatch.storage.sql_alerts import subscriptions_by_id
@@ -187,7 +186,7 @@ async def test_the_worker_matches_as_the_rules_say_over_a_long_mixed_run(
     ]
     subs += [await subscribe(db, user, ASIN, None, kind="back_in_stock") for _ in range(2)]
     states = {s.id: state_of(s) for s in subs}
-    assert [st.kind for st in states.values()][-1] == BACK_IN_STOCK
+    assert [st.kind for st in states.values()][-1] == SubscriptionKind.BACK_IN_STOCK
     run = [
         moved("buybox", 70_00, was=None),
         moved("used", 55_00),
