@@ -462,6 +462,39 @@ def _applied(observed_at: int | None) -> dict[str, int]:
     return {} if observed_at is None else {"last_change_at": observed_at}
 
 
+def _price_alerts(market: str, asin: str, series: str) -> list[Any]:
+    return [_sub.market == market, _sub.asin == asin, _sub.series == series, _sub.kind == _PRICE]
+
+
+def _due(alerts: list[Any], limit: int, observed_at: int | None) -> Select[Any]:
+    """The armed, active ones among ``alerts`` (conditions), those a change seen at
+    ``observed_at`` comes after."""
+    if limit <= 0:
+        raise ValueError(f"limit must be positive, got {limit}")
+    return select(subscriptions).where(
+        *alerts,
+        _sub.status == SubscriptionStatus.ACTIVE.value,
+        _sub.armed == true(),
+        # a filter on the rows the index range finds, not part of the range
+        *_new_to_row(observed_at),
+    )
+
+
+def _rearm(alerts: list[Any], observed_at: int | None) -> Update:
+    """Arm the fired, live ones among ``alerts`` (conditions) that a change seen at
+    ``observed_at`` comes after, and let them remember it."""
+    return (
+        update(subscriptions)
+        .where(*alerts, _sub.armed == false(), _LIVE, *_new_to_row(observed_at))
+        .values(armed=True, **_applied(observed_at))
+    )
+
+
+async def _count_updated(db: Db, stmt: Update) -> int:
+    async with transaction(db) as conn:
+        return (await conn.execute(stmt)).rowcount
+
+
 def due_query(
     market: str,
     asin: str,
@@ -473,19 +506,8 @@ def due_query(
     observed_at: int | None = None,
 ) -> Select[Any]:
     """The statement behind :func:`due_subscriptions` (pure; tests EXPLAIN it)."""
-    if limit <= 0:
-        raise ValueError(f"limit must be positive, got {limit}")
     _check_price("price", price)
-    stmt = select(subscriptions).where(
-        _sub.market == market,
-        _sub.asin == asin,
-        _sub.series == series,
-        _sub.kind == _PRICE,
-        _sub.status == SubscriptionStatus.ACTIVE.value,
-        _sub.armed == true(),
-        # a filter on the rows the index range finds, not part of the range
-        *_new_to_row(observed_at),
-    )
+    stmt = _due(_price_alerts(market, asin, series), limit, observed_at)
     if after is None or after.threshold is None:
         stmt = stmt.where(_sub.threshold >= price)
     else:
@@ -576,20 +598,7 @@ def rearm_statement(
 ) -> Update:
     """The statement behind :func:`rearm_above` (pure; tests EXPLAIN it)."""
     _check_price("price", price)
-    return (
-        update(subscriptions)
-        .where(
-            _sub.market == market,
-            _sub.asin == asin,
-            _sub.series == series,
-            _sub.kind == _PRICE,
-            _sub.threshold < price,
-            _sub.armed == false(),
-            _LIVE,
-            *_new_to_row(observed_at),
-        )
-        .values(armed=True, **_applied(observed_at))
-    )
+    return _rearm([*_price_alerts(market, asin, series), _sub.threshold < price], observed_at)
 
 
 async def rearm_above(
@@ -598,10 +607,9 @@ async def rearm_above(
     """Re-arm every fired subscription of the product whose threshold is now
     below ``price`` (the price went back up; seen at ``observed_at`` when a change
     says so, a correction does not); returns how many."""
-    async with transaction(db) as conn:
-        stmt = rearm_statement(market, asin, series, price, observed_at=observed_at)
-        result = await conn.execute(stmt)
-    return result.rowcount
+    return await _count_updated(
+        db, rearm_statement(market, asin, series, price, observed_at=observed_at)
+    )
 
 
 # --- back in stock ----------------------------------------------------------------------
@@ -630,14 +638,7 @@ def due_in_stock_query(
     observed_at: int | None = None,
 ) -> Select[Any]:
     """The statement behind :func:`due_in_stock` (pure; tests EXPLAIN it)."""
-    if limit <= 0:
-        raise ValueError(f"limit must be positive, got {limit}")
-    stmt = select(subscriptions).where(
-        *_in_stock_alerts(market, asin),
-        _sub.status == SubscriptionStatus.ACTIVE.value,
-        _sub.armed == true(),
-        *_new_to_row(observed_at),
-    )
+    stmt = _due(_in_stock_alerts(market, asin), limit, observed_at)
     if after is not None:
         stmt = stmt.where(_sub.id > after.id)
     # ordered as the index is (threshold is NULL throughout): no sort
@@ -663,13 +664,7 @@ async def due_in_stock(
 
 def rearm_in_stock_statement(market: str, asin: str, *, observed_at: int | None = None) -> Update:
     """The statement behind :func:`rearm_out_of_stock` (pure; tests EXPLAIN it)."""
-    return (
-        update(subscriptions)
-        .where(
-            *_in_stock_alerts(market, asin), _sub.armed == false(), _LIVE, *_new_to_row(observed_at)
-        )
-        .values(armed=True, **_applied(observed_at))
-    )
+    return _rearm(_in_stock_alerts(market, asin), observed_at)
 
 
 async def rearm_out_of_stock(
@@ -678,20 +673,11 @@ async def rearm_out_of_stock(
     """Arm every disarmed back-in-stock alert of the product (it went out of stock or
     its page is gone, as a change seen at ``observed_at`` says: its return is news
     again); returns how many."""
-    stmt = rearm_in_stock_statement(market, asin, observed_at=observed_at)
-    async with transaction(db) as conn:
-        return (await conn.execute(stmt)).rowcount
+    return await _count_updated(db, rearm_in_stock_statement(market, asin, observed_at=observed_at))
 
 
 async def arm_in_stock_alert(db: Db, subscription_id: int) -> bool:
     """Arm one back-in-stock alert (its first check found the product out of stock);
     False when it was armed already (or is no such alert)."""
-    stmt = (
-        update(subscriptions)
-        .where(
-            _sub.id == subscription_id, _sub.kind == _BACK_IN_STOCK, _sub.armed == false(), _LIVE
-        )
-        .values(armed=True)
-    )
-    async with transaction(db) as conn:
-        return (await conn.execute(stmt)).rowcount > 0
+    stmt = _rearm([_sub.id == subscription_id, _sub.kind == _BACK_IN_STOCK], observed_at=None)
+    return await _count_updated(db, stmt) > 0
