@@ -126,7 +126,10 @@ async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscri
     # the destination: normalised, confirmation started, active only once confirmed
     admission = await destinations.admit(state, user_id, body.notification_type, body.target)
     async with state.db.begin() as conn:
-        await _check_room(state, conn, user_id)
+        # The row first, counted after: the transaction's first statement is then a
+        # write. Counting first made the insert an upgrade from a read, which SQLite
+        # refuses at once ("database is locked", no busy wait) when another write
+        # landed in between.
         sub = await sql.create_subscription(
             conn,
             user_id=user_id,
@@ -142,14 +145,19 @@ async def create(state: ApiState, user_id: int, body: SubscriptionIn) -> Subscri
             status=admission.status,
             now=state.clock(),
         )
+        await _check_room(state, conn, user_id, including_new=True)
         # inside the transaction: if Redis cannot take it, the row is not kept either
         await first_check(state, sub, last)
     return sub
 
 
-async def _check_room(state: ApiState, db: sql.Db, user_id: int) -> None:
+async def _check_room(
+    state: ApiState, db: sql.Db, user_id: int, *, including_new: bool = False
+) -> None:
+    """Refuse one more subscription over the cap; ``including_new``: the count holds
+    it already."""
     cap = state.settings.api_subscriptions_per_account
-    if await sql.count_subscriptions(db, user_id) >= cap:
+    if await sql.count_subscriptions(db, user_id) - including_new >= cap:
         raise TooManySubscriptions(
             f"an account may hold {cap} alerts; delete some before adding more"
         )

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import redis as redis_lib
@@ -167,6 +169,43 @@ async def test_an_account_holds_a_bounded_number_of_subscriptions(
         assert again.status_code == 201
         other = await sign_up(client, "other@example.org")
         assert (await post_subscription(client, other, ASIN)).status_code == 201
+
+
+async def test_a_write_landing_mid_creation_does_not_fail_it(
+    make_app: Callable[..., Litestar], sql_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SQLite refuses a write in a transaction that read before another write landed
+    # ("database is locked", at once): another writer commits right after each count
+    database = sql_url.partition(":///")[2]
+    count = sql.count_subscriptions
+    landed = []
+
+    async def count_then_another_write(db: Any, user_id: int) -> int:
+        found = await count(db, user_id)
+        other = sqlite3.connect(database, timeout=0.2)
+        try:
+            other.execute("CREATE TABLE IF NOT EXISTS elsewhere (n INTEGER)")
+            other.execute("INSERT INTO elsewhere VALUES (1)")
+            other.commit()
+            landed.append(True)
+        except sqlite3.OperationalError:  # a transaction holds the write lock
+            landed.append(False)
+        finally:
+            other.close()
+        return found
+
+    monkeypatch.setattr(sql, "count_subscriptions", count_then_another_write)
+    app = make_app(api_subscriptions_per_account=2, api_subscribe_rate_per_hour=1000)
+    async with AsyncTestClient(app=app) as client:
+        headers = await sign_up(client, "busy@example.org")
+        codes = [
+            (await post_subscription(client, headers, f"B0BUSY000{i}")).status_code
+            for i in range(3)
+        ]
+    assert codes == [201, 201, 409]
+    # the counts before each transaction let the other write in; those inside one
+    # (after its insert) wait for it
+    assert landed == [True, False, True, False, True]
 
 
 async def test_subscribing_is_rate_limited_per_account(make_app: Callable[..., Litestar]) -> None:
