@@ -527,4 +527,11 @@ def test_the_running_service_withstands_the_probes(tmp_path: Path) -> None:
             print("\n" + render(prober.report))
     findings = sum(len(found) for _, _, found in prober.report)
     print(f"edge_findings={findings}")
-    assert findings == 0, render(prober.report)
+    # what the service logged of its troubles (a 503 names the store that did not
+    # answer), so that a finding can be traced after the test's directory is gone
+    logged = [
+        line
+        for line in (tmp_path / "up.log").read_text().splitlines()
+        if re.search(r"\b(WARNING|ERROR|CRITICAL)\b", line)
+    ]
+    assert findings == 0, render(prober.report) + "\n" + "\n".join(logged[-30:])
