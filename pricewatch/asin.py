@@ -49,7 +49,10 @@ def extract_asin(text_or_url: str) -> str | None:
     candidate = text.upper()
     if is_valid_asin(candidate):
         return candidate
-    parts = urlsplit(text if "://" in text else "https://" + text)
+    try:
+        parts = urlsplit(text if "://" in text else "https://" + text)
+    except ValueError:  # no URL: urlsplit refuses a host with an unbalanced bracket
+        return None
     path = unquote(parts.path)
     for pattern in _PATH_PATTERNS:
         match = pattern.search(path)

@@ -107,4 +107,11 @@ def market_for_host(host: str) -> Market | None:
 
 
 def market_for_url(url: str) -> Market | None:
-    return market_for_host(urlsplit(url).hostname or "")
+    """The marketplace whose site ``url`` is on; None for any other, and for text that
+    is no URL (a page or a visitor may give anything: ``urlsplit`` refuses a host
+    with an unbalanced bracket, for one)."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return market_for_host(host or "")

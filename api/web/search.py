@@ -56,7 +56,10 @@ class TitleWords:
 def _looks_like_url(text: str) -> bool:
     if "://" in text:
         return True
-    host = urlsplit("https://" + text).hostname or ""
+    try:
+        host = urlsplit("https://" + text).hostname or ""
+    except ValueError:  # a host urlsplit refuses (an unbalanced bracket)
+        return "." in text and "/" in text
     return "." in host and "/" in text
 
 

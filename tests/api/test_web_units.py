@@ -42,6 +42,10 @@ def test_resolve_query_finds_market_and_asin(query: str, market: str, expected: 
         ("https://www.amazon.com/s?k=kettle", "us", "No ASIN found"),
         ("https://example.com/dp/B0C1234567", "us", "not an Amazon marketplace"),
         ("https://www.amazon.zz/dp/B0C1234567", "us", "not an Amazon marketplace"),
+        # urlsplit refuses these hosts (an unbalanced bracket)
+        ("[B0C1234567", "us", "No ASIN found"),
+        ("www.amazon.com[/dp/B0C1234567", "us", "not an Amazon marketplace"),
+        ("https://www.amazon.de]/dp/B0C1234567", "us", "not an Amazon marketplace"),
         ("B0C1234567", "zz", "Unknown marketplace"),
         ("B" * 5000, "us", "longer than"),
     ],

@@ -48,6 +48,13 @@ def test_non_amazon_hosts_are_not_markets():
     assert market_for_url("https://www.amazon.xx/dp/B07CLN88MV") is None
 
 
+def test_text_that_is_no_url_is_no_market():
+    # urlsplit raises on these: a broken page's canonical link, a visitor's typing
+    for text in ("https://www.amazon.com[/dp/B07CLN88MV", "//[www.amazon.de/x", "http://]/"):
+        assert market_for_url(text) is None
+    assert market_for_url("https://www.amazon.de/dp/B07CLN88MV") is get_market("de")
+
+
 def test_minor_units_round_trip():
     assert get_market("us").to_minor("12.34") == 1234
     assert get_market("jp").to_minor("1299") == 1299
