@@ -392,9 +392,8 @@ class AlertsWorker:
         count = 0
         page: list[sql.Subscription] = []
         if plan.fire_at is not None or plan.rearm_in_stock:
-            # The re-arms come first so that, on SQLite, the transaction takes the
-            # write lock at its first statement (a read first could not upgrade).
-            async with self.db.begin() as conn:
+            # reads the due page, then claims it: a writing transaction
+            async with sql.writing(self.db) as conn:
                 if plan.rearm_above is not None:
                     await sql.rearm_above(
                         conn, market, asin, series, plan.rearm_above, observed_at=seen

@@ -14,7 +14,7 @@ import redis as redis_lib
 
 from pricewatch.keys import Keys
 from pricewatch.storage.redis import connect, is_cluster_url
-from tests import services
+from tests import services, sql_write_order
 
 CORPUS_DIR = Path(
     os.environ.get("PRICEWATCH_CORPUS")
@@ -187,3 +187,19 @@ def price_store(clickhouse_client: object, clickhouse_database: str) -> object:
 
     migrate(clickhouse_client, clickhouse_database)
     return PriceStore(clickhouse_client, clickhouse_database)
+
+
+sql_write_order.install()
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_writes_after_reads_begin_immediate() -> Iterator[None]:
+    """Every SQLite transaction the test ran that read and then wrote began with
+    ``sql.writing``; see tests/sql_write_order.py."""
+    yield
+    found = sql_write_order.take()
+    if found:
+        pytest.fail(
+            "SQLite transactions that read and then wrote without sql.writing "
+            "(BEGIN IMMEDIATE):\n  " + "\n  ".join(found)
+        )

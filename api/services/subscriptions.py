@@ -207,7 +207,7 @@ async def update(
         if base is not None and base.price is not None:
             changes["base_price"] = base.price
     changes = await destinations.admit_changes(state, user_id, current, changes)
-    async with state.db.begin() as conn:
+    async with sql.writing(state.db) as conn:
         try:
             sub = await sql.update_subscription(
                 conn, current.id, user_id, now=state.clock(), **changes

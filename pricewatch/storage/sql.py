@@ -30,6 +30,7 @@ from pricewatch.storage.sql_engine import (
     migrate_sql_async,
     ping_sql,
     transaction,
+    writing,
 )
 from pricewatch.storage.sql_interest import (
     Interest,
@@ -215,6 +216,7 @@ __all__ = [
     "recipients_of_event",
     "record_verdict",
     "transaction",
+    "writing",
     "update_subscription",
     "user_for_token",
     "QueryRefused",

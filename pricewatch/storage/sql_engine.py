@@ -27,11 +27,38 @@ Db = AsyncEngine | AsyncConnection
 transaction) or a connection (the caller owns the transaction)."""
 
 
+# A connection's execution option: its transactions will write after reading, so on
+# SQLite they begin IMMEDIATE (see ``writing``).
+WRITES_AFTER_READING = "pricewatch_writes_after_reading"
+
+
 @asynccontextmanager
 async def transaction(db: Db) -> AsyncIterator[AsyncConnection]:
+    """A transaction that only reads, or whose first statement writes."""
     if isinstance(db, AsyncEngine):
         async with db.begin() as conn:
             yield conn
+    else:
+        yield db
+
+
+@asynccontextmanager
+async def writing(db: Db) -> AsyncIterator[AsyncConnection]:
+    """A transaction that reads and then writes (check, then change).
+
+    On SQLite it holds the write lock from its first statement (BEGIN IMMEDIATE),
+    waiting for it like any writer. A deferred one would read from a snapshot, and
+    when another connection's write landed before its own first write, WAL mode
+    refuses that write at once ("database is locked") without waiting out the busy
+    timeout: the snapshot is stale, and no wait can make it fresh. PostgreSQL has no
+    such refusal. Given a connection, the caller owns the transaction and must have
+    begun it with ``writing`` too.
+    """
+    if isinstance(db, AsyncEngine):
+        async with db.connect() as conn:
+            await conn.execution_options(**{WRITES_AFTER_READING: True})
+            async with conn.begin():
+                yield conn
     else:
         yield db
 
@@ -83,7 +110,8 @@ def create_engine(url: str, **overrides: Any) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        writes = conn.get_execution_options().get(WRITES_AFTER_READING, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
     return engine
 
@@ -130,6 +158,8 @@ async def schema_change(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     (ON DELETE CASCADE): rebuilding ``subscriptions`` would empty ``notifications``.
     """
     async with engine.connect() as conn:
+        # Alembic reads its version table before it changes anything
+        await conn.execution_options(**{WRITES_AFTER_READING: True})
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
             await conn.run_sync(_sqlite_foreign_keys, False)

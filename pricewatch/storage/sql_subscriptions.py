@@ -22,7 +22,7 @@ from pricewatch.asin import ASIN_SHAPE
 from pricewatch.markets import MARKETS
 from pricewatch.models import PRICE_SERIES, STOCK_SERIES, Series, SubscriptionKind
 from pricewatch.storage.sql_batches import in_batches
-from pricewatch.storage.sql_engine import Db, transaction
+from pricewatch.storage.sql_engine import Db, transaction, writing
 from pricewatch.storage.sql_records import Subscription, from_result, from_row, now_ms
 from pricewatch.storage.sql_schema import NotificationType, SubscriptionStatus, subscriptions
 
@@ -403,7 +403,7 @@ async def update_subscription(
     Returns the updated subscription, or None when it is not the user's (or is
     deleted); nothing is written then.
     """
-    async with transaction(db) as conn:
+    async with writing(db) as conn:
         row = (
             await conn.execute(select(subscriptions).where(*_users_own(subscription_id, user_id)))
         ).one_or_none()

@@ -17,7 +17,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 
 from pricewatch.storage.sql_dialect import upsert_insert
-from pricewatch.storage.sql_engine import Db, transaction
+from pricewatch.storage.sql_engine import Db, transaction, writing
 from pricewatch.storage.sql_records import Subscription, Target, from_result, from_row
 from pricewatch.storage.sql_schema import (
     NotificationType,
@@ -133,7 +133,7 @@ async def claim_send_slot(db: Db, target_id: int, now: int, min_gap_ms: int) -> 
 async def confirm_target(db: Db, target_id: int, now: int) -> list[Subscription]:
     """Mark the target confirmed (once) and activate every subscription waiting
     for it; returns those subscriptions (none if the target is gone)."""
-    async with transaction(db) as conn:
+    async with writing(db) as conn:
         row = (await conn.execute(select(targets).where(_t.id == target_id))).one_or_none()
         if row is None:
             return []
@@ -181,7 +181,7 @@ async def delete_target(db: Db, target_id: int, user_id: int, now: int) -> bool:
 async def mark_email_verified(db: Db, user_id: int, now: int) -> list[Subscription]:
     """Record that the user owns the account's e-mail (first time only) and activate
     every subscription waiting for it; returns those subscriptions."""
-    async with transaction(db) as conn:
+    async with writing(db) as conn:
         email = (
             await conn.execute(select(users.c.email).where(users.c.id == user_id))
         ).scalar_one_or_none()
