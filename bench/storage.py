@@ -12,6 +12,9 @@ the active parts measured.
 ``--compare-layouts`` also copies prices_raw into a monthly-partitioned table and into
 one with the default index granularity, and times the point lookup on each: the
 figures behind the layout chosen in pricewatch/schema/clickhouse/0001_prices_raw.sql.
+The home page's biggest drops are timed too: found from the window's price changes
+(what ingest writes to price_changes, derived here from the same data) against a scan
+of the marketplace's whole buy-box history, the way they were first computed.
 The last line is ``bytes_per_point=X`` (goal: 3 or less).
 """
 
@@ -27,7 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from pricewatch.history import DAY_MS, HOUR_MS
+from pricewatch.models import Availability, Product
 from pricewatch.storage.clickhouse import PriceStore, get_clickhouse, migrate
+from pricewatch.storage.clickhouse.discovery import biggest_drops, drop_of, exact_drops
+from pricewatch.storage.clickhouse.prices import CHANGE_COLUMNS
 
 T0 = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 MINUTE_MS = 60_000
@@ -83,6 +89,74 @@ def generate_batch(rng: np.random.Generator, first: int, count: int, days: int) 
         "source": ["crawler"] * n,
         "reporter": [""] * n,
     }
+
+
+def store_changes_and_catalogue(store: PriceStore, batch: dict[str, list]) -> int:
+    """Store what ingest would have made of a batch besides its rows: the price changes
+    (the first sighting, then every move of price or availability) and each product's
+    catalogue row. Returns how many changes."""
+    asin = np.asarray(batch["asin"])
+    at = np.asarray(batch["observed_at"], dtype=np.int64)
+    price = np.asarray([-1 if p is None else p for p in batch["price"]], dtype=np.int64)
+    first = np.r_[True, asin[1:] != asin[:-1]]
+    moved = np.flatnonzero(first | np.r_[True, price[1:] != price[:-1]])
+    before = np.r_[-1, price[:-1]][moved]
+    before[first[moved]] = -1
+    after = price[moved]
+    store.client.insert(
+        f"{store.database}.price_changes",
+        [
+            ["us"] * len(moved),
+            ["buybox"] * len(moved),
+            at[moved].tolist(),
+            asin[moved].tolist(),
+            [None if b < 0 else int(b) for b in before],
+            [None if a < 0 else int(a) for a in after],
+        ],
+        column_names=CHANGE_COLUMNS,
+        column_oriented=True,
+    )
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:] - 1, len(asin) - 1]
+    store.upsert_products(
+        [
+            Product(
+                market="us",
+                asin=str(asin[e]),
+                currency="USD",
+                last_price=None if price[e] < 0 else int(price[e]),
+                availability=Availability.OUT_OF_STOCK if price[e] < 0 else Availability.IN_STOCK,
+                first_seen=int(at[s]),
+                last_seen=int(at[e]),
+            )
+            for s, e in zip(starts, ends, strict=True)
+        ]
+    )
+    return len(moved)
+
+
+def time_home_drops(store: PriceStore, end: int) -> None:
+    """The home page's biggest drops at ``end``: from the window's changes, and by a
+    scan of the whole history; they must agree."""
+    window = 30 * DAY_MS
+    in_window = store.client.query(
+        f"SELECT count(), uniqExact(asin) FROM {store.database}.price_changes"
+        " WHERE observed_at >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')",
+        parameters={"start": end - window},
+    ).result_rows[0]
+    print(f"home drops: {in_window[0]} changes of {in_window[1]} products in the 30-day window")
+
+    def scan() -> list:
+        found = exact_drops(store, "us", end, window, 0.03, DAY_MS, None)
+        return sorted(found, key=lambda d: (-drop_of(d), d.asin))[:12]
+
+    def from_changes() -> list:
+        return biggest_drops(store, "us", end)
+
+    if from_changes() != scan():
+        raise SystemExit("home drops: the two ways disagree")
+    time_calls("home drops, from the window's changes", [from_changes], 5)
+    time_calls("home drops, scanning the history", [scan], 5)
 
 
 def table_size(store: PriceStore, table: str) -> tuple[int, int]:
@@ -170,7 +244,7 @@ def main() -> None:
         store = PriceStore(client, "bench")
         rng = np.random.default_rng(args.seed)
 
-        total, insert_s, generate_s = 0, 0.0, 0.0
+        total, changes, insert_s, generate_s = 0, 0, 0.0, 0.0
         for first in range(0, args.products, args.batch_products):
             count = min(args.batch_products, args.products - first)
             started = time.perf_counter()
@@ -179,7 +253,8 @@ def main() -> None:
             started = time.perf_counter()
             total += store.insert_prices(batch)
             insert_s += time.perf_counter() - started
-        print(f"points={total} products={args.products} days={args.days}")
+            changes += store_changes_and_catalogue(store, batch)
+        print(f"points={total} products={args.products} days={args.days} changes={changes}")
         print(
             f"insert: {total / insert_s:,.0f} rows/s "
             f"({insert_s:.1f} s; generate {generate_s:.1f} s)"
@@ -224,6 +299,7 @@ def main() -> None:
             "history monthly, 2 years",
             [lambda a=a: store.history("us", a, "buybox", T0, end, "monthly") for a in picks],
         )
+        time_home_drops(store, end)
         keys = [("us", f"B{rng_q.randrange(args.products):09d}", "buybox") for _ in range(1000)]
         time_calls("last_accepted, 1000 keys", [lambda: store.last_accepted(keys)], repeat=5)
         if args.compare_layouts:

@@ -70,7 +70,8 @@ def seed_product(
     title: str | None = "Widget",
     currency: str = "USD",
 ) -> None:
-    """Store a price history [(observed_at_ms, minor|None)] and its catalogue row."""
+    """Store a price history [(observed_at_ms, minor|None)], the changes ingest would
+    have published of it, and its catalogue row."""
     observations = [
         observation(
             at, price, market=market, asin=asin, currency=currency if price is not None else None
@@ -78,6 +79,7 @@ def seed_product(
         for at, price in prices
     ]
     store.insert_observations(observations)
+    store.insert_changes(changes_of(observations))
     first, last = observations[0], observations[-1]
     product = Product(
         market=market,
@@ -90,6 +92,31 @@ def seed_product(
         last_seen=last.observed_at,
     )
     store.upsert_products([product])
+
+
+def changes_of(history: list[Observation]) -> list[PriceChange]:
+    """The changes ingest publishes of one series' observations, in time order: the
+    first sighting, then each one whose price or availability moved."""
+    changes = []
+    before: Observation | None = None
+    for obs in sorted(history, key=lambda o: o.observed_at):
+        if before is None or (obs.price, obs.availability) != (before.price, before.availability):
+            changes.append(
+                price_change(
+                    obs.price,
+                    None if before is None else before.price,
+                    event_id=f"ev-{obs.asin}-{obs.observed_at}",
+                    market=obs.market,
+                    asin=obs.asin,
+                    series=obs.series,
+                    observed_at=obs.observed_at,
+                    currency=obs.currency,
+                    new_availability=obs.availability,
+                    old_availability=None if before is None else before.availability,
+                )
+            )
+        before = obs
+    return changes
 
 
 def page_observations(

@@ -30,7 +30,7 @@ from pricewatch.ingest import metrics
 from pricewatch.ingest.core import decode_batch, process
 from pricewatch.ingest.gate import AcceptAll, Gate, Outcome
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
-from pricewatch.models import LastState, Observation, Product, SeriesKey, series_text
+from pricewatch.models import LastState, Observation, PriceChange, Product, SeriesKey, series_text
 from pricewatch.storage.redis import drop_histories
 from pricewatch.storage.streams import Message, PartitionedStream, consume, dead_letter
 from pricewatch.storage.transactions import BatchTransactions
@@ -45,6 +45,10 @@ _state_decoder = msgspec.json.Decoder(LastState)
 class HistoryStore(Protocol):
     def insert_observations(
         self, observations: Sequence[Observation], dedup_token: str | None = None
+    ) -> int: ...
+
+    def insert_changes(
+        self, changes: Sequence[PriceChange], dedup_token: str | None = None
     ) -> int: ...
 
     def upsert_products(self, products: Sequence[Product]) -> int: ...
@@ -200,8 +204,13 @@ class IngestWorker:
                     outcome.duplicates += 1
                 else:
                     outcome.accepted.append(o)
+        token = batch_token(messages)
         if outcome.accepted:
-            self.store.insert_observations(outcome.accepted, dedup_token=batch_token(messages))
+            self.store.insert_observations(outcome.accepted, dedup_token=token)
+        if outcome.changes:
+            # before the commit that publishes them: a batch replayed after a crash
+            # yields the same changes again, and the token keeps them from doubling
+            self.store.insert_changes(outcome.changes, dedup_token=token)
         if outcome.products:
             self.store.upsert_products(list(outcome.products.values()))
         self.commit(messages, outcome)

@@ -49,6 +49,14 @@ def stored(price_store, asin="B07CLN88MV"):
     ).result_rows
 
 
+def stored_changes(price_store):
+    """The changes ingest wrote to ClickHouse (the home page's drops start there)."""
+    return price_store.client.query(
+        "SELECT asin, series, toUnixTimestamp64Milli(observed_at), old_price, new_price "
+        f"FROM {price_store.database}.price_changes ORDER BY asin, observed_at"
+    ).result_rows
+
+
 def worker(redis_client, keys, price_store, consumer="c1", **kw):
     return IngestWorker(
         redis_client,
@@ -92,6 +100,10 @@ def test_observations_become_history_and_changes(redis_client, keys, price_store
     assert redis_client.ttl(keys.not_found("us", "B000000001")) > 86400
     got = [(c.asin, c.old_price, c.new_price) for c in changes(redis_client, keys)]
     assert got == [("B07CLN88MV", None, 1999), ("B07CLN88MV", 1999, 1499)]
+    assert stored_changes(price_store) == [
+        ("B07CLN88MV", "buybox", NOW - 3000, None, 1999),
+        ("B07CLN88MV", "buybox", NOW - 1000, 1999, 1499),
+    ]
     product = price_store.product("us", "B07CLN88MV")
     assert product.last_price == 1499
     assert w.reader.pending_count() == 0
@@ -134,6 +146,7 @@ def test_replay_after_crash_stores_nothing_twice_and_emits_once(redis_client, ke
         crashing.process_batch(batch)
     assert len(stored(price_store)) == 2  # written, but not acknowledged
     assert changes(redis_client, keys) == []
+    assert len(stored_changes(price_store)) == 3  # the changes too, not yet published
     # the same consumer comes back and replays exactly its pending messages
     drain(worker(redis_client, keys, price_store, consumer="c1"))
     assert stored(price_store) == [(NOW - 3000, 1999), (NOW - 2000, 1499)]
@@ -147,6 +160,12 @@ def test_replay_after_crash_stores_nothing_twice_and_emits_once(redis_client, ke
     drain(worker(redis_client, keys, price_store, consumer="c1"))
     assert len(stored(price_store)) == 2
     assert len(changes(redis_client, keys)) == 3
+    # the replayed batch's changes were not stored twice
+    assert [(a, new) for a, _, _, _, new in stored_changes(price_store)] == [
+        ("B000000002", 500),
+        ("B07CLN88MV", 1999),
+        ("B07CLN88MV", 1499),
+    ]
 
 
 def test_dead_consumers_messages_are_claimed(redis_client, keys, price_store):

@@ -78,6 +78,17 @@ def markets_with_products(tables: Tables) -> dict[str, int]:
     return {market: int(count) for market, count in result.result_rows}
 
 
+# candidates whose exact average is read at a time, the deepest possible drop first
+DROP_CANDIDATES_PAGE = 200
+
+
+def drop_of(item: Listed) -> float:
+    """How far under its average a listed drop's price is (a fraction)."""
+    if item.average is None or item.price is None:
+        raise ValueError(f"{item.asin} is no drop: it has no average or no price")
+    return (item.average - item.price) / item.average
+
+
 def biggest_drops(
     tables: Tables,
     market: str,
@@ -87,6 +98,7 @@ def biggest_drops(
     min_drop: float = 0.03,
     seen_within_ms: int = DAY_MS,
     limit: int = 12,
+    page: int = DROP_CANDIDATES_PAGE,
 ) -> list[Listed]:
     """In-stock products of ``market`` whose current buy-box price is at least
     ``min_drop`` (a fraction) under its time-weighted average over the last
@@ -100,11 +112,116 @@ def biggest_drops(
     catalogue's, of a product seen within ``seen_within_ms``: a product no longer
     crawled has no price "today".
 
-    One query over the marketplace's raw buy-box prices: exact (hourly rollups would
-    smear a change over its hour, and a product younger than an hour would have no
-    drop at all), and at most once a minute.
+    Exact (hourly rollups would smear a change over its hour, and a product younger
+    than an hour would have no drop at all), without reading a marketplace's history:
+    a price under its window's average moved within the window, so the candidates are
+    the products with a buy-box change in it (``price_changes``, read in time order).
+    The highest price each held there bounds its average from above, so it bounds its
+    drop: candidates are taken ``page`` at a time by that bound, their exact averages
+    read from ``prices_raw`` by product, until the ``limit``-th drop found is deeper
+    than any bound left.
     """
+    found: list[Listed] = []
+    offset = 0
+    while True:
+        bounds = _drop_bounds(
+            tables, market, now_ms, window_ms, min_drop, seen_within_ms, page, offset
+        )
+        if bounds:
+            found += exact_drops(
+                tables, market, now_ms, window_ms, min_drop, seen_within_ms, list(bounds)
+            )
+            found.sort(key=lambda item: (-drop_of(item), item.asin))
+            del found[limit:]
+        # bounds come deepest first: what later pages hold is no deeper than this
+        if len(bounds) < page or (
+            len(found) == limit and drop_of(found[-1]) > min(bounds.values())
+        ):
+            return found
+        offset += page
+
+
+# the price_changes rows of a marketplace's series in the window [start, now)
+_CHANGES_IN_WINDOW = """
+    market = {market:String} AND series = {series:String}
+    AND observed_at >= fromUnixTimestamp64Milli({start:Int64}, 'UTC')
+    AND observed_at < fromUnixTimestamp64Milli({now:Int64}, 'UTC')
+"""
+
+
+def _current(database: str) -> str:
+    """The catalogue rows whose price is one "today": in stock, priced, seen lately."""
+    return f"""
+        SELECT asin, title, image, currency, last_price, availability, first_seen
+        FROM {database}.products FINAL
+        WHERE market = {{market:String}} AND availability = 'in_stock'
+          AND last_price IS NOT NULL
+          AND last_seen >= fromUnixTimestamp64Milli({{seen:Int64}}, 'UTC')
+    """
+
+
+def _drop_bounds(
+    tables: Tables,
+    market: str,
+    now_ms: int,
+    window_ms: int,
+    min_drop: float,
+    seen_within_ms: int,
+    limit: int,
+    offset: int,
+) -> dict[str, float]:
+    """{asin: the deepest drop it can have}, of one page of the products with a
+    buy-box change in the window, deepest first: the drop from the highest price it
+    held in the window (before or after a change there) to its current one."""
+    in_window = _CHANGES_IN_WINDOW
+    result = tables.client.query(
+        f"""
+        SELECT asin, (peak - last_price) / peak AS bound
+        FROM (
+            SELECT asin, max(greatest(ifNull(old_price, 0), ifNull(new_price, 0))) AS peak
+            FROM {tables.database}.price_changes
+            WHERE {in_window}
+            GROUP BY asin
+        ) AS c
+        INNER JOIN (
+            {_current(tables.database)}
+              AND asin IN (
+                  SELECT asin FROM {tables.database}.price_changes WHERE {in_window}
+              )
+        ) AS p USING (asin)
+        WHERE peak > 0 AND last_price <= peak * (1 - {{min_drop:Float64}})
+        ORDER BY bound DESC, asin
+        LIMIT {{limit:UInt32}} OFFSET {{offset:UInt32}}
+        """,
+        parameters={
+            "market": market,
+            "series": Series.BUYBOX.value,
+            "start": now_ms - window_ms,
+            "now": now_ms,
+            "seen": now_ms - seen_within_ms,
+            "min_drop": min_drop,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
+    return {asin: float(bound) for asin, bound in result.result_rows}
+
+
+def exact_drops(
+    tables: Tables,
+    market: str,
+    now_ms: int,
+    window_ms: int,
+    min_drop: float,
+    seen_within_ms: int,
+    asins: Sequence[str] | None,
+) -> list[Listed]:
+    """The drops among ``asins``, with their exact time-weighted averages, in no
+    order; ``asins`` None: among every product of ``market`` (a scan of its whole
+    buy-box history, what ``biggest_drops`` avoids; tests and the storage benchmark
+    compare with it)."""
     start_ms = now_ms - window_ms
+    only = "" if asins is None else "AND asin IN {asins:Array(String)}"
     result = tables.client.query(
         f"""
         SELECT {_CARD_COLUMNS}, w.average
@@ -120,7 +237,8 @@ def biggest_drops(
                                OVER (PARTITION BY asin ORDER BY observed_at
                                      ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS next_at
                     FROM {tables.database}.prices_raw
-                    WHERE market = {{market:String}} AND series = {{series:String}}
+                    WHERE market = {{market:String}} {only}
+                      AND series = {{series:String}}
                       AND observed_at >= fromUnixTimestamp64Milli({{lookback:Int64}}, 'UTC')
                       AND observed_at < fromUnixTimestamp64Milli({{now:Int64}}, 'UTC')
                 )
@@ -129,25 +247,19 @@ def biggest_drops(
             GROUP BY asin
         ) AS w
         INNER JOIN (
-            SELECT asin, title, image, currency, last_price, availability, first_seen
-            FROM {tables.database}.products FINAL
-            WHERE market = {{market:String}} AND availability = 'in_stock'
-              AND last_price IS NOT NULL
-              AND last_seen >= fromUnixTimestamp64Milli({{seen:Int64}}, 'UTC')
+            {_current(tables.database)} {only}
         ) AS p USING (asin)
         WHERE last_price <= w.average * (1 - {{min_drop:Float64}})
-        ORDER BY (w.average - last_price) / w.average DESC, asin
-        LIMIT {{limit:UInt32}}
         """,
         parameters={
             "market": market,
+            "asins": list(asins or ()),
             "series": Series.BUYBOX.value,
             "now": now_ms,
             "start": start_ms,
             "lookback": start_ms - OPENING_LOOKBACK_MS,
             "seen": now_ms - seen_within_ms,
             "min_drop": min_drop,
-            "limit": limit,
         },
     )
     return [_listed(market, row, float(row[7])) for row in result.result_rows]

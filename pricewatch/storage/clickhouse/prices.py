@@ -1,7 +1,8 @@
 """Accepted prices: writing ``prices_raw`` and reading the last state of each series.
 
 Rows go into ``prices_raw``; its materialized views fill the hourly and daily rollups
-and ``prices_latest`` (migrations 0001 to 0003).
+and ``prices_latest`` (migrations 0001 to 0003). The changes ingest publishes go into
+``price_changes`` (migration 0008).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pricewatch.models import LastState, Observation, SeriesKey
+from pricewatch.models import PRICE_SERIES, LastState, Observation, PriceChange, SeriesKey
 from pricewatch.storage.clickhouse.tables import Tables
 
 PRICE_COLUMNS: tuple[str, ...] = (
@@ -24,6 +25,15 @@ PRICE_COLUMNS: tuple[str, ...] = (
     "reporter",
 )
 """Column order of ``PriceStore.insert_prices`` rows (observed_at in integer ms)."""
+
+CHANGE_COLUMNS: tuple[str, ...] = (
+    "market",
+    "series",
+    "observed_at",
+    "asin",
+    "old_price",
+    "new_price",
+)
 
 _OBSERVED_AT = PRICE_COLUMNS.index("observed_at")
 _PRICE = PRICE_COLUMNS.index("price")
@@ -133,6 +143,29 @@ class Prices(Tables):
             [o.reporter or "" for o in observations],
         ]
         return self._insert_price_columns(columns, dedup_token)
+
+    def insert_changes(self, changes: Sequence[PriceChange], dedup_token: str | None = None) -> int:
+        """Store the changes of money series (a sales rank's are not prices); returns
+        how many. ``dedup_token``: the batch's, so that a replayed batch adds nothing."""
+        money = [c for c in changes if c.series in PRICE_SERIES]
+        if not money:
+            return 0
+        columns: list[list[Any]] = [
+            [c.market for c in money],
+            [c.series for c in money],
+            [c.observed_at for c in money],
+            [c.asin for c in money],
+            [c.old_price for c in money],
+            [c.new_price for c in money],
+        ]
+        self.client.insert(
+            f"{self.database}.price_changes",
+            columns,
+            column_names=CHANGE_COLUMNS,
+            column_oriented=True,
+            settings={} if dedup_token is None else {"insert_deduplication_token": dedup_token},
+        )
+        return len(money)
 
     def last_accepted(self, keys: Sequence[SeriesKey]) -> dict[SeriesKey, LastState]:
         """Last stored state per series.

@@ -46,6 +46,7 @@ APPLICATION_TABLES = {
     "views",
     "views_daily",
     "crawl_schedule",
+    "price_changes",
 }
 
 

@@ -9,6 +9,8 @@ from pricewatch.storage.clickhouse import PriceStore
 from pricewatch.storage.clickhouse.discovery import (
     biggest_drops,
     daily_closes,
+    drop_of,
+    exact_drops,
     hourly_closes,
     markets_with_products,
     recently_added,
@@ -97,6 +99,46 @@ def test_drops_are_only_real_in_stock_and_current(price_store: PriceStore):
     assert [d.asin for d in biggest_drops(price_store, "uk", NOW)] == ["B0UKDROP01"]
     assert [d.asin for d in biggest_drops(price_store, "us", NOW, limit=1)] == ["B0DEEP0001"]
     assert markets_with_products(price_store) == {"us": 5, "uk": 1}
+
+
+def test_candidates_read_a_page_at_a_time_give_the_same_drops(price_store: PriceStore):
+    # Each product's highest price in the window bounds its drop; the spikes' bounds
+    # are the deepest but their real drops are shallow (an hour at 200.00), so the
+    # exact averages must be read past them.
+    for i, (peak_hours, peak, before, now_price) in enumerate(
+        [
+            (1, 30_000, 10_000, 9_000),  # bound 70 %, real ~10 %
+            (1, 25_000, 10_000, 8_500),  # bound 66 %, real ~15 %
+            (0, 0, 10_000, 5_000),  # 50 %
+            (0, 0, 10_000, 6_000),  # 40 %
+            (1, 40_000, 10_000, 9_600),  # bound 76 %, real ~4 %
+            (0, 0, 10_000, 7_000),  # 30 %
+            (0, 0, 10_000, 9_900),  # 1 %: no drop at all
+        ]
+    ):
+        prices = [(NOW - 25 * DAY_MS, before)]
+        if peak_hours:
+            prices = [(NOW - 25 * DAY_MS, peak), (NOW - 25 * DAY_MS + HOUR_MS, before)]
+        # the drop two days ago, seen again a minute ago
+        now_prices = [(NOW - 2 * DAY_MS, now_price), (NOW - 60_000, now_price)]
+        seed_product(price_store, asin=f"B0PAGED00{i}", prices=[*prices, *now_prices])
+    # a drop from before the window: nothing changed within it, so nothing is under
+    # its average
+    seed_product(
+        price_store,
+        asin="B0OLDDROP1",
+        prices=[(NOW - 50 * DAY_MS, 10_000), (NOW - 40 * DAY_MS, 5_000), (NOW - 60_000, 5_000)],
+    )
+    expected = ["B0PAGED002", "B0PAGED003", "B0PAGED005", "B0PAGED001", "B0PAGED000"]
+    whole = biggest_drops(price_store, "us", NOW)
+    assert [d.asin for d in whole] == expected + ["B0PAGED004"]
+    # the same as a scan of the marketplace's whole history finds
+    scanned = exact_drops(price_store, "us", NOW, 30 * DAY_MS, 0.03, DAY_MS, None)
+    assert sorted(scanned, key=lambda d: (-drop_of(d), d.asin)) == whole
+    for page in (1, 2, 3, 200):
+        found = biggest_drops(price_store, "us", NOW, limit=5, page=page)
+        assert [d.asin for d in found] == expected, page
+        assert [d.average for d in found] == [d.average for d in whole[:5]]
 
 
 def test_recently_added_lists_the_newest_first_sightings(price_store: PriceStore):
