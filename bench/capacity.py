@@ -58,7 +58,8 @@ class Units:
     page_wire_bytes: float
     # price series a product page stores (rows in prices_raw per crawled page)
     series_per_page: float
-    # ClickHouse bytes on disk per price point: prices_raw and its rollups, merged
+    # ClickHouse bytes on disk per price point: prices_raw, its rollups and the price
+    # changes ingest writes, merged
     bytes_per_point: float
     # ClickHouse bytes on disk per product: catalogue, schedule, latest price per series
     bytes_per_product: float
@@ -421,10 +422,11 @@ def measure_clickhouse(products: int, days: int, series_per_page: float) -> dict
     import numpy as np
 
     from bench.common import chdb_store, corpus_pages
-    from bench.storage import generate_batch, table_size
+    from bench.storage import generate_batch, store_changes, table_size
     from pricewatch.models import Availability, Product
 
-    history = ("prices_raw", "prices_hourly", "prices_daily")
+    # the price changes ingest writes are history too (the home page's drops read them)
+    history = ("prices_raw", "prices_hourly", "prices_daily", "price_changes")
     per_product = ("prices_latest", "products", "crawl_schedule")
     words = [w for p in corpus_pages() for w in (p.truth.get("title") or "").split()]
     # enough rows that a part's fixed costs do not count
@@ -433,7 +435,9 @@ def measure_clickhouse(products: int, days: int, series_per_page: float) -> dict
         store = chdb_store(Path(tmp) / "ch", "capacity")
         rng = np.random.default_rng(7)
         for first in range(0, products, 500):
-            store.insert_prices(generate_batch(rng, first, min(500, products - first), days))
+            batch = generate_batch(rng, first, min(500, products - first), days)
+            store.insert_prices(batch)
+            store_changes(store, batch)
         # the catalogue: titles of 8-20 words drawn from the corpus's titles
         store.upsert_products(
             [

@@ -91,13 +91,18 @@ def generate_batch(rng: np.random.Generator, first: int, count: int, days: int) 
     }
 
 
-def store_changes_and_catalogue(store: PriceStore, batch: dict[str, list]) -> int:
-    """Store what ingest would have made of a batch besides its rows: the price changes
-    (the first sighting, then every move of price or availability) and each product's
-    catalogue row. Returns how many changes."""
+def _batch_arrays(batch: dict[str, list]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(asin, observed_at, price with -1 for none) of a batch, in its row order."""
     asin = np.asarray(batch["asin"])
     at = np.asarray(batch["observed_at"], dtype=np.int64)
     price = np.asarray([-1 if p is None else p for p in batch["price"]], dtype=np.int64)
+    return asin, at, price
+
+
+def store_changes(store: PriceStore, batch: dict[str, list]) -> int:
+    """Store the price changes ingest would have published of a batch (the first
+    sighting, then every move of price or availability); returns how many."""
+    asin, at, price = _batch_arrays(batch)
     first = np.r_[True, asin[1:] != asin[:-1]]
     moved = np.flatnonzero(first | np.r_[True, price[1:] != price[:-1]])
     before = np.r_[-1, price[:-1]][moved]
@@ -116,7 +121,13 @@ def store_changes_and_catalogue(store: PriceStore, batch: dict[str, list]) -> in
         column_names=CHANGE_COLUMNS,
         column_oriented=True,
     )
-    starts = np.flatnonzero(first)
+    return len(moved)
+
+
+def store_catalogue(store: PriceStore, batch: dict[str, list]) -> None:
+    """Each product's catalogue row as ingest leaves it after the batch's rows."""
+    asin, at, price = _batch_arrays(batch)
+    starts = np.flatnonzero(np.r_[True, asin[1:] != asin[:-1]])
     ends = np.r_[starts[1:] - 1, len(asin) - 1]
     store.upsert_products(
         [
@@ -132,7 +143,6 @@ def store_changes_and_catalogue(store: PriceStore, batch: dict[str, list]) -> in
             for s, e in zip(starts, ends, strict=True)
         ]
     )
-    return len(moved)
 
 
 def time_home_drops(store: PriceStore, end: int) -> None:
@@ -253,7 +263,8 @@ def main() -> None:
             started = time.perf_counter()
             total += store.insert_prices(batch)
             insert_s += time.perf_counter() - started
-            changes += store_changes_and_catalogue(store, batch)
+            changes += store_changes(store, batch)
+            store_catalogue(store, batch)
         print(f"points={total} products={args.products} days={args.days} changes={changes}")
         print(
             f"insert: {total / insert_s:,.0f} rows/s "
@@ -263,9 +274,10 @@ def main() -> None:
         started = time.perf_counter()
         for table in ("prices_raw", "prices_hourly", "prices_daily", "prices_latest"):
             client.command(f"OPTIMIZE TABLE bench.{table} FINAL")
+        client.command("OPTIMIZE TABLE bench.price_changes FINAL")
         print(f"optimize final: {time.perf_counter() - started:.1f} s")
 
-        for table in ("prices_hourly", "prices_daily", "prices_latest"):
+        for table in ("prices_hourly", "prices_daily", "prices_latest", "price_changes"):
             rows, size = table_size(store, table)
             print(f"{table}: rows={rows} bytes={size} bytes_per_row={size / max(rows, 1):.2f}")
         columns = client.query(

@@ -20,6 +20,7 @@ from api.web.assets import STATIC_DIR, missing_bundles
 from pricewatch.keys import Keys
 from pricewatch.models import Availability, Product
 from pricewatch.settings import Settings, load_settings
+from tests.observations import changes_of, observation_of_row
 from tests.services import free_port, serve_app
 from tests.sql_store import engine_on
 
@@ -57,9 +58,11 @@ def no_history(store: Any, now_ms: int) -> None:
 
 
 def store_price_rows(store: Any, title: str, rows: list[list[Any]]) -> None:
-    """Store ``rows`` (prices_raw rows, oldest first, of one US product) and the
-    product's catalogue row, in stock at the last price."""
+    """Store ``rows`` (prices_raw rows, oldest first, of one US product), the changes
+    ingest would have published of them, and the product's catalogue row, in stock at
+    the last price."""
     store.insert_prices(rows)
+    store.insert_changes(changes_of([observation_of_row(row) for row in rows]))
     product = Product(
         market="us",
         asin=rows[-1][1],

@@ -43,6 +43,22 @@ def price_row(
     return [market, asin, "buybox", at, price, "USD", availability, source, ""]
 
 
+def observation_of_row(row: list[Any]) -> Observation:
+    """The observation a prices_raw row (``price_row``'s columns) stores."""
+    market, asin, series, at, price, currency, availability, source, reporter = row
+    return Observation(
+        market=market,
+        asin=asin,
+        series=series,
+        observed_at=at,
+        price=price,
+        currency=currency if price is not None else None,
+        availability=availability,
+        source=source,
+        reporter=reporter or None,
+    )
+
+
 def price_change(new: int | None, old: int | None = None, **fields: Any) -> PriceChange:
     """What ingest publishes when the accepted price moves from ``old`` to ``new``
     (no ``old``: a first sighting; ``new`` None: out of stock)."""
