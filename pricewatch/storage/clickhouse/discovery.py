@@ -203,6 +203,11 @@ def _drop_bounds(
             "limit": limit,
             "offset": offset,
         },
+        # On a cluster both tables are Distributed, and ClickHouse refuses an IN over one
+        # inside a query over another unless told how to run it. "local": each shard
+        # reads its own price_changes, which is exact because both tables are sharded
+        # by product, and ships nothing between shards. (No effect on a single node.)
+        settings={"distributed_product_mode": "local"},
     )
     return {asin: float(bound) for asin, bound in result.result_rows}
 
