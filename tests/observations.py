@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from pricewatch.ingest.core import process
 from pricewatch.models import Availability, Observation, PriceChange, Product, Series, Source
 from pricewatch.page_series import PageFacts, series_observations
 from pricewatch.storage.clickhouse import PriceStore
@@ -111,28 +112,9 @@ def seed_product(
 
 
 def changes_of(history: list[Observation]) -> list[PriceChange]:
-    """The changes ingest publishes of one series' observations, in time order: the
-    first sighting, then each one whose price or availability moved."""
-    changes = []
-    before: Observation | None = None
-    for obs in sorted(history, key=lambda o: o.observed_at):
-        if before is None or (obs.price, obs.availability) != (before.price, before.availability):
-            changes.append(
-                price_change(
-                    obs.price,
-                    None if before is None else before.price,
-                    event_id=f"ev-{obs.asin}-{obs.observed_at}",
-                    market=obs.market,
-                    asin=obs.asin,
-                    series=obs.series,
-                    observed_at=obs.observed_at,
-                    currency=obs.currency,
-                    new_availability=obs.availability,
-                    old_availability=None if before is None else before.availability,
-                )
-            )
-        before = obs
-    return changes
+    """The changes ingest publishes of ``history`` as one batch into an empty store
+    (its own core decides them)."""
+    return process(list(enumerate(history)), {}).changes
 
 
 def page_observations(

@@ -173,20 +173,19 @@ def _drop_bounds(
     """{asin: the deepest drop it can have}, of one page of the products with a
     buy-box change in the window, deepest first: the drop from the highest price it
     held in the window (before or after a change there) to its current one."""
-    in_window = _CHANGES_IN_WINDOW
     result = tables.client.query(
         f"""
         SELECT asin, (peak - last_price) / peak AS bound
         FROM (
             SELECT asin, max(greatest(ifNull(old_price, 0), ifNull(new_price, 0))) AS peak
             FROM {tables.database}.price_changes
-            WHERE {in_window}
+            WHERE {_CHANGES_IN_WINDOW}
             GROUP BY asin
         ) AS c
         INNER JOIN (
             {_current(tables.database)}
               AND asin IN (
-                  SELECT asin FROM {tables.database}.price_changes WHERE {in_window}
+                  SELECT asin FROM {tables.database}.price_changes WHERE {_CHANGES_IN_WINDOW}
               )
         ) AS p USING (asin)
         WHERE peak > 0 AND last_price <= peak * (1 - {{min_drop:Float64}})
