@@ -3,12 +3,13 @@ leave together, as one query.
 
 A chart nobody asked for lately (the extension's usual request: a random product
 page) costs one ClickHouse query. Most of that query's cost is fixed (with the embedded
-chDB, analysing and planning it take 7-11 ms of a core, whatever the rows), so charts
-one at a time top out near a hundred a second. Here a read starts at once when a store
-is free, so a lone request waits for nothing; the reads that arrive while every store
-is busy queue by kind and shape, and the next free store takes up to ``MAX_BATCH`` of
-the oldest kind in one query (``PriceHistory.histories_of`` / ``changes_of``). The
-busier the API, the larger the batches and the cheaper each chart.
+chDB, analysing and planning the query that writes a chart's lines take 15-20 ms of a
+core, whatever the rows), so charts one at a time top out near fifty a second. Here a
+read starts at once when a store is free, so a lone request waits for nothing; the
+reads that arrive while every store is busy queue by kind and shape, and the next free
+store takes up to ``MAX_BATCH`` of the oldest kind in one query
+(``PriceStore.chart_lines_of`` / ``changes_of``). The busier the API, the larger the
+batches and the cheaper each chart.
 
 Each store runs one query at a time; several stores run at once. With chDB each has a
 handle of its own onto the process's one engine (``another_handle``): a handle
@@ -24,17 +25,19 @@ import dataclasses
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
+from api.services.pricing import RANK_SERIES, WIRE_EXPONENTS
 from pricewatch.history import Bucket, Granularity, bucket_span, check_range
 from pricewatch.models import Product
 from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.clickhouse.chart_points import EncodedLine
 from pricewatch.storage.clickhouse.price_history import ChartRead
 
-# Reads per query: 32 one-year charts cost chDB about as much as 3 lone ones, and their
-# rows (about 9,000) take some 30 ms to turn into buckets. A longer batch would hold
-# the first chart of it back for longer than it saves.
+# Reads per query: 32 one-year charts cost chDB about twice what a lone one does (47
+# against 21 ms of a core here). A longer batch would hold the first chart of it back
+# for longer than it saves.
 MAX_BATCH = 32
 
-Histories = dict[str, list[Bucket]]
+Lines = dict[str, EncodedLine]
 Changes = dict[str, list[Bucket]] | None
 # runs a blocking call off the event loop (ApiState.clickhouse)
 Runner = Callable[..., Awaitable[Any]]
@@ -60,6 +63,8 @@ class ChartReads:
         # by kind and shape, oldest first (but see _join)
         self._waiting: collections.OrderedDict[Hashable, _Queue] = collections.OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
+        # a query just ended: the next start waits for its requests to queue what follows
+        self._start_pending = False
 
     @property
     def running(self) -> int:
@@ -81,18 +86,18 @@ class ChartReads:
 
     async def histories(
         self, read: ChartRead, granularity: Granularity, *, second: bool = False
-    ) -> Histories:
-        """``PriceStore.histories`` of one read, in a query shared with the reads of the
-        same span waiting beside it. A range of too many buckets raises ValueError here,
-        before it can fail others."""
+    ) -> Lines:
+        """``PriceStore.chart_lines_of`` one read (its buckets as the API's JSON), in a
+        query shared with the reads of the same span waiting beside it. A range of too
+        many buckets raises ValueError here, before it can fail others."""
         span = bucket_span(read.start_ms, read.end_ms, granularity)
 
-        def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Histories]:
-            return store.histories_of(reads, granularity)
+        def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Lines]:
+            return store.chart_lines_of(
+                reads, granularity, exponents=WIRE_EXPONENTS, counts=RANK_SERIES
+            )
 
-        answer: Histories = await self._join(
-            ("h", granularity, span), read_all, read, second=second
-        )
+        answer: Lines = await self._join(("h", granularity, span), read_all, read, second=second)
         return answer
 
     async def changes(
@@ -130,7 +135,8 @@ class ChartReads:
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         queue.reads.append(read)
         queue.waiters.append(waiter)
-        self._start_queries()
+        if not self._start_pending:  # else the queries start with the others queued now
+            self._start_queries()
         return await waiter
 
     def _start_queries(self) -> None:
@@ -164,4 +170,15 @@ class ChartReads:
                     waiter.set_result(answer)
         finally:
             self.idle.append(store)
-            self._start_queries()
+            # Not at once: the requests just answered run first (their wake-ups are
+            # queued before this). A request whose answer calls for a second read
+            # queues it then, ahead of every first read, and the second reads of one
+            # query leave together, in the next: such a request waits for two queries,
+            # not for a batch of first reads between them.
+            if not self._start_pending:
+                self._start_pending = True
+                asyncio.get_running_loop().call_soon(self._start_pending_queries)
+
+    def _start_pending_queries(self) -> None:
+        self._start_pending = False
+        self._start_queries()

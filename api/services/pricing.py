@@ -9,7 +9,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TypeVar
 
 from pricewatch.history import DAY_MS, HOUR_MS, Bucket, Granularity, floor_bucket
-from pricewatch.markets import Market
+from pricewatch.markets import MARKETS, Market
 from pricewatch.models import Series
 
 PERIODS_MS: dict[str, int | None] = {
@@ -147,6 +147,12 @@ def wire_scale(series: str, market: Market) -> int | None:
     """What a stored value of ``series`` is divided by on the wire (as ``to_major``
     does), or None for a sales rank, served as the integer it is."""
     return None if is_rank(series) else 10**market.exponent
+
+
+# what ClickHouse divides money by, by marketplace, and the series it serves as integers,
+# when it writes chart points as ``wire_scale`` says (``PriceStore.chart_lines_of``)
+WIRE_EXPONENTS: dict[str, int] = {code: market.exponent for code, market in MARKETS.items()}
+RANK_SERIES: tuple[str, ...] = tuple(series.value for series in Series if is_rank(series))
 
 
 def wire_value(value: int | None, series: str, market: Market) -> float | None:

@@ -16,35 +16,22 @@ import msgspec
 
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS
 from api.schemas import Freshness as FreshnessOut
-from api.schemas import (
-    GoodDeal,
-    PriceHistoryOut,
-    PriceLine,
-    PricePoint,
-    PriceStat,
-    ProductOut,
-    ProductStats,
-    SeriesOut,
-)
+from api.schemas import GoodDeal, PricePoint, PriceStat, ProductOut, ProductStats, SeriesOut
 from api.services import freshness, pricing
-from api.services.chart_reads import ChartReads
+from api.services.chart_reads import ChartReads, Lines
 from api.services.history_cache import pack, unpack
 from api.services.lookups import LookupOutcome, request_first_crawl
 from api.services.refusals import client_input
 from api.services.timefmt import iso
 from api.state import ApiState
 from pricewatch.history import DAY_MS, Bucket, Granularity, next_bucket
-from pricewatch.markets import Market
+from pricewatch.markets import Market, get_market
 from pricewatch.models import Availability, Product, Series
 from pricewatch.storage.clickhouse import PriceStore
+from pricewatch.storage.clickhouse.chart_points import EncodedLine
 from pricewatch.storage.clickhouse.price_history import ChartRead
 
 _encoder = msgspec.json.Encoder()
-# A chart body of up to this many points (a one-year daily chart of a few series) is
-# built on the event loop: well under a millisecond, less than a hop to a worker thread
-# and back costs. A longer one (an explicit range may hold MAX_BUCKETS points per line)
-# is built off the loop, where it stalls no other request.
-BODY_ON_LOOP_POINTS = 2_000
 
 
 class UnknownProduct(LookupError):
@@ -98,25 +85,48 @@ async def _history_body(reads: ChartReads, req: ChartRequest, now_ms: int) -> by
         raise
     if found is None:
         return None
-    if sum(len(points) for points in found[2].values()) <= BODY_ON_LOOP_POINTS:
-        return _chart_body(req, *found)
-    body: bytes = await reads.run(_chart_body, req, *found)
-    return body
+    return _chart_body(req, *found)
+
+
+class _LineBody(msgspec.Struct):
+    """``PriceLine`` with its points' JSON written already (by ClickHouse, or
+    ``_encoded``): the body around them is all that is encoded here."""
+
+    series: str
+    unit: str
+    points: msgspec.Raw
+
+
+class _ChartBody(msgspec.Struct):
+    """``PriceHistoryOut``, field for field, around lines already written."""
+
+    asin: str
+    market: str
+    currency: str
+    exponent: int
+    granularity: str
+    start: str
+    end: str
+    history: msgspec.Raw
+    lines: list[_LineBody]
+
+
+_NO_POINTS = msgspec.Raw(b"[]")
 
 
 def _chart_body(
-    req: ChartRequest, window: pricing.Window, granularity: str, series: dict[str, list[Bucket]]
+    req: ChartRequest, window: pricing.Window, granularity: str, series: Lines
 ) -> bytes:
     market = req.market
     lines = [
-        PriceLine(
+        _LineBody(
             series=name.value,
             unit="rank" if pricing.is_rank(name) else "money",
-            points=_points(buckets, name, market),
+            points=msgspec.Raw(line.points),
         )
-        for name, buckets in pricing.in_series_order(series)
+        for name, line in pricing.in_series_order(series)
     ]
-    out = PriceHistoryOut(
+    out = _ChartBody(
         asin=req.asin,
         market=market.code,
         # every price of a product is in its marketplace's currency: ingest refuses others
@@ -125,17 +135,27 @@ def _chart_body(
         granularity=granularity,
         start=iso(window.start_ms),
         end=iso(window.end_ms),
-        history=next((line.points for line in lines if line.series == Series.BUYBOX), []),
+        history=next((line.points for line in lines if line.series == Series.BUYBOX), _NO_POINTS),
         lines=lines,
     )
     return _encoder.encode(out)
 
 
+def _encoded(found: dict[str, list[Bucket]], market: Market) -> Lines:
+    """Change points (read as buckets) as the chart lines ClickHouse writes for buckets."""
+    return {
+        name: EncodedLine(
+            points[0].start_ms, _encoder.encode(_points(points, name, market)).decode()
+        )
+        for name, points in found.items()
+    }
+
+
 async def _chart_lines(
     reads: ChartReads, req: ChartRequest, now_ms: int
-) -> tuple[pricing.Window, str, dict[str, list[Bucket]]] | None:
-    """(window, granularity served, buckets or change points by series) of a chart;
-    None for a product never seen.
+) -> tuple[pricing.Window, str, Lines] | None:
+    """(window, granularity served, its lines of buckets or change points by series)
+    of a chart; None for a product never seen.
 
     A chart is the product's changes when its granularity is "auto" and the part of
     the window since the product was first seen spans at most
@@ -170,7 +190,7 @@ async def _chart_lines(
             return window, granularity.value, await reads.histories(read, granularity, second=True)
         if not changes and await reads.product(market, asin, second=True) is None:
             return None
-        return window, pricing.CHANGES, changes
+        return window, pricing.CHANGES, _encoded(changes, req.market)
     found = await reads.histories(read, granularity)
     young = _young_by_buckets(found, window) if auto and found else False
     if young is None or not found:  # the catalogue knows
@@ -182,17 +202,17 @@ async def _chart_lines(
         # the window holds the product's whole life: no state precedes it
         changes = await reads.changes(read, pricing.MAX_CHANGE_POINTS, opening=False, second=True)
         if changes is not None:
-            return window, pricing.CHANGES, changes
+            return window, pricing.CHANGES, _encoded(changes, req.market)
     return window, granularity.value, found
 
 
-def _young_by_buckets(found: dict[str, list[Bucket]], window: pricing.Window) -> bool | None:
+def _young_by_buckets(found: Lines, window: pricing.Window) -> bool | None:
     """Whether the product of a long window's buckets was first seen less than
     ``pricing.MAX_CHANGES_SPAN_MS`` before the window's end; None when its first
     bucket straddles that limit. Its first sighting lies in the earliest of its series'
     first buckets (buckets before the first known state are omitted), or before the
     window when that one is the window's first, carried in."""
-    first = min(buckets[0].start_ms for buckets in found.values())
+    first = min(line.first_ms for line in found.values())
     if window.end_ms - max(window.start_ms, first) <= pricing.MAX_CHANGES_SPAN_MS:
         return True
     if window.end_ms - next_bucket(first, window.granularity) > pricing.MAX_CHANGES_SPAN_MS:
@@ -206,8 +226,8 @@ async def _lines_of_known(
     window: pricing.Window,
     auto: bool,
     first_seen: int | None,
-    found: dict[str, list[Bucket]] | None = None,
-) -> tuple[pricing.Window, str, dict[str, list[Bucket]]]:
+    found: Lines | None = None,
+) -> tuple[pricing.Window, str, Lines]:
     """``_chart_lines`` of a product whose catalogue row was read (it exists, and was
     first seen at ``first_seen``), ``found`` its buckets if they were read already."""
     known_from = max(window.start_ms, first_seen or window.start_ms)
@@ -218,7 +238,7 @@ async def _lines_of_known(
             read, pricing.MAX_CHANGE_POINTS, opening=not from_first_sighting, second=True
         )
         if changes is not None:
-            return window, pricing.CHANGES, changes
+            return window, pricing.CHANGES, _encoded(changes, get_market(read.market))
     if found is None:
         found = await reads.histories(read, window.granularity, second=True)
     return window, window.granularity.value, found

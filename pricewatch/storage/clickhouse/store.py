@@ -6,6 +6,7 @@ schedule have their own modules (``scoring_inputs``, ``schedule``).
 
 from __future__ import annotations
 
+from pricewatch.storage.clickhouse.chart_points import ChartPoints
 from pricewatch.storage.clickhouse.price_history import PriceHistory
 from pricewatch.storage.clickhouse.prices import Prices
 from pricewatch.storage.clickhouse.product_facts import ProductFacts
@@ -13,7 +14,7 @@ from pricewatch.storage.clickhouse.products import Catalogue
 from pricewatch.storage.clickhouse.views import ViewCounts
 
 
-class PriceStore(Prices, PriceHistory, ProductFacts, Catalogue, ViewCounts):
+class PriceStore(Prices, PriceHistory, ChartPoints, ProductFacts, Catalogue, ViewCounts):
     """Price history, latest states, catalogue rows, views and small per-product facts
     (change counts, drops, the next crawl) in one ClickHouse database.
 

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
 from typing import Any
 
+import msgspec
 import pytest
 
+from api.schemas import PriceHistoryOut
 from api.services import products as chart
-from api.services.chart_reads import MAX_BATCH, ChartReads
-from api.services.pricing import MAX_CHANGE_POINTS, MAX_CHANGES_SPAN_MS, ChartWindow
+from api.services.chart_reads import MAX_BATCH, ChartReads, Lines
+from api.services.pricing import (
+    MAX_CHANGE_POINTS,
+    MAX_CHANGES_SPAN_MS,
+    RANK_SERIES,
+    WIRE_EXPONENTS,
+    ChartWindow,
+)
 from pricewatch.history import DAY_MS, HOUR_MS, Granularity, floor_bucket
 from pricewatch.markets import get_market
 from pricewatch.models import Availability, Product
@@ -201,36 +208,34 @@ def test_a_known_product_without_prices_in_the_window_is_an_empty_chart(
             assert body is not None and b'"lines":[]' in body
 
 
-def test_only_long_chart_bodies_leave_the_event_loop(
-    stocked: PriceStore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    on_loop: list[bool] = []
-    build = chart._chart_body
-
-    def spy(*args: Any) -> bytes:
-        on_loop.append(threading.current_thread() is threading.main_thread())
-        return build(*args)
-
-    monkeypatch.setattr(chart, "_chart_body", spy)
-
-    async def scenario() -> list[bytes | None]:
-        loop = asyncio.get_running_loop()
-
-        async def off_loop(fn: Any, *args: Any) -> Any:
-            return await loop.run_in_executor(None, fn, *args)
-
-        reads = ChartReads([stocked], off_loop)
-        year = ChartWindow("1y", "auto", None, None)  # 4 series of 366 days
-        hours = ChartWindow(None, "hourly", NOW - 200 * DAY_MS, NOW)  # 4 of 4,801 hours
-        return [
-            await chart._history_body(reads, chart.ChartRequest(US, "B0OLDPROD1", window), NOW)
-            for window in (year, hours)
-        ]
-
-    year, hours = asyncio.run(scenario())
-    assert year is not None and hours is not None
-    assert hours.count(b'"timestamp"') > 4 * chart.BODY_ON_LOOP_POINTS
-    assert on_loop == [True, False]
+def test_a_chart_body_is_the_api_s_history_with_the_reference_buckets(stocked: PriceStore) -> None:
+    """The lines ClickHouse writes, spliced into the body, make the documented
+    ``PriceHistoryOut``, point for point the buckets ``histories`` reads."""
+    reads = ChartReads([stocked], run_here)
+    windows = [
+        ChartWindow("1y", "auto", None, None),  # 4 series of 366 days
+        ChartWindow(None, "hourly", NOW - 200 * DAY_MS, NOW),  # 4 of 4,801 hours
+        ChartWindow("30d", "auto", None, None),  # change points
+    ]
+    for window in windows:
+        req = chart.ChartRequest(US, "B0OLDPROD1", window)
+        body = asyncio.run(chart._history_body(reads, req, NOW))
+        assert body is not None
+        out = msgspec.json.decode(body, type=PriceHistoryOut)
+        resolved = window.resolve(NOW, None)
+        if out.granularity == "changes":
+            found = stocked.changes("us", "B0OLDPROD1", resolved.start_ms, NOW, MAX_CHANGE_POINTS)
+            assert found is not None
+        else:
+            found = stocked.histories(
+                "us", "B0OLDPROD1", resolved.start_ms, NOW, resolved.granularity
+            )
+        assert {line.series: line.points for line in out.lines} == {
+            name: chart._points(buckets, name, US) for name, buckets in found.items()
+        }
+        assert [line.series for line in out.lines] == ["buybox", "new", "used", "sales_rank"]
+        assert out.history and out.history == out.lines[0].points
+        assert [line.unit for line in out.lines] == ["money"] * 3 + ["rank"]
 
 
 def test_reads_of_several_products_in_one_query_answer_as_alone(stocked: PriceStore) -> None:
@@ -318,6 +323,14 @@ def _year(asin: str, back_ms: int = 0) -> ChartRead:
     return ChartRead("us", asin, NOW - 365 * DAY_MS - back_ms, NOW - back_ms)
 
 
+def _lines(store: PriceStore, read: ChartRead, granularity: str) -> Lines:
+    """What ``ChartReads.histories`` answers for ``read`` alone."""
+    [lines] = store.chart_lines_of(
+        [read], granularity, exponents=WIRE_EXPONENTS, counts=RANK_SERIES
+    )
+    return lines
+
+
 async def _one_running(reads: ChartReads, gate: Gate) -> asyncio.Future[Any]:
     """A year of the old product's buckets, held running by the closed ``gate``: the
     reads that follow queue behind it."""
@@ -333,7 +346,7 @@ def test_reads_waiting_for_a_query_leave_together(stocked: PriceStore) -> None:
         reads = ChartReads([stocked], gate.run)
         # a lone read waits for nothing
         alone = await reads.histories(_year("B0OLDPROD1"), Granularity.DAILY)
-        assert alone == stocked.histories(*_year("B0OLDPROD1"), "daily")
+        assert alone == _lines(stocked, _year("B0OLDPROD1"), "daily")
         assert gate.sizes == [1]
         first = await _one_running(reads, gate)
         asins = ["B0YOUNGPR1", "B0NOTHERE1", "B0OLDPROD1", "B0YOUNGPR1"]
@@ -348,7 +361,7 @@ def test_reads_waiting_for_a_query_leave_together(stocked: PriceStore) -> None:
         gate.opened.set()
         answers = await asyncio.gather(first, *histories)
         assert answers == [
-            stocked.histories(*_year(asin, i), "daily")
+            _lines(stocked, _year(asin, i), "daily")
             for i, asin in enumerate(["B0OLDPROD1", *asins])
         ]
         assert await asyncio.gather(*changes) == [stocked.changes(*read, 50) for read in month]
@@ -386,6 +399,40 @@ def test_a_request_s_second_read_leaves_before_first_reads_queued_earlier(
     asyncio.run(scenario())
 
 
+def test_the_second_reads_of_one_query_s_requests_leave_together_and_first(
+    stocked: PriceStore,
+) -> None:
+    """Two young products' year charts: read as buckets in one query, both turn out to
+    be change points. Their two second reads go in the next query, together, before a
+    first read that was queued all along."""
+    rng = random.Random(3)
+    young = _random_series(rng, NOW - 60 * DAY_MS, 59)
+    stocked.insert_prices([_row("B0YOUNGPR2", t, p) for t, p in young])
+    year = ChartWindow("1y", "auto", None, None)
+
+    async def scenario() -> list[bytes | None]:
+        gate = Gate()
+        reads = ChartReads([stocked], gate.run)
+        running = await _one_running(reads, gate)
+        bodies = [
+            asyncio.ensure_future(
+                chart._history_body(reads, chart.ChartRequest(US, asin, year), NOW)
+            )
+            for asin in ("B0YOUNGPR1", "B0YOUNGPR2")
+        ]
+        await settle()
+        weekly = asyncio.ensure_future(reads.histories(_year("B0OLDPROD1"), Granularity.WEEKLY))
+        await settle()
+        gate.opened.set()
+        *_, first, second = await asyncio.gather(running, weekly, *bodies)
+        assert gate.kinds == ["histories", "histories", "changes", "histories"]
+        assert gate.sizes == [1, 2, 2, 1]
+        return [first, second]
+
+    for body in asyncio.run(scenario()):
+        assert body is not None and b'"granularity":"changes"' in body
+
+
 def test_a_long_queue_leaves_in_batches_of_the_most_a_query_takes(stocked: PriceStore) -> None:
     async def scenario() -> None:
         gate = Gate()
@@ -400,7 +447,7 @@ def test_a_long_queue_leaves_in_batches_of_the_most_a_query_takes(stocked: Price
         gate.opened.set()
         answers = await asyncio.gather(*waiting)
         assert gate.sizes == [1, MAX_BATCH, MAX_BATCH, 1]
-        assert answers[-1] == stocked.histories(*_year("B0OLDPROD1", count - 1), "weekly")
+        assert answers[-1] == _lines(stocked, _year("B0OLDPROD1", count - 1), "weekly")
 
     asyncio.run(scenario())
 
@@ -439,7 +486,7 @@ def test_a_failed_query_fails_its_reads_only(stocked: PriceStore) -> None:
         with pytest.raises(ConnectionError):
             await first
         answers = await asyncio.gather(*batch)
-        assert answers[1] == stocked.histories(*_year("B0OLDPROD1"), "daily")
+        assert answers[1] == _lines(stocked, _year("B0OLDPROD1"), "daily")
         assert gate.sizes == [1, 4]
         # a range of too many buckets fails alone, before any query
         with pytest.raises(ValueError, match="more than"):
@@ -469,7 +516,7 @@ def test_several_queries_at_once_one_per_store(stocked: PriceStore) -> None:
         gate.opened.set()
         answers = await asyncio.gather(*waiting)
         assert gate.sizes == [1, 1, 1]
-        assert answers[2] == stocked.histories(*_year("B0OLDPROD1"), "monthly")
+        assert answers[2] == _lines(stocked, _year("B0OLDPROD1"), "monthly")
         assert reads.running == 0 and len(reads.idle) == 2
 
     asyncio.run(scenario())
