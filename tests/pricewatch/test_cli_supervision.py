@@ -50,6 +50,15 @@ def test_up_starts_a_killed_redis_again_and_every_role_recovers(env):
             lambda: up.chart_price(env, "B07CLN88MV") == 12.34, up.SETTLE_S, "the first price"
         )
         port = client.connection_pool.connection_kwargs["port"]
+        # With appendfsync everysec, Redis holds writes back while an fsync is slow (up
+        # to 2 s, as it documents), and a SIGKILL then loses them: the test kills it
+        # once what it checks afterwards is in the file (the OS keeps it from there).
+        up.wait_until(
+            lambda: client.info("persistence")["aof_buffer_length"] == 0,
+            up.SETTLE_S,
+            "the append-only file written",
+            proc,
+        )
 
         old_pid = kill_redis(client)
         # the same port answers again, from a new server holding the same data
