@@ -17,8 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from pricewatch.history import Granularity, bucket_span, parse_granularity
-from pricewatch.storage.clickhouse.price_history import SMALL_READ, ChartRead, rollup_source
+from pricewatch.history import Granularity, parse_granularity
+from pricewatch.storage.clickhouse.price_history import (
+    SMALL_READ,
+    ChartRead,
+    rollup_source,
+    shared_span,
+)
 from pricewatch.storage.clickhouse.tables import Tables
 
 # one bucket of each granularity, as WITH FILL steps through the grid
@@ -72,10 +77,7 @@ class ChartPoints(Tables):
         granularity = parse_granularity(granularity)
         if not reads:
             return []
-        span = bucket_span(reads[0].start_ms, reads[0].end_ms, granularity)
-        for read in reads[1:]:
-            if bucket_span(read.start_ms, read.end_ms, granularity) != span:
-                raise ValueError(f"{read} does not share the rollup span {span} of {reads[0]}")
+        span = shared_span(reads, granularity)
         table, _, lo, hi, params, _ = rollup_source(granularity, *span)
         params["keys"] = sorted({(read.market, read.asin) for read in reads})
         params["markets"] = list(exponents)

@@ -124,10 +124,7 @@ class PriceHistory(Tables):
         granularity = parse_granularity(granularity)
         if not reads:
             return []
-        span = bucket_span(reads[0].start_ms, reads[0].end_ms, granularity)
-        for read in reads[1:]:
-            if bucket_span(read.start_ms, read.end_ms, granularity) != span:
-                raise ValueError(f"{read} does not share the rollup span {span} of {reads[0]}")
+        span = shared_span(reads, granularity)
         table, key, lo, hi, params, unit_ms = rollup_source(granularity, *span)
         params["keys"] = sorted({(read.market, read.asin) for read in reads})
         only = ""
@@ -348,6 +345,16 @@ def _points_within(
     if sum(len(points) for points in found.values()) > limit:
         return None
     return found
+
+
+def shared_span(reads: Sequence[ChartRead], granularity: Granularity) -> tuple[int, int]:
+    """The ``bucket_span`` every one of ``reads`` (at least one) has: one query reads
+    them over one grid; ValueError when they differ."""
+    span = bucket_span(reads[0].start_ms, reads[0].end_ms, granularity)
+    for read in reads[1:]:
+        if bucket_span(read.start_ms, read.end_ms, granularity) != span:
+            raise ValueError(f"{read} does not share the rollup span {span} of {reads[0]}")
+    return span
 
 
 def rollup_source(
