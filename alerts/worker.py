@@ -9,7 +9,10 @@ group ``alerts``, read by :class:`pricewatch.storage.streams.GroupReader`):
    (keyset pages over ``ix_subscriptions_due``), claims a notification row per
    subscription (unique on subscription, event, kind) and disarms them; a buy
    box in stock claims and disarms the product's armed back-in-stock alerts
-   the same way, page by page;
+   the same way, page by page. The changes of one read are matched together: a
+   product's changes in their order, one per round, and each round's changes in
+   one such transaction whose statements each run once for all of them
+   (:mod:`pricewatch.storage.sql_matching`);
 2. the stream message is acked only after every page is committed;
 3. the claimed notifications are sent; a group commit marks them sent.
 
@@ -90,6 +93,15 @@ from pricewatch.storage.sql_alerts import (
     mark_sent_many,
     subscriptions_by_id,
     user_emails,
+)
+from pricewatch.storage.sql_matching import (
+    Fired,
+    PricedSeries,
+    SeenProduct,
+    disarm_each,
+    first_due_pages,
+    rearm_above_each,
+    rearm_out_of_stock_each,
 )
 from pricewatch.storage.streams import (
     GroupReader,
@@ -306,8 +318,8 @@ class AlertsWorker:
             ),
         ]
         loops = [
-            asyncio.create_task(self._consume(self.changes, self._on_change, stop)),
-            asyncio.create_task(self._consume(self.corrections, self._on_correction, stop)),
+            asyncio.create_task(self._consume(self.changes, self._on_changes, stop)),
+            asyncio.create_task(self._consume(self.corrections, self._on_corrections, stop)),
             asyncio.create_task(self._sweep_loop(stop)),
         ]
         try:
@@ -343,12 +355,11 @@ class AlertsWorker:
     async def _consume(
         self,
         reader: GroupReader,
-        handler: Callable[[Message], Awaitable[None]],
+        handler: Callable[[list[Message]], Awaitable[None]],
         stop: asyncio.Event,
     ) -> None:
         async def handle(messages: list[Message]) -> None:
-            for message in messages:
-                await handler(message)
+            await handler(messages)
             # only once every one is handled: what a crash interrupts is read again
             await self._blocking(reader.ack, messages)
 
@@ -369,52 +380,98 @@ class AlertsWorker:
             return None
 
     # -- price changes -------------------------------------------------------------
-    async def _on_change(self, message: Message) -> None:
-        if message.kind == RECHECK:
-            recheck = await self._decoded(message, Recheck)
-            if recheck is not None:
-                await self.handle_recheck(recheck)
-            return
-        change = await self._decoded(message, PriceChange)
-        if change is not None:
-            await self.handle_change(change)
+    async def _on_changes(self, messages: list[Message]) -> None:
+        """Handle a read's changes and re-checks in their order: each run of changes
+        matched together, each re-check on its own between them."""
+        run: list[PriceChange] = []
+        for message in messages:
+            if message.kind == RECHECK:
+                await self.handle_changes(run)
+                run = []
+                recheck = await self._decoded(message, Recheck)
+                if recheck is not None:
+                    await self.handle_recheck(recheck)
+                continue
+            change = await self._decoded(message, PriceChange)
+            if change is not None:
+                run.append(change)
+        await self.handle_changes(run)
 
     async def handle_change(self, change: PriceChange) -> int:
         """Claim and disarm what ``change`` fires, re-arm what it lifts, and
         queue the claimed notifications for sending; returns how many."""
-        plan = matching.plan(change)
-        if plan.empty:
-            return 0
-        size = self.config.page_size
-        market, asin, series = change.market, change.asin, change.series
-        # every statement skips the rows that applied this change (or a later one) already
-        seen = change.observed_at
+        return await self.handle_changes([change])
+
+    async def handle_changes(self, changes: Sequence[PriceChange]) -> int:
+        """:meth:`handle_change` for each of ``changes`` in turn, with the statements of
+        changes to different products run together: a product's changes apply in
+        their order, one per round, and a round matches as one."""
         count = 0
-        page: list[sql.Subscription] = []
-        if plan.fire_at is not None or plan.rearm_in_stock:
-            # reads the due page, then claims it: a writing transaction
+        for round_ in _rounds(changes):
+            count += await self._match_round(round_)
+        return count
+
+    async def _match_round(self, changes: Sequence[PriceChange]) -> int:
+        """Match changes to different products (:mod:`pricewatch.storage.sql_matching`):
+        one transaction re-arms what they lift, reads the first page each fires and
+        claims it; then each change's further pages and back-in-stock alerts.
+
+        The first pages share one page's size, so that a round's transaction claims
+        no more rows than a page's: most changes fire a handful of alerts and are done
+        in it, and a big fan-out goes on page by page, as it would alone."""
+        plans = [(c, p) for c in changes if not (p := matching.plan(c)).empty]
+        rearmed = [
+            PricedSeries(c.market, c.asin, c.series, p.rearm_above, c.observed_at)
+            for c, p in plans
+            if p.rearm_above is not None
+        ]
+        priced = [
+            PricedSeries(c.market, c.asin, c.series, p.fire_at, c.observed_at)
+            for c, p in plans
+            if p.fire_at is not None
+        ]
+        gone = [SeenProduct(c.market, c.asin, c.observed_at) for c, p in plans if p.rearm_in_stock]
+        limit = max(1, self.config.page_size // max(1, len(priced)))
+        pages: dict[tuple[str, str, str], list[sql.Subscription]] = {}
+        count = 0
+        if priced or gone:
+            # every statement skips the rows that applied its change (or a later one)
+            # already; reads the due pages, then claims them: a writing transaction
             async with sql.writing(self.db) as conn:
-                if plan.rearm_above is not None:
-                    await sql.rearm_above(
-                        conn, market, asin, series, plan.rearm_above, observed_at=seen
-                    )
-                if plan.rearm_in_stock:
-                    await sql.rearm_out_of_stock(conn, market, asin, observed_at=seen)
-                if plan.fire_at is not None:
-                    page = await sql.due_subscriptions(
-                        conn, market, asin, series, plan.fire_at, limit=size, observed_at=seen
-                    )
-                jobs = await self._claim_alerts(conn, change, page)
+                # a change's price re-arms what is below it and fires what is at or
+                # above it: disjoint sets, so the order of the two does not matter
+                await rearm_above_each(conn, rearmed)
+                await rearm_out_of_stock_each(conn, gone)
+                if priced:
+                    pages = await first_due_pages(conn, priced, limit=limit)
+                jobs = await self._claim_alerts(
+                    conn, [(c, pages.get(_series_of(c), [])) for c, _ in plans]
+                )
             count += await self._enqueue(jobs)
+        for change, plan in plans:
+            first_page = pages.get(_series_of(change), [])
+            full = len(first_page) == limit
+            count += await self._claim_rest(change, plan, first_page[-1] if full else None)
+        return count
+
+    async def _claim_rest(
+        self, change: PriceChange, plan: matching.Plan, last_claimed: sql.Subscription | None
+    ) -> int:
+        """Claim what ``change`` fires beyond its first page of price alerts: the pages
+        after ``last_claimed`` (the last of a full first page) and the product's
+        back-in-stock alerts."""
+        size = self.config.page_size
+        market, asin, series, seen = change.market, change.asin, change.series, change.observed_at
         fire_at = plan.fire_at
-        if fire_at is not None and len(page) == size:
+        count = 0
+        if fire_at is not None and last_claimed is not None:
 
             async def priced(db: sql.Db, after: sql.Subscription | None) -> list[sql.Subscription]:
                 return await sql.due_subscriptions(
                     db, market, asin, series, fire_at, limit=size, after=after, observed_at=seen
                 )
 
-            count += await self._claim_pages(change, priced, page[-1])
+            count += await self._claim_pages(change, priced, last_claimed)
         if plan.fire_in_stock:
 
             async def back(db: sql.Db, after: sql.Subscription | None) -> list[sql.Subscription]:
@@ -437,7 +494,7 @@ class AlertsWorker:
             page = await read(self.db, after)
             if page:
                 async with self.db.begin() as conn:
-                    jobs = await self._claim_alerts(conn, change, page)
+                    jobs = await self._claim_alerts(conn, [(change, page)])
                 count += await self._enqueue(jobs)
             if len(page) < self.config.page_size:
                 return count
@@ -453,46 +510,40 @@ class AlertsWorker:
         return len(jobs)
 
     async def _claim_alerts(
-        self, conn: AsyncConnection, change: PriceChange, page: Sequence[sql.Subscription]
+        self, conn: AsyncConnection, pages: Sequence[tuple[PriceChange, Sequence[sql.Subscription]]]
     ) -> list[Job]:
-        due = [s for s in page if matching.fires(_state(s), change)]
+        """Claim and disarm, for each change, what it fires on its page (changes to
+        different products: no subscription is on two pages)."""
+        due = [(c, s) for c, page in pages for s in page if matching.fires(_state(s), c)]
         if not due:
             return []
-        await self._remember(CHANGE, change.event_id, change)
+        await self._remember_all(CHANGE, [c for c, _ in due])
         now = now_ms()
         deadline = now + self.config.lease_ms
-        claimed = await sql.claim_notifications(
+        claimed = await sql.claim_each(
             conn,
-            [s.id for s in due],
-            change.event_id,
+            [sql.Claim(s.id, c.event_id, c.new_price) for c, s in due],
             sql.NotificationKind.ALERT.value,
-            change.new_price,
             now=now,
             retry_at=deadline,
         )
-        await sql.disarm(
-            conn,
-            [s.id for s in due],
-            change.new_price,
-            change.observed_at,
-            observed_at=change.observed_at,
-        )
-        won = [s for s in due if s.id in claimed]
-        emails = await self._emails(conn, won)
+        await disarm_each(conn, [Fired(s.id, c.new_price, c.observed_at) for c, s in due])
+        won = [(c, s) for c, s in due if (s.id, c.event_id) in claimed]
+        emails = await self._emails(conn, [s for _, s in won])
         return [
             Job(
                 alert_notice(
-                    claimed[s.id],
+                    claimed[s.id, c.event_id],
                     s,
                     recipient_of(s, emails),
                     self.links,
-                    event_id=change.event_id,
-                    change=change,
-                    price=change.new_price,
+                    event_id=c.event_id,
+                    change=c,
+                    price=c.new_price,
                 ),
                 deadline,
             )
-            for s in won
+            for c, s in won
         ]
 
     # -- re-checks -------------------------------------------------------------------
@@ -556,10 +607,11 @@ class AlertsWorker:
         return await self._enqueue([Job(notice, deadline)])
 
     # -- corrections ---------------------------------------------------------------
-    async def _on_correction(self, message: Message) -> None:
-        correction = await self._decoded(message, PriceCorrection)
-        if correction is not None:
-            await self.handle_correction(correction)
+    async def _on_corrections(self, messages: list[Message]) -> None:
+        for message in messages:
+            correction = await self._decoded(message, PriceCorrection)
+            if correction is not None:
+                await self.handle_correction(correction)
 
     async def handle_correction(self, correction: PriceCorrection) -> int:
         """Claim a correction for everyone who was sent the refuted price and
@@ -635,6 +687,24 @@ class AlertsWorker:
             encode(event),
             ex=self.config.event_ttl_s,
         )
+
+    async def _remember_all(self, kind: str, changes: Sequence[PriceChange]) -> None:
+        """:meth:`_remember` of each change, in one round trip."""
+        events = {c.event_id: c for c in changes}
+        if len(events) == 1:
+            [(event_id, event)] = events.items()
+            await self._remember(kind, event_id, event)
+            return
+
+        def record() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for event_id, event in events.items():
+                pipe.set(
+                    self.keys.alert_event(kind, event_id), encode(event), ex=self.config.event_ttl_s
+                )
+            pipe.execute()
+
+        await self._blocking(record)
 
     async def _recall(self, kind: str, event_id: str, type_: type[Any]) -> Any:
         raw = await self._blocking(self.client.get, self.keys.alert_event(kind, event_id))
@@ -806,6 +876,25 @@ class AlertsWorker:
             reason,
             "" if moved else "; its lease had passed, the sweep has it",
         )
+
+
+def _series_of(change: PriceChange) -> tuple[str, str, str]:
+    return change.market, change.asin, change.series
+
+
+def _rounds(changes: Sequence[PriceChange]) -> list[list[PriceChange]]:
+    """``changes`` in rounds that name each product at most once: a product's n-th
+    change goes in the n-th round, so its changes keep their order, and changes to
+    different products, which touch different rows, share a round."""
+    rounds: list[list[PriceChange]] = []
+    seen: collections.Counter[tuple[str, str]] = collections.Counter()
+    for change in changes:
+        key = (change.market, change.asin)
+        if seen[key] == len(rounds):
+            rounds.append([])
+        rounds[seen[key]].append(change)
+        seen[key] += 1
+    return rounds
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

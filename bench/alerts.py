@@ -78,9 +78,10 @@ SEGMENTS: tuple[tuple[str, str, str], ...] = (
     ("publish", "upsert_end", "published"),
     # the change on price-changes until the alerts worker's read returns it
     ("read", "published", "alerts_read"),
-    # behind the changes read with it (handled one after another)
+    # behind what was read before it in its batch (a re-check ends a run of changes)
     ("behind", "alerts_read", "match_start"),
-    # the SQL transaction: re-arm, due subscriptions, claim, disarm
+    # its run of changes matched until its alert is claimed: the rounds' transactions
+    # (re-arm, due pages, claim, disarm) up to its own
     ("match", "match_start", "match_end"),
     # in the e-mail queue until a sender takes it
     ("queue", "match_end", "deliver"),
@@ -190,17 +191,22 @@ class Trace:
 
         patch(IngestWorker, "commit", commit_)
 
-        handle_change = AlertsWorker.handle_change
+        handle_changes = AlertsWorker.handle_changes
 
-        async def handle_change_(worker: AlertsWorker, change: PriceChange) -> int:
-            priced = [(change.asin, change.new_price)]
-            trace.mark(priced, "match_start")
-            try:
-                return await handle_change(worker, change)
-            finally:
-                trace.mark(priced, "match_end")
+        async def handle_changes_(worker: AlertsWorker, changes: Sequence[PriceChange]) -> int:
+            trace.mark(((c.asin, c.new_price) for c in changes), "match_start")
+            return await handle_changes(worker, changes)
 
-        patch(AlertsWorker, "handle_change", handle_change_)
+        patch(AlertsWorker, "handle_changes", handle_changes_)
+
+        enqueue = AlertsWorker._enqueue
+
+        async def enqueue_(worker: AlertsWorker, jobs: Sequence[Any]) -> int:
+            # a change's alerts are claimed once its round's transaction commits
+            trace.mark(((j.notice.asin, j.notice.new_price) for j in jobs), "match_end")
+            return await enqueue(worker, jobs)
+
+        patch(AlertsWorker, "_enqueue", enqueue_)
 
         deliver = AlertsWorker.deliver
 

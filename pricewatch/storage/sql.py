@@ -40,6 +40,8 @@ from pricewatch.storage.sql_interest import (
 )
 from pricewatch.storage.sql_notifications import (
     CLAIM_LEASE_MS,
+    Claim,
+    claim_each,
     claim_notification,
     claim_notifications,
     defer_notification,
@@ -178,6 +180,8 @@ __all__ = [
     "due_in_stock",
     "rearm_out_of_stock",
     "User",
+    "Claim",
+    "claim_each",
     "claim_notification",
     "claim_notifications",
     "create_engine",

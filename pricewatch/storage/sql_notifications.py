@@ -10,6 +10,7 @@ sender died) is picked up by the retry sweep once ``next_attempt_at`` passes.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from sqlalchemy import case, select, update
 
@@ -59,6 +60,14 @@ def _check_event_id(event_id: str) -> None:
         raise ValueError(f"event_id must be 1 to 64 characters, got {event_id!r}")
 
 
+class Claim(NamedTuple):
+    """The right to tell ``subscription_id`` about ``event_id``, at ``price``."""
+
+    subscription_id: int
+    event_id: str
+    price: int | None
+
+
 async def claim_notifications(
     db: Db,
     subscription_ids: Iterable[int],
@@ -77,12 +86,28 @@ async def claim_notifications(
     ``CLAIM_LEASE_MS``), after which the retry sweep takes over.
     """
     _check_event_id(event_id)
+    claims = [Claim(s, event_id, price) for s in dict.fromkeys(subscription_ids)]
+    won = await claim_each(db, claims, kind, now=now, retry_at=retry_at)
+    return {sid: nid for (sid, _), nid in won.items()}
+
+
+async def claim_each(
+    db: Db,
+    claims: Iterable[Claim],
+    kind: str,
+    *,
+    now: int | None = None,
+    retry_at: int | None = None,
+) -> dict[tuple[int, str], int]:
+    """:func:`claim_notifications` for claims of any events: ``{(subscription_id,
+    event_id): notification_id}`` for the claims won here."""
     now = now_ms() if now is None else now
     retry_at = now + CLAIM_LEASE_MS if retry_at is None else retry_at
-    rows = [
-        _claim_row(s, event_id, kind, price, now, retry_at) for s in dict.fromkeys(subscription_ids)
-    ]
-    claimed: dict[int, int] = {}
+    rows = []
+    for c in dict.fromkeys(claims):
+        _check_event_id(c.event_id)
+        rows.append(_claim_row(c.subscription_id, c.event_id, kind, c.price, now, retry_at))
+    claimed: dict[tuple[int, str], int] = {}
     if not rows:
         return claimed
     async with transaction(db) as conn:
@@ -92,9 +117,11 @@ async def claim_notifications(
         stmt = (
             upsert_insert(conn, notifications)
             .on_conflict_do_nothing(index_elements=[_n.subscription_id, _n.event_id, _n.kind])
-            .returning(_n.subscription_id, _n.id)
+            .returning(_n.subscription_id, _n.event_id, _n.id)
         )
-        claimed.update((r.subscription_id, r.id) for r in await conn.execute(stmt, rows))
+        claimed.update(
+            ((r.subscription_id, r.event_id), r.id) for r in await conn.execute(stmt, rows)
+        )
     return claimed
 
 

@@ -466,11 +466,14 @@ def _price_alerts(market: str, asin: str, series: str) -> list[Any]:
     return [_sub.market == market, _sub.asin == asin, _sub.series == series, _sub.kind == _PRICE]
 
 
-def _due(alerts: list[Any], limit: int, observed_at: int | None) -> Select[Any]:
-    """The armed, active ones among ``alerts`` (conditions), those a change seen at
-    ``observed_at`` comes after."""
+def _check_limit(limit: int) -> None:
     if limit <= 0:
         raise ValueError(f"limit must be positive, got {limit}")
+
+
+def _due(alerts: list[Any], observed_at: Any) -> Select[Any]:
+    """The armed, active ones among ``alerts`` (conditions), those a change seen at
+    ``observed_at`` comes after."""
     return select(subscriptions).where(
         *alerts,
         _sub.status == SubscriptionStatus.ACTIVE.value,
@@ -507,7 +510,8 @@ def due_query(
 ) -> Select[Any]:
     """The statement behind :func:`due_subscriptions` (pure; tests EXPLAIN it)."""
     _check_price("price", price)
-    stmt = _due(_price_alerts(market, asin, series), limit, observed_at)
+    _check_limit(limit)
+    stmt = _due(_price_alerts(market, asin, series), observed_at)
     if after is None or after.threshold is None:
         stmt = stmt.where(_sub.threshold >= price)
     else:
@@ -638,7 +642,8 @@ def due_in_stock_query(
     observed_at: int | None = None,
 ) -> Select[Any]:
     """The statement behind :func:`due_in_stock` (pure; tests EXPLAIN it)."""
-    stmt = _due(_in_stock_alerts(market, asin), limit, observed_at)
+    _check_limit(limit)
+    stmt = _due(_in_stock_alerts(market, asin), observed_at)
     if after is not None:
         stmt = stmt.where(_sub.id > after.id)
     # ordered as the index is (threshold is NULL throughout): no sort

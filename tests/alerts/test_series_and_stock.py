@@ -3,6 +3,7 @@ streams, a real database (SQLite and PostgreSQL) and a real SMTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
 import pytest
@@ -37,15 +38,17 @@ def moved(
     *,
     availability: Availability | None = None,
     was: Availability | None = None,
+    asin: str = ASIN,
 ) -> PriceChange:
-    """A change of ``series`` of the test product, with an event id and moment of its
-    own (in stock when it shows a price, out of stock when not, unless told)."""
+    """A change of ``series`` of the test product (or ``asin``), with an event id and
+    moment of its own (in stock when it shows a price, out of stock when not, unless
+    told)."""
     n = next(_moments)
     return price_change(
         new,
         old,
         event_id=f"{series}-{n}",
-        asin=ASIN,
+        asin=asin,
         series=Series(series),
         observed_at=1_700_000_000_000 + n,
         new_availability=availability or (IN if new is not None else OUT),
@@ -222,3 +225,79 @@ async def test_the_worker_matches_as_the_rules_say_over_a_long_mixed_run(
     assert {sid: (s.armed, s.last_change_at) for sid, s in stored.items()} == {
         sid: (st.armed, st.last_change_at) for sid, st in states.items()
     }
+
+
+OTHER = "B0ALERT002"
+
+
+@pytest.mark.parametrize(("batch", "page_size"), [(3, 1_000), (7, 2), (100, 1)])
+async def test_changes_matched_together_do_what_one_at_a_time_would(
+    db, redis_client, keys, batch: int, page_size: int
+) -> None:
+    """A read's changes are matched together, each product's in its order: over a run
+    interleaving two products' changes of every kind, in batches of ``batch`` (pages
+    small enough that most fan out over several), the worker claims and leaves armed
+    what the rules, applied one change at a time, say; any stretch read again, as one
+    batch, claims nothing more."""
+    user = await sql.create_user(db, "both@example.com", "h")
+    subs = [
+        await subscribe(db, user, asin, t, series=s)
+        for asin in (ASIN, OTHER)
+        for t in (50_00, 60_00, 60_00)
+        for s in ("used", "buybox")
+    ]
+    subs += [
+        await subscribe(db, user, asin, None, kind="back_in_stock")
+        for asin in (ASIN, OTHER)
+        for _ in range(3)
+    ]
+    states = {s.id: state_of(s) for s in subs}
+
+    def both(series: str, new: int | None, old: int | None = None, **kw) -> list[PriceChange]:
+        return [moved(series, new, old, asin=ASIN, **kw), moved(series, new, old, asin=OTHER, **kw)]
+
+    run = [
+        *both("buybox", 70_00, was=None),
+        moved("used", 55_00, asin=OTHER),
+        *both("buybox", None, 70_00, was=IN),
+        moved("used", 45_00, asin=ASIN),
+        moved("used", 65_00, 45_00, asin=ASIN),
+        *both("buybox", 58_00, None, was=OUT),
+        moved("used", 40_00, 65_00, asin=ASIN),
+        moved("buybox", None, 58_00, availability=GONE, was=IN, asin=OTHER),
+        moved("buybox", 59_00, 58_00, asin=ASIN),
+        moved("buybox", 45_00, None, was=GONE, asin=OTHER),
+        moved("used", 49_00, 55_00, asin=OTHER),
+        moved("buybox", 70_00, 59_00, asin=ASIN),
+        moved("buybox", 50_00, 70_00, asin=ASIN),
+    ]
+    worker = AlertsWorker(
+        client=redis_client, keys=keys, db=db, channels={}, config=make_config(page_size=page_size)
+    )
+
+    async def take(queue: asyncio.Queue) -> None:
+        # no senders run: what is claimed is taken off the bounded queues and dropped
+        while True:
+            await queue.get()
+            queue.task_done()
+
+    takers = [asyncio.create_task(take(q)) for q in worker.queues.values()]
+    expected = set()
+    for start in range(0, len(run), batch):
+        await worker.handle_changes(run[start : start + batch])
+    for change in run:
+        for sid, state in states.items():
+            states[sid], fired = apply(state, change)
+            if fired:
+                expected.add((sid, change.event_id))
+    for start in range(len(run)):
+        assert await worker.handle_changes(run[start:]) == 0, start
+    claimed = {(sid, event) for sid, event, _, _ in await statuses(db)}
+    assert claimed == expected and len(expected) >= 20
+    assert {sid for sid, _ in expected} == set(states)
+    stored = await subscriptions_by_id(db, states)
+    assert {sid: (s.armed, s.last_change_at) for sid, s in stored.items()} == {
+        sid: (st.armed, st.last_change_at) for sid, st in states.items()
+    }
+    for taker in takers:
+        taker.cancel()

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Executable
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from pricewatch.storage import sql
+from pricewatch.storage.sql_matching import (
+    READS_PER_STATEMENT,
+    PricedSeries,
+    first_due_pages,
+    first_due_pages_params,
+    first_due_pages_query,
+)
 from pricewatch.storage.sql_schema import subscriptions
 from pricewatch.storage.sql_subscriptions import (
     due_in_stock_query,
@@ -149,6 +157,40 @@ async def test_due_subscriptions_agree_with_a_plain_filter(sql_engine: AsyncEngi
                 )
             ]
             assert [s.threshold for p in pages for s in p] == expected
+
+
+async def test_a_round_s_first_pages_read_the_index_once_per_change(sql_engine: AsyncEngine):
+    """The first pages of a round's changes, read in one statement: each its own range
+    of the index, in page order."""
+    await _fill(sql_engine)
+    targets = [PricedSeries("us", _product(p), "buybox", 1200, 30) for p in (3, 7, 11)]
+    stmt = first_due_pages_query(len(targets)).params(first_due_pages_params(targets, 100))
+    [plan] = await _plans(sql_engine, [stmt])
+    print(plan)
+    assert plan.count(INDEX) >= len(targets), plan
+    _assert_unsorted(sql_engine.dialect.name, plan)
+
+
+async def test_a_round_s_first_pages_are_the_pages_each_change_reads_alone(sql_engine: AsyncEngine):
+    await _fill(sql_engine)
+    # more changes than one statement reads, at prices and page times of every kind
+    targets = [
+        PricedSeries("us", _product(p), "buybox", 995 + 10 * (p % 9), 5 + p)
+        for p in range(READS_PER_STATEMENT + 5)
+    ]
+    targets += [
+        PricedSeries("us", "B0NOBODY01", "buybox", 1000, 10**6),
+        PricedSeries("us", _product(60), "buybox", 1000, 0),
+    ]
+    pages = await first_due_pages(sql_engine, targets, limit=7)
+    assert sum(len(p) for p in pages.values()) > 100
+    for t in targets:
+        alone = await sql.due_subscriptions(
+            sql_engine, t.market, t.asin, t.series, t.price, limit=7, observed_at=t.observed_at
+        )
+        assert pages[t.market, t.asin, t.series] == alone, t
+    with pytest.raises(ValueError, match="twice"):
+        await first_due_pages(sql_engine, [targets[0], targets[0]], limit=7)
 
 
 async def test_back_in_stock_pages_and_rearming_read_the_index_in_page_order(
