@@ -38,6 +38,7 @@ from pricewatch.storage.sql_subscriptions import (
     _in_stock_alerts,
     _price_alerts,
     _rearm,
+    fired_values,
 )
 
 _sub = subscriptions.c
@@ -95,7 +96,7 @@ def _disarm() -> Update:
     return (
         update(subscriptions)
         .where(_sub.id == sid, _sub.armed == true())
-        .values(armed=False, last_fired_price=price, last_fired_at=seen, last_change_at=seen)
+        .values(**fired_values(price, seen, seen))
     )
 
 

@@ -462,6 +462,12 @@ def _applied(observed_at: int | None) -> dict[str, int]:
     return {} if observed_at is None else {"last_change_at": observed_at}
 
 
+def fired_values(price: Any, at: Any, observed_at: Any) -> dict[str, Any]:
+    """What firing leaves on a subscription: disarmed, with the price and time it fired
+    at, and (fired by a change) the change's page time."""
+    return {"armed": False, "last_fired_price": price, "last_fired_at": at, **_applied(observed_at)}
+
+
 def _price_alerts(market: str, asin: str, series: str) -> list[Any]:
     return [_sub.market == market, _sub.asin == asin, _sub.series == series, _sub.kind == _PRICE]
 
@@ -589,9 +595,7 @@ async def disarm(
             result = await conn.execute(
                 update(subscriptions)
                 .where(_sub.id.in_(chunk), _sub.armed == true())
-                .values(
-                    armed=False, last_fired_price=price, last_fired_at=at, **_applied(observed_at)
-                )
+                .values(**fired_values(price, at, observed_at))
             )
             count += result.rowcount
     return count
