@@ -39,6 +39,8 @@ statements are tested against.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
+from collections.abc import Sequence
 
 from pricewatch.models import STOCK_SERIES, Availability, PriceChange, Recheck, SubscriptionKind
 
@@ -172,3 +174,18 @@ def plan(change: PriceChange) -> Plan:
         rearm_in_stock=stock and change.new_availability in GONE,
         fire_in_stock=stock and change.new_availability == Availability.IN_STOCK,
     )
+
+
+def rounds(changes: Sequence[PriceChange]) -> list[list[PriceChange]]:
+    """``changes`` in rounds that name each product at most once: a product's n-th
+    change goes in the n-th round, so its changes keep their order, and changes to
+    different products, which touch different rows, share a round."""
+    out: list[list[PriceChange]] = []
+    seen: Counter[tuple[str, str]] = Counter()
+    for change in changes:
+        key = (change.market, change.asin)
+        if seen[key] == len(out):
+            out.append([])
+        out[seen[key]].append(change)
+        seen[key] += 1
+    return out

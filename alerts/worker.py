@@ -407,7 +407,7 @@ class AlertsWorker:
         changes to different products run together: a product's changes apply in
         their order, one per round, and a round matches as one."""
         count = 0
-        for round_ in _rounds(changes):
+        for round_ in matching.rounds(changes):
             count += await self._match_round(round_)
         return count
 
@@ -880,21 +880,6 @@ class AlertsWorker:
 
 def _series_of(change: PriceChange) -> tuple[str, str, str]:
     return change.market, change.asin, change.series
-
-
-def _rounds(changes: Sequence[PriceChange]) -> list[list[PriceChange]]:
-    """``changes`` in rounds that name each product at most once: a product's n-th
-    change goes in the n-th round, so its changes keep their order, and changes to
-    different products, which touch different rows, share a round."""
-    rounds: list[list[PriceChange]] = []
-    seen: collections.Counter[tuple[str, str]] = collections.Counter()
-    for change in changes:
-        key = (change.market, change.asin)
-        if seen[key] == len(rounds):
-            rounds.append([])
-        rounds[seen[key]].append(change)
-        seen[key] += 1
-    return rounds
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

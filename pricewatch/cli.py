@@ -228,7 +228,7 @@ def _serve_one(supervisor: Supervisor, name: str, fn: Callable[..., Any], *args:
     supervisor.start(name, fn, *args)
     _wait_for_stop(supervisor)
     supervisor.join(ROLE_GRACE_S)
-    return supervisor.exit_code()
+    return supervisor.finish()
 
 
 def cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
@@ -297,7 +297,7 @@ def cmd_roles(settings: Settings, args: argparse.Namespace) -> int:
                     supervisor.start(name, _run_role, name, settings, url, supervisor.stop, client)
             _wait_for_stop(supervisor)
             supervisor.join(ROLE_GRACE_S)
-    return supervisor.exit_code()
+    return supervisor.finish()
 
 
 def _crawler_env(settings: Settings, redis_url: str, extra: dict[str, str]) -> dict[str, str]:
@@ -471,7 +471,7 @@ def cmd_up_processes(settings: Settings, args: argparse.Namespace) -> int:
                     )
         for child in children:
             child.terminate()
-    return supervisor.exit_code()
+    return supervisor.finish()
 
 
 def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
@@ -554,7 +554,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
                 browser = None
         crawlers.stop(supervisor)
         supervisor.join(ROLE_GRACE_S)
-    return supervisor.exit_code()
+    return supervisor.finish()
 
 
 def cmd_import_csv(settings: Settings, args: argparse.Namespace) -> int:

@@ -37,6 +37,8 @@ from pricewatch.storage.local_redis import LocalRedis, RedisStartError, describe
 
 log = logging.getLogger(__name__)
 
+# what stops a supervised command (a second one: without waiting)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Set by ``up --processes`` in its children's environment: the pid of that ``up``.
 SUPERVISOR_PID_ENV = "PRICEWATCH_SUPERVISOR_PID"
 
@@ -83,7 +85,7 @@ class Supervisor:
                 log.info("%s: stopping (once more to stop without waiting)", name)
                 self.stop.set()
 
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        for signum in STOP_SIGNALS:
             signal.signal(signum, handler)
 
     def fail(self, message: str) -> None:
@@ -130,6 +132,16 @@ class Supervisor:
         late = [t.name for t in self._threads if t.is_alive()]
         if late:
             log.warning("not waiting any longer for %s", ", ".join(late))
+
+    def finish(self) -> int:
+        """The command's exit code, once its roles are stopped. From here on the stop
+        signals are ignored: what is left is Python's own exit, during which it hands
+        its signal handlers back to the system's defaults, and a Ctrl-C pressed again
+        as the command finishes would kill it (status -2) halfway through its exit
+        instead of being the "stop without waiting" it asks for."""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        return self.exit_code()
 
     def exit_code(self) -> int:
         """0 after a requested stop; else 1, with the failure on stderr."""

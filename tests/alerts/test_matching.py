@@ -11,6 +11,7 @@ from alerts.matching import (
     fires_on_recheck,
     plan,
     rearms,
+    rounds,
 )
 from pricewatch.models import Availability, PriceChange, Recheck, Series, SubscriptionKind
 from tests.alerts.reference import apply
@@ -369,3 +370,21 @@ def test_a_batch_read_again_after_a_crash_changes_nothing(
         state, _ = apply(state, change)
     for change in events[start:end]:
         assert apply(state, change) == (state, False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["B0ROUNDS01", "B0ROUNDS02", "B0ROUNDS03"]), max_size=30))
+def test_rounds_name_each_product_once_and_keep_each_product_s_order(asins: list[str]) -> None:
+    changes = [
+        price_change(1000 + i, event_id=f"e{i}", asin=asin, observed_at=1_700_000_000_000 + i)
+        for i, asin in enumerate(asins)
+    ]
+    out = rounds(changes)
+    assert sorted(c.event_id for r in out for c in r) == sorted(c.event_id for c in changes)
+    for r in out:
+        assert r and len({c.asin for c in r}) == len(r)
+    for asin in set(asins):
+        # a product's n-th change is in the n-th round
+        theirs = [c for c in changes if c.asin == asin]
+        assert [next(c for c in r if c.asin == asin) for r in out[: len(theirs)]] == theirs
+    assert len(out) == max((asins.count(a) for a in asins), default=0)
