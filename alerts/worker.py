@@ -517,7 +517,7 @@ class AlertsWorker:
         due = [(c, s) for c, page in pages for s in page if matching.fires(_state(s), c)]
         if not due:
             return []
-        await self._remember_all(CHANGE, [c for c, _ in due])
+        await self._remember(CHANGE, {c.event_id: c for c, _ in due})
         now = now_ms()
         deadline = now + self.config.lease_ms
         claimed = await sql.claim_each(
@@ -591,7 +591,7 @@ class AlertsWorker:
                 # claim is once per promise (subscription, re-check id).
                 if not await sql.disarm(conn, [sid], recheck.price, recheck.checked_at):
                     raise _NothingFires
-                await self._remember(RECHECK, recheck.event_id, recheck)
+                await self._remember(RECHECK, {recheck.event_id: recheck})
                 emails = await self._emails(conn, [sub])
         except _NothingFires:
             return 0
@@ -636,7 +636,7 @@ class AlertsWorker:
         recipients = await sql.recipients_of_event(self.db, event_id)
         if not recipients:
             return 0
-        await self._remember(CORRECTION, event_id, correction)
+        await self._remember(CORRECTION, {event_id: correction})
         now = now_ms()
         deadline = now + self.config.lease_ms
         async with self.db.begin() as conn:
@@ -680,21 +680,9 @@ class AlertsWorker:
         }
         return await user_emails(conn, need) if need else {}
 
-    async def _remember(self, kind: str, event_id: str, event: msgspec.Struct) -> None:
-        await self._blocking(
-            self.client.set,
-            self.keys.alert_event(kind, event_id),
-            encode(event),
-            ex=self.config.event_ttl_s,
-        )
-
-    async def _remember_all(self, kind: str, changes: Sequence[PriceChange]) -> None:
-        """:meth:`_remember` of each change, in one round trip."""
-        events = {c.event_id: c for c in changes}
-        if len(events) == 1:
-            [(event_id, event)] = events.items()
-            await self._remember(kind, event_id, event)
-            return
+    async def _remember(self, kind: str, events: Mapping[str, msgspec.Struct]) -> None:
+        """Keep ``events`` (by event id) for the retries that render them later, in one
+        round trip."""
 
         def record() -> None:
             pipe = self.client.pipeline(transaction=False)

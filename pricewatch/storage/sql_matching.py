@@ -36,6 +36,7 @@ from pricewatch.storage.sql_subscriptions import (
     _check_price,
     _due,
     _in_stock_alerts,
+    _page,
     _price_alerts,
     _rearm,
     fired_values,
@@ -112,32 +113,26 @@ def first_due_pages_query(reads: int) -> CompoundSelect:
         market, asin, series, price, seen = _bound(
             f"{i}_", ("market", "asin", "series", "price", "seen")
         )
-        page = (
-            _due(_price_alerts(market, asin, series), seen)
-            .where(_sub.threshold >= price)
-            .order_by(_sub.threshold, _sub.id)
-            .limit(limit)
-            .subquery()
-        )
+        page = _page(
+            _due(_price_alerts(market, asin, series), seen).where(_sub.threshold >= price), limit
+        ).subquery()
         # each page a subquery: SQLite takes no LIMIT on a bare member of a compound
         pages.append(select(page))
     return union_all(*pages)
+
+
+def _priced_params(target: PricedSeries, prefix: str = "") -> dict[str, Any]:
+    """``target``'s values, named as :func:`_bound` names them with ``prefix``."""
+    _check_price("price", target.price)
+    values = zip(("market", "asin", "series", "price", "seen"), target, strict=True)
+    return {f"b_{prefix}{name}": value for name, value in values}
 
 
 def first_due_pages_params(targets: Sequence[PricedSeries], limit: int) -> dict[str, Any]:
     _check_limit(limit)
     params: dict[str, Any] = {"b_limit": limit}
     for i, t in enumerate(targets):
-        _check_price("price", t.price)
-        params.update(
-            {
-                f"b_{i}_market": t.market,
-                f"b_{i}_asin": t.asin,
-                f"b_{i}_series": t.series,
-                f"b_{i}_price": t.price,
-                f"b_{i}_seen": t.observed_at,
-            }
-        )
+        params.update(_priced_params(t, f"{i}_"))
     return params
 
 
@@ -173,20 +168,8 @@ async def rearm_above_each(db: Db, targets: Sequence[PricedSeries]) -> None:
     if not targets:
         return
     _distinct([(t.market, t.asin, t.series) for t in targets], "series")
-    rows = []
-    for t in targets:
-        _check_price("price", t.price)
-        rows.append(
-            {
-                "b_market": t.market,
-                "b_asin": t.asin,
-                "b_series": t.series,
-                "b_price": t.price,
-                "b_seen": t.observed_at,
-            }
-        )
     async with transaction(db) as conn:
-        await conn.execute(_rearm_above(), rows)
+        await conn.execute(_rearm_above(), [_priced_params(t) for t in targets])
 
 
 async def rearm_out_of_stock_each(db: Db, products: Sequence[SeenProduct]) -> None:

@@ -86,7 +86,7 @@ async def claim_notifications(
     ``CLAIM_LEASE_MS``), after which the retry sweep takes over.
     """
     _check_event_id(event_id)
-    claims = [Claim(s, event_id, price) for s in dict.fromkeys(subscription_ids)]
+    claims = [Claim(s, event_id, price) for s in subscription_ids]
     won = await claim_each(db, claims, kind, now=now, retry_at=retry_at)
     return {sid: nid for (sid, _), nid in won.items()}
 

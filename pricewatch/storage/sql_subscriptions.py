@@ -477,6 +477,12 @@ def _check_limit(limit: int) -> None:
         raise ValueError(f"limit must be positive, got {limit}")
 
 
+def _page(stmt: Select[Any], limit: Any) -> Select[Any]:
+    """``stmt`` as one page in ``ix_subscriptions_due``'s order: (threshold, id), which
+    the keyset cursor of the next page continues."""
+    return stmt.order_by(_sub.threshold, _sub.id).limit(limit)
+
+
 def _due(alerts: list[Any], observed_at: Any) -> Select[Any]:
     """The armed, active ones among ``alerts`` (conditions), those a change seen at
     ``observed_at`` comes after."""
@@ -527,7 +533,7 @@ def due_query(
             _sub.threshold >= max(price, after.threshold),
             tuple_(_sub.threshold, _sub.id) > tuple_(after.threshold, after.id),
         )
-    return stmt.order_by(_sub.threshold, _sub.id).limit(limit)
+    return _page(stmt, limit)
 
 
 async def due_subscriptions(
@@ -651,7 +657,7 @@ def due_in_stock_query(
     if after is not None:
         stmt = stmt.where(_sub.id > after.id)
     # ordered as the index is (threshold is NULL throughout): no sort
-    return stmt.order_by(_sub.threshold, _sub.id).limit(limit)
+    return _page(stmt, limit)
 
 
 async def due_in_stock(
