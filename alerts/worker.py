@@ -83,7 +83,7 @@ from alerts.notices import (
 from alerts.rendering import chart_png_of
 from pricewatch.destinations import masked
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, RECHECK, Keys
-from pricewatch.models import PriceChange, PriceCorrection, Recheck, decode, encode
+from pricewatch.models import PriceChange, PriceCorrection, Recheck, decode, decode_each, encode
 from pricewatch.rechecks import is_recheck
 from pricewatch.retry import FailedRounds
 from pricewatch.storage import sql
@@ -369,15 +369,20 @@ class AlertsWorker:
 
     async def _decoded(self, message: Message, type_: type[T]) -> T | None:
         """The event ``message`` holds; None when it holds none (dead-lettered)."""
-        try:
-            return decode(message.data, type_)
-        except msgspec.DecodeError as exc:
-            reason = f"not a {type_.__name__}: {exc}"
+        events = await self._decoded_all(message, type_)
+        return events[0] if events else None
+
+    async def _decoded_all(self, message: Message, type_: type[T]) -> list[T]:
+        """The events ``message`` holds, one or an array of them; each one that is
+        unreadable is dead-lettered, alone."""
+        events, bad = decode_each(message.data, type_)
+        for error, payload in bad:
+            reason = f"not a {type_.__name__}: {error}"
             log.error("alerts: unreadable event moved to %s: %s", self.keys.dead_letter, reason)
             await self._blocking(
-                dead_letter, self.client, self.keys, message, reason, role="alerts"
+                dead_letter, self.client, self.keys, message, reason, role="alerts", payload=payload
             )
-            return None
+        return events
 
     # -- price changes -------------------------------------------------------------
     async def _on_changes(self, messages: list[Message]) -> None:
@@ -392,9 +397,7 @@ class AlertsWorker:
                 if recheck is not None:
                     await self.handle_recheck(recheck)
                 continue
-            change = await self._decoded(message, PriceChange)
-            if change is not None:
-                run.append(change)
+            run.extend(await self._decoded_all(message, PriceChange))
         await self.handle_changes(run)
 
     async def handle_change(self, change: PriceChange) -> int:
@@ -407,8 +410,12 @@ class AlertsWorker:
         changes to different products run together: a product's changes apply in
         their order, one per round, and a round matches as one."""
         count = 0
-        for round_ in matching.rounds(changes):
-            count += await self._match_round(round_)
+        # at most a read's worth of changes at a time: ingest packs up to a hundred in
+        # an entry, and a round's first pages share one page's size
+        size = self.config.read_count
+        for start in range(0, len(changes), size):
+            for round_ in matching.rounds(changes[start : start + size]):
+                count += await self._match_round(round_)
         return count
 
     async def _match_round(self, changes: Sequence[PriceChange]) -> int:

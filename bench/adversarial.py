@@ -40,7 +40,7 @@ from pricewatch.devtools.marketplace import Catalog
 from pricewatch.frontier import Frontier
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import Observation, PriceChange, Source, decode
+from pricewatch.models import Observation, PriceChange, Source, decode_many
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore, all_time_lows
 from pricewatch.storage.sql_blocking import BlockingSql
@@ -289,7 +289,7 @@ class Simulation:
         out = []
         for key, last in self.changes_seen.items():
             for msg_id, fields in self.client.xrange(key, min=f"({last.decode()}"):
-                out.append(decode(fields[b"d"], PriceChange))
+                out.extend(decode_many(fields[b"d"], PriceChange))
                 self.changes_seen[key] = msg_id
         return out
 

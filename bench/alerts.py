@@ -43,7 +43,7 @@ import redis
 
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import ALERTS_GROUP, INGEST_GROUP, OBSERVATIONS, PRICE_CHANGES, Keys
-from pricewatch.models import PriceChange
+from pricewatch.models import PriceChange, decode_many
 from pricewatch.settings import Settings
 from pricewatch.storage.clickhouse import DEFAULT_DATABASE, PriceStore
 from pricewatch.storage.redis import connect
@@ -158,7 +158,7 @@ class Trace:
             messages = read_next(reader)
             if messages and reader.group in (INGEST_GROUP, ALERTS_GROUP):
                 stage = "ingest_read" if reader.group == INGEST_GROUP else "alerts_read"
-                trace.mark((_priced(m.data, stage) for m in messages), stage)
+                trace.mark((p for m in messages for p in _priced(m.data, stage)), stage)
             return messages
 
         patch(GroupReader, "next", next_)
@@ -247,13 +247,12 @@ class Trace:
                     setattr(owner, name, original)
 
 
-def _priced(data: bytes, stage: str) -> tuple[str, int | None]:
-    """(asin, price) of an observation or (at ``alerts_read``) of a price change."""
+def _priced(data: bytes, stage: str) -> list[tuple[str, int | None]]:
+    """(asin, price) of the observations or (at ``alerts_read``) the price changes an
+    entry holds (one, or an array of them)."""
     if stage == "alerts_read":
-        change = msgspec.json.decode(data, type=_Change)
-        return change.asin, change.new_price
-    seen = msgspec.json.decode(data, type=_Observed)
-    return seen.asin, seen.price
+        return [(c.asin, c.new_price) for c in decode_many(data, _Change)]
+    return [(o.asin, o.price) for o in decode_many(data, _Observed)]
 
 
 class _Observed(msgspec.Struct):

@@ -24,10 +24,10 @@ import msgspec
 from pricewatch.gc_tuning import freeze_heap
 from pricewatch.ingest.worker import IngestWorker
 from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES, Keys, partition_of
-from pricewatch.models import Observation, encode
+from pricewatch.models import Observation, PriceChange, decode_many, encode
 from pricewatch.storage.clickhouse import PRICE_COLUMNS, migrate
 from pricewatch.storage.redis import connect
-from pricewatch.storage.streams import PartitionedStream
+from pricewatch.storage.streams import FIELD, PartitionedStream
 
 # Run as a script, this file's folder (bench/) comes first on sys.path: the repository
 # root takes its place, so that ``bench.common`` imports.
@@ -135,7 +135,11 @@ def main() -> None:
                 accepted += worker.process_batch(batch).accepted
         elapsed = time.perf_counter() - started
         producer.join()
-        produced = changes.length(redis_client)
+        produced = sum(
+            len(decode_many(fields[FIELD], PriceChange))
+            for key in changes.stream_keys()
+            for _, fields in redis_client.xrange(key)
+        )
         assert produced == expected_changes, (produced, expected_changes)
         assert worker.reader.pending_count() == 0
         stored = client.query("SELECT count() FROM bench.prices_raw").result_rows[0][0]

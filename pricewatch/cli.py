@@ -30,6 +30,7 @@ from pricewatch.models import CrawlTask, Series
 from pricewatch.settings import Settings, child_environment, load_settings
 from pricewatch.supervision import (
     CLICKHOUSE_ROLES,
+    SUPERVISOR_CHECK_S,
     SUPERVISOR_PID_ENV,
     RedisKeeper,
     Respawner,
@@ -216,7 +217,7 @@ def _api_listen_problem(settings: Settings) -> str | None:
 def _wait_for_stop(supervisor: Supervisor) -> None:
     """Until the roles are asked to stop: by a signal, a failed role, or the death of
     the ``up --processes`` that started this process (``supervisor_gone``)."""
-    while not supervisor.stop.wait(1.0):
+    while not supervisor.stop.wait(SUPERVISOR_CHECK_S):
         if supervisor_gone():
             log.warning("the pricewatch up that started this process is gone: stopping")
             supervisor.stop.set()

@@ -109,6 +109,10 @@ class _KeyOf(_Spelled[Callable[P, str]], Generic[P]):
         return cast("Callable[P, str]", (_format_literal(prefix) + self.template).format)
 
 
+# between the keys of one ``history_invalidations`` message (no key holds one)
+INVALIDATION_SEPARATOR = "\n"
+
+
 @dataclasses.dataclass(frozen=True)
 class Keys:
     prefix: str = DEFAULT_PREFIX
@@ -167,8 +171,9 @@ class Keys:
     # variant. One key per product so that ingest can drop all of them with one DEL
     # when the product's price changes.
     history_cache = _KeyOf[[str, str]]("history:{market}:{asin}")
-    # Pub/sub channel: the history_cache key of each product whose histories were
-    # just dropped, for the API processes' in-memory copies.
+    # Pub/sub channel: the history_cache keys of products whose histories were just
+    # dropped, for the API processes' in-memory copies; one message per batch, its
+    # keys separated by newlines (INVALIDATION_SEPARATOR).
     history_invalidations = _Key("history-invalidations")
 
     rate_limit = _KeyOf[[str, str]]("rate:{scope}:{ident}")

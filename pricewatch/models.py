@@ -303,3 +303,39 @@ def decode(data: bytes | str, type_: type[T]) -> T:
     if dec is None:
         dec = _DECODERS[type_] = msgspec.json.Decoder(type_)
     return dec.decode(data)
+
+
+def decode_many(data: bytes, type_: type[T]) -> list[T]:
+    """The items of a stream entry holding one ``type_`` or a JSON array of them: a
+    producer that emits many at once (the crawler's pipeline, ingest's batches) sends
+    one entry for all. Raises as :func:`decode` does, for the entry as a whole."""
+    if data[:1] == b"[":
+        return decode(data, list[type_])  # type: ignore[valid-type]
+    return [decode(data, type_)]
+
+
+_RAW_ITEMS = msgspec.json.Decoder(list[msgspec.Raw])
+
+
+def decode_each(data: bytes, type_: type[T]) -> tuple[list[T], list[tuple[str, bytes]]]:
+    """:func:`decode_many`, where a bad item costs only itself: the items that decode,
+    and (reason, bytes) of each that does not, or of the whole entry when it is not
+    even JSON. One decode call when all is well."""
+    try:
+        return decode_many(data, type_), []
+    except msgspec.DecodeError as exc:
+        if data[:1] != b"[":
+            return [], [(str(exc), data)]
+        whole = (str(exc), data)
+    try:
+        items = [bytes(item) for item in _RAW_ITEMS.decode(data)]
+    except msgspec.DecodeError:
+        return [], [whole]
+    good: list[T] = []
+    bad: list[tuple[str, bytes]] = []
+    for item in items:
+        try:
+            good.append(decode(item, type_))
+        except msgspec.DecodeError as exc:
+            bad.append((str(exc), item))
+    return good, bad

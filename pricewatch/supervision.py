@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 # Set by ``up --processes`` in its children's environment: the pid of that ``up``.
 SUPERVISOR_PID_ENV = "PRICEWATCH_SUPERVISOR_PID"
+# how often each child looks for that ``up`` (``supervisor_gone``)
+SUPERVISOR_CHECK_S = 1.0
 
 
 def supervisor_gone(environ: Mapping[str, str] = os.environ) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis as redis_lib
 
 from pricewatch.keys import PRICE_CHANGES, RECHECK, Keys
-from pricewatch.models import Observation, Recheck, decode
+from pricewatch.models import Observation, Recheck, decode, decode_many
 from pricewatch.storage.streams import FIELD, KIND, PartitionedStream
 
 
@@ -23,6 +23,4 @@ def rechecks_on_stream(
 def observations_in(payload: bytes) -> list[Observation]:
     """The observations of one ``observations`` entry: one, or an array of them (a
     crawled page or a report, a series each)."""
-    if payload[:1] == b"[":
-        return decode(payload, list[Observation])
-    return [decode(payload, Observation)]
+    return decode_many(payload, Observation)

@@ -30,6 +30,8 @@ from typing import Any
 
 import redis.asyncio
 
+from pricewatch.keys import INVALIDATION_SEPARATOR
+
 log = logging.getLogger(__name__)
 
 # per-entry bookkeeping (dicts, tuples, key strings) beyond the body itself
@@ -131,7 +133,8 @@ async def follow_invalidations(
                 if message is None:
                     continue
                 if message["type"] == "message":
-                    cache.invalidate(message["data"].decode())
+                    for key in message["data"].decode().split(INVALIDATION_SEPARATOR):
+                        cache.invalidate(key)
                 elif message["type"] == "subscribe":
                     # redis-py reconnected and subscribed again by itself: whatever
                     # was published meanwhile is lost, and so are the copies

@@ -54,7 +54,7 @@ from pricewatch.frontier import Frontier
 from pricewatch.keys import Keys
 from pricewatch.markets import get_market
 from pricewatch.models import CrawlTask, TaskKind
-from pricewatch.supervision import supervisor_gone
+from pricewatch.supervision import SUPERVISOR_CHECK_S, supervisor_gone
 
 
 def now_ms() -> int:
@@ -111,6 +111,7 @@ class ProductSpider(RedisSpider):
         # well inside the lease, so a slow tick or two never lets a live lease expire
         self.tick_s = max(0.2, lease_ms / 1000 / 4)
         self._ticker: twisted_task.LoopingCall | None = None
+        self._watch: twisted_task.LoopingCall | None = None
         for handler, signal in [
             (self.spider_idle, signals.spider_idle),
             (self._opened, signals.spider_opened),
@@ -235,21 +236,27 @@ class ProductSpider(RedisSpider):
     def _opened(self, **_: Any) -> None:
         # the crawler's stats exist from here on, not when the spider is made
         self.leases.stats = self.crawler.stats
-        self._ticker = twisted_task.LoopingCall(self._tick)
+        self._ticker = twisted_task.LoopingCall(self.leases.tick)
         self._ticker.start(self.tick_s, now=True)
+        # every second, as the role processes look, whatever the leases' pace (a
+        # quarter of a lease: half a minute by default)
+        self._watch = twisted_task.LoopingCall(self._watch_supervisor)
+        self._watch.start(SUPERVISOR_CHECK_S, now=False)
 
-    def _tick(self) -> None:
+    def _watch_supervisor(self) -> None:
         if supervisor_gone():
             # the `up --processes` that started this worker died without stopping it
             self.logger.warning("the pricewatch up that started this crawler is gone: stopping")
-            self._ticker.stop()  # type: ignore[union-attr]
+            self._stop_loops()
             deferred_from_coro(self.crawler.engine.close_spider_async(reason="supervisor_gone"))
-            return
-        self.leases.tick()
+
+    def _stop_loops(self) -> None:
+        for loop in (self._ticker, self._watch):
+            if loop is not None and loop.running:
+                loop.stop()
 
     def _closed(self, reason: str, **_: Any) -> None:
-        if self._ticker is not None and self._ticker.running:
-            self._ticker.stop()
+        self._stop_loops()
         # give unfinished tasks back now rather than when their leases run out
         given_back = self.leases.release_all()
         if given_back:

@@ -23,16 +23,12 @@ from pricewatch.models import (
     Series,
     Source,
     change_event_id,
+    decode_each,
     is_asin_shaped,
-    series_text,
 )
 
 # An observation dated further than this in the future is a broken clock, not news.
 MAX_CLOCK_SKEW_MS = 24 * 3600 * 1000
-
-_decoder = msgspec.json.Decoder(Observation)
-_list_decoder = msgspec.json.Decoder(list[Observation])
-_raw_list_decoder = msgspec.json.Decoder(list[msgspec.Raw])
 
 
 class InvalidObservation(ValueError):
@@ -98,33 +94,11 @@ def decode_batch(
 
 
 def _decode(raw: bytes, index: int, dead: list[tuple[int, str, bytes]]) -> list[Observation]:
-    """A message's observations, in one decode call; what does not decode is
-    dead-lettered."""
-    is_array = raw[:1] == b"["
-    try:
-        return _list_decoder.decode(raw) if is_array else [_decoder.decode(raw)]
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        if not is_array:
-            dead.append((index, str(exc), raw))
-            return []
-    # some item of the array is bad: each is decoded alone, so that only the bad die
-    items: list[Observation] = []
-    for one in _array_items(raw, index, dead):
-        try:
-            items.append(_decoder.decode(one))
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            dead.append((index, str(exc), one))
+    """A message's observations; what does not decode is dead-lettered, an item of an
+    array alone when only it is bad."""
+    items, bad = decode_each(raw, Observation)
+    dead.extend((index, reason, payload) for reason, payload in bad)
     return items
-
-
-def _array_items(raw: bytes, index: int, dead: list[tuple[int, str, bytes]]) -> list[bytes]:
-    """The items of an array message as separate payloads; none when the message is not
-    even JSON (then it is dead-lettered whole)."""
-    try:
-        return [bytes(item) for item in _raw_list_decoder.decode(raw)]
-    except msgspec.DecodeError as exc:
-        dead.append((index, str(exc), raw))
-        return []
 
 
 def _observed_at(item: tuple[int, Observation]) -> int:
@@ -152,12 +126,16 @@ def process(
     # what moved, with the state it moved from (events are made once the batch's
     # pages have described their products)
     moved: list[tuple[Observation, LastState | None]] = []
+    judged = check is not accept_all
     for _, obs in ordered:
-        if obs in seen:
+        # one hash of the observation, not two: it went in only if the set grew
+        before = len(seen)
+        seen.add(obs)
+        if len(seen) == before:
             out.duplicates += 1
             continue
-        seen.add(obs)
-        skey = series_text(obs.market, obs.asin, obs.series)
+        # series_text, spelled here: a call per observation costs as much as the rest
+        skey = f"{obs.market}:{obs.asin}:{obs.series}"
         last = current.get(skey) or state.get(skey)
         if last is None:
             if obs.price is None and obs.series is not _BUYBOX:
@@ -185,7 +163,7 @@ def process(
             # time (a replay, or a late echo of what we know).
             out.duplicates += 1
             continue
-        if check is not accept_all:
+        if judged:
             verdict = check(obs, last)
             if verdict is Verdict.HOLD:
                 out.held.append(obs)
@@ -211,15 +189,14 @@ def process(
         # a LastState read back from Redis holds.
         current[skey] = LastState(obs.observed_at, obs.price, obs.availability)
         pkey = (obs.market, obs.asin)
-        if pkey not in first:
-            first[pkey] = obs.observed_at
+        first.setdefault(pkey, obs.observed_at)
         latest[pkey] = obs
         if obs.series is _BUYBOX:
             buybox[pkey] = obs
-        # A product's name and picture come from its page, never from a report: a
-        # reporter could otherwise rename any product (and the alerts that quote it).
-        if obs.source is not _EXTENSION and obs.series is _BUYBOX:
-            described[pkey] = obs
+            # A product's name and picture come from its page, never from a report: a
+            # reporter could otherwise rename any product (and the alerts that quote it).
+            if obs.source is not _EXTENSION:
+                described[pkey] = obs
     out.state = current
     out.changes.extend(
         _change(obs, last, described.get((obs.market, obs.asin))) for obs, last in moved

@@ -5,7 +5,9 @@ Redis streams by a stable hash of (market, asin): one product always lands in on
 partition, so per-product order holds while consumers scale out, one per partition
 at most.
 
-An entry holds the msgspec JSON of one model in field ``d``. A stream that carries
+An entry holds the msgspec JSON of one model, or of an array of them (a producer
+that emits many at once: the crawler's pages, ingest's changes), in field ``d``;
+consumers read either (:func:`pricewatch.models.decode_many`). A stream that carries
 more than one model marks the others with their kind in field ``k``
 (``pricewatch.keys.RECHECK``); an entry without one holds the stream's own model.
 Every write is :func:`add`, on a client or a pipeline, sync or asyncio alike.
@@ -107,6 +109,21 @@ class PartitionedStream:
     def add(self, target: Any, market: str, asin: str, payload: Payload, kind: str = "") -> Any:
         """:func:`add` to the product's partition."""
         return add(target, self.key_for(market, asin), payload, maxlen=self.maxlen, kind=kind)
+
+    def add_many(self, pipe_of: Callable[[int], Any], items: Sequence[Any], per_entry: int) -> None:
+        """Queue ``items`` (models with a market and an ASIN) as entries of up to
+        ``per_entry`` each, a JSON array per entry, every item in its product's
+        partition: ``pipe_of(partition)`` names the pipeline of each. A consumer reads
+        one or many alike (:func:`pricewatch.models.decode_many`)."""
+        by_partition: dict[int, list[Any]] = {}
+        for item in items:
+            p = partition_of(item.market, item.asin, self.partitions)
+            by_partition.setdefault(p, []).append(item)
+        for p, group in by_partition.items():
+            key = self.keys.stream(self.name, p)
+            for start in range(0, len(group), per_entry):
+                chunk = group[start : start + per_entry]
+                add(pipe_of(p), key, encode(chunk), maxlen=self.maxlen)
 
     def publish(self, client: redis.Redis, items: Iterable[tuple[str, str, Payload]]) -> None:
         """XADD (market, asin, payload) items in one round trip."""

@@ -25,6 +25,7 @@ from alerts.charts import ChartReader
 from alerts.notices import Links, Notice
 from alerts.worker import AlertsWorker, WorkerConfig
 from pricewatch.egress import SafeHttpClient
+from pricewatch.ingest.worker import CHANGES_PER_ENTRY
 from pricewatch.keys import PRICE_CHANGES, Keys
 from pricewatch.models import PriceChange
 from pricewatch.storage import sql
@@ -256,9 +257,11 @@ def change(
 
 
 def publish(client: redis_lib.Redis, keys: Keys, *events: PriceChange) -> None:
-    """Put ``events`` on the price-changes stream, as ingest does."""
-    stream = PartitionedStream(keys, PRICE_CHANGES, 2)
-    stream.publish(client, ((e.market, e.asin, e) for e in events))
+    """Put ``events`` on the price-changes stream, as ingest does: a product's in
+    entries of up to ``CHANGES_PER_ENTRY``."""
+    pipe = client.pipeline(transaction=False)
+    PartitionedStream(keys, PRICE_CHANGES, 2).add_many(lambda _: pipe, events, CHANGES_PER_ENTRY)
+    pipe.execute()
 
 
 async def subscribe(

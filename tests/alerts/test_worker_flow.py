@@ -13,7 +13,14 @@ import redis as redis_lib
 from alerts.worker import AlertsWorker
 from pricewatch.alert_links import verify_stop_token
 from pricewatch.keys import ALERTS_GROUP, PRICE_CHANGES, PRICE_CORRECTIONS, Keys
-from pricewatch.models import Availability, PriceChange, PriceCorrection, Series, decode
+from pricewatch.models import (
+    Availability,
+    PriceChange,
+    PriceCorrection,
+    Series,
+    decode_many,
+    encode,
+)
 from pricewatch.rechecks import add_recheck, recheck_event
 from pricewatch.storage import sql
 from pricewatch.storage.sql_alerts import lease_due_notifications, subscriptions_by_id
@@ -197,9 +204,10 @@ async def test_a_batch_replayed_after_a_crash_before_its_ack_tells_nothing_more(
     publish(redis_client, keys, *batch)
     dead = AlertsWorker(client=redis_client, keys=keys, db=db, channels={}, config=make_config())
     read = await asyncio.to_thread(dead.changes.next)
-    assert [decode(m.data, PriceChange) for m in read] == batch
-    for message in read:
-        assert await dead.handle_change(decode(message.data, PriceChange)) == 0
+    changes = [c for m in read for c in decode_many(m.data, PriceChange)]
+    assert changes == batch
+    for one in changes:
+        assert await dead.handle_change(one) == 0
     await db.dispose()  # ... and it dies here, before acking the batch
 
     # the same consumer starts again and replays its own pending entries first
@@ -335,4 +343,24 @@ async def test_bad_events_go_to_the_dead_letter_stream_and_are_acked(
     [(_, fields)] = redis_client.xrange(keys.dead_letter)
     assert fields[b"role"] == b"alerts" and b"PriceChange" in fields[b"reason"]
     assert fields[b"d"] == b'{"not": "a change"}'
+    await eventually(lambda: idle(redis_client, keys))
+
+
+async def test_a_bad_change_in_an_entry_of_many_dies_alone(
+    db, mail, start_mailing, redis_client, keys
+) -> None:
+    await subscribe(db, "anna@example.com", 100_00)
+    other = "B000000042"
+    await subscribe(db, "bob@example.com", 50_00, asin=other)
+    await start_mailing()
+    bad = b'{"event_id": "x", "market": "us"}'
+    good = [change(99_50, old=129_99), change(49_00, old=60_00, asin=other)]
+    entry = b"[" + b",".join([encode(good[0]), bad, encode(good[1])]) + b"]"
+    PartitionedStream(keys, PRICE_CHANGES, 2).publish(redis_client, [("us", ASIN, entry)])
+
+    await eventually(lambda: len(mail.messages) == 2)
+    assert {m["To"] for m in mail.messages} == {"anna@example.com", "bob@example.com"}
+    [(_, fields)] = redis_client.xrange(keys.dead_letter)
+    assert fields[b"role"] == b"alerts" and b"PriceChange" in fields[b"reason"]
+    assert fields[b"d"] == bad
     await eventually(lambda: idle(redis_client, keys))

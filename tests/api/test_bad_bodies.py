@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.clickhouse]
 # room for bodies far deeper than the decoder's own recursion limit
 MAX_BODY = 256 * 1024
 SECRET = "never-log-this-password"
-EXAMPLES = 40
+EXAMPLES = 15
 
 
 @dataclasses.dataclass(frozen=True)

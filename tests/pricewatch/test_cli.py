@@ -10,7 +10,7 @@ import pytest
 
 from pricewatch.frontier import Frontier
 from pricewatch.keys import DEFAULT_KEYS, PRICE_CHANGES
-from pricewatch.models import PriceChange, Series, decode
+from pricewatch.models import PriceChange, Series, decode_many
 from pricewatch.storage.streams import PartitionedStream
 from tests import up
 
@@ -150,9 +150,10 @@ def test_up_demo_crawls_the_local_marketplace_into_price_changes(env):
 
         def buybox_changes() -> list[PriceChange]:
             found = [
-                decode(fields[b"d"], PriceChange)
+                change
                 for key in changes.stream_keys()
                 for _, fields in client.xrange(key)
+                for change in decode_many(fields[b"d"], PriceChange)
             ]
             return [change for change in found if change.series is Series.BUYBOX]
 

@@ -6,8 +6,8 @@ import msgspec
 import pytest
 
 from pricewatch.ingest.worker import IngestWorker
-from pricewatch.keys import OBSERVATIONS, PRICE_CHANGES
-from pricewatch.models import Observation, PriceChange, decode, encode
+from pricewatch.keys import INVALIDATION_SEPARATOR, OBSERVATIONS, PRICE_CHANGES
+from pricewatch.models import Observation, PriceChange, decode, decode_many, encode
 from pricewatch.storage.streams import PartitionedStream
 from tests.observations import observation
 
@@ -37,7 +37,7 @@ def changes(redis_client, keys, partitions=2):
     out = []
     for key in stream.stream_keys():
         for _, fields in redis_client.xrange(key):
-            out.append(decode(fields[b"d"], PriceChange))
+            out.extend(decode_many(fields[b"d"], PriceChange))
     return sorted(out, key=lambda c: (c.asin, c.observed_at))
 
 
@@ -62,7 +62,7 @@ def worker(redis_client, keys, price_store, consumer="c1", **kw):
         redis_client,
         keys,
         price_store,
-        partitions=2,
+        partitions=kw.pop("partitions", 2),
         consumer=consumer,
         batch_size=kw.pop("batch_size", 1000),
         batch_ms=50,
@@ -168,6 +168,40 @@ def test_replay_after_crash_stores_nothing_twice_and_emits_once(redis_client, ke
     ]
 
 
+def test_a_batch_taken_over_in_smaller_rounds_stores_nothing_twice(redis_client, keys, price_store):
+    other = "B000000002"
+    publish(
+        redis_client,
+        keys,
+        [obs(at=NOW - 5000), obs(at=NOW - 4000, price=1499), obs(asin=other, price=500)],
+    )
+    crashing = CrashBeforeCommit(
+        redis_client, keys, price_store, partitions=2, consumer="dead", batch_size=1000, batch_ms=50
+    )
+    with pytest.raises(Crash):  # the batch reaches ClickHouse, not its commit
+        crashing.process_batch(crashing.next_batch())
+
+    # another consumer takes its entries over a few at a time: other batch tokens
+    alive = worker(
+        redis_client, keys, price_store, consumer="alive", claim_idle_ms=10, batch_size=1
+    )
+    time.sleep(0.05)
+    drain(alive)
+    assert stored(price_store) == [(NOW - 5000, 1999), (NOW - 4000, 1499)]
+    assert stored(price_store, other) == [(NOW - 60_000, 500)]
+    samples = price_store.client.query(
+        f"SELECT asin, sum(samples) FROM {price_store.database}.prices_hourly GROUP BY asin "
+        "ORDER BY asin"
+    ).result_rows
+    assert samples == [(other, 1), ("B07CLN88MV", 2)]
+    assert [(c.asin, c.new_price) for c in changes(redis_client, keys)] == [
+        (other, 500),
+        ("B07CLN88MV", 1999),
+        ("B07CLN88MV", 1499),
+    ]
+    assert alive.reader.pending_count() == 0
+
+
 def test_dead_consumers_messages_are_claimed(redis_client, keys, price_store):
     publish(redis_client, keys, [obs(asin=f"B00000000{i}", price=100 + i) for i in range(5)])
     dead = worker(redis_client, keys, price_store, consumer="dead")
@@ -190,20 +224,43 @@ def test_cold_state_is_read_back_from_clickhouse(redis_client, keys, price_store
 
 
 def test_price_change_drops_cached_histories(redis_client, keys, price_store):
-    redis_client.hset(keys.history_cache("us", "B07CLN88MV"), "30d:daily", b"[]")
-    redis_client.hset(keys.history_cache("us", "B000000003"), "30d:daily", b"[]")
+    moved = ["B07CLN88MV", "B000000001", "B000000002"]
+    for asin in [*moved, "B000000003"]:
+        redis_client.hset(keys.history_cache("us", asin), "30d:daily", b"[]")
     listener = redis_client.pubsub(ignore_subscribe_messages=True)
     listener.subscribe(keys.history_invalidations)
     listener.get_message(timeout=1)  # the subscription is confirmed
-    publish(redis_client, keys, [obs()])
+    publish(redis_client, keys, [obs(asin=asin) for asin in moved])
     drain(worker(redis_client, keys, price_store))
-    assert not redis_client.exists(keys.history_cache("us", "B07CLN88MV"))
+    assert not any(redis_client.exists(keys.history_cache("us", asin)) for asin in moved)
     assert redis_client.exists(keys.history_cache("us", "B000000003"))
-    # and the API processes' in-memory copies are told
+    # and the API processes' in-memory copies are told, in one message for the batch
     message = listener.get_message(timeout=2)
     listener.close()
     assert message is not None
-    assert message["data"] == keys.history_cache("us", "B07CLN88MV").encode()
+    told = message["data"].decode().split(INVALIDATION_SEPARATOR)
+    assert sorted(told) == sorted(keys.history_cache("us", asin) for asin in moved)
+
+
+def test_a_batchs_changes_travel_in_entries_of_a_hundred_in_their_order(
+    redis_client, keys, price_store
+):
+    # 130 products' first sightings, then a new price for each: on one partition
+    stream = PartitionedStream(keys, PRICE_CHANGES, 1)
+    asins = [f"B{i:09d}" for i in range(130)]
+    first = [obs(asin=a, at=NOW - 90_000 + i, price=1000 + i) for i, a in enumerate(asins)]
+    moved = [obs(asin=a, at=NOW - 30_000 + i, price=900 + i) for i, a in enumerate(asins)]
+    publish(redis_client, keys, first + moved, partitions=1)
+    drain(worker(redis_client, keys, price_store, partitions=1))
+    entries = [
+        decode_many(f[b"d"], PriceChange)
+        for _, f in redis_client.xrange(stream.key_for("us", asins[0]))
+    ]
+    assert [len(e) for e in entries] == [100, 100, 60]
+    published = [c for entry in entries for c in entry]
+    assert [(c.asin, c.new_price, c.observed_at) for c in published] == [
+        (o.asin, o.price, o.observed_at) for o in first + moved
+    ]
 
 
 def test_observation_wire_format_is_stable():

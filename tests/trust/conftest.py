@@ -20,7 +20,7 @@ from pricewatch.keys import (
     Keys,
     partition_of,
 )
-from pricewatch.models import Observation, PriceChange, PriceCorrection, Series, decode
+from pricewatch.models import Observation, PriceChange, PriceCorrection, Series, decode_many
 from pricewatch.storage import sql
 from pricewatch.storage.clickhouse import PriceStore, all_time_lows
 from pricewatch.storage.sql_blocking import BlockingSql
@@ -106,7 +106,7 @@ class Env:
     def _stream(self, name: str, type_: Any) -> list[Any]:
         out = []
         for key in PartitionedStream(self.keys, name, PARTITIONS).stream_keys():
-            out += [decode(f[b"d"], type_) for _, f in self.client.xrange(key)]
+            out += [e for _, f in self.client.xrange(key) for e in decode_many(f[b"d"], type_)]
         return out
 
     def changes(self) -> list[PriceChange]:

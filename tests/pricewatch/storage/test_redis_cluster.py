@@ -11,7 +11,7 @@ import redis.asyncio.cluster
 import redis.cluster
 from redis.exceptions import ClusterCrossSlotError, CrossSlotTransactionError, RedisClusterException
 
-from pricewatch.keys import Keys
+from pricewatch.keys import INVALIDATION_SEPARATOR, Keys
 from pricewatch.storage.redis import (
     ClusterUrl,
     connect,
@@ -341,7 +341,7 @@ async def test_dropping_histories_on_a_cluster_pipeline(
         while len(heard) < len(products):
             message = await subscriber.get_message(ignore_subscribe_messages=True, timeout=10)
             assert message is not None, f"heard only {len(heard)} invalidations"
-            heard.add(message["data"].decode())
+            heard.update(message["data"].decode().split(INVALIDATION_SEPARATOR))
         assert heard == {keys.history_cache(m, a) for m, a in products}
     finally:
         await subscriber.aclose()
