@@ -17,10 +17,11 @@ up: install
 	$(VENV)/bin/pricewatch up
 
 # the whole suite on a single Redis, then the Redis-backed tests again on a local
-# 3-master Redis Cluster (browser and slow end-to-end tests once, on the first pass)
+# 3-master Redis Cluster (browser and slow end-to-end tests once, on the first pass; a
+# test's PostgreSQL twin too: it differs from the SQLite one in the SQL store only)
 test: install
 	$(VENV)/bin/pytest
-	$(VENV)/bin/pytest --redis-cluster -m "redis and not browser and not slow"
+	$(VENV)/bin/pytest --redis-cluster -m "redis and not browser and not slow and not postgres"
 
 install: system-deps $(VENV)/.installed
 

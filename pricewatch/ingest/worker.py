@@ -77,9 +77,10 @@ class BatchStats(msgspec.Struct):
 _ABSENT = object()
 
 # A batch's changes go out as entries of up to this many, in order, per partition: one
-# XADD (and one encoding) each, rather than one per change, which had made the
-# transaction that publishes them a quarter of ingest's time. The alerts worker matches
-# a read's changes at most its read_count at a time.
+# XADD (and one encoding) each, rather than one per change. With a DEL and a PUBLISH per
+# product that moved, those had made the transaction that commits a batch a quarter of
+# ingest's time (1.7-2.3 s of every 500,000 observations; 0.3-0.4 s now). The alerts
+# worker matches a read's changes at most its read_count at a time.
 CHANGES_PER_ENTRY = 100
 
 

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 import pytest
 import redis as redis_lib
 from prometheus_client import CollectorRegistry, Counter
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from pricewatch.frontier import Frontier
 from pricewatch.ingest.worker import IngestWorker
@@ -177,7 +179,10 @@ def test_stream_gauges_show_pending_undelivered_and_lag_per_group(
 
 def test_collectors_say_when_redis_does_not_answer(registry, endpoint) -> None:
     # a port nothing listens on: a real connection refused
-    client = redis_lib.Redis(port=free_port(), socket_connect_timeout=1)
+    # no retries: the collectors' answer is the point, not redis-py's backoff
+    client = redis_lib.Redis(
+        port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
     install_role_collectors(client, Keys(), 2, ["scheduler", "ingest"], registry)
     samples = scrape(url_of(endpoint))
     assert value(samples, "pricewatch_frontier_collector_up") == 0
