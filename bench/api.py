@@ -24,8 +24,10 @@ times of a Poisson process (independent users), on whichever of the 64 connectio
 free (wrk from Debian has no fixed-rate mode; its Lua script keeps the schedule). The
 last line is ``history_p50_ms=A history_p99_ms=B req_per_s=C`` for the 1,000 req/s run,
 then ``cold_p99_ms=D cold_req_per_s=E``: D is the p99 of the cold run at ``--cold-rate``
-offered, E the cold capacity (closed loop). Like every wrk figure here, latency is
-measured from when a request is sent, not from when it was due.
+offered, E the cold capacity (closed loop). Each cold run also prints what its
+ClickHouse queries did: how many of each kind, the misses each answered, how long each
+took, and the share of the run a query was running. Like every wrk figure here, latency
+is measured from when a request is sent, not from when it was due.
 
     .venv/bin/python bench/api.py [--products 1000] [--seconds 15] [--connections 64]
                                   [--rate 1000] [--mix-only] [--cold-products 4000]
@@ -59,6 +61,7 @@ import urllib.request  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 import redis  # noqa: E402
+from prometheus_client import REGISTRY  # noqa: E402
 
 from api.app import create_app  # noqa: E402
 from api.metrics import CACHE_HIT, CACHE_MEMORY, CACHE_MISS  # noqa: E402
@@ -475,29 +478,25 @@ def main() -> None:
             if second_run < 1:
                 raise SystemExit(f"--cold-products must exceed {4 * spare}")
             cap = 600  # wrk ends itself when its products are answered
-            cpu = server_cpu_s()
-            p50, p99, cold_rps = run_wrk(
-                base, cold_script(COLD_FIRST, first_run, spare), cap, args.connections
-            )
-            cpu = server_cpu_s() - cpu
-            print(
+            cold_rps = run_cold(
+                base,
                 f"cold 1y charts, closed loop (wrk, {args.connections} connections, as fast "
-                f"as it goes, {first_run} products once each): p50={p50:.2f} ms "
-                f"p99={p99:.2f} ms req_per_s={cold_rps:.0f}; "
-                f"{cpu * 1000 / (first_run + spare):.2f} ms of server CPU per chart",
-                flush=True,
-            )
-            script = cold_script(COLD_FIRST + first_run + spare, second_run, spare, args.cold_rate)
-            cpu = server_cpu_s()
-            p50, cold_p99, rps = run_wrk(base, script, cap, args.connections)
-            cpu = server_cpu_s() - cpu
-            print(
+                f"as it goes, {first_run} products once each)",
+                cold_script(COLD_FIRST, first_run, spare),
+                first_run + spare,
+                cap,
+                args.connections,
+            )[2]
+            cold_p99 = run_cold(
+                base,
                 f"cold 1y charts at {args.cold_rate:g} req/s offered (wrk, "
                 f"{args.connections} connections, Poisson arrivals, {second_run} products "
-                f"once each): p50={p50:.2f} ms p99={cold_p99:.2f} ms req_per_s={rps:.0f}; "
-                f"{cpu * 1000 / (second_run + spare):.2f} ms of server CPU per chart",
-                flush=True,
-            )
+                f"once each)",
+                cold_script(COLD_FIRST + first_run + spare, second_run, spare, args.cold_rate),
+                second_run + spare,
+                cap,
+                args.connections,
+            )[1]
 
         history = (float("nan"),) * 3 if args.cold_only else measure_mix(base, redis_url, args)
         stop.set()
@@ -509,6 +508,50 @@ def main() -> None:
             f"history_p50_ms={p50:.2f} history_p99_ms={p99:.2f} req_per_s={rps:.0f} "
             f"cold_p99_ms={cold_p99:.2f} cold_req_per_s={cold_rps:.0f}"
         )
+
+
+def chart_queries() -> dict[str, tuple[float, float, float]]:
+    """(queries, misses answered, seconds) so far of each kind of chart-miss query of
+    the server in this process (api.metrics)."""
+
+    def total(name: str, kind: str) -> float:
+        found = REGISTRY.get_sample_value(f"pricewatch_api_chart_query_{name}", {"kind": kind})
+        return found or 0.0
+
+    return {
+        kind: (total("reads_count", kind), total("reads_sum", kind), total("seconds_sum", kind))
+        for kind in ("lines", "changes", "product")
+    }
+
+
+def run_cold(
+    base: str, label: str, script: str, charts: int, cap: int, connections: int
+) -> tuple[float, float, float]:
+    """One cold run: prints its latency, the server's CPU per chart and what its
+    ClickHouse queries did (how many of each kind, the misses each answered, how long
+    each took, and the share of the run a query was running: near 100 % the misses
+    queue for the store). Returns wrk's (p50 ms, p99 ms, req/s)."""
+    cpu, queries, started = server_cpu_s(), chart_queries(), time.perf_counter()
+    p50, p99, rps = run_wrk(base, script, cap, connections)
+    wall = time.perf_counter() - started
+    cpu = server_cpu_s() - cpu
+    print(
+        f"{label}: p50={p50:.2f} ms p99={p99:.2f} ms req_per_s={rps:.0f}; "
+        f"{cpu * 1000 / charts:.2f} ms of server CPU per chart",
+        flush=True,
+    )
+    parts, busy = [], 0.0
+    for kind, now in chart_queries().items():
+        count, reads, seconds = (n - b for n, b in zip(now, queries[kind], strict=True))
+        busy += seconds
+        if count:
+            parts.append(
+                f"{kind} {count:.0f} {'query' if count == 1 else 'queries'} of "
+                f"{reads / count:.1f} misses, "
+                f"{seconds * 1000 / count:.1f} ms each"
+            )
+    print(f"  ClickHouse: {'; '.join(parts)}; a query running {busy / wall:.0%} of the run")
+    return p50, p99, rps
 
 
 def measure_mix(base: str, redis_url: str, args: argparse.Namespace) -> tuple[float, float, float]:

@@ -22,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import time
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
+from api.metrics import CHART_QUERY_READS, CHART_QUERY_SECONDS
 from api.services.pricing import RANK_SERIES, WIRE_EXPONENTS
 from pricewatch.history import Bucket, Granularity, bucket_span, check_range
 from pricewatch.models import Product
@@ -47,6 +49,8 @@ Runner = Callable[..., Awaitable[Any]]
 class _Queue:
     """Reads of one kind and shape, waiting for a query."""
 
+    # its kind, the first part of its shape, as the metrics name it
+    kind: str
     read_all: Callable[[PriceStore, list[ChartRead]], list[Any]]
     reads: list[ChartRead] = dataclasses.field(default_factory=list)
     waiters: list[asyncio.Future[Any]] = dataclasses.field(default_factory=list)
@@ -61,7 +65,9 @@ class ChartReads:
         self.run = run
         self.idle = list(stores)
         # by kind and shape, oldest first (but see _join)
-        self._waiting: collections.OrderedDict[Hashable, _Queue] = collections.OrderedDict()
+        self._waiting: collections.OrderedDict[tuple[Hashable, ...], _Queue] = (
+            collections.OrderedDict()
+        )
         self._tasks: set[asyncio.Task[None]] = set()
         # a query just ended: the next start waits for its requests to queue what follows
         self._start_pending = False
@@ -80,7 +86,7 @@ class ChartReads:
             return [found.get((read.market, read.asin)) for read in reads]
 
         answer: Product | None = await self._join(
-            ("p",), read_all, ChartRead(market, asin, 0, 0), second=second
+            ("product",), read_all, ChartRead(market, asin, 0, 0), second=second
         )
         return answer
 
@@ -97,7 +103,9 @@ class ChartReads:
                 reads, granularity, exponents=WIRE_EXPONENTS, counts=RANK_SERIES
             )
 
-        answer: Lines = await self._join(("h", granularity, span), read_all, read, second=second)
+        answer: Lines = await self._join(
+            ("lines", granularity, span), read_all, read, second=second
+        )
         return answer
 
     async def changes(
@@ -111,25 +119,29 @@ class ChartReads:
         def read_all(store: PriceStore, reads: list[ChartRead]) -> list[Changes]:
             return store.changes_of(reads, limit, opening=opening)
 
-        answer: Changes = await self._join(("c", limit, opening), read_all, read, second=second)
+        answer: Changes = await self._join(
+            ("changes", limit, opening), read_all, read, second=second
+        )
         return answer
 
     async def _join(
         self,
-        shape: Hashable,
+        shape: tuple[Hashable, ...],
         read_all: Callable[[PriceStore, list[ChartRead]], list[Any]],
         read: ChartRead,
         *,
         second: bool,
     ) -> Any:
-        """``second``: the read is its request's second (the first showed that another
+        """``shape``: the kind of read ("lines", "changes" or "product", as the metrics
+        name it) and what the reads of one query must share. ``second``: the read is its
+        request's second (the first showed that another
         is needed: a young product's change points, the buckets of one with too many
         changes, or the catalogue row of one without prices). Its queue leaves before
         every queue of first reads, so that such a request waits for two queries, not
         for a third one started meanwhile (and first reads queued with it go along)."""
         queue = self._waiting.get(shape)
         if queue is None:
-            queue = self._waiting[shape] = _Queue(read_all)
+            queue = self._waiting[shape] = _Queue(str(shape[0]), read_all)
         if second:
             self._waiting.move_to_end(shape, last=False)
         waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -147,19 +159,20 @@ class ChartReads:
             if not queue.reads:
                 del self._waiting[shape]
             store = self.idle.pop()
-            task = asyncio.ensure_future(self._query(store, queue.read_all, reads, waiters))
+            task = asyncio.ensure_future(self._query(store, queue, reads, waiters))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _query(
         self,
         store: PriceStore,
-        read_all: Callable[[PriceStore, list[ChartRead]], list[Any]],
+        queue: _Queue,
         reads: list[ChartRead],
         waiters: Sequence[asyncio.Future[Any]],
     ) -> None:
+        started = time.perf_counter()
         try:
-            answers = await self.run(read_all, store, reads)
+            answers = await self.run(queue.read_all, store, reads)
         except Exception as exc:  # every read of the query fails with it
             for waiter in waiters:
                 if not waiter.done():
@@ -169,6 +182,8 @@ class ChartReads:
                 if not waiter.done():  # its request may be gone
                     waiter.set_result(answer)
         finally:
+            CHART_QUERY_READS.labels(queue.kind).observe(len(reads))
+            CHART_QUERY_SECONDS.labels(queue.kind).observe(time.perf_counter() - started)
             self.idle.append(store)
             # Not at once: the requests just answered run first (their wake-ups are
             # queued before this). A request whose answer calls for a second read

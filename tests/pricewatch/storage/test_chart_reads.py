@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from prometheus_client import REGISTRY
 
 from api.schemas import PriceHistoryOut
 from api.services import products as chart
@@ -373,6 +374,17 @@ def test_reads_waiting_for_a_query_leave_together(stocked: PriceStore) -> None:
     asyncio.run(scenario())
 
 
+def _query_metrics(kind: str) -> tuple[float, float, float]:
+    """(queries, reads they answered, seconds they took) of one kind, so far."""
+    sample = REGISTRY.get_sample_value
+    labels = {"kind": kind}
+    return (
+        sample("pricewatch_api_chart_query_reads_count", labels) or 0.0,
+        sample("pricewatch_api_chart_query_reads_sum", labels) or 0.0,
+        sample("pricewatch_api_chart_query_seconds_sum", labels) or 0.0,
+    )
+
+
 def test_a_request_s_second_read_leaves_before_first_reads_queued_earlier(
     stocked: PriceStore,
 ) -> None:
@@ -396,7 +408,15 @@ def test_a_request_s_second_read_leaves_before_first_reads_queued_earlier(
         assert gate.sizes == [1, 1, 2]
         assert changes == stocked.changes(*_year("B0YOUNGPR1"), MAX_CHANGE_POINTS)
 
+    before = {kind: _query_metrics(kind) for kind in ("lines", "changes", "product")}
     asyncio.run(scenario())
+    # the metrics name each kind of query and count the reads each answered
+    moved = {
+        kind: [now - then for now, then in zip(_query_metrics(kind), before[kind], strict=True)]
+        for kind in before
+    }
+    assert [moved["lines"][:2], moved["changes"][:2], moved["product"]] == [[2, 3], [1, 1], [0] * 3]
+    assert moved["lines"][2] > 0 and moved["changes"][2] > 0
 
 
 def test_the_second_reads_of_one_query_s_requests_leave_together_and_first(
