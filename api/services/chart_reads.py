@@ -133,9 +133,10 @@ class ChartReads:
         second: bool,
     ) -> Any:
         """``shape``: the kind of read ("lines", "changes" or "product", as the metrics
-        name it) and what the reads of one query must share. ``second``: the read is its
-        request's second (the first showed that another
-        is needed: a young product's change points, the buckets of one with too many
+        name it) and what the reads of one query must share.
+
+        ``second``: the read is its request's second (the first showed that another is
+        needed: a young product's change points, the buckets of one with too many
         changes, or the catalogue row of one without prices). Its queue leaves before
         every queue of first reads, so that such a request waits for two queries, not
         for a third one started meanwhile (and first reads queued with it go along)."""
